@@ -1,0 +1,66 @@
+"""Plain data that crosses from the pipeline into responders, and the `Sink` contract.
+
+Responders never import listener internals: the pipeline hands them an `EscalationPayload`
+(also stored verbatim in the outbox row as JSON, so a retry days later delivers exactly
+what was decided at the time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
+
+
+@dataclass(slots=True)
+class EscalationPayload:
+    """Everything a contact-centre agent needs so the customer never repeats themselves."""
+
+    escalation_id: int
+    idempotency_key: str
+    brand: str | None
+    competitor: bool
+    route: str
+    queue: str
+    priority: str  # low | normal | high | urgent
+    mention: dict[str, Any]  # source, platform, external_id, url, text, title, created_at, lang, rating
+    author: dict[str, Any]  # platform, handle, name, followers, verified
+    sentiment: dict[str, Any]  # label, compound, reasons
+    urgency: int
+    urgency_signals: dict[str, float]
+    categories: list[str]
+    tags: list[str]
+    suggested_reply: str
+    decision: dict[str, Any]  # the routing trace: rule that fired and why
+    history: list[dict[str, Any]] = field(default_factory=list)  # author's earlier mentions/escalations
+    repeat_contact: bool = False
+    console_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EscalationPayload:
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    """What the target said: its reference for the created item (ticket id, message ts)."""
+
+    external_ref: str | None
+    url: str | None = None
+    created: bool = True  # False when an earlier attempt had already created it
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """A destination for escalations. One class per target under `responders/sinks/`."""
+
+    name: str
+    type: str
+
+    def deliver(self, payload: EscalationPayload) -> DeliveryResult:
+        """Create the item once per `payload.idempotency_key`; safe to call again after a failure."""
+        ...

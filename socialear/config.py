@@ -1,0 +1,516 @@
+"""The rules.yaml schema, and the loader that refuses a bad file with `PATH:LINE:COL`.
+
+Why this shape:
+- Every model forbids unknown keys, so a typo (`escalte:`) is an error, not a silent no-op.
+- Validation runs once, at load, in two passes: pydantic checks types and shapes; then
+  `_cross_check` checks what pydantic cannot see alone (a route naming an unknown queue,
+  template or category; a boolean query or regex that does not compile; a reply template
+  using a variable nobody provides; source/sink options against the component's own
+  `Options` model). Both passes report *every* problem, each mapped back to the line and
+  column of the YAML node it concerns, using ruamel.yaml's position data.
+- A reload that fails leaves the last good rules in force (`RulesWatcher`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from socialear.errors import ConfigError, UserError
+
+log = logging.getLogger(__name__)
+
+Priority = Literal["low", "normal", "high", "urgent"]
+SentimentLabel = Literal["negative", "neutral", "positive"]
+URGENCY_SIGNALS = (
+    "negativity",
+    "severity",
+    "reach",
+    "engagement",
+    "addressed",
+    "help_request",
+    "repeat_contact",
+    "pile_on",
+    "urgent_words",
+)
+
+_DURATION_RE = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """`90s`, `2m`, `1h30m`, `7d` (or a bare number of seconds) as a timedelta."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return timedelta(seconds=float(text))
+    match = _DURATION_RE.match(str(text))
+    if not match or not any(match.groups()):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 2m, 1h30m, 7d)")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _as_list(value: Any) -> Any:
+    """Let `source: x-main` stand for `source: [x-main]`."""
+    if value is None or isinstance(value, list):
+        return value
+    return [value]
+
+
+StrList = Annotated[list[str], BeforeValidator(_as_list)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Duration(str):
+    """A duration string validated at load."""
+
+
+def _check_duration(value: Any) -> str:
+    parse_duration(value)
+    return str(value)
+
+
+DurationStr = Annotated[str, BeforeValidator(_check_duration)]
+
+
+class Brand(Strict):
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1, description="Boolean query: terms, \"phrases\", AND/OR/NOT, -term, (), @handle, #tag, word*, NEAR/n")
+    handles: dict[str, str] = Field(default_factory=dict, description="platform -> handle without @, e.g. {x: NimbusMobile}")
+    competitor: bool = False
+
+
+class Schedule(Strict):
+    every: DurationStr | None = None
+    cron: str | None = None
+    jitter: DurationStr = "0s"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_ok(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+    def model_post_init(self, _: Any) -> None:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("schedule needs exactly one of `every` or `cron`")
+
+
+class SourceConfig(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: str
+    schedule: Schedule = Field(default_factory=lambda: Schedule(every="2m"))
+    enabled: bool = True
+    brands: StrList | None = Field(default=None, description="brand names this source listens for; default all")
+    publish_replies: bool = Field(default=False, description="post approved replies on the platform")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Category(Strict):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
+    severity: int = Field(ge=1, le=5, description="1 general .. 5 safety/outage")
+    phrases: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list, description="Python regular expressions")
+    description: str = ""
+
+
+class Range(Strict):
+    min: float | None = None
+    max: float | None = None
+
+    def contains(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+class When(Strict):
+    brand: StrList | None = Field(default=None, description="own | competitor | any | brand names")
+    source: StrList | None = None
+    platform: StrList | None = None
+    sentiment: Annotated[list[SentimentLabel], BeforeValidator(_as_list)] | None = None
+    compound: Range | None = None
+    urgency: Range | None = None
+    categories: StrList | None = Field(default=None, description="matches if any of these categories")
+    followers: Range | None = None
+    verified: bool | None = None
+    language: StrList | None = None
+    text: str | None = Field(default=None, description="Python regular expression, case-insensitive")
+    question: bool | None = None
+
+
+class Escalate(Strict):
+    queue: str
+    priority: Priority = "normal"
+
+
+class Route(Strict):
+    name: str = Field(min_length=1)
+    when: When = Field(default_factory=When)
+    escalate: Escalate | None = None
+    reply: str | None = Field(default=None, description="name of a template under `replies`")
+    tags: list[str] = Field(default_factory=list)
+    alert: bool = False
+    ignore: bool = False
+    publish: bool = Field(default=False, description="auto-post the reply in public (off unless explicit)")
+    sinks: StrList | None = Field(default=None, description="sink names; default all enabled sinks")
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class SinkConfig(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: str
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class UrgencyWeights(Strict):
+    negativity: float = 30
+    severity: float = 20
+    reach: float = 12
+    engagement: float = 6
+    addressed: float = 8
+    help_request: float = 6
+    repeat_contact: float = 8
+    pile_on: float = 6
+    urgent_words: float = 4
+
+
+class Urgency(Strict):
+    weights: UrgencyWeights = Field(default_factory=UrgencyWeights)
+    pile_on_window: DurationStr = "1h"
+    pile_on_threshold: int = Field(default=5, ge=2)
+    reach_followers_high: int = Field(default=100_000, ge=1, description="followers that count as full reach")
+
+
+class Sla(Strict):
+    urgent: DurationStr = "30m"
+    high: DurationStr = "2h"
+    normal: DurationStr = "8h"
+    low: DurationStr = "24h"
+
+    def due_after(self, priority: str) -> timedelta:
+        return parse_duration(getattr(self, priority))
+
+
+class RulesConfig(Strict):
+    """The whole rules.yaml."""
+
+    version: Literal[1] = 1
+    brands: list[Brand] = Field(min_length=1)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    lexicon: dict[str, float] = Field(default_factory=dict, description="word or phrase -> valence (-4..4), added to VADER's")
+    categories: list[Category] = Field(default_factory=list)
+    urgency: Urgency = Field(default_factory=Urgency)
+    queues: list[str] = Field(default_factory=lambda: ["care"])
+    sla: Sla = Field(default_factory=Sla)
+    routes: list[Route] = Field(default_factory=list)
+    replies: dict[str, dict[str, str]] = Field(default_factory=dict, description="template name -> {language: text}")
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    console_url: str | None = Field(default=None, description="base URL used for ticket links")
+
+    @field_validator("lexicon")
+    @classmethod
+    def _valence_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for word, valence in value.items():
+            if not -4.0 <= valence <= 4.0:
+                raise ValueError(f"valence of {word!r} is {valence}; VADER valences lie in -4..4")
+        return value
+
+    # -- lookups used across the code base ------------------------------------------
+    def brand(self, name: str) -> Brand | None:
+        return next((b for b in self.brands if b.name == name), None)
+
+    def category(self, name: str) -> Category | None:
+        return next((c for c in self.categories if c.name == name), None)
+
+    def source(self, name: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+
+# ---------------------------------------------------------------------------------------
+# Loading: YAML with positions -> pydantic -> cross-checks -> PATH:LINE:COL errors
+# ---------------------------------------------------------------------------------------
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: Loc
+    message: str
+    at_key: bool = False  # point at the key (unknown key) rather than its value
+    offset: int = 0  # column offset inside the value (e.g. a query's parse error column)
+
+
+def _position(data: Any, loc: Loc, *, at_key: bool) -> tuple[int, int]:
+    """Line/column (1-based) of the YAML node at `loc`; the nearest ancestor if it is absent."""
+    line, col = 0, 0
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, CommentedMap) and part in node:
+            pos = node.lc.key(part) if (last and at_key) else node.lc.value(part)
+            line, col = pos[0], pos[1]
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, col = node.lc.item(part)
+            node = node[part]
+        else:
+            if i == 0 and hasattr(node, "lc"):
+                line, col = node.lc.line, node.lc.col
+            break
+    return line + 1, col + 1
+
+
+def _format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if isinstance(p, int | str))
+        # drop pydantic's synthetic union/function labels that are not keys in the file
+        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        kind = err["type"]
+        msg = err["msg"]
+        if kind == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}"
+        elif kind == "missing":
+            msg = f"missing required key {loc[-1]!r}"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        where = _format_loc(loc)
+        problems.append(Problem(loc, f"{where}: {msg}" if where else msg, at_key=kind == "extra_forbidden"))
+    return problems
+
+
+def _dup_names(items: Iterable[Any], section: str) -> list[Problem]:
+    seen: set[str] = set()
+    problems = []
+    for i, item in enumerate(items):
+        if item.name in seen:
+            problems.append(Problem((section, i, "name"), f"{section}[{i}].name: duplicate name {item.name!r}"))
+        seen.add(item.name)
+    return problems
+
+
+Checker = Callable[[RulesConfig], list[Problem]]
+
+
+def _cross_check(cfg: RulesConfig) -> list[Problem]:
+    from listener.query import QueryError, parse_query
+
+    problems: list[Problem] = []
+    for section in ("brands", "sources", "routes", "sinks", "categories"):
+        problems += _dup_names(getattr(cfg, section), section)
+
+    for i, brand in enumerate(cfg.brands):
+        try:
+            parse_query(brand.query)
+        except QueryError as exc:
+            problems.append(
+                Problem(("brands", i, "query"), f"brands[{i}].query: invalid query: {exc.message}", offset=exc.column - 1)
+            )
+    for i, cat in enumerate(cfg.categories):
+        for j, pattern in enumerate(cat.patterns):
+            if err := _regex_error(pattern):
+                problems.append(Problem(("categories", i, "patterns", j), f"categories[{i}].patterns[{j}]: invalid regex: {err}"))
+
+    brand_names = {b.name for b in cfg.brands}
+    source_names = {s.name for s in cfg.sources}
+    sink_names = {s.name for s in cfg.sinks}
+    category_names = {c.name for c in cfg.categories}
+    for i, route in enumerate(cfg.routes):
+        at = ("routes", i)
+        w = route.when
+        for name in w.brand or []:
+            if name not in {"own", "competitor", "any"} | brand_names:
+                problems.append(Problem((*at, "when", "brand"), f"routes[{i}].when.brand: unknown brand {name!r} (use own, competitor, any or a brand name)"))
+        for name in w.source or []:
+            if name not in source_names:
+                problems.append(Problem((*at, "when", "source"), f"routes[{i}].when.source: unknown source {name!r}"))
+        for name in w.categories or []:
+            if name not in category_names:
+                problems.append(Problem((*at, "when", "categories"), f"routes[{i}].when.categories: unknown category {name!r}"))
+        if w.text is not None and (err := _regex_error(w.text)):
+            problems.append(Problem((*at, "when", "text"), f"routes[{i}].when.text: invalid regex: {err}"))
+        if route.escalate and route.escalate.queue not in cfg.queues:
+            problems.append(Problem((*at, "escalate", "queue"), f"routes[{i}].escalate.queue: unknown queue {route.escalate.queue!r} (queues: {', '.join(cfg.queues)})"))
+        if route.reply is not None and route.reply not in cfg.replies:
+            problems.append(Problem((*at, "reply"), f"routes[{i}].reply: unknown reply template {route.reply!r}"))
+        for name in route.sinks or []:
+            if name not in sink_names:
+                problems.append(Problem((*at, "sinks"), f"routes[{i}].sinks: unknown sink {name!r}"))
+        if route.ignore and (route.escalate or route.reply):
+            problems.append(Problem(at, f"routes[{i}]: `ignore: true` cannot be combined with escalate or reply"))
+
+    problems += _check_replies(cfg)
+    problems += _check_components(cfg)
+    return problems
+
+
+def _regex_error(pattern: str) -> str | None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return str(exc)
+    return None
+
+
+def _check_replies(cfg: RulesConfig) -> list[Problem]:
+    from jinja2 import TemplateSyntaxError
+
+    from responders.replies import ALLOWED_VARIABLES, template_variables
+
+    problems = []
+    for name, by_lang in cfg.replies.items():
+        for lang, text in by_lang.items():
+            loc = ("replies", name, lang)
+            try:
+                unknown = template_variables(text) - set(ALLOWED_VARIABLES)
+            except TemplateSyntaxError as exc:
+                problems.append(Problem(loc, f"replies.{name}.{lang}: template syntax error: {exc.message}"))
+                continue
+            for var in sorted(unknown):
+                problems.append(
+                    Problem(loc, f"replies.{name}.{lang}: unknown variable {var!r} (allowed: {', '.join(sorted(ALLOWED_VARIABLES))})")
+                )
+    return problems
+
+
+def _check_components(cfg: RulesConfig) -> list[Problem]:
+    """Source and sink types against their registries; options against each component's model."""
+    from listener.sources import SOURCES
+    from responders.sinks import SINKS
+
+    problems: list[Problem] = []
+    for section, items, registry in (("sources", cfg.sources, SOURCES), ("sinks", cfg.sinks, SINKS)):
+        for i, item in enumerate(items):
+            cls = registry.get(item.type)
+            if cls is None:
+                problems.append(Problem((section, i, "type"), f"{section}[{i}].type: unknown type {item.type!r} (known: {', '.join(sorted(registry))})"))
+                continue
+            options_model = getattr(cls, "Options", None)
+            if options_model is None:
+                continue
+            try:
+                options_model.model_validate(item.options)
+            except ValidationError as exc:
+                for p in _pydantic_problems(exc):
+                    loc = (section, i, "options", *p.loc)
+                    msg = f"{section}[{i}].options.{p.message}"
+                    problems.append(Problem(loc, msg, at_key=p.at_key))
+    if any(s.type == "x" and s.enabled for s in cfg.sources):
+        from listener.query import QueryError, parse_query, to_x_query
+
+        for i, brand in enumerate(cfg.brands):
+            try:
+                to_x_query(parse_query(brand.query))
+            except QueryError as exc:
+                problems.append(Problem(("brands", i, "query"), f"brands[{i}].query: cannot be used for X search: {exc.message}"))
+            except Exception:  # noqa: BLE001 - the plain parse error is reported above
+                pass
+    return problems
+
+
+_yaml = YAML(typ="rt")
+
+
+def parse_rules_text(text: str, path: str = "rules.yaml") -> RulesConfig:
+    """Validate rules given as text; raise ConfigError listing every problem as PATH:LINE:COL."""
+    try:
+        data = _yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise ConfigError([f"{path}:{line}:{col}: YAML syntax error: {exc.problem or exc}"]) from None
+    if not isinstance(data, CommentedMap):
+        raise ConfigError([f"{path}:1:1: expected a mapping at the top level (brands:, routes:, ...)"])
+    try:
+        cfg = RulesConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = _pydantic_problems(exc)
+    else:
+        problems = _cross_check(cfg)
+    if problems:
+        lines = []
+        for p in problems:
+            line, col = _position(data, p.loc, at_key=p.at_key)
+            lines.append(f"{path}:{line}:{col + p.offset}: {p.message}")
+        raise ConfigError(sorted(set(lines), key=_line_sort_key))
+    return cfg
+
+
+def _line_sort_key(text: str) -> tuple[int, int, str]:
+    parts = text.split(":")
+    try:
+        return int(parts[1]), int(parts[2]), text
+    except (IndexError, ValueError):
+        return 0, 0, text
+
+
+def load_rules(path: str | Path) -> RulesConfig:
+    """Read and validate a rules file. A missing file is a UserError; a bad one a ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"rules file not found: {p}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read rules file {p}: {exc.strerror}") from None
+    return parse_rules_text(text, str(path))
+
+
+class RulesWatcher:
+    """Holds the rules in force; `refresh()` reloads a changed file, keeping the last good rules
+    when the new file is invalid (invariant 3)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rules = load_rules(self.path)
+        self._mtime = self._stat()
+        self.last_error: str | None = None
+
+    def _stat(self) -> float:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def refresh(self) -> bool:
+        """Reload if the file changed; True when new rules took effect."""
+        mtime = self._stat()
+        if mtime == self._mtime:
+            return False
+        self._mtime = mtime
+        try:
+            self.rules = load_rules(self.path)
+        except (ConfigError, UserError) as exc:
+            self.last_error = str(exc)
+            log.error("rules reload refused, keeping the last good rules:\n%s", exc)
+            return False
+        self.last_error = None
+        log.info("rules reloaded from %s", self.path)
+        return True

@@ -1,0 +1,30 @@
+"""Process settings from the environment (pydantic-settings), as opposed to rules.yaml.
+
+Rules say *what* to listen for and where to send it; settings say *how this process runs*
+(database, bind address, secrets). Credentials for platforms are read by each component
+from the environment so they never appear in rules.yaml or the console.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOCIALEAR_", extra="ignore")
+
+    database_url: str | None = Field(default=None, description="default sqlite:///./data/socialear.db")
+    rules: str = Field(default="rules.yaml", description="path of the rules file")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str | None = Field(default=None, description="signs session cookies; generated into ./data if unset")
+    instance_id: str | None = Field(default=None, description="replica name used for leases; default host:pid")
+    outbox_workers: int = Field(default=4, ge=1, le=64)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    log_level: str = "INFO"
+    secure_cookies: bool = False
+
+
+def get_settings() -> Settings:
+    return Settings()
