@@ -1,0 +1,319 @@
+"""The `socialear` command line (typer).
+
+Every user mistake (missing file, bad rules, bad database URL) becomes one clear line on
+stderr and a non-zero exit, never a traceback: `main()` catches `UserError` at the top.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from socialear.errors import ConfigError, UserError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="socialear: social listening for customer care.")
+rules_app = typer.Typer(no_args_is_help=True, help="Check, describe and replay rules.yaml.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+outbox_app = typer.Typer(invoke_without_command=True, help="Deliveries waiting, failed or dead.")
+app.add_typer(rules_app, name="rules")
+app.add_typer(db_app, name="db")
+app.add_typer(outbox_app, name="outbox")
+
+err = Console(stderr=True)
+out = Console()
+
+RulesOpt = Annotated[Optional[Path], typer.Option("--rules", "-r", help="rules file (default $SOCIALEAR_RULES or ./rules.yaml)")]
+DbOpt = Annotated[Optional[str], typer.Option("--database-url", help="default $SOCIALEAR_DATABASE_URL or sqlite:///./data/socialear.db")]
+
+
+def _rules_path(path: Path | None) -> Path:
+    from socialear.settings import get_settings
+
+    return path or Path(get_settings().rules)
+
+
+def _engine(url: str | None, upgrade: bool = True):  # noqa: ANN202
+    from storage.engine import make_engine
+    from storage.migrate import upgrade as do_upgrade
+
+    engine = make_engine(url)
+    if upgrade:
+        do_upgrade(engine)
+    return engine
+
+
+def _since(text: str | None):  # noqa: ANN202
+    from datetime import timedelta
+
+    from socialear.config import parse_duration
+    from storage.types import utcnow
+
+    if not text:
+        return None
+    try:
+        return utcnow() - parse_duration(text)
+    except ValueError as exc:
+        raise UserError(f"--since: {exc}") from None
+
+
+# ---------------------------------------------------------------------------- run / collect
+@app.command()
+def run(
+    rules: RulesOpt = None,
+    database_url: DbOpt = None,
+    host: Annotated[Optional[str], typer.Option(help="console bind address")] = None,
+    port: Annotated[Optional[int], typer.Option(help="console port")] = None,
+    no_console: Annotated[bool, typer.Option("--no-console", help="run without the web console")] = False,
+) -> None:
+    """Run the service: scheduler, outbox worker and web console, until Ctrl-C."""
+    from console.service import Service
+
+    Service(_rules_path(rules), database_url, host=host, port=port, console=not no_console).run_forever()
+
+
+@app.command()
+def collect(
+    once: Annotated[bool, typer.Option("--once", help="poll once and exit")] = True,
+    source: Annotated[Optional[str], typer.Option("--source", "-s", help="only this source")] = None,
+    rules: RulesOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Poll sources once, store what they return, and report per source."""
+    from listener.collector import Collector
+    from socialear.config import load_rules
+
+    cfg = load_rules(_rules_path(rules))
+    if source and cfg.source(source) is None:
+        raise UserError(f"no source named {source!r} in the rules (have: {', '.join(s.name for s in cfg.sources)})")
+    collector = Collector(_engine(database_url), lambda: cfg)
+    names = [source] if source else [s.name for s in collector.enabled_sources()]
+    failed = False
+    for name in names:
+        if name in collector.not_configured or (source and _not_configured(collector, name)):
+            err.print(f"{name}: not configured: {collector.not_configured[name]}")
+            failed = True
+            continue
+        o = collector.poll(name, ignore_pause=True)
+        r = o.result
+        if o.ok:
+            out.print(f"{name}: fetched {r.fetched}, stored {r.stored}, escalated {r.escalated}, quarantined {r.quarantined}"
+                      + (f" ({o.skipped})" if o.skipped else ""))
+        else:
+            err.print(f"{name}: error: {o.error}")
+            failed = True
+    raise typer.Exit(1 if failed else 0)
+
+
+def _not_configured(collector, name: str) -> bool:  # noqa: ANN001
+    from socialear.errors import NotConfigured
+
+    try:
+        collector.source(name)
+    except NotConfigured as exc:
+        collector.not_configured[name] = str(exc)
+        return True
+    return False
+
+
+# ---------------------------------------------------------------------------- score
+@app.command()
+def score(
+    file: Annotated[Optional[Path], typer.Argument(help="JSONL or CSV (with a `text` column); default stdin")] = None,
+    rules: RulesOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto | jsonl | csv")] = "auto",
+) -> None:
+    """Score records (each needs only `text`) and write JSONL with sentiment, urgency, route."""
+    from console.scoring_io import score_stream
+    from socialear.config import load_rules
+
+    cfg = load_rules(_rules_path(rules))
+    bad = score_stream(cfg, file, fmt, sys.stdout, err)
+    raise typer.Exit(1 if bad else 0)
+
+
+# ---------------------------------------------------------------------------- rules
+@rules_app.command("check")
+def rules_check(path: Annotated[Optional[Path], typer.Argument(help="rules file")] = None) -> None:
+    """Validate a rules file; print every problem as PATH:LINE:COL: message."""
+    from socialear.config import load_rules
+
+    p = _rules_path(path)
+    try:
+        cfg = load_rules(p)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line)
+        err.print(f"{p}: {len(exc.errors)} problem(s)")
+        raise typer.Exit(1) from None
+    print(f"{p}: OK ({len(cfg.brands)} brands, {len(cfg.sources)} sources, {len(cfg.routes)} routes, {len(cfg.sinks)} sinks)")
+
+
+@rules_app.command("schema")
+def rules_schema() -> None:
+    """Print the JSON Schema of rules.yaml (for editors)."""
+    from socialear.config import RulesConfig
+
+    print(json.dumps(RulesConfig.model_json_schema(by_alias=True), indent=2))
+
+
+@rules_app.command("replay")
+def rules_replay(
+    since: Annotated[str, typer.Option(help="how far back, e.g. 7d")] = "7d",
+    new_rules: Annotated[Optional[Path], typer.Option("--rules", help="proposed rules file (default: current)")] = None,
+    current: Annotated[Optional[Path], typer.Option("--current", help="rules in force (default $SOCIALEAR_RULES)")] = None,
+    database_url: DbOpt = None,
+    examples: Annotated[int, typer.Option(help="examples per change")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Re-score and re-route stored mentions; print what would change."""
+    from console.replay import replay_report, render_replay
+    from socialear.config import load_rules
+
+    cur = load_rules(_rules_path(current))
+    proposed = load_rules(new_rules) if new_rules else cur
+    report = replay_report(_engine(database_url), cur, proposed, _since(since), examples)
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        render_replay(report, out)
+
+
+# ---------------------------------------------------------------------------- import / export
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV of mentions to backfill")],
+    source: Annotated[str, typer.Option(help="source name to file them under")] = "import",
+    rules: RulesOpt = None,
+    database_url: DbOpt = None,
+    batch_size: Annotated[int, typer.Option(help="records per transaction")] = 500,
+) -> None:
+    """Backfill mentions from a file through the whole pipeline, with a progress bar."""
+    from console.backfill import backfill
+    from socialear.config import load_rules
+
+    if not file.exists():
+        raise UserError(f"file not found: {file}")
+    cfg = load_rules(_rules_path(rules))
+    totals = backfill(_engine(database_url), cfg, file, source, batch_size, err)
+    out.print(
+        f"imported {totals.fetched} records: stored {totals.stored}, escalated {totals.escalated}, "
+        f"duplicates {totals.stats.get('dropped/duplicate', 0)}, no brand {totals.stats.get('dropped/no_brand', 0)}, "
+        f"quarantined {totals.quarantined}"
+    )
+
+
+@app.command()
+def export(
+    what: Annotated[str, typer.Argument(help="mentions | escalations")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
+    since: Annotated[Optional[str], typer.Option(help="e.g. 7d")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file (default stdout)")] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Export stored mentions or escalations as JSONL or CSV."""
+    from console.export import export_rows
+
+    if what not in ("mentions", "escalations"):
+        raise UserError(f"can export mentions or escalations, not {what!r}")
+    if fmt not in ("jsonl", "csv"):
+        raise UserError(f"--format must be jsonl or csv, not {fmt!r}")
+    engine = _engine(database_url)
+    if output:
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            n = export_rows(engine, what, fmt, _since(since), fh)
+        err.print(f"wrote {n} {what} to {output}")
+    else:
+        export_rows(engine, what, fmt, _since(since), sys.stdout)
+
+
+# ---------------------------------------------------------------------------- db / sources / outbox
+@db_app.command("upgrade")
+def db_upgrade(database_url: DbOpt = None, revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default head)."""
+    from storage.engine import make_engine, mask_url
+    from storage.migrate import upgrade
+
+    engine = make_engine(database_url)
+    rev = upgrade(engine, revision)
+    out.print(f"{mask_url(engine.url)}: at revision {rev}")
+
+
+@app.command()
+def sources(rules: RulesOpt = None, database_url: DbOpt = None) -> None:
+    """Health of every source: last success, last error, next run, rate limit, budget."""
+    from console.health import source_rows
+    from socialear.config import load_rules
+
+    cfg = load_rules(_rules_path(rules))
+    table = Table("source", "type", "status", "last success", "last error", "next run", "fetched", "rate limit", "budget")
+    for row in source_rows(_engine(database_url), cfg):
+        table.add_row(*(str(row[k]) if row[k] is not None else "–" for k in
+                        ("name", "type", "status", "last_success", "last_error", "next_run", "fetched", "rate_limit", "budget")))
+    out.print(table)
+
+
+@outbox_app.callback()
+def outbox(ctx: typer.Context, database_url: DbOpt = None, all_: Annotated[bool, typer.Option("--all", help="include sent")] = False) -> None:
+    """List pending, retrying and dead deliveries."""
+    if ctx.invoked_subcommand:
+        return
+    from console.health import outbox_rows
+
+    table = Table("id", "escalation", "sink", "kind", "state", "attempts", "next attempt", "last error")
+    for r in outbox_rows(_engine(database_url), include_sent=all_):
+        table.add_row(*(str(r[k]) if r[k] is not None else "–" for k in
+                        ("id", "escalation_id", "sink", "kind", "state", "attempts", "next_attempt_at", "last_error")))
+    out.print(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    item_id: Annotated[Optional[int], typer.Argument(help="outbox id")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="re-queue every dead item")] = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Re-queue a dead (or retrying) delivery now."""
+    from console.health import requeue
+
+    if item_id is None and not all_dead:
+        raise UserError("give an outbox ID or --all-dead")
+    n = requeue(_engine(database_url), item_id, all_dead)
+    out.print(f"re-queued {n} item(s)")
+
+
+def _register_optional() -> None:
+    """Command groups owned by other modules (users) attach themselves if present."""
+    try:
+        from console.users_cli import users_app
+    except ImportError:
+        return
+    app.add_typer(users_app, name="users")
+
+
+_register_optional()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except ConfigError as exc:
+        for line in exc.errors:
+            err.print(line, highlight=False, markup=False)
+        sys.exit(1)
+    except UserError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

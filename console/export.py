@@ -1,0 +1,68 @@
+"""`socialear export`: stored mentions or escalations as JSONL or CSV, streamed.
+
+Rows are read with a server-side cursor in chunks (`yield_per`), so exporting a million
+mentions does not hold them in memory. CSV flattens JSON columns to JSON text.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from storage import models as t
+
+MENTION_COLUMNS = (
+    "id", "source", "platform", "external_id", "url", "created_at", "brand", "competitor", "text", "title",
+    "lang", "rating", "sentiment_label", "sentiment_compound", "urgency", "categories", "route",
+)
+ESCALATION_COLUMNS = (
+    "id", "mention_id", "route", "queue", "priority", "status", "assignee", "created_at", "sla_due",
+    "resolved_at", "resolution", "label", "external_ref", "suggested_reply", "reply_text", "replied_at",
+)
+
+
+def _query(what: str, since: datetime | None) -> sa.Select[Any]:
+    if what == "mentions":
+        mt, at = t.Mention.__table__, t.Author.__table__
+        q = sa.select(*(mt.c[c] for c in MENTION_COLUMNS), at.c.handle.label("author"), at.c.followers).select_from(
+            mt.outerjoin(at, at.c.id == mt.c.author_id)
+        ).where(mt.c.deleted_at.is_(None))
+        if since:
+            q = q.where(mt.c.created_at >= since)
+        return q.order_by(mt.c.id)
+    et = t.Escalation.__table__
+    q = sa.select(*(et.c[c] for c in ESCALATION_COLUMNS))
+    if since:
+        q = q.where(et.c.created_at >= since)
+    return q.order_by(et.c.id)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "value"):  # str enums
+        return value.value
+    return value
+
+
+def export_rows(engine: Engine, what: str, fmt: str, since: datetime | None, out: IO[str]) -> int:
+    n = 0
+    writer = None
+    with engine.connect() as conn:
+        result = conn.execution_options(yield_per=1000).execute(_query(what, since))
+        for row in result.mappings():
+            rec = {k: _plain(v) for k, v in row.items()}
+            if fmt == "jsonl":
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            else:
+                if writer is None:
+                    writer = csv.DictWriter(out, fieldnames=list(rec))
+                    writer.writeheader()
+                writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for k, v in rec.items()})
+            n += 1
+    return n

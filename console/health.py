@@ -1,0 +1,80 @@
+"""Read models for `socialear sources` / `socialear outbox` (and the console's pages)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from socialear.config import RulesConfig
+from storage import models as t
+from storage.types import utcnow
+
+
+def _ago(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    secs = int((utcnow() - when).total_seconds())
+    future = secs < 0
+    secs = abs(secs)
+    text = f"{secs}s" if secs < 120 else f"{secs // 60}m" if secs < 7200 else f"{secs // 3600}h"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
+    st = t.SourceState.__table__
+    with engine.connect() as conn:
+        states = {r.source: r for r in conn.execute(sa.select(st))}
+    rows = []
+    for cfg in rules.sources:
+        s = states.get(cfg.name)
+        if not cfg.enabled:
+            status = "disabled"
+        elif s is None:
+            status = "never run"
+        elif not s.healthy:
+            status = "unhealthy" + (f": {s.status_message}" if s.status_message else "")
+        else:
+            status = "ok"
+        budget = None
+        if s is not None and "max_posts_per_month" in cfg.options:
+            budget = f"{s.budget_used}/{cfg.options['max_posts_per_month']} ({s.budget_period})"
+        elif s is not None and s.budget_used:
+            budget = str(s.budget_used)
+        rate = None
+        if s is not None and s.rate_limit_remaining is not None:
+            rate = f"{s.rate_limit_remaining} left" + (f", resets {_ago(s.rate_limit_reset)}" if s.rate_limit_reset else "")
+        rows.append(
+            {
+                "name": cfg.name,
+                "type": cfg.type,
+                "status": status,
+                "last_success": _ago(s.last_success) if s else None,
+                "last_error": (f"{s.last_error} ({_ago(s.last_error_at)})" if s and s.last_error else None),
+                "next_run": _ago(s.next_run) if s else None,
+                "fetched": s.fetched_total if s else 0,
+                "rate_limit": rate,
+                "budget": budget,
+            }
+        )
+    return rows
+
+
+def outbox_rows(engine: Engine, include_sent: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    ot = t.OutboxItem.__table__
+    q = sa.select(ot.c.id, ot.c.escalation_id, ot.c.sink, ot.c.kind, ot.c.state, ot.c.attempts, ot.c.next_attempt_at, ot.c.last_error)
+    if not include_sent:
+        q = q.where(ot.c.state != "sent")
+    with engine.connect() as conn:
+        rows = conn.execute(q.order_by(ot.c.id.desc()).limit(limit)).mappings().all()
+    return [{**r, "state": getattr(r["state"], "value", r["state"]), "kind": getattr(r["kind"], "value", r["kind"])} for r in rows]
+
+
+def requeue(engine: Engine, item_id: int | None, all_dead: bool) -> int:
+    from storage.engine import session_scope
+    from storage.repo import requeue as repo_requeue
+
+    with session_scope(engine) as session:
+        return repo_requeue(session, [item_id] if item_id is not None else None, all_dead=all_dead)

@@ -1,0 +1,619 @@
+"""The pipeline: one fetched batch in, one database transaction out.
+
+    Batch ──► dedupe (in batch, then against storage) ──► brand match ──► score
+          ──► route ──► ONE transaction: authors + mentions + escalations + outbox rows
+                                         + quarantined items + cursor advance + health
+
+Why one transaction: the cursor moves only together with what it covered. A crash
+anywhere before the commit leaves the old cursor and nothing stored, so the next poll
+re-fetches at most this batch; `(source, external_id)` is unique, so even a replayed
+batch cannot store a mention twice (invariant 1). The cursor advance is a compare-and-set
+on the cursor this batch was fetched from, so two replicas that somehow polled the same
+source cannot both commit.
+
+Bulk SQL (Core `insert ... returning`) rather than one ORM object per mention: the
+pipeline has to keep up with VADER itself (bench/pipeline.py measures the ratio).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from listener.matching import BrandMatcher
+from listener.routing import Decision, RoutingFacts, route
+from listener.scoring import Scorer, ScoringContext
+from listener.types import Batch, Mention
+from responders.replies import render_reply
+from responders.types import PRIORITY_RANK, EscalationPayload
+from socialear.config import RulesConfig, parse_duration
+from storage import models as t
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("open", "claimed")
+
+
+class CursorConflict(Exception):
+    """Another poller advanced this source's cursor since we read it; our batch is discarded."""
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch did: the counters that feed source health and metrics."""
+
+    fetched: int = 0
+    stored: int = 0
+    escalated: int = 0
+    quarantined: int = 0
+    stats: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class Scored:
+    """A mention on its way through: match, score and decision, before storage."""
+
+    mention: Mention
+    brands: tuple[str, ...]
+    brand: str | None
+    competitor: bool
+    score: Any
+    decision: Decision
+
+
+def idempotency_key(source: str, external_id: str) -> str:
+    """Stable across retries and replicas: a sink creates one ticket per key."""
+    digest = hashlib.sha256(f"{source}\x1f{external_id}".encode()).hexdigest()[:32]
+    return f"sk-{digest}"
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Analyzer:
+    """Match → score → route for one mention, with everything built once per rules version.
+
+    Shared by the pipeline, `socialear score` and `socialear rules replay`, so all three
+    judge a mention the same way.
+    """
+
+    def __init__(self, rules: RulesConfig):
+        self.rules = rules
+        self.matcher = BrandMatcher(rules)
+        self.scorer = Scorer(rules)
+
+    def facts(self, m: Mention, brand: str | None, competitor: bool, score: Any) -> RoutingFacts:
+        return RoutingFacts(
+            brand=brand,
+            competitor=competitor,
+            source=m.source,
+            platform=m.platform,
+            sentiment=score.sentiment.label,
+            compound=score.sentiment.compound,
+            urgency=score.urgency,
+            categories=list(score.categories),
+            followers=m.author.followers,
+            verified=m.author.verified,
+            language=score.language,
+            text=m.text,
+            question=score.question,
+        )
+
+    def route(self, m: Mention, brand: str | None, competitor: bool, score: Any) -> Decision:
+        return route(self.facts(m, brand, competitor, score), self.rules)
+
+    def analyse(
+        self,
+        m: Mention,
+        only_brands: list[str] | None = None,
+        context: Callable[[str], ScoringContext] | None = None,
+    ) -> Scored | None:
+        """None when the mention is about none of the brands (it is dropped, not stored).
+
+        `context(brand)` supplies the recent-history part of the score once the brand is known.
+        """
+        match = self.matcher.match(m.text, m.title, only_brands)
+        if match.primary is None:
+            return None
+        score = self.scorer.score(m, context(match.primary) if context else None)
+        decision = self.route(m, match.primary, match.competitor, score)
+        return Scored(m, match.brands, match.primary, match.competitor, score, decision)
+
+
+class PileOnWindow:
+    """Recent negative mentions per thread and per (brand, category), for the pile-on signal.
+
+    Seeded from storage once per batch, then updated as the batch is scored, so a surge
+    inside one batch is seen too.
+    """
+
+    def __init__(self, window: timedelta):
+        self.window = window
+        self.threads: Counter[str] = Counter()
+        self.categories: Counter[tuple[str | None, str]] = Counter()
+
+    def seed(self, conn: Connection, since: datetime, conversation_ids: set[str]) -> None:
+        mt = t.Mention.__table__
+        recent = sa.and_(mt.c.created_at >= since, mt.c.sentiment_label == "negative")
+        if conversation_ids:
+            rows = conn.execute(
+                sa.select(mt.c.conversation_id, sa.func.count())
+                .where(recent, mt.c.conversation_id.in_(conversation_ids))
+                .group_by(mt.c.conversation_id)
+            )
+            self.threads.update(dict(rows.all()))
+        rows = conn.execute(sa.select(mt.c.brand, mt.c.categories).where(recent).limit(20000))
+        for brand, cats in rows:
+            for cat in cats or ():
+                self.categories[(brand, cat)] += 1
+
+    def context(self, m: Mention, brand: str | None, open_escalations: int) -> ScoringContext:
+        return ScoringContext(
+            author_open_escalations=open_escalations,
+            thread_negative_recent=self.threads[m.conversation_id] if m.conversation_id else 0,
+            category_negative_recent={c: n for (b, c), n in self.categories.items() if b == brand},
+        )
+
+    def add(self, s: Scored) -> None:
+        if s.score.sentiment.label != "negative":
+            return
+        if s.mention.conversation_id:
+            self.threads[s.mention.conversation_id] += 1
+        for cat in s.score.categories:
+            self.categories[(s.brand, cat)] += 1
+
+
+class Pipeline:
+    """Stores batches. `rules` is a callable so a reloaded rules file takes effect next batch."""
+
+    def __init__(self, engine: Engine, rules: Callable[[], RulesConfig]):
+        self.engine = engine
+        self._rules = rules
+        self._analyzer: Analyzer | None = None
+
+    @property
+    def analyzer(self) -> Analyzer:
+        rules = self._rules()
+        if self._analyzer is None or self._analyzer.rules is not rules:
+            self._analyzer = Analyzer(rules)
+        return self._analyzer
+
+    # -- public ------------------------------------------------------------------------
+    def process(self, source: str, batch: Batch, cursor_before: str | None) -> BatchResult:
+        """Store one batch and advance the cursor from `cursor_before`, atomically."""
+        analyzer = self.analyzer
+        rules = analyzer.rules
+        src_cfg = rules.source(source)
+        only = src_cfg.brands if src_cfg else None
+        result = BatchResult(fetched=len(batch.mentions), quarantined=len(batch.quarantined))
+        result.stats.update(batch.stats)
+        fresh = self._dedupe_in_batch(batch.mentions, result)
+        now = utcnow()
+        with self.engine.begin() as conn:
+            fresh = self._drop_stored(conn, source, fresh, result)
+            scored = self._analyse(conn, analyzer, fresh, only, result)
+            author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
+            mention_ids = self._insert_mentions(conn, scored, author_ids, now)
+            result.stored = len(mention_ids)
+            result.escalated = self._escalate(conn, rules, scored, mention_ids, author_ids, now)
+            self._quarantine(conn, batch)
+            self._advance(conn, source, cursor_before, batch, result, now)
+        return result
+
+    # -- steps ---------------------------------------------------------------------------
+    @staticmethod
+    def _dedupe_in_batch(mentions: Sequence[Mention], result: BatchResult) -> list[Mention]:
+        seen: set[str] = set()
+        out = []
+        for m in mentions:
+            if m.external_id in seen:
+                result.stats["dropped/duplicate"] += 1
+            elif m.is_repost:
+                result.stats["dropped/repost"] += 1
+            else:
+                seen.add(m.external_id)
+                out.append(m)
+        return out
+
+    @staticmethod
+    def _drop_stored(conn: Connection, source: str, mentions: list[Mention], result: BatchResult) -> list[Mention]:
+        if not mentions:
+            return mentions
+        mt = t.Mention.__table__
+        ids = [m.external_id for m in mentions]
+        stored: set[str] = set()
+        for chunk in _chunks(ids, 500):
+            stored.update(
+                conn.execute(
+                    sa.select(mt.c.external_id).where(mt.c.source == source, mt.c.external_id.in_(chunk))
+                ).scalars()
+            )
+        if stored:
+            result.stats["dropped/duplicate"] += len(stored)
+        return [m for m in mentions if m.external_id not in stored]
+
+    def _analyse(
+        self, conn: Connection, analyzer: Analyzer, mentions: list[Mention], only: list[str] | None, result: BatchResult
+    ) -> list[Scored]:
+        if not mentions:
+            return []
+        window = PileOnWindow(parse_duration(analyzer.rules.urgency.pile_on_window))
+        newest = max(as_utc(m.created_at) for m in mentions)
+        window.seed(conn, newest - window.window, {m.conversation_id for m in mentions if m.conversation_id})
+        open_by_author = _open_escalations_by_author(conn, mentions)
+        out = []
+        for m in sorted(mentions, key=lambda x: as_utc(x.created_at)):
+            key = (m.author.platform, m.author.handle)
+            s = analyzer.analyse(
+                m, only, lambda brand, m=m, key=key: window.context(m, brand, open_by_author.get(key, 0))
+            )
+            if s is None:
+                result.stats["dropped/no_brand"] += 1
+                continue
+            window.add(s)
+            if s.decision.escalate:
+                open_by_author[key] = open_by_author.get(key, 0) + 1
+            out.append(s)
+        return out
+
+    @staticmethod
+    def _upsert_authors(conn: Connection, mentions: list[Mention], now: datetime) -> dict[tuple[str, str], int]:
+        at = t.Author.__table__
+        latest: dict[tuple[str, str], Mention] = {}
+        for m in mentions:
+            latest[(m.author.platform, m.author.handle)] = m
+        if not latest:
+            return {}
+        ids: dict[tuple[str, str], int] = {}
+        for chunk in _chunks(list(latest), 300):
+            cond = sa.or_(*(sa.and_(at.c.platform == p, at.c.handle == h) for p, h in chunk))
+            for row in conn.execute(sa.select(at.c.id, at.c.platform, at.c.handle).where(cond)):
+                ids[(row.platform, row.handle)] = row.id
+        if ids:
+            conn.execute(
+                at.update().where(at.c.id == sa.bindparam("aid")).values(
+                    followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls")
+                ),
+                [
+                    {"aid": ids[k], "f": latest[k].author.followers, "v": latest[k].author.verified, "ls": now}
+                    for k in ids
+                ],
+            )
+        new = [k for k in latest if k not in ids]
+        if new:
+            rows = [
+                {
+                    "platform": p,
+                    "handle": h,
+                    "name": latest[(p, h)].author.name,
+                    "external_id": latest[(p, h)].author.external_id,
+                    "followers": latest[(p, h)].author.followers,
+                    "verified": latest[(p, h)].author.verified,
+                    "first_seen": now,
+                    "last_seen": now,
+                }
+                for p, h in new
+            ]
+            for row in conn.execute(at.insert().returning(at.c.id, at.c.platform, at.c.handle), rows):
+                ids[(row.platform, row.handle)] = row.id
+        return ids
+
+    @staticmethod
+    def _insert_mentions(
+        conn: Connection, scored: list[Scored], author_ids: dict[tuple[str, str], int], now: datetime
+    ) -> dict[str, int]:
+        if not scored:
+            return {}
+        mt = t.Mention.__table__
+        rows = []
+        for s in scored:
+            m, sc = s.mention, s.score
+            rows.append(
+                {
+                    "source": m.source,
+                    "platform": m.platform,
+                    "external_id": m.external_id,
+                    "url": m.url,
+                    "text": m.text,
+                    "title": m.title,
+                    "lang": sc.language or m.lang,
+                    "rating": m.rating,
+                    "created_at": as_utc(m.created_at),
+                    "fetched_at": now,
+                    "author_id": author_ids[(m.author.platform, m.author.handle)],
+                    "brand": s.brand,
+                    "brands": list(s.brands),
+                    "competitor": s.competitor,
+                    "in_reply_to": m.in_reply_to,
+                    "conversation_id": m.conversation_id,
+                    "engagement": m.engagement,
+                    "is_repost": m.is_repost,
+                    "sentiment_label": sc.sentiment.label,
+                    "sentiment_compound": sc.sentiment.compound,
+                    "urgency": sc.urgency,
+                    "categories": list(sc.categories),
+                    "scoring": scoring_json(sc, s.decision),
+                    "route": s.decision.route,
+                }
+            )
+        ids: dict[str, int] = {}
+        for chunk in _chunks(rows, 500):
+            for row in conn.execute(mt.insert().returning(mt.c.id, mt.c.external_id), chunk):
+                ids[row.external_id] = row.id
+        return ids
+
+    def _escalate(
+        self,
+        conn: Connection,
+        rules: RulesConfig,
+        scored: list[Scored],
+        mention_ids: dict[str, int],
+        author_ids: dict[tuple[str, str], int],
+        now: datetime,
+    ) -> int:
+        et, ot = t.Escalation.__table__, t.OutboxItem.__table__
+        count = 0
+        for s in scored:
+            d = s.decision
+            if not d.escalate:
+                continue
+            m = s.mention
+            key = idempotency_key(m.source, m.external_id)
+            priority = d.priority or "normal"
+            author_id = author_ids[(m.author.platform, m.author.handle)]
+            history = author_history(conn, author_id, exclude_mention=mention_ids[m.external_id])
+            repeat = any(h["kind"] == "escalation" for h in history)
+            reply = suggested_reply(rules, s)
+            decision_json = {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": repeat}
+            esc_id = conn.execute(
+                et.insert().returning(et.c.id),
+                {
+                    "mention_id": mention_ids[m.external_id],
+                    "idempotency_key": key,
+                    "route": d.route,
+                    "queue": d.queue,
+                    "priority": priority,
+                    "priority_rank": PRIORITY_RANK[priority],
+                    "status": "open",
+                    "sla_due": now + rules.sla.due_after(priority),
+                    "created_at": now,
+                    "updated_at": now,
+                    "suggested_reply": reply,
+                    "tags": d.tags,
+                    "alert": d.alert,
+                    "decision": decision_json,
+                },
+            ).scalar_one()
+            payload = EscalationPayload(
+                escalation_id=esc_id,
+                idempotency_key=key,
+                brand=s.brand,
+                competitor=s.competitor,
+                route=d.route or "",
+                queue=d.queue or "",
+                priority=priority,
+                mention=mention_dict(m),
+                author={
+                    "platform": m.author.platform,
+                    "handle": m.author.handle,
+                    "name": m.author.name,
+                    "followers": m.author.followers,
+                    "verified": m.author.verified,
+                },
+                sentiment={
+                    "label": s.score.sentiment.label,
+                    "compound": s.score.sentiment.compound,
+                    "reasons": list(s.score.sentiment.reasons),
+                },
+                urgency=s.score.urgency,
+                urgency_signals=dict(s.score.urgency_signals),
+                categories=list(s.score.categories),
+                tags=list(d.tags),
+                suggested_reply=reply,
+                decision={"route": d.route, "matched": d.matched, "trace": d.trace},
+                history=history,
+                repeat_contact=repeat,
+                console_url=f"{rules.console_url.rstrip('/')}/escalations/{esc_id}" if rules.console_url else None,
+            )
+            rows = [
+                {
+                    "escalation_id": esc_id,
+                    "sink": sink.name,
+                    "kind": "alert" if sink.type == "alert" else "escalation",
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "idempotency_key": key,
+                    "priority_rank": PRIORITY_RANK[priority],
+                    "payload": payload.to_dict(),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for sink in rules.sinks
+                if sink.enabled
+                and (d.sinks is None or sink.name in d.sinks)
+                and (sink.type != "alert" or d.alert)
+            ]
+            if rows:
+                conn.execute(ot.insert(), rows)
+            conn.execute(
+                t.AuditEvent.__table__.insert(),
+                {
+                    "at": now,
+                    "actor": "system",
+                    "action": "escalation.created",
+                    "subject_type": "escalation",
+                    "subject_id": str(esc_id),
+                    "details": {"route": d.route, "queue": d.queue, "priority": priority, "urgency": s.score.urgency},
+                },
+            )
+            count += 1
+        return count
+
+    @staticmethod
+    def _quarantine(conn: Connection, batch: Batch) -> None:
+        if batch.quarantined:
+            now = utcnow()
+            conn.execute(
+                t.Quarantine.__table__.insert(),
+                [
+                    {"source": q.source, "external_id": q.external_id, "payload": q.payload, "error": q.error, "at": now, "resolved": False}
+                    for q in batch.quarantined
+                ],
+            )
+
+    @staticmethod
+    def _advance(
+        conn: Connection, source: str, cursor_before: str | None, batch: Batch, result: BatchResult, now: datetime
+    ) -> None:
+        st = t.SourceState.__table__
+        row = conn.execute(sa.select(st).where(st.c.source == source)).mappings().first()
+        if row is None:
+            if cursor_before is not None:
+                raise CursorConflict(f"{source}: no stored cursor, but the batch was fetched from {cursor_before!r}")
+            conn.execute(st.insert(), {"source": source, "updated_at": now, "stats": {}, "error_log": []})
+            row = conn.execute(sa.select(st).where(st.c.source == source)).mappings().one()
+        elif row["cursor"] != cursor_before:
+            raise CursorConflict(f"{source}: cursor moved from {cursor_before!r} to {row['cursor']!r} meanwhile")
+        stats = Counter(row["stats"] or {})
+        stats.update(result.stats)
+        stats["fetched"] += result.fetched
+        stats["stored"] += result.stored
+        stats["escalated"] += result.escalated
+        values: dict[str, Any] = {
+            "cursor": batch.next_cursor if batch.next_cursor is not None else cursor_before,
+            "updated_at": now,
+            "last_success": now,
+            "healthy": True,
+            "status_message": None,
+            "fetched_total": (row["fetched_total"] or 0) + result.fetched,
+            "quarantined_total": (row["quarantined_total"] or 0) + result.quarantined,
+            "stats": dict(stats),
+        }
+        if batch.rate_limit is not None:
+            values["rate_limit_remaining"] = batch.rate_limit.remaining
+            values["rate_limit_reset"] = batch.rate_limit.reset_at
+        if batch.budget_used:
+            period = now.strftime("%Y-%m")
+            used = (row["budget_used"] or 0) if row["budget_period"] == period else 0
+            values["budget_used"] = used + batch.budget_used
+            values["budget_period"] = period
+        conn.execute(st.update().where(st.c.source == source), values)
+
+
+# -- helpers shared with the CLI and the console -------------------------------------------
+
+def scoring_json(score: Any, decision: Decision) -> dict[str, Any]:
+    data = score.to_dict()
+    data["route_trace"] = decision.trace
+    data["matched_routes"] = decision.matched
+    data["ignored"] = decision.ignored
+    return data
+
+
+def mention_dict(m: Mention) -> dict[str, Any]:
+    return {
+        "source": m.source,
+        "platform": m.platform,
+        "external_id": m.external_id,
+        "url": m.url,
+        "text": m.text,
+        "title": m.title,
+        "created_at": as_utc(m.created_at).isoformat(),
+        "lang": m.lang,
+        "rating": m.rating,
+        "in_reply_to": m.in_reply_to,
+        "conversation_id": m.conversation_id,
+    }
+
+
+def suggested_reply(rules: RulesConfig, s: Scored) -> str:
+    """Render the route's template in the mention's language (falling back to English)."""
+    name = s.decision.reply_template
+    if not name or name not in rules.replies:
+        return ""
+    by_lang = rules.replies[name]
+    lang = s.score.language or "en"
+    template = by_lang.get(lang) or by_lang.get("en") or next(iter(by_lang.values()))
+    brand = rules.brand(s.brand) if s.brand else None
+    platform = s.mention.platform
+    brand_handle = ""
+    if brand is not None:
+        handle = brand.handles.get(platform) or next(iter(brand.handles.values()), "")
+        brand_handle = f"@{handle}" if handle else ""
+    variables = {
+        "author": s.mention.author.name or s.mention.author.handle,
+        "handle": f"@{s.mention.author.handle}",
+        "brand": s.brand or "",
+        "brand_handle": brand_handle,
+        "ticket_link": rules.console_url or "",
+        "category": s.score.categories[0] if s.score.categories else "",
+        "queue": s.decision.queue or "",
+    }
+    return render_reply(template, variables, platform)
+
+
+def author_history(conn: Connection, author_id: int, exclude_mention: int, limit: int = 10) -> list[dict[str, Any]]:
+    """The author's earlier mentions (any source) and escalations with how they ended."""
+    mt, et = t.Mention.__table__, t.Escalation.__table__
+    rows = conn.execute(
+        sa.select(
+            mt.c.id, mt.c.source, mt.c.platform, mt.c.created_at, mt.c.sentiment_label, mt.c.url,
+            et.c.id.label("esc_id"), et.c.status, et.c.resolution, et.c.route,
+        )
+        .select_from(mt.outerjoin(et, et.c.mention_id == mt.c.id))
+        .where(mt.c.author_id == author_id, mt.c.id != exclude_mention, mt.c.deleted_at.is_(None))
+        .order_by(mt.c.created_at.desc())
+        .limit(limit)
+    )
+    out = []
+    for r in rows:
+        item: dict[str, Any] = {
+            "kind": "escalation" if r.esc_id else "mention",
+            "mention_id": r.id,
+            "source": r.source,
+            "platform": r.platform,
+            "created_at": as_utc(r.created_at).isoformat() if r.created_at else None,
+            "sentiment": r.sentiment_label,
+            "url": r.url,
+        }
+        if r.esc_id:
+            item.update(escalation_id=r.esc_id, status=r.status, resolution=r.resolution, route=r.route)
+        out.append(item)
+    return out
+
+
+def _open_escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tuple[str, str], int]:
+    mt, et, at = t.Mention.__table__, t.Escalation.__table__, t.Author.__table__
+    keys = {(m.author.platform, m.author.handle) for m in mentions}
+    out: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(list(keys), 300):
+        cond = sa.or_(*(sa.and_(at.c.platform == p, at.c.handle == h) for p, h in chunk))
+        rows = conn.execute(
+            sa.select(at.c.platform, at.c.handle, sa.func.count(et.c.id))
+            .select_from(at.join(mt, mt.c.author_id == at.c.id).join(et, et.c.mention_id == mt.c.id))
+            .where(cond, et.c.status.in_(OPEN_STATUSES))
+            .group_by(at.c.platform, at.c.handle)
+        )
+        for p, h, n in rows:
+            out[(p, h)] = n
+    return out
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, default=str)

@@ -1,0 +1,175 @@
+"""Token normalisation and a multi-word phrase matcher that costs O(tokens) per text.
+
+Why not one big regex alternation: Python's `re` tries every branch at every position,
+so a few hundred phrases would cost more than VADER itself. Instead phrases are indexed
+by their first token; a text is scanned once over its (already split) tokens and only
+the phrases starting with that token are compared. Placeholders let one entry cover a
+family of phrases: `<num>` (3, three, several), `<dur>` (2h, 45mins, 3days), `<day>`
+(monday, yesterday), `<ord>` (third, 4th); `*` matches any single token.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+# ASCII punctuation plus the typographic marks people paste from phones.
+_STRIP = string.punctuation + "‘’“”…«»¿¡–—"
+
+_NUMBER_WORDS = frozenset(
+    "two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
+    "fifty sixty several many multiple countless".split()
+)
+_DAY_WORDS = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday yesterday "
+    "mon tue tues wed thu thurs fri sat sun".split()
+)
+_ORDINALS = frozenset(
+    "second third fourth fifth sixth seventh eighth ninth tenth nth umpteenth "
+    "2nd 3rd 4th 5th 6th 7th 8th 9th 10th 11th 12th".split()
+)
+_DURATION_UNITS = frozenset(
+    "h hr hrs hour hours m min mins minute minutes d day days wk wks week weeks mo months".split()
+)
+_CLASS_OF_WORD: dict[str, str] = {
+    **{w: "<num>" for w in _NUMBER_WORDS},
+    **{w: "<day>" for w in _DAY_WORDS},
+    **{w: "<ord>" for w in _ORDINALS},
+}
+PLACEHOLDERS = frozenset({"<num>", "<dur>", "<day>", "<ord>"})
+
+
+def normalise_token(word: str) -> str:
+    """Lower-case, straighten apostrophes, strip surrounding punctuation.
+
+    A token that is nothing but punctuation (an emoticon such as `:(`) is kept whole so
+    emoticon entries can match it.
+    """
+    low = word.lower()
+    if "’" in low:
+        low = low.replace("’", "'")
+    stripped = low.strip(_STRIP)
+    return stripped or low
+
+
+def token_class(token: str) -> str | None:
+    """The placeholder a token satisfies, if any (`<num>`, `<dur>`, `<day>`, `<ord>`)."""
+    cls = _CLASS_OF_WORD.get(token)
+    if cls is not None:
+        return cls
+    if token[:1].isdigit():
+        if token.isdigit():
+            return "<num>"
+        i = 1
+        while i < len(token) and (token[i].isdigit() or token[i] in ".,"):
+            i += 1
+        if token[i:] in _DURATION_UNITS:
+            return "<dur>"
+    return None
+
+
+def phrase_tokens(phrase: str) -> tuple[str, ...]:
+    """Tokenise a lexicon/category phrase exactly as text is tokenised."""
+    out = []
+    for word in phrase.split():
+        out.append(word if word in PLACEHOLDERS or word == "*" else normalise_token(word))
+    return tuple(out)
+
+
+class PhraseMatcher(Generic[T]):
+    """Finds phrases in a token list; each phrase carries a value of type T."""
+
+    __slots__ = ("_index", "_class_index", "_uses_classes")
+
+    def __init__(self) -> None:
+        self._index: dict[str, list[tuple[tuple[str, ...], T]]] = {}
+        self._class_index: dict[str, list[tuple[tuple[str, ...], T]]] = {}
+        self._uses_classes = False
+
+    def add(self, phrase: str, value: T) -> None:
+        toks = phrase_tokens(phrase)
+        if not toks:
+            return
+        if any(t in PLACEHOLDERS for t in toks):
+            self._uses_classes = True
+        index = self._class_index if toks[0] in PLACEHOLDERS else self._index
+        bucket = index.setdefault(toks[0], [])
+        bucket.append((toks, value))
+        bucket.sort(key=lambda item: -len(item[0]))  # longest first
+
+    def add_all(self, items: Iterable[tuple[str, T]]) -> None:
+        for phrase, value in items:
+            self.add(phrase, value)
+
+    def classes_of(self, tokens: Sequence[str]) -> list[str | None] | None:
+        """Placeholder class per token, or None when no phrase uses placeholders."""
+        if not self._uses_classes:
+            return None
+        return [token_class(t) for t in tokens]
+
+    def _match_at(
+        self, tokens: Sequence[str], classes: Sequence[str | None] | None, i: int
+    ) -> list[tuple[int, T]]:
+        """All phrases matching at position i as (end, value), longest first."""
+        found: list[tuple[int, T]] = []
+        n = len(tokens)
+        for index_key, index in (
+            (tokens[i], self._index),
+            (classes[i] if classes is not None else None, self._class_index),
+        ):
+            if index_key is None:
+                continue
+            bucket = index.get(index_key)
+            if not bucket:
+                continue
+            for toks, value in bucket:
+                end = i + len(toks)
+                if end > n:
+                    continue
+                ok = True
+                for k in range(1, len(toks)):
+                    want = toks[k]
+                    tok = tokens[i + k]
+                    if want == tok or want == "*":
+                        continue
+                    if classes is not None and want == classes[i + k]:
+                        continue
+                    ok = False
+                    break
+                if ok:
+                    found.append((end, value))
+        if len(found) > 1:
+            found.sort(key=lambda item: -item[0])
+        return found
+
+    def find(self, tokens: Sequence[str]) -> list[tuple[int, int, T]]:
+        """Greedy left-to-right, longest match wins, no overlaps: (start, end, value)."""
+        classes = self.classes_of(tokens)
+        out: list[tuple[int, int, T]] = []
+        i, n = 0, len(tokens)
+        index = self._index
+        class_index = self._class_index
+        while i < n:
+            if tokens[i] in index or (classes is not None and classes[i] in class_index):
+                found = self._match_at(tokens, classes, i)
+                if found:
+                    end, value = found[0]
+                    out.append((i, end, value))
+                    i = end
+                    continue
+            i += 1
+        return out
+
+    def find_all(self, tokens: Sequence[str]) -> list[tuple[int, int, T]]:
+        """Every phrase that matches anywhere (overlaps allowed)."""
+        classes = self.classes_of(tokens)
+        out: list[tuple[int, int, T]] = []
+        index = self._index
+        class_index = self._class_index
+        for i, tok in enumerate(tokens):
+            if tok in index or (classes is not None and classes[i] in class_index):
+                out.extend((i, end, value) for end, value in self._match_at(tokens, classes, i))
+        return out

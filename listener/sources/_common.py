@@ -1,0 +1,280 @@
+"""Helpers shared by the platform sources: retries, cursors, env checks, brand matching.
+
+Retry policy (every source): a transient failure (5xx, network error, timeout, a
+truncated body) is retried inside one `fetch` with exponential backoff plus jitter,
+at most `RetryPolicy.attempts` attempts and `RetryPolicy.max_total` seconds in all;
+then the last `RetryableError` is raised and the pipeline's own backoff takes over.
+`RateLimited` is never retried here: the platform named a time, the scheduler waits
+for it. `PermanentError` (401/403/400) is never retried.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from listener.types import Quarantined
+from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
+
+T = TypeVar("T")
+
+# Quarantined payloads are kept verbatim, but a multi-megabyte body is not useful.
+MAX_QUARANTINE_PAYLOAD = 64_000
+
+
+class BrandSpec(Protocol):
+    """What a source needs to know about a brand (rules.yaml `brands[]`)."""
+
+    name: str
+    query: str  # the boolean query language of `listener.query`
+    handles: dict[str, str]  # platform -> handle, e.g. {"x": "nimbus", "reddit": "nimbus"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- retries
+
+
+@dataclass
+class RetryPolicy:
+    """How transient failures are retried inside one fetch. Tests pass `sleep`."""
+
+    attempts: int = 3
+    max_total: float = 30.0  # seconds, waits included
+    wait: wait_base = field(default_factory=lambda: wait_exponential_jitter(initial=1, max=8))
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, RetryableError) and not isinstance(exc, RateLimited)
+
+
+def call_with_retries(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    stats: dict[str, int] | None = None,
+) -> T:
+    """Run `fn`, retrying `RetryableError` (but not `RateLimited`) per `policy`.
+
+    `fn` must already have mapped vendor errors to socialear's exceptions. Each retry is
+    counted in `stats` as `retries/<reason>` where reason is the error class name.
+    """
+
+    def count(state: RetryCallState) -> None:
+        if stats is not None and state.outcome is not None:
+            exc = state.outcome.exception()
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            key = f"retries/{reason}"
+            stats[key] = stats.get(key, 0) + 1
+
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_total),
+        wait=policy.wait,
+        sleep=policy.sleep,
+        retry=retry_if_exception(_retryable),
+        before_sleep=count,
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+class TransientError(RetryableError):
+    """A RetryableError that carries a short machine reason for the stats counters."""
+
+    def __init__(self, message: str, reason: str, retry_after: float | None = None):
+        self.reason = reason
+        super().__init__(message, retry_after=retry_after)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def require_env(
+    env: Mapping[str, str] | None, names: Iterable[str], source_type: str, name: str
+) -> dict[str, str]:
+    """Return the named variables, or raise NotConfigured naming the first one missing."""
+    import os
+
+    env = os.environ if env is None else env
+    values: dict[str, str] = {}
+    for var in names:
+        value = (env.get(var) or "").strip()
+        if not value:
+            raise NotConfigured(f"{source_type} source '{name}': {var} is not set")
+        values[var] = value
+    return values
+
+
+def options_error(source_type: str, name: str, exc: Exception) -> NotConfigured:
+    """A pydantic ValidationError as one readable NotConfigured line per problem."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for err in errors():
+            loc = ".".join(str(p) for p in err.get("loc", ())) or "options"
+            parts.append(f"{loc}: {err.get('msg')}")
+        detail = "; ".join(parts)
+    else:
+        detail = str(exc)
+    return NotConfigured(f"{source_type} source '{name}': invalid options: {detail}")
+
+
+# --------------------------------------------------------------------------- brands
+
+
+class BrandMatcher:
+    """Matches text locally against each brand's boolean query (for listings that the
+    platform cannot search for us: Reddit comments, RSS entries)."""
+
+    def __init__(self, brands: Iterable[BrandSpec] | None, extra_query: str | None = None):
+        from listener.query import parse_query  # written alongside; imported when used
+
+        self._queries: list[tuple[str, Any]] = []
+        for brand in brands or ():
+            self._queries.append((brand.name, parse_query(brand.query)))
+        if extra_query:
+            self._queries.append(("query", parse_query(extra_query)))
+
+    def __bool__(self) -> bool:
+        return bool(self._queries)
+
+    def matches(self, text: str) -> list[str]:
+        return [name for name, query in self._queries if query.matches(text)]
+
+    def terms(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for _, query in self._queries:
+            for term in query.terms():
+                seen.setdefault(str(term), None)
+        return list(seen)
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+def load_cursor(cursor: str | None, source_type: str, name: str) -> dict[str, Any]:
+    """Parse a JSON cursor; None/empty is a fresh start. Garbage is a PermanentError:
+    silently starting over would re-read (or skip) a whole history."""
+    if not cursor:
+        return {}
+    try:
+        value = json.loads(cursor)
+    except ValueError as exc:
+        raise PermanentError(
+            f"{source_type} source '{name}': stored cursor is not valid JSON ({exc}); "
+            "reset the source's cursor to start over"
+        ) from exc
+    if not isinstance(value, dict):
+        raise PermanentError(
+            f"{source_type} source '{name}': stored cursor is not a JSON object: {cursor[:80]!r}"
+        )
+    return value
+
+
+def dump_cursor(state: Mapping[str, Any]) -> str:
+    return json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass
+class Watermark:
+    """Position in a newest-first listing: the newest timestamp read and the ids read at or
+    near it. An item is new when it is not older than `ts - lookback` and its id was not
+    seen; the lookback tolerates listings that surface items late (search indexing)."""
+
+    ts: float | None = None
+    seen: dict[str, float] = field(default_factory=dict)  # id -> timestamp
+    lookback: float = 0.0
+    cap: int = 500
+
+    @classmethod
+    def from_json(cls, value: Any, lookback: float = 0.0, cap: int = 500) -> Watermark:
+        if not isinstance(value, dict):
+            return cls(lookback=lookback, cap=cap)
+        ts = value.get("ts")
+        seen = value.get("seen") or {}
+        return cls(
+            ts=float(ts) if ts is not None else None,
+            seen={str(k): float(v) for k, v in seen.items()},
+            lookback=lookback,
+            cap=cap,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ts": self.ts, "seen": self.seen}
+
+    def is_past(self, ts: float) -> bool:
+        """True when `ts` is older than anything we could still be missing: stop paging."""
+        return self.ts is not None and ts < self.ts - self.lookback
+
+    def is_new(self, item_id: str, ts: float) -> bool:
+        return not self.is_past(ts) and item_id not in self.seen
+
+    def advanced(self, read: Iterable[tuple[str, float]]) -> Watermark:
+        """The watermark after reading `read` (id, ts) pairs."""
+        seen = dict(self.seen)
+        for item_id, ts in read:
+            seen[item_id] = ts
+        if not seen:
+            return Watermark(self.ts, {}, self.lookback, self.cap)
+        newest = max(max(seen.values()), self.ts or float("-inf"))
+        floor = newest - self.lookback
+        kept = {k: v for k, v in seen.items() if v >= floor}
+        if len(kept) > self.cap:
+            kept = dict(sorted(kept.items(), key=lambda kv: kv[1], reverse=True)[: self.cap])
+        return Watermark(newest, kept, self.lookback, self.cap)
+
+
+# --------------------------------------------------------------------------- items
+
+
+def quarantine(
+    source: str, raw: Any, error: Exception | str, external_id: Any = None
+) -> Quarantined:
+    """Keep a raw item the source could not normalise, serialised as received."""
+    if isinstance(raw, str | bytes):
+        payload = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    else:
+        try:
+            payload = json.dumps(raw, sort_keys=True, default=str, ensure_ascii=False)
+        except (TypeError, ValueError):
+            payload = repr(raw)
+    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return Quarantined(
+        source=source,
+        payload=payload[:MAX_QUARANTINE_PAYLOAD],
+        error=message,
+        external_id=str(external_id) if external_id not in (None, "") else None,
+    )
+
+
+def parse_time(value: Any) -> datetime:
+    """ISO-8601 (with Z or offset) or epoch seconds -> aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), UTC)
+    if isinstance(value, str) and value:
+        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+        parsed = datetime.fromisoformat(text)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+def bump(stats: dict[str, int], key: str, n: int = 1) -> None:
+    stats[key] = stats.get(key, 0) + n

@@ -1,0 +1,91 @@
+"""When to try a failed delivery again, and when to give up: pure functions for the outbox worker.
+
+Why full jitter: after an outage every replica's backlog retries at once; spreading each
+retry uniformly over [0, base * 2**(attempt-1)] (capped) keeps them from arriving in waves.
+Why `retry_after` wins: a vendor that said "wait 60 s" (429 Retry-After) bans clients that
+come back sooner, so the delay is never shorter than what it asked for.
+
+Only retryable errors are retried (the kind decides, never the vendor's class):
+
+    RetryableError (5xx, network, timeout) ─► "retry" after next_delay(attempt)
+      └── RateLimited ─────────────────────► "retry", never before retry_after
+    PermanentError (422, malformed) ───────► "dead": retrying cannot help
+      └── BadCredentials ──────────────────► "dead": fix the credential, then requeue
+    NotConfigured, anything unexpected ────► "dead": a bug or a missing setting, not a blip
+    attempt >= MAX_ATTEMPTS ───────────────► "dead"
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from socialear.errors import BadCredentials, NotConfigured, PermanentError, RetryableError
+
+MAX_ATTEMPTS = 8
+
+Verdict = Literal["retry", "dead"]
+
+
+def next_delay(
+    attempt: int,
+    base: float = 2.0,
+    cap: float = 900.0,
+    retry_after: float | None = None,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait after attempt `attempt` (1-based) failed, before trying again."""
+    if attempt < 1:
+        raise ValueError(f"attempt is 1-based, got {attempt}")
+    ceiling = min(cap, base * 2 ** min(attempt - 1, 62))
+    delay = rng() * ceiling
+    if retry_after is not None:
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+def classify(exc: BaseException) -> Verdict:
+    """ "retry" for transient failures, "dead" for everything retrying cannot fix."""
+    return "retry" if isinstance(exc, RetryableError) else "dead"
+
+
+def dead_reason(exc: BaseException) -> str:
+    """A one-line explanation for the dead-letter row and the console."""
+    if isinstance(exc, BadCredentials):
+        return f"bad credentials, fix them then requeue: {exc}"
+    if isinstance(exc, PermanentError):
+        return f"rejected, retrying cannot help: {exc}"
+    if isinstance(exc, NotConfigured):
+        return f"sink not configured: {exc}"
+    if isinstance(exc, RetryableError):
+        return f"gave up after {MAX_ATTEMPTS} attempts: {exc}"
+    return f"unexpected error (a bug, not retried): {type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """What the outbox worker does with a row whose delivery just failed."""
+
+    verdict: Verdict
+    delay: float | None  # seconds until the next attempt; None when dead
+    reason: str
+
+
+def decide(
+    exc: BaseException,
+    attempt: int,
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    rng: Callable[[], float] = random.random,
+) -> RetryDecision:
+    """Retry with backoff, or dead-letter with a reason; `attempt` is the one that just failed."""
+    if classify(exc) == "retry" and attempt < max_attempts:
+        retry_after = getattr(exc, "retry_after", None)
+        return RetryDecision(
+            "retry", next_delay(attempt, retry_after=retry_after, rng=rng), str(exc)
+        )
+    if isinstance(exc, RetryableError):
+        return RetryDecision("dead", None, f"gave up after {attempt} attempts: {exc}")
+    return RetryDecision("dead", None, dead_reason(exc))

@@ -1,0 +1,130 @@
+"""The one place HTTP sinks turn vendor answers into socialear's errors.
+
+    httpx.TimeoutException, httpx.TransportError ──► RetryableError   (may have been sent!)
+    408, 409, 425, 5xx ────────────────────────────► RetryableError   (may have been acted on)
+    429 ───────────────────────────────────────────► RateLimited(retry_after from Retry-After:
+                                                      seconds or an HTTP date)
+    401, 403 ──────────────────────────────────────► BadCredentials   (names the credential)
+    3xx, other 4xx (400, 404, 422) ────────────────► PermanentError   (with the vendor's message)
+
+Every request carries an explicit timeout; a sink never waits forever on a vendor.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
+
+DEFAULT_TIMEOUT_S = 10.0
+_RETRYABLE_STATUS = {408, 409, 425}
+
+ErrorDescriber = Callable[[httpx.Response], str]
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def json_body(data: Any) -> bytes:
+    """JSON as ASCII: lone surrogates and control characters travel as \\u escapes, never raw."""
+    return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def default_error_text(response: httpx.Response) -> str:
+    """The vendor's own words, from a JSON error body if there is one, else the raw text."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:300].strip()
+    if isinstance(data, dict):
+        for key in ("description", "message", "error", "detail"):
+            if isinstance(data.get(key), str):
+                return data[key]
+    return json.dumps(data)[:300]
+
+
+def raise_for_status(
+    response: httpx.Response,
+    *,
+    label: str,
+    credential: str,
+    describe: ErrorDescriber = default_error_text,
+) -> None:
+    """Map a non-2xx response to socialear's errors; `label` names the sink."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    what = f"{label}: HTTP {status}"
+    detail = describe(response)
+    if detail:
+        what = f"{what}: {detail}"
+    if status == 429:
+        raise RateLimited(what, retry_after=parse_retry_after(response.headers.get("Retry-After")))
+    if status in (401, 403):
+        raise BadCredentials(f"{what} (check {credential})")
+    if status >= 500 or status in _RETRYABLE_STATUS:
+        raise RetryableError(
+            what, retry_after=parse_retry_after(response.headers.get("Retry-After"))
+        )
+    raise PermanentError(what)
+
+
+def send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    label: str,
+    credential: str,
+    timeout: float,
+    describe: ErrorDescriber = default_error_text,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One HTTP call with a timeout; returns a 2xx response or raises a socialear error."""
+    try:
+        response = client.request(method, url, timeout=timeout, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise RetryableError(
+            f"{label}: {method} timed out after {timeout:g}s ({type(exc).__name__})"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise RetryableError(
+            f"{label}: network error on {method}: {type(exc).__name__}: {exc}"
+        ) from exc
+    raise_for_status(response, label=label, credential=credential, describe=describe)
+    return response
+
+
+def response_json(response: httpx.Response, *, label: str) -> Any:
+    """Parse a 2xx body; a truncated or non-JSON answer is retryable (the proxy hiccupped)."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise RetryableError(
+            f"{label}: HTTP {response.status_code} with a body that is not JSON"
+        ) from exc
+
+
+def make_client(timeout: float = DEFAULT_TIMEOUT_S) -> httpx.Client:
+    """A client for production use; tests inject their own (respx mocks it either way)."""
+    return httpx.Client(timeout=timeout, follow_redirects=False)

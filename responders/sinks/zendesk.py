@@ -1,0 +1,213 @@
+"""ZendeskSink: one Zendesk Support ticket per escalation, and never a second one.
+
+Exactly one ticket: each ticket carries `external_id` = the idempotency key, and the create
+call sends an `Idempotency-Key` header (Zendesk replays the first answer for a while). A
+create that failed ambiguously (timeout after sending, connection reset, 5xx) may still have
+made the ticket, so before creating again the sink looks it up with
+`GET /api/v2/tickets?external_id=KEY` and returns it with `created=False`. It looks up when
+the outbox worker says this is a retry (`deliver(payload, attempt=n)`, n > 1: survives
+restarts and replicas) or when this process itself saw an ambiguous failure for the key.
+
+Errors (mapped in `_http`):
+
+    timeout / network / 5xx / 408 / 409 ─► RetryableError   (key marked ambiguous)
+    429 ─────────────────────────────────► RateLimited(retry_after)
+    401 / 403 ───────────────────────────► BadCredentials  "check ZENDESK_EMAIL / ZENDESK_API_TOKEN"
+    422 RecordInvalid, other 4xx ────────► PermanentError  with Zendesk's details
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from responders.sinks import _http, _ticket
+from responders.types import DeliveryResult, EscalationPayload
+from socialear.errors import NotConfigured, RateLimited, RetryableError
+
+log = logging.getLogger(__name__)
+
+PRIORITIES = {"urgent": "urgent", "high": "high", "normal": "normal", "low": "low"}
+
+
+def describe_error(response: httpx.Response) -> str:
+    """Zendesk's error envelope: {"error", "description", "details": {field: [{description}]}}."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:300].strip()
+    if not isinstance(data, dict):
+        return str(data)[:300]
+    error = data.get("error")
+    if isinstance(error, dict):  # {"error": {"title": ..., "message": ...}}
+        error = ": ".join(str(error[k]) for k in ("title", "message") if error.get(k))
+    parts = [str(p) for p in (error, data.get("description")) if p]
+    details = data.get("details")
+    if isinstance(details, dict):
+        for field, problems in details.items():
+            for problem in problems if isinstance(problems, list) else [problems]:
+                text = problem.get("description") if isinstance(problem, dict) else problem
+                parts.append(f"{field}: {text}")
+    return "; ".join(parts) or response.text[:300].strip()
+
+
+class ZendeskSink:
+    """Creates a Zendesk ticket per escalation with the mention context as an internal note."""
+
+    type = "zendesk"
+    description = "Creates one Zendesk Support ticket per escalation (Tickets API, API token auth)."
+    needs = ("ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        subdomain: str = Field(description="'acme' for https://acme.zendesk.com")
+        email_env: str = "ZENDESK_EMAIL"
+        token_env: str = "ZENDESK_API_TOKEN"
+        group_id: int | None = None
+        ticket_type: Literal["problem", "incident", "question", "task"] | None = None
+        custom_fields: dict[int, str] = Field(
+            default_factory=dict, description="{field id: value template}"
+        )
+        extra_tags: list[str] = Field(default_factory=list)
+        requester_domain: str = _ticket.PLACEHOLDER_DOMAIN
+        timeout_s: float = Field(default=_http.DEFAULT_TIMEOUT_S, gt=0, le=120)
+
+        @field_validator("subdomain")
+        @classmethod
+        def _subdomain(cls, value: str) -> str:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
+                raise ValueError("a Zendesk subdomain: lowercase letters, digits and '-' only")
+            return value
+
+        @field_validator("custom_fields")
+        @classmethod
+        def _templates(cls, value: dict[int, str]) -> dict[int, str]:
+            for field_id, template in value.items():
+                try:
+                    _ticket.check_field_template(template)
+                except ValueError as exc:
+                    raise ValueError(f"custom field {field_id}: {exc}") from exc
+            return value
+
+    def __init__(
+        self,
+        name: str,
+        options: Options,
+        email: str,
+        token: str,
+        client: httpx.Client | None = None,
+    ):
+        self.name = name
+        self.options = options
+        self.label = f"zendesk sink {name!r}"
+        self.base_url = f"https://{options.subdomain}.zendesk.com"
+        self._auth = httpx.BasicAuth(f"{email}/token", token)
+        self._credential = f"{options.email_env} / {options.token_env}"
+        self._owns_client = client is None
+        self.client = client or _http.make_client(options.timeout_s)
+        self._ambiguous: set[str] = set()
+
+    @classmethod
+    def from_options(
+        cls,
+        name: str,
+        options: dict[str, Any],
+        env: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
+    ) -> ZendeskSink:
+        opts = cls.Options.model_validate(options)
+        env = os.environ if env is None else env
+        for var in (opts.email_env, opts.token_env):
+            if not env.get(var):
+                raise NotConfigured(f"zendesk sink {name!r}: {var} is not set")
+        return cls(name, opts, env[opts.email_env], env[opts.token_env], client)
+
+    def deliver(self, payload: EscalationPayload, *, attempt: int = 1) -> DeliveryResult:
+        """Create the ticket once per idempotency key; on a retry, find the earlier one first."""
+        key = payload.idempotency_key
+        if attempt > 1 or key in self._ambiguous:
+            existing = self.find(key)
+            if existing is not None:
+                self._ambiguous.discard(key)
+                return existing
+        try:
+            response = self._send(
+                "POST",
+                "/api/v2/tickets.json",
+                content=_http.json_body({"ticket": self.ticket_fields(payload)}),
+                headers={"Content-Type": "application/json", "Idempotency-Key": key},
+            )
+        except RateLimited:
+            raise  # a 429 is answered before anything is created
+        except RetryableError:
+            self._ambiguous.add(key)
+            raise
+        ticket = _http.response_json(response, label=self.label).get("ticket") or {}
+        if ticket.get("id") is None:
+            self._ambiguous.add(key)  # it may exist; the retry looks it up instead of guessing
+            raise RetryableError(f"{self.label}: HTTP {response.status_code} without a ticket id")
+        self._ambiguous.discard(key)
+        return self._result(ticket, created=True)
+
+    def find(self, key: str) -> DeliveryResult | None:
+        """The ticket an earlier attempt created for this key, if there is one."""
+        response = self._send("GET", "/api/v2/tickets.json", params={"external_id": key})
+        tickets = _http.response_json(response, label=self.label).get("tickets") or []
+        if len(tickets) > 1:
+            log.warning("%s: %d tickets share external_id %s", self.label, len(tickets), key)
+        if not tickets:
+            return None
+        return self._result(min(tickets, key=lambda t: t.get("id") or 0), created=False)
+
+    def ticket_fields(self, payload: EscalationPayload) -> dict[str, Any]:
+        """The `ticket` object of the create request (see the Zendesk Tickets API reference)."""
+        opts = self.options
+        fields: dict[str, Any] = {
+            "subject": _ticket.subject(payload),
+            "comment": {"body": _ticket.context_text(payload), "public": False},
+            "requester": _ticket.requester(payload, opts.requester_domain),
+            "external_id": payload.idempotency_key,
+            "priority": PRIORITIES.get(payload.priority, "normal"),
+            "tags": _ticket.ticket_tags(payload, opts.extra_tags),
+        }
+        if opts.group_id is not None:
+            fields["group_id"] = opts.group_id
+        if opts.ticket_type:
+            fields["type"] = opts.ticket_type
+        if opts.custom_fields:
+            fields["custom_fields"] = [
+                {"id": field_id, "value": _ticket.render_field(template, payload)}
+                for field_id, template in opts.custom_fields.items()
+            ]
+        return fields
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return _http.send(
+            self.client,
+            method,
+            self.base_url + path,
+            label=self.label,
+            credential=self._credential,
+            timeout=self.options.timeout_s,
+            describe=describe_error,
+            auth=self._auth,
+            **kwargs,
+        )
+
+    def _result(self, ticket: dict[str, Any], *, created: bool) -> DeliveryResult:
+        ticket_id = ticket.get("id")
+        url = f"{self.base_url}/agent/tickets/{ticket_id}" if ticket_id is not None else None
+        return DeliveryResult(
+            external_ref=str(ticket_id) if ticket_id is not None else None, url=url, created=created
+        )

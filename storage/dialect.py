@@ -1,0 +1,27 @@
+"""The few statements whose spelling differs between PostgreSQL and SQLite.
+
+Both support `INSERT ... ON CONFLICT` and `RETURNING` (SQLite since 3.35), but
+SQLAlchemy exposes them on per-dialect `insert()` constructs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+
+def dialect_name(session: Session) -> str:
+    """"postgresql" or "sqlite" for the engine `session` is bound to."""
+    return session.get_bind().dialect.name
+
+
+def insert_for(session: Session, model: Any) -> Any:
+    """A dialect-specific INSERT for `model`, offering `on_conflict_do_*` and `returning`."""
+    name = dialect_name(session)
+    if name == "postgresql":
+        return postgresql.insert(model)
+    if name == "sqlite":
+        return sqlite.insert(model)
+    raise NotImplementedError(f"storage supports sqlite and postgresql, not {name}")

@@ -1,0 +1,1 @@
+"""Alembic revisions, one file per schema change, named `NNNN_what.py`."""

@@ -1,0 +1,328 @@
+"""The tables. Migrations (`storage/migrations/versions/`) create them; tests compare the
+two, so a change here without a migration fails `tests/storage/test_migrations.py`.
+
+Conventions, and why:
+* Timestamps are aware UTC (`UTCDateTime`), so SQLite and PostgreSQL agree on ordering.
+* States are `StrEnum`s stored as VARCHAR + CHECK: the database refuses a typo, and
+  `row.state == "sent"` works as well as `row.state == OutboxState.sent`.
+* JSON columns hold plain data only (lists/dicts of str/int/float/bool/None).
+* Jobs and sinks pass ids, not ORM objects: a row is re-read in the session that uses it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from storage.types import (
+    enum_column,
+    json_dict_column,
+    json_list_column,
+    utc_column,
+    utcnow,
+)
+
+
+class Priority(StrEnum):
+    """Escalation priority; `PRIORITY_RANK` gives the sortable number."""
+
+    low = "low"
+    normal = "normal"
+    high = "high"
+    urgent = "urgent"
+
+
+PRIORITY_RANK: dict[str, int] = {"urgent": 4, "high": 3, "normal": 2, "low": 1}
+
+
+class EscalationStatus(StrEnum):
+    """Where an escalation is in the agent's workflow."""
+
+    open = "open"  # waiting for an agent
+    claimed = "claimed"  # an agent is working it (assignee, claimed_at set)
+    resolved = "resolved"  # handled; resolved_at and usually resolution set
+    dismissed = "dismissed"  # not actionable; resolution says why
+
+
+class Label(StrEnum):
+    """An agent's judgement of the machine's decision (feeds rule tuning)."""
+
+    correct = "correct"
+    not_a_complaint = "not_a_complaint"
+    wrong_sentiment = "wrong_sentiment"
+    spam = "spam"
+    wrong_category = "wrong_category"
+
+
+class OutboxKind(StrEnum):
+    """What an outbox row delivers."""
+
+    escalation = "escalation"  # create a ticket/message in a contact-centre queue
+    reply = "reply"  # publish an approved reply on the platform
+    alert = "alert"  # notify people (Slack, e-mail) about an urgent escalation
+
+
+class OutboxState(StrEnum):
+    """The delivery state machine: pending → sending → sent | retry → sending … | dead."""
+
+    pending = "pending"  # waiting for its first attempt
+    sending = "sending"  # claimed by a worker (locked_by); the claim lapses at locked_until
+    sent = "sent"  # delivered; external_ref holds the sink's id for it
+    retry = "retry"  # failed retryably; tried again at next_attempt_at
+    dead = "dead"  # gave up (permanent error or out of attempts); last_error says why
+
+
+class Author(SQLModel, table=True):
+    """A person or account on a platform; one row per (platform, handle)."""
+
+    __tablename__ = "author"
+    __table_args__ = (sa.UniqueConstraint("platform", "handle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    handle: str = Field(max_length=255)
+    name: str | None = Field(default=None, max_length=255)
+    external_id: str | None = Field(default=None, max_length=255)
+    followers: int = 0
+    verified: bool = False
+    first_seen: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    last_seen: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+
+
+class Mention(SQLModel, table=True):
+    """One post, comment or review, stored verbatim with how it was scored and routed."""
+
+    __tablename__ = "mention"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id"),
+        sa.Index("ix_mention_created_at", "created_at"),
+        sa.Index("ix_mention_brand_created_at", "brand", "created_at"),
+        sa.Index("ix_mention_author_id", "author_id"),
+        sa.Index("ix_mention_conversation_id", "conversation_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    platform: str = Field(max_length=32)
+    external_id: str = Field(max_length=255)
+    url: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    text: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    title: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    lang: str | None = Field(default=None, max_length=16)
+    rating: float | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    fetched_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    author_id: int | None = Field(default=None, foreign_key="author.id", ondelete="SET NULL")
+    brand: str | None = Field(default=None, max_length=128)
+    brands: list[str] = Field(default_factory=list, sa_column=json_list_column())
+    competitor: bool = False
+    in_reply_to: str | None = Field(default=None, max_length=255)
+    conversation_id: str | None = Field(default=None, max_length=255)
+    engagement: int = 0
+    is_repost: bool = False
+    sentiment_label: str | None = Field(default=None, max_length=16)
+    sentiment_compound: float | None = None
+    urgency: int = 0
+    categories: list[str] = Field(default_factory=list, sa_column=json_list_column())
+    # reasons, urgency_signals, language_supported, question: the full scoring breakdown.
+    scoring: dict[str, Any] = Field(default_factory=dict, sa_column=json_dict_column())
+    route: str | None = Field(default=None, max_length=128)
+    deleted_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class SourceState(SQLModel, table=True):
+    """Per-source cursor, replica lease, health and counters."""
+
+    __tablename__ = "source_state"
+
+    source: str = Field(primary_key=True, max_length=64)
+    cursor: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    # One poller per source across replicas: whoever holds an unexpired lease polls.
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    last_success: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    last_error_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    next_run: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    fetched_total: int = 0
+    quarantined_total: int = 0
+    rate_limit_remaining: int | None = None
+    rate_limit_reset: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    budget_used: int = 0
+    budget_period: str | None = Field(default=None, max_length=16)  # e.g. "2026-11"
+    healthy: bool = True
+    status_message: str | None = Field(
+        default=None, sa_column=sa.Column(sa.Text, nullable=True)
+    )
+    error_log: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_list_column())
+    stats: dict[str, Any] = Field(default_factory=dict, sa_column=json_dict_column())
+
+
+class Escalation(SQLModel, table=True):
+    """A mention that needs a person: queue, priority, SLA, suggested reply, and why."""
+
+    __tablename__ = "escalation"
+    __table_args__ = (
+        # The console's queue: open/claimed first by priority, then soonest SLA.
+        sa.Index(
+            "ix_escalation_status_priority_sla",
+            "status",
+            sa.text("priority_rank DESC"),
+            "sla_due",
+        ),
+        sa.Index("ix_escalation_queue_status", "queue", "status"),
+        sa.Index("ix_escalation_assignee", "assignee"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mention_id: int = Field(foreign_key="mention.id", unique=True)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    route: str = Field(max_length=128)
+    queue: str = Field(max_length=128)
+    priority: Priority = Field(
+        default=Priority.normal, sa_column=enum_column(Priority, "priority", default="normal")
+    )
+    priority_rank: int = 2  # PRIORITY_RANK[priority]; sortable (4 = urgent … 1 = low)
+    status: EscalationStatus = Field(
+        default=EscalationStatus.open,
+        sa_column=enum_column(EscalationStatus, "status", default="open"),
+    )
+    assignee: str | None = Field(default=None, max_length=128)
+    claimed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    sla_due: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=utc_column(nullable=False, default=utcnow, onupdate=utcnow),
+    )
+    suggested_reply: str | None = Field(
+        default=None, sa_column=sa.Column(sa.Text, nullable=True)
+    )
+    reply_text: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    replied_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    reply_external_id: str | None = Field(default=None, max_length=255)
+    reply_by: str | None = Field(default=None, max_length=128)
+    resolved_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    resolution: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    label: Label | None = Field(
+        default=None, sa_column=enum_column(Label, "label", nullable=True)
+    )
+    tags: list[str] = Field(default_factory=list, sa_column=json_list_column())
+    alert: bool = False
+    # The routing trace: rule that fired, conditions evaluated, score breakdown.
+    decision: dict[str, Any] = Field(default_factory=dict, sa_column=json_dict_column())
+    external_ref: str | None = Field(default=None, max_length=255)  # e.g. Zendesk ticket id
+    external_status: str | None = Field(default=None, max_length=64)
+
+
+class OutboxItem(SQLModel, table=True):
+    """One delivery of an escalation to one sink; see `OutboxState` for the lifecycle."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.UniqueConstraint("escalation_id", "sink", "kind"),
+        sa.Index("ix_outbox_state_next_attempt_at_priority_rank",
+                 "state", "next_attempt_at", "priority_rank"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", ondelete="CASCADE")
+    sink: str = Field(max_length=64)
+    kind: OutboxKind = Field(
+        default=OutboxKind.escalation,
+        sa_column=enum_column(OutboxKind, "kind", default="escalation"),
+    )
+    state: OutboxState = Field(
+        default=OutboxState.pending,
+        sa_column=enum_column(OutboxState, "state", default="pending"),
+    )
+    attempts: int = 0  # claims so far; each claim is one delivery attempt
+    next_attempt_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    locked_by: str | None = Field(default=None, max_length=128)
+    locked_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    external_ref: str | None = Field(default=None, max_length=255)
+    idempotency_key: str = Field(max_length=128)
+    priority_rank: int = 2
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_dict_column())
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=utc_column(nullable=False, default=utcnow, onupdate=utcnow),
+    )
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which thing, when. Never holds purged mention content."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        sa.Index("ix_audit_event_at", "at"),
+        sa.Index("ix_audit_event_subject_type_subject_id", "subject_type", "subject_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    actor: str = Field(max_length=128)  # a user name, or "system"
+    action: str = Field(max_length=64)  # dotted verb, e.g. "escalation.claimed"
+    subject_type: str = Field(max_length=32)  # "mention", "escalation", "source", ...
+    subject_id: str = Field(max_length=128)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=json_dict_column())
+
+
+class Quarantine(SQLModel, table=True):
+    """A raw item a source could not normalise, kept with its error (never dropped)."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (sa.Index("ix_quarantine_source_at", "source", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    external_id: str | None = Field(default=None, max_length=255)
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    error: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    resolved: bool = False
+
+
+__all__ = [
+    "PRIORITY_RANK",
+    "AuditEvent",
+    "Author",
+    "Escalation",
+    "EscalationStatus",
+    "Label",
+    "Mention",
+    "OutboxItem",
+    "OutboxKind",
+    "OutboxState",
+    "Priority",
+    "Quarantine",
+    "SourceState",
+]

@@ -1,0 +1,172 @@
+"""Outbox queries: claim due rows for delivery and record how delivery went.
+
+State machine (see `OutboxState`)::
+
+    pending ──claim──► sending ──mark_sent──► sent
+    retry ───claim──►    │  ├──mark_retry──► retry (next_attempt_at)
+                         │  └──mark_dead───► dead ──requeue──► pending
+                         └─ worker died: locked_until passes, the row is claimable again
+
+A claim is one attempt (`attempts` += 1), so a row that crashes its worker every time
+still runs out of attempts. Delivery is at-least-once; sinks de-duplicate with the
+row's `idempotency_key`.
+
+Claiming differs per database, both ways giving a row to exactly one claimer:
+* PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED` then UPDATE the rows it locked;
+  concurrent workers skip each other's rows instead of waiting.
+* SQLite: one `UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING id` statement,
+  atomic under SQLite's single-writer lock.
+
+The caller commits right after `claim_outbox` (jobs pass ids, not rows), so the claim
+is visible to other workers before the slow network call starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from storage.dialect import dialect_name
+from storage.models import OutboxItem, OutboxState
+from storage.types import as_utc, utcnow
+
+DEFAULT_LEASE_S = 300.0
+ERROR_TEXT_LIMIT = 4000
+
+S = OutboxState
+_T = OutboxItem.__table__  # Core table: these are bulk statements, not ORM object edits
+_c = _T.c  # type: ignore[attr-defined]
+
+
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    """Rows a worker may take now: due for (re)delivery, or abandoned mid-send."""
+    return sa.or_(
+        sa.and_(_c.state.in_([S.pending, S.retry]), _c.next_attempt_at <= now),
+        sa.and_(_c.state == S.sending, _c.locked_until < now),
+    )
+
+
+def claim_outbox(
+    session: Session,
+    worker_id: str,
+    limit: int,
+    now: datetime | None = None,
+    *,
+    lease_s: float = DEFAULT_LEASE_S,
+) -> list[int]:
+    """Claim up to `limit` due rows for `worker_id`; ids, most urgent first.
+
+    Claimed rows are `sending`, locked by `worker_id` until now + `lease_s`.
+    """
+    now = as_utc(now or utcnow())
+    claim = {
+        "state": S.sending,
+        "locked_by": worker_id,
+        "locked_until": now + timedelta(seconds=lease_s),
+        "attempts": _c.attempts + 1,
+        "updated_at": now,
+    }
+    order = (_c.priority_rank.desc(), _c.id)
+    pick = sa.select(_c.id).where(_due(now)).order_by(*order).limit(limit)
+    if dialect_name(session) == "postgresql":
+        ids = list(session.execute(pick.with_for_update(skip_locked=True)).scalars())
+        if not ids:
+            return []
+        stmt = sa.update(_T).where(_c.id.in_(ids))
+    else:
+        stmt = sa.update(_T).where(_c.id.in_(pick.scalar_subquery()))
+    rows = session.execute(stmt.values(**claim).returning(_c.id, _c.priority_rank)).all()
+    _expire_cached(session, [r.id for r in rows])
+    return [r.id for r in sorted(rows, key=lambda r: (-r.priority_rank, r.id))]
+
+
+def _expire_cached(session: Session, ids: Iterable[int]) -> None:
+    """Core UPDATEs bypass the identity map: drop stale copies of these rows."""
+    wanted = set(ids)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, OutboxItem) and obj.id in wanted:
+            session.expire(obj)
+
+
+def _set(session: Session, where: sa.ColumnElement[bool], values: dict[str, Any]) -> int:
+    result = session.execute(sa.update(_T).where(where).values(**values).returning(_c.id))
+    ids = list(result.scalars())
+    _expire_cached(session, ids)
+    return len(ids)
+
+
+def mark_sent(
+    session: Session, outbox_id: int, external_ref: str | None, *, now: datetime | None = None
+) -> bool:
+    """Delivered: keep the sink's reference. From any state but `sent` (a delivery that
+    succeeded is a fact even if the row was meanwhile given up on); False if already sent."""
+    now = as_utc(now or utcnow())
+    return bool(_set(session, sa.and_(_c.id == outbox_id, _c.state != S.sent), {
+        "state": S.sent, "external_ref": external_ref, "sent_at": now, "updated_at": now,
+        "locked_by": None, "locked_until": None, "last_error": None,
+    }))
+
+
+def mark_retry(
+    session: Session,
+    outbox_id: int,
+    error: str,
+    next_attempt_at: datetime,
+    *,
+    worker_id: str | None = None,
+) -> bool:
+    """Failed retryably: try again at `next_attempt_at`. Only a row still `sending`
+    (and, with `worker_id`, still locked by that worker) moves; returns whether it did."""
+    where = sa.and_(_c.id == outbox_id, _c.state == S.sending)
+    if worker_id is not None:
+        where = sa.and_(where, _c.locked_by == worker_id)
+    return bool(_set(session, where, {
+        "state": S.retry, "last_error": str(error)[:ERROR_TEXT_LIMIT],
+        "next_attempt_at": as_utc(next_attempt_at), "updated_at": utcnow(),
+        "locked_by": None, "locked_until": None,
+    }))
+
+
+def mark_dead(session: Session, outbox_id: int, error: str) -> bool:
+    """Give up: a permanent error or out of attempts; `error` says why. Not from `sent`."""
+    return bool(_set(session, sa.and_(_c.id == outbox_id, _c.state != S.sent), {
+        "state": S.dead, "last_error": str(error)[:ERROR_TEXT_LIMIT], "updated_at": utcnow(),
+        "locked_by": None, "locked_until": None,
+    }))
+
+
+def requeue(
+    session: Session,
+    ids: Iterable[int] | None = None,
+    *,
+    all_dead: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Send `dead`/`retry` rows again now, with a fresh attempt budget. Returns the count.
+
+    Pass the ids to requeue, or `all_dead=True` for the whole dead-letter queue.
+    `last_error` is kept so the console still shows why it had failed.
+    """
+    if ids is None and not all_dead:
+        raise ValueError("requeue(): pass ids or all_dead=True")
+    now = as_utc(now or utcnow())
+    if all_dead:
+        where = _c.state == S.dead
+    else:
+        where = sa.and_(_c.id.in_(list(ids or [])), _c.state.in_([S.dead, S.retry]))
+    return _set(session, where, {
+        "state": S.pending, "next_attempt_at": now, "attempts": 0, "updated_at": now,
+        "locked_by": None, "locked_until": None,
+    })
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    """Rows per state (every state present, zero if none): for health and metrics."""
+    rows = session.execute(sa.select(_c.state, sa.func.count()).group_by(_c.state)).all()
+    counts = {state.value: 0 for state in OutboxState}
+    counts.update({str(getattr(s, "value", s)): n for s, n in rows})
+    return counts
