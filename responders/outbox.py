@@ -109,7 +109,7 @@ class OutboxWorker:
     def run_once(self) -> OutboxStats:
         """Claim what is due (up to 2 × parallel rows) and deliver it; returns the outcome counts."""
         with session_scope(self.engine) as session:
-            ids = repo.claim_outbox(session, self.worker_id, self.parallel * 2, utcnow(), lock_ttl=self.lock_ttl)
+            ids = repo.claim_outbox(session, self.worker_id, self.parallel * 2, utcnow(), lease_s=self.lock_ttl.total_seconds())
         stats = OutboxStats()
         for outcome in self._pool.map(self._deliver_one, ids):
             setattr(stats, outcome, getattr(stats, outcome) + 1)

@@ -8,12 +8,14 @@ fictional pool, follower counts, urls, threads, retweets and re-delivered duplic
 deterministic (fixed seed), so re-running it reproduces the committed file byte for byte.
 Everything is fictional: the brands (Nimbus Mobile, Arcwave, Telvio), people and outlets.
 
-Text file format (one mention per line; `#` starts a comment line)::
+Text file format (one mention per line; `# ` starts a comment line)::
 
     @section platform=x brand=nimbus kind=complaint [lang=es] [sub=NimbusMobile]
              [window=2026-11-18T07:30/2026-11-18T13:00]
     a tweet
     @@gadgetgrumble a tweet by a named (notable) author
+    [after=2026-11-18T14:00] a tweet posted after a time (a text that refers to an event)
+    [window=2026-11-18T07:30/2026-11-18T12:00] a tweet posted within a time window
     @thread platform=x brand=nimbus kind=outage start=2026-11-18T07:41
     the thread's first post
     > a reply to the first post
@@ -46,6 +48,8 @@ OUT = HERE / "mentions.jsonl"
 SEED = 2026
 WEEK_START = datetime(2026, 11, 15, tzinfo=UTC)
 WEEK_END = datetime(2026, 11, 21, 23, 59, 59, tzinfo=UTC)
+LAST_POST = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)  # replies and retweets follow later
+BRAND_HANDLES = ("@NimbusMobile", "@ArcwaveTel", "@TelvioUK")
 REVIEW_PLATFORMS = {"appstore", "googleplay", "trustpilot"}
 TITLED_PLATFORMS = REVIEW_PLATFORMS | {"reddit", "rss"}
 DUPLICATES = 11  # records the "API" delivers twice (same id), for the pipeline's dedupe
@@ -78,7 +82,10 @@ APPS = {
     ("appstore", "nimbus"): "https://apps.apple.com/gb/app/nimbus-mobile-my-account/id6443210987",
     ("appstore", "arcwave"): "https://apps.apple.com/gb/app/arcwave-account-top-up/id6451122334",
     ("appstore", "telvio"): "https://apps.apple.com/gb/app/telvio/id6470098812",
-    ("googleplay", "nimbus"): "https://play.google.com/store/apps/details?id=com.nimbusmobile.myaccount",
+    (
+        "googleplay",
+        "nimbus",
+    ): "https://play.google.com/store/apps/details?id=com.nimbusmobile.myaccount",
     ("googleplay", "arcwave"): "https://play.google.com/store/apps/details?id=com.arcwave.selfcare",
     ("googleplay", "telvio"): "https://play.google.com/store/apps/details?id=uk.telvio.app",
 }
@@ -135,7 +142,7 @@ def read_drafts() -> list[Draft]:
         thread: list[Draft] = []  # the current thread's posts in file order
         for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             line = raw.strip()
-            if not line or line.startswith("#"):
+            if not line or line == "#" or line.startswith("# "):  # "#NimbusDown" is a text
                 continue
             if line.startswith(("@section", "@thread")):
                 attrs = parse_attrs(line)
@@ -146,6 +153,11 @@ def read_drafts() -> list[Draft]:
                 sys.exit(f"{path.name}:{lineno}: text before any @section")
             depth = len(line) - len(line.lstrip(">"))
             line = line[depth:].strip()
+            window = None
+            if m := re.match(r"\[(after|window)=([^\]]+)\]\s*", line):
+                start, _, end = m[2].partition("/")
+                window = (parse_time(start), parse_time(end) if end else LAST_POST)
+                line = line[m.end() :]
             author = None
             if line.startswith("@@"):
                 author, _, line = line[2:].partition(" ")
@@ -171,6 +183,7 @@ def read_drafts() -> list[Draft]:
             if "window" in attrs:
                 start, end = attrs["window"].split("/")
                 draft.window = (parse_time(start), parse_time(end))
+            draft.window = window or draft.window
             if attrs["_thread"]:
                 if depth == 0:
                     draft.when = parse_time(attrs["start"]) if not thread else None
@@ -204,7 +217,7 @@ def build_people(rng: random.Random) -> list[Person]:
 
 
 def random_time(rng: random.Random, window: tuple[datetime, datetime] | None) -> datetime:
-    start, end = window or (WEEK_START, WEEK_END)
+    start, end = window or (WEEK_START, LAST_POST)
     span = (end - start).total_seconds()
     while True:  # people post less at night (UK time ~ UTC in November)
         t = start + timedelta(seconds=rng.uniform(0, span))
@@ -267,11 +280,11 @@ def make_record(d: Draft, who: Person, rng: random.Random) -> dict[str, Any]:
     elif p == "appstore":
         num = str(rng.randint(10**10, 10**11 - 1))
         rid = f"appstore-{num}"
-        url = f"{APPS[(p, d.brand)]}?see-all=reviews#review-{num}"
+        url = f"{APPS.get((p, d.brand), APPS[(p, 'nimbus')])}?see-all=reviews#review-{num}"
     elif p == "googleplay":
         gid = "gp:AOqpTO" + base36(rng, 24)
         rid = f"googleplay-{gid}"
-        url = f"{APPS[(p, d.brand)]}&reviewId={gid}"
+        url = f"{APPS.get((p, d.brand), APPS[(p, 'nimbus')])}&reviewId={gid}"
     elif p == "trustpilot":
         hexid = hashlib.sha1(f"{d.text}{t}".encode()).hexdigest()[:24]
         rid = f"trustpilot-{hexid}"
@@ -289,7 +302,11 @@ def make_record(d: Draft, who: Person, rng: random.Random) -> dict[str, Any]:
         engagement = rng.choice([0, 0, 0, 1, 2, 5])
     text = d.text
     if p == "x" and parent is not None and not text.startswith("@"):
-        text = f"@{parent['author']['handle']} {text}"
+        # X prefixes a reply with the handles it goes to: the parent's author and the
+        # brand accounts the parent mentioned
+        to = [f"@{parent['author']['handle']}"]
+        to += [h for h in BRAND_HANDLES if h in parent["text"] and h not in text and h not in to]
+        text = " ".join([*to, text])
     return {
         "id": rid,
         "platform": p,
@@ -332,8 +349,13 @@ def retweet(original: dict[str, Any], who: Person, rng: random.Random) -> dict[s
         id=f"x-{num}",
         text=text,
         created_at=iso(t),
-        author={"handle": who.handle, "name": who.name, "id": who.uid,
-                "followers": who.followers, "verified": who.verified},  # fmt: skip
+        author={
+            "handle": who.handle,
+            "name": who.name,
+            "id": who.uid,
+            "followers": who.followers,
+            "verified": who.verified,
+        },  # fmt: skip
         url=f"https://x.com/{who.handle}/status/{num}",
         in_reply_to=None,
         in_reply_to_user=None,
@@ -348,7 +370,7 @@ def build() -> tuple[list[dict[str, Any]], Counter[str]]:
     rng = random.Random(SEED)
     drafts = read_drafts()
     people = build_people(rng)
-    weights = [1 / (i + 1) ** 0.6 for i in range(len(people))]  # a few people post a lot
+    weights = [1 / (i + 1) ** 0.35 for i in range(len(people))]  # a few people post a lot
     assign_times(drafts, rng)
     counts: Counter[str] = Counter()
     records: list[dict[str, Any]] = []

@@ -75,9 +75,8 @@ def upsert_author(
     seen = as_utc(seen_at or utcnow())
     stmt = insert_for(session, Author).values(**values, first_seen=seen, last_seen=seen)
     new, old = stmt.excluded, Author.__table__.c  # type: ignore[attr-defined]
-    refresh: dict[str, Any] = {
-        k: sa.func.coalesce(getattr(new, k), getattr(old, k))
-        for k in ("name", "external_id", "followers", "verified")
+    refresh: dict[str, Any] = {  # only what this call knows; None fields were dropped
+        k: getattr(new, k) for k in ("name", "external_id", "followers", "verified")
         if k in values
     }
     refresh["first_seen"] = sa.case((new.first_seen < old.first_seen, new.first_seen),

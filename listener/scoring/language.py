@@ -40,14 +40,14 @@ _ENGLISH = frozenset(
 # Function words of the other candidates that never (or hardly) occur in English posts.
 _FOREIGN = frozenset(
     # es / pt / it
-    "el los las una del por para que con pero muy mi es está esta desde hace nada también "
+    "el una del por para que pero muy mi es está esta desde hace también "
     "não com uma seu sua meu minha está muito já ainda sem porque você "
-    "il della per che non sono è ho mio mia anche ancora questo "
+    "il della che non sono è ho mio mia anche ancora questo "
     # fr
-    "le les des une est et je mon ma mes pas ne avec pour dans depuis sur très toujours "
+    "le les des une je mon ma mes pas ne avec pour dans depuis sur très toujours "
     "c'est j'ai aucun rien vous nous "
     # de / nl
-    "der die das und ist nicht ich mein meine mit seit schon noch kein keine bei auch sehr "
+    "der das und ist nicht ich mein meine mit seit schon noch kein keine bei auch sehr "
     "het een niet ik mijn voor nog geen zijn wel ook "
     # pl / cy
     "nie jest się na że mam mój moja już od bardzo "

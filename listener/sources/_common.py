@@ -278,3 +278,77 @@ def parse_time(value: Any) -> datetime:
 
 def bump(stats: dict[str, int], key: str, n: int = 1) -> None:
     stats[key] = stats.get(key, 0) + n
+
+
+def payload_id(raw: Any) -> str:
+    """A stable id for an item that has none we can read (so it is quarantined once)."""
+    import hashlib
+
+    text = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
+
+
+class Sweep:
+    """Reads one newest-first listing (reviews, posts) down to a Watermark.
+
+    `offer` each raw item in listing order with its id and timestamp (None when they
+    cannot be read). New items are normalised or quarantined; items already seen are
+    skipped; the first item older than the watermark ends the sweep (`done`). An item
+    whose timestamp cannot be read takes its newer neighbour's, so it is quarantined once
+    and then remembered like any other item.
+    """
+
+    def __init__(self, source: str, mark: Watermark, stats: dict[str, int]):
+        self.source = source
+        self.mark = mark
+        self.stats = stats
+        self.mentions: list[Any] = []
+        self.quarantined: list[Quarantined] = []
+        self.read: list[tuple[str, float]] = []
+        self.done = False
+        self._ids: set[str] = set()
+        self._last_ts: float | None = None
+
+    def offer(
+        self,
+        raw: Any,
+        item_id: str | None,
+        ts: float | None,
+        normalise: Callable[[Any], Any],
+    ) -> None:
+        if self.done:
+            return
+        problem: str | None = None
+        if not item_id:
+            item_id = payload_id(raw)
+            problem = "item has no id"
+        if ts is None:
+            ts = self._last_ts if self._last_ts is not None else (self.mark.ts or time.time())
+            problem = problem or "item has no readable timestamp"
+        self._last_ts = ts
+        if self.mark.is_past(ts):
+            self.done = True
+            return
+        if item_id in self._ids or not self.mark.is_new(item_id, ts):
+            bump(self.stats, "dropped/seen")
+            return
+        self._ids.add(item_id)
+        self.read.append((item_id, ts))
+        if problem is None:
+            try:
+                self.mentions.append(normalise(raw))
+                return
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+        self.quarantined.append(quarantine(self.source, raw, problem, item_id))
+
+    def advanced(self) -> Watermark:
+        return self.mark.advanced(self.read)
+
+
+def safely(fn: Callable[[Any], T], raw: Any) -> T | None:
+    """fn(raw), or None when the item is too malformed for it (the item gets quarantined)."""
+    try:
+        return fn(raw)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None

@@ -1,0 +1,38 @@
+# Two commands a newcomer needs: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: run test test-fast lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEVSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(STAMP)
+
+## run: start socialear on SQLite with the bundled sample feed (console at http://127.0.0.1:8000)
+run: $(STAMP)
+	$(BIN)/socialear run
+
+## test: install dev dependencies and run the whole suite
+test: $(DEVSTAMP)
+	$(BIN)/pytest
+
+lint: $(DEVSTAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/pipeline.py --n 100000
+	$(BIN)/python bench/quality.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

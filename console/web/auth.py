@@ -1,0 +1,262 @@
+"""Who is asking: passwords, lock-out, sessions, API tokens, roles and CSRF.
+
+Credentials, and why each is stored the way it is:
+
+    password   ──► argon2id hash (argon2-cffi defaults), re-hashed when parameters change
+    session    ──► random cookie value; the `console_session` row keeps its SHA-256 only
+    API token  ──► random "se_…" string shown once; `api_token` keeps its SHA-256 only
+
+A browser is identified by the session cookie (HttpOnly, SameSite=Lax, Secure behind
+HTTPS). Every state-changing request from a browser must also carry the session's CSRF
+token (form field `csrf` or header `X-CSRF-Token`, which htmx sends via `hx-headers`).
+A request with `Authorization: Bearer <token>` carries no ambient credential, so it needs
+no CSRF token. The sign-in form, which has no session yet, uses a double-submit cookie.
+
+Five failed sign-ins lock an account for 15 minutes; while locked even the right password
+is refused, and the response does not say whether the user exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from storage.console_models import ApiToken, ConsoleSession, ConsoleUser, Role
+from storage.engine import session_scope
+from storage.models import AuditEvent
+from storage.types import as_utc, utcnow
+
+SESSION_COOKIE = "se_session"
+LOGIN_CSRF_COOKIE = "se_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf"
+SESSION_TTL = timedelta(hours=12)
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+TOKEN_PREFIX = "se_"
+ROLE_RANK = {Role.viewer: 1, Role.agent: 2, Role.lead: 3}
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so the response time does not tell.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AuthError(Exception):
+    """Not signed in (401) or not allowed (403); `status` says which."""
+
+    def __init__(self, message: str, status: int = 401):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class LoginRefused(Exception):
+    """Wrong user name or password, or the account is locked or disabled."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request."""
+
+    user_id: int
+    username: str
+    role: Role
+    via: str  # "session" | "token"
+    csrf_token: str | None = None  # the session's CSRF token; None for API tokens
+
+    def can(self, role: Role) -> bool:
+        """True if this caller has `role` or a higher one (viewer < agent < lead)."""
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+def digest(secret: str) -> str:
+    """Hex SHA-256 of a session id or API token (what the database keeps)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def validate_password(password: str) -> None:
+    """Refuse passwords too short to be worth hashing."""
+    if len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+
+
+def audit(session: Session, actor: str, action: str, subject_type: str, subject_id: object,
+          **details: object) -> None:
+    """Record who did what to which thing (committed with the caller's transaction)."""
+    session.add(AuditEvent(actor=actor, action=action, subject_type=subject_type,
+                           subject_id=str(subject_id), details=dict(details)))
+
+
+# ------------------------------------------------------------------------------ users
+def create_user(session: Session, username: str, password: str, role: Role | str) -> ConsoleUser:
+    """Add a user (raises ValueError for a bad name, role or password, or a duplicate)."""
+    username = username.strip()
+    if not username or len(username) > 64 or not username.replace("-", "").replace(
+        "_", "").replace(".", "").isalnum():
+        raise ValueError("user name: 1-64 letters, digits, '.', '-' or '_'")
+    try:
+        role = Role(role)
+    except ValueError:
+        raise ValueError(f"role must be one of {', '.join(r.value for r in Role)}") from None
+    validate_password(password)
+    if session.exec(select(ConsoleUser).where(ConsoleUser.username == username)).first():
+        raise ValueError(f"user {username!r} already exists")
+    user = ConsoleUser(username=username, password_hash=hash_password(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_api_token(session: Session, user: ConsoleUser, name: str) -> str:
+    """Make a token for `user`; returns the token (shown once, stored only as a digest)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id or 0, token_hash=digest(token), name=name))
+    session.flush()
+    return token
+
+
+def authenticate(engine: Engine, username: str, password: str) -> ConsoleUser:
+    """The user for these credentials, counting failures; raises LoginRefused."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        user = session.exec(
+            select(ConsoleUser).where(ConsoleUser.username == username.strip())
+        ).first()
+        if user is None or user.disabled:
+            _verify(_DUMMY_HASH, password)
+            audit(session, username[:128] or "?", "console.sign_in_failed", "user",
+                  username[:128], reason="unknown or disabled user")
+            raise LoginRefused("wrong user name or password")
+        if user.locked_until is not None and as_utc(user.locked_until) > now:
+            audit(session, user.username, "console.sign_in_refused", "user", user.username,
+                  reason="locked", locked_until=as_utc(user.locked_until).isoformat())
+            raise LoginRefused("too many failed sign-ins; try again later")
+        if not _verify(user.password_hash, password):
+            user.failed_logins += 1
+            details: dict[str, object] = {"failed_logins": user.failed_logins}
+            if user.failed_logins >= MAX_FAILED_LOGINS:
+                user.locked_until = now + LOCKOUT
+                user.failed_logins = 0
+                audit(session, user.username, "console.locked_out", "user", user.username,
+                      locked_until=user.locked_until.isoformat())
+            audit(session, user.username, "console.sign_in_failed", "user", user.username,
+                  **details)
+            session.add(user)
+            # Commit the count before refusing: the refusal must not roll it back.
+            session.commit()
+            raise LoginRefused("wrong user name or password")
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        user.failed_logins = 0
+        user.locked_until = None
+        session.add(user)
+        return user
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# ------------------------------------------------------------------------------ sessions
+def start_session(engine: Engine, user: ConsoleUser) -> str:
+    """Create a session row for `user`; returns the cookie value."""
+    secret = secrets.token_urlsafe(32)
+    with session_scope(engine) as session:
+        session.add(ConsoleSession(id=digest(secret), user_id=user.id or 0,
+                                   csrf_token=secrets.token_urlsafe(32),
+                                   expires_at=utcnow() + SESSION_TTL))
+        audit(session, user.username, "console.signed_in", "user", user.username)
+    return secret
+
+
+def end_session(engine: Engine, cookie: str | None, actor: str) -> None:
+    if not cookie:
+        return
+    with session_scope(engine) as session:
+        session.execute(sa.delete(ConsoleSession).where(ConsoleSession.id == digest(cookie)))
+        audit(session, actor, "console.signed_out", "user", actor)
+
+
+def principal_from_request(engine: Engine, request: Request) -> Principal | None:
+    """The caller, from a bearer token or the session cookie; None if neither is valid."""
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return _from_token(engine, header[7:].strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return _from_session(engine, cookie)
+    return None
+
+
+def _from_session(engine: Engine, cookie: str) -> Principal | None:
+    now = utcnow()
+    with Session(engine) as session:
+        row = session.exec(
+            select(ConsoleSession, ConsoleUser)
+            .join(ConsoleUser, ConsoleUser.id == ConsoleSession.user_id)  # type: ignore[arg-type]
+            .where(ConsoleSession.id == digest(cookie))
+        ).first()
+        if row is None:
+            return None
+        sess, user = row
+        if user.disabled or as_utc(sess.expires_at) <= now:
+            return None
+        return Principal(user.id or 0, user.username, Role(user.role), "session", sess.csrf_token)
+
+
+def _from_token(engine: Engine, token: str) -> Principal | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    now = utcnow()
+    with session_scope(engine) as session:
+        row = session.exec(
+            select(ApiToken, ConsoleUser)
+            .join(ConsoleUser, ConsoleUser.id == ApiToken.user_id)  # type: ignore[arg-type]
+            .where(ApiToken.token_hash == digest(token))
+        ).first()
+        if row is None or row[1].disabled:
+            return None
+        tok, user = row
+        # Touch last_used at most once a minute: one write per request would serialise
+        # API clients on SQLite for no gain.
+        if tok.last_used is None or now - as_utc(tok.last_used) > timedelta(minutes=1):
+            session.execute(sa.update(ApiToken).where(ApiToken.id == tok.id)
+                            .values(last_used=now))
+        return Principal(user.id or 0, user.username, Role(user.role), "token")
+
+
+# ------------------------------------------------------------------------------ CSRF
+def csrf_matches(expected: str | None, given: str | None) -> bool:
+    return bool(expected and given) and hmac.compare_digest(str(expected), str(given))
+
+
+async def check_csrf(request: Request, principal: Principal) -> None:
+    """Refuse a browser's state-changing request without its session's CSRF token."""
+    if principal.via == "token":
+        return
+    given = request.headers.get(CSRF_HEADER)
+    if not given and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        given = value if isinstance(value, str) else None
+    if not csrf_matches(principal.csrf_token, given):
+        raise AuthError("missing or wrong CSRF token; reload the page and try again", 403)

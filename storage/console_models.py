@@ -1,0 +1,80 @@
+"""The web console's tables: people who sign in, their API tokens and their sessions.
+
+Why these shapes:
+* Passwords are argon2 hashes (`console.web.auth`); a clear-text password never reaches
+  the database or a log.
+* API tokens and session ids are stored as SHA-256 digests only: a leaked database does
+  not hand out working credentials. A token is 32 random bytes, so a plain digest (no
+  salt, no slow hash) is enough and keeps the per-request look-up one index probe.
+* Sessions live in the database rather than in a signed cookie so that signing out,
+  disabling a user or removing them ends their sessions at once, on every replica.
+  The CSRF token is bound to the session row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+import storage  # noqa: F401  (installs the constraint naming convention first)
+from storage.types import enum_column, utc_column, utcnow
+
+
+class Role(StrEnum):
+    """What a console user may do."""
+
+    viewer = "viewer"  # read the queue, escalations, sources, rules and reports
+    agent = "agent"  # also work the queue: claim, take over, reply, resolve, dismiss, note
+    lead = "lead"  # also assign to others, read the audit log
+
+
+class ConsoleUser(SQLModel, table=True):
+    """A person who signs in to the console."""
+
+    __tablename__ = "console_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=255)
+    role: Role = Field(default=Role.agent, sa_column=enum_column(Role, "role", default="agent"))
+    failed_logins: int = 0  # consecutive failures since the last success or lock-out
+    locked_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    disabled: bool = False
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the JSON API; acts with its user's role."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="console_user.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, unique=True)  # hex SHA-256 of the token
+    name: str = Field(max_length=128)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    last_used: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser; the cookie holds the secret, this row its digest."""
+
+    __tablename__ = "console_session"
+
+    id: str = Field(primary_key=True, max_length=64)  # hex SHA-256 of the cookie value
+    user_id: int = Field(foreign_key="console_user.id", ondelete="CASCADE", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+__all__ = ["ApiToken", "ConsoleSession", "ConsoleUser", "Role"]

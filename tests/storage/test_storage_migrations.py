@@ -1,0 +1,130 @@
+"""Migrations build the schema the models describe, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+import storage
+from storage.engine import make_engine
+from storage.migrate import (
+    MIGRATIONS_DIR,
+    current_revision,
+    downgrade,
+    head_revision,
+    schema_diff,
+    upgrade,
+)
+from storage.models import Escalation, Mention, OutboxItem, OutboxState
+
+TABLES = {
+    "author", "mention", "source_state", "escalation", "outbox", "audit_event", "quarantine",
+}
+
+
+def test_upgrade_creates_every_table_and_matches_the_models(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) is None
+        assert upgrade(engine) == head_revision() == "0001"
+        assert TABLES | {"alembic_version"} <= set(sa.inspect(engine).get_table_names())
+        assert schema_diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_twice_is_a_no_op_and_downgrade_to_base_drops_everything(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        assert upgrade(engine) == "0001"
+        assert downgrade(engine, "base") is None
+        assert not TABLES & set(sa.inspect(engine).get_table_names())
+        assert upgrade(db_url) == "0001"  # a URL works too
+        assert schema_diff(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_initial_migration_spells_out_its_tables() -> None:
+    text = (MIGRATIONS_DIR / "versions" / "0001_initial.py").read_text()
+    assert "create_all" not in text
+    for table in TABLES:
+        assert f'"{table}",' in text
+
+
+def test_no_alembic_ini_is_needed() -> None:
+    root = Path(storage.__file__).resolve().parents[1]
+    assert not (root / "alembic.ini").exists()
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+
+
+def test_console_queue_index_sorts_priority_descending(engine: Engine) -> None:
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            sql = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'ix_escalation_status_priority_sla'"
+            ).scalar_one()
+            assert "priority_rank DESC" in sql
+        else:
+            index = {i["name"]: i for i in sa.inspect(conn).get_indexes("escalation")}
+            found = index["ix_escalation_status_priority_sla"]
+            assert found["column_names"] == ["status", "priority_rank", "sla_due"]
+            assert found["column_sorting"] == {"priority_rank": ("desc",)}
+
+
+def test_check_constraint_refuses_an_unknown_state(engine: Engine, factory) -> None:
+    with Session(engine) as s:
+        row = factory.outbox(s)
+        s.commit()
+        with pytest.raises(sa.exc.IntegrityError):
+            s.execute(sa.text("UPDATE outbox SET state = 'bogus' WHERE id = :id"), {"id": row.id})
+            s.flush()
+        s.rollback()
+
+
+def test_states_load_as_enum_members(session: Session, factory) -> None:
+    row = factory.outbox(session)
+    session.commit()
+    session.expire_all()
+    loaded = session.get(OutboxItem, row.id)
+    assert loaded is not None
+    assert loaded.state is OutboxState.pending
+    assert loaded.state == "pending"
+
+
+def test_timestamps_come_back_as_aware_utc(session: Session, factory) -> None:
+    local = datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=2)))
+    mention = factory.mention(session, created_at=local)
+    naive = datetime(2026, 3, 1, 7, 30)  # naive values are taken to be UTC
+    other = factory.mention(session, created_at=naive)
+    session.commit()
+    session.expire_all()
+    for m in (session.get(Mention, mention.id), session.get(Mention, other.id)):
+        assert m is not None
+        assert m.created_at.tzinfo is not None
+        assert m.created_at.utcoffset() == timedelta(0)
+        assert m.created_at == datetime(2026, 3, 1, 7, 30, tzinfo=UTC)
+    # ...and SQL comparisons agree with Python's on both databases.
+    stmt = sa.select(sa.func.count()).where(
+        Mention.created_at < datetime(2026, 3, 1, 8, 0, tzinfo=timezone(timedelta(hours=1)))
+    )
+    assert session.execute(stmt).scalar_one() == 0
+
+
+def test_json_columns_track_in_place_changes(session: Session, factory) -> None:
+    esc = factory.escalation(session, tags=["refund"], decision={"rule": "complaints"})
+    session.commit()
+    esc.tags.append("vip")
+    esc.decision["score"] = 71
+    session.commit()
+    session.expire_all()
+    loaded = session.get(Escalation, esc.id)
+    assert loaded is not None
+    assert loaded.tags == ["refund", "vip"]
+    assert loaded.decision == {"rule": "complaints", "score": 71}
