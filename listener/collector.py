@@ -67,6 +67,7 @@ class Collector:
         instance_id: str | None = None,
         env: Mapping[str, str] | None = None,
         clients: Mapping[str, Any] | None = None,
+        lease_ttl_s: float = LEASE_TTL_S,
     ):
         self.engine = engine
         self._rules = rules
@@ -74,6 +75,7 @@ class Collector:
         self.instance_id = instance_id or default_instance_id()
         self.env = env if env is not None else os.environ
         self.clients = dict(clients or {})
+        self.lease_ttl_s = lease_ttl_s
         self._sources: dict[str, tuple[SourceConfig, Source]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._paused_until: dict[str, datetime] = {}
@@ -203,7 +205,7 @@ class Collector:
                     st.c.source == name,
                     sa.or_(st.c.lease_until.is_(None), st.c.lease_until < now, st.c.lease_owner == self.instance_id),
                 )
-                .values(lease_owner=self.instance_id, lease_until=now + timedelta(seconds=LEASE_TTL_S))
+                .values(lease_owner=self.instance_id, lease_until=now + timedelta(seconds=self.lease_ttl_s))
             )
             return res.rowcount == 1
 

@@ -272,7 +272,7 @@ def make_record(d: Draft, who: Person, rng: random.Random) -> dict[str, Any]:
         else:
             cid = base36(rng, 7)
             rid = f"reddit-t1_{cid}"
-            root = d.parent
+            root = d
             while root.parent is not None:
                 root = root.parent
             url = f"{root.record['url'] if root.record else ''}{cid}/"

@@ -9,7 +9,9 @@ have to care about:
   way out, so `row.created_at < utcnow()` and SQL comparisons behave the same on both.
 * JSON. `JSONB` on PostgreSQL (indexable, compact), plain JSON text on SQLite.
   The mutable wrappers track top-level changes (`esc.tags.append("x")`, `stats["k"] = 1`)
-  so in-place edits are saved; changes nested deeper still need re-assignment.
+  on rows loaded from the database, so in-place edits are saved. Two exceptions need a
+  re-assignment (`esc.tags = [*esc.tags, "x"]`): changes nested deeper, and objects built
+  in this process and not reloaded since (SQLModel's constructor skips the wrapping).
 """
 
 from __future__ import annotations

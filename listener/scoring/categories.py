@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from socialear.config import Category
-
 from listener.scoring.matcher import PhraseMatcher
+from socialear.config import Category
 
 
 class Categoriser:

@@ -32,11 +32,15 @@ _UNKNOWN_TAGS = frozenset({"und", "qme", "qht", "qam", "qct", "qst", "zxx", "art
 
 # Frequent English function words; rare or absent in the other candidates' texts.
 _ENGLISH = frozenset(
-    "the and is are was were my i you your it it's i'm this that to for of with on have has "
-    "been not no can't don't didn't isn't won't what why how when will would could should "
-    "just still again any anyone after before from they we our me be at an or but if so "
-    "there their about get got can do does did".split()
+    "the and are were my you your it it's i'm i've i'd this that for with have has been "
+    "not can't don't didn't isn't won't doesn't haven't wasn't what why how when would could "
+    "should just still again any anyone after before from they our at but if there their "
+    "about get got can does did love great new thanks thank please help service customer "
+    "works working update account phone today now time day hours never ever really very "
+    "all out up by one like know who which where because only too back here then than some "
+    "more been being im ive dont cant wont didnt doesnt isnt its".split()
 )
+
 # Function words of the other candidates that never (or hardly) occur in English posts.
 _FOREIGN = frozenset(
     # es / pt / it
@@ -82,8 +86,14 @@ def normalise_tag(tag: str | None) -> str | None:
     return None if code in _UNKNOWN_TAGS else code
 
 
-def looks_english(tokens: Sequence[str]) -> bool:
-    """Cheap, conservative English test on already-normalised tokens."""
+def looks_english(text: str, tokens: Sequence[str]) -> bool:
+    """Cheap, conservative English test: ASCII letters, >= 2 English words, no foreign ones.
+
+    Words shared with a candidate language ("no", "me", "is", "was", "in") are in
+    neither list. A false "no" only costs a lingua call, so the test errs that way.
+    """
+    if not text.isascii() and any(c.isalpha() for c in text if ord(c) > 127):
+        return False
     english = foreign = 0
     for token in tokens:
         if token in _ENGLISH:
@@ -104,7 +114,7 @@ class LanguageGate:
         tagged = normalise_tag(platform_tag)
         if tagged is not None:
             return tagged
-        if looks_english(tokens):
+        if looks_english(text, tokens):
             return "en"
         if not any(c.isalpha() for c in text):
             return None

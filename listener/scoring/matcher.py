@@ -51,8 +51,12 @@ def normalise_token(word: str) -> str:
     low = word.lower()
     if "’" in low:
         low = low.replace("’", "'")
-    stripped = low.strip(_STRIP)
-    return stripped or low
+    return strip_token(low)
+
+
+def strip_token(low: str) -> str:
+    """`normalise_token` for a word that is already lower-case with straight apostrophes."""
+    return low.strip(_STRIP) or low
 
 
 def token_class(token: str) -> str | None:
@@ -108,42 +112,36 @@ class PhraseMatcher(Generic[T]):
         """Placeholder class per token, or None when no phrase uses placeholders."""
         if not self._uses_classes:
             return None
-        return [token_class(t) for t in tokens]
+        get = _CLASS_OF_WORD.get
+        return [get(t) or (token_class(t) if t[:1].isdigit() else None) for t in tokens]
 
-    def _match_at(
-        self, tokens: Sequence[str], classes: Sequence[str | None] | None, i: int
-    ) -> list[tuple[int, T]]:
-        """All phrases matching at position i as (end, value), longest first."""
-        found: list[tuple[int, T]] = []
+    @staticmethod
+    def _first(
+        bucket: list[tuple[tuple[str, ...], T]],
+        tokens: Sequence[str],
+        classes: Sequence[str | None] | None,
+        i: int,
+        every: list[tuple[int, T]] | None = None,
+    ) -> tuple[int, T] | None:
+        """Longest phrase of `bucket` matching at i as (end, value); with `every`, collect all."""
         n = len(tokens)
-        for index_key, index in (
-            (tokens[i], self._index),
-            (classes[i] if classes is not None else None, self._class_index),
-        ):
-            if index_key is None:
+        for toks, value in bucket:
+            end = i + len(toks)
+            if end > n:
                 continue
-            bucket = index.get(index_key)
-            if not bucket:
-                continue
-            for toks, value in bucket:
-                end = i + len(toks)
-                if end > n:
-                    continue
-                ok = True
-                for k in range(1, len(toks)):
-                    want = toks[k]
-                    tok = tokens[i + k]
-                    if want == tok or want == "*":
-                        continue
-                    if classes is not None and want == classes[i + k]:
-                        continue
-                    ok = False
+            k = 1
+            while k < len(toks):
+                want = toks[k]
+                if want != tokens[i + k] and want != "*" and (
+                    classes is None or want != classes[i + k]
+                ):
                     break
-                if ok:
-                    found.append((end, value))
-        if len(found) > 1:
-            found.sort(key=lambda item: -item[0])
-        return found
+                k += 1
+            else:
+                if every is None:
+                    return end, value
+                every.append((end, value))
+        return None
 
     def find(self, tokens: Sequence[str]) -> list[tuple[int, int, T]]:
         """Greedy left-to-right, longest match wins, no overlaps: (start, end, value)."""
@@ -152,24 +150,46 @@ class PhraseMatcher(Generic[T]):
         i, n = 0, len(tokens)
         index = self._index
         class_index = self._class_index
+        first = self._first
         while i < n:
-            if tokens[i] in index or (classes is not None and classes[i] in class_index):
-                found = self._match_at(tokens, classes, i)
-                if found:
-                    end, value = found[0]
-                    out.append((i, end, value))
-                    i = end
-                    continue
+            best = None
+            bucket = index.get(tokens[i])
+            if bucket is not None:
+                best = first(bucket, tokens, classes, i)
+            if classes is not None and classes[i] is not None:
+                bucket = class_index.get(classes[i])  # type: ignore[arg-type]
+                if bucket is not None:
+                    other = first(bucket, tokens, classes, i)
+                    if other is not None and (best is None or other[0] > best[0]):
+                        best = other
+            if best is not None:
+                out.append((i, best[0], best[1]))
+                i = best[0]
+                continue
             i += 1
         return out
 
     def find_all(self, tokens: Sequence[str]) -> list[tuple[int, int, T]]:
         """Every phrase that matches anywhere (overlaps allowed)."""
-        classes = self.classes_of(tokens)
-        out: list[tuple[int, int, T]] = []
         index = self._index
         class_index = self._class_index
-        for i, tok in enumerate(tokens):
-            if tok in index or (classes is not None and classes[i] in class_index):
-                out.extend((i, end, value) for end, value in self._match_at(tokens, classes, i))
+        classes = self.classes_of(tokens)
+        starts = [i for i, tok in enumerate(tokens) if tok in index]
+        if classes is not None:
+            more = [i for i, c in enumerate(classes) if c is not None and c in class_index]
+            if more:
+                starts = sorted(set(starts).union(more))
+        if not starts:
+            return []
+        out: list[tuple[int, int, T]] = []
+        found: list[tuple[int, T]] = []
+        for i in starts:
+            bucket = index.get(tokens[i])
+            if bucket is not None:
+                self._first(bucket, tokens, classes, i, found)
+            cls = classes[i] if classes is not None else None
+            if cls is not None and cls in class_index:
+                self._first(class_index[cls], tokens, classes, i, found)
+            out.extend((i, end, value) for end, value in found)
+            found.clear()
         return out

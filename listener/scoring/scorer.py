@@ -8,8 +8,6 @@ arithmetic. Build a new Scorer when the rules change.
 
 from __future__ import annotations
 
-from socialear.config import RulesConfig
-
 from listener.scoring.categories import Categoriser
 from listener.scoring.language import LanguageGate
 from listener.scoring.sentiment import SentimentEngine, TextAnalysis
@@ -24,6 +22,7 @@ from listener.scoring.urgency import (
     pile_on_strength,
 )
 from listener.types import Mention
+from socialear.config import RulesConfig
 
 _NO_CONTEXT = ScoringContext()
 

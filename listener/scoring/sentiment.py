@@ -21,19 +21,18 @@ Every item that counts is kept with its span, so the label comes with its reason
 
 from __future__ import annotations
 
+import math
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from vaderSentiment.vaderSentiment import (
-    BOOSTER_DICT,
-    SentimentIntensityAnalyzer,
-    SentiText,
-)
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from listener.scoring.lexicon import BOOSTERS, EMOJI, NEGATORS, Cue, builtin_cues
-from listener.scoring.matcher import PhraseMatcher, normalise_token, phrase_tokens
+from listener.scoring.matcher import PhraseMatcher, normalise_token, phrase_tokens, strip_token
 from listener.scoring.types import Sentiment
+from listener.scoring.valence import word_valences
 
 POSITIVE_AT = 0.05  # VADER's standard thresholds
 NEGATIVE_AT = -0.05
@@ -61,6 +60,32 @@ _QUESTION_OPENERS = frozenset(
     "will would should shall may might has have had anyone anybody any does isn't aren't "
     "doesn't don't can't won't".split()
 )
+
+
+_PUNCT = string.punctuation
+
+
+def _vader_words(text: str) -> list[str]:
+    """VADER's tokens (`SentiText.words_and_emoticons`): split on whitespace, strip
+    surrounding punctuation unless that leaves <= 2 characters (keeps `:(` and `no.`)."""
+    out = []
+    for word in text.split():
+        stripped = word.strip(_PUNCT)
+        out.append(word if len(stripped) <= 2 else stripped)
+    return out
+
+
+def _compound(sentiments: list[float], text: str) -> float:
+    """VADER's `score_valence` compound only (its pos/neu/neg proportions are not used)."""
+    total = sum(sentiments)
+    if not total:
+        return 0.0
+    # VADER's punctuation emphasis: up to 4 "!" (0.292 each); 2-3 "?" 0.18 each, more 0.96
+    bangs = min(4, text.count("!"))
+    questions = text.count("?")
+    emphasis = bangs * 0.292 + (0.0 if questions <= 1 else questions * 0.18 if questions <= 3 else 0.96)
+    total += emphasis if total > 0 else -emphasis
+    return round(total / math.sqrt(total * total + 15), 4)  # VADER's normalize, alpha=15
 
 
 @dataclass(slots=True)
@@ -106,23 +131,31 @@ class SentimentEngine:
 
     def analyse(self, text: str, rating: float | None = None) -> TextAnalysis:
         text = self._prepare(text)
-        senti = SentiText(text)
-        words: list[str] = senti.words_and_emoticons
-        tokens = [normalise_token(w) for w in words]
-        sentiments = self._vader_valences(senti, words)
+        words = _vader_words(text)
+        low = [w.lower() for w in words]
+        tokens = [strip_token(w) for w in low]
+        upper = sum(1 for w in words if w.isupper())
+        cap_diff = 0 < len(words) - upper < len(words)  # VADER's allcap_differential
+        sentiments = word_valences(words, low, self.lexicon, cap_diff)
         # index -> (end, cue, negated) for reasons; VADER words are everything else
         cue_at: dict[int, tuple[int, Cue, bool]] = {}
         analysis = TextAnalysis(Sentiment("neutral", 0.0, []), tokens)
         praise_fix = False
+        previous_end = 0
         for start, end, cue in self.matcher.find(tokens):
             kind = cue.kind
             if kind == "help" or kind == "urgent":
+                # requests, not praise: VADER's +valence for "help"/"please" would make a
+                # plea for help read as positive
                 (analysis.help if kind == "help" else analysis.urgent).append(
                     " ".join(tokens[start:end])
                 )
+                for k in range(start, end):
+                    sentiments[k] = 0.0
                 continue
             valence = cue.valence
-            negated = self._negated(words, tokens, start)
+            negated = self._negated(words, tokens, start, previous_end)
+            previous_end = end
             if negated:
                 valence *= NEGATED_COMPLAINT if cue.complaint else NEGATED_OTHER
             else:
@@ -130,7 +163,7 @@ class SentimentEngine:
                 if boost:
                     valence *= 1.0 + boost
                 word = words[start]
-                if senti.is_cap_diff and len(word) > 2 and word.isupper():
+                if cap_diff and len(word) > 2 and word.isupper():
                     valence += CAPS_BOOST if valence > 0 else -CAPS_BOOST
                 if cue.complaint:
                     analysis.complaint += valence
@@ -156,7 +189,7 @@ class SentimentEngine:
             stars = max(1, min(5, round(rating)))
             sentiments.append(RATING_VALENCE[stars])
 
-        compound = self.vader.score_valence(sentiments, text)["compound"] if sentiments else 0.0
+        compound = _compound(sentiments, text)
         label = (
             "positive" if compound >= POSITIVE_AT else "negative" if compound <= NEGATIVE_AT
             else "neutral"
@@ -181,26 +214,11 @@ class SentimentEngine:
 
         return self._emoji_re.sub(swap, text).strip()
 
-    def _vader_valences(self, senti: SentiText, words: list[str]) -> list[float]:
-        """VADER's `polarity_scores` loop, minus the work for words outside its lexicon."""
-        lexicon = self.lexicon
-        valence_of = self.vader.sentiment_valence
-        sentiments: list[float] = []
-        last = len(words) - 1
-        for i, item in enumerate(words):
-            low = item.lower()
-            if low not in lexicon or low in BOOSTER_DICT:
-                sentiments.append(0.0)
-            elif low == "kind" and i < last and words[i + 1].lower() == "of":
-                sentiments.append(0.0)
-            else:
-                valence_of(0.0, senti, item, i, sentiments)
-        return sentiments
-
     @staticmethod
-    def _negated(words: list[str], tokens: list[str], start: int) -> bool:
-        """A negator up to 3 tokens before `start`, within the same clause."""
-        for j in range(start - 1, max(-1, start - 4), -1):
+    def _negated(words: list[str], tokens: list[str], start: int, floor: int) -> bool:
+        """A negator up to 3 tokens before `start`, within the same clause and not inside
+        the previous cue ("no signal since Monday": the "no" belongs to "no signal")."""
+        for j in range(start - 1, max(floor - 1, start - 4), -1):
             if words[j].endswith(_CLAUSE_END):
                 return False
             if tokens[j] in NEGATORS or tokens[j].endswith("n't"):

@@ -51,7 +51,8 @@ A line that cannot be normalised (bad JSON, missing `text`, `followers: "lots"`,
 `Quarantined` item whose error names the line and field, e.g.
 `line 17: created_at: not an ISO 8601 time: 'yesterday'`; the rest of the batch is kept.
 A missing or unreadable file raises `PermanentError` from `fetch` (not from the
-constructor, so one misconfigured source cannot stop start-up).
+constructor, so one misconfigured source cannot stop start-up). Invalid options make
+`from_options` raise `NotConfigured` naming the key, like every other source.
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ from typing import IO, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from listener.sources._common import options_error
 from listener.types import Author, Batch, Mention, Quarantined
-from socialear.errors import ConfigError, PermanentError
+from socialear.errors import PermanentError
 
 MAX_LINE_BYTES = 1 << 20  # a longer line is quarantined, never held in memory whole
 _KNOWN_KEYS = frozenset(
@@ -170,16 +172,11 @@ class ReplaySource:
 
     @classmethod
     def from_options(cls, name: str, options: dict[str, Any]) -> ReplaySource:
-        """Build from `sources[].options`; invalid options raise ConfigError naming the key."""
+        """Build from `sources[].options`; invalid options raise NotConfigured naming the key."""
         try:
-            opts = cls.Options.model_validate(options)
+            opts = cls.Options.model_validate(options or {})
         except ValidationError as exc:
-            raise ConfigError(
-                [
-                    f"sources.{name}.options.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                    for err in exc.errors()
-                ]
-            ) from exc
+            raise options_error(cls.type, name, exc) from exc
         return cls(
             name,
             opts.path,
@@ -198,7 +195,7 @@ class ReplaySource:
         limit = self._records_due()
         mentions: list[Mention] = []
         quarantined: list[Quarantined] = []
-        stats = {"fetched": 0, "quarantined": 0}
+        stats: dict[str, int] = {}  # the pipeline counts fetched/quarantined itself
         with self._open() as fh:
             header = self._read_header(fh) if fmt == "csv" else None
             pos = self._resolve_cursor(fh, cursor, header_end=header[1] if header else 0)
@@ -218,10 +215,9 @@ class ReplaySource:
         if at_end and self.loop and pos.line > (header[2] if header else 0):
             # next fetch starts pass n+1; an empty file never loops (it would spin)
             pos = _Position(header[1] if header else 0, header[2] if header else 0, pos.pass_no + 1)
+            stats["replay/restarted"] = 1
         released = len(mentions) + len(quarantined)
         self._released += released
-        stats["fetched"] = len(mentions)
-        stats["quarantined"] = len(quarantined)
         return Batch(
             mentions=mentions,
             next_cursor=pos.encode(),
@@ -350,7 +346,7 @@ class ReplaySource:
                 try:
                     data.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    error = f"not valid UTF-8 (byte {exc.start})"
+                    error = f"not valid UTF-8 at byte {exc.start + 1}"
             if error is None and not raw.strip():
                 continue
             if first_line == 1:

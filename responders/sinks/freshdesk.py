@@ -145,30 +145,26 @@ class FreshdeskSink:
             if existing is not None:
                 self._ambiguous.discard(key)
                 return existing
+        body = _http.json_body(self.ticket_fields(payload))
         try:
-            response = self._send(
-                "POST",
-                "/api/v2/tickets",
-                content=_http.json_body(self.ticket_fields(payload)),
-                headers={"Content-Type": "application/json"},
-            )
+            ticket = self._create(body)
         except RateLimited:
             raise  # answered before anything was created
         except RetryableError as exc:
-            self._ambiguous.add(key)
+            self._ambiguous.add(key)  # it may exist: wait for the search index, then look it up
             wait = max(exc.retry_after or 0.0, self.options.index_lag_s)
-            raise RetryableError(
-                f"{exc} (the ticket may exist; next attempt looks it up)", wait
-            ) from exc
-        ticket = _http.response_json(response, label=self.label)
-        if not isinstance(ticket, dict) or ticket.get("id") is None:
-            self._ambiguous.add(key)
-            raise RetryableError(
-                f"{self.label}: HTTP {response.status_code} without a ticket id",
-                self.options.index_lag_s,
-            )
+            raise RetryableError(f"{exc} (it may exist; the retry looks it up)", wait) from exc
         self._ambiguous.discard(key)
         return self._result(ticket, created=True)
+
+    def _create(self, body: bytes) -> dict[str, Any]:
+        response = self._send(
+            "POST", "/api/v2/tickets", content=body, headers={"Content-Type": "application/json"}
+        )
+        ticket = _http.response_json(response, label=self.label)
+        if not isinstance(ticket, dict) or ticket.get("id") is None:
+            raise RetryableError(f"{self.label}: HTTP {response.status_code} without a ticket id")
+        return ticket
 
     def find(self, key: str) -> DeliveryResult | None:
         """The ticket an earlier attempt created for this key, if the search index has it."""

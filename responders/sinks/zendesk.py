@@ -137,24 +137,29 @@ class ZendeskSink:
             if existing is not None:
                 self._ambiguous.discard(key)
                 return existing
+        body = _http.json_body({"ticket": self.ticket_fields(payload)})
         try:
-            response = self._send(
-                "POST",
-                "/api/v2/tickets.json",
-                content=_http.json_body({"ticket": self.ticket_fields(payload)}),
-                headers={"Content-Type": "application/json", "Idempotency-Key": key},
-            )
+            ticket = self._create(body, key)
         except RateLimited:
             raise  # a 429 is answered before anything is created
         except RetryableError:
-            self._ambiguous.add(key)
+            self._ambiguous.add(key)  # it may exist: the next attempt looks it up first
             raise
-        ticket = _http.response_json(response, label=self.label).get("ticket") or {}
-        if ticket.get("id") is None:
-            self._ambiguous.add(key)  # it may exist; the retry looks it up instead of guessing
-            raise RetryableError(f"{self.label}: HTTP {response.status_code} without a ticket id")
         self._ambiguous.discard(key)
         return self._result(ticket, created=True)
+
+    def _create(self, body: bytes, key: str) -> dict[str, Any]:
+        response = self._send(
+            "POST",
+            "/api/v2/tickets.json",
+            content=body,
+            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        )
+        data = _http.response_json(response, label=self.label)
+        ticket = data.get("ticket") if isinstance(data, dict) else None
+        if not isinstance(ticket, dict) or ticket.get("id") is None:
+            raise RetryableError(f"{self.label}: HTTP {response.status_code} without a ticket id")
+        return ticket
 
     def find(self, key: str) -> DeliveryResult | None:
         """The ticket an earlier attempt created for this key, if there is one."""

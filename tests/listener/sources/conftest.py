@@ -1,27 +1,27 @@
-"""Shared fixtures for the platform source tests: no network, no sleeping."""
+"""Fixtures for the platform source tests: no sleeping between retries.
+
+The shared `tests/conftest.py` already refuses network access (autouse `no_network`).
+Tests run with `--import-mode=importlib`, so this directory is put on sys.path for the
+plain helper module `source_helpers` (brands, fixture loading).
+"""
 
 from __future__ import annotations
 
-import socket
-from typing import Any
+import sys
+from pathlib import Path
 
 import pytest
-from source_helpers import Sleeps
 
 from listener.sources._common import RetryPolicy
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any real connection attempt fails the test loudly."""
 
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError(f"network access attempted in a test: {args!r}")
+class Sleeps(list[float]):
+    """A `sleep` that records instead of sleeping."""
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
 
 
 @pytest.fixture

@@ -235,12 +235,18 @@ def test_5xx_is_retryable(client, make_payload, handlers):
             make_sink(client).deliver(make_payload())
 
 
-def test_truncated_success_body_is_retryable_and_ambiguous(client, fake, make_payload, handlers):
+def test_truncated_success_body_is_retryable_and_ambiguous(client, make_payload, handlers, fixture_json):
     sink = make_sink(client)
     with respx.mock:
         respx.post(f"{BASE}/api/v2/tickets.json").mock(return_value=handlers.truncated_json())
+        lookup = respx.get(f"{BASE}/api/v2/tickets.json").respond(
+            200, json=fixture_json("zendesk", "tickets_by_external_id.json")
+        )
         with pytest.raises(RetryableError, match="not JSON"):
             sink.deliver(make_payload())
+        result = sink.deliver(make_payload())
+    assert lookup.call_count == 1
+    assert (result.external_ref, result.created) == ("35436", False)
 
 
 def test_hostile_text_arrives_intact(client, fake, make_payload, hostile_text):

@@ -1,0 +1,141 @@
+"""Pipeline throughput against bare VADER, measured in the same run.
+
+    python bench/pipeline.py --n 100000 [--rules rules.yaml] [--batch 500]
+
+Generates N synthetic mentions deterministically (seeded), streams them in batches
+through the whole pipeline (dedupe, brand match, score, route, escalate, one SQLite
+transaction per batch with its cursor), then times bare
+`SentimentIntensityAnalyzer.polarity_scores` on the same texts. Prints one JSON object:
+{"n", "pipeline_per_s", "vader_per_s", "ratio", "peak_rss_mb", ...}. Mentions are
+generated per batch and never held all at once, so memory stays flat in N.
+Targets (issue 2): ratio >= 0.5 at N=100,000; peak_rss_mb <= 300 at N=1,000,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E402
+
+from listener.pipeline import Pipeline  # noqa: E402
+from listener.types import Author, Batch, Mention  # noqa: E402
+from socialear.config import load_rules  # noqa: E402
+from storage.engine import make_engine  # noqa: E402
+from storage.migrate import upgrade  # noqa: E402
+
+BRANDS = ["Nimbus", "@NimbusMobile", "nimbus mobile", "#NimbusDown", "Arcwave", "@TelvioUK", "Telvio"]
+OPENERS = ["", "ugh ", "hey ", "so ", "honestly ", "day 3: ", "PSA: ", "wow "]
+BODIES = [
+    "{b} no signal in {p} since Monday, third time this month",
+    "{b} charged me twice for the same bill, still waiting on a refund",
+    "been on hold with {b} for 45 minutes now",
+    "{b} network down again in {p}, can't call anyone",
+    "really impressed with {b} support today, sorted in 5 minutes",
+    "does {b} roaming work in Spain? planning a trip",
+    "switching away from {b} when my contract ends, done with this",
+    "{b} 5G speeds in {p} are brilliant lately",
+    "my {b} eSIM activation failed twice, no reply to my email",
+    "thanks {b}, the engineer fixed the broadband on time",
+    "{b} app keeps logging me out, annoying",
+    "anyone else on {b} having dropped calls in {p}?",
+    "lovely clouds over {p} this evening",
+    "great, another {b} outage, just what I needed",
+    "{b} store staff in {p} were friendly and helpful",
+]
+PLACES = ["Leeds", "Bristol", "Cardiff", "Glasgow", "Norwich", "York", "Derby", "Bath", "Hull", "Leicester"]
+TAILS = ["", " 😡", " 🙃", " !!", " #fail", " :(", " :)", " 👍", " please help", " urgent"]
+
+
+def texts(n: int, seed: int = 7) -> Iterator[str]:
+    rng = random.Random(seed)
+    for _ in range(n):
+        body = rng.choice(BODIES).format(b=rng.choice(BRANDS), p=rng.choice(PLACES))
+        yield f"{rng.choice(OPENERS)}{body}{rng.choice(TAILS)}"
+
+
+def mentions(n: int, batch: int, seed: int = 7) -> Iterator[list[Mention]]:
+    rng = random.Random(seed + 1)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    out: list[Mention] = []
+    for i, text in enumerate(texts(n, seed)):
+        handle = f"user{rng.randrange(n // 3 + 1)}"
+        out.append(
+            Mention(
+                source="bench", platform=rng.choice(["x", "x", "reddit", "appstore"]), external_id=f"b{i}",
+                text=text, created_at=start + timedelta(seconds=i),
+                author=Author(platform="x", handle=handle, followers=int(rng.paretovariate(1.2) * 50)),
+                conversation_id=f"c{i // 7}", engagement=rng.randrange(20),
+            )
+        )
+        if len(out) == batch:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+def run_pipeline(n: int, batch: int, rules_path: Path, db: Path) -> float:
+    rules = load_rules(rules_path)
+    src = rules.sources[0].model_copy(update={"name": "bench"})
+    rules = rules.model_copy(update={"sources": [src]})
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    pipeline = Pipeline(engine, lambda: rules)
+    _ = pipeline.analyzer  # build scorer/matcher before timing, as a running service has
+    cursor = None
+    started = time.perf_counter()
+    for i, chunk in enumerate(mentions(n, batch)):
+        nxt = str(i + 1)
+        pipeline.process("bench", Batch(chunk, next_cursor=nxt), cursor)
+        cursor = nxt
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return n / elapsed
+
+
+def run_vader(n: int) -> float:
+    analyzer = SentimentIntensityAnalyzer()
+    started = time.perf_counter()
+    for text in texts(n):
+        analyzer.polarity_scores(text)
+    return n / (time.perf_counter() - started)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--rules", type=Path, default=ROOT / "rules.yaml")
+    ap.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temp file)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or Path(tmp) / "bench.db"
+        pipeline_per_s = run_pipeline(args.n, args.batch, args.rules, db)
+        vader_per_s = run_vader(args.n)
+        db_mb = db.stat().st_size / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "n": args.n,
+        "batch": args.batch,
+        "pipeline_per_s": round(pipeline_per_s, 1),
+        "vader_per_s": round(vader_per_s, 1),
+        "ratio": round(pipeline_per_s / vader_per_s, 3),
+        "peak_rss_mb": round(peak, 1),
+        "db_mb": round(db_mb, 1),
+    }))
+
+
+if __name__ == "__main__":
+    main()

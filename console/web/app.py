@@ -1,0 +1,248 @@
+"""The console's ASGI app: `create_app(engine, rules, ...)`.
+
+Layout of the package:
+
+    app.py      factory, security headers, error handlers, /healthz, /metrics, /docs
+    auth.py     passwords, lock-out, sessions, API tokens, roles, CSRF
+    pages.py    server-rendered pages (Jinja2, autoescaped) + htmx fragments
+    api.py      JSON API under /api/v1 (token or session auth), shown in /docs
+    actions.py  claim / take over / assign / reply / resolve / dismiss / note (+ audit)
+    queries.py  paged, indexed read queries
+    render.py   the Jinja2 environment and its filters
+
+Every route except /healthz, /metrics, /login and /static needs a session or an API token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import ProcessCollector, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy.engine import Engine
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from console.web import api, pages
+from console.web.actions import ActionError
+from console.web.auth import AuthError, Principal
+from console.web.deps import current_user
+from console.web.render import Renderer
+from socialear.config import RulesConfig
+from socialear.settings import Settings
+from storage.models import Escalation, EscalationStatus
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+@dataclass
+class ConsoleContext:
+    """What every request handler needs; lives on `app.state.ctx`."""
+
+    engine: Engine
+    rules: Callable[[], RulesConfig]
+    settings: Settings
+    rules_status: Callable[[], str | None]
+    publisher: Any
+    renderer: Renderer
+    registry: CollectorRegistry
+
+
+class _Observe:
+    """Pure-ASGI middleware: security headers on every response, and request metrics."""
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram):
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    if key not in headers:
+                        headers[key] = value
+                if not static and "cache-control" not in headers:
+                    headers["cache-control"] = "no-store"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or ("/static" if static else "unmatched")
+            self.requests.labels(scope["method"], label, str(status)).inc()
+            self.latency.labels(label).observe(time.perf_counter() - start)
+
+
+class _OpenEscalations:
+    """Scrape-time gauge: active escalations per queue and status (one indexed GROUP BY)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def collect(self) -> Any:
+        gauge = GaugeMetricFamily("socialear_escalations_active",
+                                  "Open or claimed escalations", labels=["queue", "status"])
+        table = Escalation.__table__  # type: ignore[attr-defined]
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(table.c.queue, table.c.status, sa.func.count())
+                    .where(table.c.status.in_([EscalationStatus.open.value,
+                                               EscalationStatus.claimed.value]))
+                    .group_by(table.c.queue, table.c.status)
+                ).all()
+        except sa.exc.SQLAlchemyError:
+            rows = []
+        for queue, status, n in rows:
+            gauge.add_metric([queue, str(status)], float(n))
+        yield gauge
+
+
+def create_app(
+    engine: Engine,
+    rules: Callable[[], RulesConfig],
+    *,
+    settings: Settings | None = None,
+    rules_status: Callable[[], str | None] | None = None,
+    publisher: Any = None,
+) -> FastAPI:
+    """Build the console.
+
+    `rules` returns the rules in force (e.g. `RulesWatcher(...).rules` via a lambda);
+    `rules_status` returns the last reload error, or None when the file is valid;
+    `publisher`, if given, has `publish(escalation_id, text, actor) -> str` and posts
+    approved replies; without it a reply is stored for the agent to copy and send.
+    """
+    settings = settings or Settings()
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    registry.register(_OpenEscalations(engine))
+    requests = Counter("socialear_console_requests", "HTTP requests served by the console",
+                       ["method", "route", "status"], registry=registry)
+    latency = Histogram("socialear_console_request_seconds", "Console response time",
+                        ["route"], registry=registry,
+                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+    app = FastAPI(
+        title="socialear console API",
+        version="1",
+        description="Work the escalation queue. Authenticate with `Authorization: Bearer "
+        "<token>` (create one with `socialear users token NAME`).",
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )
+    app.state.ctx = ConsoleContext(
+        engine=engine, rules=rules, settings=settings,
+        rules_status=rules_status or (lambda: None), publisher=publisher,
+        renderer=Renderer(TEMPLATE_DIR, settings), registry=registry,
+    )
+    app.add_middleware(_Observe, requests=requests, latency=latency)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    _add_error_handlers(app)
+    _add_service_routes(app)
+    return app
+
+
+def _wants_json(request: Request) -> bool:
+    return (request.url.path.startswith("/api/")
+            or request.headers.get("authorization", "").lower().startswith("bearer ")
+            or "application/json" in request.headers.get("accept", ""))
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, exc: AuthError) -> Response:
+        if _wants_json(request):
+            headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
+            return JSONResponse({"detail": exc.message}, exc.status, headers=headers)
+        if exc.status == 401:
+            target = "/login"
+            if request.method == "GET" and request.url.path not in ("/", "/login"):
+                from urllib.parse import urlencode
+
+                target += "?" + urlencode({"next": request.url.path +
+                                           (f"?{request.url.query}" if request.url.query
+                                            else "")})
+            if request.headers.get("hx-request"):
+                return Response(status_code=204, headers={"hx-redirect": target})
+            return RedirectResponse(target, 303)
+        ctx: ConsoleContext = request.app.state.ctx
+        return ctx.renderer.page(request, "error.html", None,
+                                 {"title": "Not allowed", "message": exc.message}, exc.status)
+
+    @app.exception_handler(ActionError)
+    async def action_error(request: Request, exc: ActionError) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.message}, exc.status)
+        ctx: ConsoleContext = request.app.state.ctx
+        return ctx.renderer.page(request, "error.html", getattr(request.state, "principal",
+                                                                None),
+                                 {"title": "Could not do that", "message": exc.message},
+                                 exc.status)
+
+
+def _add_service_routes(app: FastAPI) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(request: Request) -> JSONResponse:
+        ctx: ConsoleContext = request.app.state.ctx
+        try:
+            with ctx.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            db = "ok"
+        except sa.exc.SQLAlchemyError as exc:
+            db = f"error: {type(exc).__name__}"
+        rules_error = ctx.rules_status()
+        body = {"status": "ok" if db == "ok" else "error", "db": db,
+                "rules": "ok" if rules_error is None else "last reload refused"}
+        return JSONResponse(body, 200 if db == "ok" else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        ctx: ConsoleContext = request.app.state.ctx
+        return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_: Principal = Depends(current_user)) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs(request: Request, user: Principal = Depends(current_user)) -> Response:
+        ctx: ConsoleContext = request.app.state.ctx
+        return ctx.renderer.page(request, "docs.html", user, {"title": "API"})

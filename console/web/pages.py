@@ -1,0 +1,341 @@
+"""Server-rendered pages, and the htmx fragments that update them in place.
+
+Without JavaScript every action is a plain form POST answered with a 303 redirect; with
+htmx the queue's claim button swaps just its row, the queue's table body refreshes every
+15 s (filters stay in the URL, the agent's scroll position and open editor are untouched)
+and the escalation page refreshes only the "who holds this" panel.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from ruamel.yaml import YAML
+
+from console.web import actions, queries
+from console.web.actions import DISMISS_REASONS, ActionError
+from console.web.auth import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_TTL,
+    LoginRefused,
+    Principal,
+    authenticate,
+    csrf_matches,
+    end_session,
+    principal_from_request,
+    start_session,
+)
+from console.web.deps import csrf_user, current_user, get_ctx, require_role
+from storage.console_models import Role
+from storage.engine import session_scope
+from storage.models import Label
+
+router = APIRouter(include_in_schema=False)
+
+_SECRET_KEY = re.compile(r"secret|token|passw|api[_-]?key|(^|_)key$|credential|auth|bearer",
+                         re.IGNORECASE)
+MASK = "••••••••"
+
+
+def _safe_next(value: str | None, default: str = "/queue") -> str:
+    """Only same-site relative paths: never `//evil.example` or a full URL."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
+
+
+# ------------------------------------------------------------------------------ sign-in
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/queue") -> Response:
+    ctx = get_ctx(request)
+    if principal_from_request(ctx.engine, request) is not None:
+        return RedirectResponse(_safe_next(next), 303)
+    return _login_page(request, next, None, 200)
+
+
+def _login_page(request: Request, next: str, error: str | None, status: int) -> Response:
+    ctx = get_ctx(request)
+    token = secrets.token_urlsafe(24)
+    response = ctx.renderer.page(request, "login.html", None, {
+        "title": "Sign in", "next": _safe_next(next), "error": error, "login_csrf": token})
+    response.status_code = status
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True,
+                        samesite="lax", secure=ctx.settings.secure_cookies, path="/login")
+    return response
+
+
+@router.post("/login")
+def login(request: Request, username: str = Form(""), password: str = Form(""),
+          csrf: str = Form(""), next: str = Form("/queue")) -> Response:
+    ctx = get_ctx(request)
+    if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), csrf):
+        return _login_page(request, next, "Your sign-in form expired; please try again.", 403)
+    try:
+        user = authenticate(ctx.engine, username, password)
+    except LoginRefused as exc:
+        return _login_page(request, next, str(exc), 401)
+    secret = start_session(ctx.engine, user)
+    response = RedirectResponse(_safe_next(next), 303)
+    response.set_cookie(SESSION_COOKIE, secret, max_age=int(SESSION_TTL.total_seconds()),
+                        httponly=True, samesite="lax", secure=ctx.settings.secure_cookies,
+                        path="/")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, user: Principal = Depends(csrf_user)) -> Response:
+    end_session(get_ctx(request).engine, request.cookies.get(SESSION_COOKIE), user.username)
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# ------------------------------------------------------------------------------ queue
+@router.get("/")
+def home(_: Principal = Depends(current_user)) -> Response:
+    return RedirectResponse("/queue", 303)
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue(request: Request, user: Principal = Depends(current_user)) -> Response:
+    ctx = get_ctx(request)
+    f = queries.QueueFilters.from_params(request.query_params)
+    rules = ctx.rules()
+    with session_scope(ctx.engine) as session:
+        page = queries.queue_page(session, f, user.username)
+        choices = queries.filter_choices(session)
+    return ctx.renderer.page(request, "queue.html", user, {
+        "title": "Queue", "f": f, "page": page, "rows_url": _rows_url(f),
+        "queues": rules.queues, "brands": [b.name for b in rules.brands],
+        "sources": sorted({s.name for s in rules.sources} | set(choices["sources"])),
+        "categories": [c.name for c in rules.categories], "users": choices["users"],
+        "priorities": queries.PRIORITIES, "statuses": queries.STATUS_CHOICES,
+        "here": _here(request),
+    })
+
+
+def _rows_url(f: queries.QueueFilters) -> str:
+    params = f.params()
+    return "/queue/rows" + (f"?{urlencode(params)}" if params else "")
+
+
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+@router.get("/queue/rows", response_class=HTMLResponse)
+def queue_rows(request: Request, user: Principal = Depends(current_user)) -> Response:
+    """The table body only: what the 15-second refresh swaps in."""
+    ctx = get_ctx(request)
+    f = queries.QueueFilters.from_params(request.query_params)
+    with session_scope(ctx.engine) as session:
+        page = queries.queue_page(session, f, user.username)
+    here = "/queue" + (f"?{urlencode(f.params())}" if f.params() else "")
+    return ctx.renderer.fragment("_queue_rows.html", {
+        "page": page, "user": user, "csrf": user.csrf_token, "here": here, "f": f,
+        "rows_url": _rows_url(f)})
+
+
+# ------------------------------------------------------------------------------ escalation
+def _escalation_page(request: Request, user: Principal, escalation_id: int,
+                     error: str | None = None, status: int = 200,
+                     draft: str | None = None) -> Response:
+    ctx = get_ctx(request)
+    with session_scope(ctx.engine) as session:
+        detail = queries.escalation_detail(session, escalation_id)
+        users = queries.assignable_users(session) if user.can(Role.lead) else []
+    if detail is None:
+        return ctx.renderer.page(request, "error.html", user, {
+            "title": "Not found", "message": f"There is no escalation {escalation_id}."}, 404)
+    return ctx.renderer.page(request, "escalation.html", user, {
+        "title": f"Escalation #{escalation_id}", "d": detail, "esc": detail.escalation,
+        "m": detail.mention, "author": detail.author, "users": users, "error": error,
+        "draft": draft, "reasons": DISMISS_REASONS, "labels": [lab.value for lab in Label],
+        "published": ctx.publisher is not None,
+        "decision": detail.escalation.decision or {},
+    }, status)
+
+
+@router.get("/escalations/{escalation_id}", response_class=HTMLResponse)
+def escalation(request: Request, escalation_id: int,
+               user: Principal = Depends(current_user)) -> Response:
+    return _escalation_page(request, user, escalation_id)
+
+
+@router.get("/escalations/{escalation_id}/holder", response_class=HTMLResponse)
+def holder(request: Request, escalation_id: int,
+           user: Principal = Depends(current_user)) -> Response:
+    """The "who is working on this" panel, refreshed while the page is open."""
+    ctx = get_ctx(request)
+    with session_scope(ctx.engine) as session:
+        detail = queries.escalation_detail(session, escalation_id)
+    if detail is None:
+        return Response(status_code=404)
+    return ctx.renderer.fragment("_holder.html", {
+        "esc": detail.escalation, "user": user, "csrf": user.csrf_token})
+
+
+def _act(request: Request, user: Principal, escalation_id: int, fn: Callable[[], Any],
+         next_url: str | None, draft: str | None = None) -> Response:
+    """Run an action; answer htmx with the updated row, a browser with a redirect."""
+    ctx = get_ctx(request)
+    row_fragment = request.query_params.get("fragment") == "row"
+    try:
+        fn()
+    except ActionError as exc:
+        if row_fragment:
+            return _row(request, user, escalation_id, exc.message, exc.status)
+        return _escalation_page(request, user, escalation_id, exc.message, exc.status, draft)
+    if row_fragment:
+        return _row(request, user, escalation_id, None, 200)
+    del ctx
+    return RedirectResponse(_safe_next(next_url, f"/escalations/{escalation_id}"), 303)
+
+
+def _row(request: Request, user: Principal, escalation_id: int, error: str | None,
+         status: int) -> Response:
+    ctx = get_ctx(request)
+    with session_scope(ctx.engine) as session:
+        row = queries.queue_row(session, escalation_id)
+    if row is None:
+        return Response(status_code=404)
+    here = _safe_next(request.query_params.get("here"), "/queue")
+    return ctx.renderer.fragment("_queue_row.html", {
+        "r": row, "user": user, "csrf": user.csrf_token, "error": error, "here": here},
+        status)
+
+
+@router.post("/escalations/{escalation_id}/claim")
+def claim(request: Request, escalation_id: int, take_over: str = Form(""),
+          next: str = Form(""), user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: actions.claim(ctx.engine, user, escalation_id, take_over == "1"), next)
+
+
+@router.post("/escalations/{escalation_id}/release")
+def release(request: Request, escalation_id: int, next: str = Form(""),
+            user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: actions.release(ctx.engine, user, escalation_id), next)
+
+
+@router.post("/escalations/{escalation_id}/assign")
+def assign(request: Request, escalation_id: int, assignee: str = Form(""),
+           user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    require_role(user, Role.lead, "assign escalations")
+    return _act(request, user, escalation_id,
+                lambda: actions.assign(ctx.engine, user, escalation_id, assignee), None)
+
+
+@router.post("/escalations/{escalation_id}/reply")
+def reply(request: Request, escalation_id: int, text: str = Form(""),
+          user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: actions.reply(ctx.engine, user, escalation_id, text, ctx.publisher),
+                None, draft=text)
+
+
+@router.post("/escalations/{escalation_id}/resolve")
+def resolve(request: Request, escalation_id: int, resolution: str = Form(""),
+            label: str = Form(""), next: str = Form(""),
+            user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: actions.resolve(ctx.engine, user, escalation_id, resolution,
+                                        label or None), next)
+
+
+@router.post("/escalations/{escalation_id}/dismiss")
+def dismiss(request: Request, escalation_id: int, reason: str = Form(""),
+            note: str = Form(""), user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: actions.dismiss(ctx.engine, user, escalation_id, reason, note), None)
+
+
+@router.post("/escalations/{escalation_id}/reopen")
+def reopen(request: Request, escalation_id: int,
+           user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: actions.reopen(ctx.engine, user, escalation_id), None)
+
+
+@router.post("/escalations/{escalation_id}/note")
+def note(request: Request, escalation_id: int, text: str = Form(""),
+         user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: actions.add_note(ctx.engine, user, escalation_id, text), None)
+
+
+# ------------------------------------------------------------------------------ other pages
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request, user: Principal = Depends(current_user)) -> Response:
+    ctx = get_ctx(request)
+    with session_scope(ctx.engine) as session:
+        data = queries.dashboard(session)
+    return ctx.renderer.page(request, "dashboard.html", user, {"title": "Dashboard", **data})
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources(request: Request, user: Principal = Depends(current_user)) -> Response:
+    ctx = get_ctx(request)
+    with session_scope(ctx.engine) as session:
+        rows = queries.source_health(session, list(ctx.rules().sources))
+    return ctx.renderer.page(request, "sources.html", user, {
+        "title": "Sources", "rows": rows, "mask": mask_secrets})
+
+
+def mask_secrets(value: Any, key: str = "") -> Any:
+    """A copy of `value` with anything under a secret-looking key replaced by a mask."""
+    if key and _SECRET_KEY.search(key) and value not in (None, "", [], {}):
+        return MASK
+    if isinstance(value, dict):
+        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
+def rules_yaml(data: dict[str, Any]) -> str:
+    import io
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+@router.get("/rules", response_class=HTMLResponse)
+def rules(request: Request, user: Principal = Depends(current_user)) -> Response:
+    ctx = get_ctx(request)
+    cfg = ctx.rules()
+    data = mask_secrets(cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+    return ctx.renderer.page(request, "rules.html", user, {
+        "title": "Rules", "yaml": rules_yaml(data), "status": ctx.rules_status(), "cfg": cfg})
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_log(request: Request, user: Principal = Depends(current_user)) -> Response:
+    require_role(user, Role.lead, "read the audit log")
+    ctx = get_ctx(request)
+    f = queries.AuditFilters.from_params(request.query_params)
+    with session_scope(ctx.engine) as session:
+        events, has_next = queries.audit_page(session, f)
+    return ctx.renderer.page(request, "audit.html", user, {
+        "title": "Audit log", "events": events, "has_next": has_next, "f": f})

@@ -1,0 +1,403 @@
+"""Read-side queries for the console pages and the JSON API.
+
+Every list is paged and every look-up goes through an index:
+
+    queue          escalation(status, priority_rank DESC, sla_due) + PK joins to mention/author
+    queue counts   escalation(queue, status)
+    author history mention(author_id), escalation.mention_id (unique)
+    audit          audit_event(at), audit_event(subject_type, subject_id)
+    dashboard      mention(created_at)
+
+Nothing here loads a table whole; the benchmark (`bench/console.py`) holds it to that.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from storage.console_models import ConsoleUser, Role
+from storage.models import (
+    AuditEvent,
+    Author,
+    Escalation,
+    EscalationStatus,
+    Mention,
+    SourceState,
+)
+from storage.types import as_utc, utcnow
+
+PAGE_SIZE = 50
+AUDIT_PAGE_SIZE = 100
+ACTIVE = (EscalationStatus.open.value, EscalationStatus.claimed.value)
+STATUS_CHOICES = ("active", "open", "claimed", "resolved", "dismissed", "all")
+PRIORITIES = ("urgent", "high", "normal", "low")
+_CATEGORY_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+
+E = Escalation.__table__  # type: ignore[attr-defined]
+M = Mention.__table__  # type: ignore[attr-defined]
+A = Author.__table__  # type: ignore[attr-defined]
+AE = AuditEvent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class QueueFilters:
+    """The queue's filters, as they appear in the URL (so a refresh keeps them)."""
+
+    queue: str = ""
+    priority: str = ""
+    status: str = "active"
+    brand: str = ""
+    source: str = ""
+    category: str = ""
+    assignee: str = ""  # a user name, "me" or "none"
+    q: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_params(cls, params: Any) -> QueueFilters:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = params.get(f.name)
+            if raw is None:
+                continue
+            raw = str(raw).strip()[:200]
+            if f.name == "page":
+                values["page"] = max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
+            else:
+                values[f.name] = raw
+        out = cls(**values)
+        if out.status not in STATUS_CHOICES:
+            out.status = "active"
+        if out.priority and out.priority not in PRIORITIES:
+            out.priority = ""
+        if out.category and not _CATEGORY_RE.match(out.category):
+            out.category = ""
+        return out
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        """Non-default filters as query parameters, with `changes` applied."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)} | changes
+        defaults = QueueFilters()
+        return {k: str(v) for k, v in data.items() if v != getattr(defaults, k) and v != ""}
+
+    @property
+    def active(self) -> bool:
+        return any(self.params(page=1).values())
+
+
+@dataclass
+class QueuePage:
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    has_next: bool
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _row_columns() -> list[Any]:
+    """The columns a queue row shows (text cut to 280 characters in SQL)."""
+    return [
+        E.c.id, E.c.queue, E.c.priority, E.c.status, E.c.assignee, E.c.sla_due,
+        E.c.created_at, E.c.route, E.c.tags, E.c.replied_at,
+        sa.func.substr(M.c.text, 1, 280).label("text"), M.c.source, M.c.platform,
+        M.c.brand, M.c.sentiment_label, M.c.sentiment_compound, M.c.urgency,
+        M.c.categories, M.c.url, A.c.handle, A.c.followers, A.c.verified,
+    ]
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _queue_where(f: QueueFilters, me: str) -> tuple[list[Any], bool]:
+    """WHERE clauses for `f`; the flag says whether any needs the mention/author join."""
+    where: list[Any] = []
+    if f.status == "active":
+        where.append(E.c.status.in_(ACTIVE))
+    elif f.status != "all":
+        where.append(E.c.status == f.status)
+    if f.queue:
+        where.append(E.c.queue == f.queue)
+    if f.priority:
+        where.append(E.c.priority == f.priority)
+    if f.assignee == "me":
+        where.append(E.c.assignee == me)
+    elif f.assignee == "none":
+        where.append(E.c.assignee.is_(None))
+    elif f.assignee:
+        where.append(E.c.assignee == f.assignee)
+    joined = False
+    if f.brand:
+        where.append(M.c.brand == f.brand)
+        joined = True
+    if f.source:
+        where.append(M.c.source == f.source)
+        joined = True
+    if f.category:
+        # Category names are [a-z0-9_]+, so a match on the JSON text is exact and works
+        # on both databases; the queue filters on the small active set first.
+        where.append(sa.cast(M.c.categories, sa.Text).like(f'%"{f.category}"%'))
+        joined = True
+    if f.q:
+        pattern = _like(f.q)
+        where.append(sa.or_(M.c.text.ilike(pattern, escape="\\"),
+                            A.c.handle.ilike(pattern, escape="\\")))
+        joined = True
+    return where, joined
+
+
+def queue_page(session: Session, f: QueueFilters, me: str) -> QueuePage:
+    """One page of the queue, most urgent first, then soonest SLA."""
+    where, _ = _queue_where(f, me)
+    joins = E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
+    stmt = (
+        sa.select(*_row_columns())
+        .select_from(joins)
+        .where(*where)
+        .order_by(E.c.priority_rank.desc(), E.c.sla_due.asc(), E.c.id.asc())
+        .limit(PAGE_SIZE + 1)
+        .offset((f.page - 1) * PAGE_SIZE)
+    )
+    rows = [dict(r._mapping) for r in session.execute(stmt)]
+    has_next = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    total = queue_total(session, f, me)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return QueuePage(rows, total, f.page, pages, has_next, queue_counts(session))
+
+
+def queue_total(session: Session, f: QueueFilters, me: str) -> int:
+    where, joined = _queue_where(f, me)
+    source: Any = E
+    if joined:
+        source = E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
+    stmt = sa.select(sa.func.count()).select_from(source).where(*where)
+    return int(session.execute(stmt).scalar_one())
+
+
+def queue_counts(session: Session) -> dict[str, int]:
+    """Active (open + claimed) escalations per queue."""
+    stmt = (sa.select(E.c.queue, sa.func.count()).where(E.c.status.in_(ACTIVE))
+            .group_by(E.c.queue).order_by(E.c.queue))
+    return {q: int(n) for q, n in session.execute(stmt)}
+
+
+def filter_choices(session: Session) -> dict[str, list[str]]:
+    """Values for the filter drop-downs that are cheap to find."""
+    users = session.execute(
+        sa.select(ConsoleUser.username)  # type: ignore[call-overload]
+        .where(ConsoleUser.disabled.is_(False))  # type: ignore[attr-defined]
+        .order_by(ConsoleUser.username)
+    ).scalars().all()
+    sources = session.execute(sa.select(SourceState.source).order_by(SourceState.source)
+                              ).scalars().all()
+    return {"users": list(users), "sources": list(sources)}
+
+
+def assignable_users(session: Session) -> list[str]:
+    stmt = (
+        sa.select(ConsoleUser.username)  # type: ignore[call-overload]
+        .where(ConsoleUser.disabled.is_(False),  # type: ignore[attr-defined]
+               ConsoleUser.role.in_([Role.agent.value, Role.lead.value]))  # type: ignore[attr-defined]
+        .order_by(ConsoleUser.username)
+    )
+    return list(session.execute(stmt).scalars().all())
+
+
+# ------------------------------------------------------------------------------ detail
+@dataclass
+class Detail:
+    escalation: Escalation
+    mention: Mention
+    author: Author | None
+    author_mentions: list[dict[str, Any]]
+    author_sources: dict[str, int]
+    author_escalations: list[dict[str, Any]]
+    events: list[AuditEvent]
+
+
+def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
+    esc = session.get(Escalation, escalation_id)
+    if esc is None:
+        return None
+    mention = session.get(Mention, esc.mention_id)
+    if mention is None:  # FK makes this impossible; be explicit rather than crash
+        return None
+    author = session.get(Author, mention.author_id) if mention.author_id else None
+    history: list[dict[str, Any]] = []
+    sources: dict[str, int] = {}
+    earlier: list[dict[str, Any]] = []
+    if author is not None:
+        history = [dict(r._mapping) for r in session.execute(
+            sa.select(M.c.id, M.c.source, M.c.platform, M.c.created_at, M.c.url,
+                      M.c.sentiment_label, sa.func.substr(M.c.text, 1, 160).label("text"))
+            .where(M.c.author_id == author.id, M.c.id != mention.id)
+            .order_by(M.c.id.desc()).limit(10))]
+        sources = {s: int(n) for s, n in session.execute(
+            sa.select(M.c.source, sa.func.count()).where(M.c.author_id == author.id)
+            .group_by(M.c.source))}
+        earlier = [dict(r._mapping) for r in session.execute(
+            sa.select(E.c.id, E.c.status, E.c.queue, E.c.priority, E.c.created_at, E.c.label,
+                      E.c.assignee)
+            .select_from(E.join(M, M.c.id == E.c.mention_id))
+            .where(M.c.author_id == author.id, E.c.id != esc.id)
+            .order_by(E.c.id.desc()).limit(10))]
+    events = list(session.execute(
+        sa.select(AuditEvent)
+        .where(AuditEvent.subject_type == "escalation",  # type: ignore[arg-type]
+               AuditEvent.subject_id == str(esc.id))  # type: ignore[arg-type]
+        .order_by(AuditEvent.at.desc()).limit(100)  # type: ignore[attr-defined]
+    ).scalars())
+    return Detail(esc, mention, author, history, sources, earlier, events)
+
+
+# ------------------------------------------------------------------------------ dashboard
+def dashboard(session: Session, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    start = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    today = M.c.created_at >= start
+    volume = int(session.execute(sa.select(sa.func.count()).where(today)).scalar_one())
+    sentiment = {str(k or "unscored"): int(n) for k, n in session.execute(
+        sa.select(M.c.sentiment_label, sa.func.count()).where(today)
+        .group_by(M.c.sentiment_label))}
+    brands = {str(k or "—"): int(n) for k, n in session.execute(
+        sa.select(M.c.brand, sa.func.count()).where(today).group_by(M.c.brand)
+        .order_by(sa.func.count().desc()).limit(10))}
+    by_queue: dict[str, dict[str, int]] = {}
+    for q, prio, n in session.execute(
+        sa.select(E.c.queue, E.c.priority, sa.func.count()).where(E.c.status.in_(ACTIVE))
+        .group_by(E.c.queue, E.c.priority)
+    ):
+        by_queue.setdefault(q, {})[str(prio)] = int(n)
+    overdue = int(session.execute(
+        sa.select(sa.func.count()).where(E.c.status.in_(ACTIVE), E.c.sla_due < now)
+    ).scalar_one())
+    return {"start": start, "volume": volume, "sentiment": sentiment, "brands": brands,
+            "by_queue": by_queue, "overdue": overdue,
+            "open_total": sum(sum(v.values()) for v in by_queue.values())}
+
+
+# ------------------------------------------------------------------------------ audit
+@dataclass
+class AuditFilters:
+    actor: str = ""
+    action: str = ""
+    subject: str = ""  # "escalation:42" or just "42"
+    since: str = ""  # YYYY-MM-DD
+    until: str = ""  # YYYY-MM-DD (inclusive)
+    page: int = 1
+
+    @classmethod
+    def from_params(cls, params: Any) -> AuditFilters:
+        out = cls()
+        for f in fields(cls):
+            raw = params.get(f.name)
+            if raw is None:
+                continue
+            raw = str(raw).strip()[:128]
+            if f.name == "page":
+                out.page = max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
+            else:
+                setattr(out, f.name, raw)
+        return out
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)} | changes
+        return {k: str(v) for k, v in data.items() if v not in ("", None) and
+                not (k == "page" and v == 1)}
+
+
+def _day(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def audit_page(session: Session, f: AuditFilters) -> tuple[list[AuditEvent], bool]:
+    stmt = sa.select(AuditEvent)
+    if f.actor:
+        stmt = stmt.where(AuditEvent.actor == f.actor)  # type: ignore[arg-type]
+    if f.action:
+        stmt = stmt.where(AuditEvent.action.startswith(f.action))  # type: ignore[attr-defined]
+    if f.subject:
+        kind, _, ident = f.subject.rpartition(":")
+        stmt = stmt.where(AuditEvent.subject_id == ident)  # type: ignore[arg-type]
+        if kind:
+            stmt = stmt.where(AuditEvent.subject_type == kind)  # type: ignore[arg-type]
+    if (since := _day(f.since)) is not None:
+        stmt = stmt.where(AuditEvent.at >= since)  # type: ignore[arg-type]
+    if (until := _day(f.until)) is not None:
+        stmt = stmt.where(AuditEvent.at < until + timedelta(days=1))  # type: ignore[arg-type]
+    stmt = (stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())  # type: ignore[attr-defined,union-attr]
+            .limit(AUDIT_PAGE_SIZE + 1).offset((f.page - 1) * AUDIT_PAGE_SIZE))
+    rows = list(session.execute(stmt).scalars())
+    return rows[:AUDIT_PAGE_SIZE], len(rows) > AUDIT_PAGE_SIZE
+
+
+# ------------------------------------------------------------------------------ SLA
+@dataclass(frozen=True)
+class Sla:
+    text: str
+    level: str  # "ok" | "amber" | "red" | "done" | "none"
+    due_iso: str = ""
+    total_s: int = 0
+
+
+def _span(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m"
+
+
+def sla_state(status: str, sla_due: datetime | None, created_at: datetime | None,
+              now: datetime | None = None) -> Sla:
+    """Time left on the SLA: amber under 25 % left, red once overdue."""
+    if status not in ACTIVE:
+        return Sla("done", "done")
+    if sla_due is None:
+        return Sla("no SLA", "none")
+    now = now or utcnow()
+    due = as_utc(sla_due)
+    left = (due - now).total_seconds()
+    total = (due - as_utc(created_at)).total_seconds() if created_at else 0
+    iso = due.isoformat()
+    if left <= 0:
+        return Sla(f"overdue {_span(left)}", "red", iso, int(total))
+    level = "amber" if total > 0 and left < 0.25 * total else "ok"
+    return Sla(f"{_span(left)} left", level, iso, int(total))
+
+
+def queue_row(session: Session, escalation_id: int) -> dict[str, Any] | None:
+    """One queue row (same columns as `queue_page`), for in-place htmx updates."""
+    stmt = (
+        sa.select(*_row_columns())
+        .select_from(E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id))
+        .where(E.c.id == escalation_id)
+    )
+    row = session.execute(stmt).first()
+    return dict(row._mapping) if row else None
+
+
+def source_health(session: Session, configured: list[Any]) -> list[dict[str, Any]]:
+    """Every configured source with its stored health, plus states of removed sources."""
+    states = {s.source: s for s in session.execute(sa.select(SourceState)).scalars()}
+    rows: list[dict[str, Any]] = []
+    for cfg in configured:
+        rows.append({"name": cfg.name, "config": cfg, "state": states.pop(cfg.name, None)})
+    for name, state in sorted(states.items()):
+        rows.append({"name": name, "config": None, "state": state})
+    return rows

@@ -1,0 +1,91 @@
+"""The Jinja2 environment (autoescape always on) and the filters the templates use."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+
+from console.web.auth import Principal
+from console.web.queries import sla_state
+from responders.replies import PLATFORM_LIMITS, PLATFORM_NAMES
+from socialear.settings import Settings
+from storage.console_models import Role
+from storage.types import as_utc, utcnow
+
+_SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
+
+
+def fmt_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return as_utc(value).strftime(fmt) if value else "—"
+
+
+def ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    seconds = (utcnow() - as_utc(value)).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 60:
+        text = f"{int(seconds)}s"
+    elif seconds < 3600:
+        text = f"{int(seconds // 60)}m"
+    elif seconds < 86_400:
+        text = f"{int(seconds // 3600)}h {int(seconds % 3600 // 60)}m"
+    else:
+        text = f"{int(seconds // 86_400)}d"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def safe_url(value: str | None) -> str | None:
+    """Only http(s) links from outside are rendered; `javascript:` and friends are not."""
+    return value if value and _SAFE_URL.match(value) else None
+
+
+def compact(n: int | float | None) -> str:
+    if n is None:
+        return "—"
+    n = float(n)
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}".rstrip("0").rstrip(".") + unit
+    return str(int(n))
+
+
+class Renderer:
+    def __init__(self, template_dir: Path, settings: Settings):
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(template_dir)),
+            autoescape=True,  # mention text, names, everything from outside: always escaped
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(dt=fmt_dt, ago=ago, safe_url=safe_url, compact=compact)
+        self.env.globals.update(
+            sla=sla_state, Role=Role, PLATFORM_LIMITS=PLATFORM_LIMITS,
+            PLATFORM_NAMES=PLATFORM_NAMES, urlencode=urlencode,
+        )
+
+    def render(self, name: str, context: dict[str, Any]) -> str:
+        return self.env.get_template(name).render(context)
+
+    def page(self, request: Request, name: str, user: Principal | None,
+             context: dict[str, Any], status: int = 200) -> HTMLResponse:
+        hx_headers = ""
+        if user is not None and user.csrf_token:
+            hx_headers = json.dumps({"X-CSRF-Token": user.csrf_token})
+        data = {"request": request, "user": user, "path": request.url.path,
+                "csrf": user.csrf_token if user else "", "hx_headers": Markup.escape(hx_headers),
+                **context}
+        return HTMLResponse(self.render(name, data), status_code=status)
+
+    def fragment(self, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+        return HTMLResponse(self.render(name, context), status_code=status)
