@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -29,8 +29,8 @@ app.add_typer(outbox_app, name="outbox")
 err = Console(stderr=True)
 out = Console()
 
-RulesOpt = Annotated[Optional[Path], typer.Option("--rules", "-r", help="rules file (default $SOCIALEAR_RULES or ./rules.yaml)")]
-DbOpt = Annotated[Optional[str], typer.Option("--database-url", help="default $SOCIALEAR_DATABASE_URL or sqlite:///./data/socialear.db")]
+RulesOpt = Annotated[Path | None, typer.Option("--rules", "-r", help="rules file (default $SOCIALEAR_RULES or ./rules.yaml)")]
+DbOpt = Annotated[str | None, typer.Option("--database-url", help="default $SOCIALEAR_DATABASE_URL or sqlite:///./data/socialear.db")]
 
 
 def _rules_path(path: Path | None) -> Path:
@@ -50,7 +50,6 @@ def _engine(url: str | None, upgrade: bool = True):  # noqa: ANN202
 
 
 def _since(text: str | None):  # noqa: ANN202
-    from datetime import timedelta
 
     from socialear.config import parse_duration
     from storage.types import utcnow
@@ -68,8 +67,8 @@ def _since(text: str | None):  # noqa: ANN202
 def run(
     rules: RulesOpt = None,
     database_url: DbOpt = None,
-    host: Annotated[Optional[str], typer.Option(help="console bind address")] = None,
-    port: Annotated[Optional[int], typer.Option(help="console port")] = None,
+    host: Annotated[str | None, typer.Option(help="console bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="console port")] = None,
     no_console: Annotated[bool, typer.Option("--no-console", help="run without the web console")] = False,
 ) -> None:
     """Run the service: scheduler, outbox worker and web console, until Ctrl-C."""
@@ -81,7 +80,7 @@ def run(
 @app.command()
 def collect(
     once: Annotated[bool, typer.Option("--once", help="poll once and exit")] = True,
-    source: Annotated[Optional[str], typer.Option("--source", "-s", help="only this source")] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="only this source")] = None,
     rules: RulesOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -125,7 +124,7 @@ def _not_configured(collector, name: str) -> bool:  # noqa: ANN001
 # ---------------------------------------------------------------------------- score
 @app.command()
 def score(
-    file: Annotated[Optional[Path], typer.Argument(help="JSONL or CSV (with a `text` column); default stdin")] = None,
+    file: Annotated[Path | None, typer.Argument(help="JSONL or CSV (with a `text` column); default stdin")] = None,
     rules: RulesOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="auto | jsonl | csv")] = "auto",
 ) -> None:
@@ -140,7 +139,7 @@ def score(
 
 # ---------------------------------------------------------------------------- rules
 @rules_app.command("check")
-def rules_check(path: Annotated[Optional[Path], typer.Argument(help="rules file")] = None) -> None:
+def rules_check(path: Annotated[Path | None, typer.Argument(help="rules file")] = None) -> None:
     """Validate a rules file; print every problem as PATH:LINE:COL: message."""
     from socialear.config import load_rules
 
@@ -166,14 +165,14 @@ def rules_schema() -> None:
 @rules_app.command("replay")
 def rules_replay(
     since: Annotated[str, typer.Option(help="how far back, e.g. 7d")] = "7d",
-    new_rules: Annotated[Optional[Path], typer.Option("--rules", help="proposed rules file (default: current)")] = None,
-    current: Annotated[Optional[Path], typer.Option("--current", help="rules in force (default $SOCIALEAR_RULES)")] = None,
+    new_rules: Annotated[Path | None, typer.Option("--rules", help="proposed rules file (default: current)")] = None,
+    current: Annotated[Path | None, typer.Option("--current", help="rules in force (default $SOCIALEAR_RULES)")] = None,
     database_url: DbOpt = None,
     examples: Annotated[int, typer.Option(help="examples per change")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Re-score and re-route stored mentions; print what would change."""
-    from console.replay import replay_report, render_replay
+    from console.replay import render_replay, replay_report
     from socialear.config import load_rules
 
     cur = load_rules(_rules_path(current))
@@ -213,8 +212,8 @@ def import_(
 def export(
     what: Annotated[str, typer.Argument(help="mentions | escalations")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
-    since: Annotated[Optional[str], typer.Option(help="e.g. 7d")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file (default stdout)")] = None,
+    since: Annotated[str | None, typer.Option(help="e.g. 7d")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file (default stdout)")] = None,
     database_url: DbOpt = None,
 ) -> None:
     """Export stored mentions or escalations as JSONL or CSV."""
@@ -275,7 +274,7 @@ def outbox(ctx: typer.Context, database_url: DbOpt = None, all_: Annotated[bool,
 
 @outbox_app.command("retry")
 def outbox_retry(
-    item_id: Annotated[Optional[int], typer.Argument(help="outbox id")] = None,
+    item_id: Annotated[int | None, typer.Argument(help="outbox id")] = None,
     all_dead: Annotated[bool, typer.Option("--all-dead", help="re-queue every dead item")] = False,
     database_url: DbOpt = None,
 ) -> None:

@@ -8,9 +8,9 @@ on stderr with its line number and skipped; the others are still written.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
-import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any

@@ -41,7 +41,6 @@ PLATFORM_LIMITS: dict[str, int] = {
     "reddit": 10_000,
     "google_play": 350,  # developer reply to a review
     "app_store": 5_970,  # developer response to a review
-    "trustpilot": 2_048,
 }
 
 PLATFORM_NAMES: dict[str, str] = {
@@ -49,7 +48,6 @@ PLATFORM_NAMES: dict[str, str] = {
     "reddit": "Reddit",
     "google_play": "Google Play",
     "app_store": "the App Store",
-    "trustpilot": "Trustpilot",
 }
 
 ELLIPSIS = "\u2026"

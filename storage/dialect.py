@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -25,3 +26,16 @@ def insert_for(session: Session, model: Any) -> Any:
     if name == "sqlite":
         return sqlite.insert(model)
     raise NotImplementedError(f"storage supports sqlite and postgresql, not {name}")
+
+
+def table(model: Any) -> sa.Table:
+    """The Core Table behind a SQLModel class (typed, unlike `Model.__table__`)."""
+    found = model.__table__
+    if not isinstance(found, sa.Table):
+        raise TypeError(f"{model!r} is not a table model")
+    return found
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE/DELETE matched (the Result type hides `rowcount` from mypy)."""
+    return int(getattr(result, "rowcount", -1))

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from storage.dialect import dialect_name
+from storage.dialect import dialect_name, table
 from storage.models import OutboxItem, OutboxState
 from storage.types import as_utc, utcnow
 
@@ -38,8 +38,8 @@ DEFAULT_LEASE_S = 300.0
 ERROR_TEXT_LIMIT = 4000
 
 S = OutboxState
-_T = OutboxItem.__table__  # Core table: these are bulk statements, not ORM object edits
-_c = _T.c  # type: ignore[attr-defined]
+_T = table(OutboxItem)  # Core table: these are bulk statements, not ORM object edits
+_c = _T.c
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:

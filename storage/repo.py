@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from storage.dialect import insert_for
+from storage.dialect import insert_for, table
 from storage.models import AuditEvent, Author, Escalation, Mention, OutboxItem, Quarantine
 from storage.outbox import (  # noqa: F401  (re-exported)
     claim_outbox,
@@ -43,6 +43,7 @@ from storage.types import as_utc, utcnow
 PURGED = "[deleted]"
 _AUTHOR_FIELDS = ("platform", "handle", "name", "external_id", "followers", "verified")
 _IN_CHUNK = 500  # stay well under SQLite's bound-parameter limit
+_mention = table(Mention).c
 
 
 def upsert_author(
@@ -74,7 +75,7 @@ def upsert_author(
     values = {k: v for k, v in values.items() if v is not None}
     seen = as_utc(seen_at or utcnow())
     stmt = insert_for(session, Author).values(**values, first_seen=seen, last_seen=seen)
-    new, old = stmt.excluded, Author.__table__.c  # type: ignore[attr-defined]
+    new, old = stmt.excluded, table(Author).c
     refresh: dict[str, Any] = {  # only what this call knows; None fields were dropped
         k: getattr(new, k) for k in ("name", "external_id", "followers", "verified")
         if k in values
@@ -95,9 +96,8 @@ def existing_external_ids(session: Session, source: str, ids: Iterable[str]) -> 
     found: set[str] = set()
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start:start + _IN_CHUNK]
-        stmt = sa.select(Mention.external_id).where(
-            Mention.source == source,  # type: ignore[arg-type]
-            Mention.external_id.in_(chunk),  # type: ignore[attr-defined]
+        stmt = sa.select(_mention.external_id).where(
+            _mention.source == source, _mention.external_id.in_(chunk)
         )
         found.update(session.execute(stmt).scalars())
     return found
@@ -105,8 +105,8 @@ def existing_external_ids(session: Session, source: str, ids: Iterable[str]) -> 
 
 def find_mention_id(session: Session, source: str, external_id: str) -> int | None:
     """The mention's id by its platform identity, or None."""
-    stmt = sa.select(Mention.id).where(
-        Mention.source == source, Mention.external_id == external_id  # type: ignore[arg-type]
+    stmt = sa.select(_mention.id).where(
+        _mention.source == source, _mention.external_id == external_id
     )
     return session.execute(stmt).scalar_one_or_none()
 

@@ -21,13 +21,14 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from socialear.errors import SocialearError
-from storage.dialect import insert_for
+from storage.dialect import insert_for, rowcount, table
 from storage.models import SourceState
 from storage.types import as_utc, utcnow
 
 ERROR_LOG_SIZE = 20
 ERROR_TEXT_LIMIT = 2000  # an HTML error page is not an error message
 _HEALTH_FIELDS = frozenset(SourceState.model_fields) - {"source", "error_log"}
+_c = table(SourceState).c
 
 
 class LeaseLost(SocialearError):
@@ -37,7 +38,7 @@ class LeaseLost(SocialearError):
 def _update(source: str) -> sa.Update:
     return (
         sa.update(SourceState)
-        .where(SourceState.source == source)  # type: ignore[arg-type]
+        .where(_c.source == source)
         .execution_options(synchronize_session="fetch")
     )
 
@@ -59,7 +60,7 @@ def get_state(session: Session, source: str) -> SourceState | None:
 
 def get_cursor(session: Session, source: str) -> str | None:
     """Where the next fetch should start; None means "from the beginning"."""
-    stmt = sa.select(SourceState.cursor).where(SourceState.source == source)  # type: ignore[arg-type]
+    stmt = sa.select(_c.cursor).where(_c.source == source)
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -79,8 +80,8 @@ def advance_cursor(
     ensure_source(session, source)
     stmt = _update(source).values(cursor=cursor, updated_at=as_utc(now or utcnow()))
     if owner is not None:
-        stmt = stmt.where(SourceState.lease_owner == owner)  # type: ignore[arg-type]
-    if session.execute(stmt).rowcount != 1:
+        stmt = stmt.where(_c.lease_owner == owner)
+    if rowcount(session.execute(stmt)) != 1:
         raise LeaseLost(f"source {source!r}: lease is no longer held by {owner!r}")
 
 
@@ -95,25 +96,25 @@ def acquire_lease(
     now = as_utc(now or utcnow())
     ensure_source(session, source)
     free = sa.or_(
-        SourceState.lease_owner.is_(None),  # type: ignore[union-attr]
-        SourceState.lease_until.is_(None),  # type: ignore[union-attr]
-        SourceState.lease_until < now,  # type: ignore[operator]
-        SourceState.lease_owner == owner,
+        _c.lease_owner.is_(None),
+        _c.lease_until.is_(None),
+        _c.lease_until < now,
+        _c.lease_owner == owner,
     )
     stmt = _update(source).where(free).values(
         lease_owner=owner, lease_until=now + timedelta(seconds=ttl_s)
     )
-    return session.execute(stmt).rowcount == 1
+    return rowcount(session.execute(stmt)) == 1
 
 
 def release_lease(session: Session, source: str, owner: str) -> bool:
     """Give the lease up early (clean shutdown). False if `owner` did not hold it."""
     stmt = (
         _update(source)
-        .where(SourceState.lease_owner == owner)  # type: ignore[arg-type]
+        .where(_c.lease_owner == owner)
         .values(lease_owner=None, lease_until=None)
     )
-    return session.execute(stmt).rowcount == 1
+    return rowcount(session.execute(stmt)) == 1
 
 
 def record_health(session: Session, source: str, **fields: Any) -> None:
@@ -142,8 +143,8 @@ def append_error(
     text = text[:ERROR_TEXT_LIMIT]
     ensure_source(session, source)
     stmt = (
-        sa.select(SourceState.error_log)
-        .where(SourceState.source == source)  # type: ignore[arg-type]
+        sa.select(_c.error_log)
+        .where(_c.source == source)
         .with_for_update()
     )
     log = list(session.execute(stmt).scalar_one() or [])
@@ -171,14 +172,14 @@ def bump_counters(
     """
     ensure_source(session, source)
     values: dict[str, Any] = {
-        "fetched_total": SourceState.fetched_total + fetched,
-        "quarantined_total": SourceState.quarantined_total + quarantined,
-        "budget_used": SourceState.budget_used + budget_used,
+        "fetched_total": _c.fetched_total + fetched,
+        "quarantined_total": _c.quarantined_total + quarantined,
+        "budget_used": _c.budget_used + budget_used,
     }
     if stats:
         stmt = (
-            sa.select(SourceState.stats)
-            .where(SourceState.source == source)  # type: ignore[arg-type]
+            sa.select(_c.stats)
+            .where(_c.source == source)
             .with_for_update()
         )
         merged = dict(session.execute(stmt).scalar_one() or {})

@@ -68,7 +68,8 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(dt=fmt_dt, ago=ago, safe_url=safe_url, compact=compact)
+        self.env.filters.update(dt=fmt_dt, ago=ago, safe_url=safe_url, compact=compact,
+                                pairs=pairs)
         self.env.globals.update(
             sla=sla_state, Role=Role, PLATFORM_LIMITS=PLATFORM_LIMITS,
             PLATFORM_NAMES=PLATFORM_NAMES, urlencode=urlencode,
@@ -89,3 +90,22 @@ class Renderer:
 
     def fragment(self, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
         return HTMLResponse(self.render(name, context), status_code=status)
+
+
+def pairs(value: Any) -> list[tuple[str, Any]]:
+    """Signals or reasons as (name, value) pairs, whatever shape the scorer stored."""
+    if isinstance(value, dict):
+        return [(str(k), v) for k, v in value.items()]
+    out: list[tuple[str, Any]] = []
+    for item in value or []:
+        if isinstance(item, dict):
+            name = item.get("signal") or item.get("name") or item.get("reason") or item.get(
+                "word") or item.get("term") or ""
+            val = next((item[k] for k in ("points", "value", "weight", "valence", "score")
+                        if k in item), None)
+            out.append((str(name) or str(item), val))
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            out.append((str(item[0]), item[1]))
+        else:
+            out.append((str(item), None))
+    return out

@@ -109,7 +109,9 @@ class LanguageGate:
     def __init__(self, languages: Sequence[Language] = CANDIDATES) -> None:
         self._detector = detector(languages)
 
-    def detect(self, text: str, tokens: Sequence[str], platform_tag: str | None = None) -> str | None:
+    def detect(
+        self, text: str, tokens: Sequence[str], platform_tag: str | None = None
+    ) -> str | None:
         """ISO 639-1 code, or None when the text has no language (only links, emoji)."""
         tagged = normalise_tag(platform_tag)
         if tagged is not None:

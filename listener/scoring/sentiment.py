@@ -83,7 +83,8 @@ def _compound(sentiments: list[float], text: str) -> float:
     # VADER's punctuation emphasis: up to 4 "!" (0.292 each); 2-3 "?" 0.18 each, more 0.96
     bangs = min(4, text.count("!"))
     questions = text.count("?")
-    emphasis = bangs * 0.292 + (0.0 if questions <= 1 else questions * 0.18 if questions <= 3 else 0.96)
+    asked = 0.0 if questions <= 1 else questions * 0.18 if questions <= 3 else 0.96
+    emphasis = bangs * 0.292 + asked
     total += emphasis if total > 0 else -emphasis
     return round(total / math.sqrt(total * total + 15), 4)  # VADER's normalize, alpha=15
 

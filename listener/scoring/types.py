@@ -66,4 +66,5 @@ class ScoringContext:
 
     author_open_escalations: int = 0  # repeat contact: the author already has open cases
     thread_negative_recent: int = 0  # negative mentions in the same conversation, pile-on window
-    category_negative_recent: dict[str, int] = field(default_factory=dict)  # per category, same window
+    # per category, same window
+    category_negative_recent: dict[str, int] = field(default_factory=dict)

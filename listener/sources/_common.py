@@ -105,9 +105,7 @@ class TransientError(RetryableError):
 # --------------------------------------------------------------------------- config
 
 
-def require_env(
-    env: Mapping[str, str] | None, names: Iterable[str], source_type: str, name: str
-) -> dict[str, str]:
+def require_env(env: Mapping[str, str] | None, names: Iterable[str], source_type: str, name: str) -> dict[str, str]:
     """Return the named variables, or raise NotConfigured naming the first one missing."""
     import os
 
@@ -181,9 +179,7 @@ def load_cursor(cursor: str | None, source_type: str, name: str) -> dict[str, An
             "reset the source's cursor to start over"
         ) from exc
     if not isinstance(value, dict):
-        raise PermanentError(
-            f"{source_type} source '{name}': stored cursor is not a JSON object: {cursor[:80]!r}"
-        )
+        raise PermanentError(f"{source_type} source '{name}': stored cursor is not a JSON object: {cursor[:80]!r}")
     return value
 
 
@@ -243,9 +239,7 @@ class Watermark:
 # --------------------------------------------------------------------------- items
 
 
-def quarantine(
-    source: str, raw: Any, error: Exception | str, external_id: Any = None
-) -> Quarantined:
+def quarantine(source: str, raw: Any, error: Exception | str, external_id: Any = None) -> Quarantined:
     """Keep a raw item the source could not normalise, serialised as received."""
     if isinstance(raw, str | bytes):
         payload = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw

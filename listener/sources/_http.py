@@ -60,9 +60,7 @@ def rate_limit_from_headers(headers: Mapping[str, str], now: datetime) -> RateLi
     reset = pick("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset")
     if remaining is None and limit is None and reset is None:
         return None
-    return RateLimit(
-        remaining=_int(remaining), limit=_int(limit), reset_at=reset_at_from(reset, now)
-    )
+    return RateLimit(remaining=_int(remaining), limit=_int(limit), reset_at=reset_at_from(reset, now))
 
 
 def retry_after_from(headers: Mapping[str, str], now: datetime) -> float:
@@ -108,23 +106,17 @@ def request(
         try:
             response = client.request(method, url, params=params, headers=headers, timeout=timeout)
         except httpx.TimeoutException as exc:
-            raise TransientError(
-                f"{label} timed out after {timeout:g}s ({url})", "timeout"
-            ) from exc
+            raise TransientError(f"{label} timed out after {timeout:g}s ({url})", "timeout") from exc
         except httpx.TransportError as exc:
             raise TransientError(f"{label} network error: {exc}", "network") from exc
         status = response.status_code
         if status == 429:
             wait = retry_after_from(response.headers, clock())
-            raise RateLimited(
-                f"{label} rate limit reached (429); retry in {wait:.0f}s", retry_after=wait
-            )
+            raise RateLimited(f"{label} rate limit reached (429); retry in {wait:.0f}s", retry_after=wait)
         if status in (401, 403):
             body = response.text[:200]
             message = (
-                credential_message(status, body)
-                if credential_message
-                else f"{label} refused access ({status}): {body}"
+                credential_message(status, body) if credential_message else f"{label} refused access ({status}): {body}"
             )
             raise BadCredentials(message)
         if status >= 500:

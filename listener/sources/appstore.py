@@ -51,10 +51,7 @@ from listener.sources._common import (
 )
 from listener.types import Author, Batch, Mention, Quarantined
 
-FEED_URL = (
-    "https://itunes.apple.com/{country}/rss/customerreviews/page={page}/id={app_id}"
-    "/sortby=mostrecent/json"
-)
+FEED_URL = "https://itunes.apple.com/{country}/rss/customerreviews/page={page}/id={app_id}/sortby=mostrecent/json"
 PAGE_SIZE = 50
 USER_AGENT = "socialear/0.1 (+https://github.com/socialear; customer-care listening)"
 
@@ -70,8 +67,7 @@ class AppStoreSource:
     type: ClassVar[str] = "appstore"
     platform: ClassVar[str] = "appstore"
     description: ClassVar[str] = (
-        "Apple App Store reviews from the public customer-reviews feed (newest 500 per "
-        "app and country). No key needed."
+        "Apple App Store reviews from the public customer-reviews feed (newest 500 per app and country). No key needed."
     )
     needs: ClassVar[tuple[str, ...]] = ()
 
@@ -94,9 +90,7 @@ class AppStoreSource:
             for app in ids:
                 if not app.isdigit():
                     raise ValueError(f"app id {app!r} must be the numeric id (…/id<digits>)")
-            countries = ([self.country] if self.country else []) + [
-                c.lower() for c in self.countries
-            ]
+            countries = ([self.country] if self.country else []) + [c.lower() for c in self.countries]
             self.app_ids = list(dict.fromkeys(ids))
             self.countries = list(dict.fromkeys(countries or ["us"]))
             return self

@@ -86,8 +86,7 @@ class GooglePlaySource:
     type: ClassVar[str] = "googleplay"
     platform: ClassVar[str] = "googleplay"
     description: ClassVar[str] = (
-        "Google Play reviews (google-play-scraper, newest first) per app, language and "
-        "country. No key needed."
+        "Google Play reviews (google-play-scraper, newest first) per app, language and country. No key needed."
     )
     needs: ClassVar[tuple[str, ...]] = ()
 
@@ -114,9 +113,7 @@ class GooglePlaySource:
         self.reviews = reviews
         self.sort = sort
         self.options = options
-        self.app_ids = list(
-            dict.fromkeys(([options.app_id] if options.app_id else []) + options.app_ids)
-        )
+        self.app_ids = list(dict.fromkeys(([options.app_id] if options.app_id else []) + options.app_ids))
         self.retry = RetryPolicy()
 
     @classmethod
@@ -161,9 +158,7 @@ class GooglePlaySource:
         bump(stats, "fetched", len(mentions))
         if quarantined:
             bump(stats, "quarantined", len(quarantined))
-        return Batch(
-            mentions=mentions, next_cursor=dump_cursor(state), quarantined=quarantined, stats=stats
-        )
+        return Batch(mentions=mentions, next_cursor=dump_cursor(state), quarantined=quarantined, stats=stats)
 
     def _sweep(self, sweep: Sweep, app_id: str, stats: dict[str, int]) -> None:
         token = None
@@ -205,9 +200,7 @@ class GooglePlaySource:
             worker.start()
             worker.join(self.options.timeout)
             if worker.is_alive():
-                raise TransientError(
-                    f"Google Play timed out after {self.options.timeout:g}s ({app_id})", "timeout"
-                )
+                raise TransientError(f"Google Play timed out after {self.options.timeout:g}s ({app_id})", "timeout")
             if "error" in outcome:
                 error = outcome["error"]
                 raise self._map_error(error, app_id) from error

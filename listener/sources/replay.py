@@ -122,8 +122,7 @@ class ReplaySource:
 
     type: ClassVar[str] = "replay"
     description: ClassVar[str] = (
-        "Replays recorded mentions from a JSONL or CSV file; runs with no API keys "
-        "(the bundled sample feed uses it)."
+        "Replays recorded mentions from a JSONL or CSV file; runs with no API keys (the bundled sample feed uses it)."
     )
     needs: ClassVar[tuple[str, ...]] = ()
 
@@ -140,6 +139,9 @@ class ReplaySource:
         format: Literal["auto", "jsonl", "csv"] = Field(
             "auto", description="auto: by extension (.csv, .jsonl/.ndjson), else by content"
         )
+        require_id: bool = Field(
+            True, description="JSONL records need an `id`; false derives one from line and content"
+        )
 
     def __init__(
         self,
@@ -152,6 +154,7 @@ class ReplaySource:
         platform: str = "replay",
         format: Literal["auto", "jsonl", "csv"] = "auto",
         clock: Callable[[], float] = time.monotonic,
+        require_id: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -167,6 +170,7 @@ class ReplaySource:
         self.platform = platform
         self.format = format
         self._clock = clock
+        self.require_id = require_id
         self._started: float | None = None  # first fetch of this instance, for pacing
         self._released = 0  # records released by this instance, for pacing
 
@@ -185,7 +189,15 @@ class ReplaySource:
             loop=opts.loop,
             platform=opts.platform,
             format=opts.format,
+            require_id=opts.require_id,
         )
+
+    @staticmethod
+    def offset_of(cursor: str | None) -> int:
+        """The byte offset a cursor points at (0 for the start); for progress bars."""
+        if not cursor or ":" not in cursor:
+            return 0
+        return int(cursor.split(":", 1)[0])
 
     # ------------------------------------------------------------------ fetch
 
@@ -238,8 +250,7 @@ class ReplaySource:
             ) from exc
         except IsADirectoryError as exc:
             raise PermanentError(
-                f"replay source {self.name!r}: {self.path.resolve()} is a directory, "
-                "not a JSONL or CSV file"
+                f"replay source {self.name!r}: {self.path.resolve()} is a directory, not a JSONL or CSV file"
             ) from exc
         except OSError as exc:
             raise PermanentError(
@@ -354,9 +365,7 @@ class ReplaySource:
             yield _RawRecord(first_line, raw, error), _Position(offset, line, pos.pass_no)
 
     @staticmethod
-    def _read_line(
-        fh: IO[bytes], offset: int, line: int
-    ) -> tuple[bytes | None, int, int, str | None]:
+    def _read_line(fh: IO[bytes], offset: int, line: int) -> tuple[bytes | None, int, int, str | None]:
         """One physical line without its newline; over-long lines are consumed, then refused."""
         chunk = fh.readline(MAX_LINE_BYTES + 1)
         if not chunk:
@@ -404,46 +413,7 @@ class ReplaySource:
         mentions.append(mention)
 
     def _to_mention(self, fields: dict[str, Any], record: _RawRecord, pass_no: int) -> Mention:
-        external_id = _optional_str(fields, "id")
-        if external_id is None:
-            if "id" in fields and fields["id"] not in (None, ""):
-                raise RecordError(f"id: expected a string or number, got {fields['id']!r}")
-            if not fields.get("_csv"):
-                raise RecordError("id: missing")
-            digest = hashlib.sha256(f"{record.line}:{record.raw}".encode()).hexdigest()[:12]
-            external_id = f"csv-L{record.line}-{digest}"
-        text = fields.get("text")
-        if text is None:
-            raise RecordError("text: missing")
-        if not isinstance(text, str):
-            raise RecordError(f"text: expected a string, got {_type_name(text)}")
-        if not text.strip():
-            raise RecordError("text: empty")
-        platform = _optional_str(fields, "platform") or self.platform
-        author = _author(fields, platform)
-        rating = _rating(fields.get("rating"))
-        extra = {k: v for k, v in fields.items() if k not in _KNOWN_KEYS and not k.startswith("_")}
-        extra["replay"] = {"line": record.line, "pass": pass_no}
-        in_reply_to = _optional_str(fields, "in_reply_to")
-        conversation_id = _optional_str(fields, "conversation_id")
-        return Mention(
-            source=self.name,
-            platform=platform,
-            external_id=_looped(external_id, pass_no),
-            text=text,
-            created_at=_created_at(fields.get("created_at")),
-            author=author,
-            url=_optional_str(fields, "url"),
-            lang=_optional_str(fields, "lang"),
-            rating=rating,
-            in_reply_to=_looped(in_reply_to, pass_no) if in_reply_to else None,
-            in_reply_to_user=_optional_str(fields, "in_reply_to_user"),
-            conversation_id=_looped(conversation_id, pass_no) if conversation_id else None,
-            engagement=_count(fields.get("engagement"), "engagement"),
-            is_repost=_flag(fields.get("is_repost"), "is_repost"),
-            title=_optional_str(fields, "title"),
-            extra=extra,
-        )
+        return _mention(fields, record, pass_no, self.name, self.platform, self.require_id)
 
     # ------------------------------------------------------------------ pacing
 
@@ -608,4 +578,58 @@ def _author(fields: dict[str, Any], platform: str) -> Author:
         external_id=sub("id"),
         followers=followers,
         verified=verified,
+    )
+
+
+def record_to_mention(
+    fields: dict[str, Any], *, source: str, line: int, platform: str = "replay", require_id: bool = False
+) -> Mention:
+    """Normalise one already-parsed record (e.g. from `socialear score`); RecordError if bad."""
+    raw = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
+    return _mention(fields, _RawRecord(line, raw), 1, source, platform, require_id)
+
+
+def _mention(
+    fields: dict[str, Any], record: _RawRecord, pass_no: int, source: str, default_platform: str, require_id: bool
+) -> Mention:
+    external_id = _optional_str(fields, "id")
+    if external_id is None:
+        if "id" in fields and fields["id"] not in (None, ""):
+            raise RecordError(f"id: expected a string or number, got {fields['id']!r}")
+        if require_id and not fields.get("_csv"):
+            raise RecordError("id: missing")
+        digest = hashlib.sha256(f"{record.line}:{record.raw}".encode()).hexdigest()[:12]
+        prefix = "csv" if fields.get("_csv") else "rec"
+        external_id = f"{prefix}-L{record.line}-{digest}"
+    text = fields.get("text")
+    if text is None:
+        raise RecordError("text: missing")
+    if not isinstance(text, str):
+        raise RecordError(f"text: expected a string, got {_type_name(text)}")
+    if not text.strip():
+        raise RecordError("text: empty")
+    platform = _optional_str(fields, "platform") or default_platform
+    author = _author(fields, platform)
+    rating = _rating(fields.get("rating"))
+    extra = {k: v for k, v in fields.items() if k not in _KNOWN_KEYS and not k.startswith("_")}
+    extra["replay"] = {"line": record.line, "pass": pass_no}
+    in_reply_to = _optional_str(fields, "in_reply_to")
+    conversation_id = _optional_str(fields, "conversation_id")
+    return Mention(
+        source=source,
+        platform=platform,
+        external_id=_looped(external_id, pass_no),
+        text=text,
+        created_at=_created_at(fields.get("created_at")),
+        author=author,
+        url=_optional_str(fields, "url"),
+        lang=_optional_str(fields, "lang"),
+        rating=rating,
+        in_reply_to=_looped(in_reply_to, pass_no) if in_reply_to else None,
+        in_reply_to_user=_optional_str(fields, "in_reply_to_user"),
+        conversation_id=_looped(conversation_id, pass_no) if conversation_id else None,
+        engagement=_count(fields.get("engagement"), "engagement"),
+        is_repost=_flag(fields.get("is_repost"), "is_repost"),
+        title=_optional_str(fields, "title"),
+        extra=extra,
     )

@@ -57,9 +57,7 @@ class TrustpilotSource:
 
     type: ClassVar[str] = "trustpilot"
     platform: ClassVar[str] = "trustpilot"
-    description: ClassVar[str] = (
-        "Trustpilot service reviews of a business unit (Business Units API, newest first)."
-    )
+    description: ClassVar[str] = "Trustpilot service reviews of a business unit (Business Units API, newest first)."
     needs: ClassVar[tuple[str, ...]] = ("TRUSTPILOT_API_KEY",)
 
     class Options(BaseModel):
@@ -101,10 +99,7 @@ class TrustpilotSource:
     def _credential_message(self, status: int, body: str) -> str:
         if status == 401:
             return "TRUSTPILOT_API_KEY was rejected (401): check the key"
-        return (
-            f"403: the Trustpilot API key has no access to business unit "
-            f"{self.options.business_unit_id}'s reviews"
-        )
+        return f"403: the Trustpilot API key has no access to business unit {self.options.business_unit_id}'s reviews"
 
     def fetch(self, cursor: str | None) -> Batch:
         """Read reviews newer than the cursor."""

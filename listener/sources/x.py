@@ -142,9 +142,7 @@ def map_tweepy_error(exc: Exception, clock: Callable[[], datetime], what: str) -
         wait = DEFAULT_WINDOW
         if rl and rl.reset_at:
             wait = max((rl.reset_at - now).total_seconds(), 1.0)
-        err = RateLimited(
-            f"X rate limit reached on {what}; resets in {wait:.0f}s", retry_after=wait
-        )
+        err = RateLimited(f"X rate limit reached on {what}; resets in {wait:.0f}s", retry_after=wait)
         err.rate_limit = rl or RateLimit(remaining=0)  # type: ignore[attr-defined]
         return err
     if isinstance(exc, tweepy.TwitterServerError):
@@ -212,9 +210,7 @@ def _body(response: Any, what: str) -> dict[str, Any]:
             "errors": response.errors or [],
             "meta": response.meta or {},
         }
-    raise TransientError(
-        f"X client returned {type(response).__name__} for {what}", "malformed_body"
-    )
+    raise TransientError(f"X client returned {type(response).__name__} for {what}", "malformed_body")
 
 
 def first_of_next_month(now: datetime) -> datetime:
@@ -277,30 +273,23 @@ class XSource:
         queries = cls._build_queries(name, opts, brands)
         if client is None:
             token = require_env(env, cls.needs, cls.type, name)["X_BEARER_TOKEN"]
-            client = tweepy.Client(
-                bearer_token=token, return_type=requests.Response, wait_on_rate_limit=False
-            )
+            client = tweepy.Client(bearer_token=token, return_type=requests.Response, wait_on_rate_limit=False)
         if hasattr(client, "wait_on_rate_limit"):
             client.wait_on_rate_limit = False  # never sleep in a worker thread
         install_timeout(client, opts.timeout)
         return cls(name, client, queries, opts)
 
     @classmethod
-    def _build_queries(
-        cls, name: str, opts: XSource.Options, brands: list[BrandSpec] | None
-    ) -> dict[str, str]:
+    def _build_queries(cls, name: str, opts: XSource.Options, brands: list[BrandSpec] | None) -> dict[str, str]:
         from listener.query import QueryError, parse_query, to_x_query
 
         wanted = set(opts.brands) if opts.brands is not None else None
-        sources: list[tuple[str, str]] = [
-            (b.name, b.query) for b in brands or [] if wanted is None or b.name in wanted
-        ]
+        sources: list[tuple[str, str]] = [(b.name, b.query) for b in brands or [] if wanted is None or b.name in wanted]
         if wanted is not None:
             missing = wanted - {key for key, _ in sources}
             if missing:
                 raise NotConfigured(
-                    f"x source '{name}': unknown brand(s) in options.brands: "
-                    + ", ".join(sorted(missing))
+                    f"x source '{name}': unknown brand(s) in options.brands: " + ", ".join(sorted(missing))
                 )
         if opts.query:
             sources.append(("query", opts.query))
@@ -309,13 +298,9 @@ class XSource:
         queries: dict[str, str] = {}
         for key, text in sources:
             try:
-                queries[key] = to_x_query(
-                    parse_query(text), lang=opts.lang, exclude_retweets=opts.exclude_retweets
-                )
+                queries[key] = to_x_query(parse_query(text), lang=opts.lang, exclude_retweets=opts.exclude_retweets)
             except QueryError as exc:
-                raise NotConfigured(
-                    f"x source '{name}': the query for '{key}' cannot be searched on X: {exc}"
-                ) from exc
+                raise NotConfigured(f"x source '{name}': the query for '{key}' cannot be searched on X: {exc}") from exc
         return queries
 
     # ------------------------------------------------------------------ fetch
@@ -547,16 +532,11 @@ class XSource:
         )
         metrics = raw.get("public_metrics") or {}
         engagement = sum(
-            int(metrics.get(k) or 0)
-            for k in ("like_count", "retweet_count", "reply_count", "quote_count")
+            int(metrics.get(k) or 0) for k in ("like_count", "retweet_count", "reply_count", "quote_count")
         )
         refs = {r.get("type"): str(r.get("id")) for r in raw.get("referenced_tweets") or []}
         handle = user.get("username")
-        url = (
-            f"https://x.com/{handle}/status/{tweet_id}"
-            if handle
-            else f"https://x.com/i/web/status/{tweet_id}"
-        )
+        url = f"https://x.com/{handle}/status/{tweet_id}" if handle else f"https://x.com/i/web/status/{tweet_id}"
         extra: dict[str, Any] = {"brand": key, "public_metrics": metrics}
         if "quoted" in refs:
             extra["quoted_id"] = refs["quoted"]

@@ -42,18 +42,14 @@ class AlertSink:
     """Folds urgent escalations into one Slack/Teams/email summary per route and brand window."""
 
     type = "alert"
-    description = (
-        "Grouped alerts for urgent routes to Slack, Microsoft Teams or email (apprise URLs)."
-    )
+    description = "Grouped alerts for urgent routes to Slack, Microsoft Teams or email (apprise URLs)."
     needs = ("SOCIALEAR_ALERT_URLS",)
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
 
         urls_env: str = "SOCIALEAR_ALERT_URLS"
-        urls: list[str] = Field(
-            default_factory=list, description="prefer urls_env: URLs hold secrets"
-        )
+        urls: list[str] = Field(default_factory=list, description="prefer urls_env: URLs hold secrets")
         min_priority: Literal["low", "normal", "high", "urgent"] = "urgent"
         routes: list[str] = Field(default_factory=list, description="routes that always alert")
         window_s: float = Field(default=300, gt=0, le=86_400)
@@ -90,8 +86,7 @@ class AlertSink:
         if notifier.rejected:
             where = ", ".join(map(str, notifier.rejected))
             raise NotConfigured(
-                f"alert sink {name!r}: apprise cannot use URL number {where} "
-                f"(options.urls first, then {opts.urls_env})"
+                f"alert sink {name!r}: apprise cannot use URL number {where} (options.urls first, then {opts.urls_env})"
             )
         return cls(name, opts, notifier)
 
@@ -101,9 +96,8 @@ class AlertSink:
             return DeliveryResult(external_ref=None, created=False)
         counted = self.grouper.add(payload)
         self.flush()
-        return DeliveryResult(
-            external_ref=f"alert:{payload.route}:{payload.brand}", created=counted
-        )
+        ref = f"alert:{payload.route}:{payload.brand or '-'}"
+        return DeliveryResult(external_ref=ref, created=counted)
 
     def flush(self, force: bool = False) -> int:
         """Send due windows (every open one when `force`) and earlier failures; returns # sent."""

@@ -21,7 +21,6 @@ from listener.collector import Collector
 from socialear.config import RulesConfig
 from storage import models as t
 
-
 CHILD = textwrap.dedent(
     """
     import sys, time

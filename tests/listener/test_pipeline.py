@@ -15,6 +15,7 @@ from responders.outbox import OutboxWorker, SinkSet
 from socialear.config import RulesConfig
 from storage import models as t
 
+
 def poll_all(collector: Collector, name: str = "feed") -> None:
     outcome = collector.poll(name)
     assert outcome.ok, outcome.error

@@ -22,7 +22,7 @@ HOSTILE_TEXT = (
     "<script>alert('pwned')</script><img src=x onerror=alert(1)> <b>&amp;</b> "
     "\u202eevil reversed\u202c zero\u200bwidth\u200d\ufeff joiner "
     "lone surrogate:\ud800: "
-    "{{ 7*7 }} {% raw %} @channel <!channel> \"quotes\" \\backslash\\ \n\t"
+    '{{ 7*7 }} {% raw %} @channel <!channel> "quotes" \\backslash\\ \n\t'
 ) + ("A" * 10_000)
 
 
@@ -65,16 +65,18 @@ def _payload(**overrides: Any) -> EscalationPayload:
             "followers": 12400,
             "verified": True,
         },
-        "sentiment": {"label": "negative", "compound": -0.82, "reasons": ["no signal", "switching"]},
+        "sentiment": {
+            "label": "negative",
+            "compound": -0.82,
+            "reasons": ["no signal", "switching"],
+        },
         "urgency": 91,
         "urgency_signals": {"outage_terms": 40.0, "reach": 20.0, "churn_threat": 25.0},
         "categories": ["outage", "churn risk"],
         "tags": ["Network Outage"],
         "suggested_reply": "Hi Jen, we're sorry about the signal. Status: https://status.nimbus.example",
         "decision": {"rule": "outage-urgent", "why": "category outage and urgency >= 80"},
-        "history": [
-            {"created_at": "2024-04-28T08:00:00Z", "kind": "mention", "text": "signal gone again"}
-        ],
+        "history": [{"created_at": "2024-04-28T08:00:00Z", "kind": "mention", "text": "signal gone again"}],
         "repeat_contact": True,
         "console_url": "http://localhost:8000/escalations/1",
     }
@@ -118,9 +120,7 @@ def handlers() -> SimpleNamespace:
         return httpx.Response(status, json=body or {"error": "Couldn't authenticate you"})
 
     def truncated_json(status: int = 201) -> httpx.Response:
-        return httpx.Response(
-            status, content=b'{"ticket": {"id": 1', headers={"Content-Type": "application/json"}
-        )
+        return httpx.Response(status, content=b'{"ticket": {"id": 1', headers={"Content-Type": "application/json"})
 
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("read timed out", request=request)

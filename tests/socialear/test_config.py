@@ -70,17 +70,17 @@ def test_shipped_rules_are_valid() -> None:
 
 
 def test_unknown_key_points_at_the_key() -> None:
-    bad = GOOD.replace("        escalate: {queue: care, priority: urgent}", "        escalte: {queue: care, priority: urgent}")
+    bad = GOOD.replace("    escalate: {queue: care", "    escalte: {queue: care")
     errs = errors_of(bad)
     assert len(errs) == 1
-    assert errs[0].startswith("r.yaml:22:9: ")
+    assert errs[0].startswith("r.yaml:22:5: ")
     assert "unknown key 'escalte'" in errs[0]
 
 
 def test_wrong_type_reports_line_and_path() -> None:
     errs = errors_of(GOOD.replace("severity: 5", "severity: high"))
     assert len(errs) == 1
-    assert errs[0].startswith("r.yaml:16:")
+    assert errs[0].startswith("r.yaml:15:15: ")
     assert "categories[0].severity" in errs[0]
 
 

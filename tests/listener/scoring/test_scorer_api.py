@@ -126,7 +126,8 @@ def test_language_platform_tag_and_detection(scorer: Scorer, mention: MentionFac
 
 
 def test_unsupported_language_is_marked_neutral(scorer: Scorer, mention: MentionFactory) -> None:
-    score = scorer.score(mention("Obsługa klienta jest bardzo wolna, czekam od tygodnia", lang="pl"))
+    polish = "Obsługa klienta jest bardzo wolna, czekam od tygodnia"
+    score = scorer.score(mention(polish, lang="pl"))
     assert score.language == "pl"
     assert score.language_supported is False
     assert score.sentiment.label == "neutral"

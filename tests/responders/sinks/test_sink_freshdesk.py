@@ -191,7 +191,11 @@ def test_missing_key_is_not_configured():
 
 @pytest.mark.parametrize(
     "options",
-    [{"domain": "nimbus", "extra": 1}, {"domain": "Nimbus Inc"}, {"domain": "n", "custom_fields": {"cf": "{{ x }}"}}],
+    [
+        {"domain": "nimbus", "extra": 1},
+        {"domain": "Nimbus Inc"},
+        {"domain": "n", "custom_fields": {"cf": "{{ x }}"}},
+    ],
 )
 def test_bad_options_are_refused_at_load(options):
     with pytest.raises(pydantic.ValidationError):

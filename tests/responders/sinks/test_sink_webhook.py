@@ -24,9 +24,7 @@ from socialear.errors import (
 URL = "https://hooks.nimbus.example/socialear"
 SECRET = "whsec_test_0123456789"
 NOW = 1_714_557_600.0
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[3] / "responders" / "webhook_schema.json").read_text()
-)
+SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "responders" / "webhook_schema.json").read_text())
 
 
 def make_sink(client: httpx.Client, env: dict[str, str] | None = None, **options: Any) -> WebhookSink:

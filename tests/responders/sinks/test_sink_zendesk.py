@@ -90,8 +90,14 @@ def test_creates_one_ticket_with_the_full_context(client, fake, make_payload):
     assert ticket["priority"] == "urgent"
     assert ticket["requester"] == {"name": "Jen K", "email": "x-jen_k@social.invalid"}
     assert ticket["tags"] == [
-        "socialear", "outage-urgent", "outage", "churn_risk", "network_outage", "x", "nimbus_mobile",
-    ]  # fmt: skip
+        "socialear",
+        "outage-urgent",
+        "outage",
+        "churn_risk",
+        "network_outage",
+        "x",
+        "nimbus_mobile",
+    ]
     comment = ticket["comment"]
     assert comment["public"] is False
     for expected in (
@@ -113,7 +119,8 @@ def test_creates_one_ticket_with_the_full_context(client, fake, make_payload):
 
 
 @pytest.mark.parametrize(
-    ("priority", "expected"), [("urgent", "urgent"), ("high", "high"), ("normal", "normal"), ("low", "low")]
+    ("priority", "expected"),
+    [("urgent", "urgent"), ("high", "high"), ("normal", "normal"), ("low", "low")],
 )
 def test_priority_mapping(client, fake, make_payload, priority, expected):
     make_sink(client).deliver(make_payload(priority=priority))
@@ -152,9 +159,7 @@ def test_timeout_after_the_ticket_was_created_makes_exactly_one(client, fake, ma
     assert fake.lookup_route.calls.last.request.url.params["external_id"] == "esc-1-zendesk"
 
 
-def test_in_process_retry_after_ambiguous_failure_looks_up_even_without_attempt(
-    client, fake, make_payload
-):
+def test_in_process_retry_after_ambiguous_failure_looks_up_even_without_attempt(client, fake, make_payload):
     sink, payload = make_sink(client), make_payload()
     fake.fail_next = "502_after"
     with pytest.raises(RetryableError) as info:
@@ -220,9 +225,7 @@ def test_429_is_rate_limited_with_retry_after(client, make_payload, fixture_json
 
 def test_429_with_http_date_retry_after(client, make_payload):
     with respx.mock:
-        respx.post(f"{BASE}/api/v2/tickets.json").respond(
-            429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}
-        )
+        respx.post(f"{BASE}/api/v2/tickets.json").respond(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
         with pytest.raises(RateLimited) as info:
             make_sink(client).deliver(make_payload())
     assert info.value.retry_after == 0  # a date in the past: go now, not never

@@ -1,0 +1,164 @@
+"""Sentiment quality and speed: socialear's scorer against plain VADER, same texts, same run.
+
+    python bench/quality.py [--split dev|test] [--data tests/data/labelled/posts.jsonl]
+
+Prints ONE JSON object: per-class precision/recall/F1, macro-F1 and accuracy for plain
+VADER (standard thresholds: compound >= 0.05 positive, <= -0.05 negative) and for
+socialear (the full `Scorer.score`, language gate included), then texts/second for both
+and their ratio, and whether the issue-3 targets are met:
+negative recall >= 0.80 at negative precision >= 0.85; macro-F1 >= VADER's + 0.15;
+socialear speed >= 50% of VADER's.
+
+Tune on `--split dev` only; `test` (the default) is for reporting a frozen configuration.
+
+Hook for other data: `evaluate(pairs)` takes `(text, gold_label)` pairs (e.g. agents'
+corrections read from the database) and returns the same dict; `evaluate_records` also
+passes each record's star rating, as a review platform would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E402
+
+from listener.scoring import Scorer  # noqa: E402
+from listener.types import Author, Mention  # noqa: E402
+from socialear.config import Brand, RulesConfig  # noqa: E402
+
+LABELS = ("negative", "neutral", "positive")
+DATA = ROOT / "tests" / "data" / "labelled" / "posts.jsonl"
+SPEED_ROUNDS = 7  # interleaved timing rounds; the best of each is kept (noisy machines)
+
+
+def vader_label(compound: float) -> str:
+    return "positive" if compound >= 0.05 else "negative" if compound <= -0.05 else "neutral"
+
+
+def classification_report(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """Per-class precision/recall/F1/support, macro-F1 and accuracy."""
+    per_class: dict[str, dict[str, float]] = {}
+    for label in LABELS:
+        tp = sum(1 for g, p in zip(gold, predicted, strict=True) if g == label and p == label)
+        fp = sum(1 for g, p in zip(gold, predicted, strict=True) if g != label and p == label)
+        fn = sum(1 for g, p in zip(gold, predicted, strict=True) if g == label and p != label)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {
+            "precision": round(precision, 3),
+            "recall": round(recall, 3),
+            "f1": round(f1, 3),
+            "support": tp + fn,
+        }
+    macro = sum(c["f1"] for c in per_class.values()) / len(LABELS)
+    accuracy = sum(1 for g, p in zip(gold, predicted, strict=True) if g == p) / max(1, len(gold))
+    return {"per_class": per_class, "macro_f1": round(macro, 3), "accuracy": round(accuracy, 3)}
+
+
+def default_rules() -> RulesConfig:
+    """Built-in lexicon only: no brand vocabulary, so the numbers measure the defaults."""
+    return RulesConfig(brands=[Brand(name="Brand", query="brand")])
+
+
+def _mention(i: int, text: str, rating: float | None) -> Mention:
+    return Mention(
+        source="bench", platform="bench", external_id=str(i), text=text,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC), author=Author(platform="bench", handle="u"),
+        rating=rating,
+    )
+
+
+def _best_time(fn: Callable[[], object]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def evaluate_records(
+    texts: Sequence[str],
+    gold: Sequence[str],
+    ratings: Sequence[float | None] | None = None,
+    scorer: Scorer | None = None,
+) -> dict[str, Any]:
+    """Score the texts with plain VADER and with socialear; report quality and speed."""
+    ratings = ratings or [None] * len(texts)
+    scorer = scorer or Scorer(default_rules())
+    vader = SentimentIntensityAnalyzer()
+    mentions = [_mention(i, t, r) for i, (t, r) in enumerate(zip(texts, ratings, strict=True))]
+
+    vader_predicted = [vader_label(vader.polarity_scores(t)["compound"]) for t in texts]
+    ours_predicted = [scorer.score(m).sentiment.label for m in mentions]
+
+    def run_vader() -> None:
+        for t in texts:
+            vader.polarity_scores(t)
+
+    def run_ours() -> None:
+        for m in mentions:
+            scorer.score(m)
+
+    vader_best = ours_best = float("inf")
+    for _ in range(SPEED_ROUNDS):  # interleaved, so both see the same machine load
+        vader_best = min(vader_best, _best_time(run_vader))
+        ours_best = min(ours_best, _best_time(run_ours))
+    n = max(1, len(texts))
+    vader_report = classification_report(gold, vader_predicted)
+    ours_report = classification_report(gold, ours_predicted)
+    speed = {
+        "vader_texts_per_s": round(n / vader_best),
+        "socialear_texts_per_s": round(n / ours_best),
+        "ratio": round(vader_best / ours_best, 3),
+    }
+    neg = ours_report["per_class"]["negative"]
+    return {
+        "n": len(texts),
+        "vader": vader_report,
+        "socialear": ours_report,
+        "speed": speed,
+        "targets": {
+            "negative_recall>=0.80": neg["recall"] >= 0.80,
+            "negative_precision>=0.85": neg["precision"] >= 0.85,
+            "macro_f1>=vader+0.15": ours_report["macro_f1"] >= vader_report["macro_f1"] + 0.15,
+            "speed_ratio>=0.5": speed["ratio"] >= 0.5,
+        },
+    }
+
+
+def evaluate(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """The hook for other sources of labelled text (e.g. `--from-db`): (text, label) pairs."""
+    return evaluate_records([t for t, _ in pairs], [g for _, g in pairs])
+
+
+def load_split(path: Path, split: str) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [r for r in records if r["split"] == split]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", choices=("dev", "test"), default="test")
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args(argv)
+    records = load_split(args.data, args.split)
+    result = evaluate_records(
+        [r["text"] for r in records], [r["label"] for r in records], [r["rating"] for r in records]
+    )
+    print(json.dumps({"split": args.split, "data": str(args.data), **result}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

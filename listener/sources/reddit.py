@@ -1,0 +1,414 @@
+"""Reddit submissions and comments mentioning a brand, through an injected `praw.Reddit`.
+
+Two streams per configured subreddit (default `all`):
+
+* `search:<sub>`: `subreddit.search(<brand terms OR'd>, sort="new", time_filter=...)`,
+  then every brand's boolean query is matched locally on title + body (Reddit's search
+  syntax is not ours; the local match decides).
+* `comments:<sub>`: `subreddit.comments(limit=...)`, the newest comments, matched
+  locally. On r/all this is a sample of a firehose: list your brand's subreddits.
+
+Payload shape (Reddit API listings, recorded in tests/fixtures/reddit/): `{"kind":
+"Listing", "data": {"after", "before", "dist", "children": [{"kind": "t3"|"t1",
+"data": {...}}]}}`; t3 (submission) has `name` (fullname), `id`, `title`, `selftext`,
+`author`, `author_fullname`, `subreddit`, `created_utc`, `permalink`, `score`,
+`num_comments`; t1 (comment) has `name`, `body`, `author`, `link_id`, `parent_id`,
+`link_title`, `created_utc`, `permalink`, `score`. Attributes are read from the
+object's `__dict__`, never with getattr, which would make praw fetch a missing field.
+
+`Mention.external_id` is the fullname (`t3_...`, `t1_...`): what `reddit.info` takes
+when checking deletions. A submission's text is its title, then a blank line and the
+body when it has one (both verbatim); `title` holds the title alone.
+
+Cursor (JSON): `{"v": 1, "streams": {"search:all": {"ts", "seen", "resume"?}, ...}}`:
+`ts`/`seen` is the watermark (newest created_utc and the fullnames read near it; search
+keeps `search_lookback` seconds of ids because Reddit's search index lags). When a poll
+hits `limit` before reaching the watermark, `resume = {"after": <oldest fullname read>,
+"pending": <watermark of what was read>}`, and the next poll continues below `after`
+before adopting `pending`: nothing is skipped, nothing read twice.
+
+Errors (the boundary): 401 from the token endpoint or API -> BadCredentials naming
+REDDIT_CLIENT_ID/REDDIT_CLIENT_SECRET; 403 -> BadCredentials (private/quarantined
+subreddit or missing access); 404 / redirect (no such subreddit) -> PermanentError;
+429 -> RateLimited(retry_after from Retry-After or x-ratelimit-reset); 5xx, network
+errors, timeouts and bad JSON -> retried (3 attempts, backoff with jitter), then
+RetryableError. prawcore's own retry is switched off on clients built here so a fetch
+makes at most 3 attempts per request.
+
+Rate-limit policy: prawcore reads Reddit's x-ratelimit-* headers and spaces requests
+itself (it may sleep a few seconds in the worker thread, by design: that is how praw
+stays under 100 requests/minute); `reddit.auth.limits` becomes Batch.rate_limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+import praw
+import prawcore
+import requests
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from listener.sources._common import (
+    BrandMatcher,
+    BrandSpec,
+    RetryPolicy,
+    Sweep,
+    TransientError,
+    Watermark,
+    bump,
+    call_with_retries,
+    dump_cursor,
+    load_cursor,
+    options_error,
+    parse_time,
+    require_env,
+    safely,
+    utcnow,
+)
+from listener.sources._http import retry_after_from
+from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
+
+ENV = ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT")
+_UA_ACCOUNT = re.compile(r"/?u/[A-Za-z0-9_-]{3,}")
+
+
+def _fields(item: Any) -> dict[str, Any]:
+    """The attributes praw parsed from the listing, without triggering a lazy fetch."""
+    return vars(item) if hasattr(item, "__dict__") else dict(item)
+
+
+def map_praw_error(exc: Exception, what: str) -> Exception:
+    """Translate a praw/prawcore exception into socialear's tree (see module doc)."""
+    if isinstance(exc, prawcore.exceptions.TooManyRequests):
+        wait = retry_after_from(exc.response.headers, utcnow())
+        return RateLimited(f"Reddit rate limit reached on {what}; retry in {wait:.0f}s", wait)
+    if isinstance(exc, prawcore.exceptions.OAuthException):
+        return BadCredentials(
+            f"REDDIT_CLIENT_ID/REDDIT_CLIENT_SECRET were rejected ({exc.error}): check the Reddit app's id and secret"
+        )
+    if isinstance(exc, prawcore.exceptions.Forbidden):
+        return BadCredentials(
+            f"403: Reddit refused {what}: the subreddit is private or quarantined, or the app lacks read access"
+        )
+    if isinstance(exc, prawcore.exceptions.BadJSON):
+        return TransientError(f"Reddit returned a malformed body for {what}", "malformed_body")
+    if isinstance(exc, prawcore.exceptions.ServerError):
+        status = exc.response.status_code
+        return TransientError(f"Reddit server error {status} on {what}", "server_error")
+    if isinstance(exc, prawcore.exceptions.NotFound | prawcore.exceptions.Redirect):
+        return PermanentError(f"Reddit has no {what} (check the subreddit name)")
+    if isinstance(exc, prawcore.exceptions.ResponseException):
+        status = exc.response.status_code
+        if status == 401:
+            return BadCredentials(
+                "REDDIT_CLIENT_ID/REDDIT_CLIENT_SECRET were rejected (401): check the Reddit app's id and secret"
+            )
+        if status >= 500:
+            return TransientError(f"Reddit server error {status} on {what}", "server_error")
+        return PermanentError(f"Reddit rejected {what} ({status})")
+    if isinstance(exc, prawcore.exceptions.RequestException):
+        original = exc.original_exception
+        if isinstance(original, requests.Timeout):
+            return TransientError(f"Reddit timed out on {what}: {original}", "timeout")
+        return TransientError(f"Reddit network error on {what}: {original}", "network")
+    if isinstance(exc, praw.exceptions.RedditAPIException):
+        return PermanentError(f"Reddit API error on {what}: {exc}")
+    return exc
+
+
+def _no_prawcore_retries(reddit: Any) -> None:
+    """Our RetryPolicy retries; prawcore's own retries would triple the attempts."""
+
+    class _Once(prawcore.sessions.FiniteRetryStrategy):
+        def __init__(self, retries: int = 0) -> None:
+            super().__init__(retries=0)
+
+    for attr in ("_core", "_read_only_core", "_authorized_core"):
+        session = getattr(reddit, attr, None)
+        if session is not None and hasattr(session, "_retry_strategy_class"):
+            session._retry_strategy_class = _Once
+
+
+class RedditSource:
+    """Reddit posts and comments that match a brand query, in chosen subreddits."""
+
+    type: ClassVar[str] = "reddit"
+    platform: ClassVar[str] = "reddit"
+    description: ClassVar[str] = (
+        "Reddit submissions (search, newest first) and comments in chosen subreddits that match a brand's query."
+    )
+    needs: ClassVar[tuple[str, ...]] = ENV
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        subreddits: list[str] = Field(default_factory=lambda: ["all"], min_length=1)
+        brands: list[str] | None = None  # only these brands (default: every brand)
+        query: str | None = None  # an extra boolean query
+        search: bool = True  # submissions through subreddit search
+        comments: bool = True  # newest comments, matched locally
+        time_filter: Literal["hour", "day", "week", "month", "year", "all"] = "all"
+        limit: int = Field(250, ge=1, le=1000)  # items per stream per poll
+        search_lookback: float = Field(3600.0, ge=0, le=86_400)
+        timeout: float = Field(16.0, gt=0, le=120)
+
+    def __init__(
+        self,
+        name: str,
+        reddit: Any,
+        matcher: BrandMatcher,
+        options: RedditSource.Options,
+    ):
+        self.name = name
+        self.reddit = reddit
+        self.matcher = matcher
+        self.options = options
+        self.retry = RetryPolicy()
+        self.clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def from_options(
+        cls,
+        name: str,
+        options: dict[str, Any],
+        env: Mapping[str, str] | None = None,
+        client: Any = None,
+        brands: list[BrandSpec] | None = None,
+    ) -> RedditSource:
+        try:
+            opts = cls.Options.model_validate(options or {})
+        except ValidationError as exc:
+            raise options_error(cls.type, name, exc) from exc
+        wanted = set(opts.brands) if opts.brands is not None else None
+        chosen = [b for b in brands or [] if wanted is None or b.name in wanted]
+        if wanted is not None and wanted - {b.name for b in chosen}:
+            missing = ", ".join(sorted(wanted - {b.name for b in chosen}))
+            raise NotConfigured(f"reddit source '{name}': unknown brand(s): {missing}")
+        matcher = BrandMatcher(chosen, opts.query)
+        if not matcher:
+            raise NotConfigured(f"reddit source '{name}': no brand queries to match")
+        if client is None:
+            creds = require_env(env, ENV, cls.type, name)
+            agent = creds["REDDIT_USER_AGENT"]
+            if not _UA_ACCOUNT.search(agent):
+                raise NotConfigured(
+                    f"reddit source '{name}': REDDIT_USER_AGENT must describe the app and its "
+                    "Reddit account, e.g. 'linux:com.example.socialear:v0.1 (by /u/yourname)'"
+                )
+            client = praw.Reddit(
+                client_id=creds["REDDIT_CLIENT_ID"],
+                client_secret=creds["REDDIT_CLIENT_SECRET"],
+                user_agent=agent,
+                timeout=opts.timeout,
+                check_for_updates=False,
+                check_for_async=False,
+            )
+            client.read_only = True
+        _no_prawcore_retries(client)
+        return cls(name, client, matcher, opts)
+
+    # ------------------------------------------------------------------ fetch
+
+    def fetch(self, cursor: str | None) -> Batch:
+        """Read new matching submissions and comments since the cursor."""
+        state = load_cursor(cursor, self.type, self.name)
+        streams: dict[str, Any] = state.setdefault("streams", {})
+        stats: dict[str, int] = {}
+        mentions: list[Mention] = []
+        quarantined: list[Quarantined] = []
+        exhausted = True
+        ids: set[str] = set()
+        for sub in self.options.subreddits:
+            plan: list[tuple[str, float, Callable[[dict[str, Any]], Iterable[Any]]]] = []
+            if self.options.search:
+                plan.append((f"search:{sub}", self.options.search_lookback, self._search(sub)))
+            if self.options.comments:
+                plan.append((f"comments:{sub}", 0.0, self._comments(sub)))
+            for key, lookback, listing in plan:
+                entry = streams.get(key) or {}
+                caught_up = self._read_stream(key, entry, lookback, listing, stats)
+                streams[key] = entry
+                exhausted = exhausted and caught_up
+                for mention in entry.pop("_mentions"):
+                    if mention.external_id not in ids:
+                        ids.add(mention.external_id)
+                        mentions.append(mention)
+                quarantined.extend(entry.pop("_quarantined"))
+        state["v"] = 1
+        bump(stats, "fetched", len(mentions))
+        if quarantined:
+            bump(stats, "quarantined", len(quarantined))
+        return Batch(
+            mentions=mentions,
+            next_cursor=dump_cursor(state),
+            rate_limit=self._rate_limit(),
+            quarantined=quarantined,
+            exhausted=exhausted,
+            stats=stats,
+        )
+
+    def _search(self, sub: str) -> Callable[[dict[str, Any]], Iterable[Any]]:
+        query = " OR ".join(_reddit_term(t) for t in self.matcher.terms())
+
+        def listing(params: dict[str, Any]) -> Iterable[Any]:
+            return self.reddit.subreddit(sub).search(
+                query,
+                sort="new",
+                time_filter=self.options.time_filter,
+                limit=self.options.limit,
+                params=params,
+            )
+
+        return listing
+
+    def _comments(self, sub: str) -> Callable[[dict[str, Any]], Iterable[Any]]:
+        def listing(params: dict[str, Any]) -> Iterable[Any]:
+            return self.reddit.subreddit(sub).comments(limit=self.options.limit, params=params)
+
+        return listing
+
+    def _read_stream(
+        self,
+        key: str,
+        entry: dict[str, Any],
+        lookback: float,
+        listing: Callable[[dict[str, Any]], Iterable[Any]],
+        stats: dict[str, int],
+    ) -> bool:
+        """Sweep one listing; update `entry` (the stream's cursor). True when caught up."""
+        mark = Watermark.from_json(entry, lookback=lookback)
+        resume = entry.get("resume")
+        params = {"after": resume["after"]} if resume else {}
+        sweep = Sweep(self.name, mark, stats)
+        items = self._list(key, listing, params, stats)
+        last_fullname: str | None = None
+        for item in items:
+            raw = _fields(item)
+            fullname = safely(lambda r: str(r["name"]), raw)
+            last_fullname = fullname or last_fullname
+            sweep.offer(
+                item,
+                fullname,
+                safely(lambda r: float(r["created_utc"]), raw),
+                self._normalise,
+            )
+            if sweep.done:
+                break
+        listing_ended = len(items) < self.options.limit
+        read_all = sweep.done or listing_ended
+        if resume:
+            pending = Watermark.from_json(resume.get("pending"), lookback=lookback)
+            merged = pending.advanced(sweep.read)
+            if read_all:
+                entry.clear()
+                entry.update(Watermark(merged.ts, merged.seen).to_json())
+            else:
+                entry["resume"] = {"after": last_fullname, "pending": merged.to_json()}
+        elif read_all or mark.ts is None:
+            # Caught up, or the first poll (start from the newest, no back-fill).
+            entry.clear()
+            entry.update(sweep.advanced().to_json())
+        else:
+            entry["resume"] = {"after": last_fullname, "pending": sweep.advanced().to_json()}
+        entry["_mentions"] = [m for m in sweep.mentions if m is not None]
+        entry["_quarantined"] = sweep.quarantined
+        dropped = sum(1 for m in sweep.mentions if m is None)
+        if dropped:
+            bump(stats, "dropped/no_match", dropped)
+        return "resume" not in entry
+
+    def _list(
+        self,
+        key: str,
+        listing: Callable[[dict[str, Any]], Iterable[Any]],
+        params: dict[str, Any],
+        stats: dict[str, int],
+    ) -> list[Any]:
+        what = f"r/{key.split(':', 1)[1]} {key.split(':', 1)[0]}"
+
+        def once() -> list[Any]:
+            try:
+                return list(listing(dict(params)))
+            except (prawcore.exceptions.PrawcoreException, praw.exceptions.PRAWException) as exc:
+                raise map_praw_error(exc, what) from exc
+
+        return call_with_retries(once, self.retry, stats)
+
+    def _normalise(self, item: Any) -> Mention | None:
+        """A Mention, or None when no brand query matches (counted, not quarantined)."""
+        raw = _fields(item)
+        fullname = str(raw["name"])
+        created = parse_time(float(raw["created_utc"]))
+        author = raw.get("author")
+        handle = str(author) if author is not None else "[deleted]"
+        permalink = raw.get("permalink")
+        common: dict[str, Any] = {
+            "source": self.name,
+            "platform": "reddit",
+            "external_id": fullname,
+            "created_at": created,
+            "author": Author(
+                platform="reddit",
+                handle=handle,
+                external_id=raw.get("author_fullname"),
+            ),
+            "url": f"https://www.reddit.com{permalink}" if permalink else None,
+            "engagement": int(raw.get("score") or 0),
+        }
+        subreddit = str(raw.get("subreddit") or "")
+        if fullname.startswith("t3_"):
+            title = raw["title"]
+            body = raw.get("selftext") or ""
+            if not isinstance(title, str) or not isinstance(body, str):
+                raise TypeError("title/selftext is not a string")
+            text = f"{title}\n\n{body}" if body else title
+            common["engagement"] += int(raw.get("num_comments") or 0)
+            mention = Mention(text=text, title=title, conversation_id=fullname, **common)
+        elif fullname.startswith("t1_"):
+            body = raw["body"]
+            if not isinstance(body, str):
+                raise TypeError("body is not a string")
+            mention = Mention(
+                text=body,
+                title=raw.get("link_title"),
+                in_reply_to=raw.get("parent_id"),
+                conversation_id=raw.get("link_id"),
+                **common,
+            )
+        else:
+            raise ValueError(f"unexpected kind for {fullname!r}")
+        matched = self.matcher.matches(mention.text)
+        if not matched:
+            return None
+        mention.extra = {"subreddit": subreddit, "brands": matched}
+        return mention
+
+    def _rate_limit(self) -> RateLimit | None:
+        try:
+            limits = self.reddit.auth.limits
+        except Exception:  # noqa: BLE001 - a fake client may have no auth; no limits then
+            return None
+        remaining, used = limits.get("remaining"), limits.get("used")
+        if remaining is None:
+            return None
+        total = int(remaining) + int(used) if used is not None else None
+        reset = limits.get("reset_timestamp")
+        return RateLimit(
+            remaining=int(remaining),
+            limit=total,
+            reset_at=parse_time(float(reset)) if reset else None,
+        )
+
+
+def _reddit_term(term: str) -> str:
+    """A query term in Reddit's search syntax: no @/# prefixes, no trailing wildcard."""
+    term = term.strip()
+    if term.startswith('"'):
+        return term
+    term = term.lstrip("@#").rstrip("*")
+    return f'"{term}"' if re.search(r"\W", term) else term

@@ -1,0 +1,63 @@
+"""Backoff: exponential with full jitter, Retry-After honoured, only retryable kinds retried."""
+
+from __future__ import annotations
+
+import pytest
+
+from responders.backoff import MAX_ATTEMPTS, classify, dead_reason, decide, next_delay
+from socialear.errors import (
+    BadCredentials,
+    NotConfigured,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+)
+
+
+def test_exponential_ceiling_with_full_jitter():
+    assert [next_delay(n, rng=lambda: 1.0) for n in range(1, 6)] == [2, 4, 8, 16, 32]
+    assert next_delay(3, rng=lambda: 0.5) == 4
+    assert next_delay(1, rng=lambda: 0.0) == 0
+    assert next_delay(50, rng=lambda: 1.0) == 900  # capped
+    assert next_delay(10_000, rng=lambda: 1.0) == 900  # no overflow
+
+
+def test_retry_after_is_a_floor():
+    assert next_delay(1, retry_after=60, rng=lambda: 1.0) == 60
+    assert next_delay(8, retry_after=3600, rng=lambda: 1.0) == 3600  # never earlier, even past cap
+    assert next_delay(8, retry_after=1, rng=lambda: 1.0) == 256
+
+
+def test_attempt_is_one_based():
+    with pytest.raises(ValueError):
+        next_delay(0)
+
+
+@pytest.mark.parametrize(
+    ("exc", "verdict"),
+    [
+        (RetryableError("503"), "retry"),
+        (RateLimited("429", retry_after=5), "retry"),
+        (PermanentError("422"), "dead"),
+        (BadCredentials("401"), "dead"),
+        (NotConfigured("off"), "dead"),
+        (KeyError("bug"), "dead"),
+    ],
+)
+def test_classify(exc, verdict):
+    assert classify(exc) == verdict
+
+
+def test_dead_reasons_are_clear():
+    assert dead_reason(BadCredentials("zendesk sink 'zd': HTTP 401")).startswith("bad credentials")
+    assert "retrying cannot help" in dead_reason(PermanentError("HTTP 422"))
+    assert "a bug" in dead_reason(KeyError("x"))
+
+
+def test_decide():
+    retry = decide(RateLimited("slow down", retry_after=30), 1, rng=lambda: 0.0)
+    assert (retry.verdict, retry.delay) == ("retry", 30)
+    dead = decide(RetryableError("503"), MAX_ATTEMPTS)
+    assert (dead.verdict, dead.delay) == ("dead", None)
+    assert dead.reason == f"gave up after {MAX_ATTEMPTS} attempts: 503"
+    assert decide(BadCredentials("401"), 1).verdict == "dead"
