@@ -111,7 +111,12 @@ class Analyzer:
         )
 
     def route(self, m: Mention, brand: str | None, competitor: bool, score: Any) -> Decision:
-        return route(self.facts(m, brand, competitor, score), self.rules)
+        """Route fast; explain (build the trace) only when the mention is escalated or ignored."""
+        facts = self.facts(m, brand, competitor, score)
+        decision = route(facts, self.rules, explain=False)
+        if decision.escalate or decision.ignored:
+            decision = route(facts, self.rules, explain=True)
+        return decision
 
     def analyse(
         self,
@@ -277,7 +282,7 @@ class Pipeline:
             return {}
         ids: dict[tuple[str, str], int] = {}
         for chunk in _chunks(list(latest), 300):
-            cond = sa.or_(*(sa.and_(at.c.platform == p, at.c.handle == h) for p, h in chunk))
+            cond = sa.tuple_(at.c.platform, at.c.handle).in_(chunk)
             for row in conn.execute(sa.select(at.c.id, at.c.platform, at.c.handle).where(cond)):
                 ids[(row.platform, row.handle)] = row.id
         if ids:
@@ -362,24 +367,28 @@ class Pipeline:
         author_ids: dict[tuple[str, str], int],
         now: datetime,
     ) -> int:
-        et, ot = t.Escalation.__table__, t.OutboxItem.__table__
-        count = 0
-        for s in scored:
-            d = s.decision
-            if not d.escalate:
-                continue
-            m = s.mention
-            key = idempotency_key(m.source, m.external_id)
-            priority = d.priority or "normal"
+        """Escalations, their outbox rows and audit events, in bulk (one statement each)."""
+        et, ot, aut = t.Escalation.__table__, t.OutboxItem.__table__, t.AuditEvent.__table__
+        todo = [s for s in scored if s.decision.escalate]
+        if not todo:
+            return 0
+        histories = author_histories(
+            conn, {author_ids[(s.mention.author.platform, s.mention.author.handle)] for s in todo}
+        )
+        rows, payloads = [], []
+        for s in todo:
+            m, d = s.mention, s.decision
+            mention_id = mention_ids[m.external_id]
             author_id = author_ids[(m.author.platform, m.author.handle)]
-            history = author_history(conn, author_id, exclude_mention=mention_ids[m.external_id])
+            history = [h for h in histories.get(author_id, []) if h["mention_id"] != mention_id][:HISTORY_LIMIT]
             repeat = any(h["kind"] == "escalation" for h in history)
+            priority = d.priority or "normal"
             reply = suggested_reply(rules, s)
-            decision_json = {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": repeat}
-            esc_id = conn.execute(
-                et.insert().returning(et.c.id),
+            score = s.score.to_dict()
+            key = idempotency_key(m.source, m.external_id)
+            rows.append(
                 {
-                    "mention_id": mention_ids[m.external_id],
+                    "mention_id": mention_id,
                     "idempotency_key": key,
                     "route": d.route,
                     "queue": d.queue,
@@ -392,9 +401,15 @@ class Pipeline:
                     "suggested_reply": reply,
                     "tags": d.tags,
                     "alert": d.alert,
-                    "decision": decision_json,
-                },
-            ).scalar_one()
+                    "decision": {**d.to_dict(), "score": score, "repeat_contact": repeat},
+                }
+            )
+            payloads.append((s, key, priority, reply, score, history, repeat))
+        esc_ids = [r.id for r in conn.execute(et.insert().returning(et.c.id, sort_by_parameter_order=True), rows)]
+        outbox, audits = [], []
+        sinks = [sink for sink in rules.sinks if sink.enabled]
+        for esc_id, (s, key, priority, reply, score, history, repeat) in zip(esc_ids, payloads, strict=True):
+            d, m = s.decision, s.mention
             payload = EscalationPayload(
                 escalation_id=esc_id,
                 idempotency_key=key,
@@ -411,55 +426,48 @@ class Pipeline:
                     "followers": m.author.followers,
                     "verified": m.author.verified,
                 },
-                sentiment={
-                    "label": s.score.sentiment.label,
-                    "compound": s.score.sentiment.compound,
-                    "reasons": list(s.score.sentiment.reasons),
-                },
-                urgency=s.score.urgency,
-                urgency_signals=dict(s.score.urgency_signals),
-                categories=list(s.score.categories),
+                sentiment=score["sentiment"],
+                urgency=score["urgency"],
+                urgency_signals=score["urgency_signals"],
+                categories=score["categories"],
                 tags=list(d.tags),
                 suggested_reply=reply,
                 decision={"route": d.route, "matched": d.matched, "trace": d.trace},
                 history=history,
                 repeat_contact=repeat,
                 console_url=f"{rules.console_url.rstrip('/')}/escalations/{esc_id}" if rules.console_url else None,
-            )
-            rows = [
-                {
-                    "escalation_id": esc_id,
-                    "sink": sink.name,
-                    "kind": "alert" if sink.type == "alert" else "escalation",
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "idempotency_key": key,
-                    "priority_rank": PRIORITY_RANK[priority],
-                    "payload": payload.to_dict(),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for sink in rules.sinks
-                if sink.enabled
-                and (d.sinks is None or sink.name in d.sinks)
-                and (sink.type != "alert" or d.alert)
-            ]
-            if rows:
-                conn.execute(ot.insert(), rows)
-            conn.execute(
-                t.AuditEvent.__table__.insert(),
+            ).to_dict()
+            for sink in sinks:
+                if (d.sinks is None or sink.name in d.sinks) and (sink.type != "alert" or d.alert):
+                    outbox.append(
+                        {
+                            "escalation_id": esc_id,
+                            "sink": sink.name,
+                            "kind": "alert" if sink.type == "alert" else "escalation",
+                            "state": "pending",
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "idempotency_key": key,
+                            "priority_rank": PRIORITY_RANK[priority],
+                            "payload": payload,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+            audits.append(
                 {
                     "at": now,
                     "actor": "system",
                     "action": "escalation.created",
                     "subject_type": "escalation",
                     "subject_id": str(esc_id),
-                    "details": {"route": d.route, "queue": d.queue, "priority": priority, "urgency": s.score.urgency},
-                },
+                    "details": {"route": d.route, "queue": d.queue, "priority": priority, "urgency": score["urgency"]},
+                }
             )
-            count += 1
-        return count
+        if outbox:
+            conn.execute(ot.insert(), outbox)
+        conn.execute(aut.insert(), audits)
+        return len(esc_ids)
 
     @staticmethod
     def _quarantine(conn: Connection, batch: Batch) -> None:
@@ -516,7 +524,6 @@ class Pipeline:
 
 def scoring_json(score: Any, decision: Decision) -> dict[str, Any]:
     data = score.to_dict()
-    data["route_trace"] = decision.trace
     data["matched_routes"] = decision.matched
     data["ignored"] = decision.ignored
     return data
@@ -564,20 +571,34 @@ def suggested_reply(rules: RulesConfig, s: Scored) -> str:
     return render_reply(template, variables, platform)
 
 
-def author_history(conn: Connection, author_id: int, exclude_mention: int, limit: int = 10) -> list[dict[str, Any]]:
-    """The author's earlier mentions (any source) and escalations with how they ended."""
+HISTORY_LIMIT = 10
+
+
+def author_histories(conn: Connection, author_ids: set[int], limit: int = HISTORY_LIMIT + 1) -> dict[int, list[dict[str, Any]]]:
+    """Each author's latest mentions (any source) and escalations with how they ended.
+
+    One query for the whole batch (a window function ranks each author's mentions), not
+    one per escalation. `limit` includes one spare so the caller can drop the current mention.
+    """
+    if not author_ids:
+        return {}
     mt, et = t.Mention.__table__, t.Escalation.__table__
-    rows = conn.execute(
+    rank = sa.func.row_number().over(partition_by=mt.c.author_id, order_by=(mt.c.created_at.desc(), mt.c.id.desc()))
+    inner = (
         sa.select(
-            mt.c.id, mt.c.source, mt.c.platform, mt.c.created_at, mt.c.sentiment_label, mt.c.url,
-            et.c.id.label("esc_id"), et.c.status, et.c.resolution, et.c.route,
+            mt.c.id, mt.c.author_id, mt.c.source, mt.c.platform, mt.c.created_at, mt.c.sentiment_label, mt.c.url,
+            rank.label("rank"),
         )
-        .select_from(mt.outerjoin(et, et.c.mention_id == mt.c.id))
-        .where(mt.c.author_id == author_id, mt.c.id != exclude_mention, mt.c.deleted_at.is_(None))
-        .order_by(mt.c.created_at.desc())
-        .limit(limit)
+        .where(mt.c.author_id.in_(author_ids), mt.c.deleted_at.is_(None))
+        .subquery()
     )
-    out = []
+    rows = conn.execute(
+        sa.select(inner, et.c.id.label("esc_id"), et.c.status, et.c.resolution, et.c.route)
+        .select_from(inner.outerjoin(et, et.c.mention_id == inner.c.id))
+        .where(inner.c.rank <= limit)
+        .order_by(inner.c.author_id, inner.c.rank)
+    )
+    out: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         item: dict[str, Any] = {
             "kind": "escalation" if r.esc_id else "mention",
@@ -589,8 +610,9 @@ def author_history(conn: Connection, author_id: int, exclude_mention: int, limit
             "url": r.url,
         }
         if r.esc_id:
-            item.update(escalation_id=r.esc_id, status=r.status, resolution=r.resolution, route=r.route)
-        out.append(item)
+            status = getattr(r.status, "value", r.status)
+            item.update(escalation_id=r.esc_id, status=status, resolution=r.resolution, route=r.route)
+        out.setdefault(r.author_id, []).append(item)
     return out
 
 
@@ -599,7 +621,7 @@ def _open_escalations_by_author(conn: Connection, mentions: list[Mention]) -> di
     keys = {(m.author.platform, m.author.handle) for m in mentions}
     out: dict[tuple[str, str], int] = {}
     for chunk in _chunks(list(keys), 300):
-        cond = sa.or_(*(sa.and_(at.c.platform == p, at.c.handle == h) for p, h in chunk))
+        cond = sa.tuple_(at.c.platform, at.c.handle).in_(chunk)
         rows = conn.execute(
             sa.select(at.c.platform, at.c.handle, sa.func.count(et.c.id))
             .select_from(at.join(mt, mt.c.author_id == at.c.id).join(et, et.c.mention_id == mt.c.id))

@@ -14,11 +14,12 @@ mention was (or was not) escalated (invariant 2). Pure function: replayable over
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any
 
-from socialear.config import Range, Route, RulesConfig
+from socialear.config import Range, Route, RulesConfig, When
 
 
 @dataclass(slots=True)
@@ -58,7 +59,7 @@ class Decision:
     trace: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _range_text(r: Range) -> str:
@@ -85,50 +86,111 @@ def _brand_ok(wanted: list[str], facts: RoutingFacts) -> bool:
     return False
 
 
-def evaluate(route: Route, facts: RoutingFacts) -> tuple[bool, list[dict[str, Any]]]:
-    """Check every condition of one route; return (matched, per-condition explanation)."""
-    w = route.when
-    checks: list[tuple[str, Any, Any, bool]] = []
-
-    def check(name: str, expected: Any, actual: Any, ok: bool) -> None:
-        checks.append((name, expected, actual, ok))
-
+def _conditions(w: When, facts: RoutingFacts) -> Iterator[tuple[str, Any, Callable[[], Any], bool]]:
+    """(name, expected, actual, ok) for each condition a route sets, lazily and in order."""
     if w.brand is not None:
-        check("brand", w.brand, f"{facts.brand} ({'competitor' if facts.competitor else 'own'})", _brand_ok(w.brand, facts))
+        yield "brand", w.brand, lambda: f"{facts.brand} ({'competitor' if facts.competitor else 'own'})", _brand_ok(w.brand, facts)
     if w.source is not None:
-        check("source", w.source, facts.source, facts.source in w.source)
+        yield "source", w.source, lambda: facts.source, facts.source in w.source
     if w.platform is not None:
-        check("platform", w.platform, facts.platform, facts.platform in w.platform)
+        yield "platform", w.platform, lambda: facts.platform, facts.platform in w.platform
     if w.sentiment is not None:
-        check("sentiment", w.sentiment, facts.sentiment, facts.sentiment in w.sentiment)
+        yield "sentiment", w.sentiment, lambda: facts.sentiment, facts.sentiment in w.sentiment
     if w.compound is not None:
-        check("compound", _range_text(w.compound), round(facts.compound, 3), w.compound.contains(facts.compound))
+        yield "compound", w.compound, lambda: round(facts.compound, 3), w.compound.contains(facts.compound)
     if w.urgency is not None:
-        check("urgency", _range_text(w.urgency), facts.urgency, w.urgency.contains(facts.urgency))
+        yield "urgency", w.urgency, lambda: facts.urgency, w.urgency.contains(facts.urgency)
     if w.categories is not None:
-        check("categories", w.categories, facts.categories, bool(set(w.categories) & set(facts.categories)))
+        yield "categories", w.categories, lambda: facts.categories, not set(w.categories).isdisjoint(facts.categories)
     if w.followers is not None:
-        check("followers", _range_text(w.followers), facts.followers, w.followers.contains(facts.followers))
+        yield "followers", w.followers, lambda: facts.followers, w.followers.contains(facts.followers)
     if w.verified is not None:
-        check("verified", w.verified, facts.verified, facts.verified == w.verified)
+        yield "verified", w.verified, lambda: facts.verified, facts.verified == w.verified
     if w.language is not None:
-        check("language", w.language, facts.language, facts.language in w.language)
+        yield "language", w.language, lambda: facts.language, facts.language in w.language
     if w.question is not None:
-        check("question", w.question, facts.question, facts.question == w.question)
+        yield "question", w.question, lambda: facts.question, facts.question == w.question
     if w.text is not None:
         hit = _compiled(w.text).search(facts.text)
-        check("text", w.text, hit.group(0) if hit else None, hit is not None)
-
-    explained = [{"condition": n, "expected": e, "actual": a, "ok": ok} for n, e, a, ok in checks]
-    return all(ok for *_, ok in checks), explained
+        yield "text", w.text, lambda: hit.group(0) if hit else None, hit is not None
 
 
-def route(facts: RoutingFacts, rules: RulesConfig) -> Decision:
-    """Apply the ordered routes to one mention's facts."""
+Predicate = Callable[[RoutingFacts], bool]
+
+
+def _in(values: list[str], attr: str) -> Predicate:
+    allowed = frozenset(values)
+    return lambda f: getattr(f, attr) in allowed
+
+
+def _within(r: Range, attr: str) -> Predicate:
+    lo = float("-inf") if r.min is None else r.min
+    hi = float("inf") if r.max is None else r.max
+    return lambda f: (v := getattr(f, attr)) is not None and lo <= v <= hi
+
+
+def _predicates(w: When) -> list[Predicate]:
+    """The same conditions as `_conditions`, compiled once into closures for the fast path."""
+    preds: list[Predicate] = []
+    if w.brand is not None:
+        brands = w.brand
+        preds.append(lambda f: _brand_ok(brands, f))
+    for attr in ("source", "platform", "sentiment", "language"):
+        if (values := getattr(w, attr)) is not None:
+            preds.append(_in(values, attr))
+    for attr in ("compound", "urgency", "followers"):
+        if (rng := getattr(w, attr)) is not None:
+            preds.append(_within(rng, attr))
+    if w.categories is not None:
+        cats = frozenset(w.categories)
+        preds.append(lambda f: not cats.isdisjoint(f.categories))
+    if w.verified is not None:
+        verified = w.verified
+        preds.append(lambda f: f.verified == verified)
+    if w.question is not None:
+        question = w.question
+        preds.append(lambda f: f.question == question)
+    if w.text is not None:
+        search = _compiled(w.text).search
+        preds.append(lambda f: search(f.text) is not None)
+    return preds
+
+
+_COMPILED: dict[int, tuple[Route, list[Predicate]]] = {}
+
+
+def matches(route: Route, facts: RoutingFacts) -> bool:
+    """The fast path: stop at the first condition that fails, explain nothing."""
+    entry = _COMPILED.get(id(route))
+    if entry is None or entry[0] is not route:
+        if len(_COMPILED) > 4096:  # rules reloaded many times: forget old routes
+            _COMPILED.clear()
+        entry = _COMPILED[id(route)] = (route, _predicates(route.when))
+    return all(p(facts) for p in entry[1])
+
+
+def evaluate(route: Route, facts: RoutingFacts) -> tuple[bool, list[dict[str, Any]]]:
+    """Check every condition of one route; return (matched, per-condition explanation)."""
+    explained = [
+        {"condition": name, "expected": _range_text(exp) if isinstance(exp, Range) else exp, "actual": actual(), "ok": ok}
+        for name, exp, actual, ok in _conditions(route.when, facts)
+    ]
+    return all(c["ok"] for c in explained), explained
+
+
+def route(facts: RoutingFacts, rules: RulesConfig, *, explain: bool = True) -> Decision:
+    """Apply the ordered routes to one mention's facts.
+
+    With `explain=False` no trace is built (most mentions are not escalated, and nobody
+    reads their trace); call again with `explain=True` for the ones that are.
+    """
     decision = Decision()
     for r in rules.routes:
-        matched, conditions = evaluate(r, facts)
-        decision.trace.append({"route": r.name, "matched": matched, "conditions": conditions})
+        if explain:
+            matched, conditions = evaluate(r, facts)
+            decision.trace.append({"route": r.name, "matched": matched, "conditions": conditions})
+        else:
+            matched = matches(r, facts)
         if not matched:
             continue
         decision.matched.append(r.name)

@@ -39,9 +39,7 @@ def defang(text: str, limit: int = 140) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "\u2026"
 
 
-def is_alert_worthy(
-    payload: EscalationPayload, min_priority: str = "urgent", routes: Iterable[str] = ()
-) -> bool:
+def is_alert_worthy(payload: EscalationPayload, min_priority: str = "urgent", routes: Iterable[str] = ()) -> bool:
     """Priority at or above `min_priority`, or a route named as always alerting."""
     if payload.route in set(routes):
         return True
@@ -115,9 +113,7 @@ class AlertGrouper:
         group = (payload.route, payload.brand)
         summary = self._open.get(group)
         if summary is None:
-            summary = self._open[group] = AlertSummary(
-                payload.route, payload.brand, self._clock(), self.window_s
-            )
+            summary = self._open[group] = AlertSummary(payload.route, payload.brand, self._clock(), self.window_s)
         summary.count += 1
         summary.negative += _is_negative(payload)
         if PRIORITY_RANK.get(payload.priority, 0) > PRIORITY_RANK.get(summary.top_priority, 0):

@@ -83,9 +83,7 @@ def decide(
     """Retry with backoff, or dead-letter with a reason; `attempt` is the one that just failed."""
     if classify(exc) == "retry" and attempt < max_attempts:
         retry_after = getattr(exc, "retry_after", None)
-        return RetryDecision(
-            "retry", next_delay(attempt, retry_after=retry_after, rng=rng), str(exc)
-        )
+        return RetryDecision("retry", next_delay(attempt, retry_after=retry_after, rng=rng), str(exc))
     if isinstance(exc, RetryableError):
         return RetryDecision("dead", None, f"gave up after {attempt} attempts: {exc}")
     return RetryDecision("dead", None, dead_reason(exc))

@@ -20,6 +20,8 @@ Errors:
 
 from __future__ import annotations
 
+import functools
+
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -39,15 +41,15 @@ ALLOWED_VARIABLES: frozenset[str] = frozenset(
 PLATFORM_LIMITS: dict[str, int] = {
     "x": 280,
     "reddit": 10_000,
-    "google_play": 350,  # developer reply to a review
-    "app_store": 5_970,  # developer response to a review
+    "googleplay": 350,  # developer reply to a review
+    "appstore": 5_970,  # developer response to a review
 }
 
 PLATFORM_NAMES: dict[str, str] = {
     "x": "X",
     "reddit": "Reddit",
-    "google_play": "Google Play",
-    "app_store": "the App Store",
+    "googleplay": "Google Play",
+    "appstore": "the App Store",
 }
 
 ELLIPSIS = "\u2026"
@@ -77,9 +79,7 @@ class ReplyTooLong(PermanentError):
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False
-    )
+    return ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
 
 
 _ENV = _environment()
@@ -103,9 +103,7 @@ def unknown_variables(source: str) -> set[str]:
     return template_variables(source) - ALLOWED_VARIABLES
 
 
-def reply_variables(
-    payload: Any, *, brand_handle: str = "", ticket_link: str = ""
-) -> dict[str, str]:
+def reply_variables(payload: Any, *, brand_handle: str = "", ticket_link: str = "") -> dict[str, str]:
     """The reply variables for an EscalationPayload (plain data, any object with its fields)."""
     author = payload.author or {}
     handle = str(author.get("handle") or "").lstrip("@")
@@ -120,11 +118,17 @@ def reply_variables(
     }
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(template: str) -> jinja2.Template:
+    """Templates come from rules.yaml and repeat for every escalation: compile each once."""
+    return _ENV.from_string(template)
+
+
 def render_template(template: str, variables: Mapping[str, Any]) -> str:
     """Render a reply template in the sandbox, with only the allowed variables visible."""
     visible = {k: v for k, v in variables.items() if k in ALLOWED_VARIABLES}
     try:
-        return _ENV.from_string(template).render(visible).strip()
+        return _compiled(template).render(visible).strip()
     except SecurityError as exc:
         raise ReplyTemplateError(f"reply template refused by the sandbox: {exc}") from exc
     except jinja2.UndefinedError as exc:
@@ -191,9 +195,7 @@ def _split_urls(text: str) -> list[tuple[str, bool]]:
 def x_weighted_length(text: str) -> int:
     """Length of text as X counts it: NFC, URLs 23, twitter-text v3 code point weights."""
     text = unicodedata.normalize("NFC", text)
-    return sum(
-        X_URL_WEIGHT if is_url else _x_text_weight(chunk) for chunk, is_url in _split_urls(text)
-    )
+    return sum(X_URL_WEIGHT if is_url else _x_text_weight(chunk) for chunk, is_url in _split_urls(text))
 
 
 def reply_length(text: str, platform: str) -> int:

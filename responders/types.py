@@ -7,7 +7,7 @@ what was decided at the time).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
@@ -38,7 +38,9 @@ class EscalationPayload:
     console_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Shallow on purpose: the nested values are already plain JSON data (and deep
+        copying the routing trace for every escalation was the pipeline's hottest spot)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EscalationPayload:

@@ -167,10 +167,3 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     finally:
         session.close()
 
-
-def is_postgres(bind: Engine | sa.Connection | Session) -> bool:
-    """True when `bind` talks to PostgreSQL (queries pick the dialect's fast path)."""
-    if isinstance(bind, Session):
-        engine = bind.get_bind()
-        return engine.dialect.name == "postgresql"
-    return bind.dialect.name == "postgresql"

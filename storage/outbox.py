@@ -62,6 +62,8 @@ def claim_outbox(
 
     Claimed rows are `sending`, locked by `worker_id` until now + `lease_s`.
     """
+    if limit <= 0:
+        return []
     now = as_utc(now or utcnow())
     claim = {
         "state": S.sending,

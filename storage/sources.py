@@ -27,7 +27,11 @@ from storage.types import as_utc, utcnow
 
 ERROR_LOG_SIZE = 20
 ERROR_TEXT_LIMIT = 2000  # an HTML error page is not an error message
-_HEALTH_FIELDS = frozenset(SourceState.model_fields) - {"source", "error_log"}
+# Not settable here: the key, the cursor (advance_cursor), the lease (acquire/release),
+# and the error log (append_error keeps it capped).
+_HEALTH_FIELDS = frozenset(SourceState.model_fields) - {
+    "source", "cursor", "lease_owner", "lease_until", "error_log",
+}
 _c = table(SourceState).c
 
 

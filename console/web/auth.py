@@ -33,7 +33,7 @@ from sqlmodel import Session, select
 
 from storage.console_models import ApiToken, ConsoleSession, ConsoleUser, Role
 from storage.engine import session_scope
-from storage.models import AuditEvent
+from storage.repo import audit
 from storage.types import as_utc, utcnow
 
 SESSION_COOKIE = "se_session"
@@ -92,13 +92,6 @@ def validate_password(password: str) -> None:
     """Refuse passwords too short to be worth hashing."""
     if len(password) < 8:
         raise ValueError("password must be at least 8 characters")
-
-
-def audit(session: Session, actor: str, action: str, subject_type: str, subject_id: object,
-          **details: object) -> None:
-    """Record who did what to which thing (committed with the caller's transaction)."""
-    session.add(AuditEvent(actor=actor, action=action, subject_type=subject_type,
-                           subject_id=str(subject_id), details=dict(details)))
 
 
 # ------------------------------------------------------------------------------ users

@@ -7,8 +7,8 @@ Cost matters: lingua costs more than a VADER call even in low-accuracy mode, so 
 the last resort:
 1. the platform's own tag (`Mention.lang`, e.g. X's `lang`) is trusted when it names a
    language (`und`, `qme`, `zxx`... mean "don't know" and are ignored);
-2. text with clear English function words and none of the other candidates' is English
-   (measured against lingua's high-accuracy mode on the labelled set, see bench/);
+2. text with only ASCII letters and none of the other candidates' common words is English
+   (see `looks_english` for how that was measured);
 3. otherwise lingua decides among a restricted set of languages. The detector is built
    once per process and shared, because building it loads models.
 """
@@ -30,32 +30,26 @@ CANDIDATES: tuple[Language, ...] = (
 # Platform tags that say nothing about the language.
 _UNKNOWN_TAGS = frozenset({"und", "qme", "qht", "qam", "qct", "qst", "zxx", "art", "", "xx"})
 
-# Frequent English function words; rare or absent in the other candidates' texts.
-_ENGLISH = frozenset(
-    "the and are were my you your it it's i'm i've i'd this that for with have has been "
-    "not can't don't didn't isn't won't doesn't haven't wasn't what why how when would could "
-    "should just still again any anyone after before from they our at but if there their "
-    "about get got can does did love great new thanks thank please help service customer "
-    "works working update account phone today now time day hours never ever really very "
-    "all out up by one like know who which where because only too back here then than some "
-    "more been being im ive dont cant wont didnt doesnt isnt its".split()
-)
-
-# Function words of the other candidates that never (or hardly) occur in English posts.
+# Function words (and a few review words) of the other candidates. A hit only sends the
+# text to lingua, so words that English shares rarely ("de", "la", "con") cost a little
+# speed, never accuracy.
 _FOREIGN = frozenset(
     # es / pt / it
-    "el una del por para que pero muy mi es está esta desde hace también "
-    "não com uma seu sua meu minha está muito já ainda sem porque você "
-    "il della che non sono è ho mio mia anche ancora questo "
+    "el la los las de del en y con sin una por para que pero muy mi es está esta desde hace "
+    "también nada gracias lo le se al un estrellas "
+    "não com uma seu sua meu minha muito já ainda sem porque você obrigado obrigada do da em "
+    "il della che non sono è ho mio mia anche ancora questo di grazie "
     # fr
-    "le les des une je mon ma mes pas ne avec pour dans depuis sur très toujours "
-    "c'est j'ai aucun rien vous nous "
+    "le les des une je mon ma mes pas ne avec pour dans depuis sur très toujours du au aux "
+    "et est sont merci mais ou qui elle c'est j'ai aucun rien vous nous "
     # de / nl
-    "der das und ist nicht ich mein meine mit seit schon noch kein keine bei auch sehr "
-    "het een niet ik mijn voor nog geen zijn wel ook "
+    "der das und ist nicht ich mein meine mit seit schon noch kein keine bei auch sehr für "
+    "aber nur wieder immer heute nichts bitte danke ein eine einer dem zu vom zum auf aus "
+    "sie wir sterne "
+    "het een niet ik mijn voor nog geen zijn wel ook bedankt "
     # pl / cy
-    "nie jest się na że mam mój moja już od bardzo "
-    "yn mae y ac ond ddim fy gyda wedi".split()
+    "nie jest się na że mam mój moja już od bardzo dziękuję "
+    "yn mae y ac ond ddim fy gyda wedi diolch".split()
 )
 
 _lock = threading.Lock()
@@ -87,20 +81,15 @@ def normalise_tag(tag: str | None) -> str | None:
 
 
 def looks_english(text: str, tokens: Sequence[str]) -> bool:
-    """Cheap, conservative English test: ASCII letters, >= 2 English words, no foreign ones.
+    """Cheap English test: only ASCII letters and none of the other candidates' common words.
 
-    Words shared with a candidate language ("no", "me", "is", "was", "in") are in
-    neither list. A false "no" only costs a lingua call, so the test errs that way.
+    Measured on the labelled dev set (380 posts, 22 not English): one German review with
+    no listed function word slips through; lingua in low-accuracy mode alone also makes
+    one mistake, at ~3x the cost of a VADER call. So lingua only sees the rest.
     """
     if not text.isascii() and any(c.isalpha() for c in text if ord(c) > 127):
         return False
-    english = foreign = 0
-    for token in tokens:
-        if token in _ENGLISH:
-            english += 1
-        elif token in _FOREIGN:
-            foreign += 1
-    return english >= 2 and foreign == 0
+    return not any(token in _FOREIGN for token in tokens)
 
 
 class LanguageGate:

@@ -1,22 +1,24 @@
 """Complaint-aware sentiment: VADER's word valences plus socialear's phrase cues.
 
-One pass per text, at the cost of about one `polarity_scores` call:
+One pass per text, at about the cost of one `polarity_scores` call:
 
-1. Text prep: emoji become tokens (socialear's own emoji valences) or VADER's emoji
-   descriptions; curly apostrophes are straightened so "don’t" negates like "don't".
-   ASCII text (most posts) skips this step entirely.
-2. VADER's per-word valences, computed with VADER's own `sentiment_valence` (so its
-   negation, booster, ALL-CAPS and idiom rules are unchanged) on VADER's own tokens.
-3. The phrase matcher runs once over the same tokens. A matched cue *replaces* the VADER
-   valences of the words it covers ("thanks for nothing" no longer counts "thanks" as
-   praise), after its own negation ("not working" vs "no longer not working" is rare, but
-   "wasn't cancelled" is not), booster and ALL-CAPS handling.
-4. Sarcasm: praise words in a text that also states a complaint ("Great, another
-   outage", "love waiting 2 hours on hold") are flipped, unless the text reports a fix.
+1. Text prep: each emoji becomes its own token (valences in `lexicon.EMOJI`); curly
+   apostrophes are straightened so "don’t" negates like "don't". ASCII text skips this.
+2. VADER's per-word valences (`valence.word_valences`, VADER's rules on pre-lowered
+   tokens), with rules.yaml single words merged into VADER's lexicon.
+3. The phrase matcher runs once over the same tokens. A matched cue *replaces* the
+   VADER valences of the words it covers ("thanks for nothing" no longer counts "thanks"
+   as praise), after its own negation ("wasn't delayed"), booster and ALL-CAPS handling.
+   A negation that no cue or VADER word explains ("hasn't paid it back", "the gate
+   hasn't opened") is itself weak evidence of a failure.
+4. Care logic, the point of issue 3 (see `_care_logic`): what a care team must act on
+   decides the label, not the tone. An open complaint outweighs courtesy and turns
+   praise words into sarcasm; a fix ("sorted", "refund landed") turns the complaint words
+   into history; an information question or a news item is neither.
 5. A star rating adds one valence item; VADER's "but" rule and punctuation emphasis
-   then apply to the whole list, and VADER's `score_valence` normalises it.
+   then apply to the whole list, and VADER's normalisation gives the compound.
 
-Every item that counts is kept with its span, so the label comes with its reasons.
+Every item that counts keeps its span and kind, so the label comes with its reasons.
 """
 
 from __future__ import annotations
@@ -29,40 +31,60 @@ from dataclasses import dataclass, field
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from listener.scoring.lexicon import BOOSTERS, EMOJI, NEGATORS, Cue, builtin_cues
-from listener.scoring.matcher import PhraseMatcher, normalise_token, phrase_tokens, strip_token
+from listener.scoring.lexicon import (
+    BOOSTERS,
+    COMPLAINT_KINDS,
+    DOUBTERS,
+    EMOJI,
+    NEGATORS,
+    NEUTRAL_WORDS,
+    Cue,
+    builtin_cues,
+)
+from listener.scoring.matcher import PhraseMatcher, phrase_tokens, strip_token
+from listener.scoring.questions import question_kind
 from listener.scoring.types import Sentiment
 from listener.scoring.valence import word_valences
 
-POSITIVE_AT = 0.05  # VADER's standard thresholds
+POSITIVE_AT = 0.05  # VADER's standard thresholds on the (adjusted) compound
 NEGATIVE_AT = -0.05
 
-# Negating a complaint ("wasn't delayed") makes it mildly good news, not praise.
-NEGATED_COMPLAINT = -0.4
+NEGATED_COMPLAINT = -0.4  # "wasn't delayed" is mildly good news, not praise
 NEGATED_OTHER = -0.74  # VADER's N_SCALAR
 CAPS_BOOST = 0.733  # VADER's C_INCR
+UNEXPLAINED_NEGATION = -1.0  # "the gate hasn't opened": weak failure evidence
+
+OPEN_COMPLAINT = -1.5  # complaint evidence (sum of valences) that makes a post a complaint
+FIXED_COMPLAINT = 0.25  # weight left on complaint words once the text reports a fix
+OUTWEIGHED_PRAISE = 0.25  # weight left on other praise next to an open complaint
+SARCASM_FLIP = -0.5  # praise-prone words next to an open complaint
+INFO_QUESTION = 0.2  # weight left on everything in an information question or news
 
 # Star ratings (1-5) as one extra valence item: reviews state their verdict in stars.
-RATING_VALENCE = {1: -3.0, 2: -2.2, 3: -0.3, 4: 1.8, 5: 2.6}
+RATING_VALENCE = {1: -3.0, 2: -2.5, 3: 0.0, 4: 2.5, 5: 3.0}
 
-# Praise words that read as sarcasm next to a complaint.
+# Praise words that read as sarcasm (or courtesy) next to an open complaint.
 SARCASM_PRONE = frozenset(
     "great love loving loved thanks thank cheers nice brilliant fantastic perfect wonderful "
     "awesome amazing excellent lovely fun glad happy impressed impressive genius lol haha "
-    "lmao superb stellar outstanding best congrats congratulations well".split()
+    "lmao superb stellar outstanding best congrats congratulations good enjoying proudly "
+    "grateful appreciate appreciated 👏 😊 🙂 👍 😀 😃 😄 😁".split()
+)
+# Negations that say nothing about a failure ("can't wait", "don't hesitate").
+_HARMLESS_AFTER_NEGATION = frozenset(
+    "wait thank recommend fault complain believe hesitate worry mind need know think "
+    "expect bother forget even too only just sure yet really usually normally i one more "
+    "longer way doubt".split()
+)
+_NEGATION_AUX = frozenset(
+    "hasn't hasnt haven't havent didn't didnt doesn't doesnt isn't isnt wasn't wasnt "
+    "won't wont can't cant couldn't couldnt cannot aren't arent weren't werent never no".split()
 )
 
-_CLAUSE_END = tuple(".,!?;:")
-_DROP_CHARS = dict.fromkeys([0xFE0F, 0xFE0E, 0x200D, *range(0x1F3FB, 0x1F400)])
-_SENTENCE_RE = re.compile(r"[^.!?\n]+[.!?]*")
-_QUESTION_OPENERS = frozenset(
-    "how what when where why which who whom whose is are am was were do does did can could "
-    "will would should shall may might has have had anyone anybody any does isn't aren't "
-    "doesn't don't can't won't".split()
-)
-
-
+_DROP_CHARS: dict[int, str | None] = dict.fromkeys([0xFE0F, 0xFE0E, 0x200D, *range(0x1F3FB, 0x1F400)])
 _PUNCT = string.punctuation
+_CLAUSE_END = tuple(".,!?;:")
+_STAR_RE = re.compile(r"\b([1-5])\s?(?:/\s?5|stars?\b|★)|([★]{1,5})(?:[☆]*)")
 
 
 def _vader_words(text: str) -> list[str]:
@@ -75,9 +97,9 @@ def _vader_words(text: str) -> list[str]:
     return out
 
 
-def _compound(sentiments: list[float], text: str) -> float:
+def _compound(values: list[float], text: str) -> float:
     """VADER's `score_valence` compound only (its pos/neu/neg proportions are not used)."""
-    total = sum(sentiments)
+    total = sum(values)
     if not total:
         return 0.0
     # VADER's punctuation emphasis: up to 4 "!" (0.292 each); 2-3 "?" 0.18 each, more 0.96
@@ -89,14 +111,22 @@ def _compound(sentiments: list[float], text: str) -> float:
     return round(total / math.sqrt(total * total + 15), 4)  # VADER's normalize, alpha=15
 
 
+def stars_in_text(text: str) -> int | None:
+    """A rating written in the text ("2/5", "1 star", "★★★★☆"), for posts with no field."""
+    m = _STAR_RE.search(text)
+    if m is None:
+        return None
+    return int(m.group(1)) if m.group(1) else len(m.group(2))
+
+
 @dataclass(slots=True)
 class TextAnalysis:
     """What the scorer needs from one pass over a text (sentiment plus side evidence)."""
 
     sentiment: Sentiment
     tokens: list[str]
-    complaint: float = 0.0  # sum of complaint-cue valences (<= 0), after negation
-    complaint_kinds: list[str] = field(default_factory=list)
+    complaint: float = 0.0  # open complaint evidence (sum of valences, <= 0)
+    resolved: bool = False
     help: list[str] = field(default_factory=list)
     urgent: list[str] = field(default_factory=list)
     question: bool = False
@@ -108,23 +138,26 @@ class SentimentEngine:
     def __init__(self, lexicon: Mapping[str, float] | None = None) -> None:
         self.vader = SentimentIntensityAnalyzer()
         self.lexicon = self.vader.lexicon
+        self.lexicon.update(NEUTRAL_WORDS)
         self.matcher: PhraseMatcher[Cue] = PhraseMatcher()
         rules = {k.strip().lower(): float(v) for k, v in (lexicon or {}).items() if k.strip()}
-        single_words = {k for k in rules if len(phrase_tokens(k)) == 1 and " " not in k}
         overridden = {phrase_tokens(k) for k in rules}
         for phrase, cue in builtin_cues():
             # a rules.yaml word or phrase overrides a built-in cue with the same text
             if phrase_tokens(phrase) not in overridden:
                 self.matcher.add(phrase, cue)
         for key, valence in rules.items():
-            if key in single_words:
+            if len(phrase_tokens(key)) == 1 and " " not in key:
                 # single words go to VADER itself, so its negation/booster rules apply
                 self.lexicon[key] = valence
             else:
                 self.matcher.add(key, Cue(valence, "lexicon", complaint=valence < 0))
+        # one str.translate pads every emoji with spaces and drops variation selectors,
+        # zero-width joiners and skin tones; far cheaper than a regex or VADER's loop
         emoji_chars = set(EMOJI) | {k for k in self.vader.emojis if len(k) == 1}
-        self._emoji_re = re.compile("[" + "".join(sorted(map(re.escape, emoji_chars))) + "]")
-        self._emojis = self.vader.emojis
+        self._prep_table: dict[int, str | None] = {ord(c): f" {c} " for c in emoji_chars}
+        self._prep_table.update(_DROP_CHARS)
+        self._prep_table.update({ord("’"): "'", ord("‘"): "'"})
 
     # -- public --------------------------------------------------------------------
     def sentiment(self, text: str, rating: float | None = None) -> Sentiment:
@@ -137,118 +170,184 @@ class SentimentEngine:
         tokens = [strip_token(w) for w in low]
         upper = sum(1 for w in words if w.isupper())
         cap_diff = 0 < len(words) - upper < len(words)  # VADER's allcap_differential
-        sentiments = word_valences(words, low, self.lexicon, cap_diff)
-        # index -> (end, cue, negated) for reasons; VADER words are everything else
-        cue_at: dict[int, tuple[int, Cue, bool]] = {}
+        values = word_valences(words, low, self.lexicon, cap_diff)
+        # index -> (end, kind) for items that are cues; plain VADER words are absent
+        spans: dict[int, tuple[int, str]] = {}
         analysis = TextAnalysis(Sentiment("neutral", 0.0, []), tokens)
-        praise_fix = False
+        self._apply_cues(words, tokens, values, spans, analysis, cap_diff)
+        self._unexplained_negations(tokens, values, spans)
+
+        asked = question_kind(text, tokens)
+        analysis.question = asked is not None
+        if rating is None:
+            rating = stars_in_text(text)
+        stars = max(1, min(5, round(rating))) if rating is not None else None
+        if stars is not None:
+            values.append(RATING_VALENCE[stars])
+            spans[len(values) - 1] = (len(values), "rating")
+        self._care_logic(tokens, values, spans, analysis, asked, stars)
+
+        if "but" in tokens:  # VADER's contrast rule, without its repeated-value bug
+            pivot = tokens.index("but")
+            for k in range(len(tokens)):
+                if values[k]:
+                    values[k] *= 0.5 if k < pivot else 1.5 if k > pivot else 1.0
+
+        compound = _compound(values, text)
+        label = (
+            "positive" if compound >= POSITIVE_AT
+            else "negative" if compound <= NEGATIVE_AT
+            else "neutral"
+        )
+        analysis.sentiment = Sentiment(
+            label, compound, self._reasons(label, tokens, values, spans, stars)
+        )
+        return analysis
+
+    # -- steps -----------------------------------------------------------------------
+    def _prepare(self, text: str) -> str:
+        """Emoji become separate tokens and apostrophes are straightened; ASCII skips it."""
+        if text.isascii():
+            return text.strip()
+        return text.translate(self._prep_table).strip()
+
+    def _apply_cues(
+        self,
+        words: list[str],
+        tokens: list[str],
+        values: list[float],
+        spans: dict[int, tuple[int, str]],
+        analysis: TextAnalysis,
+        cap_diff: bool,
+    ) -> None:
         previous_end = 0
         for start, end, cue in self.matcher.find(tokens):
             kind = cue.kind
+            for k in range(start, end):
+                values[k] = 0.0
             if kind == "help" or kind == "urgent":
                 # requests, not praise: VADER's +valence for "help"/"please" would make a
                 # plea for help read as positive
                 (analysis.help if kind == "help" else analysis.urgent).append(
                     " ".join(tokens[start:end])
                 )
-                for k in range(start, end):
-                    sentiments[k] = 0.0
                 continue
             valence = cue.valence
-            negated = self._negated(words, tokens, start, previous_end)
-            previous_end = end
+            if kind in ("emoji", "emoticon"):
+                negated = False
+            else:
+                negated = self._negated(words, tokens, start, previous_end)
+                if not negated and kind == "resolution":
+                    negated = any(t in DOUBTERS for t in tokens[max(0, start - 3) : start])
+                previous_end = end
             if negated:
                 valence *= NEGATED_COMPLAINT if cue.complaint else NEGATED_OTHER
-            else:
+                kind = "negated " + kind
+            elif valence:
                 boost = BOOSTERS.get(tokens[start - 1]) if start else None
                 if boost:
                     valence *= 1.0 + boost
                 word = words[start]
                 if cap_diff and len(word) > 2 and word.isupper():
                     valence += CAPS_BOOST if valence > 0 else -CAPS_BOOST
-                if cue.complaint:
-                    analysis.complaint += valence
-                    analysis.complaint_kinds.append(kind)
-                elif kind == "resolution" and tokens[start] not in SARCASM_PRONE:
-                    praise_fix = True
-            for k in range(start, end):
-                sentiments[k] = 0.0
-            sentiments[start] = valence
-            cue_at[start] = (end, cue, negated)
-
-        if analysis.complaint <= -1.0 and not praise_fix:
-            self._flip_sarcasm(tokens, sentiments, cue_at)
-
-        if "but" in tokens:
-            pivot = tokens.index("but")
-            for k, value in enumerate(sentiments):
-                if value:
-                    sentiments[k] = value * (0.5 if k < pivot else 1.5 if k > pivot else 1.0)
-
-        stars = None
-        if rating is not None:
-            stars = max(1, min(5, round(rating)))
-            sentiments.append(RATING_VALENCE[stars])
-
-        compound = _compound(sentiments, text)
-        label = (
-            "positive" if compound >= POSITIVE_AT else "negative" if compound <= NEGATIVE_AT
-            else "neutral"
-        )
-        analysis.sentiment = Sentiment(
-            label, compound, self._reasons(label, tokens, sentiments, cue_at, stars)
-        )
-        analysis.question = self._is_question(text, tokens, analysis, label)
-        return analysis
-
-    # -- steps -----------------------------------------------------------------------
-    def _prepare(self, text: str) -> str:
-        """Emoji to tokens/descriptions and apostrophes straightened; ASCII skips it all."""
-        if text.isascii():
-            return text.strip()
-        text = text.translate(_DROP_CHARS).replace("’", "'").replace("‘", "'")
-        emojis = self._emojis
-
-        def swap(match: re.Match[str]) -> str:
-            char = match.group(0)
-            return f" {char} " if char in EMOJI else f" {emojis[char]} "
-
-        return self._emoji_re.sub(swap, text).strip()
+            values[start] = valence
+            spans[start] = (end, kind)
 
     @staticmethod
     def _negated(words: list[str], tokens: list[str], start: int, floor: int) -> bool:
-        """A negator up to 3 tokens before `start`, within the same clause and not inside
+        """A negator up to 4 tokens before `start`, within the same clause and not inside
         the previous cue ("no signal since Monday": the "no" belongs to "no signal")."""
-        for j in range(start - 1, max(floor - 1, start - 4), -1):
+        for j in range(start - 1, max(floor - 1, start - 5), -1):
             if words[j].endswith(_CLAUSE_END):
                 return False
             if tokens[j] in NEGATORS or tokens[j].endswith("n't"):
                 return True
         return False
 
-    @staticmethod
-    def _flip_sarcasm(
-        tokens: list[str], sentiments: list[float], cue_at: dict[int, tuple[int, Cue, bool]]
+    def _unexplained_negations(
+        self, tokens: list[str], values: list[float], spans: dict[int, tuple[int, str]]
     ) -> None:
-        """Praise next to a stated complaint reads as sarcasm: flip it to mild negative."""
-        for k, token in enumerate(tokens):
-            value = sentiments[k]
-            if value > 0 and token in SARCASM_PRONE:
-                hit = cue_at.get(k)
-                if hit is None or hit[1].kind in ("resolution", "sarcasm"):
-                    sentiments[k] = -0.5 * value
-                    cue_at[k] = (
-                        hit[0] if hit else k + 1,
-                        Cue(-0.5 * value, "sarcasm", False),
-                        False,
-                    )
+        """A "hasn't/didn't/can't + verb" that nothing else scored is weak failure evidence."""
+        lexicon = self.lexicon
+        n = len(tokens)
+        for i, token in enumerate(tokens):
+            if token not in _NEGATION_AUX or values[i] or i in spans:
+                continue
+            if any(s <= i < e for s, (e, _k) in spans.items()):
+                continue
+            following = tokens[i + 1 : i + 3]
+            if not following or following[0] in _HARMLESS_AFTER_NEGATION:
+                continue
+            if any(lexicon.get(t) for t in following) or any(
+                (i + 1 + k) in spans for k in range(len(following))
+            ):
+                continue  # VADER or a cue already reads the negated word
+            if i + 1 < n:
+                values[i] = UNEXPLAINED_NEGATION
+                spans[i] = (min(n, i + 2), "failure")
 
+    @staticmethod
+    def _care_logic(
+        tokens: list[str],
+        values: list[float],
+        spans: dict[int, tuple[int, str]],
+        analysis: TextAnalysis,
+        asked: str | None,
+        stars: int | None,
+    ) -> None:
+        """Re-weigh the items by what a care team must act on (see module docstring)."""
+        complaint = 0.0
+        resolved = False
+        news = False
+        for k, (_end, kind) in spans.items():
+            value = values[k]
+            if kind in COMPLAINT_KINDS and value < 0:
+                complaint += value
+            elif kind == "resolution" and value > 0:
+                resolved = True
+            elif kind == "news":
+                news = True
+        analysis.resolved = resolved
+        n = len(tokens)
+        if resolved:
+            for k, (_end, kind) in spans.items():
+                if kind in COMPLAINT_KINDS and kind != "sarcasm" and values[k] < 0:
+                    values[k] *= FIXED_COMPLAINT
+            for k in range(n):
+                if values[k] < 0 and k not in spans:
+                    values[k] *= 0.5
+        elif complaint <= OPEN_COMPLAINT:
+            analysis.complaint = complaint
+            for k, value in enumerate(values):
+                if value <= 0:
+                    continue
+                kind = spans[k][1] if k in spans else None
+                if k >= n:  # the rating: only a 5-star review on a strong complaint is sarcasm
+                    if stars == 5 and complaint <= 2 * OPEN_COMPLAINT:
+                        values[k] = value * SARCASM_FLIP
+                        spans[k] = (k + 1, "sarcasm")
+                    continue
+                if kind == "polite" or tokens[k] in SARCASM_PRONE:
+                    values[k] = value * SARCASM_FLIP
+                    spans[k] = (spans[k][0] if k in spans else k + 1, "sarcasm")
+                elif kind != "resolution":
+                    values[k] = value * OUTWEIGHED_PRAISE
+        else:
+            analysis.complaint = min(0.0, complaint)
+        if stars == 3:  # lukewarm: only a concrete failure makes a 3-star review negative
+            for k in range(n):
+                if values[k] > 0:
+                    values[k] *= OUTWEIGHED_PRAISE
+        if asked == "info" or (news and complaint > 2 * OPEN_COMPLAINT):
+            for k in range(len(values)):
+                values[k] *= INFO_QUESTION
+
+    @staticmethod
     def _reasons(
-        self,
         label: str,
         tokens: list[str],
-        sentiments: list[float],
-        cue_at: dict[int, tuple[int, Cue, bool]],
+        values: list[float],
+        spans: dict[int, tuple[int, str]],
         stars: int | None,
     ) -> list[str]:
         """The items that pushed the score towards its label, strongest first."""
@@ -257,38 +356,17 @@ class SentimentEngine:
         sign = 1.0 if label == "positive" else -1.0
         n = len(tokens)
         items = sorted(
-            (k for k, v in enumerate(sentiments) if v * sign > 0),
-            key=lambda k: -abs(sentiments[k]),
+            (k for k, v in enumerate(values) if v * sign > 0), key=lambda k: -abs(values[k])
         )[:6]
         out = []
         for k in items:
-            value = sentiments[k]
+            value = values[k]
             if k >= n:
-                out.append(f"rating {stars}★")
+                out.append(f"rating {stars}★ ({value:+.1f})")
                 continue
-            hit = cue_at.get(k)
+            hit = spans.get(k)
             if hit is None:
                 out.append(f"'{tokens[k]}' ({value:+.1f})")
-                continue
-            end, cue, negated = hit
-            kind = f"negated {cue.kind}" if negated else cue.kind
-            out.append(f"'{' '.join(tokens[k:end])}' ({value:+.1f}, {kind})")
+            else:
+                out.append(f"'{' '.join(tokens[k:hit[0]])}' ({value:+.1f}, {hit[1]})")
         return out
-
-    @staticmethod
-    def _is_question(text: str, tokens: list[str], analysis: TextAnalysis, label: str) -> bool:
-        """True when the post is only a question (not a complaint phrased as one)."""
-        if analysis.complaint < 0 or label == "negative":
-            return False
-        if "?" not in text and (not tokens or tokens[0] not in _QUESTION_OPENERS):
-            return False
-        asked = False
-        for sentence in _SENTENCE_RE.findall(text):
-            words = [w for w in sentence.split() if not w.startswith(("@", "#", "http"))]
-            if not any(any(c.isalnum() for c in w) for w in words):
-                continue
-            if sentence.rstrip().endswith("?") or normalise_token(words[0]) in _QUESTION_OPENERS:
-                asked = True
-                continue
-            return False
-        return asked

@@ -54,7 +54,7 @@ from listener.sources._common import (
     safely,
 )
 from listener.types import Author, Batch, Mention, Quarantined
-from socialear.errors import PermanentError, RateLimited
+from socialear.errors import BadCredentials, PermanentError, RateLimited
 
 DEFAULT_RATE_LIMIT_WAIT = 300.0
 _STATUS_RE = re.compile(r"[Ss]tatus code (\d{3})")
@@ -233,6 +233,8 @@ class GooglePlaySource:
                 f"Google Play rate limit reached (429) for {app_id}",
                 retry_after=DEFAULT_RATE_LIMIT_WAIT,
             )
+        if status in (401, 403):
+            return BadCredentials(f"{status}: Google Play refused access to {app_id}'s reviews from this host")
         if status is not None and status >= 500:
             return TransientError(f"Google Play server error {status} ({app_id})", "server_error")
         if isinstance(exc, TimeoutError | socket.timeout):

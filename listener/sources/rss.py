@@ -102,9 +102,7 @@ class RssSource:
         max_seen: int = Field(1000, ge=10, le=100_000)
         timeout: float = Field(20.0, gt=0, le=120)
 
-    def __init__(
-        self, name: str, client: httpx.Client, matcher: BrandMatcher | None, options: Options
-    ):
+    def __init__(self, name: str, client: httpx.Client, matcher: BrandMatcher | None, options: Options):
         self.name = name
         self.client = client
         self.matcher = matcher
@@ -131,9 +129,7 @@ class RssSource:
             chosen = [b for b in brands or [] if wanted is None or b.name in wanted]
             matcher = BrandMatcher(chosen, opts.query)
             if not matcher:
-                raise NotConfigured(
-                    f"rss source '{name}': no brand queries to match (or set match_brands: false)"
-                )
+                raise NotConfigured(f"rss source '{name}': no brand queries to match (or set match_brands: false)")
         if client is None:
             client = httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=True)
         return cls(name, client, matcher, opts)
@@ -169,8 +165,8 @@ class RssSource:
                     "content-location": str(response.url),
                 },
             )
-            if parsed.get("bozo") and not parsed.entries:
-                problem = parsed.get("bozo_exception")
+            if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
+                problem = parsed.get("bozo_exception") or "no RSS or Atom document found"
                 raise TransientError(
                     f"Feed {self.options.url} is not a readable RSS/Atom feed: {problem}",
                     "malformed_body",
@@ -221,9 +217,7 @@ class RssSource:
         bump(stats, "fetched", len(mentions))
         if quarantined:
             bump(stats, "quarantined", len(quarantined))
-        return Batch(
-            mentions=mentions, next_cursor=dump_cursor(state), quarantined=quarantined, stats=stats
-        )
+        return Batch(mentions=mentions, next_cursor=dump_cursor(state), quarantined=quarantined, stats=stats)
 
     def _mention(self, entry: Any, entry_id: str, feed_title: str | None) -> Mention | None:
         title = entry.get("title")

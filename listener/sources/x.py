@@ -434,7 +434,11 @@ class XSource:
                 result.error = exc
                 return result
             result.rate_limit = rl or result.rate_limit
-            page_newest, page_oldest = self._normalise_page(key, body, result, stats, seen_ids)
+            bounds = (
+                int(since_id) if since_id else None,
+                int(until_id) if until_id else None,
+            )
+            page_newest, page_oldest = self._normalise_page(key, body, result, stats, seen_ids, bounds)
             if page_newest is not None:
                 newest = page_newest if newest is None else max(newest, page_newest)
             if page_oldest is not None:
@@ -480,7 +484,11 @@ class XSource:
         result: _StreamResult,
         stats: dict[str, int],
         seen_ids: set[str],
+        bounds: tuple[int | None, int | None] = (None, None),
     ) -> tuple[int | None, int | None]:
+        """Normalise one page; posts outside (since_id, until_id) were read before and are
+        dropped, which X should never send but which must not become duplicates."""
+        low, high = bounds
         data = body.get("data") or []
         if not isinstance(data, list):
             raise TransientError("X returned a body whose 'data' is not a list", "malformed_body")
@@ -495,6 +503,9 @@ class XSource:
             tweet_id = raw.get("id") if isinstance(raw, dict) else None
             if tweet_id is not None and str(tweet_id).isdigit():
                 n = int(tweet_id)
+                if (low is not None and n <= low) or (high is not None and n >= high):
+                    bump(stats, "dropped/seen")
+                    continue
                 newest = n if newest is None else max(newest, n)
                 oldest = n if oldest is None else min(oldest, n)
             try:

@@ -22,9 +22,7 @@ EVENT_TYPE = "escalation.created"
 
 
 def event_id(idempotency_key: str) -> str:
-    return (
-        "evt_" + hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    )
+    return "evt_" + hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def envelope(payload: EscalationPayload, now: float) -> dict[str, Any]:

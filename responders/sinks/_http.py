@@ -83,9 +83,7 @@ def raise_for_status(
     if status in (401, 403):
         raise BadCredentials(f"{what} (check {credential})")
     if status >= 500 or status in _RETRYABLE_STATUS:
-        raise RetryableError(
-            what, retry_after=parse_retry_after(response.headers.get("Retry-After"))
-        )
+        raise RetryableError(what, retry_after=parse_retry_after(response.headers.get("Retry-After")))
     raise PermanentError(what)
 
 
@@ -104,13 +102,9 @@ def send(
     try:
         response = client.request(method, url, timeout=timeout, **kwargs)
     except httpx.TimeoutException as exc:
-        raise RetryableError(
-            f"{label}: {method} timed out after {timeout:g}s ({type(exc).__name__})"
-        ) from exc
+        raise RetryableError(f"{label}: {method} timed out after {timeout:g}s ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
-        raise RetryableError(
-            f"{label}: network error on {method}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise RetryableError(f"{label}: network error on {method}: {type(exc).__name__}: {exc}") from exc
     raise_for_status(response, label=label, credential=credential, describe=describe)
     return response
 
@@ -120,9 +114,7 @@ def response_json(response: httpx.Response, *, label: str) -> Any:
     try:
         return response.json()
     except ValueError as exc:
-        raise RetryableError(
-            f"{label}: HTTP {response.status_code} with a body that is not JSON"
-        ) from exc
+        raise RetryableError(f"{label}: HTTP {response.status_code} with a body that is not JSON") from exc
 
 
 def make_client(timeout: float = DEFAULT_TIMEOUT_S) -> httpx.Client:

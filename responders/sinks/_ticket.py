@@ -31,8 +31,8 @@ PLATFORM_NAMES = {
     "twitter": "X",
     "reddit": "Reddit",
     "trustpilot": "Trustpilot",
-    "google_play": "Google Play",
-    "app_store": "App Store",
+    "googleplay": "Google Play",
+    "appstore": "App Store",
 }
 FIELD_VARIABLES = frozenset(
     {
@@ -112,9 +112,7 @@ def ticket_tags(payload: EscalationPayload, extra: list[str] | None = None) -> l
 
 def requester(payload: EscalationPayload, domain: str = PLACEHOLDER_DOMAIN) -> dict[str, str]:
     """A stable placeholder identity, so one social author maps to one contact across tickets."""
-    platform = normalise_tag(
-        str(payload.author.get("platform") or payload.mention.get("platform") or "social")
-    )
+    platform = normalise_tag(str(payload.author.get("platform") or payload.mention.get("platform") or "social"))
     local = re.sub(r"[^a-z0-9._-]+", "_", handle_of(payload).lower()).strip("._") or "unknown"
     name = one_line(str(payload.author.get("name") or handle_of(payload) or "unknown"), 100)
     return {"name": name, "email": f"{platform}-{local}@{domain}"[:254]}
@@ -161,10 +159,7 @@ def context_text(payload: EscalationPayload) -> str:
     lines += ["", f"Sentiment: {s.get('label', '?')} (compound {s.get('compound', '?')})"]
     reasons = s.get("reasons")
     if reasons:
-        lines.append(
-            "  reasons: "
-            + (", ".join(map(str, reasons)) if isinstance(reasons, list) else str(reasons))
-        )
+        lines.append("  reasons: " + (", ".join(map(str, reasons)) if isinstance(reasons, list) else str(reasons)))
     lines.append(f"Urgency: {payload.urgency}/100")
     for signal, weight in sorted(payload.urgency_signals.items(), key=lambda kv: -abs(kv[1])):
         lines.append(f"  {signal}: {weight:+g}")
@@ -200,8 +195,7 @@ def check_field_template(template: str) -> str:
     unknown = names - FIELD_VARIABLES
     if unknown:
         raise ValueError(
-            f"unknown variable(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(FIELD_VARIABLES))}"
+            f"unknown variable(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(FIELD_VARIABLES))}"
         )
     return template
 

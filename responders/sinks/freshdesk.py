@@ -41,9 +41,7 @@ log = logging.getLogger(__name__)
 
 PRIORITIES = {"low": 1, "normal": 2, "high": 3, "urgent": 4}  # Freshdesk: Low, Medium, High, Urgent
 STATUS_OPEN = 2
-SOURCE_PORTAL = (
-    2  # create accepts 1 Email, 2 Portal, 3 Phone, 7 Chat, 9 Feedback widget, 10 Outbound email
-)
+SOURCE_PORTAL = 2  # create accepts 1 Email, 2 Portal, 3 Phone, 7 Chat, 9 Feedback widget, 10 Outbound email
 
 
 def idempotency_tag(key: str) -> str:
@@ -86,9 +84,7 @@ class FreshdeskSink:
         group_id: int | None = None
         ticket_type: str | None = None
         source: int = SOURCE_PORTAL
-        custom_fields: dict[str, str] = Field(
-            default_factory=dict, description="{cf_name: value template}"
-        )
+        custom_fields: dict[str, str] = Field(default_factory=dict, description="{cf_name: value template}")
         extra_tags: list[str] = Field(default_factory=list)
         requester_domain: str = _ticket.PLACEHOLDER_DOMAIN
         index_lag_s: float = Field(default=60.0, ge=0)
@@ -111,9 +107,7 @@ class FreshdeskSink:
                     raise ValueError(f"custom field {name}: {exc}") from exc
             return value
 
-    def __init__(
-        self, name: str, options: Options, api_key: str, client: httpx.Client | None = None
-    ):
+    def __init__(self, name: str, options: Options, api_key: str, client: httpx.Client | None = None):
         self.name = name
         self.options = options
         self.label = f"freshdesk sink {name!r}"
@@ -158,9 +152,7 @@ class FreshdeskSink:
         return self._result(ticket, created=True)
 
     def _create(self, body: bytes) -> dict[str, Any]:
-        response = self._send(
-            "POST", "/api/v2/tickets", content=body, headers={"Content-Type": "application/json"}
-        )
+        response = self._send("POST", "/api/v2/tickets", content=body, headers={"Content-Type": "application/json"})
         ticket = _http.response_json(response, label=self.label)
         if not isinstance(ticket, dict) or ticket.get("id") is None:
             raise RetryableError(f"{self.label}: HTTP {response.status_code} without a ticket id")
@@ -172,9 +164,7 @@ class FreshdeskSink:
         response = self._send("GET", "/api/v2/search/tickets", params={"query": query})
         results = _http.response_json(response, label=self.label).get("results") or []
         if len(results) > 1:
-            log.warning(
-                "%s: %d tickets carry tag %s", self.label, len(results), idempotency_tag(key)
-            )
+            log.warning("%s: %d tickets carry tag %s", self.label, len(results), idempotency_tag(key))
         if not results:
             return None
         return self._result(min(results, key=lambda t: t.get("id") or 0), created=False)
@@ -200,8 +190,7 @@ class FreshdeskSink:
             fields["type"] = opts.ticket_type
         if opts.custom_fields:
             fields["custom_fields"] = {
-                name: _ticket.render_field(template, payload)
-                for name, template in opts.custom_fields.items()
+                name: _ticket.render_field(template, payload) for name, template in opts.custom_fields.items()
             }
         return fields
 
@@ -225,6 +214,4 @@ class FreshdeskSink:
     def _result(self, ticket: dict[str, Any], *, created: bool) -> DeliveryResult:
         ticket_id = ticket.get("id")
         url = f"{self.base_url}/a/tickets/{ticket_id}" if ticket_id is not None else None
-        return DeliveryResult(
-            external_ref=str(ticket_id) if ticket_id is not None else None, url=url, created=created
-        )
+        return DeliveryResult(external_ref=str(ticket_id) if ticket_id is not None else None, url=url, created=created)

@@ -39,9 +39,7 @@ class JsonlSink:
     """Appends escalations to a JSON Lines file, one line per idempotency key."""
 
     type = "jsonl"
-    description = (
-        "Appends each escalation as one JSON line to a local file (default data/escalations.jsonl)."
-    )
+    description = "Appends each escalation as one JSON line to a local file (default data/escalations.jsonl)."
     needs: tuple[str, ...] = ()
 
     class Options(BaseModel):
@@ -74,9 +72,7 @@ class JsonlSink:
         try:
             return self._append_once(payload, key)
         except OSError as exc:
-            raise RetryableError(
-                f"jsonl sink {self.name!r}: cannot write {self.path}: {exc}"
-            ) from exc
+            raise RetryableError(f"jsonl sink {self.name!r}: cannot write {self.path}: {exc}") from exc
 
     def _append_once(self, payload: EscalationPayload, key: str) -> DeliveryResult:
         self.path.parent.mkdir(parents=True, exist_ok=True)

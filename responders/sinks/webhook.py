@@ -90,9 +90,7 @@ class WebhookSink:
 
         url: str
         secret_env: str = "SOCIALEAR_WEBHOOK_SECRET"
-        unsigned: bool = Field(
-            default=False, description="deliver without a signature (not advised)"
-        )
+        unsigned: bool = Field(default=False, description="deliver without a signature (not advised)")
         headers: dict[str, str] = Field(default_factory=dict)
         timeout_s: float = Field(default=_http.DEFAULT_TIMEOUT_S, gt=0, le=120)
 

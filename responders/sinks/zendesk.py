@@ -72,9 +72,7 @@ class ZendeskSink:
         token_env: str = "ZENDESK_API_TOKEN"
         group_id: int | None = None
         ticket_type: Literal["problem", "incident", "question", "task"] | None = None
-        custom_fields: dict[int, str] = Field(
-            default_factory=dict, description="{field id: value template}"
-        )
+        custom_fields: dict[int, str] = Field(default_factory=dict, description="{field id: value template}")
         extra_tags: list[str] = Field(default_factory=list)
         requester_domain: str = _ticket.PLACEHOLDER_DOMAIN
         timeout_s: float = Field(default=_http.DEFAULT_TIMEOUT_S, gt=0, le=120)
@@ -213,6 +211,4 @@ class ZendeskSink:
     def _result(self, ticket: dict[str, Any], *, created: bool) -> DeliveryResult:
         ticket_id = ticket.get("id")
         url = f"{self.base_url}/agent/tickets/{ticket_id}" if ticket_id is not None else None
-        return DeliveryResult(
-            external_ref=str(ticket_id) if ticket_id is not None else None, url=url, created=created
-        )
+        return DeliveryResult(external_ref=str(ticket_id) if ticket_id is not None else None, url=url, created=created)

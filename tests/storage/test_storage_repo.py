@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,9 +34,17 @@ def test_existing_external_ids_for_dedupe(session: Session, factory) -> None:
     assert repo.existing_external_ids(session, "x-main", []) == set()
 
 
-def test_upsert_author_inserts_then_refreshes(session: Session) -> None:
-    from listener.types import Author as SeenAuthor
+@dataclass
+class SeenAuthor:  # the shape of listener.types.Author
+    platform: str
+    handle: str
+    name: str | None = None
+    external_id: str | None = None
+    followers: int = 0
+    verified: bool = False
 
+
+def test_upsert_author_inserts_then_refreshes(session: Session) -> None:
     first = repo.upsert_author(
         session, SeenAuthor(platform="x", handle="ann", name="Ann", followers=10),
         seen_at=T0,

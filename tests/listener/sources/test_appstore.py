@@ -17,10 +17,7 @@ APP = "1234567890"
 
 
 def url(page: int, country: str = "us") -> str:
-    return (
-        f"https://itunes.apple.com/{country}/rss/customerreviews/page={page}/id={APP}"
-        "/sortby=mostrecent/json"
-    )
+    return f"https://itunes.apple.com/{country}/rss/customerreviews/page={page}/id={APP}/sortby=mostrecent/json"
 
 
 def make_source(retry, **options) -> AppStoreSource:
@@ -78,9 +75,7 @@ def test_single_entry_object_and_app_entry(fast_retry):
 
 @respx.mock
 def test_three_polls_fresh_instances(fast_retry):
-    respx.get(url(1)).mock(
-        side_effect=[ok("reviews_page1"), ok("reviews_newer_page1"), ok("reviews_newer_page1")]
-    )
+    respx.get(url(1)).mock(side_effect=[ok("reviews_page1"), ok("reviews_newer_page1"), ok("reviews_newer_page1")])
     respx.get(url(2)).mock(return_value=ok("reviews_page2"))
     first = make_source(fast_retry).fetch(None)
     second = make_source(fast_retry).fetch(first.next_cursor)
@@ -109,9 +104,7 @@ def test_malformed_items_quarantined_once(fast_retry):
 @respx.mock
 def test_truncated_body_retried_then_retryable(fast_retry, sleeps):
     route = respx.get(url(1)).mock(
-        return_value=httpx.Response(
-            200, text=fixture_text("appstore", "reviews_truncated.json.txt")
-        )
+        return_value=httpx.Response(200, text=fixture_text("appstore", "reviews_truncated.json.txt"))
     )
     with pytest.raises(RetryableError, match="malformed"):
         make_source(fast_retry).fetch(None)

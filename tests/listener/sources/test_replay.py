@@ -119,9 +119,7 @@ def test_csv_records_become_mentions() -> None:
     # no id: a stable one from line number + content; the record starts on physical line 5
     assert third.external_id.startswith("csv-L5-")
     assert (third.author.followers, third.author.verified, third.rating) == (7, True, 4.0)
-    assert [q.error for q in batch.quarantined] == [
-        "line 6: author.followers: not a whole number: 'lots'"
-    ]
+    assert [q.error for q in batch.quarantined] == ["line 6: author.followers: not a whole number: 'lots'"]
 
 
 def test_csv_with_only_a_text_column_gets_stable_ids() -> None:
@@ -245,9 +243,7 @@ def test_quarantined_items_count_towards_the_batch_and_the_cursor_moves_past_the
     assert sum(len(b.quarantined) for b in batches) == 8
 
 
-def test_invalid_utf8_and_overlong_lines_are_quarantined(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_invalid_utf8_and_overlong_lines_are_quarantined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replay_module, "MAX_LINE_BYTES", 100)
     path = tmp_path / "odd.jsonl"
     path.write_bytes(
@@ -288,9 +284,7 @@ def test_loop_restarts_with_suffixed_ids() -> None:
     assert reply.extra["replay"] == {"line": 2, "pass": 2}
     assert cursor_of(third).endswith(":2")
     # a new instance carries on in pass 2 from the stored cursor
-    fourth = ReplaySource("demo", FIXTURES / "small.jsonl", batch_size=5, loop=True).fetch(
-        third.next_cursor
-    )
+    fourth = ReplaySource("demo", FIXTURES / "small.jsonl", batch_size=5, loop=True).fetch(third.next_cursor)
     assert ids([fourth]) == ["reddit-t3_6#loop2", "tp-7#loop2"]
 
 
@@ -303,9 +297,7 @@ def test_loop_over_an_empty_file_does_not_spin(tmp_path: Path) -> None:
 
 def test_pace_releases_records_as_their_slots_come_due() -> None:
     now = [1000.0]
-    source = ReplaySource(
-        "live", FIXTURES / "small.jsonl", batch_size=3, pace=10.0, clock=lambda: now[0]
-    )
+    source = ReplaySource("live", FIXTURES / "small.jsonl", batch_size=3, pace=10.0, clock=lambda: now[0])
     first = source.fetch(None)
     assert (ids([first]), first.exhausted) == (["x-1"], True)  # at least one, then wait
     now[0] += 5
@@ -322,9 +314,7 @@ def test_pace_releases_records_as_their_slots_come_due() -> None:
 
 def test_missing_file_is_a_permanent_error_naming_the_path(tmp_path: Path) -> None:
     source = ReplaySource("gone", tmp_path / "nope.jsonl")  # constructing never fails
-    with pytest.raises(
-        PermanentError, match=r"replay source 'gone': file not found: .*nope\.jsonl"
-    ):
+    with pytest.raises(PermanentError, match=r"replay source 'gone': file not found: .*nope\.jsonl"):
         source.fetch(None)
 
 

@@ -154,9 +154,7 @@ def test_three_polls_fresh_instances_miss_nothing_and_repeat_nothing(fast_retry)
     every = ids(first) + ids(second) + ids(third) + ids(fourth)
     assert len(every) == len(set(every)) == 7
     expected = {
-        t["id"]
-        for name in ("search_newer", "search_capped", "search_gap")
-        for t in fixture_json("x", name)["data"]
+        t["id"] for name in ("search_newer", "search_capped", "search_gap") for t in fixture_json("x", name)["data"]
     }
     assert set(every) == expected
 
@@ -214,9 +212,7 @@ def test_rate_limited_after_a_page_keeps_the_page_and_waits(fast_retry):
         ],
     )
     source = make_source(fast_retry)
-    batch = source.fetch(
-        json.dumps({"v": 1, "streams": {"Nimbus": {"since_id": "1856731208437481550"}}})
-    )
+    batch = source.fetch(json.dumps({"v": 1, "streams": {"Nimbus": {"since_id": "1856731208437481550"}}}))
     assert len(batch.mentions) == 3 and batch.exhausted is False
     assert batch.stats["partial/RateLimited"] == 1
     assert batch.rate_limit.remaining == 0
@@ -289,9 +285,7 @@ def test_malformed_items_are_quarantined_rest_kept(fast_retry):
 @responses.activate
 def test_401_names_the_token(fast_retry):
     responses.get(SEARCH, json=fixture_json("x", "error_401"), status=401)
-    with pytest.raises(
-        BadCredentials, match=r"X_BEARER_TOKEN was rejected \(401\): check the token"
-    ):
+    with pytest.raises(BadCredentials, match=r"X_BEARER_TOKEN was rejected \(401\): check the token"):
         make_source(fast_retry).fetch(None)
     assert len(responses.calls) == 1
 
@@ -336,15 +330,11 @@ def test_budget_caps_max_results(fast_retry):
 def test_budget_spent_waits_for_next_month(fast_retry):
     source = make_source(fast_retry, max_posts_per_month=10_000, budget_used=10_000)
     source.clock = lambda: datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-    with pytest.raises(
-        RateLimited, match="X read budget 10000/10000 posts spent for 2026-11"
-    ) as info:
+    with pytest.raises(RateLimited, match="X read budget 10000/10000 posts spent for 2026-11") as info:
         source.fetch(None)
     assert (
         info.value.retry_after
-        == (
-            datetime(2026, 12, 1, tzinfo=UTC) - datetime(2026, 11, 20, 12, tzinfo=UTC)
-        ).total_seconds()
+        == (datetime(2026, 12, 1, tzinfo=UTC) - datetime(2026, 11, 20, 12, tzinfo=UTC)).total_seconds()
     )
 
 
@@ -370,18 +360,14 @@ def test_from_options_builds_a_non_sleeping_client():
 
 def test_from_options_rejects_unknown_option():
     with pytest.raises(NotConfigured, match="max_results_per_pol"):
-        XSource.from_options(
-            "x-nimbus", {"max_results_per_pol": 5}, env={"X_BEARER_TOKEN": "a"}, brands=[NIMBUS]
-        )
+        XSource.from_options("x-nimbus", {"max_results_per_pol": 5}, env={"X_BEARER_TOKEN": "a"}, brands=[NIMBUS])
 
 
 def test_from_options_rejects_query_x_cannot_search():
     from source_helpers import Brand
 
     with pytest.raises(NotConfigured, match="wildcard"):
-        XSource.from_options(
-            "x-nimbus", {}, env={"X_BEARER_TOKEN": "a"}, brands=[Brand("Nimbus", "nimb*")]
-        )
+        XSource.from_options("x-nimbus", {}, env={"X_BEARER_TOKEN": "a"}, brands=[Brand("Nimbus", "nimb*")])
 
 
 def test_from_options_without_brands_is_not_configured():

@@ -280,3 +280,12 @@ def test_missing_token_is_not_configured(client):
 def test_bad_options_are_refused_at_load(options):
     with pytest.raises(pydantic.ValidationError):
         ZendeskSink.from_options("zd", options, env=ENV)
+
+
+def test_hostile_author_cannot_break_subject_or_requester(client, fake, make_payload):
+    payload = make_payload(author={"handle": "evil\u202e\nBcc: x@y", "name": "<b>Jen</b>\r\nX"})
+    make_sink(client).deliver(payload)
+    ticket = json.loads(fake.create_route.calls.last.request.content)["ticket"]
+    assert "\n" not in ticket["subject"] and "\u202e" not in ticket["subject"]
+    assert ticket["requester"]["email"] == "x-evil_bcc_x_y@social.invalid"
+    assert "\n" not in ticket["requester"]["name"]

@@ -1,0 +1,133 @@
+"""`socialear users add|remove|list|token`: who may sign in to the console.
+
+Passwords are read from a prompt (hidden, asked twice) or from --password-stdin, never
+from a command-line argument, which would land in shell history and `ps`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from socialear.errors import UserError
+
+users_app = typer.Typer(no_args_is_help=True, help="Console users and API tokens.")
+out = Console()
+
+DbOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional here
+    "--database-url", help="default $SOCIALEAR_DATABASE_URL or sqlite:///./data/socialear.db")]
+
+
+def _engine(url: str | None):  # noqa: ANN202
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@users_app.command("add")
+def add(
+    username: Annotated[str, typer.Argument(help="sign-in name")],
+    role: Annotated[str, typer.Option("--role", help="agent | lead | viewer")] = "agent",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="read the password from stdin")] = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Add a console user (password hashed with argon2)."""
+    from console.web.auth import audit, create_user
+    from storage.engine import session_scope
+
+    engine = _engine(database_url)
+    password = _password(password_stdin)
+    try:
+        with session_scope(engine) as session:
+            create_user(session, username, password, role)
+            audit(session, "cli", "user.added", "user", username, role=role)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    out.print(f"added {username} ({role})")
+
+
+@users_app.command("remove")
+def remove(username: Annotated[str, typer.Argument()], database_url: DbOpt = None) -> None:
+    """Remove a user; their sessions and API tokens stop working at once."""
+    import sqlalchemy as sa
+
+    from console.web.auth import audit
+    from storage.console_models import ApiToken, ConsoleSession, ConsoleUser
+    from storage.engine import session_scope
+
+    engine = _engine(database_url)
+    with session_scope(engine) as session:
+        user = session.execute(
+            sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
+        ).scalar_one_or_none()
+        if user is None:
+            raise UserError(f"no user named {username!r}")
+        # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on.
+        session.execute(sa.delete(ApiToken).where(ApiToken.user_id == user.id))  # type: ignore[arg-type]
+        session.execute(sa.delete(ConsoleSession).where(  # type: ignore[arg-type]
+            ConsoleSession.user_id == user.id))
+        session.delete(user)
+        audit(session, "cli", "user.removed", "user", username)
+    out.print(f"removed {username}")
+
+
+@users_app.command("list")
+def list_(database_url: DbOpt = None) -> None:
+    """List users with their role, status and tokens."""
+    import sqlalchemy as sa
+
+    from storage.console_models import ApiToken, ConsoleUser
+    from storage.engine import session_scope
+    from storage.types import as_utc, utcnow
+
+    engine = _engine(database_url)
+    table = Table("user", "role", "status", "created", "API tokens")
+    with session_scope(engine) as session:
+        users = session.execute(sa.select(ConsoleUser).order_by(ConsoleUser.username)).scalars()  # type: ignore[arg-type]
+        for u in users:
+            tokens = session.execute(sa.select(ApiToken.name).where(  # type: ignore[call-overload]
+                ApiToken.user_id == u.id)).scalars().all()
+            status = "disabled" if u.disabled else (
+                "locked" if u.locked_until and as_utc(u.locked_until) > utcnow() else "active")
+            table.add_row(u.username, str(u.role), status, u.created_at.strftime("%Y-%m-%d"),
+                          ", ".join(tokens) or "–")
+    out.print(table)
+
+
+@users_app.command("token")
+def token(
+    username: Annotated[str, typer.Argument(help="the user the token acts as")],
+    name: Annotated[str, typer.Option("--name", help="what the token is for")] = "api",
+    database_url: DbOpt = None,
+) -> None:
+    """Create an API token for USERNAME and print it (it is shown only this once)."""
+    import sqlalchemy as sa
+
+    from console.web.auth import audit, create_api_token
+    from storage.console_models import ConsoleUser
+    from storage.engine import session_scope
+
+    engine = _engine(database_url)
+    with session_scope(engine) as session:
+        user = session.execute(
+            sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
+        ).scalar_one_or_none()
+        if user is None:
+            raise UserError(f"no user named {username!r}")
+        secret = create_api_token(session, user, name)
+        audit(session, "cli", "token.created", "user", username, name=name)
+    print(secret)

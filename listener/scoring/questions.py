@@ -1,0 +1,67 @@
+"""Is a post a question, and what kind: an information request or a complaint?
+
+The distinction matters to care (README of the labelled set): "how do I cancel an order
+I placed by mistake?" needs an answer, not an apology, while "why has my bill gone up
+again?" is a complaint phrased as a question. Openers decide, since they are cheap and
+reliable: "how do I / can I / does / is there / what's / anyone know" ask for
+information; "why / how come / how many more / when will / where is my" complain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# First words of an interrogative sentence (after any @handles).
+_OPENERS = frozenset(
+    "how what when where why which who whom whose is are am was were do does did can could "
+    "will would should shall may might has have had anyone anybody any isn't aren't "
+    "doesn't don't can't won't what's whats where's hows how's whos who's".split()
+)
+# Two-word openers that complain rather than ask.
+_COMPLAINING = (
+    ("why",), ("how", "come"), ("how", "many"), ("how", "much", "longer"), ("when", "will"),
+    ("when", "are"), ("when", "is"), ("where", "is", "my"), ("where's", "my"),
+    ("wheres", "my"), ("is", "anyone", "else"), ("anyone", "else"), ("is", "it", "just"),
+    ("what", "is", "going"), ("what's", "going"), ("how", "is", "it"), ("how", "hard"),
+    ("how", "difficult"), ("seriously",), ("really",), ("am", "i", "the", "only"),
+    ("could", "you"), ("can", "you"), ("would", "you"), ("would", "it", "be"),
+    ("could", "someone"), ("can", "someone"), ("is", "there", "any", "way"),
+    ("how", "long", "do", "i"), ("how", "long", "does", "it", "take", "to", "get"),
+    ("how", "long", "will", "it", "take"), ("do", "you", "even"), ("does", "anyone", "at"),
+)
+_SENTENCE_RE = re.compile(r"[^.!?\n]+[.!?]*")
+_STRIP = "\"'“”‘’()[]*:;,-"
+
+
+def _sentence_tokens(sentence: str) -> list[str]:
+    out = []
+    for word in sentence.split():
+        if word.startswith(("@", "#", "http")):
+            continue
+        token = word.lower().strip(_STRIP + ".!?")
+        if token:
+            out.append(token.replace("’", "'"))
+    return out
+
+
+def question_kind(text: str, tokens: Sequence[str]) -> str | None:
+    """"info", "complaint" or None (not a question)."""
+    if "?" not in text and (not tokens or tokens[0] not in _OPENERS):
+        return None
+    first: list[str] | None = None
+    for sentence in _SENTENCE_RE.findall(text):
+        words = _sentence_tokens(sentence)
+        if not words:
+            continue
+        if sentence.rstrip().endswith("?") or words[0] in _OPENERS:
+            first = words
+            break
+    if first is None:
+        return None
+    if first[0] not in _OPENERS and len(first) < 4:
+        return "complaint"  # "Located where?", "Day 5?" - rhetorical fragments
+    for opener in _COMPLAINING:
+        if tuple(first[: len(opener)]) == opener:
+            return "complaint"
+    return "info"

@@ -1,0 +1,165 @@
+"""A walk through the console in a real headless chromium (Debian's /usr/bin/chromium).
+
+Sign in, filter the queue, claim in place, edit the reply (live count), save it, resolve;
+a second browser context sees the collision; a mention carrying an <img onerror> payload
+renders as text and no dialog ever opens. Screenshots land in tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from console.web import create_app
+from tests.console.conftest import PASSWORD, XSS, add_escalation
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(db, rules) -> Iterator[str]:
+    port = _free_port()
+    config = uvicorn.Config(create_app(db, lambda: rules), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+def _watch(page, dialogs: list[str], problems: list[str]) -> None:
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+
+def _sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/queue")
+
+
+def test_walkthrough(server, browser, db):
+    base = server
+    xss = add_escalation(db, XSS, priority="urgent", handle="mallory",
+                         sla_in=timedelta(minutes=3))
+    target = add_escalation(db, "No signal in Leeds since 9am, I work from home!! @NimbusMobile",
+                            priority="high", handle="dana_leeds", followers=48_200)
+    add_escalation(db, "Charged twice for October, second time this year", queue="billing",
+                   categories=["billing"], handle="sam_k", sla_in=timedelta(minutes=-4))
+    for i in range(6):
+        add_escalation(db, f"Mast down near the station again? day {i}", handle=f"commuter{i}",
+                       priority=["normal", "low"][i % 2], sla_in=timedelta(hours=1 + i))
+    dialogs: list[str] = []
+    problems: list[str] = []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    alice_ctx = browser.new_context(viewport={"width": 1360, "height": 900})
+    alice = alice_ctx.new_page()
+    _watch(alice, dialogs, problems)
+    _sign_in(alice, base, "alice")
+
+    # the XSS mention is in the queue as text
+    row = alice.locator(f"#row-{xss} .snippet")
+    assert row.inner_text() == XSS
+    assert alice.locator(f"#row-{xss} img").count() == 0
+    alice.screenshot(path=str(ARTIFACTS / "queue.png"), full_page=True)
+
+    # filter: the filters end up in the URL, so a reload (or the 15 s refresh) keeps them
+    alice.fill("input[name=q]", "leeds")
+    alice.click(".filters button[type=submit]")
+    alice.wait_for_url("**/queue?q=leeds*")
+    assert alice.locator("#queue-rows tr[id^=row-]").count() == 1
+
+    # claim in place (htmx swaps only the row)
+    alice.locator(f"#row-{target} button", has_text="Claim").click()
+    alice.wait_for_selector(f"#row-{target} .status-claimed")
+    assert "q=leeds" in alice.url
+
+    # open it, edit the reply, watch the count, save
+    alice.click(f"#row-{target} a.row-link")
+    alice.wait_for_url(f"**/escalations/{target}")
+    editor = alice.locator("#reply-text")
+    editor.fill("Hi Dana, sorry about the outage in Leeds. Engineers are on site; "
+                "we'll DM you an update within the hour.")
+    count = alice.locator("#reply-count").inner_text()
+    assert count.endswith("/ 280") and not count.startswith("–")
+    alice.click(".reply-form button[type=submit]")
+    alice.wait_for_selector("#sent-reply-text")
+    assert "Engineers are on site" in alice.locator("#sent-reply-text").inner_text()
+    alice.screenshot(path=str(ARTIFACTS / "escalation.png"), full_page=True)
+
+    # a second agent sees who holds it, and cannot claim without taking over
+    bob_ctx = browser.new_context(viewport={"width": 1360, "height": 900})
+    bob = bob_ctx.new_page()
+    _watch(bob, dialogs, problems)
+    _sign_in(bob, base, "bob")
+    bob.goto(f"{base}/escalations/{target}")
+    holder = bob.locator("#holder .holder-who.other")
+    assert "alice is working on this" in holder.inner_text()
+    assert bob.locator("#holder button", has_text="Take over from alice").is_visible()
+    assert bob.locator(".reply-form button[type=submit]").is_disabled()
+    bob.screenshot(path=str(ARTIFACTS / "collision.png"), full_page=True)
+
+    # alice resolves it
+    alice.fill("input[name=resolution]", "Outage fixed, customer informed")
+    alice.click("form[action$='/resolve'] button")
+    alice.wait_for_selector("h1 .status-resolved")
+
+    # the XSS escalation page: text, not markup, and no dialog
+    alice.goto(f"{base}/escalations/{xss}")
+    assert alice.locator("#mention-text").inner_text() == XSS
+    assert alice.locator("#mention-text img").count() == 0
+    alice.wait_for_timeout(300)
+
+    for path in ("/dashboard", "/sources", "/rules"):
+        alice.goto(base + path)
+        assert alice.locator("h1").count() == 1
+    alice_ctx.close()
+    bob_ctx.close()
+
+    assert dialogs == [], f"a dialog opened: {dialogs}"
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], \
+        problems
+    assert (ARTIFACTS / "queue.png").exists() and (ARTIFACTS / "escalation.png").exists()
