@@ -34,9 +34,10 @@ from listener.routing import Decision, RoutingFacts, route
 from listener.scoring import Scorer, ScoringContext
 from listener.types import Batch, Mention
 from responders.replies import render_reply
-from responders.types import PRIORITY_RANK, EscalationPayload
+from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
 from storage import models as t
+from storage.history import HISTORY_LIMIT, author_histories  # noqa: F401 - re-exported
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Scored:
     competitor: bool
     score: Any
     decision: Decision
+    repeat_contact: bool = False  # the author was escalated before (any outcome)
 
 
 def idempotency_key(source: str, external_id: str) -> str:
@@ -211,7 +213,7 @@ class Pipeline:
             author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
             mention_ids = self._insert_mentions(conn, scored, author_ids, now)
             result.stored = len(mention_ids)
-            result.escalated = self._escalate(conn, rules, scored, mention_ids, author_ids, now)
+            result.escalated = self._escalate(conn, rules, scored, mention_ids, now)
             self._quarantine(conn, batch)
             self._advance(conn, source, cursor_before, batch, result, now)
         return result
@@ -256,19 +258,20 @@ class Pipeline:
         window = PileOnWindow(parse_duration(analyzer.rules.urgency.pile_on_window))
         newest = max(as_utc(m.created_at) for m in mentions)
         window.seed(conn, newest - window.window, {m.conversation_id for m in mentions if m.conversation_id})
-        open_by_author = _open_escalations_by_author(conn, mentions)
+        prior = _escalations_by_author(conn, mentions)  # key -> [open, total]
         out = []
         for m in sorted(mentions, key=lambda x: as_utc(x.created_at)):
             key = (m.author.platform, m.author.handle)
-            s = analyzer.analyse(
-                m, only, lambda brand, m=m, key=key: window.context(m, brand, open_by_author.get(key, 0))
-            )
+            counts = prior.setdefault(key, [0, 0])
+            s = analyzer.analyse(m, only, lambda brand, m=m, n=counts[0]: window.context(m, brand, n))
             if s is None:
                 result.stats["dropped/no_brand"] += 1
                 continue
             window.add(s)
             if s.decision.escalate:
-                open_by_author[key] = open_by_author.get(key, 0) + 1
+                s.repeat_contact = counts[1] > 0
+                counts[0] += 1
+                counts[1] += 1
             out.append(s)
         return out
 
@@ -364,32 +367,25 @@ class Pipeline:
         rules: RulesConfig,
         scored: list[Scored],
         mention_ids: dict[str, int],
-        author_ids: dict[tuple[str, str], int],
         now: datetime,
     ) -> int:
-        """Escalations, their outbox rows and audit events, in bulk (one statement each)."""
+        """Escalations, their outbox rows and audit events, in bulk (one statement each).
+
+        The outbox row carries ids, not the ticket body: the worker builds the payload
+        when it delivers (responders.payloads), with the author's history as of then.
+        """
         et, ot, aut = t.Escalation.__table__, t.OutboxItem.__table__, t.AuditEvent.__table__
         todo = [s for s in scored if s.decision.escalate]
         if not todo:
             return 0
-        histories = author_histories(
-            conn, {author_ids[(s.mention.author.platform, s.mention.author.handle)] for s in todo}
-        )
-        rows, payloads = [], []
+        rows = []
         for s in todo:
-            m, d = s.mention, s.decision
-            mention_id = mention_ids[m.external_id]
-            author_id = author_ids[(m.author.platform, m.author.handle)]
-            history = [h for h in histories.get(author_id, []) if h["mention_id"] != mention_id][:HISTORY_LIMIT]
-            repeat = any(h["kind"] == "escalation" for h in history)
+            d = s.decision
             priority = d.priority or "normal"
-            reply = suggested_reply(rules, s)
-            score = s.score.to_dict()
-            key = idempotency_key(m.source, m.external_id)
             rows.append(
                 {
-                    "mention_id": mention_id,
-                    "idempotency_key": key,
+                    "mention_id": mention_ids[s.mention.external_id],
+                    "idempotency_key": idempotency_key(s.mention.source, s.mention.external_id),
                     "route": d.route,
                     "queue": d.queue,
                     "priority": priority,
@@ -398,75 +394,48 @@ class Pipeline:
                     "sla_due": now + rules.sla.due_after(priority),
                     "created_at": now,
                     "updated_at": now,
-                    "suggested_reply": reply,
+                    "suggested_reply": suggested_reply(rules, s),
                     "tags": d.tags,
                     "alert": d.alert,
-                    "decision": {**d.to_dict(), "score": score, "repeat_contact": repeat},
+                    "decision": {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact},
                 }
             )
-            payloads.append((s, key, priority, reply, score, history, repeat))
         esc_ids = [r.id for r in conn.execute(et.insert().returning(et.c.id, sort_by_parameter_order=True), rows)]
-        outbox, audits = [], []
         sinks = [sink for sink in rules.sinks if sink.enabled]
-        for esc_id, (s, key, priority, reply, score, history, repeat) in zip(esc_ids, payloads, strict=True):
-            d, m = s.decision, s.mention
-            payload = EscalationPayload(
-                escalation_id=esc_id,
-                idempotency_key=key,
-                brand=s.brand,
-                competitor=s.competitor,
-                route=d.route or "",
-                queue=d.queue or "",
-                priority=priority,
-                mention=mention_dict(m),
-                author={
-                    "platform": m.author.platform,
-                    "handle": m.author.handle,
-                    "name": m.author.name,
-                    "followers": m.author.followers,
-                    "verified": m.author.verified,
-                },
-                sentiment=score["sentiment"],
-                urgency=score["urgency"],
-                urgency_signals=score["urgency_signals"],
-                categories=score["categories"],
-                tags=list(d.tags),
-                suggested_reply=reply,
-                decision={"route": d.route, "matched": d.matched, "trace": d.trace},
-                history=history,
-                repeat_contact=repeat,
-                console_url=f"{rules.console_url.rstrip('/')}/escalations/{esc_id}" if rules.console_url else None,
-            ).to_dict()
-            for sink in sinks:
-                if (d.sinks is None or sink.name in d.sinks) and (sink.type != "alert" or d.alert):
-                    outbox.append(
-                        {
-                            "escalation_id": esc_id,
-                            "sink": sink.name,
-                            "kind": "alert" if sink.type == "alert" else "escalation",
-                            "state": "pending",
-                            "attempts": 0,
-                            "next_attempt_at": now,
-                            "idempotency_key": key,
-                            "priority_rank": PRIORITY_RANK[priority],
-                            "payload": payload,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                    )
-            audits.append(
+        outbox = [
+            {
+                "escalation_id": esc_id,
+                "sink": sink.name,
+                "kind": "alert" if sink.type == "alert" else "escalation",
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "idempotency_key": row["idempotency_key"],
+                "priority_rank": row["priority_rank"],
+                "payload": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for esc_id, row, s in zip(esc_ids, rows, todo, strict=True)
+            for sink in sinks
+            if (s.decision.sinks is None or sink.name in s.decision.sinks) and (sink.type != "alert" or s.decision.alert)
+        ]
+        if outbox:
+            conn.execute(ot.insert(), outbox)
+        conn.execute(
+            aut.insert(),
+            [
                 {
                     "at": now,
                     "actor": "system",
                     "action": "escalation.created",
                     "subject_type": "escalation",
                     "subject_id": str(esc_id),
-                    "details": {"route": d.route, "queue": d.queue, "priority": priority, "urgency": score["urgency"]},
+                    "details": {"route": row["route"], "queue": row["queue"], "priority": row["priority"]},
                 }
-            )
-        if outbox:
-            conn.execute(ot.insert(), outbox)
-        conn.execute(aut.insert(), audits)
+                for esc_id, row in zip(esc_ids, rows, strict=True)
+            ],
+        )
         return len(esc_ids)
 
     @staticmethod
@@ -529,22 +498,6 @@ def scoring_json(score: Any, decision: Decision) -> dict[str, Any]:
     return data
 
 
-def mention_dict(m: Mention) -> dict[str, Any]:
-    return {
-        "source": m.source,
-        "platform": m.platform,
-        "external_id": m.external_id,
-        "url": m.url,
-        "text": m.text,
-        "title": m.title,
-        "created_at": as_utc(m.created_at).isoformat(),
-        "lang": m.lang,
-        "rating": m.rating,
-        "in_reply_to": m.in_reply_to,
-        "conversation_id": m.conversation_id,
-    }
-
-
 def suggested_reply(rules: RulesConfig, s: Scored) -> str:
     """Render the route's template in the mention's language (falling back to English)."""
     name = s.decision.reply_template
@@ -571,65 +524,21 @@ def suggested_reply(rules: RulesConfig, s: Scored) -> str:
     return render_reply(template, variables, platform)
 
 
-HISTORY_LIMIT = 10
-
-
-def author_histories(conn: Connection, author_ids: set[int], limit: int = HISTORY_LIMIT + 1) -> dict[int, list[dict[str, Any]]]:
-    """Each author's latest mentions (any source) and escalations with how they ended.
-
-    One query for the whole batch (a window function ranks each author's mentions), not
-    one per escalation. `limit` includes one spare so the caller can drop the current mention.
-    """
-    if not author_ids:
-        return {}
-    mt, et = t.Mention.__table__, t.Escalation.__table__
-    rank = sa.func.row_number().over(partition_by=mt.c.author_id, order_by=(mt.c.created_at.desc(), mt.c.id.desc()))
-    inner = (
-        sa.select(
-            mt.c.id, mt.c.author_id, mt.c.source, mt.c.platform, mt.c.created_at, mt.c.sentiment_label, mt.c.url,
-            rank.label("rank"),
-        )
-        .where(mt.c.author_id.in_(author_ids), mt.c.deleted_at.is_(None))
-        .subquery()
-    )
-    rows = conn.execute(
-        sa.select(inner, et.c.id.label("esc_id"), et.c.status, et.c.resolution, et.c.route)
-        .select_from(inner.outerjoin(et, et.c.mention_id == inner.c.id))
-        .where(inner.c.rank <= limit)
-        .order_by(inner.c.author_id, inner.c.rank)
-    )
-    out: dict[int, list[dict[str, Any]]] = {}
-    for r in rows:
-        item: dict[str, Any] = {
-            "kind": "escalation" if r.esc_id else "mention",
-            "mention_id": r.id,
-            "source": r.source,
-            "platform": r.platform,
-            "created_at": as_utc(r.created_at).isoformat() if r.created_at else None,
-            "sentiment": r.sentiment_label,
-            "url": r.url,
-        }
-        if r.esc_id:
-            status = getattr(r.status, "value", r.status)
-            item.update(escalation_id=r.esc_id, status=status, resolution=r.resolution, route=r.route)
-        out.setdefault(r.author_id, []).append(item)
-    return out
-
-
-def _open_escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tuple[str, str], int]:
+def _escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tuple[str, str], list[int]]:
+    """(platform, handle) -> [open escalations, all escalations] for the batch's authors."""
     mt, et, at = t.Mention.__table__, t.Escalation.__table__, t.Author.__table__
-    keys = {(m.author.platform, m.author.handle) for m in mentions}
-    out: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(list(keys), 300):
-        cond = sa.tuple_(at.c.platform, at.c.handle).in_(chunk)
+    keys = list({(m.author.platform, m.author.handle) for m in mentions})
+    is_open = sa.case((et.c.status.in_(OPEN_STATUSES), 1), else_=0)
+    out: dict[tuple[str, str], list[int]] = {}
+    for chunk in _chunks(keys, 300):
         rows = conn.execute(
-            sa.select(at.c.platform, at.c.handle, sa.func.count(et.c.id))
+            sa.select(at.c.platform, at.c.handle, sa.func.sum(is_open), sa.func.count(et.c.id))
             .select_from(at.join(mt, mt.c.author_id == at.c.id).join(et, et.c.mention_id == mt.c.id))
-            .where(cond, et.c.status.in_(OPEN_STATUSES))
+            .where(sa.tuple_(at.c.platform, at.c.handle).in_(chunk))
             .group_by(at.c.platform, at.c.handle)
         )
-        for p, h, n in rows:
-            out[(p, h)] = n
+        for p, h, n_open, n_all in rows:
+            out[(p, h)] = [int(n_open or 0), int(n_all)]
     return out
 
 

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from responders.backoff import MAX_ATTEMPTS, decide
+from responders.payloads import build_payload
 from responders.sinks import build_sink
 from responders.types import EscalationPayload, Sink
 from socialear.config import RulesConfig
@@ -60,6 +61,9 @@ class SinkSet:
         self._sinks: dict[str, Sink] = {}
         self.not_configured: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def console_url(self) -> str | None:
+        return self._rules().console_url
 
     def get(self, name: str) -> Sink:
         with self._lock:
@@ -150,6 +154,13 @@ class OutboxWorker:
         self._pool.shutdown(wait=True)
 
     # -- one delivery ------------------------------------------------------------------
+    def _payload(self, row: Any) -> EscalationPayload:
+        """A row written with a frozen payload delivers that; otherwise build it now."""
+        if row.payload:
+            return EscalationPayload.from_dict(dict(row.payload))
+        with self.engine.connect() as conn:
+            return build_payload(conn, row.escalation_id, self.sinks.console_url())
+
     def _deliver_one(self, item_id: int) -> str:
         ot = t.OutboxItem.__table__
         with self.engine.connect() as conn:
@@ -157,7 +168,7 @@ class OutboxWorker:
         attempt = row.attempts or 1
         try:
             sink = self.sinks.get(row.sink)
-            payload = EscalationPayload.from_dict(dict(row.payload))
+            payload = self._payload(row)
             result = sink.deliver(payload, attempt=attempt)  # type: ignore[call-arg]
         except Exception as exc:  # noqa: BLE001 - classified below; the row records it
             verdict = decide(exc, attempt, max_attempts=self.max_attempts)

@@ -9,8 +9,9 @@ arithmetic. Build a new Scorer when the rules change.
 from __future__ import annotations
 
 from listener.scoring.categories import Categoriser
+from listener.scoring.foreign import keyword_scorers
 from listener.scoring.language import LanguageGate
-from listener.scoring.sentiment import SentimentEngine, TextAnalysis
+from listener.scoring.sentiment import SentimentEngine, TextAnalysis, stars_in_text
 from listener.scoring.types import Score, ScoringContext, Sentiment
 from listener.scoring.urgency import (
     ENGAGEMENT_HIGH,
@@ -35,6 +36,7 @@ class Scorer:
         self.engine = SentimentEngine(rules.lexicon)
         self.categoriser = Categoriser(rules.categories)
         self.language = LanguageGate()
+        self.keywords = keyword_scorers()  # es/fr/de: small keyword lexicons
         own = [b for b in rules.brands if not b.competitor]
         handles = {h for b in own for h in b.handles.values()}
         self._handles = {h.lstrip("@").lower() for h in handles}
@@ -51,10 +53,17 @@ class Scorer:
         text = f"{mention.title}. {mention.text}" if mention.title else mention.text
         analysis = self.engine.analyse(text, mention.rating)
         language = self.language.detect(text, analysis.tokens, mention.lang)
-        supported = self.language.supported(language)
         sentiment = analysis.sentiment
+        supported = self.language.supported(language)
         if not supported:
-            sentiment = self._unsupported(language, mention.rating)
+            keywords = self.keywords.get(language or "")
+            rating = mention.rating if mention.rating is not None else stars_in_text(text)
+            stars = max(1, min(5, round(rating))) if rating is not None else None
+            if keywords is not None:
+                supported = True
+                sentiment = keywords.sentiment(analysis.tokens, stars)
+            else:
+                sentiment = self._unsupported(language, mention.rating)
         hits = self.categoriser.match(text, analysis.tokens)
         categories = list(hits)
         strengths = self._strengths(mention, ctx, analysis, sentiment, categories, supported)
@@ -67,7 +76,7 @@ class Scorer:
             urgency_signals=signals,
             language=language,
             language_supported=supported,
-            question=analysis.question if supported else text.rstrip().endswith("?"),
+            question=analysis.question if language in (None, "en") else "?" in text,
         )
 
     # -- helpers -----------------------------------------------------------------------

@@ -84,7 +84,10 @@ _NEGATION_AUX = frozenset(
 _DROP_CHARS: dict[int, str | None] = dict.fromkeys([0xFE0F, 0xFE0E, 0x200D, *range(0x1F3FB, 0x1F400)])
 _PUNCT = string.punctuation
 _CLAUSE_END = tuple(".,!?;:")
-_STAR_RE = re.compile(r"\b([1-5])\s?(?:/\s?5|stars?\b|★)|([★]{1,5})(?:[☆]*)")
+_STAR_RE = re.compile(
+    r"\b([1-5])\s?(?:/\s?5|stars?\b|★|sterne\b|estrellas\b|étoiles\b)|(★{1,5})☆*",
+    re.IGNORECASE,
+)
 
 
 def _vader_words(text: str) -> list[str]:

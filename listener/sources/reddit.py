@@ -128,6 +128,9 @@ def _no_prawcore_retries(reddit: Any) -> None:
         def __init__(self, retries: int = 0) -> None:
             super().__init__(retries=0)
 
+        def _sleep_seconds(self) -> float | None:
+            return None  # the base class sleeps 2-4 s before a request once retries run out
+
     for attr in ("_core", "_read_only_core", "_authorized_core"):
         session = getattr(reddit, attr, None)
         if session is not None and hasattr(session, "_retry_strategy_class"):

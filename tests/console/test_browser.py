@@ -68,7 +68,7 @@ def browser() -> Iterator[object]:
 
 def _watch(page, dialogs: list[str], problems: list[str]) -> None:
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("console", lambda m: problems.append(f"{page.url}: {m.text} {m.location}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
 
 

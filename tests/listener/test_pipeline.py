@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from listener.collector import Collector
 from responders.outbox import OutboxWorker, SinkSet
+from responders.payloads import build_payload
 from socialear.config import RulesConfig
 from storage import models as t
 
@@ -103,13 +104,17 @@ def test_routing_trace_names_the_rule_and_the_signals(engine: Engine, rules: Rul
 
 def test_repeat_contact_carries_the_authors_history(engine: Engine, rules: RulesConfig) -> None:
     poll_all(Collector(engine, lambda: rules))
-    ot = t.OutboxItem.__table__
-    payloads = [r.payload for r in rows(engine, ot, ot.c.payload)]
+    et = t.Escalation.__table__
+    with engine.connect() as conn:
+        payloads = [build_payload(conn, r.id).to_dict() for r in conn.execute(sa.select(et.c.id))]
     p11 = next(p for p in payloads if p["mention"]["external_id"] == "p11")
     assert p11["repeat_contact"] is True
-    assert any(h["kind"] == "escalation" and h["route"] == "outage-urgent" for h in p11["history"])
+    assert any(
+        h["kind"] == "escalation" and h["route"] == "outage-urgent" and h["relative"] == "before" for h in p11["history"]
+    )
     p1 = next(p for p in payloads if p["mention"]["external_id"] == "p1")
-    assert p1["repeat_contact"] is False and p1["history"] == []
+    assert p1["repeat_contact"] is False
+    assert [h["relative"] for h in p1["history"]] == ["after"]  # the ticket also shows what came since
 
 
 def test_a_second_poller_cannot_take_a_held_lease(engine: Engine, rules: RulesConfig) -> None:

@@ -1,0 +1,78 @@
+"""Build the plain-data escalation a sink delivers, from what storage holds.
+
+Built at delivery time rather than frozen into the outbox row: the row stays small (the
+pipeline writes one per escalation per sink), and the ticket shows the customer's story
+as of delivery, including what happened since the mention (invariant: one view of the
+customer). What was *decided* (route, trace, score) is frozen in escalation.decision.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from responders.types import EscalationPayload
+from storage import models as t
+from storage.history import HISTORY_LIMIT, author_histories
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()
+
+
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def build_payload(conn: Connection, escalation_id: int, console_url: str | None = None) -> EscalationPayload:
+    et, mt, at = t.Escalation.__table__, t.Mention.__table__, t.Author.__table__
+    row = conn.execute(
+        sa.select(
+            et, mt.c.source, mt.c.platform, mt.c.external_id, mt.c.url, mt.c.text, mt.c.title, mt.c.created_at.label("m_created"),
+            mt.c.lang, mt.c.rating, mt.c.in_reply_to, mt.c.conversation_id, mt.c.brand, mt.c.competitor, mt.c.author_id,
+            at.c.handle, at.c.name.label("author_name"), at.c.followers, at.c.verified,
+        )
+        .select_from(et.join(mt, mt.c.id == et.c.mention_id).outerjoin(at, at.c.id == mt.c.author_id))
+        .where(et.c.id == escalation_id)
+    ).one()
+    decision = dict(row.decision or {})
+    score = decision.get("score", {})
+    history: list[dict[str, Any]] = []
+    if row.author_id is not None:
+        mine = _iso(row.m_created) or ""
+        for h in author_histories(conn, {row.author_id}).get(row.author_id, []):
+            if h["mention_id"] != row.mention_id:
+                history.append({**h, "relative": "before" if (h["created_at"] or "") < mine else "after"})
+    return EscalationPayload(
+        escalation_id=row.id,
+        idempotency_key=row.idempotency_key,
+        brand=row.brand,
+        competitor=bool(row.competitor),
+        route=row.route,
+        queue=row.queue,
+        priority=_plain(row.priority),
+        mention={
+            "source": row.source, "platform": row.platform, "external_id": row.external_id, "url": row.url,
+            "text": row.text, "title": row.title, "created_at": _iso(row.m_created), "lang": row.lang,
+            "rating": row.rating, "in_reply_to": row.in_reply_to, "conversation_id": row.conversation_id,
+        },
+        author={
+            "platform": row.platform, "handle": row.handle, "name": row.author_name,
+            "followers": row.followers or 0, "verified": bool(row.verified),
+        },
+        sentiment=score.get("sentiment", {}),
+        urgency=int(score.get("urgency", 0)),
+        urgency_signals=score.get("urgency_signals", {}),
+        categories=score.get("categories", []),
+        tags=list(row.tags or []),
+        suggested_reply=row.suggested_reply or "",
+        decision={"route": decision.get("route"), "matched": decision.get("matched", []), "trace": decision.get("trace", [])},
+        history=history[:HISTORY_LIMIT],
+        repeat_contact=bool(decision.get("repeat_contact")),
+        console_url=f"{console_url.rstrip('/')}/escalations/{row.id}" if console_url else None,
+    )

@@ -1,0 +1,67 @@
+"""One view of the customer: an author's earlier mentions and escalations across sources.
+
+Used when an escalation is delivered (the ticket shows the story so far, as of delivery)
+and by the console's author card. One query per batch of authors: a window function
+ranks each author's mentions, so the cost does not grow with the author's history.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from storage import models as t
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).isoformat()
+
+
+HISTORY_LIMIT = 10
+
+
+def author_histories(conn: Connection, author_ids: set[int], limit: int = HISTORY_LIMIT + 1) -> dict[int, list[dict[str, Any]]]:
+    """Each author's latest mentions (any source) and escalations with how they ended.
+
+    One query for the whole batch (a window function ranks each author's mentions), not
+    one per escalation. `limit` includes one spare so the caller can drop the current mention.
+    """
+    if not author_ids:
+        return {}
+    mt, et = t.Mention.__table__, t.Escalation.__table__
+    rank = sa.func.row_number().over(partition_by=mt.c.author_id, order_by=(mt.c.created_at.desc(), mt.c.id.desc()))
+    inner = (
+        sa.select(
+            mt.c.id, mt.c.author_id, mt.c.source, mt.c.platform, mt.c.created_at, mt.c.sentiment_label, mt.c.url,
+            rank.label("rank"),
+        )
+        .where(mt.c.author_id.in_(author_ids), mt.c.deleted_at.is_(None))
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(inner, et.c.id.label("esc_id"), et.c.status, et.c.resolution, et.c.route)
+        .select_from(inner.outerjoin(et, et.c.mention_id == inner.c.id))
+        .where(inner.c.rank <= limit)
+        .order_by(inner.c.author_id, inner.c.rank)
+    )
+    out: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        item: dict[str, Any] = {
+            "kind": "escalation" if r.esc_id else "mention",
+            "mention_id": r.id,
+            "source": r.source,
+            "platform": r.platform,
+            "created_at": _iso(r.created_at),
+            "sentiment": r.sentiment_label,
+            "url": r.url,
+        }
+        if r.esc_id:
+            status = getattr(r.status, "value", r.status)
+            item.update(escalation_id=r.esc_id, status=status, resolution=r.resolution, route=r.route)
+        out.setdefault(r.author_id, []).append(item)
+    return out
