@@ -26,7 +26,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(db_app, name="db")
 app.add_typer(outbox_app, name="outbox")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 RulesOpt = Annotated[Path | None, typer.Option("--rules", "-r", help="rules file (default $SOCIALEAR_RULES or ./rules.yaml)")]

@@ -72,7 +72,7 @@ def score_record(analyzer: Analyzer, rec: dict[str, Any], line: int) -> dict[str
     mention = record_to_mention(rec, source="score", line=line, require_id=False)
     match = analyzer.matcher.match(mention.text, mention.title)
     score = analyzer.scorer.score(mention)
-    decision = analyzer.route(mention, match.primary, match.competitor, score)
+    decision = analyzer.route(mention, match.primary, match.competitor, score, explain=True)
     out = dict(rec)
     out.update(score.to_dict())
     out["brands"] = list(match.brands)

@@ -26,7 +26,7 @@ import praw
 import prawcore
 
 from listener.sources._common import RetryPolicy, call_with_retries, utcnow
-from listener.sources.reddit import _fields, map_praw_error
+from listener.sources.reddit import _fields, _no_prawcore_retries, map_praw_error
 from listener.sources.x import call_x
 
 BATCH = 100
@@ -74,6 +74,7 @@ class RedditDeletionChecker:
         self.reddit = reddit
         self.retry = retry or RetryPolicy()
         self.stats: dict[str, int] = {}
+        _no_prawcore_retries(reddit)
 
     def gone(self, fullnames: list[str]) -> set[str]:
         """The subset of `fullnames` (t3_/t1_ ids) that are deleted or removed."""

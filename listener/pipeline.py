@@ -112,9 +112,11 @@ class Analyzer:
             question=score.question,
         )
 
-    def route(self, m: Mention, brand: str | None, competitor: bool, score: Any) -> Decision:
-        """Route fast; explain (build the trace) only when the mention is escalated or ignored."""
+    def route(self, m: Mention, brand: str | None, competitor: bool, score: Any, explain: bool = False) -> Decision:
+        """Route fast; explain (build the trace) when asked, or when the mention is escalated or ignored."""
         facts = self.facts(m, brand, competitor, score)
+        if explain:
+            return route(facts, self.rules, explain=True)
         decision = route(facts, self.rules, explain=False)
         if decision.escalate or decision.ignored:
             decision = route(facts, self.rules, explain=True)
@@ -290,9 +292,9 @@ class Pipeline:
                 ids[(row.platform, row.handle)] = row.id
         if ids:
             conn.execute(
-                at.update().where(at.c.id == sa.bindparam("aid")).values(
-                    followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls")
-                ),
+                at.update()
+                .where(at.c.id == sa.bindparam("aid"))
+                .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls")),
                 [
                     {"aid": ids[k], "f": latest[k].author.followers, "v": latest[k].author.verified, "ls": now}
                     for k in ids
@@ -418,7 +420,8 @@ class Pipeline:
             }
             for esc_id, row, s in zip(esc_ids, rows, todo, strict=True)
             for sink in sinks
-            if (s.decision.sinks is None or sink.name in s.decision.sinks) and (sink.type != "alert" or s.decision.alert)
+            if (s.decision.sinks is None or sink.name in s.decision.sinks)
+            and (sink.type != "alert" or s.decision.alert)
         ]
         if outbox:
             conn.execute(ot.insert(), outbox)
@@ -445,7 +448,14 @@ class Pipeline:
             conn.execute(
                 t.Quarantine.__table__.insert(),
                 [
-                    {"source": q.source, "external_id": q.external_id, "payload": q.payload, "error": q.error, "at": now, "resolved": False}
+                    {
+                        "source": q.source,
+                        "external_id": q.external_id,
+                        "payload": q.payload,
+                        "error": q.error,
+                        "at": now,
+                        "resolved": False,
+                    }
                     for q in batch.quarantined
                 ],
             )
@@ -490,6 +500,7 @@ class Pipeline:
 
 
 # -- helpers shared with the CLI and the console -------------------------------------------
+
 
 def scoring_json(score: Any, decision: Decision) -> dict[str, Any]:
     data = score.to_dict()

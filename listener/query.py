@@ -379,9 +379,7 @@ def _lex(text: str) -> list[Token]:
         if char in '"“':
             raise QueryError("unterminated quote: add the closing quote", column) from None
         if char == "-":
-            raise QueryError(
-                "'-' must touch the term, phrase or group it excludes, like -foo", column
-            ) from None
+            raise QueryError("'-' must touch the term, phrase or group it excludes, like -foo", column) from None
         raise QueryError(f"unexpected character {char!r}", column) from None
 
 
@@ -442,8 +440,7 @@ def _require_positive(node: Node) -> None:
         for child in node.children:
             if not _is_positive(child):
                 raise QueryError(
-                    f"every OR alternative needs a term to look for: {_source(child)} "
-                    "alone matches almost every post",
+                    f"every OR alternative needs a term to look for: {_source(child)} alone matches almost every post",
                     child.column,
                 )
     if not _is_positive(node):
@@ -503,9 +500,7 @@ def _phrase_spanner(words: tuple[str, ...]) -> Spanner:
         tokens, found = doc.tokens, []
         for start in doc.positions(words[0]):
             end = start + size
-            if end <= len(tokens) and all(
-                _same_word(tokens[start + k], words[k]) for k in range(1, size)
-            ):
+            if end <= len(tokens) and all(_same_word(tokens[start + k], words[k]) for k in range(1, size)):
                 found.append((start, end - 1))
         return found
 

@@ -89,7 +89,12 @@ def _brand_ok(wanted: list[str], facts: RoutingFacts) -> bool:
 def _conditions(w: When, facts: RoutingFacts) -> Iterator[tuple[str, Any, Callable[[], Any], bool]]:
     """(name, expected, actual, ok) for each condition a route sets, lazily and in order."""
     if w.brand is not None:
-        yield "brand", w.brand, lambda: f"{facts.brand} ({'competitor' if facts.competitor else 'own'})", _brand_ok(w.brand, facts)
+        yield (
+            "brand",
+            w.brand,
+            lambda: f"{facts.brand} ({'competitor' if facts.competitor else 'own'})",
+            _brand_ok(w.brand, facts),
+        )
     if w.source is not None:
         yield "source", w.source, lambda: facts.source, facts.source in w.source
     if w.platform is not None:
@@ -172,7 +177,12 @@ def matches(route: Route, facts: RoutingFacts) -> bool:
 def evaluate(route: Route, facts: RoutingFacts) -> tuple[bool, list[dict[str, Any]]]:
     """Check every condition of one route; return (matched, per-condition explanation)."""
     explained = [
-        {"condition": name, "expected": _range_text(exp) if isinstance(exp, Range) else exp, "actual": actual(), "ok": ok}
+        {
+            "condition": name,
+            "expected": _range_text(exp) if isinstance(exp, Range) else exp,
+            "actual": actual(),
+            "ok": ok,
+        }
         for name, exp, actual, ok in _conditions(route.when, facts)
     ]
     return all(c["ok"] for c in explained), explained

@@ -68,7 +68,11 @@ class SourceScheduler:
             r = outcome.result
             log.info(
                 "source %s: fetched %d, stored %d, escalated %d, quarantined %d",
-                name, r.fetched, r.stored, r.escalated, r.quarantined,
+                name,
+                r.fetched,
+                r.stored,
+                r.escalated,
+                r.quarantined,
             )
 
     def add_job(self, func: Callable[[], object], seconds: float, job_id: str) -> None:

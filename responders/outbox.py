@@ -65,6 +65,18 @@ class SinkSet:
     def console_url(self) -> str | None:
         return self._rules().console_url
 
+    def flush(self, force: bool = False) -> None:
+        """Let grouping sinks (alerts) send windows that have closed; `force` at shutdown."""
+        with self._lock:
+            sinks = list(self._sinks.values())
+        for sink in sinks:
+            flush = getattr(sink, "flush", None)
+            if flush is not None:
+                try:
+                    flush(force=force)
+                except Exception:  # noqa: BLE001 - an alert channel down must not stop deliveries
+                    log.exception("sink %s: flush failed", getattr(sink, "name", "?"))
+
     def get(self, name: str) -> Sink:
         with self._lock:
             rules = self._rules()
@@ -139,9 +151,11 @@ class OutboxWorker:
                 except Exception:  # noqa: BLE001 - keep the worker alive through a DB blip
                     log.exception("outbox: round failed")
                     s = OutboxStats()
+                self.sinks.flush()
                 if s.sent + s.retried + s.dead == 0:
                     self._stop.wait(idle_s)
         finally:
+            self.sinks.flush(force=True)
             self.close()
             self._done.set()
 

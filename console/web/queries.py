@@ -154,20 +154,29 @@ def _queue_where(f: QueueFilters, me: str) -> tuple[list[Any], bool]:
 
 
 def queue_page(session: Session, f: QueueFilters, me: str) -> QueuePage:
-    """One page of the queue, most urgent first, then soonest SLA."""
-    where, _ = _queue_where(f, me)
-    joins = E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
-    stmt = (
-        sa.select(*_row_columns())
-        .select_from(joins)
-        .where(*where)
-        .order_by(E.c.priority_rank.desc(), E.c.sla_due.asc(), E.c.id.asc())
-        .limit(PAGE_SIZE + 1)
-        .offset((f.page - 1) * PAGE_SIZE)
-    )
-    rows = [dict(r._mapping) for r in session.execute(stmt)]
-    has_next = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    """One page of the queue, most urgent first, then soonest SLA.
+
+    Two steps, so that only the 50 rows shown are ever joined and read: the ids come
+    from the escalation index (joined to mention only when a filter needs it), then
+    their columns are fetched by primary key.
+    """
+    where, joined = _queue_where(f, me)
+    source: Any = E
+    if joined:
+        source = E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
+    order = (E.c.priority_rank.desc(), E.c.sla_due.asc(), E.c.id.asc())
+    ids = list(session.execute(
+        sa.select(E.c.id).select_from(source).where(*where).order_by(*order)
+        .limit(PAGE_SIZE + 1).offset((f.page - 1) * PAGE_SIZE)
+    ).scalars())
+    has_next = len(ids) > PAGE_SIZE
+    ids = ids[:PAGE_SIZE]
+    rows: list[dict[str, Any]] = []
+    if ids:
+        joins = E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
+        by_id = {r.id: dict(r._mapping) for r in session.execute(
+            sa.select(*_row_columns()).select_from(joins).where(E.c.id.in_(ids)))}
+        rows = [by_id[i] for i in ids if i in by_id]
     total = queue_total(session, f, me)
     pages = max(1, -(-total // PAGE_SIZE))
     return QueuePage(rows, total, f.page, pages, has_next, queue_counts(session))
@@ -184,9 +193,14 @@ def queue_total(session: Session, f: QueueFilters, me: str) -> int:
 
 def queue_counts(session: Session) -> dict[str, int]:
     """Active (open + claimed) escalations per queue."""
-    stmt = (sa.select(E.c.queue, sa.func.count()).where(E.c.status.in_(ACTIVE))
-            .group_by(E.c.queue).order_by(E.c.queue))
-    return {q: int(n) for q, n in session.execute(stmt)}
+    # Grouping by (queue, status) reads only the (queue, status) index; filtering on
+    # status in SQL would make the planner read every active row instead.
+    counts: dict[str, int] = {}
+    stmt = sa.select(E.c.queue, E.c.status, sa.func.count()).group_by(E.c.queue, E.c.status)
+    for queue, status, n in session.execute(stmt):
+        if str(status) in ACTIVE:
+            counts[queue] = counts.get(queue, 0) + int(n)
+    return dict(sorted(counts.items()))
 
 
 def filter_choices(session: Session) -> dict[str, list[str]]:

@@ -23,8 +23,15 @@ from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 SUPPORTED = frozenset({"en"})
 
 CANDIDATES: tuple[Language, ...] = (
-    Language.ENGLISH, Language.SPANISH, Language.FRENCH, Language.GERMAN,
-    Language.PORTUGUESE, Language.ITALIAN, Language.DUTCH, Language.POLISH, Language.WELSH,
+    Language.ENGLISH,
+    Language.SPANISH,
+    Language.FRENCH,
+    Language.GERMAN,
+    Language.PORTUGUESE,
+    Language.ITALIAN,
+    Language.DUTCH,
+    Language.POLISH,
+    Language.WELSH,
 )
 
 # Platform tags that say nothing about the language.
@@ -37,7 +44,7 @@ _FOREIGN = frozenset(
     # es / pt / it
     "el la los las de del en y con sin una por para que pero muy mi es está esta desde hace "
     "también nada gracias lo le se al un estrellas "
-    "não com uma seu sua meu minha muito já ainda sem porque você obrigado obrigada do da em "
+    "não com uma seu sua meu minha muito já ainda sem porque você obrigado obrigada da em "
     "il della che non sono è ho mio mia anche ancora questo di grazie "
     # fr
     "le les des une je mon ma mes pas ne avec pour dans depuis sur très toujours du au aux "
@@ -98,9 +105,7 @@ class LanguageGate:
     def __init__(self, languages: Sequence[Language] = CANDIDATES) -> None:
         self._detector = detector(languages)
 
-    def detect(
-        self, text: str, tokens: Sequence[str], platform_tag: str | None = None
-    ) -> str | None:
+    def detect(self, text: str, tokens: Sequence[str], platform_tag: str | None = None) -> str | None:
         """ISO 639-1 code, or None when the text has no language (only links, emoji)."""
         tagged = normalise_tag(platform_tag)
         if tagged is not None:

@@ -17,15 +17,15 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 # ASCII punctuation plus the typographic marks people paste from phones.
-_STRIP = string.punctuation + "‘’“”…«»¿¡–—"
+STRIP_CHARS = string.punctuation + "‘’“”…«»¿¡–—"
+_STRIP = STRIP_CHARS
 
 _NUMBER_WORDS = frozenset(
     "two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
     "fifty sixty several many multiple countless".split()
 )
 _DAY_WORDS = frozenset(
-    "monday tuesday wednesday thursday friday saturday sunday yesterday "
-    "mon tue tues wed thu thurs fri sat sun".split()
+    "monday tuesday wednesday thursday friday saturday sunday yesterday mon tue tues wed thu thurs fri sat sun".split()
 )
 _ORDINALS = frozenset(
     "second third fourth fifth sixth seventh eighth ninth tenth nth umpteenth "
@@ -84,42 +84,55 @@ def phrase_tokens(phrase: str) -> tuple[str, ...]:
 
 
 class PhraseMatcher(Generic[T]):
-    """Finds phrases in a token list; each phrase carries a value of type T."""
+    """Finds phrases in a token list; each phrase carries a value of type T.
 
-    __slots__ = ("_index", "_class_index", "_uses_classes")
+    A phrase starting with a placeholder is indexed under every word of its class
+    ("<num> hours" under "two", "three"...) and, for digits, under the class itself, so
+    a scan costs one dict lookup per token; placeholders later in a phrase are checked
+    only when an earlier token already matched.
+    """
+
+    __slots__ = ("_index", "_digit_index")
 
     def __init__(self) -> None:
         self._index: dict[str, list[tuple[tuple[str, ...], T]]] = {}
-        self._class_index: dict[str, list[tuple[tuple[str, ...], T]]] = {}
-        self._uses_classes = False
+        self._digit_index: dict[str, list[tuple[tuple[str, ...], T]]] = {}
 
     def add(self, phrase: str, value: T) -> None:
         toks = phrase_tokens(phrase)
         if not toks:
             return
-        if any(t in PLACEHOLDERS for t in toks):
-            self._uses_classes = True
-        index = self._class_index if toks[0] in PLACEHOLDERS else self._index
-        bucket = index.setdefault(toks[0], [])
-        bucket.append((toks, value))
-        bucket.sort(key=lambda item: -len(item[0]))  # longest first
+        first = toks[0]
+        if first in PLACEHOLDERS:
+            keys = [w for w, cls in _CLASS_OF_WORD.items() if cls == first]
+            buckets = [self._index.setdefault(w, []) for w in keys]
+            buckets.append(self._digit_index.setdefault(first, []))
+        else:
+            buckets = [self._index.setdefault(first, [])]
+        for bucket in buckets:
+            bucket.append((toks, value))
+            bucket.sort(key=lambda item: -len(item[0]))  # longest first
 
     def add_all(self, items: Iterable[tuple[str, T]]) -> None:
         for phrase, value in items:
             self.add(phrase, value)
 
-    def classes_of(self, tokens: Sequence[str]) -> list[str | None] | None:
-        """Placeholder class per token, or None when no phrase uses placeholders."""
-        if not self._uses_classes:
-            return None
-        get = _CLASS_OF_WORD.get
-        return [get(t) or (token_class(t) if t[:1].isdigit() else None) for t in tokens]
+    def _bucket(self, token: str) -> list[tuple[tuple[str, ...], T]] | None:
+        """Candidates for a token: its literal bucket, plus its class's if it is a number."""
+        bucket = self._index.get(token)
+        if self._digit_index and token[:1].isdigit():
+            cls = token_class(token)
+            extra = self._digit_index.get(cls) if cls is not None else None
+            if extra:
+                if bucket is None:
+                    return extra
+                return sorted(bucket + extra, key=lambda item: -len(item[0]))
+        return bucket
 
     @staticmethod
     def _first(
         bucket: list[tuple[tuple[str, ...], T]],
         tokens: Sequence[str],
-        classes: Sequence[str | None] | None,
         i: int,
         every: list[tuple[int, T]] | None = None,
     ) -> tuple[int, T] | None:
@@ -132,8 +145,9 @@ class PhraseMatcher(Generic[T]):
             k = 1
             while k < len(toks):
                 want = toks[k]
-                if want != tokens[i + k] and want != "*" and (
-                    classes is None or want != classes[i + k]
+                tok = tokens[i + k]
+                if want != tok and want != "*" and (
+                    want not in PLACEHOLDERS or token_class(tok) != want
                 ):
                     break
                 k += 1
@@ -145,51 +159,37 @@ class PhraseMatcher(Generic[T]):
 
     def find(self, tokens: Sequence[str]) -> list[tuple[int, int, T]]:
         """Greedy left-to-right, longest match wins, no overlaps: (start, end, value)."""
-        classes = self.classes_of(tokens)
         out: list[tuple[int, int, T]] = []
         i, n = 0, len(tokens)
         index = self._index
-        class_index = self._class_index
+        digits = bool(self._digit_index)
         first = self._first
         while i < n:
-            best = None
-            bucket = index.get(tokens[i])
+            token = tokens[i]
+            if digits and token[:1].isdigit():
+                bucket = self._bucket(token)
+            else:
+                bucket = index.get(token)
             if bucket is not None:
-                best = first(bucket, tokens, classes, i)
-            if classes is not None and classes[i] is not None:
-                bucket = class_index.get(classes[i])  # type: ignore[arg-type]
-                if bucket is not None:
-                    other = first(bucket, tokens, classes, i)
-                    if other is not None and (best is None or other[0] > best[0]):
-                        best = other
-            if best is not None:
-                out.append((i, best[0], best[1]))
-                i = best[0]
-                continue
+                best = first(bucket, tokens, i)
+                if best is not None:
+                    out.append((i, best[0], best[1]))
+                    i = best[0]
+                    continue
             i += 1
         return out
 
     def find_all(self, tokens: Sequence[str]) -> list[tuple[int, int, T]]:
         """Every phrase that matches anywhere (overlaps allowed)."""
         index = self._index
-        class_index = self._class_index
-        classes = self.classes_of(tokens)
-        starts = [i for i, tok in enumerate(tokens) if tok in index]
-        if classes is not None:
-            more = [i for i, c in enumerate(classes) if c is not None and c in class_index]
-            if more:
-                starts = sorted(set(starts).union(more))
-        if not starts:
-            return []
+        digits = bool(self._digit_index)
+        starts = [i for i, t in enumerate(tokens) if t in index or (digits and t[:1].isdigit())]
         out: list[tuple[int, int, T]] = []
         found: list[tuple[int, T]] = []
         for i in starts:
-            bucket = index.get(tokens[i])
+            bucket = self._bucket(tokens[i])
             if bucket is not None:
-                self._first(bucket, tokens, classes, i, found)
-            cls = classes[i] if classes is not None else None
-            if cls is not None and cls in class_index:
-                self._first(class_index[cls], tokens, classes, i, found)
-            out.extend((i, end, value) for end, value in found)
-            found.clear()
+                self._first(bucket, tokens, i, found)
+                out.extend((i, end, value) for end, value in found)
+                found.clear()
         return out

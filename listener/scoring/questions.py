@@ -18,17 +18,47 @@ _OPENERS = frozenset(
     "will would should shall may might has have had anyone anybody any isn't aren't "
     "doesn't don't can't won't what's whats where's hows how's whos who's".split()
 )
+# Openers that make a question even without "?" ("how do i turn off voicemail"); "was",
+# "had" and friends open statements too often ("was worried about the delay but...").
+_BARE_OPENERS = frozenset(
+    "how what when where why which who does do did can could is are will should anyone "
+    "any what's whats where's".split()
+)
 # Two-word openers that complain rather than ask.
 _COMPLAINING = (
-    ("why",), ("how", "come"), ("how", "many"), ("how", "much", "longer"), ("when", "will"),
-    ("when", "are"), ("when", "is"), ("where", "is", "my"), ("where's", "my"),
-    ("wheres", "my"), ("is", "anyone", "else"), ("anyone", "else"), ("is", "it", "just"),
-    ("what", "is", "going"), ("what's", "going"), ("how", "is", "it"), ("how", "hard"),
-    ("how", "difficult"), ("seriously",), ("really",), ("am", "i", "the", "only"),
-    ("could", "you"), ("can", "you"), ("would", "you"), ("would", "it", "be"),
-    ("could", "someone"), ("can", "someone"), ("is", "there", "any", "way"),
-    ("how", "long", "do", "i"), ("how", "long", "does", "it", "take", "to", "get"),
-    ("how", "long", "will", "it", "take"), ("do", "you", "even"), ("does", "anyone", "at"),
+    ("why",),
+    ("how", "come"),
+    ("how", "many"),
+    ("how", "much", "longer"),
+    ("when", "will"),
+    ("when", "are"),
+    ("when", "is"),
+    ("where", "is", "my"),
+    ("where's", "my"),
+    ("wheres", "my"),
+    ("is", "anyone", "else"),
+    ("anyone", "else"),
+    ("is", "it", "just"),
+    ("what", "is", "going"),
+    ("what's", "going"),
+    ("how", "is", "it"),
+    ("how", "hard"),
+    ("how", "difficult"),
+    ("seriously",),
+    ("really",),
+    ("am", "i", "the", "only"),
+    ("could", "you"),
+    ("can", "you"),
+    ("would", "you"),
+    ("would", "it", "be"),
+    ("could", "someone"),
+    ("can", "someone"),
+    ("is", "there", "any", "way"),
+    ("how", "long", "do", "i"),
+    ("how", "long", "does", "it", "take", "to", "get"),
+    ("how", "long", "will", "it", "take"),
+    ("do", "you", "even"),
+    ("does", "anyone", "at"),
 )
 _SENTENCE_RE = re.compile(r"[^.!?\n]+[.!?]*")
 _STRIP = "\"'“”‘’()[]*:;,-"
@@ -46,15 +76,15 @@ def _sentence_tokens(sentence: str) -> list[str]:
 
 
 def question_kind(text: str, tokens: Sequence[str]) -> str | None:
-    """"info", "complaint" or None (not a question)."""
-    if "?" not in text and (not tokens or tokens[0] not in _OPENERS):
+    """ "info", "complaint" or None (not a question)."""
+    if "?" not in text and (not tokens or tokens[0] not in _BARE_OPENERS):
         return None
     first: list[str] | None = None
     for sentence in _SENTENCE_RE.findall(text):
         words = _sentence_tokens(sentence)
         if not words:
             continue
-        if sentence.rstrip().endswith("?") or words[0] in _OPENERS:
+        if sentence.rstrip().endswith("?") or words[0] in _BARE_OPENERS:
             first = words
             break
     if first is None:

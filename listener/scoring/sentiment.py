@@ -41,7 +41,7 @@ from listener.scoring.lexicon import (
     Cue,
     builtin_cues,
 )
-from listener.scoring.matcher import PhraseMatcher, phrase_tokens, strip_token
+from listener.scoring.matcher import STRIP_CHARS, PhraseMatcher, phrase_tokens
 from listener.scoring.questions import question_kind
 from listener.scoring.types import Sentiment
 from listener.scoring.valence import word_valences
@@ -58,7 +58,7 @@ OPEN_COMPLAINT = -1.5  # complaint evidence (sum of valences) that makes a post 
 FIXED_COMPLAINT = 0.25  # weight left on complaint words once the text reports a fix
 OUTWEIGHED_PRAISE = 0.25  # weight left on other praise next to an open complaint
 SARCASM_FLIP = -0.5  # praise-prone words next to an open complaint
-INFO_QUESTION = 0.2  # weight left on everything in an information question or news
+INFO_QUESTION = 0.1  # weight left on everything in an information question or news
 
 # Star ratings (1-5) as one extra valence item: reviews state their verdict in stars.
 RATING_VALENCE = {1: -3.0, 2: -2.5, 3: 0.0, 4: 2.5, 5: 3.0}
@@ -83,6 +83,7 @@ _NEGATION_AUX = frozenset(
 
 _DROP_CHARS: dict[int, str | None] = dict.fromkeys([0xFE0F, 0xFE0E, 0x200D, *range(0x1F3FB, 0x1F400)])
 _PUNCT = string.punctuation
+_TOKEN_STRIP = STRIP_CHARS
 _CLAUSE_END = tuple(".,!?;:")
 _STAR_RE = re.compile(
     r"\b([1-5])\s?(?:/\s?5|stars?\b|★|sterne\b|estrellas\b|étoiles\b)|(★{1,5})☆*",
@@ -90,14 +91,29 @@ _STAR_RE = re.compile(
 )
 
 
-def _vader_words(text: str) -> list[str]:
-    """VADER's tokens (`SentiText.words_and_emoticons`): split on whitespace, strip
-    surrounding punctuation unless that leaves <= 2 characters (keeps `:(` and `no.`)."""
-    out = []
+def _tokenise(text: str) -> tuple[list[str], list[str], list[str], bool]:
+    """One pass: VADER's tokens, the same lowered, the matcher's tokens, VADER's cap_diff.
+
+    VADER's tokens (`SentiText.words_and_emoticons`): split on whitespace, strip
+    surrounding punctuation unless that leaves <= 2 characters (keeps `:(` and `no.`).
+    The matcher's tokens are lowered with all surrounding punctuation stripped.
+    """
+    words: list[str] = []
+    low: list[str] = []
+    tokens: list[str] = []
+    upper = 0
     for word in text.split():
         stripped = word.strip(_PUNCT)
-        out.append(word if len(stripped) <= 2 else stripped)
-    return out
+        if len(stripped) > 2:
+            word = stripped
+        if word.isupper():
+            upper += 1
+        lowered = word.lower()
+        words.append(word)
+        low.append(lowered)
+        tokens.append(lowered.strip(_TOKEN_STRIP) or lowered)
+    cap_diff = 0 < len(words) - upper < len(words)  # VADER's allcap_differential
+    return words, low, tokens, cap_diff
 
 
 def _compound(values: list[float], text: str) -> float:
@@ -168,11 +184,7 @@ class SentimentEngine:
 
     def analyse(self, text: str, rating: float | None = None) -> TextAnalysis:
         text = self._prepare(text)
-        words = _vader_words(text)
-        low = [w.lower() for w in words]
-        tokens = [strip_token(w) for w in low]
-        upper = sum(1 for w in words if w.isupper())
-        cap_diff = 0 < len(words) - upper < len(words)  # VADER's allcap_differential
+        words, low, tokens, cap_diff = _tokenise(text)
         values = word_valences(words, low, self.lexicon, cap_diff)
         # index -> (end, kind) for items that are cues; plain VADER words are absent
         spans: dict[int, tuple[int, str]] = {}
@@ -197,14 +209,8 @@ class SentimentEngine:
                     values[k] *= 0.5 if k < pivot else 1.5 if k > pivot else 1.0
 
         compound = _compound(values, text)
-        label = (
-            "positive" if compound >= POSITIVE_AT
-            else "negative" if compound <= NEGATIVE_AT
-            else "neutral"
-        )
-        analysis.sentiment = Sentiment(
-            label, compound, self._reasons(label, tokens, values, spans, stars)
-        )
+        label = "positive" if compound >= POSITIVE_AT else "negative" if compound <= NEGATIVE_AT else "neutral"
+        analysis.sentiment = Sentiment(label, compound, self._reasons(label, tokens, values, spans, stars))
         return analysis
 
     # -- steps -----------------------------------------------------------------------
@@ -231,9 +237,7 @@ class SentimentEngine:
             if kind == "help" or kind == "urgent":
                 # requests, not praise: VADER's +valence for "help"/"please" would make a
                 # plea for help read as positive
-                (analysis.help if kind == "help" else analysis.urgent).append(
-                    " ".join(tokens[start:end])
-                )
+                (analysis.help if kind == "help" else analysis.urgent).append(" ".join(tokens[start:end]))
                 continue
             valence = cue.valence
             if kind in ("emoji", "emoticon"):
@@ -267,9 +271,7 @@ class SentimentEngine:
                 return True
         return False
 
-    def _unexplained_negations(
-        self, tokens: list[str], values: list[float], spans: dict[int, tuple[int, str]]
-    ) -> None:
+    def _unexplained_negations(self, tokens: list[str], values: list[float], spans: dict[int, tuple[int, str]]) -> None:
         """A "hasn't/didn't/can't + verb" that nothing else scored is weak failure evidence."""
         lexicon = self.lexicon
         n = len(tokens)
@@ -281,9 +283,7 @@ class SentimentEngine:
             following = tokens[i + 1 : i + 3]
             if not following or following[0] in _HARMLESS_AFTER_NEGATION:
                 continue
-            if any(lexicon.get(t) for t in following) or any(
-                (i + 1 + k) in spans for k in range(len(following))
-            ):
+            if any(lexicon.get(t) for t in following) or any((i + 1 + k) in spans for k in range(len(following))):
                 continue  # VADER or a cue already reads the negated word
             if i + 1 < n:
                 values[i] = UNEXPLAINED_NEGATION
@@ -340,7 +340,7 @@ class SentimentEngine:
         if stars == 3:  # lukewarm: only a concrete failure makes a 3-star review negative
             for k in range(n):
                 if values[k] > 0:
-                    values[k] *= OUTWEIGHED_PRAISE
+                    values[k] = 0.0
         if asked == "info" or (news and complaint > 2 * OPEN_COMPLAINT):
             for k in range(len(values)):
                 values[k] *= INFO_QUESTION
@@ -358,9 +358,7 @@ class SentimentEngine:
             return []
         sign = 1.0 if label == "positive" else -1.0
         n = len(tokens)
-        items = sorted(
-            (k for k, v in enumerate(values) if v * sign > 0), key=lambda k: -abs(values[k])
-        )[:6]
+        items = sorted((k for k, v in enumerate(values) if v * sign > 0), key=lambda k: -abs(values[k]))[:6]
         out = []
         for k in items:
             value = values[k]
@@ -371,5 +369,5 @@ class SentimentEngine:
             if hit is None:
                 out.append(f"'{tokens[k]}' ({value:+.1f})")
             else:
-                out.append(f"'{' '.join(tokens[k:hit[0]])}' ({value:+.1f}, {hit[1]})")
+                out.append(f"'{' '.join(tokens[k : hit[0]])}' ({value:+.1f}, {hit[1]})")
         return out

@@ -34,9 +34,7 @@ VERIFIED_BONUS = 0.25
 
 def handle_pattern(handles: Iterable[str]) -> re.Pattern[str] | None:
     """One regex matching any of the brand's @handles as a whole word."""
-    names = sorted(
-        {h.lstrip("@").lower() for h in handles if h and h.strip("@")}, key=len, reverse=True
-    )
+    names = sorted({h.lstrip("@").lower() for h in handles if h and h.strip("@")}, key=len, reverse=True)
     if not names:
         return None
     return re.compile(r"(?<![\w@])@(?:" + "|".join(map(re.escape, names)) + r")\b", re.IGNORECASE)

@@ -300,6 +300,7 @@ class Sweep:
         self.quarantined: list[Quarantined] = []
         self.read: list[tuple[str, float]] = []
         self.done = False
+        self.reached = False  # met an item at or below the watermark: no gap above it
         self._ids: set[str] = set()
         self._last_ts: float | None = None
 
@@ -320,6 +321,8 @@ class Sweep:
             ts = self._last_ts if self._last_ts is not None else (self.mark.ts or time.time())
             problem = problem or "item has no readable timestamp"
         self._last_ts = ts
+        if self.mark.ts is not None and ts <= self.mark.ts:
+            self.reached = True
         if self.mark.is_past(ts):
             self.done = True
             return

@@ -303,7 +303,7 @@ class RedditSource:
             if sweep.done:
                 break
         listing_ended = len(items) < self.options.limit
-        read_all = sweep.done or listing_ended
+        read_all = sweep.done or sweep.reached or listing_ended
         if resume:
             pending = Watermark.from_json(resume.get("pending"), lookback=lookback)
             merged = pending.advanced(sweep.read)

@@ -19,7 +19,7 @@ class Brand:
     handles: dict[str, str] = field(default_factory=dict)
 
 
-NIMBUS = Brand("Nimbus", 'nimbus OR "nimbus broadband" -careers', {"x": "NimbusHelp"})
+NIMBUS = Brand("Nimbus", '(nimbus OR "nimbus broadband") -careers', {"x": "NimbusHelp"})
 SKYLINE = Brand("Skyline", "skyline", {"x": "SkylineCares"})
 
 

@@ -183,3 +183,12 @@ def test_malformed_body_is_retryable(kind, fast_retry):
             harness.build(fast_retry).fetch(None)
         assert calls() == 3
     assert not isinstance(info.value, RateLimited)
+
+
+def test_build_source_passes_only_what_from_options_accepts(tmp_path):
+    from source_helpers import NIMBUS
+
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"id": "1", "text": "nimbus"}\n')
+    source = build_source("sample", "replay", {"path": str(path)}, env={}, client=object(), brands=[NIMBUS])
+    assert source.fetch(None).mentions[0].text == "nimbus"
