@@ -48,6 +48,8 @@ class Service:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             force=True,
         )
+        for noisy in ("apscheduler", "alembic", "httpx"):  # their INFO lines drown the service's own
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         self.host = host or self.settings.host
         self.port = port or self.settings.port
         self.console = console

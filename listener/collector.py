@@ -17,13 +17,11 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from listener.pipeline import BatchResult, CursorConflict, Pipeline
@@ -31,14 +29,14 @@ from listener.sources import build_source
 from listener.types import Source
 from socialear.config import RulesConfig, SourceConfig
 from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
-from storage import models as t
+from storage import sources as state
+from storage.engine import session_scope
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 300
 MAX_BATCHES_PER_RUN = 50  # drain a backlog, but give the thread back eventually
-ERROR_LOG_CAP = 20
 
 
 def default_instance_id() -> str:
@@ -185,71 +183,33 @@ class Collector:
         log.warning("source %s: %s", outcome.source, message)
         self._record(outcome.source, healthy=healthy, error=message, next_run=next_run)
 
-    # -- storage of state (lease, cursor, health) ---------------------------------------------
-    def _ensure_row(self, conn: sa.Connection, name: str) -> None:
-        st = t.SourceState.__table__
-        if conn.execute(sa.select(st.c.source).where(st.c.source == name)).first() is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(st.insert(), {"source": name, "updated_at": utcnow(), "stats": {}, "error_log": []})
-            except sa.exc.IntegrityError:
-                pass  # another replica inserted it first
-
+    # -- storage of state (lease, cursor, health): storage.sources owns the SQL ------------
     def _acquire_lease(self, name: str, now: datetime) -> bool:
-        st = t.SourceState.__table__
-        with self.engine.begin() as conn:
-            self._ensure_row(conn, name)
-            res = conn.execute(
-                st.update()
-                .where(
-                    st.c.source == name,
-                    sa.or_(st.c.lease_until.is_(None), st.c.lease_until < now, st.c.lease_owner == self.instance_id),
-                )
-                .values(lease_owner=self.instance_id, lease_until=now + timedelta(seconds=self.lease_ttl_s))
-            )
-            return res.rowcount == 1
+        with session_scope(self.engine) as session:
+            return state.acquire_lease(session, name, self.instance_id, self.lease_ttl_s, now=now)
 
     def _release_lease(self, name: str) -> None:
-        st = t.SourceState.__table__
-        with self.engine.begin() as conn:
-            conn.execute(
-                st.update()
-                .where(st.c.source == name, st.c.lease_owner == self.instance_id)
-                .values(lease_owner=None, lease_until=None)
-            )
+        with session_scope(self.engine) as session:
+            state.release_lease(session, name, self.instance_id)
 
     def _cursor_and_budget(self, name: str) -> tuple[str | None, int]:
-        st = t.SourceState.__table__
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(st.c.cursor, st.c.budget_used, st.c.budget_period).where(st.c.source == name)
-            ).first()
-        if row is None:
-            return None, 0
-        period = utcnow().strftime("%Y-%m")
-        return row.cursor, (row.budget_used or 0) if row.budget_period == period else 0
+        with session_scope(self.engine) as session:
+            row = state.get_state(session, name)
+            if row is None:
+                return None, 0
+            period = utcnow().strftime("%Y-%m")
+            return row.cursor, (row.budget_used or 0) if row.budget_period == period else 0
 
     def _record(self, name: str, *, healthy: bool, error: str | None = None, **fields: Any) -> None:
-        st = t.SourceState.__table__
-        now = utcnow()
-        with self.engine.begin() as conn:
-            self._ensure_row(conn, name)
-            values: dict[str, Any] = {"healthy": healthy, "updated_at": now, **fields}
+        with session_scope(self.engine) as session:
             if error is not None:
-                log_rows = conn.execute(sa.select(st.c.error_log).where(st.c.source == name)).scalar() or []
-                values.update(
-                    last_error=error,
-                    last_error_at=now,
-                    status_message=fields.get("status_message", error),
-                    error_log=([{"at": now.isoformat(), "error": error}] + list(log_rows))[:ERROR_LOG_CAP],
-                )
-            conn.execute(st.update().where(st.c.source == name).values(**values))
+                state.append_error(session, name, error)
+                fields.setdefault("status_message", error)
+            state.record_health(session, name, healthy=healthy, **fields)
 
     def set_next_run(self, name: str, when: datetime | None) -> None:
-        st = t.SourceState.__table__
-        with self.engine.begin() as conn:
-            self._ensure_row(conn, name)
-            conn.execute(st.update().where(st.c.source == name).values(next_run=when))
+        with session_scope(self.engine) as session:
+            state.record_health(session, name, next_run=when)
 
 
 def _merge(into: BatchResult, res: BatchResult) -> None:
@@ -259,9 +219,3 @@ def _merge(into: BatchResult, res: BatchResult) -> None:
     into.quarantined += res.quarantined
     into.stats.update(res.stats)
 
-
-def wait_until(deadline: float) -> None:
-    """Sleep until a monotonic deadline (used by tests and the CLI's paced loops)."""
-    delay = deadline - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)

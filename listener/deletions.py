@@ -18,6 +18,7 @@ checker never reports an id as gone because a request failed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -56,7 +57,7 @@ class XDeletionChecker:
         gone: set[str] = set()
         for chunk in _chunks(_unique(ids)):
             body, _ = call_x(
-                lambda c=chunk: self.client.get_tweets(c, tweet_fields=["id"]),
+                functools.partial(self.client.get_tweets, chunk, tweet_fields=["id"]),
                 what="tweet lookup",
                 policy=self.retry,
                 stats=self.stats,
@@ -92,8 +93,8 @@ class RedditDeletionChecker:
                 raw = _fields(item)
                 found[str(raw.get("name"))] = raw
             for fullname in chunk:
-                raw = found.get(fullname)
-                if raw is None or self._is_gone(raw):
+                fields = found.get(fullname)
+                if fields is None or self._is_gone(fields):
                     gone.add(fullname)
         return gone
 

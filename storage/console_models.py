@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 import storage  # noqa: F401  (installs the constraint naming convention first)

@@ -110,10 +110,10 @@ class LanguageGate:
         tagged = normalise_tag(platform_tag)
         if tagged is not None:
             return tagged
-        if looks_english(text, tokens):
-            return "en"
         if not any(c.isalpha() for c in text):
             return None
+        if looks_english(text, tokens):
+            return "en"
         found = self._detector.detect_language_of(text)
         return found.iso_code_639_1.name.lower() if found is not None else None
 

@@ -146,9 +146,7 @@ class PhraseMatcher(Generic[T]):
             while k < len(toks):
                 want = toks[k]
                 tok = tokens[i + k]
-                if want != tok and want != "*" and (
-                    want not in PLACEHOLDERS or token_class(tok) != want
-                ):
+                if want != tok and want != "*" and (want not in PLACEHOLDERS or token_class(tok) != want):
                     break
                 k += 1
             else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from listener.scoring.categories import Categoriser
 from listener.scoring.foreign import keyword_scorers
 from listener.scoring.language import LanguageGate
-from listener.scoring.sentiment import SentimentEngine, TextAnalysis, stars_in_text
+from listener.scoring.sentiment import SentimentEngine, TextAnalysis, as_stars, stars_in_text
 from listener.scoring.types import Score, ScoringContext, Sentiment
 from listener.scoring.urgency import (
     ENGAGEMENT_HIGH,
@@ -57,13 +57,12 @@ class Scorer:
         supported = self.language.supported(language)
         if not supported:
             keywords = self.keywords.get(language or "")
-            rating = mention.rating if mention.rating is not None else stars_in_text(text)
-            stars = max(1, min(5, round(rating))) if rating is not None else None
+            stars = as_stars(mention.rating) if mention.rating is not None else stars_in_text(text)
             if keywords is not None:
                 supported = True
                 sentiment = keywords.sentiment(analysis.tokens, stars)
             else:
-                sentiment = self._unsupported(language, mention.rating)
+                sentiment = self._unsupported(language, stars)
         hits = self.categoriser.match(text, analysis.tokens)
         categories = list(hits)
         strengths = self._strengths(mention, ctx, analysis, sentiment, categories, supported)
@@ -80,12 +79,12 @@ class Scorer:
         )
 
     # -- helpers -----------------------------------------------------------------------
-    def _unsupported(self, language: str | None, rating: float | None) -> Sentiment:
-        """No English lexicon applies: say so, and use only the star rating if there is one."""
+    def _unsupported(self, language: str | None, stars: int | None) -> Sentiment:
+        """No lexicon for this language: say so, and use only the star rating if there is one."""
         reasons = [f"language not supported ({language})"]
-        if rating is None:
+        if stars is None:
             return Sentiment("neutral", 0.0, reasons)
-        rated = self.engine.sentiment("", rating)
+        rated = self.engine.sentiment("", stars)
         return Sentiment(rated.label, rated.compound, reasons + rated.reasons)
 
     def _addressed(self, mention: Mention, text: str) -> bool:

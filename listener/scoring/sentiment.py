@@ -130,6 +130,13 @@ def _compound(values: list[float], text: str) -> float:
     return round(total / math.sqrt(total * total + 15), 4)  # VADER's normalize, alpha=15
 
 
+def as_stars(rating: float | None) -> int | None:
+    """A platform rating as 1-5 stars; None when absent or not on a 1-5 scale (NaN, 0, 10)."""
+    if rating is None or not math.isfinite(rating) or not 0.5 <= rating <= 5.5:
+        return None
+    return max(1, min(5, round(rating)))
+
+
 def stars_in_text(text: str) -> int | None:
     """A rating written in the text ("2/5", "1 star", "★★★★☆"), for posts with no field."""
     m = _STAR_RE.search(text)
@@ -194,9 +201,7 @@ class SentimentEngine:
 
         asked = question_kind(text, tokens)
         analysis.question = asked is not None
-        if rating is None:
-            rating = stars_in_text(text)
-        stars = max(1, min(5, round(rating))) if rating is not None else None
+        stars = as_stars(rating) if rating is not None else stars_in_text(text)
         if stars is not None:
             values.append(RATING_VALENCE[stars])
             spans[len(values) - 1] = (len(values), "rating")
@@ -246,7 +251,8 @@ class SentimentEngine:
                 negated = self._negated(words, tokens, start, previous_end)
                 if not negated and kind == "resolution":
                     negated = any(t in DOUBTERS for t in tokens[max(0, start - 3) : start])
-                previous_end = end
+                if end - start > 1 or tokens[start] not in NEGATORS:
+                    previous_end = end  # a bare "nothing"/"never" still negates what follows
             if negated:
                 valence *= NEGATED_COMPLAINT if cue.complaint else NEGATED_OTHER
                 kind = "negated " + kind
@@ -324,16 +330,16 @@ class SentimentEngine:
             for k, value in enumerate(values):
                 if value <= 0:
                     continue
-                kind = spans[k][1] if k in spans else None
+                item_kind = spans[k][1] if k in spans else None
                 if k >= n:  # the rating: only a 5-star review on a strong complaint is sarcasm
                     if stars == 5 and complaint <= 2 * OPEN_COMPLAINT:
                         values[k] = value * SARCASM_FLIP
                         spans[k] = (k + 1, "sarcasm")
                     continue
-                if kind == "polite" or tokens[k] in SARCASM_PRONE:
+                if item_kind == "polite" or tokens[k] in SARCASM_PRONE:
                     values[k] = value * SARCASM_FLIP
                     spans[k] = (spans[k][0] if k in spans else k + 1, "sarcasm")
-                elif kind != "resolution":
+                elif item_kind != "resolution":
                     values[k] = value * OUTWEIGHED_PRAISE
         else:
             analysis.complaint = min(0.0, complaint)

@@ -46,7 +46,7 @@ def build_source(
     Only the keyword arguments a class's `from_options` accepts are passed, so a source
     that needs no env, client or brands (replay) keeps a short signature.
     """
-    cls = SOURCES.get(type)
+    cls: Any = SOURCES.get(type)
     if cls is None:
         known = ", ".join(sorted(SOURCES))
         raise NotConfigured(f"source '{name}': unknown type {type!r} (known: {known})")

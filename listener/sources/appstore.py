@@ -26,6 +26,7 @@ at most `max_pages` pages per app and country, and one 429 stops the fetch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -156,7 +157,7 @@ class AppStoreSource:
                     entry,
                     safely(lambda e: str(_label(e, "id")), entry),
                     safely(lambda e: parse_time(_label(e, "updated")).timestamp(), entry),
-                    lambda e, a=app_id, c=country: self._mention(e, a, c),
+                    functools.partial(self._mention, app_id=app_id, country=country),
                 )
             if sweep.done or len(entries) < PAGE_SIZE:
                 return

@@ -29,6 +29,7 @@ one for the whole process; `_import_reviews` restores the verified default right
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
 import threading
@@ -169,7 +170,7 @@ class GooglePlaySource:
                     review,
                     safely(lambda r: str(r["reviewId"]), review),
                     safely(lambda r: _at(r).timestamp(), review),
-                    lambda r, a=app_id: self._mention(r, a),
+                    functools.partial(self._mention, app_id=app_id),
                 )
             if sweep.done or not page or token is None or getattr(token, "token", "") is None:
                 return
@@ -204,7 +205,7 @@ class GooglePlaySource:
             if "error" in outcome:
                 error = outcome["error"]
                 raise self._map_error(error, app_id) from error
-            result = outcome.get("result")
+            result: Any = outcome.get("result")
             try:
                 page, next_token = result
                 page = list(page)

@@ -42,6 +42,7 @@ stays under 100 requests/minute); `reddit.auth.limits` becomes Batch.rate_limit.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -207,7 +208,7 @@ class RedditSource:
                 client_id=creds["REDDIT_CLIENT_ID"],
                 client_secret=creds["REDDIT_CLIENT_SECRET"],
                 user_agent=agent,
-                timeout=opts.timeout,
+                timeout=math.ceil(opts.timeout),
                 check_for_updates=False,
                 check_for_async=False,
             )

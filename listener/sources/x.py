@@ -48,6 +48,7 @@ left the source raises RateLimited until the 1st of next month, UTC.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -252,7 +253,7 @@ class XSource:
         self.name = name
         self.client = client
         self.queries = dict(queries)  # stream key (brand name) -> X query string
-        self.options = options or XSource.Options()
+        self.options = options or XSource.Options.model_validate({})
         self.budget_used_this_month = 0  # set by the pipeline before each fetch
         self.retry = RetryPolicy()
         self.clock: Callable[[], datetime] = utcnow
@@ -343,11 +344,12 @@ class XSource:
             exhausted = exhausted and result.complete
             if result.error is not None:
                 # Pages already read this poll were paid for: keep them, record the stop.
-                exc = result.error
-                bump(stats, f"partial/{getattr(exc, 'reason', type(exc).__name__)}")
-                if isinstance(exc, RateLimited):
-                    state["not_before"] = now.timestamp() + (exc.retry_after or DEFAULT_WINDOW)
-                    rate_limit = getattr(exc, "rate_limit", None) or rate_limit
+                error = result.error
+                bump(stats, f"partial/{getattr(error, 'reason', type(error).__name__)}")
+                if isinstance(error, RateLimited):
+                    wait = error.retry_after or DEFAULT_WINDOW
+                    state["not_before"] = now.timestamp() + wait
+                    rate_limit = getattr(error, "rate_limit", None) or rate_limit
                 exhausted = False
                 break
         bump(stats, "fetched", len(mentions))
@@ -420,7 +422,7 @@ class XSource:
                 params["next_token"] = next_token
             try:
                 body, rl = call_x(
-                    lambda p=params: self.client.search_recent_tweets(self.queries[key], **p),
+                    functools.partial(self.client.search_recent_tweets, self.queries[key], **params),
                     what="recent search",
                     policy=self.retry,
                     stats=stats,
