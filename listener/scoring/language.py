@@ -15,6 +15,7 @@ the last resort:
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 
@@ -58,6 +59,8 @@ _FOREIGN = frozenset(
     "nie jest się na że mam mój moja już od bardzo dziękuję "
     "yn mae y ac ond ddim fy gyda wedi diolch".split()
 )
+
+_NOT_LANGUAGE_RE = re.compile(r"(?:[@#]\w+|https?://\S+)")
 
 _lock = threading.Lock()
 _detectors: dict[tuple[Language, ...], LanguageDetector] = {}
@@ -110,6 +113,10 @@ class LanguageGate:
         tagged = normalise_tag(platform_tag)
         if tagged is not None:
             return tagged
+        if "@" in text or "http" in text or "#" in text:
+            # handles, links and hashtags are names, not language
+            text = _NOT_LANGUAGE_RE.sub(" ", text)
+            tokens = [t for t in tokens if t and t[0] != "@" and not t.startswith("http")]
         if not any(c.isalpha() for c in text):
             return None
         if looks_english(text, tokens):

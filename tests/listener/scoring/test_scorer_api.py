@@ -152,3 +152,24 @@ def test_to_dict_is_json_ready(scorer: Scorer, mention: MentionFactory) -> None:
 def test_score_is_pure(scorer: Scorer, mention: MentionFactory) -> None:
     m = mention("@NimbusMobile no signal again")
     assert scorer.score(m).to_dict() == scorer.score(m).to_dict()
+
+
+@pytest.mark.parametrize("text", ["", "   ", "👍👍", "@NimbusMobile", "https://t.co/x1"])
+def test_texts_without_words(scorer: Scorer, mention: MentionFactory, text: str) -> None:
+    score = scorer.score(mention(text))
+    assert score.language is None
+    assert score.language_supported is True  # nothing to detect; scored as English
+    assert isinstance(score.to_dict(), dict)
+
+
+@pytest.mark.parametrize("rating", [float("nan"), 0, 10, -1])
+def test_ratings_off_the_1_to_5_scale_are_ignored(
+    scorer: Scorer, mention: MentionFactory, rating: float
+) -> None:
+    score = scorer.score(mention("The sofa came on Tuesday.", rating=rating))
+    assert score.sentiment.label == "neutral"
+
+
+def test_review_title_is_scored_with_the_text(scorer: Scorer, mention: MentionFactory) -> None:
+    score = scorer.score(mention("Sofa came on Tuesday.", title="Never again"))
+    assert score.sentiment.label == "negative"
