@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -143,44 +144,71 @@ class Analyzer:
 class PileOnWindow:
     """Recent negative mentions per thread and per (brand, category), for the pile-on signal.
 
-    Seeded from storage once per batch, then updated as the batch is scored, so a surge
-    inside one batch is seen too.
+    Kept across batches and updated as each batch is scored (so a surge inside one batch
+    counts too); re-read from storage at most every RESEED_S seconds, so mentions stored
+    by other replicas are seen within that time without querying on every batch.
     """
+
+    RESEED_S = 30.0
 
     def __init__(self, window: timedelta):
         self.window = window
+        self.events: deque[tuple[datetime, str | None, tuple[str, ...], str | None]] = deque()
         self.threads: Counter[str] = Counter()
         self.categories: Counter[tuple[str | None, str]] = Counter()
+        self.seeded_at = float("-inf")
+        self.seeded_from: datetime | None = None
 
-    def seed(self, conn: Connection, since: datetime, conversation_ids: set[str]) -> None:
+    def prepare(self, conn: Connection, oldest: datetime, newest: datetime) -> None:
+        """Make sure the window covers [oldest - window, newest]; reseed when stale or out of range."""
+        since = oldest - self.window
+        stale = time.monotonic() - self.seeded_at > self.RESEED_S
+        if stale or self.seeded_from is None or since < self.seeded_from:
+            self._seed(conn, since, newest)
+
+    def _seed(self, conn: Connection, since: datetime, until: datetime) -> None:
+        self.events.clear()
+        self.threads.clear()
+        self.categories.clear()
         mt = t.Mention.__table__
-        recent = sa.and_(mt.c.created_at >= since, mt.c.sentiment_label == "negative")
-        if conversation_ids:
-            rows = conn.execute(
-                sa.select(mt.c.conversation_id, sa.func.count())
-                .where(recent, mt.c.conversation_id.in_(conversation_ids))
-                .group_by(mt.c.conversation_id)
-            )
-            self.threads.update(dict(rows.all()))
-        rows = conn.execute(sa.select(mt.c.brand, mt.c.categories).where(recent).limit(20000))
-        for brand, cats in rows:
-            for cat in cats or ():
-                self.categories[(brand, cat)] += 1
+        rows = conn.execute(
+            sa.select(mt.c.created_at, mt.c.brand, mt.c.categories, mt.c.conversation_id)
+            .where(mt.c.created_at >= since, mt.c.created_at <= until, mt.c.sentiment_label == "negative")
+            .order_by(mt.c.created_at)
+            .limit(50_000)
+        )
+        for created, brand, cats, conv in rows:
+            self._push(as_utc(created), brand, tuple(cats or ()), conv)
+        self.seeded_at = time.monotonic()
+        self.seeded_from = since
+
+    def _push(self, at: datetime, brand: str | None, cats: tuple[str, ...], conv: str | None) -> None:
+        self.events.append((at, brand, cats, conv))
+        if conv:
+            self.threads[conv] += 1
+        for cat in cats:
+            self.categories[(brand, cat)] += 1
+
+    def _evict(self, now: datetime) -> None:
+        horizon = now - self.window
+        while self.events and self.events[0][0] < horizon:
+            _, brand, cats, conv = self.events.popleft()
+            if conv:
+                self.threads[conv] -= 1
+            for cat in cats:
+                self.categories[(brand, cat)] -= 1
 
     def context(self, m: Mention, brand: str | None, open_escalations: int) -> ScoringContext:
+        self._evict(as_utc(m.created_at))
         return ScoringContext(
             author_open_escalations=open_escalations,
             thread_negative_recent=self.threads[m.conversation_id] if m.conversation_id else 0,
-            category_negative_recent={c: n for (b, c), n in self.categories.items() if b == brand},
+            category_negative_recent={c: n for (b, c), n in self.categories.items() if b == brand and n > 0},
         )
 
     def add(self, s: Scored) -> None:
-        if s.score.sentiment.label != "negative":
-            return
-        if s.mention.conversation_id:
-            self.threads[s.mention.conversation_id] += 1
-        for cat in s.score.categories:
-            self.categories[(s.brand, cat)] += 1
+        if s.score.sentiment.label == "negative":
+            self._push(as_utc(s.mention.created_at), s.brand, tuple(s.score.categories), s.mention.conversation_id)
 
 
 class Pipeline:
@@ -190,6 +218,13 @@ class Pipeline:
         self.engine = engine
         self._rules = rules
         self._analyzer: Analyzer | None = None
+        self._pile_on: PileOnWindow | None = None
+
+    def _window(self, rules: RulesConfig) -> PileOnWindow:
+        size = parse_duration(rules.urgency.pile_on_window)
+        if self._pile_on is None or self._pile_on.window != size:
+            self._pile_on = PileOnWindow(size)
+        return self._pile_on
 
     @property
     def analyzer(self) -> Analyzer:
@@ -257,9 +292,9 @@ class Pipeline:
     ) -> list[Scored]:
         if not mentions:
             return []
-        window = PileOnWindow(parse_duration(analyzer.rules.urgency.pile_on_window))
-        newest = max(as_utc(m.created_at) for m in mentions)
-        window.seed(conn, newest - window.window, {m.conversation_id for m in mentions if m.conversation_id})
+        window = self._window(analyzer.rules)
+        created = [as_utc(m.created_at) for m in mentions]
+        window.prepare(conn, min(created), max(created))
         prior = _escalations_by_author(conn, mentions)  # key -> [open, total]
         out = []
         for m in sorted(mentions, key=lambda x: as_utc(x.created_at)):
@@ -402,7 +437,13 @@ class Pipeline:
                     "decision": {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact},
                 }
             )
-        esc_ids = [r.id for r in conn.execute(et.insert().returning(et.c.id, sort_by_parameter_order=True), rows)]
+        conn.execute(et.insert(), rows)  # executemany; ids are read back by mention (unique)
+        by_mention = dict(
+            conn.execute(sa.select(et.c.mention_id, et.c.id).where(et.c.mention_id.in_([r["mention_id"] for r in rows])))
+            .tuples()
+            .all()
+        )
+        esc_ids = [by_mention[r["mention_id"]] for r in rows]
         sinks = [sink for sink in rules.sinks if sink.enabled]
         outbox = [
             {

@@ -157,6 +157,8 @@ def _is_emoji(cp: int) -> bool:
 
 def _x_text_weight(text: str) -> int:
     """Weight of text with no URL in it. Emoji sequences (ZWJ, skin tones, VS16) count once."""
+    if text.isascii() or max(text) <= "\u10ff":
+        return len(text)  # every code point below U+10FF weighs 1 (the common case, and fast)
     total = 0
     previous_emoji = False
     joined = False

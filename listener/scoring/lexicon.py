@@ -330,6 +330,44 @@ FAILURE: dict[str, float] = {
     "false advertising": -2.5,
     "not as described": -2.3,
     "not what i ordered": -2.3,
+    # inflections and generic failure phrasing (domain knowledge, not fitted to data)
+    "cancels": -1.5,
+    "keeps cancelling": -2.3,
+    "crash": -1.5,
+    "froze": -1.5,
+    "freezes": -1.8,
+    "no longer": -1.5,
+    "won't let me": -2.0,
+    "not letting me": -2.0,
+    "keeps asking": -1.5,
+    "suspended": -2.0,
+    "closed my account": -2.0,
+    "incorrect": -1.8,
+    "inaccurate": -1.8,
+    "never got": -2.0,
+    "wrong house": -2.0,
+    "where is my": -1.5,
+    "where's my": -1.5,
+    "still pending": -1.8,
+    "pending": -0.5,
+    "was told": -1.0,
+    "were told": -1.0,
+    "since this morning": -1.8,
+    "since last night": -1.8,
+    "since <time>": -1.8,
+    "missed": -1.0,
+    "hacked": -2.5,
+    "stolen": -2.3,
+    "fake": -1.5,
+    "suspicious": -1.5,
+    "impersonating": -2.0,
+    "gas leak": -2.8,
+    "fire hazard": -2.8,
+    "injured": -2.5,
+    "escalate": -1.5,
+    "escalated": -1.2,
+    "tell everyone": -1.5,
+    "going to the press": -2.0,
 }
 
 WAITING: dict[str, float] = {
@@ -415,6 +453,15 @@ WAITING: dict[str, float] = {
     "caller number": -1.5,
     "10 working days": -1.2,
     "working days": -0.5,
+    # more waiting phrasing
+    "waiting": -1.0,
+    "wait": -0.5,
+    "queues": -1.0,
+    "queueing": -1.0,
+    "hold music": -1.5,
+    "still haven't heard": -2.3,
+    "no word": -1.8,
+    "nothing back": -2.0,
 }
 
 MONEY: dict[str, float] = {
@@ -470,6 +517,15 @@ MONEY: dict[str, float] = {
     "bank charges": -1.5,
     "charged me": -1.2,
     "taken from my account": -1.5,
+    # more money phrasing
+    "increase": -0.8,
+    "increased": -1.0,
+    "hike": -1.5,
+    "hiking": -1.5,
+    "charging me": -1.2,
+    "debited": -1.0,
+    "deducted": -1.0,
+    "jumped to": -1.2,
 }
 
 LEAVING: dict[str, float] = {
@@ -500,6 +556,12 @@ LEAVING: dict[str, float] = {
     "avoid": -2.0,
     "have to leave": -1.8,
     "need to leave": -1.8,
+    # more leaving phrasing
+    "moved to": -0.8,
+    "porting out": -1.5,
+    "port out": -1.5,
+    "closing my account": -2.0,
+    "take my money elsewhere": -2.5,
 }
 
 ESCALATION: dict[str, float] = {
@@ -763,7 +825,7 @@ NEUTRAL_WORDS: dict[str, float] = {
     for w in (
         "number credit support supports security secure protected hand gift smart interest "
         "easy energy welcome friend like want pay spam straight accepted play chance sure "
-        "pretty well kind hope hoping free cuts strike low drop ban mistake cancel matter "
+        "pretty well kind hope hoping free cuts strike low drop ban cancel matter "
         "true god yes no please help dear save saving savings share shares care"
     ).split()
 }

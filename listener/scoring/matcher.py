@@ -5,7 +5,8 @@ so a few hundred phrases would cost more than VADER itself. Instead phrases are 
 by their first token; a text is scanned once over its (already split) tokens and only
 the phrases starting with that token are compared. Placeholders let one entry cover a
 family of phrases: `<num>` (3, three, several), `<dur>` (2h, 45mins, 3days), `<day>`
-(monday, yesterday), `<ord>` (third, 4th); `*` matches any single token.
+(monday, yesterday), `<ord>` (third, 4th), `<time>` (6pm, 07:40); `*` matches any single
+token.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _CLASS_OF_WORD: dict[str, str] = {
     **{w: "<day>" for w in _DAY_WORDS},
     **{w: "<ord>" for w in _ORDINALS},
 }
-PLACEHOLDERS = frozenset({"<num>", "<dur>", "<day>", "<ord>"})
+PLACEHOLDERS = frozenset({"<num>", "<dur>", "<day>", "<ord>", "<time>"})
 
 
 def normalise_token(word: str) -> str:
@@ -72,6 +73,8 @@ def token_class(token: str) -> str | None:
             i += 1
         if token[i:] in _DURATION_UNITS:
             return "<dur>"
+        if token[i:] in ("am", "pm") or (token[i:i + 1] == ":" and token[i + 1 :].isdigit()):
+            return "<time>"
     return None
 
 

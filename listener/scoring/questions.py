@@ -21,7 +21,13 @@ _OPENERS = frozenset(
 # Openers that make a question even without "?" ("how do i turn off voicemail"); "was",
 # "had" and friends open statements too often ("was worried about the delay but...").
 _BARE_OPENERS = frozenset(
-    "how what when where why which who does do did can could is are will should anyone any what's whats where's".split()
+    "how what when where why which who does do did can could is are will should anyone any "
+    "what's whats where's".split()
+)
+# Greetings and fillers before the real opener ("Hi team, quick question: does...").
+_FILLER = frozenset(
+    "hi hello hey hiya morning good afternoon evening dear team all quick question q so ok "
+    "okay um please pls sorry just there folks guys one".split()
 )
 # Two-word openers that complain rather than ask.
 _COMPLAINING = (
@@ -58,6 +64,12 @@ _COMPLAINING = (
     ("how", "long", "will", "it", "take"),
     ("do", "you", "even"),
     ("does", "anyone", "at"),
+    ("is", "anyone"),
+    ("would", "someone"),
+    ("would", "anyone"),
+    ("could", "anyone"),
+    ("will", "someone"),
+    ("will", "anyone"),
 )
 _SENTENCE_RE = re.compile(r"[^.!?\n]+[.!?]*")
 _STRIP = "\"'“”‘’()[]*:;,-"
@@ -88,9 +100,17 @@ def question_kind(text: str, tokens: Sequence[str]) -> str | None:
             break
     if first is None:
         return None
-    if first[0] not in _OPENERS and len(first) < 4:
-        return "complaint"  # "Located where?", "Day 5?" - rhetorical fragments
+    start = 0
+    while start < len(first) - 1 and first[start] in _FILLER:
+        start += 1
+    lead = first[start:]
+    if lead[0] == "if":
+        return "info"  # hypothetical: "if my bag arrives damaged, what's the process?"
+    if lead[0] not in _OPENERS:
+        # "Located where?", "Day 5?", or a request at the end of a statement ("I was
+        # charged twice, could you check?"): not an information request
+        return "complaint"
     for opener in _COMPLAINING:
-        if tuple(first[: len(opener)]) == opener:
+        if tuple(lead[: len(opener)]) == opener:
             return "complaint"
     return "info"

@@ -348,8 +348,15 @@ class SentimentEngine:
                 if values[k] > 0:
                     values[k] = 0.0
         if asked == "info" or (news and complaint > 2 * OPEN_COMPLAINT):
+            # complaint words in an information question are its topic ("what's the
+            # compensation for a delayed flight?"), unless the asker piles them up
+            strong = complaint <= 2 * OPEN_COMPLAINT and asked == "info"
             for k in range(len(values)):
-                values[k] *= INFO_QUESTION
+                kind = spans[k][1] if k in spans else None
+                if kind in COMPLAINT_KINDS and not strong:
+                    values[k] = 0.0
+                else:
+                    values[k] *= INFO_QUESTION
 
     @staticmethod
     def _reasons(
