@@ -74,8 +74,12 @@ def default_rules() -> RulesConfig:
 
 def _mention(i: int, text: str, rating: float | None) -> Mention:
     return Mention(
-        source="bench", platform="bench", external_id=str(i), text=text,
-        created_at=datetime(2026, 1, 1, tzinfo=UTC), author=Author(platform="bench", handle="u"),
+        source="bench",
+        platform="bench",
+        external_id=str(i),
+        text=text,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        author=Author(platform="bench", handle="u"),
         rating=rating,
     )
 

@@ -438,11 +438,8 @@ class Pipeline:
                 }
             )
         conn.execute(et.insert(), rows)  # executemany; ids are read back by mention (unique)
-        by_mention = dict(
-            conn.execute(sa.select(et.c.mention_id, et.c.id).where(et.c.mention_id.in_([r["mention_id"] for r in rows])))
-            .tuples()
-            .all()
-        )
+        ids_q = sa.select(et.c.mention_id, et.c.id).where(et.c.mention_id.in_([r["mention_id"] for r in rows]))
+        by_mention = {mention_id: esc_id for mention_id, esc_id in conn.execute(ids_q)}
         esc_ids = [by_mention[r["mention_id"]] for r in rows]
         sinks = [sink for sink in rules.sinks if sink.enabled]
         outbox = [

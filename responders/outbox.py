@@ -13,16 +13,26 @@ thread pool, and records the outcome:
 Delivery is at-least-once; every sink is idempotent by the row's key (a retry after an
 ambiguous failure looks the ticket up instead of creating a second one), so a customer
 gets one ticket. Jobs pass ids, never ORM objects, between threads.
+
+Rows by kind:
+
+    escalation, alert ─► the sink named by the row (SinkSet); external_ref → escalation.external_ref
+    reply ─────────────► the platform publisher of the row's source (responders.publish);
+                         the platform's reply id → escalation.reply_external_id
+
+`clock` and `rng` are injectable so tests (and the recovery test) can drive time and
+backoff deterministically.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +40,7 @@ from sqlalchemy.engine import Engine
 
 from responders.backoff import MAX_ATTEMPTS, decide
 from responders.payloads import build_payload
+from responders.publish import Publishers, deliver_reply, record_published
 from responders.sinks import build_sink
 from responders.types import EscalationPayload, Sink
 from socialear.config import RulesConfig
@@ -61,6 +72,14 @@ class SinkSet:
         self._sinks: dict[str, Sink] = {}
         self.not_configured: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    @property
+    def rules(self) -> Callable[[], RulesConfig]:
+        return self._rules
+
+    @property
+    def env(self) -> Mapping[str, str] | None:
+        return self._env
 
     def console_url(self) -> str | None:
         return self._rules().console_url
@@ -111,9 +130,16 @@ class OutboxWorker:
         parallel: int = 4,
         max_attempts: int = MAX_ATTEMPTS,
         lock_ttl: timedelta = timedelta(minutes=5),
+        publishers: Publishers | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: Callable[[], float] = random.random,
     ):
         self.engine = engine
         self.sinks = sinks
+        # Replies go out through the platform publishers of the same rules/environment.
+        self.publishers = publishers or Publishers(sinks.rules, sinks.env)
+        self.clock = clock
+        self.rng = rng
         self.worker_id = worker_id
         self.parallel = parallel
         self.max_attempts = max_attempts
@@ -125,7 +151,7 @@ class OutboxWorker:
     def run_once(self) -> OutboxStats:
         """Claim what is due (up to 2 × parallel rows) and deliver it; returns the outcome counts."""
         with session_scope(self.engine) as session:
-            ids = repo.claim_outbox(session, self.worker_id, self.parallel * 2, utcnow(), lease_s=self.lock_ttl.total_seconds())
+            ids = repo.claim_outbox(session, self.worker_id, self.parallel * 2, self.clock(), lease_s=self.lock_ttl.total_seconds())
         stats = OutboxStats()
         for outcome in self._pool.map(self._deliver_one, ids):
             setattr(stats, outcome, getattr(stats, outcome) + 1)
@@ -178,27 +204,36 @@ class OutboxWorker:
     def _deliver_one(self, item_id: int) -> str:
         ot = t.OutboxItem.__table__
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(ot.c.sink, ot.c.attempts, ot.c.payload, ot.c.escalation_id, ot.c.kind).where(ot.c.id == item_id)).one()
+            row = conn.execute(
+                sa.select(ot.c.sink, ot.c.attempts, ot.c.payload, ot.c.escalation_id, ot.c.kind, ot.c.idempotency_key)
+                .where(ot.c.id == item_id)
+            ).one()
         attempt = row.attempts or 1
+        kind = getattr(row.kind, "value", row.kind)
         try:
-            sink = self.sinks.get(row.sink)
-            payload = self._payload(row)
-            result = sink.deliver(payload, attempt=attempt)  # type: ignore[call-arg]
+            if kind == "reply":
+                result = deliver_reply(self.engine, self.publishers, row.idempotency_key, row.payload or {}, attempt)
+            else:
+                sink = self.sinks.get(row.sink)
+                payload = self._payload(row)
+                result = sink.deliver(payload, attempt=attempt)  # type: ignore[call-arg]
         except Exception as exc:  # noqa: BLE001 - classified below; the row records it
-            verdict = decide(exc, attempt, max_attempts=self.max_attempts)
+            verdict = decide(exc, attempt, max_attempts=self.max_attempts, rng=self.rng)
             with session_scope(self.engine) as session:
                 if verdict.verdict == "retry":
-                    repo.mark_retry(session, item_id, verdict.reason, utcnow() + timedelta(seconds=verdict.delay or 0))
+                    repo.mark_retry(session, item_id, verdict.reason, self.clock() + timedelta(seconds=verdict.delay or 0))
                     log.info("outbox %d → %s: retry in %.0fs: %s", item_id, row.sink, verdict.delay or 0, verdict.reason)
                     return "retried"
                 repo.mark_dead(session, item_id, verdict.reason)
-                repo.audit(session, "system", "outbox.dead", "escalation", str(row.escalation_id), sink=row.sink, error=verdict.reason)
+                repo.audit(session, "system", "reply.failed" if kind == "reply" else "outbox.dead", "escalation",
+                           str(row.escalation_id), sink=row.sink, kind=kind, error=verdict.reason)
             log.warning("outbox %d → %s: dead: %s", item_id, row.sink, verdict.reason)
             return "dead"
         with session_scope(self.engine) as session:
             repo.mark_sent(session, item_id, result.external_ref)
-            kind = getattr(row.kind, "value", row.kind)
-            if kind == "escalation" and result.external_ref:
+            if kind == "reply":
+                record_published(session.connection(), row.escalation_id, result, row.payload or {})
+            elif kind == "escalation" and result.external_ref:
                 et = t.Escalation.__table__
                 session.execute(
                     et.update()

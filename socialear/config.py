@@ -198,6 +198,7 @@ class Urgency(Strict):
     pile_on_window: DurationStr = "1h"
     pile_on_threshold: int = Field(default=5, ge=2)
     reach_followers_high: int = Field(default=100_000, ge=1, description="followers that count as full reach")
+    engagement_high: int = Field(default=1000, ge=1, description="likes+reposts+replies that count as fully spread")
 
 
 class Sla(Strict):

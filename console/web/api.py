@@ -47,7 +47,9 @@ class EscalationPage(BaseModel):
     items: list[EscalationSummary]
     page: int
     per_page: int
-    total: int
+    total: int = Field(description="matching escalations; see total_capped")
+    total_capped: bool = Field(False, description="true when filters on the mention stopped "
+                               "counting at 1000 (total is then a lower bound)")
     has_next: bool
 
 
@@ -152,7 +154,8 @@ def list_escalations(
         urgency=r["urgency"], categories=list(r["categories"] or []), url=r["url"],
     ) for r in result.rows]
     return EscalationPage(items=items, page=result.page, per_page=queries.PAGE_SIZE,
-                          total=result.total, has_next=result.has_next)
+                          total=result.total, total_capped=result.capped,
+                          has_next=result.has_next)
 
 
 @router.get("/escalations/{escalation_id}", response_model=EscalationDetail)

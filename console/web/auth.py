@@ -23,13 +23,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.console_models import ApiToken, ConsoleSession, ConsoleUser, Role
 from storage.engine import session_scope
@@ -140,7 +141,7 @@ def authenticate(engine: Engine, username: str, password: str) -> ConsoleUser:
             raise LoginRefused("too many failed sign-ins; try again later")
         if not _verify(user.password_hash, password):
             user.failed_logins += 1
-            details: dict[str, object] = {"failed_logins": user.failed_logins}
+            details: dict[str, Any] = {"failed_logins": user.failed_logins}
             if user.failed_logins >= MAX_FAILED_LOGINS:
                 user.locked_until = now + LOCKOUT
                 user.failed_logins = 0
@@ -183,7 +184,7 @@ def end_session(engine: Engine, cookie: str | None, actor: str) -> None:
     if not cookie:
         return
     with session_scope(engine) as session:
-        session.execute(sa.delete(ConsoleSession).where(ConsoleSession.id == digest(cookie)))
+        session.execute(sa.delete(ConsoleSession).where(col(ConsoleSession.id) == digest(cookie)))
         audit(session, actor, "console.signed_out", "user", actor)
 
 
@@ -230,7 +231,7 @@ def _from_token(engine: Engine, token: str) -> Principal | None:
         # Touch last_used at most once a minute: one write per request would serialise
         # API clients on SQLite for no gain.
         if tok.last_used is None or now - as_utc(tok.last_used) > timedelta(minutes=1):
-            session.execute(sa.update(ApiToken).where(ApiToken.id == tok.id)
+            session.execute(sa.update(ApiToken).where(col(ApiToken.id) == tok.id)
                             .values(last_used=now))
         return Principal(user.id or 0, user.username, Role(user.role), "token")
 

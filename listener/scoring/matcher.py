@@ -73,7 +73,7 @@ def token_class(token: str) -> str | None:
             i += 1
         if token[i:] in _DURATION_UNITS:
             return "<dur>"
-        if token[i:] in ("am", "pm") or (token[i:i + 1] == ":" and token[i + 1 :].isdigit()):
+        if token[i:] in ("am", "pm") or (token[i : i + 1] == ":" and token[i + 1 :].isdigit()):
             return "<time>"
     return None
 

@@ -21,8 +21,7 @@ _OPENERS = frozenset(
 # Openers that make a question even without "?" ("how do i turn off voicemail"); "was",
 # "had" and friends open statements too often ("was worried about the delay but...").
 _BARE_OPENERS = frozenset(
-    "how what when where why which who does do did can could is are will should anyone any "
-    "what's whats where's".split()
+    "how what when where why which who does do did can could is are will should anyone any what's whats where's".split()
 )
 # Greetings and fillers before the real opener ("Hi team, quick question: does...").
 _FILLER = frozenset(

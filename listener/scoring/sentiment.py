@@ -352,8 +352,8 @@ class SentimentEngine:
             # compensation for a delayed flight?"), unless the asker piles them up
             strong = complaint <= 2 * OPEN_COMPLAINT and asked == "info"
             for k in range(len(values)):
-                kind = spans[k][1] if k in spans else None
-                if kind in COMPLAINT_KINDS and not strong:
+                item_kind = spans[k][1] if k in spans else None
+                if item_kind in COMPLAINT_KINDS and not strong:
                     values[k] = 0.0
                 else:
                     values[k] *= INFO_QUESTION

@@ -156,6 +156,9 @@ def test_walkthrough(server, browser, db):
     for path in ("/dashboard", "/sources", "/rules"):
         alice.goto(base + path)
         assert alice.locator("h1").count() == 1
+    # the API docs come from the bundled Swagger UI (no CDN) and run under the CSP
+    alice.goto(f"{base}/docs")
+    alice.wait_for_selector(".swagger-ui .opblock", timeout=15_000)
     alice_ctx.close()
     bob_ctx.close()
 

@@ -406,3 +406,35 @@ def test_unknown_escalation_is_404(client_for):
     c = client_for("vic")
     assert c.get("/escalations/999999").status_code == 404
     assert c.get("/api/v1/escalations/999999").status_code == 404
+
+
+def test_open_and_claimed_interleave_in_priority_order(client_for, db):
+    a = add_escalation(db, "a", priority="high", sla_in=timedelta(minutes=30))
+    b = add_escalation(db, "b", priority="high", sla_in=timedelta(minutes=20), status="claimed",
+                       assignee="bob")
+    c_ = add_escalation(db, "c", priority="urgent", sla_in=timedelta(hours=2), status="claimed",
+                        assignee="alice")
+    d = add_escalation(db, "d", priority="low")
+    html = client_for("vic").get("/queue").text
+    assert [int(i) for i in re.findall(r'id="row-(\d+)"', html)] == [c_, b, a, d]
+
+
+def test_users_cli(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from console.users_cli import users_app
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run = CliRunner().invoke
+    r = run(users_app, ["add", "zoe", "--role", "lead", "--password-stdin", "--database-url",
+                        url], input="long enough pw\n")
+    assert r.exit_code == 0, r.output
+    r = run(users_app, ["token", "zoe", "--name", "ci", "--database-url", url])
+    assert r.exit_code == 0 and r.output.strip().startswith("se_")
+    r = run(users_app, ["list", "--database-url", url])
+    assert "zoe" in r.output and "lead" in r.output and "ci" in r.output
+    r = run(users_app, ["add", "zoe", "--password-stdin", "--database-url", url],
+            input="long enough pw\n")
+    assert r.exit_code != 0
+    assert run(users_app, ["remove", "zoe", "--database-url", url]).exit_code == 0
+    assert "zoe" not in run(users_app, ["list", "--database-url", url]).output

@@ -21,8 +21,12 @@ def _scoring_rules(**overrides: Any) -> RulesConfig:
         ],
         "lexicon": {"dropped calls": -2.5, "nimbusfail": -2.0},
         "categories": [
-            Category(name="billing", severity=3, phrases=["charged twice", "bill", "direct debit"],
-                     patterns=[r"\brefund(ed|s)?\b"]),
+            Category(
+                name="billing",
+                severity=3,
+                phrases=["charged twice", "bill", "direct debit"],
+                patterns=[r"\brefund(ed|s)?\b"],
+            ),
             Category(name="outage", severity=5, phrases=["no signal", "outage", "down"]),
             Category(name="praise", severity=1, phrases=["thank you", "love"]),
         ],
@@ -52,8 +56,13 @@ def mention() -> Callable[..., Mention]:
             verified=kw.pop("verified", False),
         )
         return Mention(
-            source="x-main", platform="x", external_id=kw.pop("external_id", "1"), text=text,
-            created_at=datetime(2026, 1, 1, tzinfo=UTC), author=author, **kw,
+            source="x-main",
+            platform="x",
+            external_id=kw.pop("external_id", "1"),
+            text=text,
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            author=author,
+            **kw,
         )
 
     return build

@@ -101,9 +101,7 @@ def test_polite_complaint_is_negative(scorer: Scorer) -> None:
 
 def test_information_question_with_complaint_words_is_neutral(scorer: Scorer) -> None:
     assert scorer.sentiment("How do I cancel an order I placed by mistake?").label == "neutral"
-    assert scorer.sentiment("What's the compensation policy for a delayed flight?").label == (
-        "neutral"
-    )
+    assert scorer.sentiment("What's the compensation policy for a delayed flight?").label == ("neutral")
 
 
 def test_complaint_asked_as_a_question_is_negative(scorer: Scorer) -> None:
@@ -111,9 +109,7 @@ def test_complaint_asked_as_a_question_is_negative(scorer: Scorer) -> None:
     assert scorer.sentiment(text).label == "negative"
 
 
-@pytest.mark.parametrize(
-    ("rating", "label"), [(1, "negative"), (2, "negative"), (4, "positive"), (5, "positive")]
-)
+@pytest.mark.parametrize(("rating", "label"), [(1, "negative"), (2, "negative"), (4, "positive"), (5, "positive")])
 def test_ratings_push_the_label(scorer: Scorer, rating: int, label: str) -> None:
     result = scorer.sentiment("Ordered a sofa, it came on Tuesday.", rating=rating)
     assert result.label == label
@@ -183,9 +179,7 @@ def test_unsupported_language_is_not_pretended(scorer: Scorer, mention: MentionF
     assert score.sentiment.reasons == ["language not supported (pl)"]
 
 
-def test_unsupported_language_uses_the_rating_only(
-    scorer: Scorer, mention: MentionFactory
-) -> None:
+def test_unsupported_language_uses_the_rating_only(scorer: Scorer, mention: MentionFactory) -> None:
     score = scorer.score(mention("Bardzo wolna dostawa", lang="pl", rating=1))
     assert score.sentiment.label == "negative"
     assert score.sentiment.reasons[0] == "language not supported (pl)"
@@ -210,9 +204,7 @@ def test_spanish_french_german_keyword_lexicons(
     assert all(f"{lang} keywords" in r for r in score.sentiment.reasons)
 
 
-def test_keyword_lexicon_says_when_nothing_matched(
-    scorer: Scorer, mention: MentionFactory
-) -> None:
+def test_keyword_lexicon_says_when_nothing_matched(scorer: Scorer, mention: MentionFactory) -> None:
     score = scorer.score(mention("¿El plan de Nimbus incluye llamadas a Francia?"))
     assert score.language == "es"
     assert score.sentiment.label == "neutral"

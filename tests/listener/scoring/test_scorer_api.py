@@ -77,8 +77,17 @@ def test_urgency_signals_present_and_summing(scorer: Scorer, mention: MentionFac
     )
     ctx = ScoringContext(author_open_escalations=2, category_negative_recent={"outage": 12})
     score = scorer.score(m, ctx)
-    expected = {"negativity", "severity", "reach", "engagement", "addressed", "help_request",
-                "repeat_contact", "pile_on", "urgent_words"}
+    expected = {
+        "negativity",
+        "severity",
+        "reach",
+        "engagement",
+        "addressed",
+        "help_request",
+        "repeat_contact",
+        "pile_on",
+        "urgent_words",
+    }
     assert set(score.urgency_signals) == expected
     assert abs(sum(score.urgency_signals.values()) - score.urgency) <= 1
     assert score.urgency >= 80
@@ -108,9 +117,7 @@ def test_pile_on_needs_threshold(scorer: Scorer, mention: MentionFactory) -> Non
     assert at.urgency_signals["pile_on"] > 0
 
 
-def test_reach_is_log_scaled(
-    scorer: Scorer, mention: MentionFactory, scoring_rules: RulesFactory
-) -> None:
+def test_reach_is_log_scaled(scorer: Scorer, mention: MentionFactory, scoring_rules: RulesFactory) -> None:
     small = scorer.score(mention("hello", followers=1_000)).urgency_signals["reach"]
     big = scorer.score(mention("hello", followers=100_000)).urgency_signals["reach"]
     assert 0 < small < big <= scoring_rules().urgency.weights.reach
@@ -144,8 +151,16 @@ def test_to_dict_is_json_ready(scorer: Scorer, mention: MentionFactory) -> None:
     score = scorer.score(mention("charged twice!! @NimbusMobile", rating=1))
     assert isinstance(score, Score)
     data = json.loads(json.dumps(score.to_dict()))
-    assert set(data) == {"sentiment", "categories", "urgency", "urgency_signals", "language",
-                         "language_supported", "question", "category_hits"}
+    assert set(data) == {
+        "sentiment",
+        "categories",
+        "urgency",
+        "urgency_signals",
+        "language",
+        "language_supported",
+        "question",
+        "category_hits",
+    }
     assert set(data["sentiment"]) == {"label", "compound", "reasons"}
 
 
@@ -163,9 +178,7 @@ def test_texts_without_words(scorer: Scorer, mention: MentionFactory, text: str)
 
 
 @pytest.mark.parametrize("rating", [float("nan"), 0, 10, -1])
-def test_ratings_off_the_1_to_5_scale_are_ignored(
-    scorer: Scorer, mention: MentionFactory, rating: float
-) -> None:
+def test_ratings_off_the_1_to_5_scale_are_ignored(scorer: Scorer, mention: MentionFactory, rating: float) -> None:
     score = scorer.score(mention("The sofa came on Tuesday.", rating=rating))
     assert score.sentiment.label == "neutral"
 

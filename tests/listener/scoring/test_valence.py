@@ -47,6 +47,4 @@ def test_same_compound_as_vader(sentence: str) -> None:
     vader = SentimentIntensityAnalyzer()
     words, low, _tokens, cap_diff = _tokenise(sentence)
     values = word_valences(words, low, vader.lexicon, cap_diff)
-    assert _compound(values, sentence) == pytest.approx(
-        vader.polarity_scores(sentence)["compound"], abs=1e-4
-    )
+    assert _compound(values, sentence) == pytest.approx(vader.polarity_scores(sentence)["compound"], abs=1e-4)

@@ -1,0 +1,304 @@
+"""Reply publishing: an approved reply goes back to the platform, once, through the outbox.
+
+Why through the outbox and not straight from the console request: the reply is recorded
+and queued in ONE transaction with the escalation's reply fields and an audit event, so an
+approved reply is never lost (a platform outage or a restart just delays it), and the
+outbox worker's retries, backoff and dead-letter apply to replies exactly as to tickets.
+
+    console ── ReplyPublisher.publish(escalation_id, text, actor)
+      refuse before anything is stored:
+        publishing off for the source ──────► PublishingOff (NotConfigured)
+            "publishing is off for source 'x-main': set publish_replies: true"
+        source type cannot post / write
+          credentials missing ──────────────► PublishingOff naming what is missing
+        longer than the platform allows ────► ReplyTooLong (PermanentError) with the count
+        the post was deleted, or a reply was
+          already queued or published ──────► PermanentError
+      else ONE transaction: escalation.reply_text/reply_by, replied_at (first time only:
+        it is the first-response time), outbox row kind="reply", audit "reply.queued"
+    outbox worker ── deliver_reply(...) ── responders/publishers/<platform>.py
+        posts once (a retry looks for our earlier reply first), then the worker stores
+        escalation.reply_external_id and audits "reply.published".
+
+Publishing is never automatic: besides an agent's approval, only a route with
+`publish: true` on a source with `publish_replies: true` queues the suggested reply, via
+`enqueue_auto_reply(conn, rules, escalation_id)`, which the pipeline calls inside its
+batch transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from responders.publishers import CREDENTIALS, PlatformPublisher, ReplyJob, build_publisher, missing_credentials
+from responders.replies import PLATFORM_NAMES, check_reply_length
+from responders.types import DeliveryResult
+from socialear.config import RulesConfig, SourceConfig
+from socialear.errors import NotConfigured, PermanentError
+from storage import models as t
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+AUTO_ACTOR = "system:auto-reply"
+_ET, _MT, _OT, _AT = (t.Escalation.__table__, t.Mention.__table__, t.OutboxItem.__table__, t.AuditEvent.__table__)
+
+
+class PublishingOff(NotConfigured):
+    """Replies cannot be posted for this source: off in the rules, or no write credentials."""
+
+
+class Publishers:
+    """Platform publishers per source, built from the rules and the environment; a source
+    whose config changed gets a fresh publisher. Thread-safe."""
+
+    def __init__(
+        self,
+        rules: Callable[[], RulesConfig],
+        env: Mapping[str, str] | None = None,
+        clients: Mapping[str, Any] | None = None,
+    ):
+        self._rules = rules
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self._clients = dict(clients or {})
+        self._built: dict[str, tuple[SourceConfig, PlatformPublisher]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, source: str) -> SourceConfig:
+        """The source's config if replies may be posted there; else PublishingOff with why."""
+        cfg = self._rules().source(source)
+        if cfg is None:
+            raise PublishingOff(f"publishing is off: no source named {source!r} in the rules")
+        if not cfg.publish_replies:
+            raise PublishingOff(f"publishing is off for source {source!r}: set publish_replies: true")
+        if cfg.type not in CREDENTIALS:
+            supported = ", ".join(sorted(CREDENTIALS))
+            raise PublishingOff(
+                f"publishing is off for source {source!r}: a {cfg.type!r} source cannot post; "
+                f"socialear publishes replies on {supported} only"
+            )
+        if source not in self._clients:
+            missing = missing_credentials(cfg.type, self.env)
+            if missing:
+                raise PublishingOff(
+                    f"publishing is off for source {source!r}: write credentials {', '.join(missing)} not set"
+                )
+        return cfg
+
+    def get(self, source: str) -> PlatformPublisher:
+        cfg = self.check(source)
+        with self._lock:
+            cached = self._built.get(source)
+            if cached is not None and cached[0] == cfg:
+                return cached[1]
+            try:
+                publisher = build_publisher(source, cfg.type, self.env, self._clients.get(source))
+            except NotConfigured as exc:
+                raise PublishingOff(f"publishing is off for source {source!r}: {exc}") from exc
+            self._built[source] = (cfg, publisher)
+            return publisher
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """The escalation and the post a reply answers, read in the transaction that queues it."""
+
+    escalation_id: int
+    idempotency_key: str
+    priority_rank: int
+    route: str
+    suggested_reply: str
+    source: str
+    platform: str
+    external_id: str
+    conversation_id: str | None
+    deleted: bool
+
+
+def reply_key(escalation_key: str) -> str:
+    """The reply row's idempotency key, derived from the escalation's."""
+    return f"reply-{escalation_key}"
+
+
+def load_target(conn: Connection, escalation_id: int) -> ReplyTarget:
+    row = conn.execute(
+        sa.select(
+            _ET.c.id, _ET.c.idempotency_key, _ET.c.priority_rank, _ET.c.route, _ET.c.suggested_reply,
+            _MT.c.source, _MT.c.platform, _MT.c.external_id, _MT.c.conversation_id, _MT.c.deleted_at,
+        )
+        .select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
+        .where(_ET.c.id == escalation_id)
+    ).first()
+    if row is None:
+        raise PermanentError(f"no escalation #{escalation_id}")
+    return ReplyTarget(
+        escalation_id=row.id, idempotency_key=row.idempotency_key, priority_rank=row.priority_rank or 2,
+        route=row.route, suggested_reply=row.suggested_reply or "", source=row.source, platform=row.platform,
+        external_id=row.external_id, conversation_id=row.conversation_id, deleted=row.deleted_at is not None,
+    )
+
+
+def _audit(conn: Connection, actor: str, action: str, escalation_id: int, now: datetime, **details: Any) -> None:
+    conn.execute(_AT.insert().values(
+        at=now, actor=actor, action=action, subject_type="escalation", subject_id=str(escalation_id), details=details,
+    ))
+
+
+def enqueue_reply(conn: Connection, target: ReplyTarget, text: str, actor: str, now: datetime | None = None) -> int:
+    """Record the approved reply and queue its outbox row, on the caller's transaction.
+
+    One public reply per escalation: refused while one is queued or once one is published;
+    a dead-lettered reply row is re-armed with the new text. Returns the outbox row id.
+    """
+    now = now or utcnow()
+    if target.deleted:
+        raise PermanentError("the post was deleted on the platform: there is nothing to reply to")
+    job = ReplyJob(
+        key=reply_key(target.idempotency_key), source=target.source, platform=target.platform,
+        in_reply_to=target.external_id, text=text, actor=actor, escalation_id=target.escalation_id,
+        conversation_id=target.conversation_id,
+    )
+    existing = conn.execute(
+        sa.select(_OT.c.id, _OT.c.state, _OT.c.external_ref)
+        .where(_OT.c.escalation_id == target.escalation_id, _OT.c.kind == "reply")
+    ).first()
+    if existing is not None:
+        state = getattr(existing.state, "value", existing.state)
+        if state == "sent":
+            raise PermanentError(f"a reply to this post was already published ({existing.external_ref})")
+        if state != "dead":
+            raise PermanentError(f"a reply to this post is already queued (outbox #{existing.id}, {state})")
+        rearmed = conn.execute(
+            _OT.update().where(_OT.c.id == existing.id, _OT.c.state == "dead").values(
+                state="pending", attempts=0, next_attempt_at=now, payload=job.to_payload(), updated_at=now,
+                locked_by=None, locked_until=None,
+            )
+        ).rowcount
+        if rearmed != 1:
+            raise PermanentError("a reply to this post was queued meanwhile")
+        outbox_id = int(existing.id)
+    else:
+        try:  # a concurrent approval loses on the (escalation_id, sink, kind) unique key
+            outbox_id = int(conn.execute(_OT.insert().returning(_OT.c.id).values(
+                escalation_id=target.escalation_id, sink=target.source, kind="reply", state="pending",
+                attempts=0, next_attempt_at=now, idempotency_key=job.key, priority_rank=target.priority_rank,
+                payload=job.to_payload(), created_at=now, updated_at=now,
+            )).scalar_one())
+        except sa.exc.IntegrityError:  # the caller's transaction rolls back; nothing half-done
+            raise PermanentError("a reply to this post was queued meanwhile") from None
+    conn.execute(
+        _ET.update().where(_ET.c.id == target.escalation_id).values(
+            reply_text=text, reply_by=actor, updated_at=now,
+            replied_at=sa.func.coalesce(_ET.c.replied_at, now),  # first response time: set once
+        )
+    )
+    _audit(conn, actor, "reply.queued", target.escalation_id, now, outbox_id=outbox_id, source=target.source,
+           platform=target.platform, in_reply_to=target.external_id, length=len(text))
+    return outbox_id
+
+
+class ReplyPublisher:
+    """What the console calls when an agent approves a reply (`publish(id, text, actor)`)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        rules: Callable[[], RulesConfig],
+        *,
+        env: Mapping[str, str] | None = None,
+        clients: Mapping[str, Any] | None = None,
+        publishers: Publishers | None = None,
+    ):
+        self.engine = engine
+        self.publishers = publishers or Publishers(rules, env, clients)
+
+    def publish(self, escalation_id: int, text: str, actor: str) -> str:
+        """Check, record and queue the reply; returns a status line for the agent.
+
+        The platform's id of the reply is stored in escalation.reply_external_id by the
+        outbox worker once it is posted (usually within a second).
+        """
+        text = text.replace("\r\n", "\n").strip()
+        if not text:
+            raise PermanentError("the reply is empty")
+        with self.engine.begin() as conn:
+            target = load_target(conn, escalation_id)
+            self.publishers.check(target.source)
+            check_reply_length(text, target.platform)
+            outbox_id = enqueue_reply(conn, target, text, actor)
+        where = PLATFORM_NAMES.get(target.platform, target.platform)
+        return f"queued: reply #{outbox_id} will be posted on {where} in reply to {target.external_id}"
+
+
+def enqueue_auto_reply(
+    conn: Connection,
+    rules: RulesConfig,
+    escalation_id: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> int | None:
+    """Queue the suggested reply of a route with `publish: true`, inside the caller's transaction.
+
+    For the pipeline: call it for each new escalation right after inserting it (same
+    `conn`, same transaction). Never raises for a reply that may not go out: it returns
+    None and audits "reply.auto_skipped" with the reason (source not publishing, no
+    credentials, no suggested reply, too long). Returns the outbox row id when queued.
+    """
+    target = load_target(conn, escalation_id)
+    route = next((r for r in rules.routes if r.name == target.route), None)
+    if route is None or not route.publish:
+        return None
+    now = now or utcnow()
+    env = os.environ if env is None else env
+    cfg = rules.source(target.source)
+    reason: str | None = None
+    if cfg is None or not cfg.publish_replies:
+        reason = f"publishing is off for source {target.source!r}: set publish_replies: true"
+    elif cfg.type not in CREDENTIALS:
+        reason = f"a {cfg.type!r} source cannot post replies"
+    elif missing := missing_credentials(cfg.type, env):
+        reason = f"write credentials {', '.join(missing)} not set"
+    elif not target.suggested_reply.strip():
+        reason = "the route has no suggested reply"
+    else:
+        try:
+            check_reply_length(target.suggested_reply, target.platform)
+            return enqueue_reply(conn, target, target.suggested_reply.strip(), AUTO_ACTOR, now)
+        except PermanentError as exc:
+            reason = str(exc)
+    _audit(conn, AUTO_ACTOR, "reply.auto_skipped", escalation_id, now, route=target.route, reason=reason)
+    log.info("escalation %d: auto-reply skipped: %s", escalation_id, reason)
+    return None
+
+
+def deliver_reply(engine: Engine, publishers: Publishers, key: str, payload: Mapping[str, Any], attempt: int) -> DeliveryResult:
+    """Post one queued reply (the outbox worker's `kind="reply"` path)."""
+    job = ReplyJob.from_payload(key, payload)
+    with engine.connect() as conn:
+        deleted = conn.execute(
+            sa.select(_MT.c.deleted_at).select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
+            .where(_ET.c.id == job.escalation_id)
+        ).scalar_one_or_none()
+    if deleted is not None:
+        raise PermanentError("the post was deleted on the platform before the reply went out")
+    return publishers.get(job.source).post(job, attempt=attempt)
+
+
+def record_published(conn: Connection, escalation_id: int, result: DeliveryResult, payload: Mapping[str, Any]) -> None:
+    """Store the platform's id of the reply and audit it (the worker's success path)."""
+    now = utcnow()
+    conn.execute(_ET.update().where(_ET.c.id == escalation_id).values(
+        reply_external_id=result.external_ref, updated_at=now,
+    ))
+    _audit(conn, "system", "reply.published", escalation_id, now, external_id=result.external_ref, url=result.url,
+           created=result.created, approved_by=payload.get("actor"), source=payload.get("source"))
