@@ -248,8 +248,8 @@ class Pipeline:
             fresh = self._drop_stored(conn, source, fresh, result)
             scored = self._analyse(conn, analyzer, fresh, only, result)
             author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
-            mention_ids = self._insert_mentions(conn, scored, author_ids, now)
-            result.stored = len(mention_ids)
+            mention_ids = self._insert_mentions(conn, scored, author_ids, now)  # ids of the escalated ones
+            result.stored = len(scored)
             result.escalated = self._escalate(conn, rules, scored, mention_ids, now)
             self._quarantine(conn, batch)
             self._advance(conn, source, cursor_before, batch, result, now)
@@ -392,10 +392,13 @@ class Pipeline:
                     "route": s.decision.route,
                 }
             )
+        conn.execute(mt.insert(), rows)  # plain executemany: RETURNING every id costs more than it gives
+        wanted = [s.mention.external_id for s in scored if s.decision.escalate]
         ids: dict[str, int] = {}
-        for chunk in _chunks(rows, 500):
-            for row in conn.execute(mt.insert().returning(mt.c.id, mt.c.external_id), chunk):
-                ids[row.external_id] = row.id
+        source = scored[0].mention.source
+        for chunk in _chunks(wanted, 500):
+            q = sa.select(mt.c.external_id, mt.c.id).where(mt.c.source == source, mt.c.external_id.in_(chunk))
+            ids.update({external_id: mention_id for external_id, mention_id in conn.execute(q)})
         return ids
 
     def _escalate(
