@@ -64,7 +64,11 @@ def classification_report(gold: Sequence[str], predicted: Sequence[str]) -> dict
         }
     macro = sum(c["f1"] for c in per_class.values()) / len(LABELS)
     accuracy = sum(1 for g, p in zip(gold, predicted, strict=True) if g == p) / max(1, len(gold))
-    return {"per_class": per_class, "macro_f1": round(macro, 3), "accuracy": round(accuracy, 3)}
+    # rows: gold label, columns: predicted label
+    confusion = {g: {p: 0 for p in LABELS} for g in LABELS}
+    for g, p in zip(gold, predicted, strict=True):
+        confusion[g][p] += 1
+    return {"per_class": per_class, "macro_f1": round(macro, 3), "accuracy": round(accuracy, 3), "confusion": confusion}
 
 
 def default_rules() -> RulesConfig:
@@ -151,16 +155,61 @@ def load_split(path: Path, split: str) -> list[dict[str, Any]]:
     return [r for r in records if r["split"] == split]
 
 
+HOLDOUT = ROOT / "tests" / "data" / "labelled" / "holdout.jsonl"
+
+
+def agent_judgement(url: str) -> dict[str, Any]:
+    """Precision of escalations as agents judged them (the label stored on resolve/dismiss).
+
+    `correct` counts as a true escalation; every other label (not a complaint, wrong
+    sentiment, spam, wrong category) as a mistake of the machine's.
+    """
+    import sqlalchemy as sa
+
+    from storage import models as t
+    from storage.engine import make_engine, mask_url
+
+    engine = make_engine(url)
+    et = t.Escalation.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(et.c.route, et.c.label).where(et.c.label.is_not(None))).all()
+        total = conn.execute(sa.select(sa.func.count()).select_from(et)).scalar_one()
+    engine.dispose()
+    by_label: dict[str, int] = {}
+    by_route: dict[str, dict[str, int]] = {}
+    for route, label in rows:
+        label = getattr(label, "value", label)
+        by_label[label] = by_label.get(label, 0) + 1
+        r = by_route.setdefault(route, {"judged": 0, "correct": 0})
+        r["judged"] += 1
+        r["correct"] += label == "correct"
+    judged = len(rows)
+    correct = by_label.get("correct", 0)
+    return {
+        "from_db": mask_url(engine.url),
+        "escalations": total,
+        "judged": judged,
+        "precision": round(correct / judged, 3) if judged else None,
+        "by_label": by_label,
+        "by_route": {k: {**v, "precision": round(v["correct"] / v["judged"], 3)} for k, v in sorted(by_route.items())},
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--split", choices=("dev", "test"), default="test")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--split", choices=("dev", "test", "holdout"), default="test")
+    parser.add_argument("--data", type=Path, default=None, help="labelled JSONL (default: by split)")
+    parser.add_argument("--from-db", metavar="URL", help="report agents' judgement of stored escalations instead")
     args = parser.parse_args(argv)
-    records = load_split(args.data, args.split)
+    if args.from_db:
+        print(json.dumps(agent_judgement(args.from_db)))
+        return 0
+    data = args.data or (HOLDOUT if args.split == "holdout" else DATA)
+    records = load_split(data, args.split)
     result = evaluate_records(
         [r["text"] for r in records], [r["label"] for r in records], [r["rating"] for r in records]
     )
-    print(json.dumps({"split": args.split, "data": str(args.data), **result}))
+    print(json.dumps({"split": args.split, "data": str(data.relative_to(ROOT) if data.is_relative_to(ROOT) else data), **result}))
     return 0
 
 

@@ -29,6 +29,8 @@ from storage.migrate import upgrade
 log = logging.getLogger("socialear")
 
 RULES_RELOAD_S = 5
+DELETION_CHECK_ENV = "SOCIALEAR_DELETION_CHECK_EVERY"  # e.g. "15m" (default), "1h"
+DELETION_CHECK_DEFAULT = "15m"
 
 
 class Service:
@@ -54,6 +56,7 @@ class Service:
         self.port = port or self.settings.port
         self.console = console
         self.instance_id = self.settings.instance_id or default_instance_id()
+        self.deletion_check_s = deletion_check_seconds()  # a bad value refuses to start
         self.engine = make_engine(database_url or self.settings.database_url)
         rev = upgrade(self.engine)
         log.info("database %s at revision %s", mask_url(self.engine.url), rev)
@@ -79,12 +82,22 @@ class Service:
         for name, reason in self.collector.not_configured.items():
             log.warning("source %s is off: %s", name, reason)
         self.scheduler.add_job(self.watcher.refresh, RULES_RELOAD_S, "rules-reload")
+        self.scheduler.add_job(self.check_deletions, self.deletion_check_s, "deletion-check")
         self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
         self._outbox_thread.start()
         enabled = [s.name for s in self.rules().sinks if s.enabled]
         log.info("outbox delivering to: %s", ", ".join(enabled) or "no sinks")
         if self.console:
             self._start_console()
+
+    def check_deletions(self) -> None:
+        """Purge stored X/Reddit posts deleted on the platform (listener.purge); the
+        sweep's position is kept in the database, so a fresh sweeper per run is fine."""
+        from listener.purge import DeletionSweeper, checkers_from
+
+        checkers = checkers_from(self.collector, self.rules())
+        if checkers:
+            DeletionSweeper(self.engine, checkers).sweep()
 
     def _start_console(self) -> None:
         import uvicorn
@@ -121,3 +134,18 @@ class Service:
         log.info("socialear running (pid %d); Ctrl-C to stop", os.getpid())
         self._stop.wait()
         self.stop()
+
+
+def deletion_check_seconds(env: dict[str, str] | None = None) -> float:
+    """How often the deletion check runs: $SOCIALEAR_DELETION_CHECK_EVERY (default 15m)."""
+    from socialear.config import parse_duration
+    from socialear.errors import UserError
+
+    text = (env if env is not None else os.environ).get(DELETION_CHECK_ENV) or DELETION_CHECK_DEFAULT
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise UserError(f"{DELETION_CHECK_ENV}: {exc}") from None
+    if seconds < 60:
+        raise UserError(f"{DELETION_CHECK_ENV}: {text!r} is too often (at least 1m)")
+    return seconds

@@ -1,0 +1,251 @@
+"""Escalation latency, fetch → contact centre, through the real service path.
+
+    python bench/latency.py [--n 1000] [--batch 100] [--parallel 4]
+
+A local HTTP receiver on 127.0.0.1 (a thread running http.server) stands in for the
+contact centre; it checks each request's HMAC signature and records when each
+Idempotency-Key arrived (and any that arrive twice). A burst of N synthetic, deterministic
+mentions (seeded; about half are negative about the brand and escalate) is written to a
+JSONL file and read by a real ReplaySource; `Collector.poll` runs it through the pipeline
+(one transaction per batch: mentions + escalations + outbox rows + cursor), while the
+outbox worker runs concurrently in its own thread, as in `socialear run` (polling every
+50 ms when idle), delivering each escalation through the signed webhook sink.
+
+Latency per escalation = time its batch was fetched (the source's `fetch` is wrapped to
+stamp every external id it returns) → time the receiver got it. Prints one JSON object:
+{"n", "escalations", "p50_ms", "p99_ms", "max_ms", "delivered", "duplicates", ...}.
+Targets (issue 5): p99_ms <= 1000, delivered == escalations, duplicates == 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from listener.collector import Collector  # noqa: E402
+from listener.pipeline import idempotency_key  # noqa: E402
+from responders.outbox import OutboxWorker, SinkSet  # noqa: E402
+from responders.sinks.webhook import verify_signature  # noqa: E402
+from socialear.config import RulesConfig, parse_rules_text  # noqa: E402
+from storage import models as t  # noqa: E402
+from storage.engine import make_engine  # noqa: E402
+from storage.migrate import upgrade  # noqa: E402
+
+SECRET = "bench-webhook-secret"
+SOURCE = "burst"
+NEGATIVE = [
+    "{b} no signal in {p} since Monday, third time this month",
+    "{b} charged me twice for the same bill, still waiting on a refund",
+    "been on hold with {b} for 45 minutes now, useless",
+    "{b} network down again in {p}, can't call anyone",
+    "switching away from {b} when my contract ends, done with this awful service",
+    "my {b} eSIM activation failed twice, no reply to my email, terrible",
+    "great, another {b} outage in {p}, just what I needed",
+]
+OTHER = [
+    "really impressed with {b} support today, sorted in 5 minutes",
+    "does {b} roaming work in Spain? planning a trip",
+    "{b} 5G speeds in {p} are brilliant lately",
+    "thanks {b}, the engineer fixed the broadband on time",
+    "{b} store staff in {p} were friendly and helpful",
+]
+PLACES = ["Leeds", "Bristol", "Cardiff", "Glasgow", "Norwich", "York", "Derby", "Bath"]
+RULES = """
+brands:
+  - name: Nimbus Mobile
+    handles: {{x: NimbusMobile}}
+    query: '"nimbus mobile" OR @NimbusMobile OR nimbus'
+sources:
+  - name: burst
+    type: replay
+    schedule: {{every: 1m}}
+    options: {{path: "{feed}", batch_size: {batch}}}
+categories:
+  - {{name: outage, severity: 5, phrases: [no signal, outage, network down]}}
+  - {{name: billing, severity: 3, phrases: [charged twice, refund, bill]}}
+queues: [urgent, care]
+routes:
+  - name: outage-urgent
+    when: {{brand: own, sentiment: negative, categories: [outage]}}
+    escalate: {{queue: urgent, priority: urgent}}
+    reply: sorry
+  - name: complaint
+    when: {{brand: own, sentiment: negative}}
+    escalate: {{queue: care, priority: normal}}
+    reply: sorry
+replies:
+  sorry: {{en: "Hi {{{{ author }}}}, sorry about that. DM {{{{ brand_handle }}}} and we'll help."}}
+sinks:
+  - name: contact-centre
+    type: webhook
+    options: {{url: "{url}", timeout_s: 5}}
+"""
+
+
+def write_feed(path: Path, n: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(n):
+            pool = NEGATIVE if rng.random() < 0.55 else OTHER
+            text = rng.choice(pool).format(b=rng.choice(["@NimbusMobile", "Nimbus", "nimbus mobile"]), p=rng.choice(PLACES))
+            record = {
+                "id": f"burst-{i}", "platform": "x", "text": text,
+                "created_at": (start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
+                "author": {"handle": f"user{rng.randrange(n)}", "name": f"User {i}", "followers": rng.randrange(5000)},
+                "conversation_id": f"burst-{i}", "lang": "en",
+            }
+            out.write(json.dumps(record) + "\n")
+
+
+class Receiver:
+    """The contact centre: verifies signatures, records first receipt per key, counts repeats."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.seen: Counter[str] = Counter()
+        self.bad_signatures = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                now = time.perf_counter()
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                ok = verify_signature(SECRET, self.headers.get("X-Socialear-Timestamp", ""), body,
+                                      self.headers.get("X-Socialear-Signature", ""))
+                key = self.headers.get("Idempotency-Key", "")
+                with receiver.lock:
+                    if not ok:
+                        receiver.bad_signatures += 1
+                    else:
+                        receiver.seen[key] += 1
+                        receiver.arrived.setdefault(key, now)
+                self.send_response(202 if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/escalations"
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def stamp_fetches(collector: Collector, fetched: dict[str, float]) -> None:
+    """Wrap the live source's fetch: every mention it returns is stamped when the batch arrived."""
+    source = collector.source(SOURCE)
+    original = source.fetch
+
+    def fetch(cursor: str | None) -> Any:
+        batch = original(cursor)
+        now = time.perf_counter()
+        for mention in batch.mentions:
+            fetched.setdefault(idempotency_key(SOURCE, mention.external_id), now)
+        return batch
+
+    source.fetch = fetch  # type: ignore[method-assign]
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def run(n: int, batch: int, parallel: int, tmp: Path) -> dict[str, Any]:
+    feed = tmp / "burst.jsonl"
+    write_feed(feed, n)
+    env = {"SOCIALEAR_WEBHOOK_SECRET": SECRET}
+    with Receiver() as receiver:
+        rules: RulesConfig = parse_rules_text(RULES.format(feed=feed, batch=batch, url=receiver.url))
+        engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
+        upgrade(engine)
+        collector = Collector(engine, lambda: rules, instance_id="bench", env=env)
+        _ = collector.pipeline.analyzer  # scorer/matcher built before timing, as in a running service
+        fetched: dict[str, float] = {}
+        stamp_fetches(collector, fetched)
+        worker = OutboxWorker(engine, SinkSet(lambda: rules, env), worker_id="bench", parallel=parallel)
+        worker_thread = threading.Thread(target=worker.run_forever, kwargs={"idle_s": 0.05}, name="outbox", daemon=True)
+        worker_thread.start()
+
+        started = time.perf_counter()
+        polls = 0
+        while True:  # the scheduler would call poll again while the source has more
+            outcome = collector.poll(SOURCE)
+            polls += 1
+            if not outcome.ok:
+                raise SystemExit(f"poll failed: {outcome.error}")
+            if outcome.result.fetched == 0 or polls > n:
+                break
+        pipeline_s = time.perf_counter() - started
+        with engine.connect() as conn:
+            escalations = conn.execute(sa.select(sa.func.count()).select_from(t.Escalation.__table__)).scalar_one()
+        deadline = time.perf_counter() + 120
+        while len(receiver.arrived) < escalations and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        wall_s = time.perf_counter() - started
+        time.sleep(0.3)  # let any late duplicate show up before counting
+        worker.stop()
+        engine.dispose()
+
+    latencies = sorted((receiver.arrived[k] - fetched[k]) * 1000 for k in receiver.arrived if k in fetched)
+    return {
+        "n": n,
+        "escalations": escalations,
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "max_ms": round(latencies[-1], 1) if latencies else 0.0,
+        "delivered": len(receiver.arrived),
+        "duplicates": sum(c - 1 for c in receiver.seen.values()),
+        "bad_signatures": receiver.bad_signatures,
+        "batch": batch,
+        "parallel": parallel,
+        "pipeline_s": round(pipeline_s, 3),
+        "wall_s": round(wall_s, 3),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=100, help="mentions per fetch (the replay source's batch_size)")
+    ap.add_argument("--parallel", type=int, default=4, help="outbox deliveries in parallel (SOCIALEAR_OUTBOX_WORKERS)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps(run(args.n, args.batch, args.parallel, Path(tmp))))
+
+
+if __name__ == "__main__":
+    main()
