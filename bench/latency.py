@@ -124,6 +124,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as any real contact-centre endpoint
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 now = time.perf_counter()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

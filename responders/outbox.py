@@ -42,7 +42,7 @@ from responders.backoff import MAX_ATTEMPTS, decide
 from responders.payloads import build_payload
 from responders.publish import Publishers, deliver_reply, record_published
 from responders.sinks import build_sink
-from responders.types import EscalationPayload, Sink
+from responders.types import DeliveryResult, EscalationPayload, Sink
 from socialear.config import RulesConfig
 from socialear.errors import NotConfigured
 from storage import models as t
@@ -149,13 +149,22 @@ class OutboxWorker:
         self._done = threading.Event()
 
     def run_once(self) -> OutboxStats:
-        """Claim what is due (up to 2 × parallel rows) and deliver it; returns the outcome counts."""
+        """Claim what is due (up to 2 × parallel rows), deliver it, record the outcomes.
+
+        Three steps, so only the network calls run in the pool and the database sees two
+        short transactions per round rather than several per row: (1) read the claimed rows
+        and build their payloads on one connection, (2) deliver in parallel, (3) record every
+        outcome (sent / retry / dead, escalation refs, audit events) in one transaction. A
+        crash between (2) and (3) leaves the rows `sending`; they are re-claimed when the
+        lease lapses and re-delivered, which every sink and publisher makes harmless.
+        """
         with session_scope(self.engine) as session:
             ids = repo.claim_outbox(session, self.worker_id, self.parallel * 2, self.clock(), lease_s=self.lock_ttl.total_seconds())
-        stats = OutboxStats()
-        for outcome in self._pool.map(self._deliver_one, ids):
-            setattr(stats, outcome, getattr(stats, outcome) + 1)
-        return stats
+        if not ids:
+            return OutboxStats()
+        jobs = self._load(ids)
+        outcomes = list(self._pool.map(self._attempt, jobs))
+        return self._record(outcomes)
 
     def drain(self, max_rounds: int = 100) -> OutboxStats:
         """Deliver until nothing is due (tests, `--once` style runs)."""
@@ -193,55 +202,114 @@ class OutboxWorker:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    # -- one delivery ------------------------------------------------------------------
-    def _payload(self, row: Any) -> EscalationPayload:
-        """A row written with a frozen payload delivers that; otherwise build it now."""
-        if row.payload:
-            return EscalationPayload.from_dict(dict(row.payload))
-        with self.engine.connect() as conn:
-            return build_payload(conn, row.escalation_id, self.sinks.console_url())
-
-    def _deliver_one(self, item_id: int) -> str:
+    # -- one round ---------------------------------------------------------------------
+    def _load(self, ids: list[int]) -> list[_Job]:
+        """The claimed rows and their payloads (built now unless frozen in the row), in claim order."""
         ot = t.OutboxItem.__table__
+        jobs: dict[int, _Job] = {}
+        built: dict[int, EscalationPayload | BaseException] = {}
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(ot.c.sink, ot.c.attempts, ot.c.payload, ot.c.escalation_id, ot.c.kind, ot.c.idempotency_key)
-                .where(ot.c.id == item_id)
-            ).one()
-        attempt = row.attempts or 1
-        kind = getattr(row.kind, "value", row.kind)
+            rows = conn.execute(
+                sa.select(ot.c.id, ot.c.sink, ot.c.attempts, ot.c.payload, ot.c.escalation_id, ot.c.kind, ot.c.idempotency_key)
+                .where(ot.c.id.in_(ids))
+            ).all()
+            for row in rows:
+                job = _Job(row.id, row.sink, getattr(row.kind, "value", row.kind), row.attempts or 1,
+                           row.escalation_id, row.idempotency_key, dict(row.payload or {}))
+                if job.kind != "reply":
+                    if job.raw:
+                        job.payload = EscalationPayload.from_dict(job.raw)
+                    else:
+                        if job.escalation_id not in built:
+                            try:
+                                built[job.escalation_id] = build_payload(conn, job.escalation_id, self.sinks.console_url())
+                            except Exception as exc:  # noqa: BLE001 - recorded on the row like a delivery error
+                                built[job.escalation_id] = exc
+                        value = built[job.escalation_id]
+                        if isinstance(value, BaseException):
+                            job.error = value
+                        else:
+                            job.payload = value
+                jobs[row.id] = job
+        return [jobs[i] for i in ids if i in jobs]
+
+    def _attempt(self, job: _Job) -> tuple[_Job, DeliveryResult | None, BaseException | None]:
+        """One delivery (runs in the pool): network only, no database writes."""
+        if job.error is not None:
+            return job, None, job.error
         try:
-            if kind == "reply":
-                result = deliver_reply(self.engine, self.publishers, row.idempotency_key, row.payload or {}, attempt)
-            else:
-                sink = self.sinks.get(row.sink)
-                payload = self._payload(row)
-                result = sink.deliver(payload, attempt=attempt)  # type: ignore[call-arg]
-        except Exception as exc:  # noqa: BLE001 - classified below; the row records it
-            verdict = decide(exc, attempt, max_attempts=self.max_attempts, rng=self.rng)
-            with session_scope(self.engine) as session:
-                if verdict.verdict == "retry":
-                    repo.mark_retry(session, item_id, verdict.reason, self.clock() + timedelta(seconds=verdict.delay or 0))
-                    log.info("outbox %d → %s: retry in %.0fs: %s", item_id, row.sink, verdict.delay or 0, verdict.reason)
-                    return "retried"
-                repo.mark_dead(session, item_id, verdict.reason)
-                repo.audit(session, "system", "reply.failed" if kind == "reply" else "outbox.dead", "escalation",
-                           str(row.escalation_id), sink=row.sink, kind=kind, error=verdict.reason)
-            log.warning("outbox %d → %s: dead: %s", item_id, row.sink, verdict.reason)
-            return "dead"
+            if job.kind == "reply":
+                return job, deliver_reply(self.engine, self.publishers, job.key, job.raw, job.attempt), None
+            sink = self.sinks.get(job.sink)
+            return job, sink.deliver(job.payload, attempt=job.attempt), None  # type: ignore[call-arg]
+        except Exception as exc:  # noqa: BLE001 - classified in _record; the row records it
+            return job, None, exc
+
+    def _record(self, outcomes: list[tuple[_Job, DeliveryResult | None, BaseException | None]]) -> OutboxStats:
+        """Every outcome of the round in one transaction."""
+        stats = OutboxStats()
+        now = utcnow()
+        ot, et, at = t.OutboxItem.__table__, t.Escalation.__table__, t.AuditEvent.__table__
+        sent: list[dict[str, Any]] = []
+        refs: list[dict[str, Any]] = []
+        audits: list[dict[str, Any]] = []
+
+        def audit(action: str, job: _Job, **details: Any) -> None:
+            audits.append({"at": now, "actor": "system", "action": action, "subject_type": "escalation",
+                           "subject_id": str(job.escalation_id), "details": {"sink": job.sink, **details}})
+
         with session_scope(self.engine) as session:
-            repo.mark_sent(session, item_id, result.external_ref)
-            if kind == "reply":
-                record_published(session.connection(), row.escalation_id, result, row.payload or {})
-            elif kind == "escalation" and result.external_ref:
-                et = t.Escalation.__table__
-                session.execute(
-                    et.update()
-                    .where(et.c.id == row.escalation_id, et.c.external_ref.is_(None))
-                    .values(external_ref=str(result.external_ref), updated_at=utcnow())
+            conn = session.connection()
+            for job, result, exc in outcomes:
+                if exc is not None:
+                    verdict = decide(exc, job.attempt, max_attempts=self.max_attempts, rng=self.rng)
+                    if verdict.verdict == "retry":
+                        repo.mark_retry(session, job.id, verdict.reason, self.clock() + timedelta(seconds=verdict.delay or 0))
+                        log.info("outbox %d → %s: retry in %.0fs: %s", job.id, job.sink, verdict.delay or 0, verdict.reason)
+                        stats.retried += 1
+                    else:
+                        repo.mark_dead(session, job.id, verdict.reason)
+                        audit("reply.failed" if job.kind == "reply" else "outbox.dead", job, kind=job.kind, error=verdict.reason)
+                        log.warning("outbox %d → %s: dead: %s", job.id, job.sink, verdict.reason)
+                        stats.dead += 1
+                    continue
+                assert result is not None  # noqa: S101 - _attempt returns a result or an error
+                ref = None if result.external_ref is None else str(result.external_ref)
+                sent.append({"oid": job.id, "ref": ref})
+                if job.kind == "reply":
+                    record_published(conn, job.escalation_id, result, job.raw)
+                elif job.kind == "escalation" and ref:
+                    refs.append({"eid": job.escalation_id, "ref": ref})
+                audit("outbox.sent", job, external_ref=ref, created=result.created)
+                stats.sent += 1
+            if sent:  # storage.outbox.mark_sent, for the whole round at once
+                conn.execute(
+                    ot.update().where(ot.c.id == sa.bindparam("oid"), ot.c.state != "sent").values(
+                        state="sent", external_ref=sa.bindparam("ref"), sent_at=now, updated_at=now,
+                        locked_by=None, locked_until=None, last_error=None),
+                    sent,
                 )
-            repo.audit(
-                session, "system", "outbox.sent", "escalation", str(row.escalation_id),
-                sink=row.sink, external_ref=result.external_ref, created=result.created,
-            )
-        return "sent"
+            if refs:  # the first ticket reference wins; later sinks keep theirs on the outbox row
+                conn.execute(
+                    et.update().where(et.c.id == sa.bindparam("eid"), et.c.external_ref.is_(None))
+                    .values(external_ref=sa.bindparam("ref"), updated_at=now),
+                    refs,
+                )
+            if audits:
+                conn.execute(at.insert(), audits)
+        return stats
+
+
+@dataclass(slots=True)
+class _Job:
+    """One claimed row on its way through a round (plain data; the pool never sees ORM objects)."""
+
+    id: int
+    sink: str
+    kind: str
+    attempt: int
+    escalation_id: int
+    key: str
+    raw: dict[str, Any]
+    payload: EscalationPayload | None = None
+    error: BaseException | None = None

@@ -42,7 +42,7 @@ class Scorer:
         self._handles = {h.lstrip("@").lower() for h in handles}
         self._handle_re = handle_pattern(handles)
         self._urgency = rules.urgency
-        self._engagement_high = getattr(rules.urgency, "engagement_high", ENGAGEMENT_HIGH)
+        self._engagement_high = rules.urgency.engagement_high
 
     def sentiment(self, text: str, rating: float | None = None) -> Sentiment:
         """Sentiment alone (English rules; no language gate)."""
