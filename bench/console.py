@@ -47,6 +47,11 @@ CATEGORIES = ["outage", "billing", "cancellation", "wait_time", "praise", "quest
 WORDS = ("signal outage billing charged twice cancel contract waiting hours support app "
          "broken refund network slow great thanks help please again today since morning "
          "router fibre roaming plan upgrade engineer visit store").split()
+# Rare words: each in ~0.2 % of mentions (~2,000 of 1M; ~100 open escalations), the case
+# a scan of every active escalation's text was slow for.
+PLACES = "leeds bristol cardiff glasgow belfast norwich".split()
+# Free-text searches the bench rotates through: common, rare, prefix, two words, no hit.
+SEARCHES = ["router", "leeds", "glasg", "refund leeds", "roaming bristol", "zanzibar"]
 
 
 def _ts(dt: datetime) -> str:
@@ -99,6 +104,8 @@ def build(path: Path, n_mentions: int, n_escalations: int, seed: int = 7) -> flo
             label = rng.choice(("negative", "negative", "neutral", "positive"))
             brand = rng.choice(BRANDS)
             text = " ".join(rng.choices(WORDS, k=rng.randint(8, 30)))
+            if rng.random() < 0.012:
+                text += " in " + rng.choice(PLACES).capitalize()
             mention_rows.append((
                 i, source, platform, f"e{i}", f"https://example.invalid/{platform}/{i}", text,
                 _ts(created), _ts(created), rng.randint(1, n_authors), brand,
@@ -115,7 +122,7 @@ def build(path: Path, n_mentions: int, n_escalations: int, seed: int = 7) -> flo
                     "claimed" if claimed else "open", "bench" if claimed else None,
                     _ts(esc_created + timedelta(minutes=sla_min)), _ts(esc_created),
                     _ts(esc_created), "Sorry to hear that, please DM us.", '["bench"]', 0,
-                    decision,
+                    decision, brand, source, platform, json.dumps(cats),
                 ))
             if len(mention_rows) >= BATCH:
                 _flush(cur, mention_rows, esc_rows)
@@ -139,7 +146,8 @@ def _flush(cur: Any, mentions: list[tuple[Any, ...]], escalations: list[tuple[An
     cur.executemany(
         "INSERT INTO escalation (id, mention_id, idempotency_key, route, queue, priority,"
         " priority_rank, status, assignee, sla_due, created_at, updated_at, suggested_reply,"
-        " tags, alert, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " tags, alert, decision, brand, source, platform, categories)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         escalations)
     mentions.clear()
     escalations.clear()

@@ -209,7 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = evaluate_records(
         [r["text"] for r in records], [r["label"] for r in records], [r["rating"] for r in records]
     )
-    print(json.dumps({"split": args.split, "data": str(data.relative_to(ROOT) if data.is_relative_to(ROOT) else data), **result}))
+    print(
+        json.dumps(
+            {"split": args.split, "data": str(data.relative_to(ROOT) if data.is_relative_to(ROOT) else data), **result}
+        )
+    )
     return 0
 
 

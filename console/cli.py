@@ -29,8 +29,12 @@ app.add_typer(outbox_app, name="outbox")
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
-RulesOpt = Annotated[Path | None, typer.Option("--rules", "-r", help="rules file (default $SOCIALEAR_RULES or ./rules.yaml)")]
-DbOpt = Annotated[str | None, typer.Option("--database-url", help="default $SOCIALEAR_DATABASE_URL or sqlite:///./data/socialear.db")]
+RulesOpt = Annotated[
+    Path | None, typer.Option("--rules", "-r", help="rules file (default $SOCIALEAR_RULES or ./rules.yaml)")
+]
+DbOpt = Annotated[
+    str | None, typer.Option("--database-url", help="default $SOCIALEAR_DATABASE_URL or sqlite:///./data/socialear.db")
+]
 
 
 def _rules_path(path: Path | None) -> Path:
@@ -102,8 +106,10 @@ def collect(
         o = collector.poll(name, ignore_pause=True)
         r = o.result
         if o.ok:
-            out.print(f"{name}: fetched {r.fetched}, stored {r.stored}, escalated {r.escalated}, quarantined {r.quarantined}"
-                      + (f" ({o.skipped})" if o.skipped else ""))
+            out.print(
+                f"{name}: fetched {r.fetched}, stored {r.stored}, escalated {r.escalated}, quarantined {r.quarantined}"
+                + (f" ({o.skipped})" if o.skipped else "")
+            )
         else:
             err.print(f"{name}: error: {o.error}")
             failed = True
@@ -151,7 +157,9 @@ def rules_check(path: Annotated[Path | None, typer.Argument(help="rules file")] 
             print(line)
         err.print(f"{p}: {len(exc.errors)} problem(s)")
         raise typer.Exit(1) from None
-    print(f"{p}: OK ({len(cfg.brands)} brands, {len(cfg.sources)} sources, {len(cfg.routes)} routes, {len(cfg.sinks)} sinks)")
+    print(
+        f"{p}: OK ({len(cfg.brands)} brands, {len(cfg.sources)} sources, {len(cfg.routes)} routes, {len(cfg.sinks)} sinks)"
+    )
 
 
 @rules_app.command("schema")
@@ -251,15 +259,35 @@ def sources(rules: RulesOpt = None, database_url: DbOpt = None) -> None:
     from socialear.config import load_rules
 
     cfg = load_rules(_rules_path(rules))
-    table = Table("source", "type", "status", "last success", "last error", "next run", "fetched", "rate limit", "budget")
+    table = Table(
+        "source", "type", "status", "last success", "last error", "next run", "fetched", "rate limit", "budget"
+    )
     for row in source_rows(_engine(database_url), cfg):
-        table.add_row(*(str(row[k]) if row[k] is not None else "–" for k in
-                        ("name", "type", "status", "last_success", "last_error", "next_run", "fetched", "rate_limit", "budget")))
+        table.add_row(
+            *(
+                str(row[k]) if row[k] is not None else "–"
+                for k in (
+                    "name",
+                    "type",
+                    "status",
+                    "last_success",
+                    "last_error",
+                    "next_run",
+                    "fetched",
+                    "rate_limit",
+                    "budget",
+                )
+            )
+        )
     out.print(table)
 
 
 @outbox_app.callback()
-def outbox(ctx: typer.Context, database_url: DbOpt = None, all_: Annotated[bool, typer.Option("--all", help="include sent")] = False) -> None:
+def outbox(
+    ctx: typer.Context,
+    database_url: DbOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="include sent")] = False,
+) -> None:
     """List pending, retrying and dead deliveries."""
     if ctx.invoked_subcommand:
         return
@@ -267,8 +295,12 @@ def outbox(ctx: typer.Context, database_url: DbOpt = None, all_: Annotated[bool,
 
     table = Table("id", "escalation", "sink", "kind", "state", "attempts", "next attempt", "last error")
     for r in outbox_rows(_engine(database_url), include_sent=all_):
-        table.add_row(*(str(r[k]) if r[k] is not None else "–" for k in
-                        ("id", "escalation_id", "sink", "kind", "state", "attempts", "next_attempt_at", "last_error")))
+        table.add_row(
+            *(
+                str(r[k]) if r[k] is not None else "–"
+                for k in ("id", "escalation_id", "sink", "kind", "state", "attempts", "next_attempt_at", "last_error")
+            )
+        )
     out.print(table)
 
 

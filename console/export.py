@@ -17,21 +17,52 @@ from sqlalchemy.engine import Engine
 from storage import models as t
 
 MENTION_COLUMNS = (
-    "id", "source", "platform", "external_id", "url", "created_at", "brand", "competitor", "text", "title",
-    "lang", "rating", "sentiment_label", "sentiment_compound", "urgency", "categories", "route",
+    "id",
+    "source",
+    "platform",
+    "external_id",
+    "url",
+    "created_at",
+    "brand",
+    "competitor",
+    "text",
+    "title",
+    "lang",
+    "rating",
+    "sentiment_label",
+    "sentiment_compound",
+    "urgency",
+    "categories",
+    "route",
 )
 ESCALATION_COLUMNS = (
-    "id", "mention_id", "route", "queue", "priority", "status", "assignee", "created_at", "sla_due",
-    "resolved_at", "resolution", "label", "external_ref", "suggested_reply", "reply_text", "replied_at",
+    "id",
+    "mention_id",
+    "route",
+    "queue",
+    "priority",
+    "status",
+    "assignee",
+    "created_at",
+    "sla_due",
+    "resolved_at",
+    "resolution",
+    "label",
+    "external_ref",
+    "suggested_reply",
+    "reply_text",
+    "replied_at",
 )
 
 
 def _query(what: str, since: datetime | None) -> sa.Select[Any]:
     if what == "mentions":
         mt, at = t.Mention.__table__, t.Author.__table__
-        q = sa.select(*(mt.c[c] for c in MENTION_COLUMNS), at.c.handle.label("author"), at.c.followers).select_from(
-            mt.outerjoin(at, at.c.id == mt.c.author_id)
-        ).where(mt.c.deleted_at.is_(None))
+        q = (
+            sa.select(*(mt.c[c] for c in MENTION_COLUMNS), at.c.handle.label("author"), at.c.followers)
+            .select_from(mt.outerjoin(at, at.c.id == mt.c.author_id))
+            .where(mt.c.deleted_at.is_(None))
+        )
         if since:
             q = q.where(mt.c.created_at >= since)
         return q.order_by(mt.c.id)
@@ -63,6 +94,8 @@ def export_rows(engine: Engine, what: str, fmt: str, since: datetime | None, out
                 if writer is None:
                     writer = csv.DictWriter(out, fieldnames=list(rec))
                     writer.writeheader()
-                writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for k, v in rec.items()})
+                writer.writerow(
+                    {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for k, v in rec.items()}
+                )
             n += 1
     return n

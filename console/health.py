@@ -45,7 +45,9 @@ def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
             budget = str(s.budget_used)
         rate = None
         if s is not None and s.rate_limit_remaining is not None:
-            rate = f"{s.rate_limit_remaining} left" + (f", resets {_ago(s.rate_limit_reset)}" if s.rate_limit_reset else "")
+            rate = f"{s.rate_limit_remaining} left" + (
+                f", resets {_ago(s.rate_limit_reset)}" if s.rate_limit_reset else ""
+            )
         rows.append(
             {
                 "name": cfg.name,
@@ -64,12 +66,24 @@ def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
 
 def outbox_rows(engine: Engine, include_sent: bool = False, limit: int = 200) -> list[dict[str, Any]]:
     ot = t.OutboxItem.__table__
-    q = sa.select(ot.c.id, ot.c.escalation_id, ot.c.sink, ot.c.kind, ot.c.state, ot.c.attempts, ot.c.next_attempt_at, ot.c.last_error)
+    q = sa.select(
+        ot.c.id,
+        ot.c.escalation_id,
+        ot.c.sink,
+        ot.c.kind,
+        ot.c.state,
+        ot.c.attempts,
+        ot.c.next_attempt_at,
+        ot.c.last_error,
+    )
     if not include_sent:
         q = q.where(ot.c.state != "sent")
     with engine.connect() as conn:
         rows = conn.execute(q.order_by(ot.c.id.desc()).limit(limit)).mappings().all()
-    return [{**r, "state": getattr(r["state"], "value", r["state"]), "kind": getattr(r["kind"], "value", r["kind"])} for r in rows]
+    return [
+        {**r, "state": getattr(r["state"], "value", r["state"]), "kind": getattr(r["kind"], "value", r["kind"])}
+        for r in rows
+    ]
 
 
 def requeue(engine: Engine, item_id: int | None, all_dead: bool) -> int:

@@ -30,7 +30,15 @@ def stored_mentions(engine: Engine, since: datetime | None) -> Iterator[tuple[Me
     """(mention, stored route, stored escalated?, stored sentiment) for the window, streamed."""
     mt, at, et = t.Mention.__table__, t.Author.__table__, t.Escalation.__table__
     q = (
-        sa.select(mt, at.c.handle, at.c.name.label("author_name"), at.c.followers, at.c.verified, et.c.id.label("esc_id"), et.c.route.label("esc_route"))
+        sa.select(
+            mt,
+            at.c.handle,
+            at.c.name.label("author_name"),
+            at.c.followers,
+            at.c.verified,
+            et.c.id.label("esc_id"),
+            et.c.route.label("esc_route"),
+        )
         .select_from(mt.outerjoin(at, at.c.id == mt.c.author_id).outerjoin(et, et.c.mention_id == mt.c.id))
         .where(mt.c.deleted_at.is_(None))
         .order_by(mt.c.id)
@@ -40,12 +48,25 @@ def stored_mentions(engine: Engine, since: datetime | None) -> Iterator[tuple[Me
     with engine.connect() as conn:
         for r in conn.execution_options(yield_per=1000).execute(q):
             m = Mention(
-                source=r.source, platform=r.platform, external_id=r.external_id, text=r.text,
+                source=r.source,
+                platform=r.platform,
+                external_id=r.external_id,
+                text=r.text,
                 created_at=r.created_at,
-                author=Author(platform=r.platform, handle=r.handle or "unknown", name=r.author_name,
-                              followers=r.followers or 0, verified=bool(r.verified)),
-                url=r.url, lang=r.lang, rating=r.rating, in_reply_to=r.in_reply_to,
-                conversation_id=r.conversation_id, engagement=r.engagement or 0, title=r.title,
+                author=Author(
+                    platform=r.platform,
+                    handle=r.handle or "unknown",
+                    name=r.author_name,
+                    followers=r.followers or 0,
+                    verified=bool(r.verified),
+                ),
+                url=r.url,
+                lang=r.lang,
+                rating=r.rating,
+                in_reply_to=r.in_reply_to,
+                conversation_id=r.conversation_id,
+                engagement=r.engagement or 0,
+                title=r.title,
             )
             yield m, (r.esc_route if r.esc_id else r.route), r.esc_id is not None, r.sentiment_label
 
@@ -57,7 +78,9 @@ def _decide(analyzer: Analyzer, m: Mention) -> tuple[bool, str | None, str | Non
     return s.decision.escalate, s.decision.route, s.score.sentiment.label
 
 
-def replay_report(engine: Engine, current: RulesConfig, proposed: RulesConfig, since: datetime | None, examples: int = 3) -> dict[str, Any]:
+def replay_report(
+    engine: Engine, current: RulesConfig, proposed: RulesConfig, since: datetime | None, examples: int = 3
+) -> dict[str, Any]:
     new = Analyzer(proposed)
     base = Analyzer(current) if proposed is not current else None
     added: Counter[str] = Counter()
@@ -83,8 +106,15 @@ def replay_report(engine: Engine, current: RulesConfig, proposed: RulesConfig, s
             kind, key = "rerouted", f"{b_route} → {n_route}"
             rerouted[key] += 1
         if kind and len(ex[kind]) < examples * 3:
-            ex[kind].append({"route": key, "text": m.text[:200], "source": m.source, "external_id": m.external_id,
-                             "sentiment": f"{b_sent} → {n_sent}"})
+            ex[kind].append(
+                {
+                    "route": key,
+                    "text": m.text[:200],
+                    "source": m.source,
+                    "external_id": m.external_id,
+                    "sentiment": f"{b_sent} → {n_sent}",
+                }
+            )
     return {
         "since": since.isoformat() if since else None,
         "baseline": "current rules, replayed" if base else "stored decisions",
@@ -98,8 +128,10 @@ def replay_report(engine: Engine, current: RulesConfig, proposed: RulesConfig, s
 
 
 def render_replay(report: dict[str, Any], out: Console) -> None:
-    out.print(f"replayed {report['mentions']} mentions since {report['since'] or 'the beginning'} "
-              f"against {report['baseline']}; sentiment changed on {report['sentiment_changed']}")
+    out.print(
+        f"replayed {report['mentions']} mentions since {report['since'] or 'the beginning'} "
+        f"against {report['baseline']}; sentiment changed on {report['sentiment_changed']}"
+    )
     table = Table("change", "route", "escalations")
     for kind in ("added", "removed", "rerouted"):
         for route, n in sorted(report[kind].items(), key=lambda kv: -kv[1]):

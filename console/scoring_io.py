@@ -80,7 +80,11 @@ def score_record(analyzer: Analyzer, rec: dict[str, Any], line: int) -> dict[str
     out["route"] = decision.route
     out["escalate"] = decision.escalate
     out["route_trace"] = [
-        {"route": t["route"], "matched": t["matched"], "failed": [c["condition"] for c in t["conditions"] if not c["ok"]]}
+        {
+            "route": t["route"],
+            "matched": t["matched"],
+            "failed": [c["condition"] for c in t["conditions"] if not c["ok"]],
+        }
         for t in decision.trace
     ]
     return out

@@ -438,6 +438,10 @@ class Pipeline:
                     "tags": d.tags,
                     "alert": d.alert,
                     "decision": {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact},
+                    "brand": s.brand,
+                    "source": s.mention.source,
+                    "platform": s.mention.platform,
+                    "categories": list(s.score.categories),
                 }
             )
         conn.execute(et.insert(), rows)  # executemany; ids are read back by mention (unique)

@@ -273,7 +273,8 @@ class OutboxWorker:
                         log.warning("outbox %d → %s: dead: %s", job.id, job.sink, verdict.reason)
                         stats.dead += 1
                     continue
-                assert result is not None  # noqa: S101 - _attempt returns a result or an error
+                if result is None:
+                    raise RuntimeError(f"outbox {job.id}: delivery returned neither a result nor an error")
                 ref = None if result.external_ref is None else str(result.external_ref)
                 sent.append({"oid": job.id, "ref": ref})
                 if job.kind == "reply":

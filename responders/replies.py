@@ -21,7 +21,6 @@ Errors:
 from __future__ import annotations
 
 import functools
-
 import re
 import unicodedata
 from collections.abc import Mapping

@@ -86,8 +86,12 @@ DurationStr = Annotated[str, BeforeValidator(_check_duration)]
 
 class Brand(Strict):
     name: str = Field(min_length=1)
-    query: str = Field(min_length=1, description="Boolean query: terms, \"phrases\", AND/OR/NOT, -term, (), @handle, #tag, word*, NEAR/n")
-    handles: dict[str, str] = Field(default_factory=dict, description="platform -> handle without @, e.g. {x: NimbusMobile}")
+    query: str = Field(
+        min_length=1, description='Boolean query: terms, "phrases", AND/OR/NOT, -term, (), @handle, #tag, word*, NEAR/n'
+    )
+    handles: dict[str, str] = Field(
+        default_factory=dict, description="platform -> handle without @, e.g. {x: NimbusMobile}"
+    )
     competitor: bool = False
 
 
@@ -217,7 +221,9 @@ class RulesConfig(Strict):
     version: Literal[1] = 1
     brands: list[Brand] = Field(min_length=1)
     sources: list[SourceConfig] = Field(default_factory=list)
-    lexicon: dict[str, float] = Field(default_factory=dict, description="word or phrase -> valence (-4..4), added to VADER's")
+    lexicon: dict[str, float] = Field(
+        default_factory=dict, description="word or phrase -> valence (-4..4), added to VADER's"
+    )
     categories: list[Category] = Field(default_factory=list)
     urgency: Urgency = Field(default_factory=Urgency)
     queues: list[str] = Field(default_factory=lambda: ["care"])
@@ -332,12 +338,16 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
             parse_query(brand.query)
         except QueryError as exc:
             problems.append(
-                Problem(("brands", i, "query"), f"brands[{i}].query: invalid query: {exc.message}", offset=exc.column - 1)
+                Problem(
+                    ("brands", i, "query"), f"brands[{i}].query: invalid query: {exc.message}", offset=exc.column - 1
+                )
             )
     for i, cat in enumerate(cfg.categories):
         for j, pattern in enumerate(cat.patterns):
             if err := _regex_error(pattern):
-                problems.append(Problem(("categories", i, "patterns", j), f"categories[{i}].patterns[{j}]: invalid regex: {err}"))
+                problems.append(
+                    Problem(("categories", i, "patterns", j), f"categories[{i}].patterns[{j}]: invalid regex: {err}")
+                )
 
     brand_names = {b.name for b in cfg.brands}
     source_names = {s.name for s in cfg.sources}
@@ -348,17 +358,29 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
         w = route.when
         for name in w.brand or []:
             if name not in {"own", "competitor", "any"} | brand_names:
-                problems.append(Problem((*at, "when", "brand"), f"routes[{i}].when.brand: unknown brand {name!r} (use own, competitor, any or a brand name)"))
+                problems.append(
+                    Problem(
+                        (*at, "when", "brand"),
+                        f"routes[{i}].when.brand: unknown brand {name!r} (use own, competitor, any or a brand name)",
+                    )
+                )
         for name in w.source or []:
             if name not in source_names:
                 problems.append(Problem((*at, "when", "source"), f"routes[{i}].when.source: unknown source {name!r}"))
         for name in w.categories or []:
             if name not in category_names:
-                problems.append(Problem((*at, "when", "categories"), f"routes[{i}].when.categories: unknown category {name!r}"))
+                problems.append(
+                    Problem((*at, "when", "categories"), f"routes[{i}].when.categories: unknown category {name!r}")
+                )
         if w.text is not None and (err := _regex_error(w.text)):
             problems.append(Problem((*at, "when", "text"), f"routes[{i}].when.text: invalid regex: {err}"))
         if route.escalate and route.escalate.queue not in cfg.queues:
-            problems.append(Problem((*at, "escalate", "queue"), f"routes[{i}].escalate.queue: unknown queue {route.escalate.queue!r} (queues: {', '.join(cfg.queues)})"))
+            problems.append(
+                Problem(
+                    (*at, "escalate", "queue"),
+                    f"routes[{i}].escalate.queue: unknown queue {route.escalate.queue!r} (queues: {', '.join(cfg.queues)})",
+                )
+            )
         if route.reply is not None and route.reply not in cfg.replies:
             problems.append(Problem((*at, "reply"), f"routes[{i}].reply: unknown reply template {route.reply!r}"))
         for name in route.sinks or []:
@@ -396,7 +418,10 @@ def _check_replies(cfg: RulesConfig) -> list[Problem]:
                 continue
             for var in sorted(unknown):
                 problems.append(
-                    Problem(loc, f"replies.{name}.{lang}: unknown variable {var!r} (allowed: {', '.join(sorted(ALLOWED_VARIABLES))})")
+                    Problem(
+                        loc,
+                        f"replies.{name}.{lang}: unknown variable {var!r} (allowed: {', '.join(sorted(ALLOWED_VARIABLES))})",
+                    )
                 )
     return problems
 
@@ -411,7 +436,12 @@ def _check_components(cfg: RulesConfig) -> list[Problem]:
         for i, item in enumerate(items):
             cls = registry.get(item.type)
             if cls is None:
-                problems.append(Problem((section, i, "type"), f"{section}[{i}].type: unknown type {item.type!r} (known: {', '.join(sorted(registry))})"))
+                problems.append(
+                    Problem(
+                        (section, i, "type"),
+                        f"{section}[{i}].type: unknown type {item.type!r} (known: {', '.join(sorted(registry))})",
+                    )
+                )
                 continue
             options_model = getattr(cls, "Options", None)
             if options_model is None:
@@ -430,7 +460,9 @@ def _check_components(cfg: RulesConfig) -> list[Problem]:
             try:
                 to_x_query(parse_query(brand.query))
             except QueryError as exc:
-                problems.append(Problem(("brands", i, "query"), f"brands[{i}].query: cannot be used for X search: {exc.message}"))
+                problems.append(
+                    Problem(("brands", i, "query"), f"brands[{i}].query: cannot be used for X search: {exc.message}")
+                )
             except Exception:  # noqa: BLE001 - the plain parse error is reported above
                 pass
     return problems

@@ -25,7 +25,9 @@ def _iso(value: datetime | None) -> str | None:
 HISTORY_LIMIT = 10
 
 
-def author_histories(conn: Connection, author_ids: set[int], limit: int = HISTORY_LIMIT + 1) -> dict[int, list[dict[str, Any]]]:
+def author_histories(
+    conn: Connection, author_ids: set[int], limit: int = HISTORY_LIMIT + 1
+) -> dict[int, list[dict[str, Any]]]:
     """Each author's latest mentions (any source) and escalations with how they ended.
 
     One query for the whole batch (a window function ranks each author's mentions), not
@@ -37,7 +39,13 @@ def author_histories(conn: Connection, author_ids: set[int], limit: int = HISTOR
     rank = sa.func.row_number().over(partition_by=mt.c.author_id, order_by=(mt.c.created_at.desc(), mt.c.id.desc()))
     inner = (
         sa.select(
-            mt.c.id, mt.c.author_id, mt.c.source, mt.c.platform, mt.c.created_at, mt.c.sentiment_label, mt.c.url,
+            mt.c.id,
+            mt.c.author_id,
+            mt.c.source,
+            mt.c.platform,
+            mt.c.created_at,
+            mt.c.sentiment_label,
+            mt.c.url,
             rank.label("rank"),
         )
         .where(mt.c.author_id.in_(author_ids), mt.c.deleted_at.is_(None))

@@ -59,18 +59,34 @@ def _expression_index_names(metadata: sa.MetaData) -> set[str]:
     }
 
 
+# Search objects migration 0003 creates that the models cannot describe: SQLite's FTS5
+# table (and the shadow tables FTS5 keeps its index in) and PostgreSQL's GIN expression
+# index. They exist only in the database, so the comparison leaves them out.
+DATABASE_ONLY_TABLES = ("mention_fts",)  # and "mention_fts_<shadow>"
+DATABASE_ONLY_INDEXES = ("ix_mention_search",)
+
+
+def _database_only(name: str | None, type_: str) -> bool:
+    if name is None:
+        return False
+    if type_ == "table":
+        return any(name == t or name.startswith(f"{t}_") for t in DATABASE_ONLY_TABLES)
+    return type_ == "index" and name in DATABASE_ONLY_INDEXES
+
+
 def object_filter(dialect_name: str) -> Callable[..., bool]:
     """An autogenerate `include_object` hook for `dialect_name`.
 
     SQLite reflects an index on `priority_rank DESC` as one on plain `priority_rank`, so
     comparing expression indexes there reports a false drop/create. They are skipped on
-    SQLite only; PostgreSQL reflects the sort order and still compares them.
+    SQLite only; PostgreSQL reflects the sort order and still compares them. The search
+    objects in `DATABASE_ONLY_*` are skipped on both.
     """
-    if dialect_name != "sqlite":
-        return lambda *_args: True
-    skipped = _expression_index_names(target_metadata())
+    skipped = _expression_index_names(target_metadata()) if dialect_name == "sqlite" else set()
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+        if reflected and other is None and _database_only(name, type_):
+            return False
         return not (type_ == "index" and name in skipped)
 
     return include

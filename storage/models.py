@@ -16,12 +16,14 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.mutable import MutableList
 from sqlmodel import Field, SQLModel
 
 from storage.types import (
     enum_column,
     json_dict_column,
     json_list_column,
+    json_type,
     utc_column,
     utcnow,
 )
@@ -187,6 +189,21 @@ class Escalation(SQLModel, table=True):
         ),
         sa.Index("ix_escalation_queue_status", "queue", "status"),
         sa.Index("ix_escalation_assignee", "assignee"),
+        # Queue filters on the denormalised mention fields, still in queue order.
+        sa.Index(
+            "ix_escalation_brand_status_priority_sla",
+            "brand",
+            "status",
+            sa.text("priority_rank DESC"),
+            "sla_due",
+        ),
+        sa.Index(
+            "ix_escalation_source_status_priority_sla",
+            "source",
+            "status",
+            sa.text("priority_rank DESC"),
+            "sla_due",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -230,6 +247,21 @@ class Escalation(SQLModel, table=True):
     decision: dict[str, Any] = Field(default_factory=dict, sa_column=json_dict_column())
     external_ref: str | None = Field(default=None, max_length=255)  # e.g. Zendesk ticket id
     external_status: str | None = Field(default=None, max_length=64)
+    # Copies of the mention's brand/source/platform/categories, so the queue filters on
+    # them without a join per row. The pipeline sets them; an insert that leaves `source`
+    # NULL gets all four from the mention (a trigger, migration 0003).
+    brand: str | None = Field(default=None, max_length=128)
+    source: str | None = Field(default=None, max_length=64)
+    platform: str | None = Field(default=None, max_length=32)
+    categories: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(
+            MutableList.as_mutable(json_type()),
+            nullable=False,
+            default=lambda: [],
+            server_default=sa.text("'[]'"),
+        ),
+    )
 
 
 class OutboxItem(SQLModel, table=True):

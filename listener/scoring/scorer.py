@@ -14,7 +14,6 @@ from listener.scoring.language import LanguageGate
 from listener.scoring.sentiment import SentimentEngine, TextAnalysis, as_stars, stars_in_text
 from listener.scoring.types import Score, ScoringContext, Sentiment
 from listener.scoring.urgency import (
-    ENGAGEMENT_HIGH,
     VERIFIED_BONUS,
     combine,
     handle_pattern,

@@ -26,7 +26,9 @@ def load_quality():  # noqa: ANN201 - the bench script as a module
 
 def test_from_db_reports_agent_precision(engine: Engine, db_url: str, tmp_path: Path) -> None:
     text = (FIXTURES / "rules" / "pipeline.yaml").read_text()
-    rules = parse_rules_text(text.replace("{feed}", str(FIXTURES / "pipeline" / "feed.jsonl")).replace("{sink}", str(tmp_path / "o")))
+    rules = parse_rules_text(
+        text.replace("{feed}", str(FIXTURES / "pipeline" / "feed.jsonl")).replace("{sink}", str(tmp_path / "o"))
+    )
     assert Collector(engine, lambda: rules).poll("feed").ok
     et = t.Escalation.__table__
     with engine.begin() as conn:

@@ -17,11 +17,18 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args], capture_output=True, text=True, input=input,
-        cwd=cwd, env=full_env, timeout=180,
+        [sys.executable, "-m", "console.cli", *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        cwd=cwd,
+        env=full_env,
+        timeout=180,
     )
 
 
@@ -36,7 +43,10 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def db_env(workdir: Path) -> dict[str, str]:
-    return {"SOCIALEAR_DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite'}", "SOCIALEAR_RULES": str(workdir / "rules.yaml")}
+    return {
+        "SOCIALEAR_DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite'}",
+        "SOCIALEAR_RULES": str(workdir / "rules.yaml"),
+    }
 
 
 def test_score_needs_only_text() -> None:
@@ -85,7 +95,9 @@ def test_score_csv_file_and_bad_lines(tmp_path: Path) -> None:
         (("export", "tweets"), {}, "can export mentions or escalations"),
     ],
 )
-def test_user_mistakes_are_one_clear_line(args: tuple[str, ...], env: dict[str, str], message: str, tmp_path: Path) -> None:
+def test_user_mistakes_are_one_clear_line(
+    args: tuple[str, ...], env: dict[str, str], message: str, tmp_path: Path
+) -> None:
     res = run(*args, env={"SOCIALEAR_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", **env})
     assert res.returncode != 0
     assert message in res.stderr
@@ -124,8 +136,10 @@ def test_collect_import_export_outbox_round_trip(workdir: Path) -> None:
 
 
 def test_collect_reports_missing_credentials(workdir: Path) -> None:
-    rules = (workdir / "rules.yaml").read_text().replace(
-        "sources:\n", "sources:\n  - name: x-main\n    type: x\n    schedule: {every: 2m}\n", 1
+    rules = (
+        (workdir / "rules.yaml")
+        .read_text()
+        .replace("sources:\n", "sources:\n  - name: x-main\n    type: x\n    schedule: {every: 2m}\n", 1)
     )
     (workdir / "rules.yaml").write_text(rules)
     env = {**db_env(workdir), "X_BEARER_TOKEN": ""}

@@ -42,7 +42,9 @@ def test_replay_reports_added_removed_and_rerouted(engine: Engine, stored: Rules
     assert example["route"] == "outage-urgent → complaint" and example["text"]
 
     # escalate praise too (a silly rule): escalations are added, by route, with examples
-    praise = routes[2].model_copy(update={"name": "praise", "when": routes[2].when.model_copy(update={"sentiment": ["positive"]})})
+    praise = routes[2].model_copy(
+        update={"name": "praise", "when": routes[2].when.model_copy(update={"sentiment": ["positive"]})}
+    )
     with_praise = stored.model_copy(update={"routes": [*routes, praise]})
     report = replay_report(engine, stored, with_praise, None, examples=1)
     assert report["added"].get("praise", 0) >= 2

@@ -32,7 +32,9 @@ def test_feed_flows_to_escalations_and_local_sink(engine: Engine, rules: RulesCo
     poll_all(collector)
 
     mt = t.Mention.__table__
-    stored = {r.external_id: r for r in rows(engine, mt, mt.c.external_id, mt.c.brand, mt.c.route, mt.c.sentiment_label)}
+    stored = {
+        r.external_id: r for r in rows(engine, mt, mt.c.external_id, mt.c.brand, mt.c.route, mt.c.sentiment_label)
+    }
     # p4: about no brand; p7: malformed (quarantined); p8: a repost; the second p2: a duplicate
     assert set(stored) == {"p1", "p2", "p3", "p5", "p6", "p9", "p10", "p11"}
     assert stored["p5"].brand == "Arcwave"
@@ -47,8 +49,18 @@ def test_feed_flows_to_escalations_and_local_sink(engine: Engine, rules: RulesCo
     et = t.Escalation.__table__
     escalations = {
         r.external_id: r
-        for r in rows(engine, et.join(mt, mt.c.id == et.c.mention_id), mt.c.external_id, et.c.route, et.c.queue,
-                      et.c.priority, et.c.suggested_reply, et.c.decision, et.c.sla_due, et.c.created_at)
+        for r in rows(
+            engine,
+            et.join(mt, mt.c.id == et.c.mention_id),
+            mt.c.external_id,
+            et.c.route,
+            et.c.queue,
+            et.c.priority,
+            et.c.suggested_reply,
+            et.c.decision,
+            et.c.sla_due,
+            et.c.created_at,
+        )
     }
     assert escalations["p1"].route == "outage-urgent"
     assert escalations["p1"].queue == "urgent"
@@ -71,9 +83,11 @@ def test_feed_flows_to_escalations_and_local_sink(engine: Engine, rules: RulesCo
     assert stats.sent == len(escalations) and stats.dead == 0
     lines = [json.loads(ln) for ln in (tmp_path / "escalations.jsonl").read_text().splitlines()]
     assert len(lines) == len(escalations)
-    delivered = {ln["escalation"]["mention"]["external_id"]: ln["escalation"] for ln in lines} if "escalation" in lines[0] else {
-        ln["mention"]["external_id"]: ln for ln in lines
-    }
+    delivered = (
+        {ln["escalation"]["mention"]["external_id"]: ln["escalation"] for ln in lines}
+        if "escalation" in lines[0]
+        else {ln["mention"]["external_id"]: ln for ln in lines}
+    )
     assert set(delivered) == set(escalations)
     assert delivered["p1"]["suggested_reply"] == escalations["p1"].suggested_reply
 
@@ -110,7 +124,8 @@ def test_repeat_contact_carries_the_authors_history(engine: Engine, rules: Rules
     p11 = next(p for p in payloads if p["mention"]["external_id"] == "p11")
     assert p11["repeat_contact"] is True
     assert any(
-        h["kind"] == "escalation" and h["route"] == "outage-urgent" and h["relative"] == "before" for h in p11["history"]
+        h["kind"] == "escalation" and h["route"] == "outage-urgent" and h["relative"] == "before"
+        for h in p11["history"]
     )
     p1 = next(p for p in payloads if p["mention"]["external_id"] == "p1")
     assert p1["repeat_contact"] is False
@@ -128,7 +143,9 @@ def test_a_second_poller_cannot_take_a_held_lease(engine: Engine, rules: RulesCo
 
 
 def test_a_failing_source_does_not_stop_the_others(engine: Engine, tmp_path: Path, rules: RulesConfig) -> None:
-    broken = rules.sources[0].model_copy(update={"name": "broken", "options": {"path": str(tmp_path / "missing.jsonl")}})
+    broken = rules.sources[0].model_copy(
+        update={"name": "broken", "options": {"path": str(tmp_path / "missing.jsonl")}}
+    )
     rules = rules.model_copy(update={"sources": [broken, rules.sources[0]]})
     collector = Collector(engine, lambda: rules)
     bad = collector.poll("broken")

@@ -49,8 +49,21 @@ def rules() -> RulesConfig:
 
 
 def facts(**kw: object) -> RoutingFacts:
-    base = dict(brand="Nimbus", competitor=False, source="s", platform="x", sentiment="neutral", compound=0.0,
-                urgency=10, categories=[], followers=10, verified=False, language="en", text="hello", question=False)
+    base = dict(
+        brand="Nimbus",
+        competitor=False,
+        source="s",
+        platform="x",
+        sentiment="neutral",
+        compound=0.0,
+        urgency=10,
+        categories=[],
+        followers=10,
+        verified=False,
+        language="en",
+        text="hello",
+        question=False,
+    )
     base.update(kw)
     return RoutingFacts(**base)  # type: ignore[arg-type]
 

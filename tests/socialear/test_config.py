@@ -115,7 +115,9 @@ def test_invalid_regex_and_template_variable() -> None:
 def test_unknown_source_type_and_bad_options() -> None:
     text = "\n".join(errors_of(GOOD.replace("type: replay", "type: myspace")))
     assert "unknown type 'myspace'" in text
-    text = "\n".join(errors_of(GOOD.replace("options: {path: data/x.jsonl}", "options: {path: data/x.jsonl, colour: red}")))
+    text = "\n".join(
+        errors_of(GOOD.replace("options: {path: data/x.jsonl}", "options: {path: data/x.jsonl, colour: red}"))
+    )
     assert "sinks[0].options" in text and "colour" in text
 
 
@@ -166,7 +168,9 @@ def test_cli_rules_check_exit_codes(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert "OK" in ok.stdout
     bad = tmp_path / "bad.yaml"
-    bad.write_text(GOOD.replace("queue: care, priority", "queue: nowhere, priority").replace("severity: 5", "severity: high"))
+    bad.write_text(
+        GOOD.replace("queue: care, priority", "queue: nowhere, priority").replace("severity: 5", "severity: high")
+    )
     res = _cli("rules", "check", str(bad))
     assert res.returncode == 1
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]

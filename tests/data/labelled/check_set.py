@@ -97,11 +97,11 @@ def main() -> None:
             cells.append(f"{d} / {t}")
         s = sum(c[(ind, lab, sp)] for lab in LABELS for sp in ("dev", "test"))
         print(f"| {ind} | " + " | ".join(cells) + f" | {s} |")
-    print("| **all** | " + " | ".join(f"{tot[(l, 'dev')]} / {tot[(l, 'test')]}" for l in LABELS)
+    print("| **all** | " + " | ".join(f"{tot[(lab, 'dev')]} / {tot[(lab, 'test')]}" for lab in LABELS)
           + f" | {n} |")
     labs = Counter(r["label"] for r in recs)
     splits = Counter(r["split"] for r in recs)
-    print("\nLabel shares: " + ", ".join(f"{l} {labs[l]} ({pct(labs[l], n)})" for l in LABELS))
+    print("\nLabel shares: " + ", ".join(f"{lab} {labs[lab]} ({pct(labs[lab], n)})" for lab in LABELS))
     print(f"Split sizes: dev {splits['dev']}, test {splits['test']}")
 
     print("\n### Hard-case kind x label\n")
@@ -110,7 +110,7 @@ def main() -> None:
     print("| hard | negative | neutral | positive | total | dev | test |")
     print("|---|---|---|---|---|---|---|")
     for kind in HARD:
-        row = [h[(kind, l)] for l in LABELS]
+        row = [h[(kind, lab)] for lab in LABELS]
         print(f"| {kind or 'null'} | " + " | ".join(map(str, row))
               + f" | {sum(row)} | {hs[(kind, 'dev')]} | {hs[(kind, 'test')]} |")
     neg = labs["negative"]
@@ -121,8 +121,8 @@ def main() -> None:
     cl = Counter((r["category"], r["label"]) for r in recs)
     print("| category | negative | neutral | positive |")
     print("|---|---|---|---|")
-    for cat in sorted({r["category"] for r in recs}, key=lambda k: -sum(cl[(k, l)] for l in LABELS)):
-        print(f"| {cat} | " + " | ".join(str(cl[(cat, l)]) for l in LABELS) + " |")
+    for cat in sorted({r["category"] for r in recs}, key=lambda k: -sum(cl[(k, lab)] for lab in LABELS)):
+        print(f"| {cat} | " + " | ".join(str(cl[(cat, lab)]) for lab in LABELS) + " |")
 
     print("\n### Other fields\n")
     langs = Counter(r["lang"] for r in recs)
@@ -131,10 +131,10 @@ def main() -> None:
     rated = [r for r in recs if r["rating"] is not None]
     rc = Counter((r["rating"], r["label"]) for r in rated)
     print(f"- rating present: {len(rated)} ({pct(len(rated), n)}); "
-          + "; ".join(f"{s}★: " + "/".join(str(rc[(s, l)]) for l in LABELS) for s in range(1, 6))
+          + "; ".join(f"{s}★: " + "/".join(str(rc[(s, lab)]) for lab in LABELS) for s in range(1, 6))
           + " (neg/neu/pos)")
     q = Counter(r["label"] for r in recs if r["question"])
-    print(f"- question=true: {sum(q.values())} (" + ", ".join(f"{l} {q[l]}" for l in LABELS) + ")")
+    print(f"- question=true: {sum(q.values())} (" + ", ".join(f"{lab} {q[lab]}" for lab in LABELS) + ")")
     lengths = sorted(len(r["text"].split()) for r in recs)
     print(f"- words per post: min {lengths[0]}, median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
     print("- brands: " + ", ".join(f"{b} {k}" for b, k in Counter(r['brand'] for r in recs).most_common()))
