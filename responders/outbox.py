@@ -240,6 +240,8 @@ class OutboxWorker:
         try:
             if job.kind == "reply":
                 return job, deliver_reply(self.engine, self.publishers, job.key, job.raw, job.attempt), None
+            if job.payload is None:
+                raise RuntimeError(f"outbox {job.id}: no payload to deliver")
             sink = self.sinks.get(job.sink)
             return job, sink.deliver(job.payload, attempt=job.attempt), None  # type: ignore[call-arg]
         except Exception as exc:  # noqa: BLE001 - classified in _record; the row records it

@@ -3,6 +3,11 @@
 Every list is paged and every look-up goes through an index:
 
     queue          escalation(status, priority_rank DESC, sla_due) + PK joins to mention/author
+    brand/source   escalation(brand|source, status, priority_rank DESC, sla_due): the
+                   mention's brand, source, platform and categories are copied onto the
+                   escalation (migration 0003), so no filter needs a join per row
+    free text      SQLite: the FTS5 table mention_fts; PostgreSQL: the GIN index on
+                   to_tsvector('simple', title || text) (see `search_plan`)
     queue counts   escalation(queue, status)
     author history mention(author_id), escalation.mention_id (unique)
     audit          audit_event(at), audit_event(subject_type, subject_id)
@@ -114,8 +119,116 @@ def _row_columns() -> list[Any]:
     ]
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+# ------------------------------------------------------------------------------ free text
+FTS = sa.table("mention_fts", sa.column("rowid", sa.Integer))  # SQLite, migration 0003
+# PostgreSQL: exactly the indexed expression (ix_mention_search), or the index is unused.
+PG_TSVECTOR = sa.literal_column(
+    "to_tsvector('simple', coalesce(mention.title, '') || ' ' || mention.text)")
+MAX_TERMS = 8
+MAX_HANDLE_AUTHORS = 50
+# SQLite: a search whose words match at most this many mentions is answered from the
+# index (matching mentions -> their escalations); a commoner one walks the queue in order
+# and checks each escalation's mention against the index, which finds a page quickly
+# precisely because the words are common. See `search_plan`.
+SEARCH_DRIVE_CAP = 20_000
+# Counting a common search stops after this many matching mentions ("N+").
+SEARCH_COUNT_SCAN = 200_000
+
+_WORD_RE = re.compile(r"[^\W_]+")
+_HANDLE_RE = re.compile(r"^@([\w.\-]{1,64})")
+
+
+@dataclass(frozen=True)
+class TextQuery:
+    """The queue's free text: words (each a word prefix in the mention's text or title,
+    all required) and `@handle` terms (the author's handle, any of them)."""
+
+    words: tuple[str, ...] = ()
+    handles: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, q: str) -> TextQuery:
+        words: list[str] = []
+        handles: list[str] = []
+        for term in q.split():
+            found = _HANDLE_RE.match(term)
+            if found:
+                handles.append(found.group(1).lower())
+            else:
+                words += _WORD_RE.findall(term.lower())
+        return cls(tuple(dict.fromkeys(words))[:MAX_TERMS],
+                   tuple(dict.fromkeys(handles))[:MAX_TERMS])
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.handles)
+
+    def fts5(self) -> str:
+        """An FTS5 MATCH expression: every word, as a quoted prefix (no operators)."""
+        return " ".join(f'"{w}"*' for w in self.words)
+
+    def tsquery(self) -> str:
+        """A PostgreSQL to_tsquery() text: every word, as a prefix."""
+        return " & ".join(f"{w}:*" for w in self.words)
+
+
+@dataclass
+class SearchPlan:
+    """How the free text of one queue request is matched.
+
+    `handles` and `words` are per-escalation tests (correlated on escalation.mention_id).
+    On SQLite, `hits` (rare words) is the subquery of matching mention ids to start from
+    instead of testing each escalation; `count_hits` (common words) is a bounded walk of
+    the matches for counting. `empty` says nothing can match (an @handle nobody has, a
+    word in no mention).
+    """
+
+    handles: Any = None
+    words: Any = None
+    hits: Any = None
+    count_hits: Any = None
+    empty: bool = False
+
+    def tests(self, *, with_words: bool = True) -> list[Any]:
+        found = [self.handles, self.words if with_words else None]
+        return [t for t in found if t is not None]
+
+
+def _fts_match(query: TextQuery) -> Any:
+    return sa.literal_column("mention_fts").op("MATCH")(sa.bindparam("fts_q", query.fts5()))
+
+
+def search_plan(session: Session, query: TextQuery) -> SearchPlan:
+    """Decide how to match `query` (see `SEARCH_DRIVE_CAP`)."""
+    plan = SearchPlan()
+    if not query:
+        return plan
+    if query.handles:
+        authors = list(session.execute(
+            sa.select(A.c.id).where(sa.func.lower(A.c.handle).in_(query.handles))
+            .limit(MAX_HANDLE_AUTHORS)).scalars())
+        if not authors:
+            return SearchPlan(empty=True)
+        plan.handles = E.c.mention_id.in_(sa.select(M.c.id).where(M.c.author_id.in_(authors)))
+    if not query.words:
+        return plan
+    if session.get_bind().dialect.name != "sqlite":
+        tsq = sa.func.to_tsquery(sa.literal_column("'simple'"), query.tsquery())
+        plan.words = E.c.mention_id.in_(sa.select(M.c.id).where(PG_TSVECTOR.op("@@")(tsq)))
+        return plan
+    matches = sa.select(FTS.c.rowid).where(_fts_match(query))
+    n = int(session.execute(sa.select(sa.func.count()).select_from(
+        matches.limit(SEARCH_DRIVE_CAP + 1).subquery())).scalar_one())
+    if n == 0:
+        return SearchPlan(empty=True)
+    plan.words = sa.exists(sa.select(sa.literal(1)).select_from(FTS)
+                           .where(_fts_match(query), FTS.c.rowid == E.c.mention_id))
+    if plan.handles is not None:
+        return plan  # the author's few mentions are the smaller start
+    if n <= SEARCH_DRIVE_CAP:
+        plan.hits = matches.subquery("hits")
+    else:
+        plan.count_hits = matches.limit(SEARCH_COUNT_SCAN + 1).subquery("hits")
+    return plan
 
 
 def _unindexed(column: Any) -> Any:
@@ -124,13 +237,15 @@ def _unindexed(column: Any) -> Any:
 
 
 def _queue_where(f: QueueFilters, me: str, *, ordered: bool = False) -> tuple[list[Any], bool]:
-    """WHERE clauses for `f`; the flag says whether any needs the mention/author join.
+    """WHERE clauses on the escalation for `f` (all but the free text, see
+    `search_plan`); the flag says whether any of them cannot be counted from an index.
 
-    With `ordered`, the queue/priority/assignee tests are kept off their indexes: the
-    page query is fastest walking (status, priority_rank DESC, sla_due) in order and
-    stopping after 51 matches, but a planner offered `queue = ?` or `assignee = ?`
-    prefers those indexes and then sorts every match (150 ms for an agent holding
-    10,000 items). Counting has no order, so it keeps them.
+    With `ordered`, the queue/assignee tests are kept off their indexes: the page query
+    is fastest walking (status, priority_rank DESC, sla_due) in order and stopping after
+    51 matches, but a planner offered `queue = ?` or `assignee = ?` prefers those indexes
+    and then sorts every match (150 ms for an agent holding 10,000 items). Brand and
+    source have indexes that keep the queue order, so they stay indexed. Counting has no
+    order, so it keeps them all.
     """
     where: list[Any] = []
     q_col = _unindexed(E.c.queue) if ordered else E.c.queue
@@ -149,46 +264,48 @@ def _queue_where(f: QueueFilters, me: str, *, ordered: bool = False) -> tuple[li
         where.append(E.c.assignee.is_(None))
     elif f.assignee:
         where.append(a_col == f.assignee)
-    joined = False
     if f.brand:
-        where.append(M.c.brand == f.brand)
-        joined = True
+        where.append(E.c.brand == f.brand)
     if f.source:
-        where.append(M.c.source == f.source)
-        joined = True
+        where.append(E.c.source == f.source)
+    unindexed = False
     if f.category:
         # Category names are [a-z0-9_]+, so a match on the JSON text is exact and works
         # on both databases; the queue filters on the small active set first.
-        where.append(sa.cast(M.c.categories, sa.Text).like(f'%"{f.category}"%'))
-        joined = True
-    if f.q:
-        pattern = _like(f.q)
-        where.append(sa.or_(M.c.text.ilike(pattern, escape="\\"),
-                            A.c.handle.ilike(pattern, escape="\\")))
-        joined = True
-    return where, joined
+        where.append(sa.cast(E.c.categories, sa.Text).like(f'%"{f.category}"%'))
+        unindexed = True
+    return where, unindexed
 
 
-COUNT_CAP = 1000  # filters on mention columns count at most this many rows
+COUNT_CAP = 1000  # unindexed filters (category, free text) count at most this many rows
 
 
-def _page_ids(session: Session, f: QueueFilters, me: str) -> list[int]:
+def _page_ids(session: Session, f: QueueFilters, me: str,
+              plan: SearchPlan | None = None) -> list[int]:
     """Ids for page `f.page` (+1 to tell whether there is a next page), in queue order.
 
     For the default view (open + claimed) each status is read separately: the index
     (status, priority_rank DESC, sla_due) then yields rows already in order, so the
     database stops after enough matches instead of sorting every active row; the two
-    ordered streams are merged here.
+    ordered streams are merged here. A search for rare words starts from the words'
+    matches instead (at most SEARCH_DRIVE_CAP of them) and sorts what it finds.
     """
-    where, joined = _queue_where(f, me, ordered=True)
-    source: Any = E
-    if joined:
-        source = E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
+    plan = plan or SearchPlan()
+    if plan.empty:
+        return []
+    where, _ = _queue_where(f, me, ordered=True)
     order = (E.c.priority_rank.desc(), E.c.sla_due.asc(), E.c.id.asc())
+    if plan.hits is not None:
+        # One probe of escalation(mention_id) per matching mention, then a small sort.
+        source = plan.hits.join(E, E.c.mention_id == plan.hits.c.rowid)
+        return list(session.execute(
+            sa.select(E.c.id).select_from(source).where(*where, *plan.tests(with_words=False))
+            .order_by(*order).limit(PAGE_SIZE + 1).offset((f.page - 1) * PAGE_SIZE)).scalars())
+    where += plan.tests()
     want = f.page * PAGE_SIZE + 1
     if f.status != "active":
         return list(session.execute(
-            sa.select(E.c.id).select_from(source).where(*where).order_by(*order)
+            sa.select(E.c.id).where(*where).order_by(*order)
             .limit(PAGE_SIZE + 1).offset((f.page - 1) * PAGE_SIZE)).scalars())
     others = where[1:]  # where[0] is the status IN (...) clause
     statuses: tuple[str, ...] = ACTIVE
@@ -199,7 +316,7 @@ def _page_ids(session: Session, f: QueueFilters, me: str) -> list[int]:
     merged: list[tuple[Any, ...]] = []
     for status in statuses:
         merged += [tuple(r) for r in session.execute(
-            sa.select(E.c.priority_rank, E.c.sla_due, E.c.id).select_from(source)
+            sa.select(E.c.priority_rank, E.c.sla_due, E.c.id)
             .where(E.c.status == status, *others).order_by(*order).limit(want))]
     far_future = datetime.max.replace(tzinfo=UTC)
     merged.sort(key=lambda r: (-r[0], as_utc(r[1]) if r[1] else far_future, r[2]))
@@ -210,10 +327,11 @@ def queue_page(session: Session, f: QueueFilters, me: str) -> QueuePage:
     """One page of the queue, most urgent first, then soonest SLA.
 
     Two steps, so that only the 50 rows shown are joined and read: the ids come from
-    the escalation index (joined to mention only when a filter needs it), then their
-    columns are fetched by primary key.
+    the escalation indexes (and the search index for free text), then their columns are
+    fetched by primary key.
     """
-    ids = _page_ids(session, f, me)
+    plan = search_plan(session, TextQuery.parse(f.q))
+    ids = _page_ids(session, f, me, plan)
     has_next = len(ids) > PAGE_SIZE
     ids = ids[:PAGE_SIZE]
     rows: list[dict[str, Any]] = []
@@ -222,26 +340,44 @@ def queue_page(session: Session, f: QueueFilters, me: str) -> QueuePage:
         by_id = {r.id: dict(r._mapping) for r in session.execute(
             sa.select(*_row_columns()).select_from(joins).where(E.c.id.in_(ids)))}
         rows = [by_id[i] for i in ids if i in by_id]
-    total, capped = queue_total(session, f, me)
+    total, capped = queue_total(session, f, me, plan)
     pages = max(1, -(-total // PAGE_SIZE))
     return QueuePage(rows, total, f.page, pages, has_next, queue_counts(session), capped)
 
 
-def queue_total(session: Session, f: QueueFilters, me: str) -> tuple[int, bool]:
-    """How many escalations match; (count, True) when it stopped at COUNT_CAP.
+def queue_total(session: Session, f: QueueFilters, me: str,
+                plan: SearchPlan | None = None) -> tuple[int, bool]:
+    """How many escalations match; (count, True) when it stopped counting early.
 
-    Escalation-only filters are counted exactly from the indexes. Filters on the
-    mention (brand, source, category, text) need a join per row, so they stop counting
-    at COUNT_CAP and the page says "1000+".
+    Escalation-column filters (queue, priority, status, assignee, brand, source) are
+    counted exactly from the indexes. A category or free-text filter tests each row, so
+    it stops counting at COUNT_CAP (the page says "1000+"); a search for common words
+    counts among its first SEARCH_COUNT_SCAN matching mentions only.
     """
-    where, joined = _queue_where(f, me)
-    if not joined:
+    if plan is None:
+        plan = search_plan(session, TextQuery.parse(f.q))
+    if plan.empty:
+        return 0, False
+    where, unindexed = _queue_where(f, me)
+    if not unindexed and plan.words is None and plan.handles is None:
         stmt = sa.select(sa.func.count()).select_from(E).where(*where)
         return int(session.execute(stmt).scalar_one()), False
-    source = E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
+    source: Any = E
+    hits = plan.hits if plan.hits is not None else plan.count_hits
+    if hits is not None:  # start from the matching mentions, one probe each
+        source = hits.join(E, E.c.mention_id == hits.c.rowid)
+        where += plan.tests(with_words=False)
+    else:
+        where += plan.tests()
     sub = sa.select(E.c.id).select_from(source).where(*where).limit(COUNT_CAP + 1).subquery()
     n = int(session.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one())
-    return min(n, COUNT_CAP), n > COUNT_CAP
+    if n > COUNT_CAP:
+        return COUNT_CAP, True
+    if plan.count_hits is not None:  # did the walk stop before the last match?
+        scanned = int(session.execute(
+            sa.select(sa.func.count()).select_from(plan.count_hits)).scalar_one())
+        return n, scanned > SEARCH_COUNT_SCAN
+    return n, False
 
 
 def queue_counts(session: Session) -> dict[str, int]:

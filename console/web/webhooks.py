@@ -97,13 +97,17 @@ def parse_zendesk(data: Any) -> TicketStatus | None:
     """A TicketStatus from a trigger body or an event-subscription body; None if neither."""
     if not isinstance(data, dict):
         return None
-    if isinstance(data.get("detail"), dict):  # zen:event-type:ticket.*
-        detail, event = data["detail"], data.get("event") or {}
+    detail = data.get("detail")
+    if isinstance(detail, dict):  # zen:event-type:ticket.*
+        event = data.get("event")
         current = event.get("current") if isinstance(event, dict) else None
-        status = current if isinstance(current, str) else (current or {}).get("status") if isinstance(current, dict) else None
+        if isinstance(current, dict):
+            current = current.get("status")
+        status = current if isinstance(current, str) else detail.get("status")
         ticket_id = _text(detail.get("id")) or _text(str(data.get("subject", "")).rpartition(":")[2])
-        return TicketStatus("zendesk", ticket_id, str(status or detail.get("status") or ""), _text(detail.get("external_id")))
-    ticket = data.get("ticket") if isinstance(data.get("ticket"), dict) else data
+        return TicketStatus("zendesk", ticket_id, str(status or ""), _text(detail.get("external_id")))
+    nested = data.get("ticket")
+    ticket: dict[str, Any] = nested if isinstance(nested, dict) else data
     ticket_id = _text(ticket.get("ticket_id") or ticket.get("id"))
     return TicketStatus("zendesk", ticket_id, str(ticket.get("status") or ""), _text(ticket.get("external_id")))
 
@@ -111,7 +115,8 @@ def parse_zendesk(data: Any) -> TicketStatus | None:
 def parse_freshdesk(data: Any) -> TicketStatus | None:
     if not isinstance(data, dict):
         return None
-    inner = data.get("freshdesk_webhook") if isinstance(data.get("freshdesk_webhook"), dict) else data
+    nested = data.get("freshdesk_webhook")
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else data
     ticket_id = _text(inner.get("ticket_id") or inner.get("id"))
     status = inner.get("status") or inner.get("ticket_status") or ""
     return TicketStatus("freshdesk", ticket_id, str(status))

@@ -67,7 +67,6 @@ class PlatformPublisher(Protocol):
     """Posts replies on one platform for one source."""
 
     name: str
-    type: str
 
     def post(self, job: ReplyJob, *, attempt: int = 1) -> DeliveryResult:
         """Post `job.text` in reply to `job.in_reply_to` once; safe to call again after a failure."""

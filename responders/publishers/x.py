@@ -72,8 +72,8 @@ def _json(response: Any) -> dict[str, Any]:
         except ValueError as exc:
             raise RetryableError(f"X returned a body that is not JSON (HTTP {response.status_code})") from exc
         return body if isinstance(body, dict) else {}
-    data = getattr(response, "data", None)  # tweepy.Response
-    return {"data": data if not hasattr(data, "data") else data.data}
+    data: Any = getattr(response, "data", None)  # tweepy.Response
+    return {"data": getattr(data, "data", data)}
 
 
 class XReplyPublisher:

@@ -219,7 +219,7 @@ CASES = [
     Case(
         "rss", "rss-community", serve_rss, '(nimbus OR "nimbus broadband") -careers',
         fetched=2, stored=2, escalated=1,
-        some_stored={},
+        some_stored={"community.example.org-topic-48213": "the Nimbus status page says nothing"},
         options={"url": "https://community.example.org/latest.rss"},
         unconfigured={"match_brands": True}, problem="url",
     ),
