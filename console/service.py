@@ -21,6 +21,7 @@ from typing import Any
 from listener.collector import Collector, default_instance_id
 from listener.scheduler import SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
+from responders.status import make_status_poller
 from socialear.config import RulesWatcher
 from socialear.settings import Settings, get_settings
 from storage.engine import make_engine, mask_url
@@ -29,6 +30,7 @@ from storage.migrate import upgrade
 log = logging.getLogger("socialear")
 
 RULES_RELOAD_S = 5
+TICKET_STATUS_POLL_S = 300
 DELETION_CHECK_ENV = "SOCIALEAR_DELETION_CHECK_EVERY"  # e.g. "15m" (default), "1h"
 DELETION_CHECK_DEFAULT = "15m"
 
@@ -82,6 +84,8 @@ class Service:
         for name, reason in self.collector.not_configured.items():
             log.warning("source %s is off: %s", name, reason)
         self.scheduler.add_job(self.watcher.refresh, RULES_RELOAD_S, "rules-reload")
+        # fallback for contact centres that cannot call /hooks: poll ticket status
+        self.scheduler.add_job(make_status_poller(self.engine, self.sinks), TICKET_STATUS_POLL_S, "ticket-status")
         self.scheduler.add_job(self.check_deletions, self.deletion_check_s, "deletion-check")
         self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
         self._outbox_thread.start()
@@ -103,8 +107,10 @@ class Service:
         import uvicorn
 
         from console.web.app import create_app
+        from console.web.webhooks import make_router
 
         app = create_app(self.engine, self.rules, settings=self.settings, rules_status=lambda: self.watcher.last_error)
+        app.include_router(make_router(self.engine, self.rules, os.environ))  # /hooks: ticket status from the contact centre
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # we own SIGINT/SIGTERM

@@ -34,6 +34,7 @@ from listener.matching import BrandMatcher
 from listener.routing import Decision, RoutingFacts, route
 from listener.scoring import Scorer, ScoringContext
 from listener.types import Batch, Mention
+from responders.publish import enqueue_auto_reply
 from responders.replies import render_reply
 from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
@@ -484,6 +485,10 @@ class Pipeline:
                 for esc_id, row in zip(esc_ids, rows, strict=True)
             ],
         )
+        # Public replies only where a route explicitly says `publish: true` (never by default).
+        for esc_id, s in zip(esc_ids, todo, strict=True):
+            if s.decision.publish:
+                enqueue_auto_reply(conn, rules, esc_id)
         return len(esc_ids)
 
     @staticmethod

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from responders.backoff import MAX_ATTEMPTS, decide
-from responders.payloads import build_payload
+from responders.payloads import build_payloads
 from responders.publish import Publishers, deliver_reply, record_published
 from responders.sinks import build_sink
 from responders.types import DeliveryResult, EscalationPayload, Sink
@@ -213,6 +213,11 @@ class OutboxWorker:
                 sa.select(ot.c.id, ot.c.sink, ot.c.attempts, ot.c.payload, ot.c.escalation_id, ot.c.kind, ot.c.idempotency_key)
                 .where(ot.c.id.in_(ids))
             ).all()
+            to_build = [r.escalation_id for r in rows if getattr(r.kind, "value", r.kind) != "reply" and not r.payload]
+            try:
+                built.update(build_payloads(conn, sorted(set(to_build)), self.sinks.console_url()))
+            except Exception as exc:  # noqa: BLE001 - recorded on each row like a delivery error
+                built.update({esc_id: exc for esc_id in to_build})
             for row in rows:
                 job = _Job(row.id, row.sink, getattr(row.kind, "value", row.kind), row.attempts or 1,
                            row.escalation_id, row.idempotency_key, dict(row.payload or {}))
@@ -220,12 +225,7 @@ class OutboxWorker:
                     if job.raw:
                         job.payload = EscalationPayload.from_dict(job.raw)
                     else:
-                        if job.escalation_id not in built:
-                            try:
-                                built[job.escalation_id] = build_payload(conn, job.escalation_id, self.sinks.console_url())
-                            except Exception as exc:  # noqa: BLE001 - recorded on the row like a delivery error
-                                built[job.escalation_id] = exc
-                        value = built[job.escalation_id]
+                        value = built.get(job.escalation_id) or LookupError(f"escalation {job.escalation_id} is gone")
                         if isinstance(value, BaseException):
                             job.error = value
                         else:

@@ -30,8 +30,22 @@ def _plain(value: Any) -> Any:
 
 
 def build_payload(conn: Connection, escalation_id: int, console_url: str | None = None) -> EscalationPayload:
+    """One escalation's payload (see `build_payloads`)."""
+    payload = build_payloads(conn, [escalation_id], console_url).get(escalation_id)
+    if payload is None:
+        raise LookupError(f"escalation {escalation_id} does not exist")
+    return payload
+
+
+def build_payloads(
+    conn: Connection, escalation_ids: list[int], console_url: str | None = None
+) -> dict[int, EscalationPayload]:
+    """Payloads for many escalations with two queries in all (rows, then every author's
+    history at once): the outbox worker builds a whole claimed round this way."""
     et, mt, at = t.Escalation.__table__, t.Mention.__table__, t.Author.__table__
-    row = conn.execute(
+    if not escalation_ids:
+        return {}
+    rows = conn.execute(
         sa.select(
             et,
             mt.c.source,
@@ -45,7 +59,7 @@ def build_payload(conn: Connection, escalation_id: int, console_url: str | None 
             mt.c.rating,
             mt.c.in_reply_to,
             mt.c.conversation_id,
-            mt.c.brand,
+            mt.c.brand.label("m_brand"),
             mt.c.competitor,
             mt.c.author_id,
             at.c.handle,
@@ -54,20 +68,25 @@ def build_payload(conn: Connection, escalation_id: int, console_url: str | None 
             at.c.verified,
         )
         .select_from(et.join(mt, mt.c.id == et.c.mention_id).outerjoin(at, at.c.id == mt.c.author_id))
-        .where(et.c.id == escalation_id)
-    ).one()
+        .where(et.c.id.in_(escalation_ids))
+    ).all()
+    histories = author_histories(conn, {r.author_id for r in rows if r.author_id is not None}, limit=HISTORY_LIMIT + 1)
+    return {row.id: _payload(row, histories.get(row.author_id, []), console_url) for row in rows}
+
+
+def _payload(row: Any, author_history: list[dict[str, Any]], console_url: str | None) -> EscalationPayload:
     decision = dict(row.decision or {})
     score = decision.get("score", {})
-    history: list[dict[str, Any]] = []
-    if row.author_id is not None:
-        mine = _iso(row.m_created) or ""
-        for h in author_histories(conn, {row.author_id}).get(row.author_id, []):
-            if h["mention_id"] != row.mention_id:
-                history.append({**h, "relative": "before" if (h["created_at"] or "") < mine else "after"})
+    mine = _iso(row.m_created) or ""
+    history = [
+        {**h, "relative": "before" if (h["created_at"] or "") < mine else "after"}
+        for h in author_history
+        if h["mention_id"] != row.mention_id
+    ]
     return EscalationPayload(
         escalation_id=row.id,
         idempotency_key=row.idempotency_key,
-        brand=row.brand,
+        brand=row.m_brand,
         competitor=bool(row.competitor),
         route=row.route,
         queue=row.queue,
