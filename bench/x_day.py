@@ -197,7 +197,7 @@ class FakeSearch:
     calls: list[dict[str, Any]] = field(default_factory=list)
     _used: dict[int, int] = field(default_factory=dict)  # window index -> requests
 
-    def __call__(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+    def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
         now = self.clock.now()
         self.requests += 1
         params = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
@@ -317,6 +317,7 @@ def simulate(
     from listener.sources._common import RetryPolicy
     from socialear.config import parse_rules_text
     from storage import models as t
+    from storage.dialect import table
     from storage.engine import make_engine
     from storage.migrate import upgrade
 
@@ -372,7 +373,7 @@ def simulate(
             skipped += bool(outcome.skipped)
             errors += bool(outcome.error)
 
-        mt = t.Mention.__table__
+        mt = table(t.Mention)
         with engine.connect() as conn:
             stored_ids = [int(i) for i in conn.execute(sa.select(mt.c.external_id).where(mt.c.source == SOURCE)).scalars()]
 

@@ -126,7 +126,7 @@ class Collector:
 
     def _poll_locked(self, name: str, ignore_pause: bool) -> PollOutcome:
         now = utcnow()
-        paused = self._paused_until.get(name)
+        paused = self._paused_until.get(name) or self._stored_pause(name, now)
         if paused and now < paused and not ignore_pause:
             return PollOutcome(name, ok=True, skipped=f"rate limited until {paused.isoformat()}", retry_at=paused)
         if not self._acquire_lease(name, now):
@@ -150,7 +150,11 @@ class Collector:
             wait = max(1.0, exc.retry_after or 60.0)
             outcome.retry_at = now + timedelta(seconds=wait)
             self._paused_until[name] = outcome.retry_at
-            self._fail(outcome, f"rate limited: {exc}", healthy=True, next_run=outcome.retry_at)
+            # stored too, so a restarted process or another replica also waits for the reset
+            self._fail(
+                outcome, f"rate limited: {exc}", healthy=True, next_run=outcome.retry_at,
+                rate_limit_remaining=0, rate_limit_reset=outcome.retry_at,
+            )
         except PermanentError as exc:
             self._fail(outcome, str(exc), healthy=False, next_run=now + self._backoff(name, slow=True))
         except NotConfigured as exc:
@@ -177,11 +181,13 @@ class Collector:
         base = 60.0 if slow else 5.0
         return timedelta(seconds=min(base * 2 ** (n - 1), 3600.0))
 
-    def _fail(self, outcome: PollOutcome, message: str, *, healthy: bool, next_run: datetime | None = None) -> None:
+    def _fail(
+        self, outcome: PollOutcome, message: str, *, healthy: bool, next_run: datetime | None = None, **health: Any
+    ) -> None:
         outcome.ok = False
         outcome.error = message
         log.warning("source %s: %s", outcome.source, message)
-        self._record(outcome.source, healthy=healthy, error=message, next_run=next_run)
+        self._record(outcome.source, healthy=healthy, error=message, next_run=next_run, **health)
 
     # -- storage of state (lease, cursor, health): storage.sources owns the SQL ------------
     def _acquire_lease(self, name: str, now: datetime) -> bool:
@@ -191,6 +197,14 @@ class Collector:
     def _release_lease(self, name: str) -> None:
         with session_scope(self.engine) as session:
             state.release_lease(session, name, self.instance_id)
+
+    def _stored_pause(self, name: str, now: datetime) -> datetime | None:
+        """The platform's rate-limit reset, if the last word we stored was "0 left"."""
+        with session_scope(self.engine) as session:
+            row = state.get_state(session, name)
+            if row is None or row.rate_limit_remaining != 0 or row.rate_limit_reset is None:
+                return None
+            return row.rate_limit_reset if row.rate_limit_reset > now else None
 
     def _cursor_and_budget(self, name: str) -> tuple[str | None, int]:
         with session_scope(self.engine) as session:

@@ -28,9 +28,16 @@ class BrandMatcher:
         self._brands: list[tuple[str, bool, Query]] = [
             (b.name, b.competitor, parse_query(b.query)) for b in rules.brands
         ]
+        self._competitor = {b.name: b.competitor for b in rules.brands}
 
-    def match(self, text: str, title: str | None = None, only: list[str] | None = None) -> BrandMatch:
-        """Brands whose query matches `text` (and a review's title); `only` limits the brands."""
+    def match(
+        self, text: str, title: str | None = None, only: list[str] | None = None, implied: str | None = None
+    ) -> BrandMatch:
+        """Brands whose query matches `text` (and a review's title); `only` limits the brands.
+
+        `implied` is the brand a source is *about* (a review of the brand's own app need not
+        name the brand): it counts when the text names no brand at all.
+        """
         full = f"{title}\n{text}" if title else text
         tokens = tokenize(full)
         lower = full.lower()
@@ -40,6 +47,9 @@ class BrandMatcher:
             if (only is None or name in only) and query.matches_tokens(tokens, lower)
         ]
         if not hits:
+            competitor = self._competitor.get(implied or "")
+            if implied and competitor is not None and (only is None or implied in only):
+                return BrandMatch((implied,), implied, competitor)
             return NO_MATCH
         primary = next((h for h in hits if not h[1]), hits[0])
         return BrandMatch(tuple(n for n, _ in hits), primary[0], primary[1])

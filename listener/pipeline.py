@@ -134,7 +134,8 @@ class Analyzer:
 
         `context(brand)` supplies the recent-history part of the score once the brand is known.
         """
-        match = self.matcher.match(m.text, m.title, only_brands)
+        implied = m.extra.get("brand") if m.extra else None
+        match = self.matcher.match(m.text, m.title, only_brands, implied if isinstance(implied, str) else None)
         if match.primary is None:
             return None
         score = self.scorer.score(m, context(match.primary) if context else None)

@@ -38,6 +38,7 @@ from listener.deletions import RedditDeletionChecker, XDeletionChecker
 from socialear.errors import NotConfigured, SocialearError
 from storage import models as t
 from storage import repo
+from storage.dialect import table
 from storage.engine import session_scope
 from storage.types import as_utc, utcnow
 
@@ -184,7 +185,7 @@ class DeletionSweeper:
         return result
 
     def _candidates(self, name: str, after_id: int, since: datetime) -> list[tuple[int, str]]:
-        mt = t.Mention.__table__
+        mt = table(t.Mention)
         stmt = (
             sa.select(mt.c.id, mt.c.external_id)
             .where(
@@ -223,7 +224,7 @@ class DeletionSweeper:
 
     def _position(self, name: str) -> tuple[int | None, datetime | None]:
         """(mention id the current pass stopped after, when the pass began) from the last record."""
-        at = t.AuditEvent.__table__
+        at = table(t.AuditEvent)
         stmt = (
             sa.select(at.c.details)
             .where(at.c.subject_type == "source", at.c.subject_id == name, at.c.action == ACTION)

@@ -200,6 +200,7 @@ def purge_mention_content(
     equals = [s for s in (author.handle, author.name) if s] if author else []
     scrub = _scrubber(contains, equals)
 
+    mention_url = mention.url
     mention.text, mention.title, mention.url, mention.author_id = "", None, None, None
     mention.scoring = scrub(mention.scoring)
     mention.deleted_at = as_utc(now or utcnow())
@@ -212,11 +213,19 @@ def purge_mention_content(
         esc.reply_text = scrub(esc.reply_text)
         esc.decision = scrub(esc.decision)
     esc_ids = [e.id for e in escalations]
-    if esc_ids:
-        rows = session.execute(
-            sa.select(OutboxItem).where(OutboxItem.escalation_id.in_(esc_ids))  # type: ignore[attr-defined]
-        ).scalars().all()
-        for row in rows:
+    # Payloads frozen in outbox rows hold the mention itself (its own escalations) and, in
+    # the author's other escalations, the author's history, which lists this mention's url.
+    # The author link may already be gone (an earlier purge), so find those by the url.
+    frozen = sa.select(OutboxItem).where(OutboxItem.escalation_id.in_(esc_ids))  # type: ignore[attr-defined]
+    if mention_url:
+        frozen = sa.select(OutboxItem).where(
+            sa.or_(
+                OutboxItem.escalation_id.in_(esc_ids),  # type: ignore[attr-defined]
+                sa.cast(OutboxItem.payload, sa.Text).contains(mention_url, autoescape=True),
+            )
+        )
+    for row in session.execute(frozen).scalars().all():
+        if row.payload:
             row.payload = scrub(row.payload)
     session.execute(
         sa.update(Quarantine)

@@ -110,3 +110,16 @@ def test_question_with_platform_and_verified_conditions() -> None:
 def test_no_brand_never_matches_brand_conditions() -> None:
     d = route(facts(brand=None, sentiment="negative", categories=["outage"], urgency=90), rules())
     assert d.route is None
+
+
+def test_a_review_of_the_brands_own_app_needs_not_name_the_brand() -> None:
+    from listener.matching import BrandMatcher
+
+    matcher = BrandMatcher(rules())
+    assert matcher.match("Great app, paying my bill takes 10 seconds").primary is None
+    implied = matcher.match("Great app, paying my bill takes 10 seconds", implied="Nimbus")
+    assert implied.primary == "Nimbus" and implied.competitor is False
+    # a text that names a brand wins over the implied one; an unknown implied brand is ignored
+    assert matcher.match("switching to arcwave", implied="Nimbus").primary == "Arcwave"
+    assert matcher.match("hello", implied="Nobody").primary is None
+    assert matcher.match("hello", implied="Nimbus", only=["Arcwave"]).primary is None

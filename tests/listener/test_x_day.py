@@ -51,11 +51,6 @@ def test_a_day_with_a_429_mid_pagination_and_restarts(db_url: str) -> None:
     assert result["gap_requests"] >= 1  # the page after the 429 was read later, below until_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="listener.collector keeps a RateLimited pause in memory only: a restarted collector (or another "
-    "replica) polls again before x-rate-limit-reset when the 429 came on a poll's first request",
-)
 def test_a_restart_inside_the_rate_limited_window_waits_for_the_reset() -> None:
     result = x_day.simulate(**COMPRESSED, limit_on="poll")
     assert_read_once_stored_once(result)
