@@ -128,6 +128,7 @@ class OutboxWorker:
         *,
         worker_id: str,
         parallel: int = 4,
+        batch: int | None = None,
         max_attempts: int = MAX_ATTEMPTS,
         lock_ttl: timedelta = timedelta(minutes=5),
         publishers: Publishers | None = None,
@@ -142,6 +143,9 @@ class OutboxWorker:
         self.rng = rng
         self.worker_id = worker_id
         self.parallel = parallel
+        # rows claimed per round: a burst drains in few rounds (two transactions each),
+        # while a round stays short enough that the first row is not kept waiting
+        self.batch = batch or 8 * parallel
         self.max_attempts = max_attempts
         self.lock_ttl = lock_ttl
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="outbox")
@@ -149,7 +153,7 @@ class OutboxWorker:
         self._done = threading.Event()
 
     def run_once(self) -> OutboxStats:
-        """Claim what is due (up to 2 × parallel rows), deliver it, record the outcomes.
+        """Claim what is due (up to `batch` rows), deliver it, record the outcomes.
 
         Three steps, so only the network calls run in the pool and the database sees two
         short transactions per round rather than several per row: (1) read the claimed rows
@@ -159,7 +163,7 @@ class OutboxWorker:
         lease lapses and re-delivered, which every sink and publisher makes harmless.
         """
         with session_scope(self.engine) as session:
-            ids = repo.claim_outbox(session, self.worker_id, self.parallel * 2, self.clock(), lease_s=self.lock_ttl.total_seconds())
+            ids = repo.claim_outbox(session, self.worker_id, self.batch, self.clock(), lease_s=self.lock_ttl.total_seconds())
         if not ids:
             return OutboxStats()
         jobs = self._load(ids)
