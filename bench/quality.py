@@ -71,9 +71,9 @@ def classification_report(gold: Sequence[str], predicted: Sequence[str]) -> dict
     return {"per_class": per_class, "macro_f1": round(macro, 3), "accuracy": round(accuracy, 3), "confusion": confusion}
 
 
-def default_rules() -> RulesConfig:
+def default_rules(sentiment: str = "learned") -> RulesConfig:
     """Built-in lexicon only: no brand vocabulary, so the numbers measure the defaults."""
-    return RulesConfig(brands=[Brand(name="Brand", query="brand")])
+    return RulesConfig(brands=[Brand(name="Brand", query="brand")], scoring={"sentiment": sentiment})
 
 
 def _mention(i: int, text: str, rating: float | None) -> Mention:
@@ -200,6 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", choices=("dev", "test", "holdout"), default="test")
     parser.add_argument("--data", type=Path, default=None, help="labelled JSONL (default: by split)")
     parser.add_argument("--from-db", metavar="URL", help="report agents' judgement of stored escalations instead")
+    parser.add_argument(
+        "--sentiment",
+        choices=("learned", "rules"),
+        default="learned",
+        help="socialear's decision layer (rules.yaml scoring.sentiment)",
+    )
     args = parser.parse_args(argv)
     if args.from_db:
         print(json.dumps(agent_judgement(args.from_db)))
@@ -207,11 +213,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = args.data or (HOLDOUT if args.split == "holdout" else DATA)
     records = load_split(data, args.split)
     result = evaluate_records(
-        [r["text"] for r in records], [r["label"] for r in records], [r["rating"] for r in records]
+        [r["text"] for r in records],
+        [r["label"] for r in records],
+        [r["rating"] for r in records],
+        scorer=Scorer(default_rules(args.sentiment)),
     )
     print(
         json.dumps(
-            {"split": args.split, "data": str(data.relative_to(ROOT) if data.is_relative_to(ROOT) else data), **result}
+            {
+                "split": args.split,
+                "sentiment": args.sentiment,
+                "data": str(data.relative_to(ROOT) if data.is_relative_to(ROOT) else data),
+                **result,
+            }
         )
     )
     return 0

@@ -8,9 +8,12 @@ arithmetic. Build a new Scorer when the rules change.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from listener.scoring.categories import Categoriser
 from listener.scoring.foreign import keyword_scorers
 from listener.scoring.language import LanguageGate
+from listener.scoring.model import LinearModel
 from listener.scoring.sentiment import SentimentEngine, TextAnalysis, as_stars, stars_in_text
 from listener.scoring.types import Score, ScoringContext, Sentiment
 from listener.scoring.urgency import (
@@ -30,9 +33,13 @@ _NO_CONTEXT = ScoringContext()
 class Scorer:
     """Scores mentions against one version of the rules."""
 
-    def __init__(self, rules: RulesConfig) -> None:
+    def __init__(self, rules: RulesConfig, model: LinearModel | None | Literal["default"] = "default") -> None:
+        """`model`: the sentiment decision layer (default: the trained `model_weights`;
+        None: the label is the sign of the care-adjusted compound, as before the model)."""
         self.rules = rules
-        self.engine = SentimentEngine(rules.lexicon)
+        if model == "default" and rules.scoring.sentiment == "rules":
+            model = None
+        self.engine = SentimentEngine(rules.lexicon, model=model)
         self.categoriser = Categoriser(rules.categories)
         self.language = LanguageGate()
         self.keywords = keyword_scorers()  # es/fr/de: small keyword lexicons

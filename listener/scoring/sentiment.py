@@ -26,11 +26,14 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from listener.scoring.explain import explain
+from listener.scoring.features import extract
 from listener.scoring.lexicon import (
     BOOSTERS,
     COMPLAINT_KINDS,
@@ -42,6 +45,7 @@ from listener.scoring.lexicon import (
     builtin_cues,
 )
 from listener.scoring.matcher import STRIP_CHARS, PhraseMatcher, phrase_tokens
+from listener.scoring.model import LinearModel, default_model
 from listener.scoring.questions import question_kind
 from listener.scoring.types import Sentiment
 from listener.scoring.valence import word_valences
@@ -156,18 +160,28 @@ class TextAnalysis:
     help: list[str] = field(default_factory=list)
     urgent: list[str] = field(default_factory=list)
     question: bool = False
+    features: list[tuple[int, float]] = field(default_factory=list)  # the model's input
 
 
 class SentimentEngine:
     """VADER with rules.yaml's lexicon merged in, plus the complaint-cue matcher."""
 
-    def __init__(self, lexicon: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        lexicon: Mapping[str, float] | None = None,
+        model: LinearModel | None | Literal["default"] = "default",
+        exclude: Collection[tuple[str, ...]] = (),
+    ) -> None:
+        """`model`: the learned decision layer (None: the label is the compound's sign, as
+        before the model existed). `exclude`: built-in phrases (as `phrase_tokens`) to leave
+        out, which `train.py` uses to simulate a lexicon that never saw a fold's texts."""
         self.vader = SentimentIntensityAnalyzer()
         self.lexicon = self.vader.lexicon
         self.lexicon.update(NEUTRAL_WORDS)
+        self.model = default_model() if model == "default" else model
         self.matcher: PhraseMatcher[Cue] = PhraseMatcher()
         rules = {k.strip().lower(): float(v) for k, v in (lexicon or {}).items() if k.strip()}
-        overridden = {phrase_tokens(k) for k in rules}
+        overridden = {phrase_tokens(k) for k in rules} | set(exclude)
         for phrase, cue in builtin_cues():
             # a rules.yaml word or phrase overrides a built-in cue with the same text
             if phrase_tokens(phrase) not in overridden:
@@ -205,6 +219,10 @@ class SentimentEngine:
         if stars is not None:
             values.append(RATING_VALENCE[stars])
             spans[len(values) - 1] = (len(values), "rating")
+        model = self.model
+        if model is not None:  # the model also reads the evidence before the care logic
+            pre = values.copy()
+            kinds = spans.copy()  # the care logic relabels some spans (sarcasm)
         self._care_logic(tokens, values, spans, analysis, asked, stars)
 
         if "but" in tokens:  # VADER's contrast rule, without its repeated-value bug
@@ -214,8 +232,35 @@ class SentimentEngine:
                     values[k] *= 0.5 if k < pivot else 1.5 if k > pivot else 1.0
 
         compound = _compound(values, text)
-        label = "positive" if compound >= POSITIVE_AT else "negative" if compound <= NEGATIVE_AT else "neutral"
-        analysis.sentiment = Sentiment(label, compound, self._reasons(label, tokens, values, spans, stars))
+        if model is None:
+            label = "positive" if compound >= POSITIVE_AT else "negative" if compound <= NEGATIVE_AT else "neutral"
+            analysis.sentiment = Sentiment(label, compound, self._reasons(label, tokens, values, spans, stars))
+            return analysis
+        item_slot: dict[int, int] = {}
+        x = extract(
+            text,
+            words,
+            tokens,
+            cap_diff,
+            pre,
+            values,
+            kinds,
+            compound,
+            analysis.complaint <= OPEN_COMPLAINT,
+            analysis.resolved,
+            asked,
+            stars,
+            bool(analysis.help),
+            bool(analysis.urgent),
+            item_slot,
+        )
+        analysis.features = x
+        decision = model.decide(x)
+        label = decision.label
+        reasons = explain(decision, tokens, values, spans, item_slot, stars)
+        if not reasons and label != "neutral":
+            reasons = self._reasons(label, tokens, values, spans, stars)
+        analysis.sentiment = Sentiment(label, compound, reasons)
         return analysis
 
     # -- steps -----------------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""The learned decision layer: weights load, features are deterministic, labels explained."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from listener.scoring import Scorer, model_weights
+from listener.scoring.features import FEATURES, INDEX
+from listener.scoring.model import LABELS, LinearModel, default_model
+from listener.scoring.sentiment import SentimentEngine
+from socialear.config import RulesConfig
+
+RulesFactory = Callable[..., RulesConfig]
+
+
+def test_weights_load_and_match_the_features() -> None:
+    model = default_model()
+    assert model_weights.FEATURES == FEATURES
+    assert tuple(model_weights.LABELS) == LABELS
+    for label in LABELS:
+        assert len(model.weights[label]) == len(FEATURES)
+    # the generated module documents how it was made, on dev data only
+    assert "dev" in model_weights.TRAINING["data"]
+    assert "cv_after_model_cross_fitted" in model_weights.TRAINING
+
+
+def test_weights_for_other_features_are_refused() -> None:
+    zeros = (0.0,) * (len(FEATURES) - 1)
+    with pytest.raises(ValueError):
+        LinearModel({c: zeros for c in LABELS}, {c: 0.0 for c in LABELS}, FEATURES[:-1])
+
+
+def test_features_are_deterministic_and_sparse(scorer: Scorer) -> None:
+    text = "Charged twice AGAIN and still no reply since Monday @NimbusMobile!!"
+    first = scorer.engine.analyse(text, 2).features
+    second = SentimentEngine(None).analyse(text, 2).features
+    assert first == second
+    assert [j for j, _v in first] == sorted({j for j, _v in first})  # index order, no repeats
+    present = {FEATURES[j] for j, v in first if v}
+    assert {"cue_money", "stars_2", "handle", "exclaim", "persistence", "time_expr"} <= present
+
+
+def test_decision_is_the_highest_scoring_class(scorer: Scorer) -> None:
+    model = default_model()
+    x = scorer.engine.analyse("flight cancelled and 2 hours on hold").features
+    assert x[0][0] == INDEX["compound"]
+    decision = model.decide(x)
+    scores = model.scores(x)
+    assert decision.label == max(scores, key=scores.__getitem__) == "negative"
+    assert all(push > 0 for _j, push in decision.contributions)
+    assert abs(sum(decision.probabilities().values()) - 1.0) < 1e-9
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "charged twice, no reply to my email",
+        "Fantastic support, sorted in minutes!",
+        "How do I cancel an order I placed by mistake?",
+        "The store on King Street opens at 9.",
+    ],
+)
+def test_every_label_has_reasons_or_is_plainly_neutral(scorer: Scorer, text: str) -> None:
+    result = scorer.sentiment(text)
+    if result.label != "neutral":
+        assert result.reasons
+    assert all(isinstance(r, str) and r for r in result.reasons)
+
+
+def test_reasons_name_the_cues_first(scorer: Scorer) -> None:
+    result = scorer.sentiment("Refund promised 3 weeks ago. Still nothing. Charged twice too")
+    assert result.label == "negative"
+    assert "charged twice" in result.reasons[0] or "refund" in result.reasons[0]
+
+
+def test_rules_lexicon_still_moves_a_label(scoring_rules: RulesFactory) -> None:
+    text = "The zorblex thing happened with my order"
+    plain = Scorer(scoring_rules(lexicon={})).sentiment(text)
+    bad = Scorer(scoring_rules(lexicon={"zorblex thing": -3.0})).sentiment(text)
+    good = Scorer(scoring_rules(lexicon={"zorblex thing": 3.0})).sentiment(text)
+    assert plain.label != "negative"
+    assert bad.label == "negative"
+    assert any("zorblex thing" in r for r in bad.reasons)
+    assert good.label == "positive"
+
+
+def test_without_the_model_the_label_is_the_compound_sign(scoring_rules: RulesFactory) -> None:
+    scorer = Scorer(scoring_rules(), model=None)
+    result = scorer.sentiment("Great service, love the new app")
+    assert result.label == "positive" and result.compound >= 0.05
