@@ -7,7 +7,8 @@ Layout of the package:
     pages.py    server-rendered pages (Jinja2, autoescaped) + htmx fragments
     api.py      JSON API under /api/v1 (token or session auth), shown in /docs
     actions.py  claim / take over / assign / reply / resolve / dismiss / note (+ audit)
-    queries.py  paged, indexed read queries
+    queries.py  paged, indexed read queries (free text: the search index of migration 0003)
+    whatif.py   the rules page's what-if: replay recent mentions under pasted rules
     render.py   the Jinja2 environment and its filters
 
 Every route except /healthz, /metrics, /login and /static needs a session or an API token.

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ruamel.yaml import YAML
 
-from console.web import actions, queries
+from console.web import actions, queries, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
 from console.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -321,13 +321,36 @@ def rules_yaml(data: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-@router.get("/rules", response_class=HTMLResponse)
-def rules(request: Request, user: Principal = Depends(current_user)) -> Response:
+def _rules_page(request: Request, user: Principal, result: whatif.WhatIf | None = None,
+                proposed: str | None = None, status: int = 200,
+                busy: str | None = None) -> Response:
     ctx = get_ctx(request)
     cfg = ctx.rules()
     data = mask_secrets(cfg.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+    text = rules_yaml(data)
     return ctx.renderer.page(request, "rules.html", user, {
-        "title": "Rules", "yaml": rules_yaml(data), "status": ctx.rules_status(), "cfg": cfg})
+        "title": "Rules", "yaml": text, "status": ctx.rules_status(), "cfg": cfg,
+        "proposed": text if proposed is None else proposed, "result": result, "busy": busy,
+        "windows": list(whatif.WINDOWS), "window": result.window if result else
+        whatif.DEFAULT_WINDOW, "max_mentions": whatif.MAX_MENTIONS}, status)
+
+
+@router.get("/rules", response_class=HTMLResponse)
+def rules(request: Request, user: Principal = Depends(current_user)) -> Response:
+    return _rules_page(request, user)
+
+
+@router.post("/rules/whatif", response_class=HTMLResponse)
+def rules_whatif(request: Request, proposed: str = Form(""), window: str = Form("7d"),
+                 user: Principal = Depends(csrf_user)) -> Response:
+    """Replay recent history under pasted rules; nothing is saved or changed."""
+    require_role(user, Role.lead, "try out rules")
+    ctx = get_ctx(request)
+    try:
+        result = whatif.run(ctx.engine, ctx.rules(), proposed, window)
+    except whatif.WhatIfBusy as exc:
+        return _rules_page(request, user, None, proposed, 429, str(exc))
+    return _rules_page(request, user, result, proposed, 422 if result.errors else 200)
 
 
 @router.get("/audit", response_class=HTMLResponse)
