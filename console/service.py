@@ -21,6 +21,7 @@ from typing import Any
 from listener.collector import Collector, default_instance_id
 from listener.scheduler import SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
+from responders.publish import ReplyPublisher
 from responders.status import make_status_poller
 from socialear.config import RulesWatcher
 from socialear.settings import Settings, get_settings
@@ -109,7 +110,11 @@ class Service:
         from console.web.app import create_app
         from console.web.webhooks import make_router
 
-        app = create_app(self.engine, self.rules, settings=self.settings, rules_status=lambda: self.watcher.last_error)
+        publisher = ReplyPublisher(self.engine, self.rules)  # posts only where a source allows it
+        app = create_app(
+            self.engine, self.rules, settings=self.settings, rules_status=lambda: self.watcher.last_error,
+            publisher=publisher,
+        )
         app.include_router(make_router(self.engine, self.rules, os.environ))  # /hooks: ticket status from the contact centre
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)

@@ -27,6 +27,7 @@ from sqlmodel import Session
 from console.web.auth import Principal, audit
 from console.web.queries import assignable_users
 from responders.replies import ReplyTooLong, check_reply_length
+from socialear.errors import NotConfigured
 from storage.console_models import Role
 from storage.engine import session_scope
 from storage.models import Escalation, EscalationStatus, Label, Mention
@@ -214,23 +215,33 @@ def reply(engine: Engine, actor: Principal, escalation_id: int, text: str,
                             assignee=actor.username, claimed_at=utcnow())
             audit(session, actor.username, "escalation.claimed", "escalation", esc.id,
                   via="reply")
-    external_id: str | None = None
+    manual_reason: str | None = None
     if publisher is not None:
         try:
-            external_id = publisher.publish(escalation_id, text, actor.username) or None
+            status = publisher.publish(escalation_id, text, actor.username)
+        except NotConfigured as exc:  # publishing is off for this source, or no write credentials
+            manual_reason = str(exc)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, the draft kept
             with session_scope(engine) as session:
                 audit(session, actor.username, "escalation.reply_failed", "escalation",
                       escalation_id, error=str(exc)[:500], draft=text)
             raise PublishFailed(f"publishing the reply failed: {exc}") from None
+        else:
+            # The publisher stored the reply (first-response time included) and queued it;
+            # the outbox worker records the platform's reply id once it is posted.
+            with session_scope(engine) as session:
+                audit(session, actor.username, "escalation.replied", "escalation", escalation_id,
+                      published="queued", status=status, length=len(text))
+            with session_scope(engine) as session:
+                return _load(session, escalation_id)
     with session_scope(engine) as session:
         esc = _load(session, escalation_id)
         _check_holder(esc, actor, "reply")
-        _guarded_update(session, esc, reply_text=text, replied_at=utcnow(),
-                        reply_by=actor.username, reply_external_id=external_id)
+        # replied_at is the first-response time: a later edit does not move it
+        _guarded_update(session, esc, reply_text=text, replied_at=esc.replied_at or utcnow(),
+                        reply_by=actor.username)
         audit(session, actor.username, "escalation.replied", "escalation", esc.id,
-              published=external_id is not None, external_id=external_id,
-              length=len(text))
+              published=False, reason=manual_reason or "no publisher", length=len(text))
     with session_scope(engine) as session:
         return _load(session, escalation_id)
 

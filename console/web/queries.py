@@ -34,6 +34,7 @@ from storage.models import (
     Escalation,
     EscalationStatus,
     Mention,
+    OutboxItem,
     SourceState,
 )
 from storage.types import as_utc, utcnow
@@ -434,6 +435,7 @@ class Detail:
     author_sources: dict[str, int]
     author_escalations: list[dict[str, Any]]
     events: list[AuditEvent]
+    reply_delivery: str | None = None  # state of the queued public reply: pending/sending/retry/sent/dead
 
 
 def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
@@ -468,7 +470,14 @@ def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
                AuditEvent.subject_id == str(esc.id))  # type: ignore[arg-type]
         .order_by(AuditEvent.at.desc()).limit(100)  # type: ignore[attr-defined]
     ).scalars())
-    return Detail(esc, mention, author, history, sources, earlier, events)
+    reply_delivery = session.execute(
+        sa.select(OutboxItem.state)
+        .where(OutboxItem.escalation_id == esc.id, OutboxItem.kind == "reply")  # type: ignore[arg-type]
+        .order_by(OutboxItem.id.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    ).scalar()
+    state = getattr(reply_delivery, "value", reply_delivery)
+    return Detail(esc, mention, author, history, sources, earlier, events, state)
 
 
 # ------------------------------------------------------------------------------ dashboard

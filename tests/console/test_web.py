@@ -316,6 +316,8 @@ def test_reply_too_long_for_x_is_refused(client_for, db):
 
 
 def test_reply_goes_through_the_publisher(db, rules):
+    """The publisher owns storing and queueing the reply (responders.publish); the console
+    must not overwrite what it stored (the platform's id arrives later, from the worker)."""
     from console.web import create_app
     from tests.console.conftest import Client
 
@@ -324,7 +326,10 @@ def test_reply_goes_through_the_publisher(db, rules):
 
         def publish(self, escalation_id: int, text: str, actor: str) -> str:
             self.calls.append((escalation_id, text, actor))
-            return "tweet-123"
+            with db.begin() as conn:  # what ReplyPublisher does, in short
+                conn.execute(sa.update(Escalation).where(Escalation.id == escalation_id)
+                             .values(reply_text=text, reply_by=actor, reply_external_id="tweet-123"))
+            return "queued: reply will be posted on X"
 
     pub = Publisher()
     c = Client(create_app(db, lambda: rules, publisher=pub))
@@ -332,7 +337,30 @@ def test_reply_goes_through_the_publisher(db, rules):
     esc = add_escalation(db)
     assert c.post(f"/escalations/{esc}/reply", {"text": "Sorted!"}).status_code == 303
     assert pub.calls == [(esc, "Sorted!", "alice")]
-    assert _esc(db, esc).reply_external_id == "tweet-123"
+    stored = _esc(db, esc)
+    assert stored.reply_external_id == "tweet-123" and stored.reply_text == "Sorted!"
+
+
+def test_reply_falls_back_to_copy_when_publishing_is_off(db, rules):
+    from console.web import create_app
+    from socialear.errors import NotConfigured
+    from tests.console.conftest import Client
+
+    class Off:
+        def publish(self, escalation_id: int, text: str, actor: str) -> str:
+            raise NotConfigured("publishing is off for source 'sample': set publish_replies: true")
+
+    c = Client(create_app(db, lambda: rules, publisher=Off()))
+    c.login("alice")
+    esc = add_escalation(db)
+    assert c.post(f"/escalations/{esc}/reply", {"text": "First answer"}).status_code == 303
+    first = _esc(db, esc)
+    assert first.reply_text == "First answer" and first.reply_external_id is None and first.replied_at
+    assert "not published: copy it" in c.get(f"/escalations/{esc}").text
+    assert c.post(f"/escalations/{esc}/reply", {"text": "Edited answer"}).status_code == 303
+    second = _esc(db, esc)
+    assert second.reply_text == "Edited answer"
+    assert second.replied_at == first.replied_at  # the first-response time does not move
 
 
 # ------------------------------------------------------------------------------ escaping
