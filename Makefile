@@ -29,6 +29,7 @@ test: $(DEVSTAMP)
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy socialear listener responders storage console
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py --n 100000

@@ -43,6 +43,7 @@ from responders.outbox import OutboxWorker, SinkSet  # noqa: E402
 from responders.sinks.webhook import verify_signature  # noqa: E402
 from socialear.config import RulesConfig, parse_rules_text  # noqa: E402
 from storage import models as t  # noqa: E402
+from storage.dialect import table  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 
@@ -213,7 +214,7 @@ def run(n: int, batch: int, parallel: int, tmp: Path) -> dict[str, Any]:
                 break
         pipeline_s = time.perf_counter() - started
         with engine.connect() as conn:
-            escalations = conn.execute(sa.select(sa.func.count()).select_from(t.Escalation.__table__)).scalar_one()
+            escalations = conn.execute(sa.select(sa.func.count()).select_from(table(t.Escalation))).scalar_one()
         deadline = time.perf_counter() + 120
         while len(receiver.arrived) < escalations and time.perf_counter() < deadline:
             time.sleep(0.01)

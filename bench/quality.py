@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from storage.dialect import table
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -170,7 +172,7 @@ def agent_judgement(url: str) -> dict[str, Any]:
     from storage.engine import make_engine, mask_url
 
     engine = make_engine(url)
-    et = t.Escalation.__table__
+    et = table(t.Escalation)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(et.c.route, et.c.label).where(et.c.label.is_not(None))).all()
         total = conn.execute(sa.select(sa.func.count()).select_from(et)).scalar_one()

@@ -17,11 +17,12 @@ from listener.pipeline import BatchResult, Pipeline
 from listener.sources.replay import ReplaySource
 from socialear.config import RulesConfig
 from storage import models as t
+from storage.dialect import table
 
 
 def _stored_cursor(engine: Engine, source: str) -> str | None:
     with engine.connect() as conn:
-        st = t.SourceState.__table__
+        st = table(t.SourceState)
         return conn.execute(st.select().with_only_columns(st.c.cursor).where(st.c.source == source)).scalar()
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from storage import models as t
+from storage.dialect import table
 
 MENTION_COLUMNS = (
     "id",
@@ -57,7 +58,7 @@ ESCALATION_COLUMNS = (
 
 def _query(what: str, since: datetime | None) -> sa.Select[Any]:
     if what == "mentions":
-        mt, at = t.Mention.__table__, t.Author.__table__
+        mt, at = table(t.Mention), table(t.Author)
         q = (
             sa.select(*(mt.c[c] for c in MENTION_COLUMNS), at.c.handle.label("author"), at.c.followers)
             .select_from(mt.outerjoin(at, at.c.id == mt.c.author_id))
@@ -66,7 +67,7 @@ def _query(what: str, since: datetime | None) -> sa.Select[Any]:
         if since:
             q = q.where(mt.c.created_at >= since)
         return q.order_by(mt.c.id)
-    et = t.Escalation.__table__
+    et = table(t.Escalation)
     q = sa.select(*(et.c[c] for c in ESCALATION_COLUMNS))
     if since:
         q = q.where(et.c.created_at >= since)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from socialear.config import RulesConfig
 from storage import models as t
+from storage.dialect import table
 from storage.types import utcnow
 
 
@@ -24,7 +25,7 @@ def _ago(when: datetime | None) -> str | None:
 
 
 def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
-    st = t.SourceState.__table__
+    st = table(t.SourceState)
     with engine.connect() as conn:
         states = {r.source: r for r in conn.execute(sa.select(st))}
     rows = []
@@ -65,7 +66,7 @@ def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
 
 
 def outbox_rows(engine: Engine, include_sent: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-    ot = t.OutboxItem.__table__
+    ot = table(t.OutboxItem)
     q = sa.select(
         ot.c.id,
         ot.c.escalation_id,

@@ -24,11 +24,12 @@ from listener.pipeline import Analyzer
 from listener.types import Author, Mention
 from socialear.config import RulesConfig
 from storage import models as t
+from storage.dialect import table
 
 
 def stored_mentions(engine: Engine, since: datetime | None) -> Iterator[tuple[Mention, str | None, bool, str | None]]:
     """(mention, stored route, stored escalated?, stored sentiment) for the window, streamed."""
-    mt, at, et = t.Mention.__table__, t.Author.__table__, t.Escalation.__table__
+    mt, at, et = table(t.Mention), table(t.Author), table(t.Escalation)
     q = (
         sa.select(
             mt,

@@ -39,6 +39,7 @@ from responders.replies import render_reply
 from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
 from storage import models as t
+from storage.dialect import table
 from storage.history import HISTORY_LIMIT, author_histories  # noqa: F401 - re-exported
 from storage.types import utcnow
 
@@ -172,7 +173,7 @@ class PileOnWindow:
         self.events.clear()
         self.threads.clear()
         self.categories.clear()
-        mt = t.Mention.__table__
+        mt = table(t.Mention)
         rows = conn.execute(
             sa.select(mt.c.created_at, mt.c.brand, mt.c.categories, mt.c.conversation_id)
             .where(mt.c.created_at >= since, mt.c.created_at <= until, mt.c.sentiment_label == "negative")
@@ -276,7 +277,7 @@ class Pipeline:
     def _drop_stored(conn: Connection, source: str, mentions: list[Mention], result: BatchResult) -> list[Mention]:
         if not mentions:
             return mentions
-        mt = t.Mention.__table__
+        mt = table(t.Mention)
         ids = [m.external_id for m in mentions]
         stored: set[str] = set()
         for chunk in _chunks(ids, 500):
@@ -302,7 +303,11 @@ class Pipeline:
         for m in sorted(mentions, key=lambda x: as_utc(x.created_at)):
             key = (m.author.platform, m.author.handle)
             counts = prior.setdefault(key, [0, 0])
-            s = analyzer.analyse(m, only, lambda brand, m=m, n=counts[0]: window.context(m, brand, n))
+
+            def context(brand: str, m: Mention = m, n: int = counts[0]) -> ScoringContext:
+                return window.context(m, brand, n)
+
+            s = analyzer.analyse(m, only, context)
             if s is None:
                 result.stats["dropped/no_brand"] += 1
                 continue
@@ -316,7 +321,7 @@ class Pipeline:
 
     @staticmethod
     def _upsert_authors(conn: Connection, mentions: list[Mention], now: datetime) -> dict[tuple[str, str], int]:
-        at = t.Author.__table__
+        at = table(t.Author)
         latest: dict[tuple[str, str], Mention] = {}
         for m in mentions:
             latest[(m.author.platform, m.author.handle)] = m
@@ -362,7 +367,7 @@ class Pipeline:
     ) -> dict[str, int]:
         if not scored:
             return {}
-        mt = t.Mention.__table__
+        mt = table(t.Mention)
         rows = []
         for s in scored:
             m, sc = s.mention, s.score
@@ -416,7 +421,7 @@ class Pipeline:
         The outbox row carries ids, not the ticket body: the worker builds the payload
         when it delivers (responders.payloads), with the author's history as of then.
         """
-        et, ot, aut = t.Escalation.__table__, t.OutboxItem.__table__, t.AuditEvent.__table__
+        et, ot, aut = table(t.Escalation), table(t.OutboxItem), table(t.AuditEvent)
         todo = [s for s in scored if s.decision.escalate]
         if not todo:
             return 0
@@ -497,7 +502,7 @@ class Pipeline:
         if batch.quarantined:
             now = utcnow()
             conn.execute(
-                t.Quarantine.__table__.insert(),
+                table(t.Quarantine).insert(),
                 [
                     {
                         "source": q.source,
@@ -515,7 +520,7 @@ class Pipeline:
     def _advance(
         conn: Connection, source: str, cursor_before: str | None, batch: Batch, result: BatchResult, now: datetime
     ) -> None:
-        st = t.SourceState.__table__
+        st = table(t.SourceState)
         row = conn.execute(sa.select(st).where(st.c.source == source)).mappings().first()
         if row is None:
             if cursor_before is not None:
@@ -588,7 +593,7 @@ def suggested_reply(rules: RulesConfig, s: Scored) -> str:
 
 def _escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tuple[str, str], list[int]]:
     """(platform, handle) -> [open escalations, all escalations] for the batch's authors."""
-    mt, et, at = t.Mention.__table__, t.Escalation.__table__, t.Author.__table__
+    mt, et, at = table(t.Mention), table(t.Escalation), table(t.Author)
     keys = list({(m.author.platform, m.author.handle) for m in mentions})
     is_open = sa.case((et.c.status.in_(OPEN_STATUSES), 1), else_=0)
     out: dict[tuple[str, str], list[int]] = {}

@@ -47,6 +47,7 @@ from socialear.config import RulesConfig
 from socialear.errors import NotConfigured
 from storage import models as t
 from storage import repo
+from storage.dialect import table
 from storage.engine import session_scope
 from storage.types import utcnow
 
@@ -209,7 +210,7 @@ class OutboxWorker:
     # -- one round ---------------------------------------------------------------------
     def _load(self, ids: list[int]) -> list[_Job]:
         """The claimed rows and their payloads (built now unless frozen in the row), in claim order."""
-        ot = t.OutboxItem.__table__
+        ot = table(t.OutboxItem)
         jobs: dict[int, _Job] = {}
         built: dict[int, EscalationPayload | BaseException] = {}
         with self.engine.connect() as conn:
@@ -255,7 +256,7 @@ class OutboxWorker:
         """Every outcome of the round in one transaction."""
         stats = OutboxStats()
         now = utcnow()
-        ot, et, at = t.OutboxItem.__table__, t.Escalation.__table__, t.AuditEvent.__table__
+        ot, et, at = table(t.OutboxItem), table(t.Escalation), table(t.AuditEvent)
         sent: list[dict[str, Any]] = []
         refs: list[dict[str, Any]] = []
         audits: list[dict[str, Any]] = []

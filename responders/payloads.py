@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from responders.types import EscalationPayload
 from storage import models as t
+from storage.dialect import table
 from storage.history import HISTORY_LIMIT, author_histories
 
 
@@ -42,7 +43,7 @@ def build_payloads(
 ) -> dict[int, EscalationPayload]:
     """Payloads for many escalations with two queries in all (rows, then every author's
     history at once): the outbox worker builds a whole claimed round this way."""
-    et, mt, at = t.Escalation.__table__, t.Mention.__table__, t.Author.__table__
+    et, mt, at = table(t.Escalation), table(t.Mention), table(t.Author)
     if not escalation_ids:
         return {}
     rows = conn.execute(

@@ -45,12 +45,13 @@ from responders.types import DeliveryResult
 from socialear.config import RulesConfig, SourceConfig
 from socialear.errors import NotConfigured, PermanentError
 from storage import models as t
+from storage.dialect import table
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 AUTO_ACTOR = "system:auto-reply"
-_ET, _MT, _OT, _AT = (t.Escalation.__table__, t.Mention.__table__, t.OutboxItem.__table__, t.AuditEvent.__table__)
+_ET, _MT, _OT, _AT = (table(t.Escalation), table(t.Mention), table(t.OutboxItem), table(t.AuditEvent))
 
 
 class PublishingOff(NotConfigured):

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 
 from socialear.config import RulesConfig
 from storage import models as t
+from storage.dialect import table
 from storage.types import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ FRESHDESK_STATUS = {2: "open", 3: "pending", 4: "resolved", 5: "closed", 6: "wai
 SHOW_MANY = 100
 FRESHDESK_PAGE = 100
 FRESHDESK_MAX_PAGES = 300  # Freshdesk's own cap on list pagination
-_ET, _OT, _AT = t.Escalation.__table__, t.OutboxItem.__table__, t.AuditEvent.__table__
+_ET, _OT, _AT = table(t.Escalation), table(t.OutboxItem), table(t.AuditEvent)
 
 
 @dataclass(frozen=True, slots=True)

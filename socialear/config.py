@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -441,7 +441,11 @@ def _check_components(cfg: RulesConfig) -> list[Problem]:
     from responders.sinks import SINKS
 
     problems: list[Problem] = []
-    for section, items, registry in (("sources", cfg.sources, SOURCES), ("sinks", cfg.sinks, SINKS)):
+    sections: tuple[tuple[str, Sequence[SourceConfig | SinkConfig], dict[str, Any]], ...] = (
+        ("sources", cfg.sources, SOURCES),
+        ("sinks", cfg.sinks, SINKS),
+    )
+    for section, items, registry in sections:
         for i, item in enumerate(items):
             cls = registry.get(item.type)
             if cls is None:

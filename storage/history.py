@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storage import models as t
+from storage.dialect import table
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -35,7 +36,7 @@ def author_histories(
     """
     if not author_ids:
         return {}
-    mt, et = t.Mention.__table__, t.Escalation.__table__
+    mt, et = table(t.Mention), table(t.Escalation)
     rank = sa.func.row_number().over(partition_by=mt.c.author_id, order_by=(mt.c.created_at.desc(), mt.c.id.desc()))
     inner = (
         sa.select(

@@ -46,6 +46,7 @@ from console.web.deps import current_user
 from console.web.render import Renderer
 from socialear.config import RulesConfig
 from socialear.settings import Settings
+from storage.dialect import table
 from storage.models import Escalation, EscalationStatus
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -125,14 +126,14 @@ class _OpenEscalations:
     def collect(self) -> Any:
         gauge = GaugeMetricFamily("socialear_escalations_active",
                                   "Open or claimed escalations", labels=["queue", "status"])
-        table = Escalation.__table__  # type: ignore[attr-defined]
+        et = table(Escalation)
         try:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    sa.select(table.c.queue, table.c.status, sa.func.count())
-                    .where(table.c.status.in_([EscalationStatus.open.value,
-                                               EscalationStatus.claimed.value]))
-                    .group_by(table.c.queue, table.c.status)
+                    sa.select(et.c.queue, et.c.status, sa.func.count())
+                    .where(et.c.status.in_([EscalationStatus.open.value,
+                                            EscalationStatus.claimed.value]))
+                    .group_by(et.c.queue, et.c.status)
                 ).all()
         except sa.exc.SQLAlchemyError:
             rows = []

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from storage.console_models import ConsoleUser, Role
+from storage.dialect import table
 from storage.models import (
     PRIORITY_RANK,
     AuditEvent,
@@ -46,10 +47,10 @@ STATUS_CHOICES = ("active", "open", "claimed", "resolved", "dismissed", "all")
 PRIORITIES = ("urgent", "high", "normal", "low")
 _CATEGORY_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 
-E = Escalation.__table__  # type: ignore[attr-defined]
-M = Mention.__table__  # type: ignore[attr-defined]
-A = Author.__table__  # type: ignore[attr-defined]
-AE = AuditEvent.__table__  # type: ignore[attr-defined]
+E = table(Escalation)  # type: ignore[attr-defined]
+M = table(Mention)  # type: ignore[attr-defined]
+A = table(Author)  # type: ignore[attr-defined]
+AE = table(AuditEvent)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -470,11 +471,9 @@ def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
                AuditEvent.subject_id == str(esc.id))  # type: ignore[arg-type]
         .order_by(AuditEvent.at.desc()).limit(100)  # type: ignore[attr-defined]
     ).scalars())
+    ot = table(OutboxItem)
     reply_delivery = session.execute(
-        sa.select(OutboxItem.state)
-        .where(OutboxItem.escalation_id == esc.id, OutboxItem.kind == "reply")  # type: ignore[arg-type]
-        .order_by(OutboxItem.id.desc())  # type: ignore[attr-defined]
-        .limit(1)
+        sa.select(ot.c.state).where(ot.c.escalation_id == esc.id, ot.c.kind == "reply").order_by(ot.c.id.desc()).limit(1)
     ).scalar()
     state = getattr(reply_delivery, "value", reply_delivery)
     return Detail(esc, mention, author, history, sources, earlier, events, state)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from console.replay import replay_report
 from socialear.config import RulesConfig, parse_rules_text
 from socialear.errors import ConfigError
+from storage.dialect import table
 from storage.models import Mention
 from storage.types import utcnow
 
@@ -57,7 +58,7 @@ def _window_start(engine: Engine, since: datetime) -> tuple[datetime, int, bool]
 
     Both queries walk mention(created_at) and stop after MAX_MENTIONS + 1 rows.
     """
-    m = Mention.__table__  # type: ignore[attr-defined]
+    m = table(Mention)  # type: ignore[attr-defined]
     live = [m.c.created_at >= since, m.c.deleted_at.is_(None)]
     with engine.connect() as conn:
         sub = sa.select(m.c.id).where(*live).limit(MAX_MENTIONS + 1).subquery()

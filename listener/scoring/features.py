@@ -199,10 +199,10 @@ def extract(
         slots[k] = slot
         dense[slot] = dense.get(slot, 0.0) + v
     for slot in _FAMILY_SLOTS:
-        v = dense.get(slot)
-        if v is not None:
-            if v:
-                dense[slot] = v / (abs(v) + 2.0)
+        family = dense.get(slot)
+        if family is not None:
+            if family:
+                dense[slot] = family / (abs(family) + 2.0)
             else:
                 del dense[slot]
     if vpos:

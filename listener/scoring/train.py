@@ -408,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             grid.append({"lambda": lam, "class_weight": scheme, **scores})
             print(json.dumps(grid[-1]), file=sys.stderr)
     best = max(grid, key=lambda g: (g["macro_f1"], g["neg_recall"]))
-    lam, scheme = best["lambda"], best["class_weight"]
+    lam, scheme = float(best["lambda"]), str(best["class_weight"])  # type: ignore[arg-type]
 
     # the chosen settings, also scored on the full-lexicon (in-sample cue) features
     def run_full(_seed: int, tr: list[int], te: list[int]) -> list[str]:
