@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from pydantic import ValidationError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -117,6 +118,14 @@ def require_env(env: Mapping[str, str] | None, names: Iterable[str], source_type
             raise NotConfigured(f"{source_type} source '{name}': {var} is not set")
         values[var] = value
     return values
+
+
+def validate_options(cls: Any, name: str, options: Mapping[str, Any] | None) -> Any:
+    """`cls.Options` validated from rules.yaml, or NotConfigured naming the bad key."""
+    try:
+        return cls.Options.model_validate(dict(options or {}))
+    except ValidationError as exc:
+        raise options_error(cls.type, name, exc) from exc
 
 
 def options_error(source_type: str, name: str, exc: Exception) -> NotConfigured:

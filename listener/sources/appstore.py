@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from listener.sources import _http
 from listener.sources._common import (
@@ -45,10 +45,10 @@ from listener.sources._common import (
     call_with_retries,
     dump_cursor,
     load_cursor,
-    options_error,
     parse_time,
     safely,
     utcnow,
+    validate_options,
 )
 from listener.types import Author, Batch, Mention, Quarantined
 
@@ -112,10 +112,7 @@ class AppStoreSource:
         client: Any = None,
         brands: list[BrandSpec] | None = None,
     ) -> AppStoreSource:
-        try:
-            opts = cls.Options.model_validate(options or {})
-        except ValidationError as exc:
-            raise options_error(cls.type, name, exc) from exc
+        opts = validate_options(cls, name, options)
         if opts.brand is None and brands and len(brands) == 1:
             opts.brand = brands[0].name
         if client is None:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import (
     BrandSpec,
@@ -53,6 +53,7 @@ from listener.sources._common import (
     options_error,
     parse_time,
     safely,
+    validate_options,
 )
 from listener.types import Author, Batch, Mention, Quarantined
 from socialear.errors import BadCredentials, PermanentError, RateLimited
@@ -127,10 +128,7 @@ class GooglePlaySource:
         brands: list[BrandSpec] | None = None,
     ) -> GooglePlaySource:
         """`client` is a `reviews`-compatible callable; default: google_play_scraper's."""
-        try:
-            opts = cls.Options.model_validate(options or {})
-        except ValidationError as exc:
-            raise options_error(cls.type, name, exc) from exc
+        opts = validate_options(cls, name, options)
         if not opts.app_id and not opts.app_ids:
             raise options_error(cls.type, name, ValueError("set app_id (e.g. com.nimbus.app)"))
         if opts.brand is None and brands and len(brands) == 1:

@@ -51,7 +51,7 @@ from typing import Any, ClassVar, Literal
 import praw
 import prawcore
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import (
     BrandMatcher,
@@ -64,11 +64,11 @@ from listener.sources._common import (
     call_with_retries,
     dump_cursor,
     load_cursor,
-    options_error,
     parse_time,
     require_env,
     safely,
     utcnow,
+    validate_options,
 )
 from listener.sources._http import retry_after_from
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
@@ -184,10 +184,7 @@ class RedditSource:
         client: Any = None,
         brands: list[BrandSpec] | None = None,
     ) -> RedditSource:
-        try:
-            opts = cls.Options.model_validate(options or {})
-        except ValidationError as exc:
-            raise options_error(cls.type, name, exc) from exc
+        opts = validate_options(cls, name, options)
         wanted = set(opts.brands) if opts.brands is not None else None
         chosen = [b for b in brands or [] if wanted is None or b.name in wanted]
         if wanted is not None and wanted - {b.name for b in chosen}:

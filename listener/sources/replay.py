@@ -68,9 +68,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from listener.sources._common import options_error
+from listener.sources._common import validate_options
 from listener.types import Author, Batch, Mention, Quarantined
 from socialear.errors import PermanentError
 
@@ -177,10 +177,7 @@ class ReplaySource:
     @classmethod
     def from_options(cls, name: str, options: dict[str, Any]) -> ReplaySource:
         """Build from `sources[].options`; invalid options raise NotConfigured naming the key."""
-        try:
-            opts = cls.Options.model_validate(options or {})
-        except ValidationError as exc:
-            raise options_error(cls.type, name, exc) from exc
+        opts = validate_options(cls, name, options)
         return cls(
             name,
             opts.path,

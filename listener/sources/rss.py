@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import feedparser
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources import _http
 from listener.sources._common import (
@@ -49,10 +49,10 @@ from listener.sources._common import (
     call_with_retries,
     dump_cursor,
     load_cursor,
-    options_error,
     payload_id,
     quarantine,
     utcnow,
+    validate_options,
 )
 from listener.types import Author, Batch, Mention, Quarantined
 from socialear.errors import NotConfigured
@@ -119,10 +119,7 @@ class RssSource:
         client: Any = None,
         brands: list[BrandSpec] | None = None,
     ) -> RssSource:
-        try:
-            opts = cls.Options.model_validate(options or {})
-        except ValidationError as exc:
-            raise options_error(cls.type, name, exc) from exc
+        opts = validate_options(cls, name, options)
         matcher = None
         if opts.match_brands:
             wanted = set(opts.brands) if opts.brands is not None else None

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources import _http
 from listener.sources._common import (
@@ -41,11 +41,11 @@ from listener.sources._common import (
     call_with_retries,
     dump_cursor,
     load_cursor,
-    options_error,
     parse_time,
     require_env,
     safely,
     utcnow,
+    validate_options,
 )
 from listener.types import Author, Batch, Mention, RateLimit
 
@@ -87,10 +87,7 @@ class TrustpilotSource:
         client: Any = None,
         brands: list[BrandSpec] | None = None,
     ) -> TrustpilotSource:
-        try:
-            opts = cls.Options.model_validate(options or {})
-        except ValidationError as exc:
-            raise options_error(cls.type, name, exc) from exc
+        opts = validate_options(cls, name, options)
         key = require_env(env, cls.needs, cls.type, name)["TRUSTPILOT_API_KEY"]
         if opts.brand is None and brands and len(brands) == 1:
             opts.brand = brands[0].name

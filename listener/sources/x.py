@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 
 import requests
 import tweepy
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from requests.adapters import HTTPAdapter
 
 from listener.sources._common import (
@@ -66,11 +66,11 @@ from listener.sources._common import (
     call_with_retries,
     dump_cursor,
     load_cursor,
-    options_error,
     parse_time,
     quarantine,
     require_env,
     utcnow,
+    validate_options,
 )
 from listener.sources._http import rate_limit_from_headers
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
@@ -267,10 +267,7 @@ class XSource:
         client: Any = None,
         brands: list[BrandSpec] | None = None,
     ) -> XSource:
-        try:
-            opts = cls.Options.model_validate(options or {})
-        except ValidationError as exc:
-            raise options_error(cls.type, name, exc) from exc
+        opts = validate_options(cls, name, options)
         queries = cls._build_queries(name, opts, brands)
         if client is None:
             token = require_env(env, cls.needs, cls.type, name)["X_BEARER_TOKEN"]
