@@ -28,9 +28,12 @@ class Categoriser:
             if cat.patterns:
                 joined = "|".join(f"(?:{p})" for p in cat.patterns)
                 self._patterns.append((cat.name, re.compile(joined, re.IGNORECASE)))
+        self._empty = not self._patterns and not any(cat.phrases for cat in categories)
 
     def match(self, text: str, tokens: Sequence[str]) -> dict[str, list[str]]:
         hits: dict[str, list[str]] = {}
+        if self._empty:
+            return hits
         for start, end, name in self._matcher.find_all(tokens):
             phrase = " ".join(tokens[start:end])
             found = hits.setdefault(name, [])

@@ -44,6 +44,7 @@ _I_COMPOUND = INDEX["compound"]
 _I_POS = INDEX["pos_after"]
 _I_NEG = INDEX["neg_after"]
 assert set(_NAMED) <= set(FEATURES)
+assert (_I_COMPOUND, _I_POS, _I_NEG) == (0, 1, 2)  # `explain` tests `j <= _I_NEG`
 
 
 def explain(
@@ -53,51 +54,73 @@ def explain(
     spans: Mapping[int, tuple[int, str]],
     item_slot: Mapping[int, int],
     stars: int | None,
+    nonzero: Sequence[int] | None = None,
 ) -> list[str]:
     """Up to MAX_REASONS strings: the phrases behind the strongest pushes first, then the
     structural features (question kind, first person...), each group strongest first.
 
-    `item_slot` maps each scored item to the feature it fed (`features.extract`)."""
+    `item_slot` maps each scored item to the feature it fed (`features.extract`);
+    `nonzero` lists the indices of `values` that may be non-zero (default: all)."""
     n = len(tokens)
     out: list[str] = []
     named: list[str] = []
     shown: set[int] = set()
-
-    def item(k: int) -> None:
-        if k in shown or len(out) >= MAX_REASONS:
-            return
-        shown.add(k)
-        value = values[k]
-        if k >= n:
-            out.append(f"rating {stars}★ ({value:+.1f})")
-            return
-        hit = spans.get(k)
-        if hit is None:
-            out.append(f"'{tokens[k]}' ({value:+.1f})")
-        else:
-            out.append(f"'{' '.join(tokens[k : hit[0]])}' ({value:+.1f}, {hit[1]})")
-
     label = decision.label
+    positive: list[int] | None = None  # the items ranked by strength, per sign, when needed
+    negative: list[int] | None = None
     for j, push in decision.contributions:
         if push < MIN_PUSH or len(out) >= MAX_REASONS:
             break
         text = _NAMED_BY_INDEX.get(j)
         if text is not None:
             named.append(f"{text} ({push:+.1f})")
-        elif j in _STARS:
-            if stars is not None and len(values) > n:
-                item(len(values) - 1)
-        elif j == _I_COMPOUND or j == _I_POS or j == _I_NEG:
-            sign = 1.0 if j == _I_POS else -1.0 if j == _I_NEG else 0.0
+            continue
+        if j in _STARS:
+            if stars is None or len(values) <= n:
+                continue
+            items = [len(values) - 1]
+        elif j <= _I_NEG:  # compound, pos_after, neg_after (features 0-2)
             if j == _I_COMPOUND:
                 sign = 1.0 if label == "positive" else -1.0 if label == "negative" else 0.0
-            if sign:
-                ranked = [(-abs(v), k) for k, v in enumerate(values) if v * sign > 0]
-                ranked.sort()
-                for _v, k in ranked:
-                    item(k)
+                if not sign:
+                    continue
+            else:
+                sign = 1.0 if j == _I_POS else -1.0
+            if sign > 0:
+                if positive is None:
+                    positive = _ranked(values, 1.0, nonzero)
+                items = positive
+            else:
+                if negative is None:
+                    negative = _ranked(values, -1.0, nonzero)
+                items = negative
         else:  # a cue family or plain VADER words: the items behind it, strongest first
-            members = [k for k, slot in item_slot.items() if slot == j and values[k]]
-            for k in sorted(members, key=lambda k: -abs(values[k])):
-                item(k)
+            items = [k for k, slot in item_slot.items() if slot == j and values[k]]
+            if len(items) > 1:
+                items.sort(key=lambda k: -abs(values[k]))
+        for k in items:
+            if k in shown:
+                continue
+            if len(out) >= MAX_REASONS:
+                break
+            shown.add(k)
+            value = values[k]
+            if k >= n:
+                out.append(f"rating {stars}★ ({value:+.1f})")
+                continue
+            hit = spans.get(k)
+            if hit is None:
+                out.append(f"'{tokens[k]}' ({value:+.1f})")
+            else:
+                out.append(f"'{' '.join(tokens[k : hit[0]])}' ({value:+.1f}, {hit[1]})")
     return (out + named)[:MAX_REASONS]
+
+
+def _ranked(values: Sequence[float], sign: float, nonzero: Sequence[int] | None) -> list[int]:
+    """Indices of the items with this sign, strongest first (ties: lower index first)."""
+    if nonzero is None:
+        ranked = [(-abs(v), k) for k, v in enumerate(values) if v * sign > 0]
+    else:
+        ranked = [(-abs(values[k]), k) for k in nonzero if values[k] * sign > 0]
+    ranked.sort()
+    return [k for _v, k in ranked]

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from listener.scoring.matcher import _CLASS_OF_WORD, token_class
 
@@ -130,6 +130,16 @@ _I_PERSIST = INDEX["persistence"]
 _I_HELP = INDEX["help"]
 _I_URGENT = INDEX["urgent"]
 _LOG_LENGTH = [math.log1p(n) / 4.0 for n in range(200)]
+# `extract` appends features in this order, which must be index order
+assert (
+    _I_COMPOUND < _I_POS < _I_NEG < min(_FAMILY_SLOTS)
+    and max(_FAMILY_SLOTS) < _I_VPOS < _I_VNEG < _I_OPEN < _I_RESOLVED < _I_Q_INFO < _I_Q_COMPLAINT
+    and _I_Q_COMPLAINT < _I_STARS + 1 < _I_STARS + 5 < _I_EXCLAIM < _I_QMARKS < _I_CAPS < _I_HANDLE
+    and _I_HANDLE < _I_HASHTAG < _I_LENGTH < _I_NEGATIONS < _I_BUT < _I_NUMBER < _I_TIME < _I_FIRST
+    and _I_FIRST < _I_SECOND < _I_PERSIST < _I_HELP < _I_URGENT
+)
+_THIRDS = [n / 3.0 for n in range(4)]  # min(3, count) / 3.0, precomputed
+_HALVES = [n / 2.0 for n in range(3)]
 
 
 def squash(x: float) -> float:
@@ -152,6 +162,8 @@ def extract(
     help_request: bool,
     urgent: bool,
     item_slot: dict[int, int] | None = None,
+    nonzero: Sequence[int] | None = None,
+    numerals: Iterable[str] | None = None,
 ) -> list[tuple[int, float]]:
     """The sparse feature vector of one analysed text.
 
@@ -160,24 +172,42 @@ def extract(
     care logic, `values` after it (both with a trailing rating item when there is one);
     `spans_before` the cue spans (end, kind) before the care logic relabelled any as sarcasm.
     `item_slot`, when given, receives item index -> the feature it fed (for reasons).
+    `nonzero`, when given, lists (ascending) every index where `pre` is non-zero; `values`
+    must be zero wherever `pre` is (as after the care logic, which never revives a zero).
+    `numerals`, when given, are the tokens that start with a digit (repeats allowed).
     """
-    dense: dict[int, float] = {}
+    if nonzero is None:
+        nonzero = [k for k, v in enumerate(pre) if v]
+    # built in feature-index order, so no dict and no sort are needed
+    x: list[tuple[int, float]] = []
     if compound:
-        dense[_I_COMPOUND] = compound
-    pos = sum([v for v in values if v > 0])
-    neg = sum([v for v in values if v < 0])
-    if pos:
-        dense[_I_POS] = pos / (pos + 2.0)
-    if neg:
-        dense[_I_NEG] = neg / (2.0 - neg)
+        x.append((_I_COMPOUND, compound))
+    positive: list[float] = []
+    negative: list[float] = []
+    for k in nonzero:
+        v = values[k]
+        if v > 0:
+            positive.append(v)
+        elif v < 0:
+            negative.append(v)
+    if positive:
+        pos = sum(positive)
+        if pos:
+            x.append((_I_POS, pos / (pos + 2.0)))
+    if negative:
+        neg = sum(negative)
+        if neg:
+            x.append((_I_NEG, neg / (2.0 - neg)))
     n = len(tokens)
     vpos = vneg = 0.0
     negated_cues = 0
     slots = item_slot if item_slot is not None else {}
     get_span = spans_before.get
-    for k, v in enumerate(pre):
-        if not v or k >= n:
+    families: dict[int, float] = {}  # cue family slot -> summed valence
+    for k in nonzero:
+        if k >= n:
             continue
+        v = pre[k]
         span = get_span(k)
         if span is None:
             if v > 0:
@@ -197,78 +227,73 @@ def extract(
                     negated_cues += 1  # counts through the compound and its parts only
                 continue
         slots[k] = slot
-        dense[slot] = dense.get(slot, 0.0) + v
-    for slot in _FAMILY_SLOTS:
-        family = dense.get(slot)
-        if family is not None:
+        if slot in families:
+            families[slot] += v
+        else:
+            families[slot] = v
+    if families:
+        for slot in sorted(families) if len(families) > 1 else families:
+            family = families[slot]
             if family:
-                dense[slot] = family / (abs(family) + 2.0)
-            else:
-                del dense[slot]
+                x.append((slot, family / (abs(family) + 2.0)))
     if vpos:
-        dense[_I_VPOS] = squash(vpos)
+        x.append((_I_VPOS, vpos / (abs(vpos) + 2.0)))  # squash
     if vneg:
-        dense[_I_VNEG] = squash(vneg)
+        x.append((_I_VNEG, vneg / (abs(vneg) + 2.0)))
     if complaint_open:
-        dense[_I_OPEN] = 1.0
+        x.append((_I_OPEN, 1.0))
     if resolved:
-        dense[_I_RESOLVED] = 1.0
+        x.append((_I_RESOLVED, 1.0))
     if asked is not None:
-        dense[_I_Q_INFO if asked == "info" else _I_Q_COMPLAINT] = 1.0
+        x.append((_I_Q_INFO if asked == "info" else _I_Q_COMPLAINT, 1.0))
     if stars is not None:
-        dense[_I_STARS + stars] = 1.0
-    bangs = text.count("!")
-    if bangs:
-        dense[_I_EXCLAIM] = min(3, bangs) / 3.0
-    qmarks = text.count("?")
-    if qmarks:
-        dense[_I_QMARKS] = min(3, qmarks) / 3.0
-    if "@" in text:
-        dense[_I_HANDLE] = 1.0
-    if "#" in text:
-        dense[_I_HASHTAG] = 1.0
-    dense[_I_LENGTH] = _LOG_LENGTH[n] if n < 200 else math.log1p(n) / 4.0
-    # distinct words of each group (set intersections run in C); digits only when present
-    present = set(tokens)
-    negs = len(present & _NEGATIONS)
-    first = len(present & _FIRST)
-    second = len(present & _SECOND)
-    persist = len(present & _PERSIST)
-    time_expr = not present.isdisjoint(_TIME_WORDS)
-    number = not present.isdisjoint(_NUMBER_WORDS)
-    if _HAS_DIGIT(text) is not None:
-        for tok in present:
-            if tok[0] in _DIGITS:
-                cls = token_class(tok)
-                if cls is not None:
-                    if cls in _TIME_CLASSES:
-                        time_expr = True
-                    else:
-                        number = True
+        x.append((_I_STARS + stars, 1.0))
+    if "!" in text:
+        x.append((_I_EXCLAIM, _THIRDS[min(3, text.count("!"))]))
+    if "?" in text:
+        x.append((_I_QMARKS, _THIRDS[min(3, text.count("?"))]))
     if cap_diff:
         caps = 0
         for word in words:
             if len(word) > 2 and word.isupper() and word.isalpha():
                 caps += 1
         if caps:
-            dense[_I_CAPS] = min(3, caps) / 3.0
-    negs -= negated_cues  # a negation that turned a cue around is already read
+            x.append((_I_CAPS, _THIRDS[min(3, caps)]))
+    if "@" in text:
+        x.append((_I_HANDLE, 1.0))
+    if "#" in text:
+        x.append((_I_HASHTAG, 1.0))
+    x.append((_I_LENGTH, _LOG_LENGTH[n] if n < 200 else math.log1p(n) / 4.0))
+    # distinct words of each group (set intersections run in C); digits only when present
+    present = set(tokens)
+    negs = len(present & _NEGATIONS) - negated_cues  # a negation that turned a cue around is already read
     if negs > 0:
-        dense[_I_NEGATIONS] = min(3, negs) / 3.0
-    if first:
-        dense[_I_FIRST] = min(3, first) / 3.0
-    if second:
-        dense[_I_SECOND] = min(3, second) / 3.0
-    if persist:
-        dense[_I_PERSIST] = min(2, persist) / 2.0
+        x.append((_I_NEGATIONS, _THIRDS[min(3, negs)]))
+    if "but" in present:
+        x.append((_I_BUT, 1.0))
+    time_expr = not present.isdisjoint(_TIME_WORDS)
+    number = not present.isdisjoint(_NUMBER_WORDS)
+    if numerals is None:
+        numerals = [tok for tok in present if tok[0] in _DIGITS] if _HAS_DIGIT(text) is not None else ()
+    for tok in numerals:
+        cls = token_class(tok)
+        if cls is not None:
+            if cls in _TIME_CLASSES:
+                time_expr = True
+            else:
+                number = True
     if number:
-        dense[_I_NUMBER] = 1.0
+        x.append((_I_NUMBER, 1.0))
     if time_expr:
-        dense[_I_TIME] = 1.0
-    if "but" in tokens:
-        dense[_I_BUT] = 1.0
+        x.append((_I_TIME, 1.0))
+    if not present.isdisjoint(_FIRST):
+        x.append((_I_FIRST, _THIRDS[min(3, len(present & _FIRST))]))
+    if not present.isdisjoint(_SECOND):
+        x.append((_I_SECOND, _THIRDS[min(3, len(present & _SECOND))]))
+    if not present.isdisjoint(_PERSIST):
+        x.append((_I_PERSIST, _HALVES[min(2, len(present & _PERSIST))]))
     if help_request:
-        dense[_I_HELP] = 1.0
+        x.append((_I_HELP, 1.0))
     if urgent:
-        dense[_I_URGENT] = 1.0
-    return sorted(dense.items())
+        x.append((_I_URGENT, 1.0))
+    return x

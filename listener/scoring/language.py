@@ -60,7 +60,10 @@ _FOREIGN = frozenset(
     "yn mae y ac ond ddim fy gyda wedi diolch".split()
 )
 
+assert not any(not w or w.startswith(("@", "http")) for w in _FOREIGN)  # see `detect`
+
 _NOT_LANGUAGE_RE = re.compile(r"(?:[@#]\w+|https?://\S+)")
+_ASCII_LETTER = re.compile("[A-Za-z]").search
 
 _lock = threading.Lock()
 _detectors: dict[tuple[Language, ...], LanguageDetector] = {}
@@ -99,7 +102,7 @@ def looks_english(text: str, tokens: Sequence[str]) -> bool:
     """
     if not text.isascii() and any(c.isalpha() for c in text if ord(c) > 127):
         return False
-    return not any(token in _FOREIGN for token in tokens)
+    return _FOREIGN.isdisjoint(tokens)
 
 
 class LanguageGate:
@@ -110,17 +113,24 @@ class LanguageGate:
 
     def detect(self, text: str, tokens: Sequence[str], platform_tag: str | None = None) -> str | None:
         """ISO 639-1 code, or None when the text has no language (only links, emoji)."""
-        tagged = normalise_tag(platform_tag)
-        if tagged is not None:
-            return tagged
+        if platform_tag:
+            tagged = normalise_tag(platform_tag)
+            if tagged is not None:
+                return tagged
         if "@" in text or "http" in text or "#" in text:
-            # handles, links and hashtags are names, not language
+            # handles, links and hashtags are names, not language. (Their tokens need no
+            # filtering: no `_FOREIGN` word is empty or starts with "@" or "http".)
             text = _NOT_LANGUAGE_RE.sub(" ", text)
-            tokens = [t for t in tokens if t and t[0] != "@" and not t.startswith("http")]
-        if not any(c.isalpha() for c in text):
-            return None
-        if looks_english(text, tokens):
-            return "en"
+        if text.isascii():  # `looks_english`, inlined for the common case
+            if _ASCII_LETTER(text) is None:  # str.isalpha, for ASCII
+                return None
+            if _FOREIGN.isdisjoint(tokens):
+                return "en"
+        else:
+            if not any(c.isalpha() for c in text):
+                return None
+            if looks_english(text, tokens):
+                return "en"
         found = self._detector.detect_language_of(text)
         return found.iso_code_639_1.name.lower() if found is not None else None
 

@@ -17,6 +17,9 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+# (phrase tokens, value, length, tokens after the first, has a placeholder or "*")
+_Entry = tuple[tuple[str, ...], T, int, list[str], bool]
+
 # ASCII punctuation plus the typographic marks people paste from phones.
 STRIP_CHARS = string.punctuation + "‘’“”…«»¿¡–—"
 _STRIP = STRIP_CHARS
@@ -93,13 +96,20 @@ class PhraseMatcher(Generic[T]):
     ("<num> hours" under "two", "three"...) and, for digits, under the class itself, so
     a scan costs one dict lookup per token; placeholders later in a phrase are checked
     only when an earlier token already matched.
+
+    A bucket entry is `(phrase tokens, value, length, the tokens after the first as a
+    list, whether those contain a placeholder or "*")`: a literal phrase is then compared
+    with one list-slice comparison (in C) instead of a Python loop over its tokens.
     """
 
-    __slots__ = ("_index", "_digit_index")
+    __slots__ = ("_index", "_digit_index", "_by_next")
 
     def __init__(self) -> None:
-        self._index: dict[str, list[tuple[tuple[str, ...], T]]] = {}
-        self._digit_index: dict[str, list[tuple[tuple[str, ...], T]]] = {}
+        self._index: dict[str, list[_Entry[T]]] = {}
+        self._digit_index: dict[str, list[_Entry[T]]] = {}
+        # first token -> (second token -> the bucket's entries that can match with that
+        # second token, the entries that can match with any other one); built on first use
+        self._by_next: dict[str, tuple[dict[str, list[_Entry[T]]], list[_Entry[T]]]] | None = None
 
     def add(self, phrase: str, value: T) -> None:
         toks = phrase_tokens(phrase)
@@ -112,15 +122,40 @@ class PhraseMatcher(Generic[T]):
             buckets.append(self._digit_index.setdefault(first, []))
         else:
             buckets = [self._index.setdefault(first, [])]
+        rest = list(toks[1:])
+        wild = any(t == "*" or t in PLACEHOLDERS for t in rest)
+        entry: _Entry[T] = (toks, value, len(toks), rest, wild)
         for bucket in buckets:
-            bucket.append((toks, value))
-            bucket.sort(key=lambda item: -len(item[0]))  # longest first
+            bucket.append(entry)
+            bucket.sort(key=_minus_length)  # longest first (stable: earlier phrases first)
+        self._by_next = None
+
+    def _build_by_next(self) -> dict[str, tuple[dict[str, list[_Entry[T]]], list[_Entry[T]]]]:
+        """Split each literal bucket by the phrases' second token. A scan then tries only
+        the entries whose second token is the text's next token, plus those that match
+        any next token (one-token phrases, a placeholder or "*" second): the same
+        entries that could match, in the same order, so the same first (longest) match."""
+        by_next: dict[str, tuple[dict[str, list[_Entry[T]]], list[_Entry[T]]]] = {}
+        digits = bool(self._digit_index)
+        for first, bucket in self._index.items():
+            if digits and first[:1].isdigit():
+                continue  # left out: `find` looks numbers up with `_bucket`
+            # per entry: its literal second token, or None when any next token may match
+            seconds = [None if e[2] == 1 or e[3][0] == "*" or e[3][0] in PLACEHOLDERS else e[3][0] for e in bucket]
+            anything = [e for e, second in zip(bucket, seconds, strict=True) if second is None]
+            following = {
+                nxt: [e for e, second in zip(bucket, seconds, strict=True) if second is None or second == nxt]
+                for nxt in {second for second in seconds if second is not None}
+            }
+            by_next[first] = (following, anything)
+        self._by_next = by_next
+        return by_next
 
     def add_all(self, items: Iterable[tuple[str, T]]) -> None:
         for phrase, value in items:
             self.add(phrase, value)
 
-    def _bucket(self, token: str) -> list[tuple[tuple[str, ...], T]] | None:
+    def _bucket(self, token: str) -> list[_Entry[T]] | None:
         """Candidates for a token: its literal bucket, plus its class's if it is a number."""
         bucket = self._index.get(token)
         if self._digit_index and token[:1].isdigit():
@@ -129,59 +164,78 @@ class PhraseMatcher(Generic[T]):
             if extra:
                 if bucket is None:
                     return extra
-                return sorted(bucket + extra, key=lambda item: -len(item[0]))
+                return sorted(bucket + extra, key=_minus_length)
         return bucket
 
     @staticmethod
     def _first(
-        bucket: list[tuple[tuple[str, ...], T]],
-        tokens: Sequence[str],
+        bucket: list[_Entry[T]],
+        tokens: list[str],
         i: int,
         every: list[tuple[int, T]] | None = None,
     ) -> tuple[int, T] | None:
         """Longest phrase of `bucket` matching at i as (end, value); with `every`, collect all."""
         n = len(tokens)
-        for toks, value in bucket:
-            end = i + len(toks)
+        for _toks, value, size, rest, wild in bucket:
+            end = i + size
             if end > n:
                 continue
-            k = 1
-            while k < len(toks):
-                want = toks[k]
-                tok = tokens[i + k]
-                if want != tok and want != "*" and (want not in PLACEHOLDERS or token_class(tok) != want):
-                    break
-                k += 1
-            else:
+            if size == 1 or (tokens[i + 1 : end] == rest if not wild else _wild_match(rest, tokens, i + 1)):
                 if every is None:
                     return end, value
                 every.append((end, value))
         return None
 
-    def find(self, tokens: Sequence[str]) -> list[tuple[int, int, T]]:
-        """Greedy left-to-right, longest match wins, no overlaps: (start, end, value)."""
-        out: list[tuple[int, int, T]] = []
-        i, n = 0, len(tokens)
+    def may_start(self, token: str) -> bool:
+        """Whether a phrase may start at this token (`find`'s `starts` are these tokens)."""
+        return token in self._index or (bool(self._digit_index) and token[:1].isdigit())
+
+    def find(self, tokens: Sequence[str], starts: Sequence[int] | None = None) -> list[tuple[int, int, T]]:
+        """Greedy left-to-right, longest match wins, no overlaps: (start, end, value).
+
+        `starts`: the indices of the tokens for which `may_start` holds, ascending, when
+        the caller already knows them (the sentiment engine collects them as it tokenises)."""
+        if not isinstance(tokens, list):
+            tokens = list(tokens)
         index = self._index
-        digits = bool(self._digit_index)
-        first = self._first
-        while i < n:
-            token = tokens[i]
-            if digits and token[:1].isdigit():
-                bucket = self._bucket(token)
+        if starts is None:
+            if self._digit_index:
+                starts = [i for i, t in enumerate(tokens) if t in index or t[:1].isdigit()]
             else:
-                bucket = index.get(token)
-            if bucket is not None:
-                best = first(bucket, tokens, i)
-                if best is not None:
-                    out.append((i, best[0], best[1]))
-                    i = best[0]
+                starts = [i for i, t in enumerate(tokens) if t in index]
+        out: list[tuple[int, int, T]] = []
+        if not starts:
+            return out
+        by_next = self._by_next if self._by_next is not None else self._build_by_next()
+        n = len(tokens)
+        last = n - 1
+        pos = 0
+        for i in starts:
+            if i < pos:
+                continue  # inside the previous match
+            token = tokens[i]
+            split = by_next.get(token)
+            if split is None:  # a number: its literal and class buckets (`_build_by_next`)
+                bucket = self._bucket(token)
+                if bucket is None:
                     continue
-            i += 1
+            else:
+                following, anything = split
+                bucket = following.get(tokens[i + 1], anything) if i < last else anything
+            for _toks, value, size, rest, wild in bucket:
+                end = i + size
+                if end > n:
+                    continue
+                if size == 1 or (tokens[i + 1 : end] == rest if not wild else _wild_match(rest, tokens, i + 1)):
+                    out.append((i, end, value))
+                    pos = end
+                    break
         return out
 
     def find_all(self, tokens: Sequence[str]) -> list[tuple[int, int, T]]:
         """Every phrase that matches anywhere (overlaps allowed)."""
+        if not isinstance(tokens, list):
+            tokens = list(tokens)
         index = self._index
         digits = bool(self._digit_index)
         starts = [i for i, t in enumerate(tokens) if t in index or (digits and t[:1].isdigit())]
@@ -194,3 +248,17 @@ class PhraseMatcher(Generic[T]):
                 out.extend((i, end, value) for end, value in found)
                 found.clear()
         return out
+
+
+def _minus_length(entry: _Entry[T]) -> int:
+    return -entry[2]
+
+
+def _wild_match(rest: list[str], tokens: list[str], i: int) -> bool:
+    """`rest` (with placeholders or "*") matches tokens[i:] token by token."""
+    for want in rest:
+        tok = tokens[i]
+        if want != tok and want != "*" and (want not in PLACEHOLDERS or token_class(tok) != want):
+            return False
+        i += 1
+    return True

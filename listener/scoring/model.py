@@ -39,7 +39,7 @@ class Decision:
 class LinearModel:
     """Weights per class over `FEATURES`; `decide(x)` for a sparse x [(index, value), ...]."""
 
-    __slots__ = ("labels", "bias", "weights", "_columns", "_b")
+    __slots__ = ("labels", "bias", "weights", "_columns", "_b", "_margins")
 
     def __init__(
         self,
@@ -59,6 +59,8 @@ class LinearModel:
         neg, neu, pos = (self.weights[c] for c in LABELS)
         self._columns = list(zip(neg, neu, pos, strict=True))
         self._b = (self.bias[LABELS[0]], self.bias[LABELS[1]], self.bias[LABELS[2]])
+        # [top][runner][feature] -> w[top] - w[runner], for the explanations' pushes
+        self._margins = [[tuple(w[top] - w[runner] for w in self._columns) for runner in range(3)] for top in range(3)]
 
     @classmethod
     def from_module(cls, module: ModuleType) -> LinearModel:
@@ -79,25 +81,31 @@ class LinearModel:
         return s0, s1, s2
 
     def decide(self, x: Sequence[tuple[int, float]]) -> Decision:
-        s = self._raw(x)
+        # `_raw`, inlined (one call per scored text)
+        s0, s1, s2 = self._b
+        columns = self._columns
+        for j, v in x:
+            a, b, c = columns[j]
+            s0 += a * v
+            s1 += b * v
+            s2 += c * v
         # label = the best class, runner = the second best (ties: the earlier label)
-        if s[0] >= s[1]:
-            top, runner = (0, 1) if s[0] >= s[2] else (2, 0)
-            if top == 0 and s[2] > s[1]:
+        if s0 >= s1:
+            top, runner = (0, 1) if s0 >= s2 else (2, 0)
+            if top == 0 and s2 > s1:
                 runner = 2
         else:
-            top, runner = (1, 0) if s[1] >= s[2] else (2, 1)
-            if top == 1 and s[2] > s[0]:
+            top, runner = (1, 0) if s1 >= s2 else (2, 1)
+            if top == 1 and s2 > s0:
                 runner = 2
-        columns = self._columns
         pushes = []
+        margin = self._margins[top][runner]  # per feature: w[top] - w[runner]
         for j, v in x:
-            w = columns[j]
-            p = (w[top] - w[runner]) * v
+            p = margin[j] * v
             if p > 0:
                 pushes.append((j, p))
         pushes.sort(key=_second, reverse=True)
-        return Decision(LABELS[top], {LABELS[0]: s[0], LABELS[1]: s[1], LABELS[2]: s[2]}, pushes)
+        return Decision(LABELS[top], {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}, pushes)
 
 
 def _second(pair: tuple[int, float]) -> float:

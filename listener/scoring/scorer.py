@@ -8,6 +8,7 @@ arithmetic. Build a new Scorer when the rules change.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from listener.scoring.categories import Categoriser
@@ -18,10 +19,7 @@ from listener.scoring.sentiment import SentimentEngine, TextAnalysis, as_stars, 
 from listener.scoring.types import Score, ScoringContext, Sentiment
 from listener.scoring.urgency import (
     VERIFIED_BONUS,
-    combine,
     handle_pattern,
-    log_strength,
-    negativity_strength,
     pile_on_strength,
 )
 from listener.types import Mention
@@ -49,6 +47,20 @@ class Scorer:
         self._handle_re = handle_pattern(handles)
         self._urgency = rules.urgency
         self._engagement_high = rules.urgency.engagement_high
+        self._log_reach_high = math.log1p(rules.urgency.reach_followers_high)
+        self._log_engagement_high = math.log1p(self._engagement_high)
+        w = rules.urgency.weights  # in `_urgency_points`' order
+        self._weights = (
+            w.negativity,
+            w.severity,
+            w.reach,
+            w.engagement,
+            w.addressed,
+            w.help_request,
+            w.repeat_contact,
+            w.pile_on,
+            w.urgent_words,
+        )
 
     def sentiment(self, text: str, rating: float | None = None) -> Sentiment:
         """Sentiment alone (English rules; no language gate)."""
@@ -57,31 +69,34 @@ class Scorer:
     def score(self, mention: Mention, context: ScoringContext | None = None) -> Score:
         ctx = context or _NO_CONTEXT
         text = f"{mention.title}. {mention.text}" if mention.title else mention.text
-        analysis = self.engine.analyse(text, mention.rating)
-        language = self.language.detect(text, analysis.tokens, mention.lang)
-        sentiment = analysis.sentiment
+        engine = self.engine
+        tokenised = engine.tokenise(text)
+        tokens = tokenised[3]
+        # the language first: a text that is not English needs no English label
+        language = self.language.detect(text, tokens, mention.lang)
         supported = self.language.supported(language)
+        analysis = engine.analyse_tokens(tokenised, mention.rating, decide=supported)
+        sentiment = analysis.sentiment
         if not supported:
             keywords = self.keywords.get(language or "")
             stars = as_stars(mention.rating) if mention.rating is not None else stars_in_text(text)
             if keywords is not None:
                 supported = True
-                sentiment = keywords.sentiment(analysis.tokens, stars)
+                sentiment = keywords.sentiment(tokens, stars)
             else:
                 sentiment = self._unsupported(language, stars)
-        hits = self.categoriser.match(text, analysis.tokens)
+        hits = self.categoriser.match(text, tokens)
         categories = list(hits)
-        strengths = self._strengths(mention, ctx, analysis, sentiment, categories, supported)
-        urgency, signals = combine(self._urgency, strengths)
+        urgency, signals = self._urgency_points(mention, ctx, analysis, sentiment, categories, supported)
         return Score(
-            sentiment=sentiment,
-            categories=categories,
-            category_hits=hits,
-            urgency=urgency,
-            urgency_signals=signals,
-            language=language,
-            language_supported=supported,
-            question=analysis.question if language in (None, "en") else "?" in text,
+            sentiment,
+            categories,
+            hits,  # category_hits
+            urgency,
+            signals,  # urgency_signals
+            language,
+            supported,  # language_supported
+            analysis.question if language is None or language == "en" else "?" in text,  # question
         )
 
     # -- helpers -----------------------------------------------------------------------
@@ -99,7 +114,7 @@ class Scorer:
         reply_to = (mention.in_reply_to_user or "").lstrip("@").lower()
         return bool(reply_to) and reply_to in self._handles
 
-    def _strengths(
+    def _urgency_points(
         self,
         mention: Mention,
         ctx: ScoringContext,
@@ -107,30 +122,83 @@ class Scorer:
         sentiment: Sentiment,
         categories: list[str],
         supported: bool,
-    ) -> dict[str, float]:
-        urgency = self._urgency
+    ) -> tuple[int, dict[str, float]]:
+        """`combine(self._urgency, self._strengths(...))`, fused: the same strengths and the
+        same arithmetic in the same order, without building the strengths dict or reading
+        the weights by name for every mention."""
+        (
+            w_negativity,
+            w_severity,
+            w_reach,
+            w_engagement,
+            w_addressed,
+            w_help,
+            w_repeat,
+            w_pile_on,
+            w_urgent,
+        ) = self._weights
+        points: dict[str, float] = {}
+        label = sentiment.label
+        if label == "negative":
+            # `negativity_strength`, inlined
+            complaint = analysis.complaint if supported else 0.0
+            stated = min(1.0, -complaint / 5.0) if complaint < 0 else 0.0
+            strength = max(min(1.0, -sentiment.compound), stated)
+            if strength > 0:
+                contribution = round(w_negativity * min(1.0, strength), 2)
+                if contribution:
+                    points["negativity"] = contribution
+        if categories:
+            strength = self.categoriser.max_severity(categories) / 5.0
+            if strength > 0:
+                contribution = round(w_severity * min(1.0, strength), 2)
+                if contribution:
+                    points["severity"] = contribution
         author = mention.author
-        addressed = self._addressed(mention, mention.text)
-        reach = log_strength(author.followers, urgency.reach_followers_high)
+        followers = author.followers
+        # `log_strength`, with its denominator computed once
+        reach = 0.0 if followers <= 0 else min(1.0, math.log1p(followers) / self._log_reach_high)
         if author.verified:
             reach = min(1.0, reach + VERIFIED_BONUS)
-        asks = bool(analysis.help) or (addressed and "?" in mention.text)
-        pile = 0
-        if sentiment.label != "positive":
+        if reach > 0:
+            contribution = round(w_reach * min(1.0, reach), 2)
+            if contribution:
+                points["reach"] = contribution
+        engagement = mention.engagement
+        if engagement > 0:
+            strength = min(1.0, math.log1p(engagement) / self._log_engagement_high)
+            if strength > 0:
+                contribution = round(w_engagement * min(1.0, strength), 2)
+                if contribution:
+                    points["engagement"] = contribution
+        addressed = self._addressed(mention, mention.text)
+        if addressed:
+            contribution = round(w_addressed * 1.0, 2)
+            if contribution:
+                points["addressed"] = contribution
+        if analysis.help or (addressed and "?" in mention.text):
+            contribution = round(w_help * 1.0, 2)
+            if contribution:
+                points["help_request"] = contribution
+        if ctx.author_open_escalations > 0:
+            contribution = round(w_repeat * 1.0, 2)
+            if contribution:
+                points["repeat_contact"] = contribution
+        if label != "positive" and (ctx.thread_negative_recent or ctx.category_negative_recent):
             pile = max(
                 ctx.thread_negative_recent,
                 max((ctx.category_negative_recent.get(c, 0) for c in categories), default=0),
             )
-        return {
-            "negativity": negativity_strength(
-                sentiment.compound, analysis.complaint if supported else 0.0, sentiment.label
-            ),
-            "severity": self.categoriser.max_severity(categories) / 5.0,
-            "reach": reach,
-            "engagement": log_strength(mention.engagement, self._engagement_high),
-            "addressed": 1.0 if addressed else 0.0,
-            "help_request": 1.0 if asks else 0.0,
-            "repeat_contact": 1.0 if ctx.author_open_escalations > 0 else 0.0,
-            "pile_on": pile_on_strength(pile, urgency.pile_on_threshold),
-            "urgent_words": 1.0 if analysis.urgent else 0.0,
-        }
+            strength = pile_on_strength(pile, self._urgency.pile_on_threshold)
+            if strength > 0:
+                contribution = round(w_pile_on * min(1.0, strength), 2)
+                if contribution:
+                    points["pile_on"] = contribution
+        if analysis.urgent:
+            contribution = round(w_urgent * 1.0, 2)
+            if contribution:
+                points["urgent_words"] = contribution
+        if not points:
+            return 0, points
+        total = int(round(min(100.0, max(0.0, sum(points.values())))))
+        return total, points

@@ -19,6 +19,13 @@ One pass per text, at about the cost of one `polarity_scores` call:
    then apply to the whole list, and VADER's normalisation gives the compound.
 
 Every item that counts keeps its span and kind, so the label comes with its reasons.
+
+Speed (the scorer must keep >= 50% of bare VADER's throughput): `tokenise` looks each
+distinct word up once in a bounded per-engine memo that also records whether VADER
+scores it, whether a cue may start there and whether it is a number, so the later
+steps visit only those positions; the care logic, features and reasons visit only the
+items with a valence. `tests/listener/scoring/test_fast_paths.py` checks every such
+shortcut against the plain definition.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer
 
 from listener.scoring.explain import explain
 from listener.scoring.features import extract
@@ -93,6 +100,7 @@ _STAR_RE = re.compile(
     r"\b([1-5])\s?(?:/\s?5|stars?\b|★|sterne\b|estrellas\b|étoiles\b)|(★{1,5})☆*",
     re.IGNORECASE,
 )
+_MAY_RATE = re.compile("[1-5★]").search
 
 
 def _tokenise(text: str) -> tuple[list[str], list[str], list[str], bool]:
@@ -143,10 +151,21 @@ def as_stars(rating: float | None) -> int | None:
 
 def stars_in_text(text: str) -> int | None:
     """A rating written in the text ("2/5", "1 star", "★★★★☆"), for posts with no field."""
+    if _MAY_RATE(text) is None:  # every rating needs a digit 1-5 or a star: cheap pre-check
+        return None
     m = _STAR_RE.search(text)
     if m is None:
         return None
     return int(m.group(1)) if m.group(1) else len(m.group(2))
+
+
+# (prepared text, VADER's tokens, the same lowered, the matcher's tokens, cap_diff,
+# indices of the words VADER scores, indices of the tokens a cue may start at,
+# the tokens that start with a digit)
+Tokenised = tuple[str, list[str], list[str], list[str], bool, list[int], list[int], list[str]]
+_UPPER, _SCORED, _STARTS, _NUMERAL = 1, 2, 4, 8  # `SentimentEngine._word` flags
+_ASCII_DIGITS = frozenset("0123456789")
+_WORDS_KEPT = 1 << 14  # distinct words memoised per engine (a few MB at most)
 
 
 @dataclass(slots=True)
@@ -161,6 +180,10 @@ class TextAnalysis:
     urgent: list[str] = field(default_factory=list)
     question: bool = False
     features: list[tuple[int, float]] = field(default_factory=list)  # the model's input
+
+
+# placeholder until `analyse_tokens` sets the real sentiment (never returned)
+_UNDECIDED = Sentiment("neutral", 0.0, [])
 
 
 class SentimentEngine:
@@ -198,19 +221,91 @@ class SentimentEngine:
         self._prep_table: dict[int, str | None] = {ord(c): f" {c} " for c in emoji_chars}
         self._prep_table.update(_DROP_CHARS)
         self._prep_table.update({ord("’"): "'", ord("‘"): "'"})
+        # raw word -> `_word`'s result; lexicon and cues are fixed from here on
+        self._words: dict[str, tuple[str, str, str, int]] = {}
 
     # -- public --------------------------------------------------------------------
     def sentiment(self, text: str, rating: float | None = None) -> Sentiment:
         return self.analyse(text, rating).sentiment
 
     def analyse(self, text: str, rating: float | None = None) -> TextAnalysis:
-        text = self._prepare(text)
-        words, low, tokens, cap_diff = _tokenise(text)
-        values = word_valences(words, low, self.lexicon, cap_diff)
+        return self.analyse_tokens(self.tokenise(text), rating)
+
+    def tokenise(self, text: str) -> Tokenised:
+        """The prepared text and its tokens: `_tokenise`'s four values, then the indices
+        of the words VADER scores and of the tokens a cue may start at, and the tokens
+        that start with a digit; what `analyse_tokens` reads.
+
+        Each distinct whitespace-separated word is worked out once (`_word`) and then
+        looked up: words repeat across posts, and one dict lookup replaces two `strip`s,
+        a `lower`, an `isupper` and the lexicon and phrase-index lookups."""
+        if text.isascii():  # `_prepare`, inlined
+            text = text.strip()
+        else:
+            text = text.translate(self._prep_table).strip()
+        words: list[str] = []
+        low: list[str] = []
+        tokens: list[str] = []
+        hits: list[int] = []
+        starts: list[int] = []
+        numerals: list[str] = []
+        upper = 0
+        known = self._words.get
+        for i, raw in enumerate(text.split()):
+            info = known(raw)
+            if info is None:
+                info = self._word(raw)
+            word, lowered, token, flags = info
+            words.append(word)
+            low.append(lowered)
+            tokens.append(token)
+            if flags:
+                if flags & _UPPER:
+                    upper += 1
+                if flags & _SCORED:
+                    hits.append(i)
+                if flags & _STARTS:
+                    starts.append(i)
+                if flags & _NUMERAL:
+                    numerals.append(token)
+        n = len(words)
+        cap_diff = 0 < n - upper < n  # VADER's allcap_differential
+        return text, words, low, tokens, cap_diff, hits, starts, numerals
+
+    def _word(self, raw: str) -> tuple[str, str, str, int]:
+        """`_tokenise` for one word (VADER's token, lowered, the matcher's token), and
+        flags: VADER's isupper, scored by `word_valences`, a cue may start here, the
+        token starts with a digit."""
+        stripped = raw.strip(_PUNCT)
+        word = stripped if len(stripped) > 2 else raw
+        lowered = word.lower()
+        token = lowered.strip(_TOKEN_STRIP) or lowered
+        flags = 0
+        if word.isupper():
+            flags |= _UPPER
+        if lowered in self.lexicon and lowered not in BOOSTER_DICT:
+            flags |= _SCORED
+        if self.matcher.may_start(token):
+            flags |= _STARTS
+        if token[0] in _ASCII_DIGITS:
+            flags |= _NUMERAL
+        info = (word, lowered, token, flags)
+        if len(self._words) >= _WORDS_KEPT:
+            self._words.clear()  # a bounded memo; common words come straight back
+        self._words[raw] = info
+        return info
+
+    def analyse_tokens(self, tokenised: Tokenised, rating: float | None = None, decide: bool = True) -> TextAnalysis:
+        """`analyse` on a text already `tokenise`d. `decide=False` skips the label (the
+        model, its features and the reasons) for a caller that only needs the side
+        evidence (the scorer, for a text that is not English)."""
+        text, words, low, tokens, cap_diff, hits, starts, numerals = tokenised
+        values = word_valences(words, low, self.lexicon, cap_diff, hits)
         # index -> (end, kind) for items that are cues; plain VADER words are absent
         spans: dict[int, tuple[int, str]] = {}
-        analysis = TextAnalysis(Sentiment("neutral", 0.0, []), tokens)
-        self._apply_cues(words, tokens, values, spans, analysis, cap_diff)
+        analysis = TextAnalysis(_UNDECIDED, tokens)
+        if starts:
+            self._apply_cues(words, tokens, values, spans, analysis, cap_diff, starts)
         self._unexplained_negations(tokens, values, spans)
 
         asked = question_kind(text, tokens)
@@ -219,16 +314,24 @@ class SentimentEngine:
         if stars is not None:
             values.append(RATING_VALENCE[stars])
             spans[len(values) - 1] = (len(values), "rating")
+        # the items with a valence: the care logic, the "but" rule, the features and the
+        # reasons only ever change or read these (they never make a zero item non-zero)
+        nonzero = [k for k, v in enumerate(values) if v]
+        if not decide:
+            self._care_logic(tokens, values, spans, analysis, asked, stars, nonzero)
+            analysis.sentiment = Sentiment("neutral", 0.0, [])
+            return analysis
         model = self.model
         if model is not None:  # the model also reads the evidence before the care logic
             pre = values.copy()
             kinds = spans.copy()  # the care logic relabels some spans (sarcasm)
-        self._care_logic(tokens, values, spans, analysis, asked, stars)
+        self._care_logic(tokens, values, spans, analysis, asked, stars, nonzero)
 
         if "but" in tokens:  # VADER's contrast rule, without its repeated-value bug
             pivot = tokens.index("but")
-            for k in range(len(tokens)):
-                if values[k]:
+            n = len(tokens)
+            for k in nonzero:
+                if k < n and values[k]:
                     values[k] *= 0.5 if k < pivot else 1.5 if k > pivot else 1.0
 
         compound = _compound(values, text)
@@ -253,11 +356,13 @@ class SentimentEngine:
             bool(analysis.help),
             bool(analysis.urgent),
             item_slot,
+            nonzero,
+            numerals,
         )
         analysis.features = x
         decision = model.decide(x)
         label = decision.label
-        reasons = explain(decision, tokens, values, spans, item_slot, stars)
+        reasons = explain(decision, tokens, values, spans, item_slot, stars, nonzero)
         if not reasons and label != "neutral":
             reasons = self._reasons(label, tokens, values, spans, stars)
         analysis.sentiment = Sentiment(label, compound, reasons)
@@ -278,43 +383,58 @@ class SentimentEngine:
         spans: dict[int, tuple[int, str]],
         analysis: TextAnalysis,
         cap_diff: bool,
+        starts: list[int] | None = None,
     ) -> None:
         previous_end = 0
-        for start, end, cue in self.matcher.find(tokens):
+        negators = NEGATORS
+        for start, end, cue in self.matcher.find(tokens, starts):
             kind = cue.kind
-            for k in range(start, end):
-                values[k] = 0.0
+            if end - start == 1:
+                values[start] = 0.0
+            else:
+                values[start:end] = [0.0] * (end - start)
             if kind == "help" or kind == "urgent":
                 # requests, not praise: VADER's +valence for "help"/"please" would make a
                 # plea for help read as positive
                 (analysis.help if kind == "help" else analysis.urgent).append(" ".join(tokens[start:end]))
                 continue
             valence = cue.valence
-            if kind in ("emoji", "emoticon"):
+            if kind == "emoji" or kind == "emoticon":
                 negated = False
             else:
-                negated = self._negated(words, tokens, start, previous_end)
+                # `_negated`, inlined: it runs for almost every cue
+                negated = False
+                for j in range(start - 1, max(previous_end - 1, start - 5), -1):
+                    if words[j].endswith(_CLAUSE_END):
+                        break
+                    token = tokens[j]
+                    if token in negators or token.endswith("n't"):
+                        negated = True
+                        break
                 if not negated and kind == "resolution":
                     negated = any(t in DOUBTERS for t in tokens[max(0, start - 3) : start])
-                if end - start > 1 or tokens[start] not in NEGATORS:
+                if end - start > 1 or tokens[start] not in negators:
                     previous_end = end  # a bare "nothing"/"never" still negates what follows
             if negated:
                 valence *= NEGATED_COMPLAINT if cue.complaint else NEGATED_OTHER
                 kind = "negated " + kind
             elif valence:
-                boost = BOOSTERS.get(tokens[start - 1]) if start else None
-                if boost:
-                    valence *= 1.0 + boost
-                word = words[start]
-                if cap_diff and len(word) > 2 and word.isupper():
-                    valence += CAPS_BOOST if valence > 0 else -CAPS_BOOST
+                if start:
+                    boost = BOOSTERS.get(tokens[start - 1])
+                    if boost:
+                        valence *= 1.0 + boost
+                if cap_diff:
+                    word = words[start]
+                    if len(word) > 2 and word.isupper():
+                        valence += CAPS_BOOST if valence > 0 else -CAPS_BOOST
             values[start] = valence
             spans[start] = (end, kind)
 
     @staticmethod
     def _negated(words: list[str], tokens: list[str], start: int, floor: int) -> bool:
         """A negator up to 4 tokens before `start`, within the same clause and not inside
-        the previous cue ("no signal since Monday": the "no" belongs to "no signal")."""
+        the previous cue ("no signal since Monday": the "no" belongs to "no signal").
+        (Inlined in `_apply_cues`; kept for callers and tests.)"""
         for j in range(start - 1, max(floor - 1, start - 5), -1):
             if words[j].endswith(_CLAUSE_END):
                 return False
@@ -324,6 +444,8 @@ class SentimentEngine:
 
     def _unexplained_negations(self, tokens: list[str], values: list[float], spans: dict[int, tuple[int, str]]) -> None:
         """A "hasn't/didn't/can't + verb" that nothing else scored is weak failure evidence."""
+        if _NEGATION_AUX.isdisjoint(tokens):  # most texts: one C-level scan
+            return
         lexicon = self.lexicon
         n = len(tokens)
         for i, token in enumerate(tokens):
@@ -348,8 +470,12 @@ class SentimentEngine:
         analysis: TextAnalysis,
         asked: str | None,
         stars: int | None,
+        nonzero: list[int] | None = None,
     ) -> None:
-        """Re-weigh the items by what a care team must act on (see module docstring)."""
+        """Re-weigh the items by what a care team must act on (see module docstring).
+
+        `nonzero`: the indices of the items with a valence, ascending (all of them when
+        None); only these are re-weighed, since re-weighing never revives a zero."""
         complaint = 0.0
         resolved = False
         news = False
@@ -363,16 +489,19 @@ class SentimentEngine:
                 news = True
         analysis.resolved = resolved
         n = len(tokens)
+        if nonzero is None:
+            nonzero = [k for k, v in enumerate(values) if v]
         if resolved:
             for k, (_end, kind) in spans.items():
                 if kind in COMPLAINT_KINDS and kind != "sarcasm" and values[k] < 0:
                     values[k] *= FIXED_COMPLAINT
-            for k in range(n):
-                if values[k] < 0 and k not in spans:
+            for k in nonzero:
+                if k < n and values[k] < 0 and k not in spans:
                     values[k] *= 0.5
         elif complaint <= OPEN_COMPLAINT:
             analysis.complaint = complaint
-            for k, value in enumerate(values):
+            for k in nonzero:
+                value = values[k]
                 if value <= 0:
                     continue
                 item_kind = spans[k][1] if k in spans else None
@@ -389,14 +518,14 @@ class SentimentEngine:
         else:
             analysis.complaint = min(0.0, complaint)
         if stars == 3:  # lukewarm: only a concrete failure makes a 3-star review negative
-            for k in range(n):
-                if values[k] > 0:
+            for k in nonzero:
+                if k < n and values[k] > 0:
                     values[k] = 0.0
         if asked == "info" or (news and complaint > 2 * OPEN_COMPLAINT):
             # complaint words in an information question are its topic ("what's the
             # compensation for a delayed flight?"), unless the asker piles them up
             strong = complaint <= 2 * OPEN_COMPLAINT and asked == "info"
-            for k in range(len(values)):
+            for k in nonzero:
                 item_kind = spans[k][1] if k in spans else None
                 if item_kind in COMPLAINT_KINDS and not strong:
                     values[k] = 0.0

@@ -13,7 +13,7 @@ Differences from VADER, both deliberate: none in the per-word rules; VADER's `bu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
@@ -31,26 +31,10 @@ _IDIOM_WORDS = frozenset(w for key in (*SPECIAL_CASES, *(k for k in BOOSTER_DICT
 _MULTIWORD_BOOSTERS = {k: v for k, v in BOOSTER_DICT.items() if " " in k}
 
 
-def _negated(word: str) -> bool:
-    """VADER's `negated([word])` for one lowered word."""
-    return word in _NEGATE or "n't" in word
-
-
-def _scalar(word: str, lowered: str, valence: float, cap_diff: bool) -> float:
-    """VADER's `scalar_inc_dec`."""
-    scalar = BOOSTER_DICT.get(lowered, 0.0)
-    if scalar:
-        if valence < 0:
-            scalar *= -1
-        if cap_diff and word.isupper():
-            scalar += C_INCR if valence > 0 else -C_INCR
-    return scalar
-
-
 def _idioms(valence: float, low: list[str], i: int) -> float:
     """VADER's `_special_idioms_check` (only reached when i >= 3)."""
     n = len(low)
-    if not any(w in _IDIOM_WORDS for w in low[i - 3 : i + 3]):
+    if _IDIOM_WORDS.isdisjoint(low[i - 3 : i + 3]):
         return valence
     w3, w2, w1, w0 = low[i - 3], low[i - 2], low[i - 1], low[i]
     threetwoone = f"{w3} {w2} {w1}"
@@ -74,22 +58,31 @@ def _idioms(valence: float, low: list[str], i: int) -> float:
     return valence
 
 
-def word_valences(words: list[str], low: list[str], lexicon: Mapping[str, float], cap_diff: bool) -> list[float]:
+def word_valences(
+    words: list[str],
+    low: list[str],
+    lexicon: Mapping[str, float],
+    cap_diff: bool,
+    hits: Iterable[int] | None = None,
+) -> list[float]:
     """One valence per word, exactly as VADER's `polarity_scores` loop computes them.
 
     `words` are VADER's tokens (`SentiText.words_and_emoticons`), `low` the same lowered.
+    VADER's `scalar_inc_dec` and `negated([word])` are inlined (same operations, same
+    order): they ran several times per sentiment word. `hits`: the indices of the words
+    in the lexicon and not boosters, ascending, when the caller already knows them.
     """
-    out: list[float] = []
     n = len(words)
+    out = [0.0] * n
     last = n - 1
-    for i in range(n):
+    boosters = BOOSTER_DICT
+    negate = _NEGATE
+    if hits is None:  # only words in the lexicon get a valence
+        hits = [i for i, w in enumerate(low) if w in lexicon and w not in boosters]
+    for i in hits:
         item_low = low[i]
-        base = lexicon.get(item_low)
-        if base is None or item_low in BOOSTER_DICT:
-            out.append(0.0)
-            continue
+        base = lexicon[item_low]
         if item_low == "kind" and i < last and low[i + 1] == "of":
-            out.append(0.0)
             continue
         valence = base
         if item_low == "no" and i != last and low[i + 1] in lexicon:
@@ -103,36 +96,59 @@ def word_valences(words: list[str], low: list[str], lexicon: Mapping[str, float]
         if cap_diff and words[i].isupper():
             valence += C_INCR if valence > 0 else -C_INCR
         # start_i = 0
-        if i > 0 and low[i - 1] not in lexicon:
-            valence += _scalar(words[i - 1], low[i - 1], valence, cap_diff)
-            if _negated(low[i - 1]):
-                valence *= N_SCALAR
+        if i > 0:
+            w1 = low[i - 1]
+            if w1 not in lexicon:
+                scalar = boosters.get(w1, 0.0)  # _scalar
+                if scalar:
+                    if valence < 0:
+                        scalar *= -1
+                    if cap_diff and words[i - 1].isupper():
+                        scalar += C_INCR if valence > 0 else -C_INCR
+                valence += scalar
+                if w1 in negate or "n't" in w1:  # _negated
+                    valence *= N_SCALAR
         # start_i = 1
-        if i > 1 and low[i - 2] not in lexicon:
-            s = _scalar(words[i - 2], low[i - 2], valence, cap_diff)
-            valence += s * 0.95 if s else 0.0
-            if low[i - 2] == "never" and low[i - 1] in _SO_THIS:
-                valence *= 1.25
-            elif low[i - 2] == "without" and low[i - 1] == "doubt":
-                pass
-            elif _negated(low[i - 2]):
-                valence *= N_SCALAR
+        if i > 1:
+            w2 = low[i - 2]
+            if w2 not in lexicon:
+                s = boosters.get(w2, 0.0)
+                if s:
+                    if valence < 0:
+                        s *= -1
+                    if cap_diff and words[i - 2].isupper():
+                        s += C_INCR if valence > 0 else -C_INCR
+                valence += s * 0.95 if s else 0.0
+                if w2 == "never" and low[i - 1] in _SO_THIS:
+                    valence *= 1.25
+                elif w2 == "without" and low[i - 1] == "doubt":
+                    pass
+                elif w2 in negate or "n't" in w2:
+                    valence *= N_SCALAR
         # start_i = 2
-        if i > 2 and low[i - 3] not in lexicon:
-            s = _scalar(words[i - 3], low[i - 3], valence, cap_diff)
-            valence += s * 0.9 if s else 0.0
-            if (low[i - 3] == "never" and low[i - 2] in _SO_THIS) or low[i - 1] in _SO_THIS:
-                valence *= 1.25
-            elif low[i - 3] == "without" and (low[i - 2] == "doubt" or low[i - 1] == "doubt"):
-                pass
-            elif _negated(low[i - 3]):
-                valence *= N_SCALAR
-            valence = _idioms(valence, low, i)
+        if i > 2:
+            w3 = low[i - 3]
+            if w3 not in lexicon:
+                s = boosters.get(w3, 0.0)
+                if s:
+                    if valence < 0:
+                        s *= -1
+                    if cap_diff and words[i - 3].isupper():
+                        s += C_INCR if valence > 0 else -C_INCR
+                valence += s * 0.9 if s else 0.0
+                if (w3 == "never" and low[i - 2] in _SO_THIS) or low[i - 1] in _SO_THIS:
+                    valence *= 1.25
+                elif w3 == "without" and (low[i - 2] == "doubt" or low[i - 1] == "doubt"):
+                    pass
+                elif w3 in negate or "n't" in w3:
+                    valence *= N_SCALAR
+                if not _IDIOM_WORDS.isdisjoint(low[i - 3 : i + 3]):
+                    valence = _idioms(valence, low, i)
         # VADER's `_least_check`
         if i > 1 and low[i - 1] not in lexicon and low[i - 1] == "least":
             if low[i - 2] != "at" and low[i - 2] != "very":
                 valence *= N_SCALAR
         elif i > 0 and low[i - 1] not in lexicon and low[i - 1] == "least":
             valence *= N_SCALAR
-        out.append(valence)
+        out[i] = valence
     return out
