@@ -209,7 +209,7 @@ class Scoring(Strict):
     sentiment: Literal["learned", "rules"] = Field(
         default="learned",
         description="learned: a logistic layer trained on labelled posts decides the label from the cues "
-        "(better recall, ~40% slower); rules: the sign of the care-adjusted compound",
+        "(better recall and macro-F1; ~20% slower); rules: the sign of the care-adjusted compound",
     )
 
 
