@@ -81,10 +81,10 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
         # SQLite's default page cache is 2 MiB: once the mention table and its indexes
-        # outgrow it, every insert pays syscalls for index pages. 64 MiB per connection
-        # and memory-mapped reads keep a multi-GB database fast (bench/pipeline.py).
-        cur.execute("PRAGMA cache_size = -65536")
-        cur.execute("PRAGMA mmap_size = 268435456")
+        # outgrow it, every insert pays syscalls for index pages. 32 MiB per connection
+        # keeps a multi-GB database fast at a bounded memory cost (bench/pipeline.py);
+        # no mmap, which would count the whole mapped file against the process's memory.
+        cur.execute("PRAGMA cache_size = -32768")
         cur.execute("PRAGMA temp_store = MEMORY")
     finally:
         cur.close()
