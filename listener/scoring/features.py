@@ -18,7 +18,11 @@ Groups (names in `FEATURES`):
   only through the compound and its parts: as separate features they had too few dev
   examples to learn a sign;
 - the care logic's flags (open complaint, resolved), the question kind;
-- the star rating (one-hot), punctuation, caps, @handle, #hashtag, length;
+- the star rating (one-hot), punctuation, caps, @handle, #hashtag, length *beyond*
+  `SHORT` tokens only (`log1p(n) - log1p(SHORT)`, scaled; 0 for shorter posts). Length is
+  weak, easily confounded evidence: read from the first token, training learned "short
+  post -> neutral" and labelled "terrible", "awful service" or "great" neutral. A short
+  post is now judged only by what it says;
 - generic complaint markers that do not depend on a phrase list (distinct words, capped):
   negations (those not already spent on turning a cue around, as in "wasn't delayed"), numbers,
   durations and days, first and second person, "still/again/yet/since", help and
@@ -129,7 +133,6 @@ _I_SECOND = INDEX["second_person"]
 _I_PERSIST = INDEX["persistence"]
 _I_HELP = INDEX["help"]
 _I_URGENT = INDEX["urgent"]
-_LOG_LENGTH = [math.log1p(n) / 4.0 for n in range(200)]
 # `extract` appends features in this order, which must be index order
 assert (
     _I_COMPOUND < _I_POS < _I_NEG < min(_FAMILY_SLOTS)
@@ -138,6 +141,9 @@ assert (
     and _I_HANDLE < _I_HASHTAG < _I_LENGTH < _I_NEGATIONS < _I_BUT < _I_NUMBER < _I_TIME < _I_FIRST
     and _I_FIRST < _I_SECOND < _I_PERSIST < _I_HELP < _I_URGENT
 )
+SHORT = 15  # posts of at most this many tokens (a short sentence) carry no length evidence
+_LONG_BASE = math.log1p(SHORT)
+_LONG = [max(0.0, math.log1p(n) - _LONG_BASE) / 4.0 for n in range(200)]
 _THIRDS = [n / 3.0 for n in range(4)]  # min(3, count) / 3.0, precomputed
 _HALVES = [n / 2.0 for n in range(3)]
 
@@ -263,7 +269,8 @@ def extract(
         x.append((_I_HANDLE, 1.0))
     if "#" in text:
         x.append((_I_HASHTAG, 1.0))
-    x.append((_I_LENGTH, _LOG_LENGTH[n] if n < 200 else math.log1p(n) / 4.0))
+    if n > SHORT:
+        x.append((_I_LENGTH, _LONG[n] if n < 200 else (math.log1p(n) - _LONG_BASE) / 4.0))
     # distinct words of each group (set intersections run in C); digits only when present
     present = set(tokens)
     negs = len(present & _NEGATIONS) - negated_cues  # a negation that turned a cue around is already read

@@ -50,252 +50,325 @@ FEATURES = (
 )
 LABELS = ("negative", "neutral", "positive")
 BIAS = {
-    "negative": -0.6378,
-    "neutral": 0.6955,
-    "positive": -0.0576,
+    "negative": -0.2612,
+    "neutral": 0.7833,
+    "positive": -0.5221,
 }
 WEIGHTS = {
     "negative": (
-        -0.5284,  # compound
-        0.5237,  # pos_after
-        -2.5467,  # neg_after
-        0.1732,  # cue_failure
-        -1.5354,  # cue_waiting
-        0.7954,  # cue_money
-        -0.2429,  # cue_leaving
-        -0.6599,  # cue_escalation
-        -0.2028,  # cue_safety
-        -0.455,  # cue_sarcasm
-        -0.4605,  # cue_resolution
-        -0.0524,  # cue_praise
-        -0.6181,  # cue_polite
+        -0.7533,  # compound
+        -0.0153,  # pos_after
+        -0.9867,  # neg_after
+        -0.1304,  # cue_failure
+        -0.4777,  # cue_waiting
+        -0.1127,  # cue_money
+        0.0006,  # cue_leaving
+        -0.0707,  # cue_escalation
+        -0.0373,  # cue_safety
+        -0.0671,  # cue_sarcasm
+        -0.1259,  # cue_resolution
+        -0.2157,  # cue_praise
+        -0.1344,  # cue_polite
         0.0,  # cue_news
-        -0.5396,  # cue_emoji
-        -0.5829,  # vader_pos
-        0.3445,  # vader_neg
-        0.1665,  # open_complaint
-        -0.9646,  # resolved
-        -1.5971,  # q_info
-        1.2135,  # q_complaint
-        0.5077,  # stars_1
-        1.4859,  # stars_2
-        -0.602,  # stars_3
-        -0.7952,  # stars_4
-        0.0078,  # stars_5
-        -0.5967,  # exclaim
-        -0.1189,  # qmarks
-        0.4569,  # caps
-        -0.3744,  # handle
-        0.275,  # hashtag
-        -0.1407,  # length
-        0.8224,  # negations
-        -0.096,  # but
-        0.5895,  # number
-        0.7051,  # time_expr
-        1.9207,  # first_person
-        0.037,  # second_person
-        1.5408,  # persistence
-        0.1759,  # help
-        0.025,  # urgent
+        -0.0038,  # cue_emoji
+        -0.0447,  # vader_pos
+        0.1884,  # vader_neg
+        0.1912,  # open_complaint
+        -0.248,  # resolved
+        -0.6177,  # q_info
+        0.553,  # q_complaint
+        0.1295,  # stars_1
+        0.2191,  # stars_2
+        -0.5208,  # stars_3
+        -0.278,  # stars_4
+        0.1009,  # stars_5
+        -0.0073,  # exclaim
+        0.0561,  # qmarks
+        0.1007,  # caps
+        0.0308,  # handle
+        0.1002,  # hashtag
+        0.1743,  # length
+        0.2939,  # negations
+        -0.0169,  # but
+        0.5243,  # number
+        0.4396,  # time_expr
+        0.1913,  # first_person
+        0.0641,  # second_person
+        0.4954,  # persistence
+        0.0633,  # help
+        -0.0022,  # urgent
     ),
     "neutral": (
-        -0.2764,  # compound
-        -2.4798,  # pos_after
-        2.8704,  # neg_after
-        -0.1449,  # cue_failure
-        0.6912,  # cue_waiting
-        0.0446,  # cue_money
-        0.0633,  # cue_leaving
-        0.1694,  # cue_escalation
-        0.0347,  # cue_safety
-        0.08,  # cue_sarcasm
-        -0.2041,  # cue_resolution
-        -0.8055,  # cue_praise
-        -1.101,  # cue_polite
+        -0.2503,  # compound
+        -1.2627,  # pos_after
+        1.1358,  # neg_after
+        0.2993,  # cue_failure
+        0.2878,  # cue_waiting
+        0.098,  # cue_money
+        -0.0141,  # cue_leaving
+        -0.0098,  # cue_escalation
+        0.0184,  # cue_safety
+        0.0173,  # cue_sarcasm
+        -0.095,  # cue_resolution
+        -0.1821,  # cue_praise
+        -0.2944,  # cue_polite
         0.0,  # cue_news
-        -0.1707,  # cue_emoji
-        0.5232,  # vader_pos
-        0.6011,  # vader_neg
-        -0.6753,  # open_complaint
-        -0.3185,  # resolved
-        2.088,  # q_info
-        0.1556,  # q_complaint
-        -0.1971,  # stars_1
-        -0.131,  # stars_2
-        1.8961,  # stars_3
-        -0.218,  # stars_4
-        -0.5742,  # stars_5
-        -0.974,  # exclaim
-        0.739,  # qmarks
-        -0.2999,  # caps
-        -0.0093,  # handle
-        -0.1782,  # hashtag
-        0.8196,  # length
-        -0.5261,  # negations
-        -0.4119,  # but
-        -0.2007,  # number
-        -0.2758,  # time_expr
-        -2.0102,  # first_person
-        0.0206,  # second_person
-        -0.6416,  # persistence
-        0.1924,  # help
-        0.2865,  # urgent
+        -0.0123,  # cue_emoji
+        -0.3441,  # vader_pos
+        0.1896,  # vader_neg
+        -0.4602,  # open_complaint
+        -0.2123,  # resolved
+        1.2699,  # q_info
+        -0.0836,  # q_complaint
+        -0.0724,  # stars_1
+        -0.0843,  # stars_2
+        0.9598,  # stars_3
+        -0.1588,  # stars_4
+        -0.2581,  # stars_5
+        -0.0899,  # exclaim
+        0.3035,  # qmarks
+        -0.0102,  # caps
+        -0.1131,  # handle
+        -0.0681,  # hashtag
+        -0.1671,  # length
+        -0.2428,  # negations
+        -0.2163,  # but
+        -0.3705,  # number
+        -0.1657,  # time_expr
+        -0.543,  # first_person
+        -0.0458,  # second_person
+        -0.3998,  # persistence
+        0.1361,  # help
+        0.011,  # urgent
     ),
     "positive": (
-        0.8048,  # compound
-        1.9561,  # pos_after
-        -0.3237,  # neg_after
-        -0.0283,  # cue_failure
-        0.8441,  # cue_waiting
-        -0.84,  # cue_money
-        0.1796,  # cue_leaving
-        0.4906,  # cue_escalation
-        0.1681,  # cue_safety
-        0.375,  # cue_sarcasm
-        0.6646,  # cue_resolution
-        0.8579,  # cue_praise
-        1.7191,  # cue_polite
+        1.0036,  # compound
+        1.278,  # pos_after
+        -0.1491,  # neg_after
+        -0.1689,  # cue_failure
+        0.1899,  # cue_waiting
+        0.0148,  # cue_money
+        0.0136,  # cue_leaving
+        0.0806,  # cue_escalation
+        0.0188,  # cue_safety
+        0.0498,  # cue_sarcasm
+        0.2209,  # cue_resolution
+        0.3978,  # cue_praise
+        0.4288,  # cue_polite
         0.0,  # cue_news
-        0.7103,  # cue_emoji
-        0.0597,  # vader_pos
-        -0.9456,  # vader_neg
-        0.5089,  # open_complaint
-        1.283,  # resolved
-        -0.4908,  # q_info
-        -1.3691,  # q_complaint
-        -0.3106,  # stars_1
-        -1.3549,  # stars_2
-        -1.2941,  # stars_3
-        1.0132,  # stars_4
-        0.5664,  # stars_5
-        1.5708,  # exclaim
-        -0.6201,  # qmarks
-        -0.157,  # caps
-        0.3837,  # handle
-        -0.0968,  # hashtag
-        -0.6789,  # length
-        -0.2963,  # negations
-        0.5079,  # but
-        -0.3888,  # number
-        -0.4293,  # time_expr
-        0.0895,  # first_person
-        -0.0577,  # second_person
-        -0.8992,  # persistence
-        -0.3684,  # help
-        -0.3116,  # urgent
+        0.0161,  # cue_emoji
+        0.3888,  # vader_pos
+        -0.378,  # vader_neg
+        0.269,  # open_complaint
+        0.4603,  # resolved
+        -0.6522,  # q_info
+        -0.4694,  # q_complaint
+        -0.0571,  # stars_1
+        -0.1348,  # stars_2
+        -0.439,  # stars_3
+        0.4368,  # stars_4
+        0.1572,  # stars_5
+        0.0972,  # exclaim
+        -0.3596,  # qmarks
+        -0.0905,  # caps
+        0.0823,  # handle
+        -0.0322,  # hashtag
+        -0.0072,  # length
+        -0.0511,  # negations
+        0.2332,  # but
+        -0.1538,  # number
+        -0.2739,  # time_expr
+        0.3517,  # first_person
+        -0.0183,  # second_person
+        -0.0956,  # persistence
+        -0.1994,  # help
+        -0.0089,  # urgent
     ),
 }
 TRAINING = {
-    "data": "tests/data/labelled/posts.jsonl, split == 'dev' only",
-    "n_dev": 380,
-    "n_fitted_rows": 1074,
-    "dev_sha256": "f473c1e7ba310f10eda97a0469e4cc62019016db8a3044e355749d4f2e26ae86",
+    "data": "split == 'dev' only: tests/data/labelled/posts.jsonl (dev) + tests/data/labelled/train_extra.jsonl",
+    "n_dev": 1034,
+    "n_fitted_rows": 2931,
+    "dev_sha256": "53d6f6e52f73186df928491271aeaa28f9ae6920ada23c8c1415aa39e4ad5f53",
     "model": "multinomial logistic regression, L2 on weights (not intercepts), L-BFGS, mean log-loss",
     "folds": "5-fold stratified by label, sha256(seed:id) order, seeds [0, 1, 2]",
     "features": "cross-fitted: each post featurised without built-in phrases seen only in its own fold",
-    "chosen": {"lambda": 0.001, "class_weight": "balanced"},
-    "cv_before_rules_cross_fitted": {"neg_precision": 0.887, "neg_recall": 0.717, "macro_f1": 0.8, "accuracy": 0.801},
-    "cv_before_rules_in_sample": {"neg_precision": 0.953, "neg_recall": 0.898, "macro_f1": 0.917, "accuracy": 0.918},
-    "cv_after_model_cross_fitted": {"neg_precision": 0.886, "neg_recall": 0.797, "macro_f1": 0.833, "accuracy": 0.836},
-    "cv_after_model_full_lexicon": {"neg_precision": 0.922, "neg_recall": 0.892, "macro_f1": 0.901, "accuracy": 0.903},
-    "dev_in_sample_before": {"neg_precision": 0.952, "neg_recall": 0.898, "macro_f1": 0.917, "accuracy": 0.918},
-    "dev_in_sample_after": {"neg_precision": 0.952, "neg_recall": 0.909, "macro_f1": 0.925, "accuracy": 0.926},
+    "chosen": {"lambda": 0.01, "class_weight": "balanced"},
+    "selection": "best CV macro-F1 among settings whose final fit passes the SANITY list",
+    "sanity": [
+        {"text": "terrible", "rating": None, "labels": ["negative"]},
+        {"text": "awful", "rating": None, "labels": ["negative"]},
+        {"text": "awful service", "rating": None, "labels": ["negative"]},
+        {"text": "worst service ever", "rating": None, "labels": ["negative"]},
+        {"text": "great", "rating": None, "labels": ["positive"]},
+        {"text": "love it", "rating": None, "labels": ["positive"]},
+        {"text": "thanks, sorted!", "rating": None, "labels": ["positive"]},
+        {"text": "", "rating": 1, "labels": ["negative"]},
+        {"text": "", "rating": 2, "labels": ["negative"]},
+        {"text": "", "rating": 3, "labels": ["neutral"]},
+        {"text": "", "rating": 4, "labels": ["positive"]},
+        {"text": "", "rating": 5, "labels": ["positive"]},
+        {"text": "It's fine. Nice enough.", "rating": 3, "labels": ["neutral"]},
+        {"text": "Support kept me on hold for an hour.", "rating": 3, "labels": ["negative"]},
+        {"text": "The store on King Street opens at 9.", "rating": None, "labels": ["neutral"]},
+        {"text": "The parcel has arrived, nothing damaged", "rating": None, "labels": ["neutral", "positive"]},
+    ],
+    "rejected_by_sanity": [
+        {
+            "lambda": 0.0003,
+            "class_weight": "none",
+            "sanity_failures": ["Support kept me on hold for an hour.", "The parcel has arrived, nothing damaged"],
+        },
+        {
+            "lambda": 0.001,
+            "class_weight": "none",
+            "sanity_failures": ["Support kept me on hold for an hour.", "The parcel has arrived, nothing damaged"],
+        },
+        {
+            "lambda": 0.0003,
+            "class_weight": "balanced",
+            "sanity_failures": ["Support kept me on hold for an hour.", "The parcel has arrived, nothing damaged"],
+        },
+        {
+            "lambda": 0.001,
+            "class_weight": "balanced",
+            "sanity_failures": ["Support kept me on hold for an hour.", "The parcel has arrived, nothing damaged"],
+        },
+        {"lambda": 0.003, "class_weight": "balanced", "sanity_failures": ["Support kept me on hold for an hour."]},
+        {
+            "lambda": 0.003,
+            "class_weight": "none",
+            "sanity_failures": [
+                "Support kept me on hold for an hour.",
+                "The store on King Street opens at 9.",
+                "The parcel has arrived, nothing damaged",
+            ],
+        },
+        {"lambda": 0.006, "class_weight": "balanced", "sanity_failures": ["Support kept me on hold for an hour."]},
+        {
+            "lambda": 0.006,
+            "class_weight": "none",
+            "sanity_failures": ["The store on King Street opens at 9.", "The parcel has arrived, nothing damaged"],
+        },
+    ],
+    "cv_before_rules_cross_fitted": {"neg_precision": 0.859, "neg_recall": 0.685, "macro_f1": 0.779, "accuracy": 0.778},
+    "cv_before_rules_in_sample": {"neg_precision": 0.869, "neg_recall": 0.74, "macro_f1": 0.809, "accuracy": 0.808},
+    "cv_after_model_cross_fitted": {"neg_precision": 0.874, "neg_recall": 0.732, "macro_f1": 0.807, "accuracy": 0.807},
+    "cv_after_model_full_lexicon": {"neg_precision": 0.882, "neg_recall": 0.776, "macro_f1": 0.83, "accuracy": 0.829},
+    "dev_in_sample_before": {"neg_precision": 0.868, "neg_recall": 0.74, "macro_f1": 0.809, "accuracy": 0.808},
+    "dev_in_sample_after": {"neg_precision": 0.887, "neg_recall": 0.782, "macro_f1": 0.835, "accuracy": 0.835},
     "grid": [
         {
             "lambda": 0.0003,
             "class_weight": "none",
-            "neg_precision": 0.83,
-            "neg_recall": 0.842,
-            "macro_f1": 0.82,
-            "accuracy": 0.825,
+            "neg_precision": 0.843,
+            "neg_recall": 0.807,
+            "macro_f1": 0.818,
+            "accuracy": 0.82,
         },
         {
             "lambda": 0.001,
             "class_weight": "none",
-            "neg_precision": 0.834,
-            "neg_recall": 0.837,
-            "macro_f1": 0.821,
-            "accuracy": 0.826,
+            "neg_precision": 0.839,
+            "neg_recall": 0.805,
+            "macro_f1": 0.816,
+            "accuracy": 0.818,
         },
         {
             "lambda": 0.003,
             "class_weight": "none",
-            "neg_precision": 0.846,
-            "neg_recall": 0.833,
-            "macro_f1": 0.828,
-            "accuracy": 0.832,
+            "neg_precision": 0.816,
+            "neg_recall": 0.82,
+            "macro_f1": 0.811,
+            "accuracy": 0.813,
+        },
+        {
+            "lambda": 0.006,
+            "class_weight": "none",
+            "neg_precision": 0.811,
+            "neg_recall": 0.823,
+            "macro_f1": 0.808,
+            "accuracy": 0.81,
         },
         {
             "lambda": 0.01,
             "class_weight": "none",
-            "neg_precision": 0.816,
-            "neg_recall": 0.833,
-            "macro_f1": 0.815,
-            "accuracy": 0.818,
+            "neg_precision": 0.804,
+            "neg_recall": 0.826,
+            "macro_f1": 0.805,
+            "accuracy": 0.808,
         },
         {
             "lambda": 0.03,
             "class_weight": "none",
-            "neg_precision": 0.771,
-            "neg_recall": 0.88,
-            "macro_f1": 0.8,
-            "accuracy": 0.807,
+            "neg_precision": 0.791,
+            "neg_recall": 0.832,
+            "macro_f1": 0.798,
+            "accuracy": 0.8,
         },
         {
             "lambda": 0.1,
             "class_weight": "none",
-            "neg_precision": 0.701,
-            "neg_recall": 0.913,
-            "macro_f1": 0.752,
-            "accuracy": 0.766,
+            "neg_precision": 0.726,
+            "neg_recall": 0.864,
+            "macro_f1": 0.767,
+            "accuracy": 0.772,
         },
         {
             "lambda": 0.0003,
             "class_weight": "balanced",
-            "neg_precision": 0.893,
-            "neg_recall": 0.795,
-            "macro_f1": 0.831,
-            "accuracy": 0.834,
+            "neg_precision": 0.879,
+            "neg_recall": 0.758,
+            "macro_f1": 0.816,
+            "accuracy": 0.816,
         },
         {
             "lambda": 0.001,
             "class_weight": "balanced",
-            "neg_precision": 0.886,
-            "neg_recall": 0.797,
-            "macro_f1": 0.833,
-            "accuracy": 0.836,
+            "neg_precision": 0.88,
+            "neg_recall": 0.749,
+            "macro_f1": 0.815,
+            "accuracy": 0.815,
         },
         {
             "lambda": 0.003,
             "class_weight": "balanced",
-            "neg_precision": 0.897,
-            "neg_recall": 0.784,
-            "macro_f1": 0.833,
-            "accuracy": 0.835,
+            "neg_precision": 0.879,
+            "neg_recall": 0.743,
+            "macro_f1": 0.814,
+            "accuracy": 0.813,
+        },
+        {
+            "lambda": 0.006,
+            "class_weight": "balanced",
+            "neg_precision": 0.876,
+            "neg_recall": 0.736,
+            "macro_f1": 0.809,
+            "accuracy": 0.808,
         },
         {
             "lambda": 0.01,
             "class_weight": "balanced",
-            "neg_precision": 0.893,
-            "neg_recall": 0.769,
-            "macro_f1": 0.827,
-            "accuracy": 0.829,
+            "neg_precision": 0.874,
+            "neg_recall": 0.732,
+            "macro_f1": 0.807,
+            "accuracy": 0.807,
         },
         {
             "lambda": 0.03,
             "class_weight": "balanced",
-            "neg_precision": 0.88,
-            "neg_recall": 0.759,
-            "macro_f1": 0.816,
-            "accuracy": 0.817,
+            "neg_precision": 0.86,
+            "neg_recall": 0.714,
+            "macro_f1": 0.793,
+            "accuracy": 0.792,
         },
         {
             "lambda": 0.1,
             "class_weight": "balanced",
-            "neg_precision": 0.876,
-            "neg_recall": 0.735,
-            "macro_f1": 0.802,
-            "accuracy": 0.802,
+            "neg_precision": 0.84,
+            "neg_recall": 0.707,
+            "macro_f1": 0.78,
+            "accuracy": 0.779,
         },
     ],
 }

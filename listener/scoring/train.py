@@ -6,8 +6,9 @@
 Pure Python (no numpy): a multinomial logistic regression over `features.FEATURES`, L2
 penalty on the weights (not the intercepts), fitted by L-BFGS on the mean log-loss.
 
-Data: ONLY `split == "dev"` records of `tests/data/labelled/posts.jsonl` (380 posts).
-The test split and `holdout.jsonl` are never read here.
+Data: ONLY `split == "dev"` records: the dev split of `tests/data/labelled/posts.jsonl`
+(380 posts) plus `tests/data/labelled/train_extra.jsonl` (654 posts, all dev), 1034 in
+all. The test split of posts.jsonl and `holdout.jsonl` are never read here.
 
 Why "cross-fitted" features. The built-in lexicon was written while reading the dev
 posts, so on dev the cues are far more complete than on new text (dev accuracy of the
@@ -27,9 +28,20 @@ Protocol (all within dev):
   in-sample (full lexicon) and cross-fitted (fold k scored with fold k's reduced lexicon);
 - "model" (after): for each seed and fold, fit on the other folds' cross-fitted features,
   predict fold k's cross-fitted features; the grid of L2 strength x class weighting is
-  chosen by the mean macro-F1 over seeds and folds;
-- final fit: all dev posts, cross-fitted features of every seed stacked (SEEDS x 380 rows),
-  with the chosen settings. Non-English posts (scored by the es/fr/de keyword lexicons, not
+  ranked by the mean macro-F1 over seeds and folds (ties: negative recall);
+- sanity gate: going down that ranking, each setting is fitted on all dev posts and the
+  first whose model labels every post of `SANITY` as stated is kept. `SANITY` is a short
+  fixed list of obvious product cases scored with the run-time path (full lexicon):
+  one-word or few-word clear posts ("terrible", "awful service", "worst service ever" ->
+  negative; "great", "love it", "thanks, sorted!" -> positive), a bare star rating (1-2
+  negative, 3 neutral, 4-5 positive: the path for unsupported languages), a mild 3-star
+  post (neutral), a 3-star post naming a failure (negative), a plain notice (neutral) and
+  a negated failure ("nothing damaged": not negative). A weakly regularised fit can
+  learn dataset shortcuts (it learned "short post -> neutral" from the length feature,
+  which `features` now reads only beyond `features.SHORT` tokens) that cross-validation
+  on posts of typical length does not punish. If no setting passes, nothing is written;
+- final fit: all dev posts, cross-fitted features of every seed stacked (SEEDS x 1034 rows),
+  with the kept settings. Non-English posts (scored by the es/fr/de keyword lexicons, not
   by this model) are left out of fitting but counted in every score.
 """
 
@@ -57,21 +69,45 @@ from socialear.config import Brand, RulesConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "labelled" / "posts.jsonl"
+EXTRA = ROOT / "tests" / "data" / "labelled" / "train_extra.jsonl"  # all dev
 OUT = Path(__file__).resolve().parent / "model_weights.py"
 
 K = 5
 SEEDS = (0, 1, 2)
-LAMBDAS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
+LAMBDAS = (0.0003, 0.001, 0.003, 0.006, 0.01, 0.03, 0.1)
 CLASS_WEIGHTS = ("none", "balanced")
+# (text, star rating, acceptable labels) the kept model must get right: see the docstring
+SANITY: tuple[tuple[str, int | None, tuple[str, ...]], ...] = (
+    ("terrible", None, ("negative",)),
+    ("awful", None, ("negative",)),
+    ("awful service", None, ("negative",)),
+    ("worst service ever", None, ("negative",)),
+    ("great", None, ("positive",)),
+    ("love it", None, ("positive",)),
+    ("thanks, sorted!", None, ("positive",)),
+    ("", 1, ("negative",)),
+    ("", 2, ("negative",)),
+    ("", 3, ("neutral",)),
+    ("", 4, ("positive",)),
+    ("", 5, ("positive",)),
+    ("It's fine. Nice enough.", 3, ("neutral",)),
+    ("Support kept me on hold for an hour.", 3, ("negative",)),
+    ("The store on King Street opens at 9.", None, ("neutral",)),
+    ("The parcel has arrived, nothing damaged", None, ("neutral", "positive")),
+)
 
 Row = tuple[list[tuple[int, float]], int]  # sparse features, label index
 
 
 # -- data ---------------------------------------------------------------------------------
-def load_dev(path: Path = DATA) -> list[dict[str, Any]]:
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    dev = [r for r in records if r["split"] == "dev"]
+def load_dev(paths: Sequence[Path] = (DATA, EXTRA)) -> list[dict[str, Any]]:
+    """The `split == "dev"` records of each file, in order (ids must not repeat)."""
+    dev: list[dict[str, Any]] = []
+    for path in paths:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        dev.extend(r for r in records if r["split"] == "dev")
     assert dev and all(r["split"] == "dev" for r in dev)
+    assert len({r["id"] for r in dev}) == len(dev)
     return dev
 
 
@@ -330,6 +366,17 @@ def predict(model: LinearModel, rows: Sequence[Row]) -> list[str]:
     return [model.decide(x).label for x, _y in rows]
 
 
+def sanity_failures(model: LinearModel) -> list[dict[str, Any]]:
+    """`SANITY` posts the model labels wrongly, scored with the run-time path (full lexicon)."""
+    engine = SentimentEngine(None, model=model)
+    failures = []
+    for text, rating, labels in SANITY:
+        got = engine.analyse(text, rating).sentiment.label
+        if got not in labels:
+            failures.append({"text": text, "rating": rating, "expected": labels, "got": got})
+    return failures
+
+
 def _round(v: float) -> float:
     return round(v, 4) + 0.0  # no "-0.0"
 
@@ -407,8 +454,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             scores = by_fold(run)
             grid.append({"lambda": lam, "class_weight": scheme, **scores})
             print(json.dumps(grid[-1]), file=sys.stderr)
-    best = max(grid, key=lambda g: (g["macro_f1"], g["neg_recall"]))
-    lam, scheme = float(best["lambda"]), str(best["class_weight"])  # type: ignore[arg-type]
+    stacked = [per_seed[seed][1][i] for seed in SEEDS for i in english]
+    rejected = []
+    for best in sorted(grid, key=lambda g: (g["macro_f1"], g["neg_recall"]), reverse=True):
+        lam, scheme = float(best["lambda"]), str(best["class_weight"])  # type: ignore[arg-type]
+        model = fit(stacked, lam, scheme)
+        failures = sanity_failures(model)
+        if not failures:
+            break
+        rejected.append({"lambda": lam, "class_weight": scheme, "sanity_failures": [f["text"] for f in failures]})
+        print(f"rejected lambda={lam} class_weight={scheme}: {failures}", file=sys.stderr)
+    else:
+        print("no setting passes the sanity list; nothing written", file=sys.stderr)
+        return 1
 
     # the chosen settings, also scored on the full-lexicon (in-sample cue) features
     def run_full(_seed: int, tr: list[int], te: list[int]) -> list[str]:
@@ -418,11 +476,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     after_full_lexicon = by_fold(run_full)
 
-    stacked = [per_seed[seed][1][i] for seed in SEEDS for i in english]
-    model = fit(stacked, lam, scheme)
     in_sample_after = report(gold, feats.final(predict(model, full_rows), range(len(records))))
     training = {
-        "data": "tests/data/labelled/posts.jsonl, split == 'dev' only",
+        "data": "split == 'dev' only: tests/data/labelled/posts.jsonl (dev) + tests/data/labelled/train_extra.jsonl",
         "n_dev": len(records),
         "n_fitted_rows": len(stacked),
         "dev_sha256": hashlib.sha256("\n".join(json.dumps(r, sort_keys=True) for r in records).encode()).hexdigest(),
@@ -430,6 +486,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "folds": f"{K}-fold stratified by label, sha256(seed:id) order, seeds {list(SEEDS)}",
         "features": "cross-fitted: each post featurised without built-in phrases seen only in its own fold",
         "chosen": {"lambda": lam, "class_weight": scheme},
+        "selection": "best CV macro-F1 among settings whose final fit passes the SANITY list",
+        "sanity": [{"text": t, "rating": r, "labels": list(labs)} for t, r, labs in SANITY],
+        "rejected_by_sanity": rejected,
         "cv_before_rules_cross_fitted": before_cf,
         "cv_before_rules_in_sample": before_in_sample_folds,
         "cv_after_model_cross_fitted": {k: v for k, v in best.items() if k not in ("lambda", "class_weight")},

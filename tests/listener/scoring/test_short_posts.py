@@ -1,0 +1,48 @@
+"""Short, clear posts get their obvious label: a post's length is not evidence of neutrality."""
+
+from __future__ import annotations
+
+import pytest
+
+from listener.scoring import Scorer
+from listener.scoring.features import FEATURES, SHORT
+from listener.scoring.train import SANITY
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("terrible", "negative"),
+        ("awful", "negative"),
+        ("awful service", "negative"),
+        ("worst service ever", "negative"),
+        ("great", "positive"),
+        ("love it", "positive"),
+        ("thanks, sorted!", "positive"),
+    ],
+)
+def test_short_clear_posts(scorer: Scorer, text: str, label: str) -> None:
+    result = scorer.sentiment(text)
+    assert result.label == label, result
+    assert result.reasons
+
+
+@pytest.mark.parametrize(
+    ("stars", "label"), [(1, "negative"), (2, "negative"), (3, "neutral"), (4, "positive"), (5, "positive")]
+)
+def test_a_bare_rating_gives_its_label(scorer: Scorer, stars: int, label: str) -> None:
+    assert scorer.sentiment("", rating=stars).label == label
+
+
+@pytest.mark.parametrize(("text", "rating", "labels"), SANITY)
+def test_the_training_sanity_list_holds_for_the_committed_weights(
+    scorer: Scorer, text: str, rating: int | None, labels: tuple[str, ...]
+) -> None:
+    assert scorer.sentiment(text, rating=rating).label in labels
+
+
+def test_short_posts_carry_no_length_feature(scorer: Scorer) -> None:
+    length = FEATURES.index("length")
+    short = " ".join(["word"] * SHORT)
+    assert all(j != length for j, _v in scorer.engine.analyse(short).features)
+    assert any(j == length and v > 0 for j, v in scorer.engine.analyse(short + " more").features)
