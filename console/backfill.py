@@ -40,11 +40,7 @@ def backfill(engine: Engine, rules: RulesConfig, path: Path, source: str, batch_
             cursor = _stored_cursor(engine, source)
             batch = replay.fetch(cursor)
             res = pipeline.process(source, batch, cursor)
-            totals.fetched += res.fetched
-            totals.stored += res.stored
-            totals.escalated += res.escalated
-            totals.quarantined += res.quarantined
-            totals.stats.update(res.stats)
+            totals.merge(res)
             progress.update(task, completed=min(size, replay.offset_of(batch.next_cursor)))
             if batch.exhausted:
                 break

@@ -141,7 +141,7 @@ class Collector:
                 batch = source.fetch(cursor)
                 res = self.pipeline.process(name, batch, cursor)
                 outcome.batches += 1
-                _merge(outcome.result, res)
+                outcome.result.merge(res)
                 if batch.exhausted or (batch.next_cursor == cursor and not batch.mentions):
                     break
             self._failures.pop(name, None)
@@ -224,12 +224,4 @@ class Collector:
     def set_next_run(self, name: str, when: datetime | None) -> None:
         with session_scope(self.engine) as session:
             state.record_health(session, name, next_run=when)
-
-
-def _merge(into: BatchResult, res: BatchResult) -> None:
-    into.fetched += res.fetched
-    into.stored += res.stored
-    into.escalated += res.escalated
-    into.quarantined += res.quarantined
-    into.stats.update(res.stats)
 

@@ -18,7 +18,6 @@ pipeline has to keep up with VADER itself (bench/pipeline.py measures the ratio)
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections import Counter, deque
@@ -40,7 +39,6 @@ from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
 from storage import models as t
 from storage.dialect import table
-from storage.history import HISTORY_LIMIT, author_histories  # noqa: F401 - re-exported
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -61,6 +59,14 @@ class BatchResult:
     escalated: int = 0
     quarantined: int = 0
     stats: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: BatchResult) -> None:
+        """Add another batch's counters (a poll or an import spans several batches)."""
+        self.fetched += other.fetched
+        self.stored += other.stored
+        self.escalated += other.escalated
+        self.quarantined += other.quarantined
+        self.stats.update(other.stats)
 
 
 @dataclass(slots=True)
@@ -611,7 +617,3 @@ def _escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tu
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, default=str)
