@@ -4,7 +4,8 @@ A feature built from cues (`cue_money`, `vader_neg`, `neg_after`, the rating...)
 as the matched phrases themselves, in the same form as before the model existed:
 `'charged twice' (-2.5, money)`, `'terrible' (-2.1)`, `rating 1★ (-3.0)`. A structural
 feature is named after them: `information question (+0.9)`, where the number is its push towards the
-label against the runner-up class in the model's log-odds.
+label against the runner-up class in the model's log-odds. A learned word or word pair is
+shown with its push: `'no reply' (learned, +0.7)`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from listener.scoring.features import FEATURES, INDEX
 from listener.scoring.model import Decision
 
 MAX_REASONS = 6
+MAX_LEARNED = 3  # learned grams among the reasons: the cues' phrases stay in view
 MIN_PUSH = 0.05
+# learned single words too plain to explain anything to an agent (they still count)
+_PLAIN = frozenset(
+    "a an the i me my we our you your it its it's this that these those is are was were be been am "
+    "to of in on at for from by with and or so as if then than there here they them their he she his "
+    "her do does did have has had will would can could just get got".split()
+)
 
 _NAMED: dict[str, str] = {
     "open_complaint": "open complaint",
@@ -68,9 +76,15 @@ def explain(
     label = decision.label
     positive: list[int] | None = None  # the items ranked by strength, per sign, when needed
     negative: list[int] | None = None
+    learned = 0
     for j, push in decision.contributions:
         if push < MIN_PUSH or len(out) >= MAX_REASONS:
             break
+        if isinstance(j, str):
+            if learned < MAX_LEARNED and j not in _PLAIN:
+                out.append(f"'{j}' (learned, {push:+.1f})")
+                learned += 1
+            continue
         text = _NAMED_BY_INDEX.get(j)
         if text is not None:
             named.append(f"{text} ({push:+.1f})")

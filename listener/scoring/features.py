@@ -18,7 +18,9 @@ Groups (names in `FEATURES`):
   only through the compound and its parts: as separate features they had too few dev
   examples to learn a sign;
 - the care logic's flags (open complaint, resolved), the question kind;
-- the star rating (one-hot), punctuation, caps, @handle, #hashtag, length *beyond*
+- the star rating (one-hot) and, for a 3-star review, its text's negative part again
+  (most 3-star reviews are lukewarm and neutral; one that names a failure is negative, so
+  the model needs to weigh the text more when the stars sit on the fence), punctuation, caps, @handle, #hashtag, length *beyond*
   `SHORT` tokens only (`log1p(n) - log1p(SHORT)`, scaled; 0 for shorter posts). Length is
   weak, easily confounded evidence: read from the first token, training learned "short
   post -> neutral" and labelled "terrible", "awful service" or "great" neutral. A short
@@ -68,6 +70,7 @@ FEATURES: tuple[str, ...] = (
     "stars_3",
     "stars_4",
     "stars_5",
+    "stars_3_complaint",
     "exclaim",
     "qmarks",
     "caps",
@@ -118,6 +121,7 @@ _I_OPEN = INDEX["open_complaint"]
 _I_RESOLVED = INDEX["resolved"]
 _I_Q_INFO = INDEX["q_info"]
 _I_Q_COMPLAINT = INDEX["q_complaint"]
+_I_STARS_3_COMPLAINT = INDEX["stars_3_complaint"]
 _I_EXCLAIM = INDEX["exclaim"]
 _I_QMARKS = INDEX["qmarks"]
 _I_CAPS = INDEX["caps"]
@@ -137,7 +141,7 @@ _I_URGENT = INDEX["urgent"]
 assert (
     _I_COMPOUND < _I_POS < _I_NEG < min(_FAMILY_SLOTS)
     and max(_FAMILY_SLOTS) < _I_VPOS < _I_VNEG < _I_OPEN < _I_RESOLVED < _I_Q_INFO < _I_Q_COMPLAINT
-    and _I_Q_COMPLAINT < _I_STARS + 1 < _I_STARS + 5 < _I_EXCLAIM < _I_QMARKS < _I_CAPS < _I_HANDLE
+    and _I_Q_COMPLAINT < _I_STARS + 1 < _I_STARS + 5 < _I_STARS_3_COMPLAINT < _I_EXCLAIM < _I_QMARKS < _I_CAPS < _I_HANDLE
     and _I_HANDLE < _I_HASHTAG < _I_LENGTH < _I_NEGATIONS < _I_BUT < _I_NUMBER < _I_TIME < _I_FIRST
     and _I_FIRST < _I_SECOND < _I_PERSIST < _I_HELP < _I_URGENT
 )
@@ -254,6 +258,9 @@ def extract(
         x.append((_I_Q_INFO if asked == "info" else _I_Q_COMPLAINT, 1.0))
     if stars is not None:
         x.append((_I_STARS + stars, 1.0))
+        if stars == 3 and negative:  # a middling review: how hard its text complains
+            neg = sum(negative)
+            x.append((_I_STARS_3_COMPLAINT, neg / (2.0 - neg)))
     if "!" in text:
         x.append((_I_EXCLAIM, _THIRDS[min(3, text.count("!"))]))
     if "?" in text:
@@ -304,3 +311,28 @@ def extract(
     if urgent:
         x.append((_I_URGENT, 1.0))
     return x
+
+
+# -- learned words ----------------------------------------------------------------------
+# The dense features above say *what kind* of evidence a post holds; these say *which
+# words* it uses, so the model can learn the plain wording of complaints that no cue list
+# names ("nobody turned up", "left on read", "third email"). Words and adjacent word pairs
+# of the matcher's tokens. Anything with a digit is left out, and so is every pair it
+# would start or end: numbers, durations and times are read by the dense `number` and
+# `time_expr` features, and as learned words "<num>" and "at <num>" turned "opens at 9"
+# into a complaint. No reference number or amount is ever learned. Which grams carry weight is decided by `train.py` (grams used
+# for at least `MIN_BRANDS` different brands, so brand names and handles never qualify).
+def grams(tokens: Sequence[str]) -> list[str]:
+    """The distinct words and adjacent word pairs of a tokenised post (none with a digit),
+    in order of first appearance (deterministic, and no sort on the hot path)."""
+    out: dict[str, None] = {}
+    previous = ""
+    for token in tokens:
+        if not token or (not token.isalpha() and _HAS_DIGIT(token) is not None):
+            previous = ""
+            continue
+        out[token] = None
+        if previous:
+            out[previous + " " + token] = None
+        previous = token
+    return list(out)

@@ -844,6 +844,12 @@ NEUTRAL_PHRASES: dict[str, float] = {
     "just curious": 0.0,
     "out of interest": 0.0,
     "nothing wrong": 0.5,
+    # "nothing" + a failure word is the failure denied, not the "still nothing" complaint
+    "nothing damaged": 0.5,
+    "nothing broken": 0.5,
+    "nothing missing": 0.5,
+    "nothing lost": 0.5,
+    "nothing went wrong": 0.8,
     "same as usual": 0.0,
     "free of charge": 0.8,
     "just checking": 0.0,

@@ -6,9 +6,18 @@ labelled dev split by `listener/scoring/train.py` and stored in `model_weights.p
 (generated, reviewable, with its cross-validation scores). Applying it is one sparse dot
 product per class; the label is the class with the highest score.
 
+Besides the dense features, the model may hold learned word weights (`LEXICAL`: a word or
+word pair -> one weight per class, see `features.grams`); each gram present adds its
+weights times `gram_norm(number of distinct grams in the post)`, 1/sqrt(n) but never more
+than for a post of GRAMS_FLOOR grams. So the words' total pull grows only as sqrt(length)
+(unnormalised, a typical post's many ordinary words pushed away from neutral, the intercept
+learned to push back, and a one-word "terrible" came out neutral), and a two-word post is
+not decided by the learned weight of "it" (plain 1/sqrt(n) made "love it" negative). A model without them (rules-only tests, `train.py`'s feature pass) skips that step.
+
 Explanations: for the chosen class and the runner-up, each present feature contributes
 `(w[label] - w[runner_up]) * x`; the features with the largest positive contributions are
-the reasons, expanded by `sentiment` into the phrases behind them.
+the reasons, expanded by `sentiment` into the phrases behind them. A learned gram's push is
+reported as the gram itself (a `str` where a feature has its index).
 """
 
 from __future__ import annotations
@@ -21,13 +30,21 @@ from types import ModuleType
 from listener.scoring.features import FEATURES
 
 LABELS = ("negative", "neutral", "positive")
+GRAMS_FLOOR = 20  # posts with fewer grams weigh each like a post with this many
+_NORM = [1.0 / math.sqrt(max(n, GRAMS_FLOOR)) for n in range(256)]
+
+
+def gram_norm(count: int) -> float:
+    """The value of each learned gram in a post with `count` distinct grams."""
+    return _NORM[count] if count < len(_NORM) else 1.0 / math.sqrt(count)
 
 
 @dataclass(slots=True)
 class Decision:
     label: str
     scores: dict[str, float]  # class -> linear score (log-odds up to a constant)
-    contributions: list[tuple[int, float]]  # feature index -> push towards `label`, largest first
+    # feature index (or learned gram) -> push towards `label`, largest first
+    contributions: list[tuple[int | str, float]]
 
     def probabilities(self) -> dict[str, float]:
         top = max(self.scores.values())
@@ -39,13 +56,14 @@ class Decision:
 class LinearModel:
     """Weights per class over `FEATURES`; `decide(x)` for a sparse x [(index, value), ...]."""
 
-    __slots__ = ("labels", "bias", "weights", "_columns", "_b", "_margins")
+    __slots__ = ("labels", "bias", "weights", "lexical", "_columns", "_b", "_margins")
 
     def __init__(
         self,
         weights: Mapping[str, Sequence[float]],
         bias: Mapping[str, float],
         features: Sequence[str] = FEATURES,
+        lexical: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         if tuple(features) != FEATURES:
             raise ValueError("model weights were trained for other features; run `python -m listener.scoring.train`")
@@ -55,6 +73,11 @@ class LinearModel:
                 raise ValueError(f"weights for {label!r} have {len(weights[label])} values, need {len(FEATURES)}")
         self.bias = {c: float(bias[c]) for c in LABELS}
         self.weights = {c: tuple(float(w) for w in weights[c]) for c in LABELS}
+        self.lexical: dict[str, tuple[float, float, float]] = {}
+        for gram, ws in (lexical or {}).items():
+            if len(ws) != len(LABELS):
+                raise ValueError(f"learned weights for {gram!r} have {len(ws)} values, need {len(LABELS)}")
+            self.lexical[gram] = (float(ws[0]), float(ws[1]), float(ws[2]))
         # per feature, its weight for each class: one pass over a sparse x scores all three
         neg, neu, pos = (self.weights[c] for c in LABELS)
         self._columns = list(zip(neg, neu, pos, strict=True))
@@ -64,13 +87,13 @@ class LinearModel:
 
     @classmethod
     def from_module(cls, module: ModuleType) -> LinearModel:
-        return cls(module.WEIGHTS, module.BIAS, module.FEATURES)
+        return cls(module.WEIGHTS, module.BIAS, module.FEATURES, getattr(module, "LEXICAL", None))
 
-    def scores(self, x: Sequence[tuple[int, float]]) -> dict[str, float]:
-        s0, s1, s2 = self._raw(x)
+    def scores(self, x: Sequence[tuple[int, float]], grams: Sequence[str] = ()) -> dict[str, float]:
+        s0, s1, s2 = self._raw(x, grams)
         return {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}
 
-    def _raw(self, x: Sequence[tuple[int, float]]) -> tuple[float, float, float]:
+    def _raw(self, x: Sequence[tuple[int, float]], grams: Sequence[str] = ()) -> tuple[float, float, float]:
         s0, s1, s2 = self._b
         columns = self._columns
         for j, v in x:
@@ -78,9 +101,18 @@ class LinearModel:
             s0 += a * v
             s1 += b * v
             s2 += c * v
+        if grams:
+            lexical = self.lexical
+            norm = _NORM[len(grams)] if len(grams) < len(_NORM) else 1.0 / math.sqrt(len(grams))
+            for gram in grams:
+                w = lexical.get(gram)
+                if w is not None:
+                    s0 += w[0] * norm
+                    s1 += w[1] * norm
+                    s2 += w[2] * norm
         return s0, s1, s2
 
-    def decide(self, x: Sequence[tuple[int, float]]) -> Decision:
+    def decide(self, x: Sequence[tuple[int, float]], grams: Sequence[str] = ()) -> Decision:
         # `_raw`, inlined (one call per scored text)
         s0, s1, s2 = self._b
         columns = self._columns
@@ -89,6 +121,18 @@ class LinearModel:
             s0 += a * v
             s1 += b * v
             s2 += c * v
+        found: list[tuple[str, tuple[float, float, float]]] = []
+        norm = 0.0
+        if grams:
+            get = self.lexical.get
+            norm = _NORM[len(grams)] if len(grams) < len(_NORM) else 1.0 / math.sqrt(len(grams))
+            for gram in grams:
+                w = get(gram)
+                if w is not None:
+                    s0 += w[0] * norm
+                    s1 += w[1] * norm
+                    s2 += w[2] * norm
+                    found.append((gram, w))
         # label = the best class, runner = the second best (ties: the earlier label)
         if s0 >= s1:
             top, runner = (0, 1) if s0 >= s2 else (2, 0)
@@ -98,17 +142,21 @@ class LinearModel:
             top, runner = (1, 0) if s1 >= s2 else (2, 1)
             if top == 1 and s2 > s0:
                 runner = 2
-        pushes = []
+        pushes: list[tuple[int | str, float]] = []
         margin = self._margins[top][runner]  # per feature: w[top] - w[runner]
         for j, v in x:
             p = margin[j] * v
             if p > 0:
                 pushes.append((j, p))
+        for gram, w in found:
+            p = (w[top] - w[runner]) * norm
+            if p > 0:
+                pushes.append((gram, p))
         pushes.sort(key=_second, reverse=True)
         return Decision(LABELS[top], {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}, pushes)
 
 
-def _second(pair: tuple[int, float]) -> float:
+def _second(pair: tuple[int | str, float]) -> float:
     return pair[1]
 
 

@@ -40,7 +40,7 @@ from typing import Literal
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer
 
 from listener.scoring.explain import explain
-from listener.scoring.features import extract
+from listener.scoring.features import extract, grams
 from listener.scoring.lexicon import (
     BOOSTERS,
     COMPLAINT_KINDS,
@@ -180,6 +180,7 @@ class TextAnalysis:
     urgent: list[str] = field(default_factory=list)
     question: bool = False
     features: list[tuple[int, float]] = field(default_factory=list)  # the model's input
+    grams: list[str] = field(default_factory=list)  # its learned-word input (when it has any)
 
 
 # placeholder until `analyse_tokens` sets the real sentiment (never returned)
@@ -194,10 +195,14 @@ class SentimentEngine:
         lexicon: Mapping[str, float] | None = None,
         model: LinearModel | None | Literal["default"] = "default",
         exclude: Collection[tuple[str, ...]] = (),
+        keep_grams: bool = False,
     ) -> None:
         """`model`: the learned decision layer (None: the label is the compound's sign, as
         before the model existed). `exclude`: built-in phrases (as `phrase_tokens`) to leave
-        out, which `train.py` uses to simulate a lexicon that never saw a fold's texts."""
+        out, which `train.py` uses to simulate a lexicon that never saw a fold's texts.
+        `keep_grams`: list each text's `features.grams` even when the model has no learned
+        words (`train.py`, which is about to learn them)."""
+        self.keep_grams = keep_grams
         self.vader = SentimentIntensityAnalyzer()
         self.lexicon = self.vader.lexicon
         self.lexicon.update(NEUTRAL_WORDS)
@@ -360,7 +365,9 @@ class SentimentEngine:
             numerals,
         )
         analysis.features = x
-        decision = model.decide(x)
+        if model.lexical or self.keep_grams:
+            analysis.grams = grams(tokens)
+        decision = model.decide(x, analysis.grams)
         label = decision.label
         reasons = explain(decision, tokens, values, spans, item_slot, stars, nonzero)
         if not reasons and label != "neutral":

@@ -61,7 +61,7 @@ from typing import Any
 from listener.scoring.features import FEATURES
 from listener.scoring.lexicon import builtin_cues
 from listener.scoring.matcher import PhraseMatcher, phrase_tokens
-from listener.scoring.model import LABELS, LinearModel
+from listener.scoring.model import LABELS, LinearModel, gram_norm
 from listener.scoring.scorer import Scorer
 from listener.scoring.sentiment import SentimentEngine, _tokenise
 from listener.types import Author, Mention
@@ -70,12 +70,28 @@ from socialear.config import Brand, RulesConfig
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "labelled" / "posts.jsonl"
 EXTRA = ROOT / "tests" / "data" / "labelled" / "train_extra.jsonl"  # all dev
+EXTRA2 = ROOT / "tests" / "data" / "labelled" / "train_extra2.jsonl"  # all dev
+SHORT = ROOT / "tests" / "data" / "labelled" / "train_short.jsonl"  # all dev: 1-6 word posts
+TOPICS = ROOT / "tests" / "data" / "labelled" / "train_topics.jsonl"  # all dev: topic words, no complaint
 OUT = Path(__file__).resolve().parent / "model_weights.py"
 
 K = 5
-SEEDS = (0, 1, 2)
-LAMBDAS = (0.0003, 0.001, 0.003, 0.006, 0.01, 0.03, 0.1)
+SEEDS: tuple[int | str, ...] = (0, 1, "writer")  # two random 5-fold splits, and leave-one-writer-out
+RANDOM_SEEDS = tuple(s for s in SEEDS if s != "writer")
+# train_extra2.jsonl was written by two helpers (A, B) with their own brands: telling them
+# apart makes leave-one-writer-out possible without a field outside the record format
+_WRITER_A_BRANDS = frozenset(
+    "Quillfield Mobile|Skerry Broadband|Ardent Telecom|Halcyon Airways|Puffin Air|Vantage Skies|Cobble & Vine|"
+    "Marketly|Heronsgate Home|Spoonrun|Larchline Trains|Covewell Insurance|Glimmerbox|Rookery Inns|"
+    "Tollgate Car Hire|Ironfern Gyms|Swiftmoth Parcels|Ledgerly|Zipcab".split("|")
+)
+LAMBDAS = (0.001, 0.003, 0.01, 0.03)
 CLASS_WEIGHTS = ("none", "balanced")
+# learned-gram column value (single words, word pairs); 0: none of that kind
+SCALES: tuple[tuple[float, float], ...] = ((0.0, 0.0), (2.0, 6.0), (4.0, 4.0), (4.0, 6.0), (6.0, 6.0))
+MIN_BRANDS = 3  # a gram must occur in posts about this many brands to be learned
+PRUNE = 0.01  # learned words whose class weights all stay within this are dropped
+NEG_PRECISION_FLOOR = 0.88  # `choose_shift`: trade recall for precision only down to here
 # (text, star rating, acceptable labels) the kept model must get right: see the docstring
 SANITY: tuple[tuple[str, int | None, tuple[str, ...]], ...] = (
     ("terrible", None, ("negative",)),
@@ -96,14 +112,16 @@ SANITY: tuple[tuple[str, int | None, tuple[str, ...]], ...] = (
     ("The parcel has arrived, nothing damaged", None, ("neutral", "positive")),
 )
 
-Row = tuple[list[tuple[int, float]], int]  # sparse features, label index
+Row = tuple[list[tuple[int, float]], list[str], int]  # sparse features, grams, label index
 
 
 # -- data ---------------------------------------------------------------------------------
-def load_dev(paths: Sequence[Path] = (DATA, EXTRA)) -> list[dict[str, Any]]:
+def load_dev(paths: Sequence[Path] = (DATA, EXTRA, EXTRA2, SHORT, TOPICS)) -> list[dict[str, Any]]:
     """The `split == "dev"` records of each file, in order (ids must not repeat)."""
     dev: list[dict[str, Any]] = []
     for path in paths:
+        if path in (EXTRA2, SHORT, TOPICS) and not path.exists():
+            continue  # the newest training file is optional while it is being written
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
         dev.extend(r for r in records if r["split"] == "dev")
     assert dev and all(r["split"] == "dev" for r in dev)
@@ -111,8 +129,20 @@ def load_dev(paths: Sequence[Path] = (DATA, EXTRA)) -> list[dict[str, Any]]:
     return dev
 
 
-def folds_for(records: Sequence[dict[str, Any]], seed: int, k: int = K) -> list[int]:
-    """Fold index per record: stratified by label, order by sha256(seed:id), round-robin."""
+def writer_of(record: dict[str, Any]) -> int:
+    """Which writer wrote a dev post: posts.jsonl, train_extra, train_extra2 A / B, and the
+    two small targeted sets (train_short, train_topics) together as a fifth."""
+    prefix = record["id"][0]
+    if prefix == "V":
+        return 2 if record["brand"] in _WRITER_A_BRANDS else 3
+    return {"L": 0, "T": 1, "S": 4, "P": 4}[prefix]
+
+
+def folds_for(records: Sequence[dict[str, Any]], seed: int | str, k: int = K) -> list[int]:
+    """Fold index per record: stratified by label, order by sha256(seed:id), round-robin;
+    or, for seed "writer", the writer (`writer_of`): each fold is one writer's posts."""
+    if seed == "writer":
+        return [writer_of(r) for r in records]
     fold = [0] * len(records)
     for label in LABELS:
         idx = [i for i, r in enumerate(records) if r["label"] == label]
@@ -163,7 +193,7 @@ class Featuriser:
     def __init__(self, records: Sequence[dict[str, Any]]) -> None:
         self.records = records
         self.scorer = Scorer(bench_rules(), model=None)
-        self.full = SentimentEngine(None, model=_zero_model())
+        self.full = SentimentEngine(None, model=_zero_model(), keep_grams=True)
         self.rules_only = SentimentEngine(None, model=None)
         self.mentions = [_mention(i, r) for i, r in enumerate(records)]
         self.seen = phrases_seen(self.full, [r["text"] for r in records])
@@ -192,18 +222,18 @@ class Featuriser:
             a = engine.analyse(r["text"], r["rating"])
             c = a.sentiment.compound
             rule_labels.append("positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral")
-            rows.append((a.features, LABELS.index(r["label"])))
+            rows.append((a.features, a.grams, LABELS.index(r["label"])))
         return rows, rule_labels
 
     def cross_fitted(self, fold: Sequence[int]) -> tuple[list[Row], list[str], dict[int, int]]:
         """Each post featurised by the engine of its own fold; and how many phrases each dropped."""
-        rows: list[Row] = [([], 0)] * len(self.records)
+        rows: list[Row] = [([], [], 0)] * len(self.records)
         rule_labels = [""] * len(self.records)
         dropped: dict[int, int] = {}
         for k in range(K):
             excluded = self.excluded(fold, k)
             dropped[k] = len(excluded)
-            engine = SentimentEngine(None, model=_zero_model(), exclude=excluded)
+            engine = SentimentEngine(None, model=_zero_model(), exclude=excluded, keep_grams=True)
             fold_rows, fold_rules = self.rows(engine)
             for i, f in enumerate(fold):
                 if f == k:
@@ -220,124 +250,113 @@ class Featuriser:
 
 
 # -- the model ------------------------------------------------------------------------------
-def _loss_grad(
-    theta: list[float], rows: Sequence[Row], weights: Sequence[float], lam: float, d: int
-) -> tuple[float, list[float]]:
-    """Mean weighted log-loss + lam/2 |W|^2 and its gradient; theta = per class [bias, w...]."""
-    width = d + 1
-    grad = [0.0] * len(theta)
-    loss = 0.0
-    total = 0.0
-    nc = len(LABELS)
-    for (x, y), sw in zip(rows, weights, strict=True):
-        scores = []
-        for c in range(nc):
-            base = c * width
-            s = theta[base]
-            for j, v in x:
-                s += theta[base + 1 + j] * v
-            scores.append(s)
-        top = max(scores)
-        exps = [math.exp(s - top) for s in scores]
-        z = sum(exps)
-        loss += sw * (math.log(z) + top - scores[y])
-        total += sw
-        for c in range(nc):
-            r = sw * (exps[c] / z - (1.0 if c == y else 0.0))
-            base = c * width
-            grad[base] += r
-            for j, v in x:
-                grad[base + 1 + j] += r * v
-    loss /= total
-    grad = [g / total for g in grad]
-    for c in range(nc):
-        base = c * width
-        for j in range(d):
-            w = theta[base + 1 + j]
-            loss += 0.5 * lam * w * w
-            grad[base + 1 + j] += lam * w
-    return loss, grad
+def vocabulary(rows: Sequence[Row], brands: Sequence[str], indices: Sequence[int]) -> list[str]:
+    """Grams used in posts about at least MIN_BRANDS different brands, among `indices`.
+
+    A brand name, handle or product name occurs for one brand only, so it never becomes a
+    learned word; nor does a phrase one brand's customers happen to repeat."""
+    seen: dict[str, set[str]] = {}
+    for i in indices:
+        brand = brands[i]
+        for gram in rows[i][1]:
+            seen.setdefault(gram, set()).add(brand)
+    return sorted(g for g, b in seen.items() if len(b) >= MIN_BRANDS)
 
 
-def lbfgs(
-    f: Callable[[list[float]], tuple[float, list[float]]],
-    x0: list[float],
-    max_iter: int = 400,
-    memory: int = 10,
-    tol: float = 1e-7,
-) -> list[float]:
-    """Minimise a smooth convex f with L-BFGS and Armijo backtracking."""
-    x = list(x0)
-    fx, g = f(x)
-    s_hist: list[list[float]] = []
-    y_hist: list[list[float]] = []
-    rho_hist: list[float] = []
-
-    def dot(a: Sequence[float], b: Sequence[float]) -> float:
-        return sum(p * q for p, q in zip(a, b, strict=True))
-
-    for _ in range(max_iter):
-        if max(abs(v) for v in g) < tol:
-            break
-        q = list(g)
-        alphas = []
-        for s, y, rho in zip(reversed(s_hist), reversed(y_hist), reversed(rho_hist), strict=True):
-            a = rho * dot(s, q)
-            alphas.append(a)
-            q = [qi - a * yi for qi, yi in zip(q, y, strict=True)]
-        gamma = dot(s_hist[-1], y_hist[-1]) / dot(y_hist[-1], y_hist[-1]) if s_hist else 1.0
-        r = [gamma * qi for qi in q]
-        for s, y, rho, a in zip(s_hist, y_hist, rho_hist, reversed(alphas), strict=True):
-            b = rho * dot(y, r)
-            r = [ri + (a - b) * si for ri, si in zip(r, s, strict=True)]
-        direction = [-ri for ri in r]
-        slope = dot(g, direction)
-        if slope >= 0:  # not a descent direction: restart from steepest descent
-            direction = [-gi for gi in g]
-            slope = dot(g, direction)
-            s_hist, y_hist, rho_hist = [], [], []
-        step = 1.0
-        while True:
-            x_new = [xi + step * di for xi, di in zip(x, direction, strict=True)]
-            f_new, g_new = f(x_new)
-            if f_new <= fx + 1e-4 * step * slope or step < 1e-10:
-                break
-            step *= 0.5
-        s = [a - b for a, b in zip(x_new, x, strict=True)]
-        y = [a - b for a, b in zip(g_new, g, strict=True)]
-        sy = dot(s, y)
-        improvement = fx - f_new
-        x, fx, g = x_new, f_new, g_new
-        if sy > 1e-12:
-            s_hist.append(s)
-            y_hist.append(y)
-            rho_hist.append(1.0 / sy)
-            if len(s_hist) > memory:
-                s_hist.pop(0)
-                y_hist.pop(0)
-                rho_hist.pop(0)
-        if 0 <= improvement < 1e-12 * max(1.0, abs(fx)):
-            break
-    return x
-
-
-def class_weights(rows: Sequence[Row], scheme: str) -> list[float]:
-    if scheme == "none":
-        return [1.0] * len(rows)
-    counts = [0] * len(LABELS)
-    for _x, y in rows:
-        counts[y] += 1
-    n = len(rows)
-    return [n / (len(LABELS) * counts[y]) for _x, y in rows]
-
-
-def fit(rows: Sequence[Row], lam: float, scheme: str) -> LinearModel:
+def fit(
+    rows: Sequence[Row], lam: float, scheme: str, scale: float | tuple[float, float] = 0.0, vocab: Sequence[str] = ()
+) -> LinearModel:
+    """Multinomial logistic regression: dense features, plus one column per vocabulary gram
+    (value `scale * model.gram_norm(grams in the post)`, so `scale` sets how strongly the shared L2
+    penalty holds the words back)."""
+    try:
+        import numpy as np
+        from scipy.optimize import minimize
+        from scipy.sparse import csr_matrix
+    except ImportError as exc:  # training is a development task: `pip install -e '.[dev]'`
+        raise SystemExit(f"training needs numpy and scipy ({exc}); install the dev extras: pip install -e '.[dev]'") from None
     d = len(FEATURES)
-    theta = lbfgs(lambda t: _loss_grad(t, rows, class_weights(rows, scheme), lam, d), [0.0] * (len(LABELS) * (d + 1)))
-    width = d + 1
-    bias = {c: theta[i * width] for i, c in enumerate(LABELS)}
-    weights = {c: theta[i * width + 1 : (i + 1) * width] for i, c in enumerate(LABELS)}
-    return LinearModel(weights, bias)
+    unigram, pair = scale if isinstance(scale, tuple) else (scale, scale)
+    # per gram: its column and its scale (single words and word pairs may be held back differently)
+    column = {g: d + k for k, g in enumerate(g for g in vocab if (pair if " " in g else unigram))}
+    gram_scale = {g: (pair if " " in g else unigram) for g in column}
+    data: list[float] = []
+    cols: list[int] = []
+    indptr = [0]
+    for x, grams, _y in rows:
+        for j, v in x:
+            cols.append(j)
+            data.append(v)
+        norm = gram_norm(len(grams))  # as `LinearModel` applies them
+        for g in grams:
+            c = column.get(g)
+            if c is not None:
+                cols.append(c)
+                data.append(gram_scale[g] * norm)
+        indptr.append(len(cols))
+    p = d + len(column)
+    X = csr_matrix((np.array(data), np.array(cols, dtype=np.int64), np.array(indptr)), shape=(len(rows), p))
+    y = np.array([row[2] for row in rows])
+    n, nc = len(rows), len(LABELS)
+    onehot = np.eye(nc)[y]
+    sw = np.ones(n)
+    if scheme == "balanced":
+        counts = np.bincount(y, minlength=nc)
+        sw = n / (nc * counts[y])
+    sw = sw / sw.sum()
+    rows_n = np.arange(n)
+
+    def loss_grad(theta: Any) -> tuple[float, Any]:
+        W = theta[: p * nc].reshape(p, nc)
+        b = theta[p * nc :]
+        S = X @ W + b
+        S = S - S.max(axis=1, keepdims=True)
+        E = np.exp(S)
+        Z = E.sum(axis=1)
+        loss = -float((sw * (S[rows_n, y] - np.log(Z))).sum()) + 0.5 * lam * float((W * W).sum())
+        G = (E / Z[:, None] - onehot) * sw[:, None]
+        return loss, np.concatenate([(X.T @ G + lam * W).ravel(), G.sum(axis=0)])
+
+    result = minimize(loss_grad, np.zeros(p * nc + nc), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+    W = result.x[: p * nc].reshape(p, nc)
+    b = result.x[p * nc :]
+    weights = {c: [float(w) for w in W[:d, i]] for i, c in enumerate(LABELS)}
+    bias = {c: float(b[i]) for i, c in enumerate(LABELS)}
+    lexical = {}
+    for g, k in column.items():
+        ws = W[k] * gram_scale[g]
+        ws = ws - ws.mean()  # only differences between classes matter
+        if float(np.abs(ws).max()) >= PRUNE:
+            lexical[g] = [float(w) for w in ws]
+    return LinearModel(weights, bias, lexical=lexical)
+
+
+def shifted(model: LinearModel, shift: float) -> LinearModel:
+    """The same model with `shift` added to the negative class's intercept."""
+    bias = dict(model.bias)
+    bias["negative"] += shift
+    return LinearModel(model.weights, bias, lexical=model.lexical)
+
+
+def choose_shift(scores: Sequence[tuple[float, float, float]], gold: Sequence[str]) -> tuple[float, dict[str, float]]:
+    """The negative-intercept shift (out-of-fold scores, pooled) with the best negative
+    recall whose negative precision stays >= NEG_PRECISION_FLOOR; 0 when none qualifies
+    or when no shift beats the unshifted model's recall."""
+    best = (0.0, -1.0, 0.0)
+    for step in range(-20, 21):
+        shift = step * 0.05
+        predicted = [LABELS[_argmax((s0 + shift, s1, s2))] for s0, s1, s2 in scores]
+        r = report(gold, predicted)
+        print(f"shift {shift:+.2f}: " + json.dumps({k: round(v, 3) for k, v in r.items()}), file=sys.stderr)
+        if r["neg_precision"] >= NEG_PRECISION_FLOOR and (r["neg_recall"], -abs(shift)) > (best[1], -abs(best[0])):
+            best = (shift, r["neg_recall"], r["neg_precision"])
+    shift = round(best[0], 2)
+    predicted = [LABELS[_argmax((s0 + shift, s1, s2))] for s0, s1, s2 in scores]
+    return shift, {k: round(v, 3) for k, v in report(gold, predicted).items()}
+
+
+def _argmax(s: tuple[float, float, float]) -> int:
+    return 0 if s[0] >= s[1] and s[0] >= s[2] else 1 if s[1] >= s[2] else 2
 
 
 # -- scores ---------------------------------------------------------------------------------
@@ -363,7 +382,7 @@ def mean(reports: Sequence[dict[str, float]]) -> dict[str, float]:
 
 
 def predict(model: LinearModel, rows: Sequence[Row]) -> list[str]:
-    return [model.decide(x).label for x, _y in rows]
+    return [model.decide(x, grams).label for x, grams, _y in rows]
 
 
 def sanity_failures(model: LinearModel) -> list[dict[str, Any]]:
@@ -387,7 +406,8 @@ def write_weights(model: LinearModel, training: dict[str, Any], path: Path = OUT
         "",
         "Regenerate with `python -m listener.scoring.train` (see its docstring for the data,",
         "folds, cross-fitting and regularisation). `TRAINING` records how these were made and",
-        "the cross-validated scores on the dev split (before: the rules alone; after: this model).",
+        "the cross-validated scores on the dev data (before: the rules alone; after: this model).",
+        "`LEXICAL` holds the learned words and word pairs (`features.grams`), one weight per class.",
         '"""',
         "",
         f"FEATURES = {FEATURES!r}",
@@ -403,6 +423,11 @@ def write_weights(model: LinearModel, training: dict[str, Any], path: Path = OUT
             lines.append(f"        {_round(w)!r},  # {name}")
         lines.append("    ),")
     lines.append("}")
+    lines.append("LEXICAL = {")
+    for gram in sorted(model.lexical):
+        ws = ", ".join(repr(_round(w)) for w in model.lexical[gram])
+        lines.append(f"    {gram!r}: ({ws}),")
+    lines.append("}")
     lines.append(f"TRAINING = {json.dumps(training, indent=4)}")
     text = "\n".join(lines) + "\n"
     text = text.replace(": true", ": True").replace(": false", ": False").replace(": null", ": None")
@@ -416,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     records = load_dev()
     gold = [r["label"] for r in records]
+    brands = [r["brand"] for r in records]
     feats = Featuriser(records)
     english = [i for i, e in enumerate(feats.english) if e]
     full_rows, full_rules = feats.rows(feats.full)
@@ -427,71 +453,125 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows, rules, dropped = feats.cross_fitted(fold)
         per_seed[seed] = (fold, rows, rules, dropped)
         print(f"seed {seed}: phrases dropped per fold {dropped}", file=sys.stderr)
+    # per seed and fold: the training posts and the learned-word vocabulary they allow
+    splits = {}
+    for seed in SEEDS:
+        fold = per_seed[seed][0]
+        for k in range(K):
+            train = [i for i in english if fold[i] != k]
+            test = [i for i in range(len(records)) if fold[i] == k]
+            splits[seed, k] = (train, test, vocabulary(per_seed[seed][1], brands, train))
 
-    def by_fold(metric_of: Callable[[int, list[int], list[int]], list[str]]) -> dict[str, float]:
+    def by_fold(
+        metric_of: Callable[[int | str, list[int], list[int], list[str]], list[str]],
+        seeds: Sequence[int | str] = RANDOM_SEEDS,
+    ) -> dict[str, float]:
         reports = []
-        for seed in SEEDS:
-            fold = per_seed[seed][0]
+        for seed in seeds:
             for k in range(K):
-                test = [i for i in range(len(records)) if fold[i] == k]
-                train = [i for i in english if fold[i] != k]
-                predicted = metric_of(seed, train, test)
+                train, test, vocab = splits[seed, k]
+                if not test:
+                    continue
+                predicted = metric_of(seed, train, test, vocab)
                 reports.append(report([gold[i] for i in test], feats.final(predicted, test)))
         return mean(reports)
 
-    before_cf = by_fold(lambda seed, _tr, te: [per_seed[seed][2][i] for i in te])
-    before_in_sample_folds = by_fold(lambda _s, _tr, te: [full_rules[i] for i in te])
+    before_cf = by_fold(lambda seed, _tr, te, _v: [per_seed[seed][2][i] for i in te])
+    before_in_sample_folds = by_fold(lambda _s, _tr, te, _v: [full_rules[i] for i in te])
 
     grid = []
     for scheme in CLASS_WEIGHTS:
         for lam in LAMBDAS:
+            for scale in SCALES:
 
-            def run(seed: int, tr: list[int], te: list[int], lam: float = lam, scheme: str = scheme) -> list[str]:
-                rows = per_seed[seed][1]
-                model = fit([rows[i] for i in tr], lam, scheme)
-                return predict(model, [rows[i] for i in te])
+                def run(
+                    seed: int | str, tr: list[int], te: list[int], vocab: list[str], lam: float = lam, scheme: str = scheme, scale: tuple[float, float] = scale
+                ) -> list[str]:
+                    rows = per_seed[seed][1]
+                    model = fit([rows[i] for i in tr], lam, scheme, scale, vocab)
+                    return predict(model, [rows[i] for i in te])
 
-            scores = by_fold(run)
-            grid.append({"lambda": lam, "class_weight": scheme, **scores})
-            print(json.dumps(grid[-1]), file=sys.stderr)
-    stacked = [per_seed[seed][1][i] for seed in SEEDS for i in english]
+                scores = by_fold(run)
+                writer = by_fold(run, ("writer",))
+                grid.append(
+                    {
+                        "lambda": lam,
+                        "class_weight": scheme,
+                        "scale": scale,
+                        **scores,
+                        "writer": writer,
+                        "rank": round((scores["macro_f1"] + writer["macro_f1"]) / 2, 4),
+                    }
+                )
+                print(json.dumps(grid[-1]), file=sys.stderr)
+
+    stacked = [per_seed[seed][1][i] for seed in RANDOM_SEEDS for i in english]
+    final_vocab = vocabulary(full_rows, brands, english)
     rejected = []
-    for best in sorted(grid, key=lambda g: (g["macro_f1"], g["neg_recall"]), reverse=True):
+    for best in sorted(grid, key=lambda g: (g["rank"], g["neg_recall"]), reverse=True):
         lam, scheme = float(best["lambda"]), str(best["class_weight"])  # type: ignore[arg-type]
-        model = fit(stacked, lam, scheme)
+        scale = tuple(best["scale"])  # type: ignore[arg-type]
+        # the operating point: out-of-fold scores of these settings, pooled over seeds and folds
+        pooled: list[tuple[float, float, float]] = []
+        pooled_gold: list[str] = []
+        for seed in SEEDS:
+            rows = per_seed[seed][1]
+            for k in range(K):
+                train, test, vocab = splits[seed, k]
+                if not test:
+                    continue
+                fold_model = fit([rows[i] for i in train], lam, scheme, scale, vocab)
+                english_test = [i for i in test if feats.fixed[i] is None]
+                pooled.extend(fold_model._raw(rows[i][0], rows[i][1]) for i in english_test)
+                pooled_gold.extend(gold[i] for i in english_test)
+        shift, at_shift = choose_shift(pooled, pooled_gold)
+        model = shifted(fit(stacked, lam, scheme, scale, final_vocab), shift)
         failures = sanity_failures(model)
         if not failures:
             break
-        rejected.append({"lambda": lam, "class_weight": scheme, "sanity_failures": [f["text"] for f in failures]})
-        print(f"rejected lambda={lam} class_weight={scheme}: {failures}", file=sys.stderr)
+        rejected.append({"lambda": lam, "class_weight": scheme, "scale": scale, "sanity_failures": [f["text"] for f in failures]})
+        print(f"rejected lambda={lam} class_weight={scheme} scale={scale}: {failures}", file=sys.stderr)
     else:
         print("no setting passes the sanity list; nothing written", file=sys.stderr)
         return 1
 
-    # the chosen settings, also scored on the full-lexicon (in-sample cue) features
-    def run_full(_seed: int, tr: list[int], te: list[int]) -> list[str]:
-        rows = per_seed[_seed][1]
-        model = fit([rows[i] for i in tr], lam, scheme)
-        return predict(model, [full_rows[i] for i in te])
+    # the chosen settings (and shift), also scored on the full-lexicon (in-sample cue) features
+    def run_full(seed: int | str, tr: list[int], te: list[int], vocab: list[str]) -> list[str]:
+        rows = per_seed[seed][1]
+        fold_model = shifted(fit([rows[i] for i in tr], lam, scheme, scale, vocab), shift)
+        return predict(fold_model, [full_rows[i] for i in te])
 
+    def run_shifted(seed: int | str, tr: list[int], te: list[int], vocab: list[str]) -> list[str]:
+        rows = per_seed[seed][1]
+        fold_model = shifted(fit([rows[i] for i in tr], lam, scheme, scale, vocab), shift)
+        return predict(fold_model, [rows[i] for i in te])
+
+    after_shifted = by_fold(run_shifted)
+    after_shifted_writer = by_fold(run_shifted, ("writer",))
     after_full_lexicon = by_fold(run_full)
-
     in_sample_after = report(gold, feats.final(predict(model, full_rows), range(len(records))))
+    files = [str(p.relative_to(ROOT)) for p in (DATA, EXTRA, EXTRA2, SHORT, TOPICS) if p.exists()]
     training = {
-        "data": "split == 'dev' only: tests/data/labelled/posts.jsonl (dev) + tests/data/labelled/train_extra.jsonl",
+        "data": "split == 'dev' only: " + " + ".join(files),
         "n_dev": len(records),
         "n_fitted_rows": len(stacked),
         "dev_sha256": hashlib.sha256("\n".join(json.dumps(r, sort_keys=True) for r in records).encode()).hexdigest(),
-        "model": "multinomial logistic regression, L2 on weights (not intercepts), L-BFGS, mean log-loss",
+        "model": "multinomial logistic regression over the dense features and learned grams, L2 on weights (not intercepts), L-BFGS, mean log-loss",
         "folds": f"{K}-fold stratified by label, sha256(seed:id) order, seeds {list(SEEDS)}",
-        "features": "cross-fitted: each post featurised without built-in phrases seen only in its own fold",
-        "chosen": {"lambda": lam, "class_weight": scheme},
-        "selection": "best CV macro-F1 among settings whose final fit passes the SANITY list",
+        "features": "cross-fitted: each post featurised without built-in phrases seen only in its own fold; "
+        f"learned grams: those used for >= {MIN_BRANDS} brands in the training folds",
+        "chosen": {"lambda": lam, "class_weight": scheme, "scale": scale, "negative_shift": shift},
+        "selection": "best CV macro-F1 among settings whose final fit passes the SANITY list; then the negative "
+        f"intercept shift with the best pooled out-of-fold negative recall at precision >= {NEG_PRECISION_FLOOR}",
+        "learned_grams": len(model.lexical),
         "sanity": [{"text": t, "rating": r, "labels": list(labs)} for t, r, labs in SANITY],
         "rejected_by_sanity": rejected,
         "cv_before_rules_cross_fitted": before_cf,
         "cv_before_rules_in_sample": before_in_sample_folds,
-        "cv_after_model_cross_fitted": {k: v for k, v in best.items() if k not in ("lambda", "class_weight")},
+        "cv_after_model_cross_fitted": {k: v for k, v in best.items() if k not in ("lambda", "class_weight", "scale")},
+        "cv_after_model_shifted": after_shifted,
+        "leave_one_writer_out_after_model_shifted": after_shifted_writer,
+        "pooled_out_of_fold_at_shift": at_shift,
         "cv_after_model_full_lexicon": after_full_lexicon,
         "dev_in_sample_before": {k: round(v, 3) for k, v in before_in_sample.items()},
         "dev_in_sample_after": {k: round(v, 3) for k, v in in_sample_after.items()},
