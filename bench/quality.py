@@ -158,6 +158,7 @@ def load_split(path: Path, split: str) -> list[dict[str, Any]]:
 
 
 HOLDOUT = ROOT / "tests" / "data" / "labelled" / "holdout.jsonl"
+HOLDOUT2 = ROOT / "tests" / "data" / "labelled" / "holdout2.jsonl"  # written blind in the second session
 
 
 def agent_judgement(url: str) -> dict[str, Any]:
@@ -199,7 +200,7 @@ def agent_judgement(url: str) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--split", choices=("dev", "test", "holdout"), default="test")
+    parser.add_argument("--split", choices=("dev", "test", "holdout", "holdout2"), default="test")
     parser.add_argument("--data", type=Path, default=None, help="labelled JSONL (default: by split)")
     parser.add_argument("--from-db", metavar="URL", help="report agents' judgement of stored escalations instead")
     parser.add_argument(
@@ -212,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_db:
         print(json.dumps(agent_judgement(args.from_db)))
         return 0
-    data = args.data or (HOLDOUT if args.split == "holdout" else DATA)
+    data = args.data or {"holdout": HOLDOUT, "holdout2": HOLDOUT2}.get(args.split, DATA)
     records = load_split(data, args.split)
     result = evaluate_records(
         [r["text"] for r in records],

@@ -322,17 +322,26 @@ def extract(
 # `time_expr` features, and as learned words "<num>" and "at <num>" turned "opens at 9"
 # into a complaint. No reference number or amount is ever learned. Which grams carry weight is decided by `train.py` (grams used
 # for at least `MIN_BRANDS` different brands, so brand names and handles never qualify).
+def gram_sequence(tokens: Sequence[str]) -> Sequence[str]:
+    """The tokens a gram may use: a token with a digit becomes "" (it and the pairs it
+    would form are left out). Most posts need no per-token test: one C-level scan says so."""
+    if _HAS_DIGIT(" ".join(tokens)) is None:
+        return tokens
+    return [t if t.isalpha() or _HAS_DIGIT(t) is None else "" for t in tokens]
+
+
+def gram_parts(seq: Sequence[str]) -> tuple[set[str], set[tuple[str, str]]]:
+    """The distinct words and adjacent word pairs of a `gram_sequence`."""
+    words = set(seq)
+    pairs = set(zip(seq, seq[1:], strict=False))
+    if "" in words:
+        words.discard("")
+        pairs = {p for p in pairs if p[0] and p[1]}
+    return words, pairs
+
+
 def grams(tokens: Sequence[str]) -> list[str]:
     """The distinct words and adjacent word pairs of a tokenised post (none with a digit),
-    in order of first appearance (deterministic, and no sort on the hot path)."""
-    out: dict[str, None] = {}
-    previous = ""
-    for token in tokens:
-        if not token or (not token.isalpha() and _HAS_DIGIT(token) is not None):
-            previous = ""
-            continue
-        out[token] = None
-        if previous:
-            out[previous + " " + token] = None
-        previous = token
-    return list(out)
+    as names ("word", "word word"), sorted: what `train.py` learns weights for."""
+    words, pairs = gram_parts(gram_sequence(tokens))
+    return sorted([*words, *(f"{a} {b}" for a, b in pairs)])

@@ -25,9 +25,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from types import ModuleType
 
-from listener.scoring.features import FEATURES
+from listener.scoring.features import FEATURES, gram_parts, gram_sequence
 
 LABELS = ("negative", "neutral", "positive")
 GRAMS_FLOOR = 20  # posts with fewer grams weigh each like a post with this many
@@ -56,7 +57,7 @@ class Decision:
 class LinearModel:
     """Weights per class over `FEATURES`; `decide(x)` for a sparse x [(index, value), ...]."""
 
-    __slots__ = ("labels", "bias", "weights", "lexical", "_columns", "_b", "_margins")
+    __slots__ = ("labels", "bias", "weights", "lexical", "_words", "_pairs", "_columns", "_b", "_margins")
 
     def __init__(
         self,
@@ -78,6 +79,16 @@ class LinearModel:
             if len(ws) != len(LABELS):
                 raise ValueError(f"learned weights for {gram!r} have {len(ws)} values, need {len(LABELS)}")
             self.lexical[gram] = (float(ws[0]), float(ws[1]), float(ws[2]))
+        # the hot path's view of `lexical`: single words, and pairs as first -> second -> weights
+        # (each entry carries its gram's name, so no string is built for a hit)
+        self._words: dict[str, tuple[float, float, float, str]] = {}
+        self._pairs: dict[str, dict[str, tuple[float, float, float, str]]] = {}
+        for gram, w in self.lexical.items():
+            first, _, second = gram.partition(" ")
+            if second:
+                self._pairs.setdefault(first, {})[second] = (*w, gram)
+            else:
+                self._words[gram] = (*w, gram)
         # per feature, its weight for each class: one pass over a sparse x scores all three
         neg, neu, pos = (self.weights[c] for c in LABELS)
         self._columns = list(zip(neg, neu, pos, strict=True))
@@ -112,7 +123,9 @@ class LinearModel:
                     s2 += w[2] * norm
         return s0, s1, s2
 
-    def decide(self, x: Sequence[tuple[int, float]], grams: Sequence[str] = ()) -> Decision:
+    def decide(self, x: Sequence[tuple[int, float]], tokens: Sequence[str] = ()) -> Decision:
+        """The label for dense features `x` and (when the model has learned words) the
+        post's matcher tokens, whose `features.grams` it looks up."""
         # `_raw`, inlined (one call per scored text)
         s0, s1, s2 = self._b
         columns = self._columns
@@ -121,18 +134,64 @@ class LinearModel:
             s0 += a * v
             s1 += b * v
             s2 += c * v
-        found: list[tuple[str, tuple[float, float, float]]] = []
+        found: list[tuple[float, float, float, str]] = []
         norm = 0.0
-        if grams:
-            get = self.lexical.get
-            norm = _NORM[len(grams)] if len(grams) < len(_NORM) else 1.0 / math.sqrt(len(grams))
-            for gram in grams:
-                w = get(gram)
-                if w is not None:
-                    s0 += w[0] * norm
-                    s1 += w[1] * norm
-                    s2 += w[2] * norm
-                    found.append((gram, w))
+        if tokens and self.lexical:
+            l0 = l1 = l2 = 0.0
+            count = 0
+            append = found.append
+            get = self._words.get
+            get_first = self._pairs.get
+            seq = gram_sequence(tokens)
+            if len(set(seq)) == len(seq):
+                # no token repeats, so no gram does: one pass, each word then the pair it ends
+                previous = ""
+                for token in seq:
+                    if not token:
+                        previous = ""
+                        continue
+                    count += 1
+                    w = get(token)
+                    if w is not None:
+                        l0 += w[0]
+                        l1 += w[1]
+                        l2 += w[2]
+                        append(w)
+                    if previous:
+                        count += 1
+                        seconds = get_first(previous)
+                        if seconds is not None:
+                            w = seconds.get(token)
+                            if w is not None:
+                                l0 += w[0]
+                                l1 += w[1]
+                                l2 += w[2]
+                                append(w)
+                    previous = token
+            else:  # each distinct gram once, as `features.grams` lists them
+                words, pairs = gram_parts(seq)
+                count = len(words) + len(pairs)
+                for token in words:
+                    w = get(token)
+                    if w is not None:
+                        l0 += w[0]
+                        l1 += w[1]
+                        l2 += w[2]
+                        append(w)
+                for first, second in pairs:
+                    seconds = get_first(first)
+                    if seconds is not None:
+                        w = seconds.get(second)
+                        if w is not None:
+                            l0 += w[0]
+                            l1 += w[1]
+                            l2 += w[2]
+                            append(w)
+            if count:
+                norm = _NORM[count] if count < len(_NORM) else 1.0 / math.sqrt(count)
+                s0 += l0 * norm
+                s1 += l1 * norm
+                s2 += l2 * norm
         # label = the best class, runner = the second best (ties: the earlier label)
         if s0 >= s1:
             top, runner = (0, 1) if s0 >= s2 else (2, 0)
@@ -148,16 +207,15 @@ class LinearModel:
             p = margin[j] * v
             if p > 0:
                 pushes.append((j, p))
-        for gram, w in found:
-            p = (w[top] - w[runner]) * norm
+        for w in found:
+            p = w[top] - w[runner]  # type: ignore[operator]  # (top, runner are 0-2: the weights)
             if p > 0:
-                pushes.append((gram, p))
+                pushes.append((w[3], p * norm))
         pushes.sort(key=_second, reverse=True)
         return Decision(LABELS[top], {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}, pushes)
 
 
-def _second(pair: tuple[int | str, float]) -> float:
-    return pair[1]
+_second = itemgetter(1)  # sort key: the push
 
 
 def default_model() -> LinearModel:

@@ -180,7 +180,7 @@ class TextAnalysis:
     urgent: list[str] = field(default_factory=list)
     question: bool = False
     features: list[tuple[int, float]] = field(default_factory=list)  # the model's input
-    grams: list[str] = field(default_factory=list)  # its learned-word input (when it has any)
+    grams: list[str] = field(default_factory=list)  # `features.grams`, for `train.py` (keep_grams)
 
 
 # placeholder until `analyse_tokens` sets the real sentiment (never returned)
@@ -365,9 +365,9 @@ class SentimentEngine:
             numerals,
         )
         analysis.features = x
-        if model.lexical or self.keep_grams:
+        if self.keep_grams:
             analysis.grams = grams(tokens)
-        decision = model.decide(x, analysis.grams)
+        decision = model.decide(x, tokens)
         label = decision.label
         reasons = explain(decision, tokens, values, spans, item_slot, stars, nonzero)
         if not reasons and label != "neutral":

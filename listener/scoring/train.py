@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -382,7 +381,7 @@ def mean(reports: Sequence[dict[str, float]]) -> dict[str, float]:
 
 
 def predict(model: LinearModel, rows: Sequence[Row]) -> list[str]:
-    return [model.decide(x, grams).label for x, grams, _y in rows]
+    return [LABELS[_argmax(model._raw(x, grams))] for x, grams, _y in rows]
 
 
 def sanity_failures(model: LinearModel) -> list[dict[str, Any]]:
@@ -510,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rejected = []
     for best in sorted(grid, key=lambda g: (g["rank"], g["neg_recall"]), reverse=True):
         lam, scheme = float(best["lambda"]), str(best["class_weight"])  # type: ignore[arg-type]
-        scale = tuple(best["scale"])  # type: ignore[arg-type]
+        scale = (float(best["scale"][0]), float(best["scale"][1]))  # type: ignore[index]
         # the operating point: out-of-fold scores of these settings, pooled over seeds and folds
         pooled: list[tuple[float, float, float]] = []
         pooled_gold: list[str] = []

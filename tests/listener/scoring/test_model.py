@@ -90,3 +90,43 @@ def test_without_the_model_the_label_is_the_compound_sign(scoring_rules: RulesFa
     scorer = Scorer(scoring_rules(), model=None)
     result = scorer.sentiment("Great service, love the new app")
     assert result.label == "positive" and result.compound >= 0.05
+
+
+def test_grams_are_words_and_pairs_without_numbers() -> None:
+    from listener.scoring.features import grams
+
+    got = grams(["still", "no", "signal", "since", "3rd", "day", "£30", "refund", "no", "signal"])
+    # distinct, sorted; "3rd" and "£30" are left out and break the pairs around them
+    assert got == sorted({"still", "no", "signal", "since", "day", "refund", "still no", "no signal", "signal since", "refund no"})
+
+
+def test_the_hot_path_scores_exactly_the_learned_grams() -> None:
+    from listener.scoring.features import grams
+
+    engine = SentimentEngine(None)
+    model = default_model()
+    assert model.lexical, "the committed model has learned words"
+    for text in (
+        "still no reply from support, third email this week",
+        "the the the parcel parcel arrived arrived",  # repeats take the distinct path
+        "router fine now, thanks for sorting it",
+        "ref 44821: on hold 2hrs, nobody picks up",
+    ):
+        a = engine.analyse(text)
+        fast = model.decide(a.features, a.tokens).scores
+        slow = model.scores(a.features, grams(a.tokens))
+        assert all(abs(fast[c] - slow[c]) < 1e-9 for c in LABELS)
+
+
+def test_learned_words_never_include_brands_or_numbers() -> None:
+    model = default_model()
+    assert not any(ch.isdigit() for gram in model.lexical for ch in gram)
+    for brand_word in ("nimbus", "fernbank", "skylark", "quillfield", "wrenfield", "fathom"):
+        assert brand_word not in model.lexical
+
+
+def test_learned_words_show_up_as_reasons(scorer: Scorer) -> None:
+    result = scorer.sentiment("nobody has turned up and nobody answers the phone")
+    assert result.label == "negative"
+    learned = [r for r in result.reasons if "(learned," in r]
+    assert 1 <= len(learned) <= 3
