@@ -130,3 +130,25 @@ def test_learned_words_show_up_as_reasons(scorer: Scorer) -> None:
     assert result.label == "negative"
     learned = [r for r in result.reasons if "(learned," in r]
     assert 1 <= len(learned) <= 3
+
+
+def test_training_fits_learned_words_from_rows() -> None:
+    from listener.scoring.features import INDEX
+    from listener.scoring.train import fit, vocabulary
+
+    i = INDEX["cue_failure"]
+    rows = [
+        ([(i, -0.5)], ["no", "reply", "no reply"], 0),
+        ([(i, -0.5)], ["still", "no", "reply", "still no", "no reply"], 0),
+        ([], ["store", "opens"], 1),
+        ([], ["store", "hours"], 1),
+        ([], ["love", "it", "love it"], 2),
+        ([], ["love", "this"], 2),
+    ]
+    brands = ["a", "b", "c", "a", "b", "c"]
+    vocab = vocabulary(rows, brands, range(len(rows)))
+    assert "no reply" not in vocab  # used for two brands only: never learned
+    model = fit(rows * 3, 0.01, "none", (4.0, 4.0), ["no", "reply", "store", "love"])
+    assert set(model.lexical) <= {"no", "reply", "store", "love"}
+    assert model.lexical["love"][2] > model.lexical["love"][0]  # a positive word
+    assert model.lexical["reply"][0] > model.lexical["reply"][2]
