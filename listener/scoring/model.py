@@ -79,14 +79,15 @@ class LinearModel:
             if len(ws) != len(LABELS):
                 raise ValueError(f"learned weights for {gram!r} have {len(ws)} values, need {len(LABELS)}")
             self.lexical[gram] = (float(ws[0]), float(ws[1]), float(ws[2]))
-        # the hot path's view of `lexical`: single words, and pairs as first -> second -> weights
-        # (each entry carries its gram's name, so no string is built for a hit)
+        # the hot path's view of `lexical`: words by themselves, pairs by (first, second), as
+        # `features.gram_parts` yields them; each entry carries its gram's name, so no
+        # string is built for a lookup
         self._words: dict[str, tuple[float, float, float, str]] = {}
-        self._pairs: dict[str, dict[str, tuple[float, float, float, str]]] = {}
+        self._pairs: dict[tuple[str, str], tuple[float, float, float, str]] = {}
         for gram, w in self.lexical.items():
             first, _, second = gram.partition(" ")
             if second:
-                self._pairs.setdefault(first, {})[second] = (*w, gram)
+                self._pairs[first, second] = (*w, gram)
             else:
                 self._words[gram] = (*w, gram)
         # per feature, its weight for each class: one pass over a sparse x scores all three
@@ -114,7 +115,7 @@ class LinearModel:
             s2 += c * v
         if grams:
             lexical = self.lexical
-            norm = _NORM[len(grams)] if len(grams) < len(_NORM) else 1.0 / math.sqrt(len(grams))
+            norm = gram_norm(len(grams))
             for gram in grams:
                 w = lexical.get(gram)
                 if w is not None:
@@ -137,58 +138,17 @@ class LinearModel:
         found: list[tuple[float, float, float, str]] = []
         norm = 0.0
         if tokens and self.lexical:
-            l0 = l1 = l2 = 0.0
-            count = 0
-            append = found.append
-            get = self._words.get
-            get_first = self._pairs.get
-            seq = gram_sequence(tokens)
-            if len(set(seq)) == len(seq):
-                # no token repeats, so no gram does: one pass, each word then the pair it ends
-                previous = ""
-                for token in seq:
-                    if not token:
-                        previous = ""
-                        continue
-                    count += 1
-                    w = get(token)
-                    if w is not None:
-                        l0 += w[0]
-                        l1 += w[1]
-                        l2 += w[2]
-                        append(w)
-                    if previous:
-                        count += 1
-                        seconds = get_first(previous)
-                        if seconds is not None:
-                            w = seconds.get(token)
-                            if w is not None:
-                                l0 += w[0]
-                                l1 += w[1]
-                                l2 += w[2]
-                                append(w)
-                    previous = token
-            else:  # each distinct gram once, as `features.grams` lists them
-                words, pairs = gram_parts(seq)
-                count = len(words) + len(pairs)
-                for token in words:
-                    w = get(token)
-                    if w is not None:
-                        l0 += w[0]
-                        l1 += w[1]
-                        l2 += w[2]
-                        append(w)
-                for first, second in pairs:
-                    seconds = get_first(first)
-                    if seconds is not None:
-                        w = seconds.get(second)
-                        if w is not None:
-                            l0 += w[0]
-                            l1 += w[1]
-                            l2 += w[2]
-                            append(w)
-            if count:
-                norm = _NORM[count] if count < len(_NORM) else 1.0 / math.sqrt(count)
+            words, pairs = gram_parts(gram_sequence(tokens))
+            # the lookups run in C (`map`); only the hits come back to Python
+            found = [w for w in map(self._words.get, words) if w is not None]
+            found += [w for w in map(self._pairs.get, pairs) if w is not None]
+            if found:
+                l0 = l1 = l2 = 0.0
+                for w in found:
+                    l0 += w[0]
+                    l1 += w[1]
+                    l2 += w[2]
+                norm = gram_norm(len(words) + len(pairs))
                 s0 += l0 * norm
                 s1 += l1 * norm
                 s2 += l2 * norm

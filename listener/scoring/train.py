@@ -3,12 +3,14 @@
     python -m listener.scoring.train            # cross-validate, fit, write model_weights.py
     python -m listener.scoring.train --dry-run  # cross-validate and print, write nothing
 
-Pure Python (no numpy): a multinomial logistic regression over `features.FEATURES`, L2
-penalty on the weights (not the intercepts), fitted by L-BFGS on the mean log-loss.
+A multinomial logistic regression over `features.FEATURES` and the learned grams
+(`features.grams`), L2 penalty on the weights (not the intercepts), fitted by scipy's
+L-BFGS on the mean log-loss (numpy/scipy: the dev extras; run time needs neither).
 
 Data: ONLY `split == "dev"` records: the dev split of `tests/data/labelled/posts.jsonl`
-(380 posts) plus `tests/data/labelled/train_extra.jsonl` (654 posts, all dev), 1034 in
-all. The test split of posts.jsonl and `holdout.jsonl` are never read here.
+(380 posts) plus the training files `train_extra.jsonl`, `train_extra2.jsonl`,
+`train_short.jsonl` and `train_topics.jsonl` (see `TRAIN_EXTRA.md`), 2,550 in all. The
+test split of posts.jsonl, `holdout.jsonl` and `holdout2.jsonl` are never read here.
 
 Why "cross-fitted" features. The built-in lexicon was written while reading the dev
 posts, so on dev the cues are far more complete than on new text (dev accuracy of the
@@ -22,13 +24,15 @@ kind, stars, ...) adds when a cue is missing. At run time the full lexicon is us
 
 Protocol (all within dev):
 - folds: stratified by label; within a label, posts ordered by sha256(f"{seed}:{id}") and
-  dealt round-robin into K=5 folds; SEEDS fold assignments (each with its own
-  cross-fitted features);
+  dealt round-robin into K=5 folds, for two seeds; and leave-one-writer-out
+  (`writer_of`); each assignment with its own cross-fitted features. A gram is learnable
+  in a fold only if the fold's training posts use it for MIN_BRANDS brands;
 - "rules" (before): the label is the compound's sign (the pre-model scorer), scored
   in-sample (full lexicon) and cross-fitted (fold k scored with fold k's reduced lexicon);
 - "model" (after): for each seed and fold, fit on the other folds' cross-fitted features,
-  predict fold k's cross-fitted features; the grid of L2 strength x class weighting is
-  ranked by the mean macro-F1 over seeds and folds (ties: negative recall);
+  predict fold k's cross-fitted features; the grid of L2 strength x class weighting x
+  gram scale is ranked by the mean of the random folds' and the writer folds' macro-F1
+  (ties: negative recall);
 - sanity gate: going down that ranking, each setting is fitted on all dev posts and the
   first whose model labels every post of `SANITY` as stated is kept. `SANITY` is a short
   fixed list of obvious product cases scored with the run-time path (full lexicon):
@@ -39,8 +43,10 @@ Protocol (all within dev):
   a negated failure ("nothing damaged": not negative). A weakly regularised fit can
   learn dataset shortcuts (it learned "short post -> neutral" from the length feature,
   which `features` now reads only beyond `features.SHORT` tokens) that cross-validation
-  on posts of typical length does not punish. If no setting passes, nothing is written;
-- final fit: all dev posts, cross-fitted features of every seed stacked (SEEDS x 1034 rows),
+  on posts of typical length does not punish. If no setting passes, nothing is written.
+  Each candidate first gets its negative-intercept shift (`choose_shift`, from its
+  pooled out-of-fold scores), and the gate judges the shifted model;
+- final fit: all dev posts, cross-fitted features of both random seeds stacked,
   with the kept settings. Non-English posts (scored by the es/fr/de keyword lexicons, not
   by this model) are left out of fitting but counted in every score.
 """
@@ -112,6 +118,8 @@ SANITY: tuple[tuple[str, int | None, tuple[str, ...]], ...] = (
 )
 
 Row = tuple[list[tuple[int, float]], list[str], int]  # sparse features, grams, label index
+# a fold model's raw scores on its test posts: cross-fitted features, full-lexicon features
+OutOfFold = tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -193,7 +201,6 @@ class Featuriser:
         self.records = records
         self.scorer = Scorer(bench_rules(), model=None)
         self.full = SentimentEngine(None, model=_zero_model(), keep_grams=True)
-        self.rules_only = SentimentEngine(None, model=None)
         self.mentions = [_mention(i, r) for i, r in enumerate(records)]
         self.seen = phrases_seen(self.full, [r["text"] for r in records])
         # which posts the English model scores; the others keep the keyword/unsupported label
@@ -263,7 +270,7 @@ def vocabulary(rows: Sequence[Row], brands: Sequence[str], indices: Sequence[int
 
 
 def fit(
-    rows: Sequence[Row], lam: float, scheme: str, scale: float | tuple[float, float] = 0.0, vocab: Sequence[str] = ()
+    rows: Sequence[Row], lam: float, scheme: str, scale: tuple[float, float] = (0.0, 0.0), vocab: Sequence[str] = ()
 ) -> LinearModel:
     """Multinomial logistic regression: dense features, plus one column per vocabulary gram
     (value `scale * model.gram_norm(grams in the post)`, so `scale` sets how strongly the shared L2
@@ -275,7 +282,7 @@ def fit(
     except ImportError as exc:  # training is a development task: `pip install -e '.[dev]'`
         raise SystemExit(f"training needs numpy and scipy ({exc}); install the dev extras: pip install -e '.[dev]'") from None
     d = len(FEATURES)
-    unigram, pair = scale if isinstance(scale, tuple) else (scale, scale)
+    unigram, pair = scale
     # per gram: its column and its scale (single words and word pairs may be held back differently)
     column = {g: d + k for k, g in enumerate(g for g in vocab if (pair if " " in g else unigram))}
     gram_scale = {g: (pair if " " in g else unigram) for g in column}
@@ -346,7 +353,6 @@ def choose_shift(scores: Sequence[tuple[float, float, float]], gold: Sequence[st
         shift = step * 0.05
         predicted = [LABELS[_argmax((s0 + shift, s1, s2))] for s0, s1, s2 in scores]
         r = report(gold, predicted)
-        print(f"shift {shift:+.2f}: " + json.dumps({k: round(v, 3) for k, v in r.items()}), file=sys.stderr)
         if r["neg_precision"] >= NEG_PRECISION_FLOOR and (r["neg_recall"], -abs(shift)) > (best[1], -abs(best[0])):
             best = (shift, r["neg_recall"], r["neg_precision"])
     shift = round(best[0], 2)
@@ -461,37 +467,58 @@ def main(argv: Sequence[str] | None = None) -> int:
             test = [i for i in range(len(records)) if fold[i] == k]
             splits[seed, k] = (train, test, vocabulary(per_seed[seed][1], brands, train))
 
-    def by_fold(
-        metric_of: Callable[[int | str, list[int], list[int], list[str]], list[str]],
-        seeds: Sequence[int | str] = RANDOM_SEEDS,
-    ) -> dict[str, float]:
+    def rules_by_fold(labels_of: Callable[[int | str], Sequence[str]]) -> dict[str, float]:
+        """The rules' labels (per seed: `labels_of(seed)[i]`), scored fold by fold."""
         reports = []
-        for seed in seeds:
+        for seed in RANDOM_SEEDS:
+            labels = labels_of(seed)
+            for k in range(K):
+                test = splits[seed, k][1]
+                reports.append(report([gold[i] for i in test], feats.final([labels[i] for i in test], test)))
+        return mean(reports)
+
+    before_cf = rules_by_fold(lambda seed: per_seed[seed][2])
+    before_in_sample_folds = rules_by_fold(lambda _seed: full_rules)
+
+    def out_of_fold(lam: float, scheme: str, scale: tuple[float, float]) -> dict[tuple[int | str, int], OutOfFold]:
+        """Per (seed, fold): the fold model's raw scores on its test posts, with the
+        cross-fitted and the full-lexicon features. Everything later is read from these,
+        so each setting is fitted once per fold."""
+        raw = {}
+        for seed in SEEDS:
+            rows = per_seed[seed][1]
             for k in range(K):
                 train, test, vocab = splits[seed, k]
-                if not test:
-                    continue
-                predicted = metric_of(seed, train, test, vocab)
+                if test:
+                    m = fit([rows[i] for i in train], lam, scheme, scale, vocab)
+                    raw[seed, k] = (
+                        [m._raw(rows[i][0], rows[i][1]) for i in test],
+                        [m._raw(full_rows[i][0], full_rows[i][1]) for i in test],
+                    )
+        return raw
+
+    def scored(
+        raw: dict[tuple[int | str, int], OutOfFold],
+        shift: float = 0.0,
+        seeds: Sequence[int | str] = RANDOM_SEEDS,
+        full_lexicon: bool = False,
+    ) -> dict[str, float]:
+        reports = []
+        for (seed, k), both in raw.items():
+            if seed in seeds:
+                test = splits[seed, k][1]
+                predicted = [LABELS[_argmax((a + shift, b, c))] for a, b, c in both[full_lexicon]]
                 reports.append(report([gold[i] for i in test], feats.final(predicted, test)))
         return mean(reports)
 
-    before_cf = by_fold(lambda seed, _tr, te, _v: [per_seed[seed][2][i] for i in te])
-    before_in_sample_folds = by_fold(lambda _s, _tr, te, _v: [full_rules[i] for i in te])
-
     grid = []
+    oof = []
     for scheme in CLASS_WEIGHTS:
         for lam in LAMBDAS:
             for scale in SCALES:
-
-                def run(
-                    seed: int | str, tr: list[int], te: list[int], vocab: list[str], lam: float = lam, scheme: str = scheme, scale: tuple[float, float] = scale
-                ) -> list[str]:
-                    rows = per_seed[seed][1]
-                    model = fit([rows[i] for i in tr], lam, scheme, scale, vocab)
-                    return predict(model, [rows[i] for i in te])
-
-                scores = by_fold(run)
-                writer = by_fold(run, ("writer",))
+                raw = out_of_fold(lam, scheme, scale)
+                scores = scored(raw)
+                writer = scored(raw, seeds=("writer",))
                 grid.append(
                     {
                         "lambda": lam,
@@ -502,27 +529,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "rank": round((scores["macro_f1"] + writer["macro_f1"]) / 2, 4),
                     }
                 )
+                oof.append(raw)
                 print(json.dumps(grid[-1]), file=sys.stderr)
 
     stacked = [per_seed[seed][1][i] for seed in RANDOM_SEEDS for i in english]
     final_vocab = vocabulary(full_rows, brands, english)
     rejected = []
-    for best in sorted(grid, key=lambda g: (g["rank"], g["neg_recall"]), reverse=True):
+    for n in sorted(range(len(grid)), key=lambda n: (grid[n]["rank"], grid[n]["neg_recall"]), reverse=True):
+        best, raw = grid[n], oof[n]
         lam, scheme = float(best["lambda"]), str(best["class_weight"])  # type: ignore[arg-type]
         scale = (float(best["scale"][0]), float(best["scale"][1]))  # type: ignore[index]
-        # the operating point: out-of-fold scores of these settings, pooled over seeds and folds
+        # the operating point: out-of-fold scores of these settings (English posts), pooled
         pooled: list[tuple[float, float, float]] = []
         pooled_gold: list[str] = []
-        for seed in SEEDS:
-            rows = per_seed[seed][1]
-            for k in range(K):
-                train, test, vocab = splits[seed, k]
-                if not test:
-                    continue
-                fold_model = fit([rows[i] for i in train], lam, scheme, scale, vocab)
-                english_test = [i for i in test if feats.fixed[i] is None]
-                pooled.extend(fold_model._raw(rows[i][0], rows[i][1]) for i in english_test)
-                pooled_gold.extend(gold[i] for i in english_test)
+        for (seed, k), (scores_cf, _full) in raw.items():
+            for i, score in zip(splits[seed, k][1], scores_cf, strict=True):
+                if feats.fixed[i] is None:
+                    pooled.append(score)
+                    pooled_gold.append(gold[i])
         shift, at_shift = choose_shift(pooled, pooled_gold)
         model = shifted(fit(stacked, lam, scheme, scale, final_vocab), shift)
         failures = sanity_failures(model)
@@ -534,20 +558,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("no setting passes the sanity list; nothing written", file=sys.stderr)
         return 1
 
-    # the chosen settings (and shift), also scored on the full-lexicon (in-sample cue) features
-    def run_full(seed: int | str, tr: list[int], te: list[int], vocab: list[str]) -> list[str]:
-        rows = per_seed[seed][1]
-        fold_model = shifted(fit([rows[i] for i in tr], lam, scheme, scale, vocab), shift)
-        return predict(fold_model, [full_rows[i] for i in te])
-
-    def run_shifted(seed: int | str, tr: list[int], te: list[int], vocab: list[str]) -> list[str]:
-        rows = per_seed[seed][1]
-        fold_model = shifted(fit([rows[i] for i in tr], lam, scheme, scale, vocab), shift)
-        return predict(fold_model, [rows[i] for i in te])
-
-    after_shifted = by_fold(run_shifted)
-    after_shifted_writer = by_fold(run_shifted, ("writer",))
-    after_full_lexicon = by_fold(run_full)
+    # the chosen settings with their shift; also on the full-lexicon (in-sample cue) features
+    after_shifted = scored(raw, shift)
+    after_shifted_writer = scored(raw, shift, ("writer",))
+    after_full_lexicon = scored(raw, shift, full_lexicon=True)
     in_sample_after = report(gold, feats.final(predict(model, full_rows), range(len(records))))
     files = [str(p.relative_to(ROOT)) for p in (DATA, EXTRA, EXTRA2, SHORT, TOPICS) if p.exists()]
     training = {
