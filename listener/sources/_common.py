@@ -106,6 +106,14 @@ class TransientError(RetryableError):
 # --------------------------------------------------------------------------- config
 
 
+def sole_brand(brand: str | None, brands: list[BrandSpec] | None) -> str | None:
+    """The brand a review source's posts are about: the configured one, else the only
+    brand in rules.yaml (reviews of your own app need not name you)."""
+    if brand is None and brands and len(brands) == 1:
+        return brands[0].name
+    return brand
+
+
 def require_env(env: Mapping[str, str] | None, names: Iterable[str], source_type: str, name: str) -> dict[str, str]:
     """Return the named variables, or raise NotConfigured naming the first one missing."""
     import os

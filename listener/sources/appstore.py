@@ -47,6 +47,7 @@ from listener.sources._common import (
     load_cursor,
     parse_time,
     safely,
+    sole_brand,
     utcnow,
     validate_options,
 )
@@ -113,8 +114,7 @@ class AppStoreSource:
         brands: list[BrandSpec] | None = None,
     ) -> AppStoreSource:
         opts = validate_options(cls, name, options)
-        if opts.brand is None and brands and len(brands) == 1:
-            opts.brand = brands[0].name
+        opts.brand = sole_brand(opts.brand, brands)
         if client is None:
             client = httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=True)
         return cls(name, client, opts)

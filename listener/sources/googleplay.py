@@ -53,6 +53,7 @@ from listener.sources._common import (
     options_error,
     parse_time,
     safely,
+    sole_brand,
     validate_options,
 )
 from listener.types import Author, Batch, Mention, Quarantined
@@ -131,8 +132,7 @@ class GooglePlaySource:
         opts = validate_options(cls, name, options)
         if not opts.app_id and not opts.app_ids:
             raise options_error(cls.type, name, ValueError("set app_id (e.g. com.nimbus.app)"))
-        if opts.brand is None and brands and len(brands) == 1:
-            opts.brand = brands[0].name
+        opts.brand = sole_brand(opts.brand, brands)
         if client is None:
             client, sort = _import_reviews()
         else:

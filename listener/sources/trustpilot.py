@@ -44,6 +44,7 @@ from listener.sources._common import (
     parse_time,
     require_env,
     safely,
+    sole_brand,
     utcnow,
     validate_options,
 )
@@ -89,8 +90,7 @@ class TrustpilotSource:
     ) -> TrustpilotSource:
         opts = validate_options(cls, name, options)
         key = require_env(env, cls.needs, cls.type, name)["TRUSTPILOT_API_KEY"]
-        if opts.brand is None and brands and len(brands) == 1:
-            opts.brand = brands[0].name
+        opts.brand = sole_brand(opts.brand, brands)
         return cls(name, client or httpx.Client(), key, opts)
 
     def _credential_message(self, status: int, body: str) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import TemplateError, TemplateSyntaxError, meta
 
@@ -198,6 +198,27 @@ def check_field_template(template: str) -> str:
             f"unknown variable(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(FIELD_VARIABLES))}"
         )
     return template
+
+
+K = TypeVar("K")
+
+
+def check_field_templates(fields: dict[K, str]) -> dict[K, str]:
+    """`check_field_template` for each custom field ({field name or id: template}); the
+    error names the field. Returns the mapping unchanged."""
+    for key, template in fields.items():
+        try:
+            check_field_template(template)
+        except ValueError as exc:
+            raise ValueError(f"custom field {key}: {exc}") from exc
+    return fields
+
+
+def check_subdomain(value: str, what: str) -> str:
+    """A vendor account's subdomain (the `x` of x.zendesk.com / x.freshdesk.com)."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
+        raise ValueError(f"a {what}: lowercase letters, digits and '-' only")
+    return value
 
 
 def render_field(template: str, payload: EscalationPayload) -> str:

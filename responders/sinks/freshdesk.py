@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,19 +92,12 @@ class FreshdeskSink:
         @field_validator("domain")
         @classmethod
         def _domain(cls, value: str) -> str:
-            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
-                raise ValueError("a Freshdesk domain: lowercase letters, digits and '-' only")
-            return value
+            return _ticket.check_subdomain(value, "Freshdesk domain")
 
         @field_validator("custom_fields")
         @classmethod
         def _templates(cls, value: dict[str, str]) -> dict[str, str]:
-            for name, template in value.items():
-                try:
-                    _ticket.check_field_template(template)
-                except ValueError as exc:
-                    raise ValueError(f"custom field {name}: {exc}") from exc
-            return value
+            return _ticket.check_field_templates(value)
 
     def __init__(self, name: str, options: Options, api_key: str, client: httpx.Client | None = None):
         self.name = name

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -80,19 +79,12 @@ class ZendeskSink:
         @field_validator("subdomain")
         @classmethod
         def _subdomain(cls, value: str) -> str:
-            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
-                raise ValueError("a Zendesk subdomain: lowercase letters, digits and '-' only")
-            return value
+            return _ticket.check_subdomain(value, "Zendesk subdomain")
 
         @field_validator("custom_fields")
         @classmethod
         def _templates(cls, value: dict[int, str]) -> dict[int, str]:
-            for field_id, template in value.items():
-                try:
-                    _ticket.check_field_template(template)
-                except ValueError as exc:
-                    raise ValueError(f"custom field {field_id}: {exc}") from exc
-            return value
+            return _ticket.check_field_templates(value)
 
     def __init__(
         self,
