@@ -3,8 +3,12 @@
 # postgresql+psycopg:// URL to run several replicas against PostgreSQL.
 FROM python:3.11-slim AS build
 WORKDIR /src
-RUN pip install --no-cache-dir --upgrade pip build
-COPY pyproject.toml README.md ./
+# gcc: setup.py compiles the scorer's hot modules with mypyc (about 1.4x faster scoring);
+# only this stage needs it, the runtime image gets the built extension in the wheel
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/* \
+ && pip install --no-cache-dir --upgrade pip build
+COPY pyproject.toml setup.py README.md ./
 COPY socialear socialear
 COPY listener listener
 COPY responders responders

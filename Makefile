@@ -5,17 +5,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench native clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip 'setuptools>=77'
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(DEVSTAMP): pyproject.toml | $(BIN)/python
+$(DEVSTAMP): pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP)
 
@@ -31,9 +31,13 @@ lint: $(DEVSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy socialear listener responders storage console
 
+## native: recompile the scorer's hot modules (mypyc) after editing them; until then they run from source
+native: $(DEVSTAMP)
+	$(BIN)/python setup.py -q build_ext --inplace
+
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py --n 100000
 	$(BIN)/python bench/quality.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache build listener/scoring/*.so listener/scoring/compiled.json

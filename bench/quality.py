@@ -7,7 +7,9 @@ VADER (standard thresholds: compound >= 0.05 positive, <= -0.05 negative) and fo
 socialear (the full `Scorer.score`, language gate included), then texts/second for both
 and their ratio, and whether the issue-3 targets are met:
 negative recall >= 0.80 at negative precision >= 0.85; macro-F1 >= VADER's + 0.15;
-socialear speed >= 50% of VADER's.
+socialear speed >= 50% of VADER's. `speed.scorer_build` says whether the scorer ran as its
+mypyc build (what `pip install` produces where a C compiler exists, and the Docker image
+ships) or from source (`SOCIALEAR_PURE_PYTHON=1`, or a source edited since the build).
 
 Tune on `--split dev` only; `test` (the default) is for reporting a frozen configuration.
 
@@ -35,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E402
 
-from listener.scoring import Scorer  # noqa: E402
+from listener.scoring import Scorer, compiled  # noqa: E402
 from listener.types import Author, Mention  # noqa: E402
 from socialear.config import Brand, RulesConfig  # noqa: E402
 
@@ -131,6 +133,8 @@ def evaluate_records(
         "vader_texts_per_s": round(n / vader_best),
         "socialear_texts_per_s": round(n / ours_best),
         "ratio": round(vader_best / ours_best, 3),
+        # mypyc-compiled or from source (see listener/scoring/compiled.py): say which ran
+        "scorer_build": compiled.STATUS,
     }
     neg = ours_report["per_class"]["negative"]
     return {

@@ -11,8 +11,11 @@ per-word rules on pre-lowered tokens), `sentiment` (VADER + cues + care logic),
 `questions` (information request vs complaint), `foreign` (es/fr/de keyword lexicons),
 `language` (platform tag, cheap English test, lingua), `categories`, `urgency`, `scorer`.
 Quality and speed against plain VADER: `python bench/quality.py --split dev|test`.
+`compiled` (imported first) decides whether the hot modules run as their mypyc build or
+from source.
 """
 
+from listener.scoring import compiled  # noqa: F401  (before any other submodule)
 from listener.scoring.scorer import Scorer
 from listener.scoring.types import Score, ScoringContext, Sentiment
 

@@ -27,11 +27,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from types import ModuleType
+from typing import Any
 
-from listener.scoring.features import FEATURES, gram_parts, gram_sequence
+from listener.scoring.features import FEATURES, gram_sequence
 
 LABELS = ("negative", "neutral", "positive")
 GRAMS_FLOOR = 20  # posts with fewer grams weigh each like a post with this many
+_Entry = tuple[float, float, float, str]  # a learned gram's weight per class, and its name
 _NORM = [1.0 / math.sqrt(max(n, GRAMS_FLOOR)) for n in range(256)]
 
 
@@ -79,17 +81,17 @@ class LinearModel:
             if len(ws) != len(LABELS):
                 raise ValueError(f"learned weights for {gram!r} have {len(ws)} values, need {len(LABELS)}")
             self.lexical[gram] = (float(ws[0]), float(ws[1]), float(ws[2]))
-        # the hot path's view of `lexical`: words by themselves, pairs by (first, second), as
-        # `features.gram_parts` yields them; each entry carries its gram's name, so no
-        # string is built for a lookup
-        self._words: dict[str, tuple[float, float, float, str]] = {}
-        self._pairs: dict[tuple[str, str], tuple[float, float, float, str]] = {}
+        # the hot path's view of `lexical`: words by themselves, pairs by first word then
+        # second, so a pair costs a lookup only when its first word starts a learned pair
+        # and no string or tuple is built for a miss; each entry carries its gram's name
+        self._words: dict[str, _Entry] = {}
+        self._pairs: dict[str, dict[str, _Entry]] = {}
         for gram, w in self.lexical.items():
             first, _, second = gram.partition(" ")
             if second:
-                self._pairs[first, second] = (*w, gram)
+                self._pairs.setdefault(first, {})[second] = (w[0], w[1], w[2], gram)
             else:
-                self._words[gram] = (*w, gram)
+                self._words[gram] = (w[0], w[1], w[2], gram)
         # per feature, its weight for each class: one pass over a sparse x scores all three
         neg, neu, pos = (self.weights[c] for c in LABELS)
         self._columns = list(zip(neg, neu, pos, strict=True))
@@ -135,20 +137,17 @@ class LinearModel:
             s0 += a * v
             s1 += b * v
             s2 += c * v
-        found: list[tuple[float, float, float, str]] = []
+        found: list[Any] = []  # of `_Entry`; see `_learned` on why `Any`
         norm = 0.0
         if tokens and self.lexical:
-            words, pairs = gram_parts(gram_sequence(tokens))
-            # the lookups run in C (`map`); only the hits come back to Python
-            found = [w for w in map(self._words.get, words) if w is not None]
-            found += [w for w in map(self._pairs.get, pairs) if w is not None]
+            found, count = self._learned(gram_sequence(tokens))
             if found:
                 l0 = l1 = l2 = 0.0
                 for w in found:
                     l0 += w[0]
                     l1 += w[1]
                     l2 += w[2]
-                norm = gram_norm(len(words) + len(pairs))
+                norm = gram_norm(count)
                 s0 += l0 * norm
                 s1 += l1 * norm
                 s2 += l2 * norm
@@ -168,11 +167,57 @@ class LinearModel:
             if p > 0:
                 pushes.append((j, p))
         for w in found:
-            p = w[top] - w[runner]  # type: ignore[operator]  # (top, runner are 0-2: the weights)
+            p = w[top] - w[runner]  # (top, runner are 0-2: the weights)
             if p > 0:
                 pushes.append((w[3], p * norm))
-        pushes.sort(key=_second, reverse=True)
+        pushes.sort(key=_second, reverse=True)  # stable: equal pushes keep the text's order
         return Decision(LABELS[top], {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}, pushes)
+
+    def _learned(self, seq: Sequence[str]) -> tuple[list[Any], int]:
+        """The learned grams of a `features.gram_sequence` (its words in order of first
+        use, then its pairs likewise) and how many distinct grams it has: what
+        `grams(tokens)` and a lexicon lookup of each would give, in one pass with no set
+        of pairs. A pair can only repeat an earlier one if its first word is itself a
+        repeat, so only then is the text searched for it."""
+        # `Any`, not `_Entry`: compiled, a typed tuple would be unpacked into C values and
+        # boxed again for each hit (about 4x slower); these entries are only passed on
+        words: dict[str, Any] = self._words
+        pairs: dict[str, dict[str, Any]] = self._pairs
+        found_words: list[Any] = []
+        found_pairs: list[Any] = []
+        seen: set[str] = set()
+        count = 0
+        previous = ""
+        previous_repeats = False
+        for i, token in enumerate(seq):
+            if not token:  # had a digit: no gram, and no pair across it
+                previous = ""
+                continue
+            repeats = token in seen
+            if not repeats:
+                seen.add(token)
+                count += 1
+                w = words.get(token)
+                if w is not None:
+                    found_words.append(w)
+            if previous and not (previous_repeats and _pair_before(seq, i - 1, previous, token)):
+                count += 1
+                following = pairs.get(previous)
+                if following is not None:
+                    w = following.get(token)
+                    if w is not None:
+                        found_pairs.append(w)
+            previous = token
+            previous_repeats = repeats
+        return found_words + found_pairs, count
+
+
+def _pair_before(seq: Sequence[str], end: int, first: str, second: str) -> bool:
+    """Whether `first second` occurs in `seq` with `first` before position `end`."""
+    for j in range(end):
+        if seq[j] == first and seq[j + 1] == second:
+            return True
+    return False
 
 
 _second = itemgetter(1)  # sort key: the push

@@ -8,14 +8,17 @@ written the slow, obvious way (the code as it was before the shortcut).
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 from vaderSentiment.vaderSentiment import BOOSTER_DICT
 
-from listener.scoring import Scorer, ScoringContext, sentiment
+from listener.scoring import Scorer, ScoringContext, compiled, sentiment
 from listener.scoring.features import extract
 from listener.scoring.language import _FOREIGN, _NOT_LANGUAGE_RE, LanguageGate
 from listener.scoring.matcher import PLACEHOLDERS, PhraseMatcher, token_class
@@ -169,6 +172,17 @@ def test_find_with_a_literal_number_phrase_and_duplicates() -> None:
 
 # -- features and reasons with the "non-zero items" shortcut -----------------------------
 def test_extract_and_explain_shortcuts(engine: SentimentEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    if compiled.ACTIVE:
+        # compiled modules call `extract`/`explain` directly, so a spy set on the module is
+        # never called: check the same wiring on the source build, in a child interpreter
+        node = f"{__file__}::test_extract_and_explain_shortcuts"
+        env = {**os.environ, compiled.PURE_ENV: "1"}
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=--import-mode=importlib", node],
+            capture_output=True, text=True, env=env, timeout=300,
+        )
+        assert run.returncode == 0 and " 1 passed" in run.stdout, run.stdout + run.stderr
+        return
     seen: list[tuple[Any, ...]] = []
 
     def spy_extract(*args: Any) -> list[tuple[int, float]]:

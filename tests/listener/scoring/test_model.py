@@ -118,6 +118,29 @@ def test_the_hot_path_scores_exactly_the_learned_grams() -> None:
         assert all(abs(fast[c] - slow[c]) < 1e-9 for c in LABELS)
 
 
+def test_the_one_pass_gram_walk_equals_grams_on_random_posts() -> None:
+    """`_learned` finds the learned grams and counts the distinct ones without a set of
+    pairs; random posts over a small vocabulary (so words and pairs repeat, and digits
+    break pairs) must give exactly `grams()` looked up in the lexicon, in text order."""
+    import random
+
+    from listener.scoring.features import gram_sequence, grams
+
+    model = default_model()
+    vocabulary = ["no", "reply", "still", "waiting", "the", "parcel", "3rd", "£30", "thanks", "it", "not", "working"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        tokens = [rng.choice(vocabulary) for _ in range(rng.randint(0, 14))]
+        found, count = model._learned(gram_sequence(tokens))
+        expected = grams(tokens)
+        assert count == len(expected)
+        assert sorted(w[3] for w in found) == sorted(g for g in expected if g in model.lexical)
+        names = [w[3] for w in found]
+        words = [n for n in names if " " not in n]
+        assert names[: len(words)] == words  # words first, then pairs
+        assert words == sorted(words, key=tokens.index)  # each in order of first use
+
+
 def test_learned_words_never_include_brands_or_numbers() -> None:
     model = default_model()
     assert not any(ch.isdigit() for gram in model.lexical for ch in gram)
