@@ -38,27 +38,44 @@ CANDIDATES: tuple[Language, ...] = (
 # Platform tags that say nothing about the language.
 _UNKNOWN_TAGS = frozenset({"und", "qme", "qht", "qam", "qct", "qst", "zxx", "art", "", "xx"})
 
-# Function words (and a few review words) of the other candidates. A hit only sends the
-# text to lingua, so words that English shares rarely ("de", "la", "con") cost a little
-# speed, never accuracy.
-_FOREIGN = frozenset(
-    # es / pt / it
-    "el la los las de del en y con sin una por para que pero muy mi es está esta desde hace "
-    "también nada gracias lo le se al un estrellas "
-    "não com uma seu sua meu minha muito já ainda sem porque você obrigado obrigada da em "
-    "il della che non sono è ho mio mia anche ancora questo di grazie "
-    # fr
-    "le les des une je mon ma mes pas ne avec pour dans depuis sur très toujours du au aux "
-    "et est sont merci mais ou qui elle c'est j'ai aucun rien vous nous "
-    # de / nl
-    "der das und ist nicht ich mein meine mit seit schon noch kein keine bei auch sehr für "
-    "aber nur wieder immer heute nichts bitte danke ein eine einer dem zu vom zum auf aus "
-    "sie wir sterne "
-    "het een niet ik mijn voor nog geen zijn wel ook bedankt "
-    # pl / cy
-    "nie jest się na że mam mój moja już od bardzo dziękuję "
-    "yn mae y ac ond ddim fy gyda wedi diolch".split()
+# Function words (and a few review words) of each other candidate. A hit on any of them
+# sends the text past the English fast path to the vote (`_vote`), then lingua if the
+# vote is unsure. None of them is an ordinary English word ("no", "me", "a", "is", "die",
+# "van" are left out); words the candidates share ("de", "la", "que") count for each.
+_FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    code: frozenset(words.split())
+    for code, words in {
+        "es": "el la los las de del en y con sin una por para que pero muy mi es está esta desde hace "
+        "también nada gracias lo le se al un estrellas hay cuando porque nadie todavía ni su sus este "
+        "esta ese como qué cuál dónde cuándo cuánto cuánta cuántos cuántas tiene tienen puedo según",
+        "pt": "não com uma seu sua meu minha muito já ainda sem porque você obrigado obrigada da em de "
+        "que para por mais foi está também obrigado ao uma você",
+        "it": "il della che non sono è ho mio mia anche ancora questo di grazie la un una con del "
+        "molto ma questa perché nel nella alla gli hanno siamo",
+        "fr": "le les des une je mon ma mes pas ne avec pour dans depuis sur très toujours du au aux "
+        "et est sont merci mais ou qui elle c'est j'ai aucun rien vous nous la de en un il à ce "
+        "cet cette ses bonjour comment été m'a d'un d'une n'est qu'il est-ce",
+        "de": "der das und ist nicht ich mein meine mit seit schon noch kein keine bei auch sehr für "
+        "aber nur wieder immer heute nichts bitte danke ein eine einer dem zu vom zum auf aus "
+        "sie wir sterne es die den hat von gibt kann einen ohne nach unser unsere mir mich uns "
+        "sind wird wurde sofort gerne etwas",
+        "nl": "het een niet ik mijn voor nog geen zijn wel ook bedankt de en dat met naar maar heb "
+        "heeft wordt je hebben graag bij",
+        "pl": "nie jest się na że mam mój moja już od bardzo dziękuję",
+        "cy": "yn mae y ac ond ddim fy gyda wedi diolch",
+    }.items()
+}
+_FOREIGN = frozenset().union(*_FUNCTION_WORDS.values())
+# English words that none of the candidates uses as a word: what outvotes a stray
+# "de" or "y" ("tellura y is my bill £80??" is English)
+_ENGLISH = frozenset(
+    "the and my to it for with this that you your i i'm i've but not have has been are they what "
+    "when why just can't don't didn't won't isn't still from our their would should could there "
+    "here because about after again any did does get got how if into its it's more only out she "
+    "some than then these those through too until up very were where which while who never every "
+    "been being can cannot ever".split()
 )
+VOTE_MARGIN = 2  # distinct function words a language must lead every other by
 
 assert not any(not w or w.startswith(("@", "http")) for w in _FOREIGN)  # see `detect`
 
@@ -105,6 +122,30 @@ def looks_english(text: str, tokens: Sequence[str]) -> bool:
     return _FOREIGN.isdisjoint(tokens)
 
 
+def vote(tokens: Sequence[str]) -> str | None:
+    """The language whose function words the text uses most, if it leads every other
+    candidate and English by VOTE_MARGIN distinct words; None (ask lingua) otherwise.
+
+    Lingua costs ~130 µs a text, four VADER calls; a text that mixes in one foreign-looking
+    word, or that is plainly in one language, needs no statistics. Measured on the dev
+    posts (2,550, 118 not English): see `tests/listener/scoring/test_language.py`."""
+    present = set(tokens)
+    english = len(present & _ENGLISH)
+    best = second = 0
+    best_code = ""
+    for code, words in _FUNCTION_WORDS.items():
+        hits = len(present & words)
+        if hits > best:
+            best, second, best_code = hits, best, code
+        elif hits > second:
+            second = hits
+    if english >= VOTE_MARGIN and english >= best + VOTE_MARGIN:
+        return "en"
+    if best >= english + VOTE_MARGIN and best >= second + VOTE_MARGIN:
+        return best_code
+    return None
+
+
 class LanguageGate:
     """Decides a mention's language once per mention, as cheaply as is accurate."""
 
@@ -131,6 +172,9 @@ class LanguageGate:
                 return None
             if looks_english(text, tokens):
                 return "en"
+        voted = vote(tokens)
+        if voted is not None:
+            return voted
         found = self._detector.detect_language_of(text)
         return found.iso_code_639_1.name.lower() if found is not None else None
 

@@ -20,7 +20,7 @@ from vaderSentiment.vaderSentiment import BOOSTER_DICT
 
 from listener.scoring import Scorer, ScoringContext, compiled, sentiment
 from listener.scoring.features import extract
-from listener.scoring.language import _FOREIGN, _NOT_LANGUAGE_RE, LanguageGate
+from listener.scoring.language import _ENGLISH, _FOREIGN, _FUNCTION_WORDS, _NOT_LANGUAGE_RE, VOTE_MARGIN, LanguageGate
 from listener.scoring.matcher import PLACEHOLDERS, PhraseMatcher, token_class
 from listener.scoring.sentiment import SentimentEngine, _tokenise
 from listener.scoring.urgency import VERIFIED_BONUS, combine, log_strength, negativity_strength, pile_on_strength
@@ -217,11 +217,32 @@ def _reference_detect(gate: LanguageGate, text: str, tokens: Sequence[str]) -> s
     if not (not text.isascii() and any(c.isalpha() for c in text if ord(c) > 127)):
         if not any(token in _FOREIGN for token in tokens):
             return "en"
+    # the vote, counted the obvious way
+    english = len({t for t in tokens if t in _ENGLISH})
+    counts = sorted(((len({t for t in tokens if t in words}), code) for code, words in _FUNCTION_WORDS.items()), key=lambda c: -c[0])
+    (best, code), (second, _) = counts[0], counts[1]
+    if english >= VOTE_MARGIN and english - best >= VOTE_MARGIN:
+        return "en"
+    if best - max(english, second) >= VOTE_MARGIN:
+        return code
     found = gate._detector.detect_language_of(text)
     return found.iso_code_639_1.name.lower() if found is not None else None
 
 
-@pytest.mark.parametrize("text", [*TEXTS, "@a #b http://x.y 123", "@@ ## !!", "ok @el la", "hola @la"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *TEXTS,
+        "@a #b http://x.y 123",
+        "@@ ## !!",
+        "ok @el la",
+        "hola @la",
+        "tellura y is my bill £80?? i never even used the extra data",
+        "Gibt es bei Tidewire einen Vertrag ohne Mindestlaufzeit?",
+        "Est-ce que Meridian accepte les poussettes en cabine ?",
+        "la de en que",
+    ],
+)
 def test_language_gate_matches_the_reference(engine: SentimentEngine, text: str) -> None:
     gate = LanguageGate()
     tokens = engine.tokenise(text)[3]
