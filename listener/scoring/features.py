@@ -58,7 +58,7 @@ FEATURES: tuple[str, ...] = (
     "compound",
     "pos_after",
     "neg_after",
-    *(f"cue_{f}" for f in FAMILIES),
+    *[f"cue_{f}" for f in FAMILIES],
     "vader_pos",
     "vader_neg",
     "open_complaint",
@@ -344,4 +344,4 @@ def grams(tokens: Sequence[str]) -> list[str]:
     """The distinct words and adjacent word pairs of a tokenised post (none with a digit),
     as names ("word", "word word"), sorted: what `train.py` learns weights for."""
     words, pairs = gram_parts(gram_sequence(tokens))
-    return sorted([*words, *(f"{a} {b}" for a, b in pairs)])
+    return sorted([*words, *[f"{a} {b}" for a, b in pairs]])

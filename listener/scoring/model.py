@@ -93,7 +93,7 @@ class LinearModel:
             else:
                 self._words[gram] = (w[0], w[1], w[2], gram)
         # per feature, its weight for each class: one pass over a sparse x scores all three
-        neg, neu, pos = (self.weights[c] for c in LABELS)
+        neg, neu, pos = [self.weights[c] for c in LABELS]
         self._columns = list(zip(neg, neu, pos, strict=True))
         self._b = (self.bias[LABELS[0]], self.bias[LABELS[1]], self.bias[LABELS[2]])
         # [top][runner][feature] -> w[top] - w[runner], for the explanations' pushes

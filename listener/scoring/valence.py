@@ -27,7 +27,7 @@ _NEGATE = frozenset(NEGATE)
 _SO_THIS = ("so", "this")
 # Words that occur in VADER's multi-word idioms/boosters: the idiom check is skipped
 # unless one of them is near, which changes nothing but saves string building.
-_IDIOM_WORDS = frozenset(w for key in (*SPECIAL_CASES, *(k for k in BOOSTER_DICT if " " in k)) for w in key.split())
+_IDIOM_WORDS = frozenset([w for key in [*SPECIAL_CASES, *[k for k in BOOSTER_DICT if " " in k]] for w in key.split()])
 _MULTIWORD_BOOSTERS = {k: v for k, v in BOOSTER_DICT.items() if " " in k}
 
 
