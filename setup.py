@@ -17,9 +17,10 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-# The per-text scoring path (tokens, cues, features, model, reasons). Not `scorer` or
-# `types`: their dataclasses are shared with the rest of the service and stay plain Python.
-NATIVE = ("explain", "features", "matcher", "model", "questions", "sentiment", "valence")
+# The per-text scoring path: tokens, cues, features, model, reasons, urgency. Not `types`
+# (its dataclasses are stored and serialised across the service), nor `language`,
+# `categories` and `foreign`, whose time is spent inside lingua and regexes anyway.
+NATIVE = ("explain", "features", "matcher", "model", "questions", "scorer", "sentiment", "valence")
 PACKAGE = "listener.scoring"
 HERE = Path(__file__).resolve().parent
 
