@@ -49,3 +49,20 @@ def test_confusion_matrix_in_report() -> None:
     rep = q.classification_report(["negative", "negative", "positive"], ["negative", "neutral", "positive"])
     assert rep["confusion"]["negative"] == {"negative": 1, "neutral": 1, "positive": 0}
     assert rep["per_class"]["negative"]["recall"] == 0.5
+
+
+def test_the_report_says_which_scorer_build_it_timed() -> None:
+    from listener.scoring import compiled
+
+    q = load_quality()
+    texts = ["still no signal since Monday", "love the new app", "what time do you open?"]
+    report = q.evaluate_records(texts, ["negative", "positive", "neutral"])
+    assert report["speed"]["scorer_build"] == compiled.STATUS
+    assert report["speed"]["vader_texts_per_s"] > 0 and report["speed"]["socialear_texts_per_s"] > 0
+    assert set(report["targets"]) == {
+        "negative_recall>=0.80",
+        "negative_precision>=0.85",
+        "macro_f1>=vader+0.15",
+        "speed_ratio>=0.5",
+    }
+    assert report["socialear"]["confusion"]["negative"]["negative"] == 1
