@@ -22,7 +22,7 @@ MIN_PUSH = 0.05
 _PLAIN = frozenset(
     "a an the i me my we our you your it its it's this that these those is are was were be been am "
     "to of in on at for from by with and or so as if then than there here they them their he she his "
-    "her do does did have has had will would can could just get got".split()
+    "her do does did have has had will would can could just get got but".split()
 )
 
 _NAMED: dict[str, str] = {
@@ -77,11 +77,17 @@ def explain(
     positive: list[int] | None = None  # the items ranked by strength, per sign, when needed
     negative: list[int] | None = None
     learned = 0
+    cues: set[str] | None = None  # the phrases of the scored items, when a learned gram comes up
     for j, push in decision.contributions:
         if push < MIN_PUSH or len(out) >= MAX_REASONS:
             break
         if isinstance(j, str):
             if learned < MAX_LEARNED and j not in _PLAIN:
+                if cues is None:
+                    cues = _phrases(tokens, values, spans, nonzero)
+                if j in cues:
+                    # "'nobody' (-1.2, waiting)" says it; "'nobody' (learned, +0.2)" would confuse
+                    continue
                 out.append(f"'{j}' (learned, {push:+.1f})")
                 learned += 1
             continue
@@ -128,6 +134,22 @@ def explain(
             else:
                 out.append(f"'{' '.join(tokens[k : hit[0]])}' ({value:+.1f}, {hit[1]})")
     return (out + named)[:MAX_REASONS]
+
+
+def _phrases(
+    tokens: Sequence[str],
+    values: Sequence[float],
+    spans: Mapping[int, tuple[int, str]],
+    nonzero: Sequence[int] | None,
+) -> set[str]:
+    """The text of every item with a valence (a cue's whole phrase, or a VADER word)."""
+    n = len(tokens)
+    out: set[str] = set()
+    for k in range(len(values)) if nonzero is None else nonzero:
+        if k < n and values[k]:
+            hit = spans.get(k)
+            out.add(tokens[k] if hit is None else " ".join(tokens[k : hit[0]]))
+    return out
 
 
 def _ranked(values: Sequence[float], sign: float, nonzero: Sequence[int] | None) -> list[int]:

@@ -155,6 +155,28 @@ def test_learned_words_show_up_as_reasons(scorer: Scorer) -> None:
     assert 1 <= len(learned) <= 3
 
 
+def test_a_learned_word_is_not_shown_again_beside_its_cue(scorer: Scorer) -> None:
+    """"'nobody' (-1.2, waiting)" and "'nobody' (learned, +0.2)" side by side only confuse an
+    agent: a learned gram that is also a scored phrase of the post is not a reason."""
+    import json
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "data" / "labelled" / "posts.jsonl"
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line]
+    texts.append("nobody has turned up and nobody answers the phone")
+    shown_learned = 0
+    for text in texts:
+        reasons = scorer.sentiment(text).reasons
+        quoted = [(re.match(r"'(.+)' \(", r), r) for r in reasons]
+        cues = {m.group(1) for m, r in quoted if m and "(learned," not in r}
+        learned = [m.group(1) for m, r in quoted if m and "(learned," in r]
+        shown_learned += len(learned)
+        assert not cues & set(learned), (text, reasons)
+    assert shown_learned > len(texts)  # learned words are still shown, just not twice
+    assert "'nobody' (learned" not in " ".join(scorer.sentiment(texts[-1]).reasons)
+
+
 def test_training_fits_learned_words_from_rows() -> None:
     from listener.scoring.features import INDEX
     from listener.scoring.train import fit, vocabulary
