@@ -11,6 +11,39 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 
+def valid_unicode(value: str) -> str:
+    """`value`, with each lone UTF-16 surrogate replaced by U+FFFD.
+
+    JSON may escape half an emoji ("\\ud83d" with no partner: a post cut mid-character by
+    a platform or a truncating client), and `json.loads` turns that into a lone surrogate,
+    which no UTF-8 encoder, SQLite, PostgreSQL or lingua accepts. Left in, one such post
+    failed its whole batch on every poll. Valid surrogate pairs become their character."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+def valid_json(value: Any) -> Any:
+    """`valid_unicode` applied to every string (keys too) in a JSON-like value; the value
+    itself, untouched, when it has nothing to repair (the usual case)."""
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if isinstance(value, dict):
+        fixed = {valid_json(k): valid_json(v) for k, v in value.items()}
+        same = all(a is b and value[a] is fixed[a] for a, b in zip(value, fixed, strict=True))
+        return value if same else fixed
+    if isinstance(value, list | tuple):
+        items = [valid_json(v) for v in value]
+        if all(a is b for a, b in zip(value, items, strict=True)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    return value
+
+
 @dataclass(slots=True)
 class Author:
     """Who wrote a mention, as the platform describes them."""
@@ -22,10 +55,16 @@ class Author:
     followers: int = 0
     verified: bool = False
 
+    def __post_init__(self) -> None:
+        self.handle = valid_unicode(self.handle)
+        if self.name is not None:
+            self.name = valid_unicode(self.name)
+
 
 @dataclass(slots=True)
 class Mention:
-    """One post/comment/review, normalised. `text` is verbatim and never altered."""
+    """One post/comment/review, normalised. `text` is verbatim and never altered, except
+    that half an emoji (a lone surrogate, see `valid_unicode`) becomes U+FFFD."""
 
     source: str  # the configured source name (rules.yaml `sources[].name`)
     platform: str  # x | reddit | appstore | googleplay | trustpilot | rss | replay
@@ -44,6 +83,16 @@ class Mention:
     title: str | None = None  # reviews and reddit submissions have one
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # platform text may carry half an emoji; see `valid_unicode`
+        self.text = valid_unicode(self.text)
+        if self.title is not None:
+            self.title = valid_unicode(self.title)
+        if self.url is not None:
+            self.url = valid_unicode(self.url)
+        if self.extra:
+            self.extra = valid_json(self.extra)
+
 
 @dataclass(slots=True)
 class Quarantined:
@@ -53,6 +102,12 @@ class Quarantined:
     payload: str  # the raw item, serialised as received
     error: str
     external_id: str | None = None
+
+    def __post_init__(self) -> None:
+        self.payload = valid_unicode(self.payload)
+        self.error = valid_unicode(self.error)
+        if self.external_id is not None:
+            self.external_id = valid_unicode(self.external_id)
 
 
 @dataclass(slots=True)

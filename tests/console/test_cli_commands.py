@@ -71,6 +71,18 @@ def test_score_needs_only_text() -> None:
     assert out[1]["custom"] == 7  # the input record comes back untouched
 
 
+def test_score_survives_half_an_emoji() -> None:
+    """A lone surrogate escape (an emoji cut in half) used to crash lingua and the UTF-8
+    output; now it reads as U+FFFD and the record is scored like any other."""
+    records = '{"text": "Nimbus no signal again \\ud83d still waiting", "note": "\\udc00"}\n{"text": "love Nimbus \\ud83d\\ude00"}\n'
+    res = run("score", "--rules", str(ROOT / "rules.yaml"), input=records)
+    assert res.returncode == 0, res.stderr
+    first, second = (json.loads(line) for line in res.stdout.splitlines())
+    assert first["text"] == "Nimbus no signal again \ufffd still waiting" and first["note"] == "\ufffd"
+    assert first["sentiment"]["label"] == "negative" and first["language"] == "en"
+    assert second["text"] == "love Nimbus \U0001f600"  # a whole pair is the emoji itself
+
+
 def test_score_csv_file_and_bad_lines(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     with path.open("w", newline="") as fh:

@@ -12,6 +12,7 @@ import hashlib
 import importlib.machinery
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -120,13 +121,8 @@ print(json.dumps(out, sort_keys=True))
 """
 
 
-def test_compiled_and_source_score_every_labelled_post_identically() -> None:
-    """Run both builds on all 3,988 labelled posts and compare every field (labels,
-    compounds, reasons, urgency, language...). When this process runs from source too, the
-    comparison is source against source and still has to hold."""
-    lines = []
-    for path in sorted(LABELLED.glob("*.jsonl")):
-        lines += [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+def _both_builds(lines: list[str]) -> dict[bool, list[dict[str, object]]]:
+    """Each build's `Score.to_dict()` for each JSONL record, from a child interpreter."""
     feed = "\n".join(lines) + "\n"
     results = {}
     for pure in (False, True):
@@ -136,6 +132,45 @@ def test_compiled_and_source_score_every_labelled_post_identically() -> None:
         )
         assert run.returncode == 0, run.stderr
         results[pure] = json.loads(run.stdout)
+    return results
+
+
+def test_compiled_and_source_score_every_labelled_post_identically() -> None:
+    """Run both builds on all 3,988 labelled posts and compare every field (labels,
+    compounds, reasons, urgency, language...). When this process runs from source too, the
+    comparison is source against source and still has to hold."""
+    lines = []
+    for path in sorted(LABELLED.glob("*.jsonl")):
+        lines += [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    results = _both_builds(lines)
     assert len(results[True]) == len(lines) >= 3988
     mismatches = [(i, a, b) for i, (a, b) in enumerate(zip(results[False], results[True], strict=True)) if a != b]
     assert not mismatches, mismatches[:3]
+
+
+_PIECES = (
+    "no signal since Monday !!! 😡 🙂 ★ ☆ @NimbusMobile #fail http://x.y/z £32.50 3rd 24/7 not working "
+    "CANCELLED but great thanks for nothing ? ¿ Qué ß é \u200d \ufe0f \t l'app don't x² ٣ ½ the a I 😂😂 "
+    ":) :-( <3 lol on hold for 3 hours refund charged twice \u202e ǅ ﬁ \ud83d"
+).split(" ")
+
+
+def test_both_builds_agree_on_random_text() -> None:
+    """600 seeded random posts (cue words, emoji, control and bidi characters, digits of
+    other scripts, half emoji, random code points, a few very long ones, every rating):
+    nothing raises in either build and every field agrees."""
+    rng = random.Random(20261122)
+    lines = []
+    for i in range(600):
+        if rng.random() < 0.8:
+            text = " ".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 40)))
+        else:
+            text = "".join(chr(rng.randint(1, 0x2FFFF)) for _ in range(rng.randint(0, 60)))
+        if i % 100 == 7:
+            text *= 300
+        rating = rng.choice([None, 1, 2, 3, 4, 5, 0.5, 4.5])
+        lines.append(json.dumps({"id": str(i), "text": text, "rating": rating}))
+    results = _both_builds(lines)
+    assert len(results[False]) == 600
+    assert results[False] == results[True]
+
