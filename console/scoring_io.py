@@ -19,7 +19,7 @@ from rich.console import Console
 
 from listener.pipeline import Analyzer
 from listener.sources.replay import RecordError, record_to_mention
-from listener.types import valid_json
+from listener.types import storable_json
 from socialear.config import RulesConfig
 from socialear.errors import UserError
 
@@ -74,7 +74,7 @@ def score_record(analyzer: Analyzer, rec: dict[str, Any], line: int) -> dict[str
     match = analyzer.matcher.match(mention.text, mention.title)
     score = analyzer.scorer.score(mention)
     decision = analyzer.route(mention, match.primary, match.competitor, score, explain=True)
-    out = valid_json(rec)  # half an emoji in any field would fail the UTF-8 output
+    out = storable_json(rec)  # half an emoji in any field would fail the UTF-8 output
     out.update(score.to_dict())
     out["brands"] = list(match.brands)
     out["brand"] = match.primary

@@ -11,13 +11,16 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 
-def valid_unicode(value: str) -> str:
-    """`value`, with each lone UTF-16 surrogate replaced by U+FFFD.
+def storable_text(value: str) -> str:
+    """`value`, with each lone UTF-16 surrogate and each NUL replaced by U+FFFD.
 
     JSON may escape half an emoji ("\\ud83d" with no partner: a post cut mid-character by
     a platform or a truncating client), and `json.loads` turns that into a lone surrogate,
-    which no UTF-8 encoder, SQLite, PostgreSQL or lingua accepts. Left in, one such post
-    failed its whole batch on every poll. Valid surrogate pairs become their character."""
+    which no UTF-8 encoder, SQLite, PostgreSQL or lingua accepts; PostgreSQL also refuses
+    NUL ("\\u0000") in text and JSON. Left in, one such post failed its whole batch on
+    every poll. Valid surrogate pairs become their character; all else is untouched."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
     if value.isascii():
         return value
     try:
@@ -27,17 +30,17 @@ def valid_unicode(value: str) -> str:
     return value
 
 
-def valid_json(value: Any) -> Any:
-    """`valid_unicode` applied to every string (keys too) in a JSON-like value; the value
+def storable_json(value: Any) -> Any:
+    """`storable_text` applied to every string (keys too) in a JSON-like value; the value
     itself, untouched, when it has nothing to repair (the usual case)."""
     if isinstance(value, str):
-        return valid_unicode(value)
+        return storable_text(value)
     if isinstance(value, dict):
-        fixed = {valid_json(k): valid_json(v) for k, v in value.items()}
+        fixed = {storable_json(k): storable_json(v) for k, v in value.items()}
         same = all(a is b and value[a] is fixed[a] for a, b in zip(value, fixed, strict=True))
         return value if same else fixed
     if isinstance(value, list | tuple):
-        items = [valid_json(v) for v in value]
+        items = [storable_json(v) for v in value]
         if all(a is b for a, b in zip(value, items, strict=True)):
             return value
         return items if isinstance(value, list) else tuple(items)
@@ -56,15 +59,15 @@ class Author:
     verified: bool = False
 
     def __post_init__(self) -> None:
-        self.handle = valid_unicode(self.handle)
+        self.handle = storable_text(self.handle)
         if self.name is not None:
-            self.name = valid_unicode(self.name)
+            self.name = storable_text(self.name)
 
 
 @dataclass(slots=True)
 class Mention:
     """One post/comment/review, normalised. `text` is verbatim and never altered, except
-    that half an emoji (a lone surrogate, see `valid_unicode`) becomes U+FFFD."""
+    that half an emoji or a NUL (see `storable_text`) becomes U+FFFD."""
 
     source: str  # the configured source name (rules.yaml `sources[].name`)
     platform: str  # x | reddit | appstore | googleplay | trustpilot | rss | replay
@@ -84,14 +87,14 @@ class Mention:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # platform text may carry half an emoji; see `valid_unicode`
-        self.text = valid_unicode(self.text)
+        # platform text may carry half an emoji or a NUL; see `storable_text`
+        self.text = storable_text(self.text)
         if self.title is not None:
-            self.title = valid_unicode(self.title)
+            self.title = storable_text(self.title)
         if self.url is not None:
-            self.url = valid_unicode(self.url)
+            self.url = storable_text(self.url)
         if self.extra:
-            self.extra = valid_json(self.extra)
+            self.extra = storable_json(self.extra)
 
 
 @dataclass(slots=True)
@@ -104,10 +107,10 @@ class Quarantined:
     external_id: str | None = None
 
     def __post_init__(self) -> None:
-        self.payload = valid_unicode(self.payload)
-        self.error = valid_unicode(self.error)
+        self.payload = storable_text(self.payload)
+        self.error = storable_text(self.error)
         if self.external_id is not None:
-            self.external_id = valid_unicode(self.external_id)
+            self.external_id = storable_text(self.external_id)
 
 
 @dataclass(slots=True)

@@ -71,7 +71,7 @@ from typing import IO, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import validate_options
-from listener.types import Author, Batch, Mention, Quarantined, valid_json
+from listener.types import Author, Batch, Mention, Quarantined, storable_json
 from socialear.errors import PermanentError
 
 MAX_LINE_BYTES = 1 << 20  # a longer line is quarantined, never held in memory whole
@@ -441,7 +441,7 @@ def _json_fields(raw: str) -> dict[str, Any]:
         raise RecordError(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(value, dict):
         raise RecordError(f"expected a JSON object, got {_type_name(value)}")
-    return valid_json(value)  # an escaped half emoji ("\\ud83d") would fail later writes
+    return storable_json(value)  # an escaped half emoji ("\\ud83d") would fail later writes
 
 
 def _csv_fields(record: _RawRecord, columns: list[str]) -> dict[str, Any]:
@@ -582,7 +582,7 @@ def record_to_mention(
     fields: dict[str, Any], *, source: str, line: int, platform: str = "replay", require_id: bool = False
 ) -> Mention:
     """Normalise one already-parsed record (e.g. from `socialear score`); RecordError if bad."""
-    fields = valid_json(fields)
+    fields = storable_json(fields)
     raw = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
     return _mention(fields, _RawRecord(line, raw), 1, source, platform, require_id)
 

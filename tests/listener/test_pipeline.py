@@ -160,17 +160,17 @@ def test_a_failing_source_does_not_stop_the_others(engine: Engine, tmp_path: Pat
     assert health["feed"].healthy is True
 
 
-def test_half_an_emoji_does_not_poison_the_batch(engine: Engine, make_rules: Any, tmp_path: Path) -> None:
+def test_half_an_emoji_or_a_nul_does_not_poison_the_batch(engine: Engine, make_rules: Any, tmp_path: Path) -> None:
     """A JSON escape for half an emoji ("\\ud83d" alone) decodes to a lone surrogate that no
     database accepts; it used to fail the whole batch on every poll and mark the source
-    unhealthy. Now it is stored as U+FFFD (text, author name, extra), a broken line is
+    unhealthy; so did a NUL ("\\u0000") on PostgreSQL. Now each is stored as U+FFFD (text, author name, extra), a broken line is
     quarantined as received, and the rest of the batch is stored with them. On SQLite and PostgreSQL."""
     feed = tmp_path / "feed.jsonl"
     feed.write_text(
         '{"id": "s1", "platform": "x", "text": "Nimbus no signal again \\ud83d still waiting", '
         '"created_at": "2026-11-20T08:00:00Z", "author": {"handle": "amy_l", "name": "Amy \\udc00 L"}, '
         '"extra": {"note": "\\ud83d"}}\n'
-        '{"id": "s2", "platform": "x", "text": "Nimbus charged twice, no reply", "created_at": "2026-11-20T08:01:00Z", '
+        '{"id": "s2", "platform": "x", "text": "Nimbus charged twice,\\u0000 no reply", "created_at": "2026-11-20T08:01:00Z", '
         '"author": {"handle": "ben_t"}}\n'
         '{"id": "s3", "platform": "x", "text": "Nimbus \\ud83d", "created_at": "last tuesday", "author": {"handle": "cy"}}\n',
         encoding="utf-8",
@@ -180,7 +180,7 @@ def test_half_an_emoji_does_not_poison_the_batch(engine: Engine, make_rules: Any
     poll_all(collector)
     mt = t.Mention.__table__
     stored = {r.external_id: r.text for r in rows(engine, mt, mt.c.external_id, mt.c.text)}
-    assert stored == {"s1": "Nimbus no signal again \ufffd still waiting", "s2": "Nimbus charged twice, no reply"}
+    assert stored == {"s1": "Nimbus no signal again \ufffd still waiting", "s2": "Nimbus charged twice,\ufffd no reply"}
     at = t.Author.__table__
     assert "Amy \ufffd L" in {r.name for r in rows(engine, at, at.c.name)}
     qt = t.Quarantine.__table__

@@ -1,4 +1,4 @@
-"""`valid_unicode`: half an emoji becomes U+FFFD; everything else is left exactly as it was."""
+"""`storable_text`: half an emoji or a NUL becomes U+FFFD; everything else is left exactly as it was."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from listener.types import Author, Mention, Quarantined, valid_json, valid_unicode
+from listener.types import Author, Mention, Quarantined, storable_json, storable_text
 
 
 @pytest.mark.parametrize(
@@ -18,30 +18,32 @@ from listener.types import Author, Mention, Quarantined, valid_json, valid_unico
         ("\udc00 low first", "\ufffd low first"),
         ("pair \ud83d\ude00 as code points", "pair 😀 as code points"),
         ("end \ud83d", "end \ufffd"),
+        ("nul\x00 byte", "nul\ufffd byte"),  # PostgreSQL refuses NUL in text and JSON
+        ("é\x00\ud83d", "é\ufffd\ufffd"),
         ("", ""),
     ],
 )
-def test_valid_unicode(raw: str, expected: str) -> None:
-    fixed = valid_unicode(raw)
+def test_storable_text(raw: str, expected: str) -> None:
+    fixed = storable_text(raw)
     assert fixed == expected
     fixed.encode("utf-8")  # always encodable
 
 
-def test_valid_unicode_returns_the_same_object_when_nothing_is_wrong() -> None:
+def test_storable_text_returns_the_same_object_when_nothing_is_wrong() -> None:
     text = "café 😀"
-    assert valid_unicode(text) is text
+    assert storable_text(text) is text
 
 
 def test_json_escapes_reach_every_string() -> None:
     value = json.loads('{"a": "\\ud83d", "\\udc00": ["x", {"b": "\\ud83d\\ude00"}], "n": 3, "f": null}')
-    assert valid_json(value) == {"a": "\ufffd", "\ufffd": ["x", {"b": "😀"}], "n": 3, "f": None}
+    assert storable_json(value) == {"a": "\ufffd", "\ufffd": ["x", {"b": "😀"}], "n": 3, "f": None}
 
 
 def test_clean_json_is_returned_as_is() -> None:
     value = {"a": ["x", ("y", 1)], "b": {"c": "café"}}
-    assert valid_json(value) is value
+    assert storable_json(value) is value
     broken = {"a": ("y", "\ud83d")}
-    assert valid_json(broken) == {"a": ("y", "\ufffd")}
+    assert storable_json(broken) == {"a": ("y", "\ufffd")}
 
 
 def test_the_value_objects_repair_themselves() -> None:
