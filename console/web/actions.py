@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from console.web.auth import Principal, audit
 from console.web.queries import assignable_users
+from listener.types import storable_text
 from responders.replies import ReplyTooLong, check_reply_length
 from socialear.errors import NotConfigured
 from storage.console_models import Role
@@ -75,6 +76,15 @@ class Invalid(ActionError):
 
 class PublishFailed(ActionError):
     status = 502
+
+
+def _storable(text: str, what: str) -> str:
+    """An agent's text, refused (422) if it holds a NUL or half an emoji: PostgreSQL and the
+    platforms cannot take them, and the agent can fix the text (a source's text is
+    repaired instead, see `listener.types.storable_text`)."""
+    if storable_text(text) != text:
+        raise Invalid(f"the {what} contains a NUL or a broken character (half an emoji); remove it and try again")
+    return text
 
 
 def _require(actor: Principal, role: Role, what: str) -> None:
@@ -169,7 +179,7 @@ def assign(engine: Engine, actor: Principal, escalation_id: int, assignee: str |
            ) -> Escalation:
     """A lead hands an escalation to someone (or back to the queue with None)."""
     _require(actor, Role.lead, "assign escalations")
-    assignee = (assignee or "").strip() or None
+    assignee = _storable((assignee or "").strip(), "assignee") or None
 
     def do(session: Session, esc: Escalation) -> None:
         if not _is_active(esc):
@@ -198,7 +208,7 @@ def reply(engine: Engine, actor: Principal, escalation_id: int, text: str,
     An unclaimed escalation is claimed by the replying agent first (recorded).
     """
     _require(actor, Role.agent, "reply")
-    text = text.replace("\r\n", "\n").strip()
+    text = _storable(text.replace("\r\n", "\n").strip(), "reply")
     if not text:
         raise Invalid("the reply is empty")
     with session_scope(engine) as session:
@@ -250,7 +260,7 @@ def resolve(engine: Engine, actor: Principal, escalation_id: int, resolution: st
             label: str | None = None) -> Escalation:
     """Close an escalation as handled; `label` judges the machine's decision."""
     _require(actor, Role.agent, "resolve escalations")
-    resolution = resolution.strip()[:NOTE_MAX]
+    resolution = _storable(resolution.strip()[:NOTE_MAX], "resolution")
     lab = _label(label) if label else Label.correct
 
     def do(session: Session, esc: Escalation) -> None:
@@ -269,7 +279,7 @@ def dismiss(engine: Engine, actor: Principal, escalation_id: int, reason: str,
     """Close an escalation as not actionable; the reason feeds scoring quality."""
     _require(actor, Role.agent, "dismiss escalations")
     lab = _label(reason)
-    note = note.strip()[:NOTE_MAX]
+    note = _storable(note.strip()[:NOTE_MAX], "note")
 
     def do(session: Session, esc: Escalation) -> None:
         _check_holder(esc, actor, "dismiss")
@@ -300,7 +310,7 @@ def reopen(engine: Engine, actor: Principal, escalation_id: int) -> Escalation:
 def add_note(engine: Engine, actor: Principal, escalation_id: int, text: str) -> None:
     """An internal note (never published), kept in the audit log."""
     _require(actor, Role.agent, "add notes")
-    text = text.strip()
+    text = _storable(text.strip(), "note")
     if not text:
         raise Invalid("the note is empty")
     if len(text) > NOTE_MAX:

@@ -24,6 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import (
@@ -44,6 +46,7 @@ from console.web.actions import ActionError
 from console.web.auth import AuthError, Principal
 from console.web.deps import current_user
 from console.web.render import Renderer
+from listener.types import storable_json
 from socialear.config import RulesConfig
 from socialear.settings import Settings
 from storage.dialect import table
@@ -214,6 +217,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         ctx: ConsoleContext = request.app.state.ctx
         return ctx.renderer.page(request, "error.html", None,
                                  {"title": "Not allowed", "message": exc.message}, exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own handler, except that the echoed input is made encodable: a body
+        # with half an emoji ("\\ud83d") turned its 422 into a 500
+        return JSONResponse({"detail": storable_json(jsonable_encoder(exc.errors()))}, 422)
 
     @app.exception_handler(ActionError)
     async def action_error(request: Request, exc: ActionError) -> Response:

@@ -94,3 +94,26 @@ def test_openapi_lists_the_api(api):
         assert p in paths, p
     assert not any(p.startswith("/escalations") for p in paths)  # HTML routes hidden
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+@pytest.mark.parametrize("body", ['{"text": "called them\\u0000"}', '{"text": "on it \\ud83d"}'])
+def test_a_nul_or_half_an_emoji_is_a_clear_422(api, db, body):
+    """PostgreSQL refuses NUL (a 500 on PostgreSQL), and a lone surrogate made FastAPI's
+    own 422 fail to encode (a 500 everywhere): now both are a 422 that says what is wrong,
+    and nothing is stored (on SQLite and PostgreSQL)."""
+    esc = add_escalation(db)
+    alice = api("alice")
+    assert alice.post(f"/api/v1/escalations/{esc}/claim").status_code == 200
+    headers = {"Content-Type": "application/json"}
+    for path in ("notes", "reply"):
+        r = alice.post(f"/api/v1/escalations/{esc}/{path}", content=body, headers=headers)
+        assert r.status_code == 422, r.text
+        if "u0000" in body:  # ours: the actions refuse a NUL
+            assert "NUL or a broken character" in r.json()["detail"]
+        else:  # pydantic's: the request body is not valid text
+            assert r.json()["detail"][0]["type"] == "string_unicode"
+    r = alice.post(f"/api/v1/escalations/{esc}/dismiss", headers=headers,
+                   content=body.replace('"text"', '"reason": "spam", "note"'))
+    assert r.status_code == 422
+    detail = alice.get(f"/api/v1/escalations/{esc}").json()
+    assert detail["status"] == "claimed" and not detail.get("reply_text")
