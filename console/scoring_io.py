@@ -44,7 +44,7 @@ def _records(stream: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str, A
         if not isinstance(rec, dict):
             yield n, None, "expected a JSON object"
             continue
-        yield n, rec, None
+        yield n, storable_json(rec), None  # half an emoji in any field would fail the output
 
 
 def _detect(file: Path | None, fmt: str, head: str) -> str:
@@ -74,7 +74,7 @@ def score_record(analyzer: Analyzer, rec: dict[str, Any], line: int) -> dict[str
     match = analyzer.matcher.match(mention.text, mention.title)
     score = analyzer.scorer.score(mention)
     decision = analyzer.route(mention, match.primary, match.competitor, score, explain=True)
-    out = storable_json(rec)  # half an emoji in any field would fail the UTF-8 output
+    out = dict(rec)
     out.update(score.to_dict())
     out["brands"] = list(match.brands)
     out["brand"] = match.primary

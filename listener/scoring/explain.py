@@ -124,16 +124,28 @@ def explain(
             if len(out) >= MAX_REASONS:
                 break
             shown.add(k)
-            value = values[k]
-            if k >= n:
-                out.append(f"rating {stars}★ ({value:+.1f})")
-                continue
-            hit = spans.get(k)
-            if hit is None:
-                out.append(f"'{tokens[k]}' ({value:+.1f})")
-            else:
-                out.append(f"'{' '.join(tokens[k : hit[0]])}' ({value:+.1f}, {hit[1]})")
+            out.append(item_reason(k, tokens, values, spans, stars))
     return (out + named)[:MAX_REASONS]
+
+
+def item_reason(
+    k: int, tokens: Sequence[str], values: Sequence[float], spans: Mapping[int, tuple[int, str]], stars: int | None
+) -> str:
+    """One scored item as a reason: `rating 1★ (-3.0)`, `'terrible' (-2.1)` or
+    `'charged twice' (-2.5, money)` (item `len(tokens)` is the star rating)."""
+    value = values[k]
+    if k >= len(tokens):
+        return f"rating {stars}★ ({value:+.1f})"
+    hit = spans.get(k)
+    if hit is None:
+        return f"'{tokens[k]}' ({value:+.1f})"
+    return f"'{item_phrase(k, tokens, spans)}' ({value:+.1f}, {hit[1]})"
+
+
+def item_phrase(k: int, tokens: Sequence[str], spans: Mapping[int, tuple[int, str]]) -> str:
+    """The words of item `k`: a cue's whole phrase, or the one token."""
+    hit = spans.get(k)
+    return tokens[k] if hit is None else " ".join(tokens[k : hit[0]])
 
 
 def _phrases(
@@ -144,12 +156,11 @@ def _phrases(
 ) -> set[str]:
     """The text of every item with a valence (a cue's whole phrase, or a VADER word)."""
     n = len(tokens)
-    out: set[str] = set()
-    for k in range(len(values)) if nonzero is None else nonzero:
-        if k < n and values[k]:
-            hit = spans.get(k)
-            out.add(tokens[k] if hit is None else " ".join(tokens[k : hit[0]]))
-    return out
+    return {
+        item_phrase(k, tokens, spans)
+        for k in (range(len(values)) if nonzero is None else nonzero)
+        if k < n and values[k]
+    }
 
 
 def _ranked(values: Sequence[float], sign: float, nonzero: Sequence[int] | None) -> list[int]:

@@ -39,7 +39,7 @@ CANDIDATES: tuple[Language, ...] = (
 _UNKNOWN_TAGS = frozenset({"und", "qme", "qht", "qam", "qct", "qst", "zxx", "art", "", "xx"})
 
 # Function words (and a few review words) of each other candidate. A hit on any of them
-# sends the text past the English fast path to the vote (`_vote`), then lingua if the
+# sends the text past the English fast path to the vote (`vote`), then lingua if the
 # vote is unsure. None of them is an ordinary English word ("no", "me", "a", "is", "die",
 # "van" are left out); words the candidates share ("de", "la", "que") count for each.
 _FUNCTION_WORDS: dict[str, frozenset[str]] = {
@@ -47,9 +47,9 @@ _FUNCTION_WORDS: dict[str, frozenset[str]] = {
     for code, words in {
         "es": "el la los las de del en y con sin una por para que pero muy mi es está esta desde hace "
         "también nada gracias lo le se al un estrellas hay cuando porque nadie todavía ni su sus este "
-        "esta ese como qué cuál dónde cuándo cuánto cuánta cuántos cuántas tiene tienen puedo según",
+        "ese como qué cuál dónde cuándo cuánto cuánta cuántos cuántas tiene tienen puedo según",
         "pt": "não com uma seu sua meu minha muito já ainda sem porque você obrigado obrigada da em de "
-        "que para por mais foi está também obrigado ao uma você",
+        "que para por mais foi está também ao",
         "it": "il della che non sono è ho mio mia anche ancora questo di grazie la un una con del "
         "molto ma questa perché nel nella alla gli hanno siamo",
         "fr": "le les des une je mon ma mes pas ne avec pour dans depuis sur très toujours du au aux "

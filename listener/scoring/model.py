@@ -107,7 +107,8 @@ class LinearModel:
         s0, s1, s2 = self._raw(x, grams)
         return {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}
 
-    def _raw(self, x: Sequence[tuple[int, float]], grams: Sequence[str] = ()) -> tuple[float, float, float]:
+    def _dense(self, x: Sequence[tuple[int, float]]) -> tuple[float, float, float]:
+        """Each class's bias plus its dense features' weights (one pass for all three)."""
         s0, s1, s2 = self._b
         columns = self._columns
         for j, v in x:
@@ -115,6 +116,10 @@ class LinearModel:
             s0 += a * v
             s1 += b * v
             s2 += c * v
+        return s0, s1, s2
+
+    def _raw(self, x: Sequence[tuple[int, float]], grams: Sequence[str] = ()) -> tuple[float, float, float]:
+        s0, s1, s2 = self._dense(x)
         if grams:
             lexical = self.lexical
             norm = gram_norm(len(grams))
@@ -129,14 +134,7 @@ class LinearModel:
     def decide(self, x: Sequence[tuple[int, float]], tokens: Sequence[str] = ()) -> Decision:
         """The label for dense features `x` and (when the model has learned words) the
         post's matcher tokens, whose `features.grams` it looks up."""
-        # `_raw`, inlined (one call per scored text)
-        s0, s1, s2 = self._b
-        columns = self._columns
-        for j, v in x:
-            a, b, c = columns[j]
-            s0 += a * v
-            s1 += b * v
-            s2 += c * v
+        s0, s1, s2 = self._dense(x)
         found: list[Any] = []  # of `_Entry`; see `_learned` on why `Any`
         norm = 0.0
         if tokens and self.lexical:

@@ -39,7 +39,7 @@ from typing import Literal
 
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer
 
-from listener.scoring.explain import explain
+from listener.scoring.explain import explain, item_reason
 from listener.scoring.features import extract, grams
 from listener.scoring.lexicon import (
     BOOSTERS,
@@ -551,17 +551,5 @@ class SentimentEngine:
         if label == "neutral":
             return []
         sign = 1.0 if label == "positive" else -1.0
-        n = len(tokens)
         items = sorted((k for k, v in enumerate(values) if v * sign > 0), key=lambda k: -abs(values[k]))[:6]
-        out = []
-        for k in items:
-            value = values[k]
-            if k >= n:
-                out.append(f"rating {stars}★ ({value:+.1f})")
-                continue
-            hit = spans.get(k)
-            if hit is None:
-                out.append(f"'{tokens[k]}' ({value:+.1f})")
-            else:
-                out.append(f"'{' '.join(tokens[k : hit[0]])}' ({value:+.1f}, {hit[1]})")
-        return out
+        return [item_reason(k, tokens, values, spans, stars) for k in items]

@@ -31,6 +31,16 @@ _IDIOM_WORDS = frozenset([w for key in [*SPECIAL_CASES, *[k for k in BOOSTER_DIC
 _MULTIWORD_BOOSTERS = {k: v for k, v in BOOSTER_DICT.items() if " " in k}
 
 
+def _signed_booster(scalar: float, valence: float, shouted: bool) -> float:
+    """A booster word's push on the word it modifies: towards the word's sign, and by
+    C_INCR more when the booster is in capitals amid lower case (VADER's _scalar_inc_dec)."""
+    if valence < 0:
+        scalar = -scalar
+    if shouted:
+        scalar += C_INCR if valence > 0 else -C_INCR
+    return scalar
+
+
 def _idioms(valence: float, low: list[str], i: int) -> float:
     """VADER's `_special_idioms_check` (only reached when i >= 3)."""
     n = len(low)
@@ -99,13 +109,9 @@ def word_valences(
         if i > 0:
             w1 = low[i - 1]
             if w1 not in lexicon:
-                scalar = boosters.get(w1, 0.0)  # _scalar
+                scalar = boosters.get(w1, 0.0)  # VADER's _scalar_inc_dec
                 if scalar:
-                    if valence < 0:
-                        scalar *= -1
-                    if cap_diff and words[i - 1].isupper():
-                        scalar += C_INCR if valence > 0 else -C_INCR
-                valence += scalar
+                    valence += _signed_booster(scalar, valence, cap_diff and words[i - 1].isupper())
                 if w1 in negate or "n't" in w1:  # _negated
                     valence *= N_SCALAR
         # start_i = 1
@@ -114,11 +120,7 @@ def word_valences(
             if w2 not in lexicon:
                 s = boosters.get(w2, 0.0)
                 if s:
-                    if valence < 0:
-                        s *= -1
-                    if cap_diff and words[i - 2].isupper():
-                        s += C_INCR if valence > 0 else -C_INCR
-                valence += s * 0.95 if s else 0.0
+                    valence += _signed_booster(s, valence, cap_diff and words[i - 2].isupper()) * 0.95
                 if w2 == "never" and low[i - 1] in _SO_THIS:
                     valence *= 1.25
                 elif w2 == "without" and low[i - 1] == "doubt":
@@ -131,11 +133,7 @@ def word_valences(
             if w3 not in lexicon:
                 s = boosters.get(w3, 0.0)
                 if s:
-                    if valence < 0:
-                        s *= -1
-                    if cap_diff and words[i - 3].isupper():
-                        s += C_INCR if valence > 0 else -C_INCR
-                valence += s * 0.9 if s else 0.0
+                    valence += _signed_booster(s, valence, cap_diff and words[i - 3].isupper()) * 0.9
                 if (w3 == "never" and low[i - 2] in _SO_THIS) or low[i - 1] in _SO_THIS:
                     valence *= 1.25
                 elif w3 == "without" and (low[i - 2] == "doubt" or low[i - 1] == "doubt"):

@@ -581,8 +581,9 @@ def _author(fields: dict[str, Any], platform: str) -> Author:
 def record_to_mention(
     fields: dict[str, Any], *, source: str, line: int, platform: str = "replay", require_id: bool = False
 ) -> Mention:
-    """Normalise one already-parsed record (e.g. from `socialear score`); RecordError if bad."""
-    fields = storable_json(fields)
+    """Normalise one already-parsed record (e.g. from `socialear score`); RecordError if
+    bad. Its strings must be storable (`listener.types.storable_json`), as the parser that
+    read it makes them: `_json_fields` here, `console.scoring_io` for `socialear score`."""
     raw = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
     return _mention(fields, _RawRecord(line, raw), 1, source, platform, require_id)
 
