@@ -24,6 +24,7 @@ from responders.outbox import OutboxWorker, SinkSet
 from responders.publish import ReplyPublisher
 from responders.status import make_status_poller
 from socialear.config import RulesWatcher
+from socialear.metrics import Liveness, instrument_job
 from socialear.settings import Settings, get_settings
 from storage.engine import make_engine, mask_url
 from storage.migrate import upgrade
@@ -34,6 +35,9 @@ RULES_RELOAD_S = 5
 TICKET_STATUS_POLL_S = 300
 DELETION_CHECK_ENV = "SOCIALEAR_DELETION_CHECK_EVERY"  # e.g. "15m" (default), "1h"
 DELETION_CHECK_DEFAULT = "15m"
+HEARTBEAT_S = 10  # the scheduler beats this often ...
+SCHEDULER_MAX_AGE_S = 120  # ... and /healthz says it is stuck after this long without a beat
+OUTBOX_MAX_AGE_S = 120  # an outbox round (idle ones included) at least this often
 
 
 class Service:
@@ -75,6 +79,18 @@ class Service:
         self._stop = threading.Event()
         self._server: Any = None
         self._outbox_thread: threading.Thread | None = None
+        self.liveness = Liveness()
+        self._beat_outbox_rounds()
+
+    def _beat_outbox_rounds(self) -> None:
+        """Every outbox round, busy or idle, beats `outbox` on the liveness board."""
+        run_once = self.outbox.run_once
+
+        def beating_round(*args: Any, **kwargs: Any) -> Any:
+            self.liveness.beat("outbox")
+            return run_once(*args, **kwargs)
+
+        self.outbox.run_once = beating_round  # type: ignore[method-assign]
 
     def rules(self):  # noqa: ANN201 - RulesConfig; a method so reloads are seen everywhere
         return self.watcher.rules
@@ -84,11 +100,20 @@ class Service:
         log.info("polling %d source(s): %s", len(names), ", ".join(names) or "none")
         for name, reason in self.collector.not_configured.items():
             log.warning("source %s is off: %s", name, reason)
-        self.scheduler.add_job(self.watcher.refresh, RULES_RELOAD_S, "rules-reload")
+        self.liveness.watch("scheduler", SCHEDULER_MAX_AGE_S,
+                            lambda: bool(self.scheduler.scheduler.running))
+        self.liveness.beat("scheduler")
+        self.scheduler.add_job(lambda: self.liveness.beat("scheduler"), HEARTBEAT_S, "heartbeat")
+        self.scheduler.add_job(instrument_job("rules-reload", self.watcher.refresh), RULES_RELOAD_S,
+                               "rules-reload")
         # fallback for contact centres that cannot call /hooks: poll ticket status
-        self.scheduler.add_job(make_status_poller(self.engine, self.sinks), TICKET_STATUS_POLL_S, "ticket-status")
-        self.scheduler.add_job(self.check_deletions, self.deletion_check_s, "deletion-check")
+        self.scheduler.add_job(instrument_job("ticket-status", make_status_poller(self.engine, self.sinks)),
+                               TICKET_STATUS_POLL_S, "ticket-status")
+        self.scheduler.add_job(instrument_job("deletion-check", self.check_deletions), self.deletion_check_s,
+                               "deletion-check")
         self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
+        outbox_thread = self._outbox_thread
+        self.liveness.watch("outbox", OUTBOX_MAX_AGE_S, outbox_thread.is_alive)
         self._outbox_thread.start()
         enabled = [s.name for s in self.rules().sinks if s.enabled]
         log.info("outbox delivering to: %s", ", ".join(enabled) or "no sinks")
@@ -113,7 +138,7 @@ class Service:
         publisher = ReplyPublisher(self.engine, self.rules)  # posts only where a source allows it
         app = create_app(
             self.engine, self.rules, settings=self.settings, rules_status=lambda: self.watcher.last_error,
-            publisher=publisher,
+            publisher=publisher, liveness=self.liveness,
         )
         app.include_router(make_router(self.engine, self.rules, os.environ))  # /hooks: ticket status from the contact centre
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from listener.sources import build_source
 from listener.types import Source
 from socialear.config import RulesConfig, SourceConfig
 from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
+from socialear.metrics import PIPELINE_BATCH_SECONDS
 from storage import sources as state
 from storage.engine import session_scope
 from storage.types import utcnow
@@ -138,8 +140,10 @@ class Collector:
                 cursor, budget = self._cursor_and_budget(name)
                 if hasattr(source, "budget_used_this_month"):
                     source.budget_used_this_month = budget  # type: ignore[attr-defined]
+                started = time.perf_counter()
                 batch = source.fetch(cursor)
                 res = self.pipeline.process(name, batch, cursor)
+                PIPELINE_BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
                 outcome.batches += 1
                 outcome.result.merge(res)
                 if batch.exhausted or (batch.next_cursor == cursor and not batch.mentions):

@@ -14,6 +14,7 @@ Why this shape:
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -517,6 +518,9 @@ def _line_sort_key(text: str) -> tuple[int, int, str]:
         return 0, 0, text
 
 
+CONSOLE_URL_ENV = "SOCIALEAR_CONSOLE_URL"
+
+
 def load_rules(path: str | Path) -> RulesConfig:
     """Read and validate a rules file. A missing file is a UserError; a bad one a ConfigError."""
     p = Path(path)
@@ -526,7 +530,10 @@ def load_rules(path: str | Path) -> RulesConfig:
         raise UserError(f"rules file not found: {p}") from None
     except OSError as exc:
         raise UserError(f"cannot read rules file {p}: {exc.strerror}") from None
-    return parse_rules_text(text, str(path))
+    cfg = parse_rules_text(text, str(path))
+    # where the console is reachable is a deployment fact, not a rule: the environment wins
+    console_url = os.environ.get(CONSOLE_URL_ENV, "").strip()
+    return cfg.model_copy(update={"console_url": console_url}) if console_url else cfg
 
 
 class RulesWatcher:

@@ -36,7 +36,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,9 +48,12 @@ from console.web.deps import current_user
 from console.web.render import Renderer
 from listener.types import storable_json
 from socialear.config import RulesConfig
+from socialear.metrics import Liveness, register_process_metrics
 from socialear.settings import Settings
 from storage.dialect import table
+from storage.metrics import outbox_groups, source_rows
 from storage.models import Escalation, EscalationStatus
+from storage.types import utcnow
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -81,6 +84,7 @@ class ConsoleContext:
     publisher: Any
     renderer: Renderer
     registry: CollectorRegistry
+    liveness: Liveness | None = None
 
 
 class _Observe:
@@ -145,6 +149,58 @@ class _OpenEscalations:
         yield gauge
 
 
+class _ServiceState:
+    """Scrape-time metrics read from the database, so every replica reports the same
+    cluster-wide figures: per-source counters and rate limits, outbox states and ages."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def collect(self) -> Any:
+        try:
+            with self.engine.connect() as conn:
+                sources = source_rows(conn)
+                groups = outbox_groups(conn)
+        except sa.exc.SQLAlchemyError:
+            sources, groups = [], []
+        events = CounterMetricFamily("socialear_source_events", "Per-source totals: fetched, stored, "
+                                     "escalated, quarantined, dropped/<reason>, retries/<reason>",
+                                     labels=["source", "event"])
+        remaining = GaugeMetricFamily("socialear_source_rate_limit_remaining",
+                                      "Requests left in the platform's current rate-limit window",
+                                      labels=["source"])
+        budget = GaugeMetricFamily("socialear_source_budget_used",
+                                   "Reads charged to the source's paid budget this period", labels=["source"])
+        healthy = GaugeMetricFamily("socialear_source_healthy", "1 when the last poll succeeded or was "
+                                    "only rate limited", labels=["source"])
+        last_ok = GaugeMetricFamily("socialear_source_last_success_timestamp_seconds",
+                                    "Unix time of the source's last successful poll", labels=["source"])
+        for r in sources:
+            totals: dict[str, float] = {"fetched": r.fetched_total, "quarantined": r.quarantined_total}
+            for key, value in r.stats.items():
+                if isinstance(value, int | float) and key not in totals:
+                    totals[key] = value
+            for event, value in sorted(totals.items()):
+                events.add_metric([r.source, event], float(value))
+            if r.rate_limit_remaining is not None:
+                remaining.add_metric([r.source], float(r.rate_limit_remaining))
+            budget.add_metric([r.source], float(r.budget_used))
+            healthy.add_metric([r.source], 1.0 if r.healthy else 0.0)
+            if r.last_success is not None:
+                last_ok.add_metric([r.source], r.last_success.timestamp())
+        items = GaugeMetricFamily("socialear_outbox_items", "Outbox rows per sink and state",
+                                  labels=["sink", "state"])
+        oldest = GaugeMetricFamily("socialear_outbox_oldest_age_seconds",
+                                   "Age of the oldest row still waiting (pending, retry, sending)",
+                                   labels=["sink", "state"])
+        now = utcnow()
+        for g in groups:
+            items.add_metric([g.sink, g.state], float(g.count))
+            if g.oldest is not None:
+                oldest.add_metric([g.sink, g.state], max(0.0, (now - g.oldest).total_seconds()))
+        yield from (events, remaining, budget, healthy, last_ok, items, oldest)
+
+
 def create_app(
     engine: Engine,
     rules: Callable[[], RulesConfig],
@@ -152,18 +208,23 @@ def create_app(
     settings: Settings | None = None,
     rules_status: Callable[[], str | None] | None = None,
     publisher: Any = None,
+    liveness: Liveness | None = None,
 ) -> FastAPI:
     """Build the console.
 
     `rules` returns the rules in force (e.g. `RulesWatcher(...).rules` via a lambda);
     `rules_status` returns the last reload error, or None when the file is valid;
     `publisher`, if given, has `publish(escalation_id, text, actor) -> str` and posts
-    approved replies; without it a reply is stored for the agent to copy and send.
+    approved replies; without it a reply is stored for the agent to copy and send;
+    `liveness`, if given, is the service's heartbeat board: /healthz reports each part
+    (scheduler, outbox worker) and answers 503 when one has stopped beating.
     """
     settings = settings or Settings()
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     registry.register(_OpenEscalations(engine))
+    registry.register(_ServiceState(engine))
+    register_process_metrics(registry)
     requests = Counter("socialear_console_requests", "HTTP requests served by the console",
                        ["method", "route", "status"], registry=registry)
     latency = Histogram("socialear_console_request_seconds", "Console response time",
@@ -180,7 +241,7 @@ def create_app(
     app.state.ctx = ConsoleContext(
         engine=engine, rules=rules, settings=settings,
         rules_status=rules_status or (lambda: None), publisher=publisher,
-        renderer=Renderer(TEMPLATE_DIR, settings), registry=registry,
+        renderer=Renderer(TEMPLATE_DIR, settings), registry=registry, liveness=liveness,
     )
     app.add_middleware(_Observe, requests=requests, latency=latency)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -246,9 +307,13 @@ def _add_service_routes(app: FastAPI) -> None:
         except sa.exc.SQLAlchemyError as exc:
             db = f"error: {type(exc).__name__}"
         rules_error = ctx.rules_status()
-        body = {"status": "ok" if db == "ok" else "error", "db": db,
-                "rules": "ok" if rules_error is None else "last reload refused"}
-        return JSONResponse(body, 200 if db == "ok" else 503)
+        parts = ctx.liveness.report() if ctx.liveness is not None else {}
+        ok = db == "ok" and all(p["alive"] for p in parts.values())
+        body: dict[str, Any] = {"status": "ok" if ok else "error", "db": db,
+                                "rules": "ok" if rules_error is None else "last reload refused"}
+        if parts:
+            body["components"] = parts
+        return JSONResponse(body, 200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

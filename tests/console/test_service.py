@@ -51,6 +51,12 @@ def test_run_delivers_sample_escalations_and_stops_cleanly_on_sigint(tmp_path: P
 
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert health.status_code == 200
+        parts = health.json()["components"]  # the running service reports its loops' liveness
+        assert parts["scheduler"]["alive"] and parts["outbox"]["alive"], parts
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'socialear_pipeline_batch_seconds_count{source="sample"}' in metrics
+        assert 'socialear_source_events_total{event="fetched",source="sample"}' in metrics
+        assert "socialear_outbox_items{" in metrics
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
