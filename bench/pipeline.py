@@ -1,6 +1,7 @@
 """Pipeline throughput against bare VADER, measured in the same run.
 
-    python bench/pipeline.py --n 100000 [--rules rules.yaml] [--batch 500]
+    python bench/pipeline.py --n 100000 [--prefill 1000000] [--rules rules.yaml] [--batch 500]
+                             [--database-url postgresql+psycopg://...]
 
 Generates N synthetic mentions deterministically (seeded), streams them in batches
 through the whole pipeline (dedupe, brand match, score, route, escalate, one SQLite
@@ -9,6 +10,14 @@ transaction per batch with its cursor), then times bare
 {"n", "pipeline_per_s", "vader_per_s", "ratio", "peak_rss_mb", ...}. Mentions are
 generated per batch and never held all at once, so memory stays flat in N.
 Targets (issue 2): ratio >= 0.5 at N=100,000; peak_rss_mb <= 300 at N=1,000,000.
+
+`--prefill M` first fills the database with M synthetic mentions (and their authors)
+through the real tables, so every index, trigger and the search index are maintained as
+in production, but with bulk inserts instead of the pipeline (1,000,000 in a minute or
+two); it then times the pipeline on `--n` more, so the figure is ingest speed with that
+much history. Issue 14's targets: ratio >= 0.25 at prefill 0 and >= 0.2 at 1,000,000.
+`--database-url` runs on PostgreSQL (a fresh schema, dropped afterwards) instead of a
+temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -17,23 +26,29 @@ import argparse
 import json
 import random
 import resource
+import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E402
 
 from listener.pipeline import Pipeline  # noqa: E402
 from listener.types import Author, Batch, Mention  # noqa: E402
 from socialear.config import load_rules  # noqa: E402
+from storage.dialect import table  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
+from storage.models import Author as AuthorRow  # noqa: E402
+from storage.models import Mention as MentionRow  # noqa: E402
 
 BRANDS = ["Nimbus", "@NimbusMobile", "nimbus mobile", "#NimbusDown", "Arcwave", "@TelvioUK", "Telvio"]
 OPENERS = ["", "ugh ", "hey ", "so ", "honestly ", "day 3: ", "PSA: ", "wow "]
@@ -86,12 +101,76 @@ def mentions(n: int, batch: int, seed: int = 7) -> Iterator[list[Mention]]:
         yield out
 
 
-def run_pipeline(n: int, batch: int, rules_path: Path, db: Path) -> float:
+PREFILL_CHUNK = 20_000
+
+
+def prefill(engine: Engine, m: int, seed: int = 11) -> float:
+    """Bulk-insert M mentions (dated before the timed ones) and their authors; seconds taken."""
+    if m <= 0:
+        return 0.0
+    rng = random.Random(seed)
+    mt, at = table(MentionRow), table(AuthorRow)
+    start = datetime(2026, 8, 1, tzinfo=UTC)
+    step = (datetime(2026, 11, 1, tzinfo=UTC) - start) / m
+    n_authors = max(1, m // 3)
+    labels = ["negative", "neutral", "positive"]
+    began = time.perf_counter()
+    with engine.begin() as conn:
+        for lo in range(0, n_authors, PREFILL_CHUNK):
+            conn.execute(at.insert(), [
+                {"platform": "x", "handle": f"hist{i}", "followers": int(rng.paretovariate(1.2) * 50),
+                 "verified": False, "first_seen": start, "last_seen": start}
+                for i in range(lo, min(n_authors, lo + PREFILL_CHUNK))
+            ])
+        first_author = conn.execute(sa.select(sa.func.min(at.c.id))).scalar_one()
+    gen = texts(m, seed)
+    for lo in range(0, m, PREFILL_CHUNK):
+        rows = []
+        for i in range(lo, min(m, lo + PREFILL_CHUNK)):
+            label = rng.choice(labels)
+            brand = rng.choice(["Nimbus Mobile", "Arcwave", "Telvio"])
+            rows.append({
+                "source": "history", "platform": rng.choice(["x", "x", "reddit", "appstore"]),
+                "external_id": f"h{i}", "text": next(gen), "created_at": start + step * i,
+                "fetched_at": start + step * i, "author_id": first_author + rng.randrange(n_authors),
+                "brand": brand, "brands": [brand], "competitor": brand != "Nimbus Mobile",
+                "conversation_id": f"hc{i // 7}", "engagement": rng.randrange(20), "is_repost": False,
+                "sentiment_label": label, "sentiment_compound": {"negative": -0.5, "neutral": 0.0,
+                                                                 "positive": 0.5}[label],
+                "urgency": rng.randrange(100), "categories": [], "scoring": {},
+            })
+        with engine.begin() as conn:
+            conn.execute(mt.insert(), rows)
+    return time.perf_counter() - began
+
+
+def bench_engine(url: str | None, db: Path) -> tuple[Engine, Callable[[], None]]:
+    """A migrated engine and how to clean up after it: a SQLite file, or a fresh PG schema."""
+    if not url:
+        engine = make_engine(f"sqlite:///{db}")
+        upgrade(engine)
+        return engine, engine.dispose
+    schema = f"bench_{secrets.token_hex(4)}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    parsed = sa.make_url(url)
+    engine = make_engine(parsed.set(query={**parsed.query, "options": f"-csearch_path={schema}"}))
+    upgrade(engine)
+
+    def cleanup() -> None:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+    return engine, cleanup
+
+
+def run_pipeline(n: int, batch: int, rules_path: Path, engine: Engine) -> float:
     rules = load_rules(rules_path)
     src = rules.sources[0].model_copy(update={"name": "bench"})
     rules = rules.model_copy(update={"sources": [src]})
-    engine = make_engine(f"sqlite:///{db}")
-    upgrade(engine)
     pipeline = Pipeline(engine, lambda: rules)
     _ = pipeline.analyzer  # build scorer/matcher before timing, as a running service has
     cursor = None
@@ -101,7 +180,6 @@ def run_pipeline(n: int, batch: int, rules_path: Path, db: Path) -> float:
         pipeline.process("bench", Batch(chunk, next_cursor=nxt), cursor)
         cursor = nxt
     elapsed = time.perf_counter() - started
-    engine.dispose()
     return n / elapsed
 
 
@@ -119,21 +197,31 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--rules", type=Path, default=ROOT / "rules.yaml")
     ap.add_argument("--db", type=Path, default=None, help="SQLite file (default: a temp file)")
+    ap.add_argument("--prefill", type=int, default=0, help="mentions stored before timing")
+    ap.add_argument("--database-url", default=None, help="PostgreSQL URL (default: SQLite)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "bench.db"
-        pipeline_per_s = run_pipeline(args.n, args.batch, args.rules, db)
+        engine, cleanup = bench_engine(args.database_url, db)
+        try:
+            prefill_s = prefill(engine, args.prefill)
+            pipeline_per_s = run_pipeline(args.n, args.batch, args.rules, engine)
+        finally:
+            cleanup()
         vader_per_s = run_vader(args.n)
-        db_mb = db.stat().st_size / 2**20
+        db_mb = db.stat().st_size / 2**20 if not args.database_url else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
         "n": args.n,
+        "prefill": args.prefill,
+        "prefill_s": round(prefill_s, 1),
+        "database": "postgresql" if args.database_url else "sqlite",
         "batch": args.batch,
         "pipeline_per_s": round(pipeline_per_s, 1),
         "vader_per_s": round(vader_per_s, 1),
         "ratio": round(pipeline_per_s / vader_per_s, 3),
         "peak_rss_mb": round(peak, 1),
-        "db_mb": round(db_mb, 1),
+        "db_mb": round(db_mb, 1) if db_mb is not None else None,
     }))
 
 
