@@ -131,18 +131,17 @@ class RedditHarness(Harness):
             elif scenario == "empty":
                 mock.get(get, json=fixture_json("reddit", "empty"))
             elif scenario == "rate_limited":
+                # Real Reddit 429s: an HTML page and only a retry-after header.
                 mock.get(
                     get,
-                    json=fixture_json("reddit", "error_429"),
+                    body=fixture_text("reddit", "error_429.html"),
                     status=429,
-                    headers={
-                        "x-ratelimit-remaining": "0",
-                        "x-ratelimit-used": "100",
-                        "x-ratelimit-reset": "240",
-                    },
+                    content_type="text/html; charset=UTF-8",
+                    headers={"retry-after": "3"},
                 )
             elif scenario == "server_error":
-                mock.get(get, body="<html>503 Service Unavailable</html>", status=503)
+                # Real 5xx bodies are empty or {"message", "error"}.
+                mock.get(get, json=fixture_json("reddit", "error_500"), status=500)
             elif scenario == "timeout":
                 mock.get(get, body=requests.exceptions.ReadTimeout("read timed out"))
             elif scenario == "malformed_item":
