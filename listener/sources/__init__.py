@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from listener.sources.appstore import AppStoreSource
+from listener.sources.discourse import DiscourseSource
 from listener.sources.googleplay import GooglePlaySource
 from listener.sources.reddit import RedditSource
 from listener.sources.replay import ReplaySource
@@ -30,6 +31,7 @@ SOURCES: dict[str, type] = {
     "trustpilot": TrustpilotSource,
     "rss": RssSource,
     "replay": ReplaySource,
+    "discourse": DiscourseSource,
 }
 
 
@@ -60,6 +62,7 @@ def build_source(
 __all__ = [
     "SOURCES",
     "AppStoreSource",
+    "DiscourseSource",
     "GooglePlaySource",
     "RedditSource",
     "ReplaySource",

@@ -179,6 +179,19 @@ class HttpxHarness(Harness):
             headers={"content-type": "application/rss+xml"},
         )
 
+    def rate_limited(self) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "90"})
+
+    def server_error(self) -> httpx.Response:
+        return httpx.Response(503, text="Service Unavailable")
+
+    def unauthorized(self) -> httpx.Response:
+        return httpx.Response(self.unauthorized_status, json={"message": "Unauthorized"})
+
+    def route(self, mock: Any, scenario: str, route: Any) -> Any:
+        """The route whose calls are counted (a source may call other URLs too)."""
+        return route
+
     @contextlib.contextmanager
     def serve(self, scenario: str) -> Iterator[Callable[[], int]]:
         with respx.mock(assert_all_called=False) as mock:
@@ -186,14 +199,15 @@ class HttpxHarness(Harness):
             effects: dict[str, Any] = {
                 "success": lambda: self.body(self.ok),
                 "empty": lambda: self.body(self.empty),
-                "rate_limited": lambda: httpx.Response(429, headers={"Retry-After": "90"}),
-                "server_error": lambda: httpx.Response(503, text="Service Unavailable"),
+                "rate_limited": self.rate_limited,
+                "server_error": self.server_error,
                 "timeout": lambda: httpx.ReadTimeout("timed out"),
-                "bad_credentials": lambda: httpx.Response(self.unauthorized_status, json={"message": "Unauthorized"}),
+                "bad_credentials": self.unauthorized,
                 "malformed_item": lambda: self.body(self.malformed_item),
                 "malformed_body": lambda: httpx.Response(200, text=fixture_text(self.platform, self.truncated)),
             }
             make = effects[scenario]
+            route = self.route(mock, scenario, route)
 
             def respond(request: httpx.Request) -> httpx.Response:
                 result = make()
@@ -242,6 +256,29 @@ class RssHarness(HttpxHarness):
     malformed_item = "feed_malformed_item.xml"
     truncated = "feed_truncated.xml"
     json_body = False
+
+
+class DiscourseHarness(HttpxHarness):
+    type = "discourse"
+    platform = "discourse"
+    name = "discourse-community"
+    options = {"base_url": "https://community.nimbus.example"}
+    url = r"^https://community\.nimbus\.example/posts\.json"
+    ok = "posts_latest"
+    empty = "posts_empty"
+    malformed_item = "posts_malformed_item"
+    truncated = "posts_truncated.json.txt"
+    unauthorized_status = 403
+
+    def rate_limited(self) -> httpx.Response:
+        # Discourse's 429: Retry-After plus {"error_type": "rate_limit", "extras": {"wait_seconds"}}.
+        return httpx.Response(429, headers={"Retry-After": "10"}, json=fixture_json("discourse", "error_429"))
+
+    def server_error(self) -> httpx.Response:
+        return httpx.Response(502, text="<html><body><h1>502 Bad Gateway</h1></body></html>")
+
+    def unauthorized(self) -> httpx.Response:
+        return httpx.Response(403, json=fixture_json("discourse", "error_403"))
 
 
 # ------------------------------------------------------------------------------ Google Play
@@ -333,4 +370,5 @@ HARNESSES: dict[str, Callable[[], Harness]] = {
     "trustpilot": TrustpilotHarness,
     "rss": RssHarness,
     "googleplay": GooglePlayHarness,
+    "discourse": DiscourseHarness,
 }
