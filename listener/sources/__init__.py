@@ -21,6 +21,7 @@ from listener.sources.replay import ReplaySource
 from listener.sources.rss import RssSource
 from listener.sources.trustpilot import TrustpilotSource
 from listener.sources.x import XSource
+from listener.sources.youtube import YouTubeSource
 from socialear.errors import NotConfigured
 
 SOURCES: dict[str, type] = {
@@ -32,6 +33,7 @@ SOURCES: dict[str, type] = {
     "rss": RssSource,
     "replay": ReplaySource,
     "discourse": DiscourseSource,
+    "youtube": YouTubeSource,
 }
 
 
@@ -69,5 +71,6 @@ __all__ = [
     "RssSource",
     "TrustpilotSource",
     "XSource",
+    "YouTubeSource",
     "build_source",
 ]

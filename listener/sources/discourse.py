@@ -373,7 +373,8 @@ class DiscourseSource:
             title=raw.get("topic_title") if number == 1 else None,
             in_reply_to=f"{topic_id}#{reply_to}" if reply_to else (f"{topic_id}#1" if number > 1 else None),
             conversation_id=str(topic_id),
-            engagement=int(raw.get("reply_count") or 0) + int(raw.get("quote_count") or 0)
+            engagement=int(raw.get("reply_count") or 0)
+            + int(raw.get("quote_count") or 0)
             + int(raw.get("like_count") or 0),
             extra=extra,
         )
@@ -407,7 +408,9 @@ class DiscourseSource:
             try:
                 return response.json()
             except ValueError as exc:
-                raise TransientError(f"Discourse returned a malformed body for {path}: {exc}", "malformed_body") from exc
+                raise TransientError(
+                    f"Discourse returned a malformed body for {path}: {exc}", "malformed_body"
+                ) from exc
 
         return call_with_retries(get, self.retry, stats)
 

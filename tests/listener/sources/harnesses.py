@@ -281,6 +281,29 @@ class DiscourseHarness(HttpxHarness):
         return httpx.Response(403, json=fixture_json("discourse", "error_403"))
 
 
+class YouTubeHarness(HttpxHarness):
+    type = "youtube"
+    platform = "youtube"
+    name = "youtube-nimbus"
+    options = {"channel_id": "UCnimbus0000000000000001", "search": False}
+    env = {"YOUTUBE_API_KEY": "yt-key"}
+    url = r"^https://www\.googleapis\.com/youtube/v3/commentThreads"
+    ok = "comment_threads_page1"
+    empty = "comment_threads_empty"
+    malformed_item = "comment_threads_malformed_item"
+    truncated = "comment_threads_truncated.json.txt"
+
+    def rate_limited(self) -> httpx.Response:
+        # The Data API throttles with 403 and reason quotaExceeded, no Retry-After.
+        return httpx.Response(403, json=fixture_json("youtube", "error_403_quota_exceeded"))
+
+    def server_error(self) -> httpx.Response:
+        return httpx.Response(503, json=fixture_json("youtube", "error_503_backend"))
+
+    def unauthorized(self) -> httpx.Response:
+        return httpx.Response(403, json=fixture_json("youtube", "error_403_access_not_configured"))
+
+
 # ------------------------------------------------------------------------------ Google Play
 
 
@@ -371,4 +394,5 @@ HARNESSES: dict[str, Callable[[], Harness]] = {
     "rss": RssHarness,
     "googleplay": GooglePlayHarness,
     "discourse": DiscourseHarness,
+    "youtube": YouTubeHarness,
 }

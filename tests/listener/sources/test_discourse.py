@@ -147,7 +147,9 @@ def test_api_key_is_sent_in_headers_never_the_url(fast_retry):
 
 @respx.mock
 def test_bad_key_names_the_variables(fast_retry):
-    respx.get(f"{BASE}/posts.json").mock(return_value=httpx.Response(403, json=fixture_json("discourse", "error_403_bad_key")))
+    respx.get(f"{BASE}/posts.json").mock(
+        return_value=httpx.Response(403, json=fixture_json("discourse", "error_403_bad_key"))
+    )
     env = {"DISCOURSE_API_KEY": "wrong", "DISCOURSE_API_USERNAME": "system"}
     with pytest.raises(BadCredentials, match="DISCOURSE_API_KEY/DISCOURSE_API_USERNAME were refused"):
         make_source(fast_retry, env=env, api_key=True).fetch(None)
@@ -162,7 +164,9 @@ def test_private_forum_without_key_says_so(fast_retry):
 
 @respx.mock
 def test_429_without_retry_after_waits_the_bodys_wait_seconds(fast_retry, sleeps):
-    route = respx.get(f"{BASE}/posts.json").mock(return_value=httpx.Response(429, json=fixture_json("discourse", "error_429")))
+    route = respx.get(f"{BASE}/posts.json").mock(
+        return_value=httpx.Response(429, json=fixture_json("discourse", "error_429"))
+    )
     with pytest.raises(RateLimited) as info:
         make_source(fast_retry).fetch(None)
     assert info.value.retry_after == 10.0 and route.call_count == 1 and sleeps == []
