@@ -15,6 +15,7 @@ from typing import Any
 
 from listener.sources.appstore import AppStoreSource
 from listener.sources.discourse import DiscourseSource
+from listener.sources.facebook import FacebookSource
 from listener.sources.googleplay import GooglePlaySource
 from listener.sources.reddit import RedditSource
 from listener.sources.replay import ReplaySource
@@ -34,6 +35,7 @@ SOURCES: dict[str, type] = {
     "replay": ReplaySource,
     "discourse": DiscourseSource,
     "youtube": YouTubeSource,
+    "facebook": FacebookSource,
 }
 
 
@@ -65,6 +67,7 @@ __all__ = [
     "SOURCES",
     "AppStoreSource",
     "DiscourseSource",
+    "FacebookSource",
     "GooglePlaySource",
     "RedditSource",
     "ReplaySource",

@@ -9,6 +9,7 @@ the registry fails `test_every_source_has_a_harness` until it gets one here.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -304,6 +305,69 @@ class YouTubeHarness(HttpxHarness):
         return httpx.Response(403, json=fixture_json("youtube", "error_403_access_not_configured"))
 
 
+class FacebookHarness(Harness):
+    """The Page's feed, each post's comments and the Page's tagged posts, as the Graph API
+    answers them; throttling is Graph's error code 4 with the X-App-Usage header, bad
+    credentials its code 190 (an expired token, HTTP 400)."""
+
+    type = "facebook"
+    name = "facebook-nimbus"
+    PAGE = "104417785386524"
+    options = {"page_id": PAGE}
+    env = {"FACEBOOK_PAGE_ACCESS_TOKEN": "EAAB-page-token"}
+    GRAPH = "https://graph.facebook.com/v21.0"
+    credential_codes = ("code 190",)
+
+    @contextlib.contextmanager
+    def serve(self, scenario: str) -> Iterator[Callable[[], int]]:
+        def ok(name: str) -> httpx.Response:
+            return httpx.Response(200, json=fixture_json("facebook", name), headers=self.usage(12))
+
+        feed: dict[str, Callable[[], Any]] = {
+            "success": lambda: ok("feed_page1"),
+            "empty": lambda: ok("feed_empty"),
+            "rate_limited": lambda: httpx.Response(
+                403, json=fixture_json("facebook", "error_4_app_limit"), headers=self.usage(100)
+            ),
+            "server_error": lambda: httpx.Response(500, json=fixture_json("facebook", "error_1_unknown")),
+            "timeout": lambda: httpx.ReadTimeout("timed out"),
+            "bad_credentials": lambda: httpx.Response(
+                400,
+                json=fixture_json("facebook", "error_190_expired"),
+                headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token" "Error validating access token"'},
+            ),
+            "malformed_item": lambda: ok("feed_malformed_item"),
+            "malformed_body": lambda: httpx.Response(200, text=fixture_text("facebook", "feed_truncated.json.txt")),
+        }
+
+        def respond(make: Callable[[], Any]) -> Callable[[httpx.Request], httpx.Response]:
+            def side_effect(request: httpx.Request) -> httpx.Response:
+                result = make()
+                if isinstance(result, Exception):
+                    raise result
+                return result
+
+            return side_effect
+
+        success = scenario == "success"
+        with respx.mock(assert_all_called=False) as mock:
+            route = mock.get(f"{self.GRAPH}/{self.PAGE}/feed").mock(side_effect=respond(feed[scenario]))
+            mock.get(f"{self.GRAPH}/{self.PAGE}_122104219876543210/comments").mock(
+                side_effect=respond(lambda: ok("comments_own_post" if success else "comments_empty"))
+            )
+            mock.get(url__regex=rf"^{self.GRAPH}/{self.PAGE}_\d+/comments").mock(
+                side_effect=respond(lambda: ok("comments_visitor_post" if success else "comments_empty"))
+            )
+            mock.get(f"{self.GRAPH}/{self.PAGE}/tagged").mock(
+                side_effect=respond(lambda: ok("tagged" if success else "tagged_empty"))
+            )
+            yield lambda: route.call_count
+
+    @staticmethod
+    def usage(percent: int) -> dict[str, str]:
+        return {"X-App-Usage": json.dumps({"call_count": percent, "total_cputime": 1, "total_time": 1})}
+
+
 # ------------------------------------------------------------------------------ Google Play
 
 
@@ -395,4 +459,5 @@ HARNESSES: dict[str, Callable[[], Harness]] = {
     "googleplay": GooglePlayHarness,
     "discourse": DiscourseHarness,
     "youtube": YouTubeHarness,
+    "facebook": FacebookHarness,
 }
