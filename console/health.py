@@ -24,6 +24,11 @@ def _ago(when: datetime | None) -> str | None:
     return f"in {text}" if future else f"{text} ago"
 
 
+def partial_errors(stats: dict[str, Any] | None) -> int:
+    """Items a platform said it left out of an answer (X's `errors[]` beside `data`)."""
+    return sum(int(v) for k, v in (stats or {}).items() if k.startswith("partial_errors/"))
+
+
 def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
     st = table(t.SourceState)
     with engine.connect() as conn:
@@ -39,6 +44,9 @@ def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
             status = "unhealthy" + (f": {s.status_message}" if s.status_message else "")
         else:
             status = "ok"
+        partial = partial_errors(s.stats if s is not None else None)
+        if partial and status == "ok":
+            status = f"ok, {partial} partial errors (quarantined)"
         budget = None
         if s is not None and "max_posts_per_month" in cfg.options:
             budget = f"{s.budget_used}/{cfg.options['max_posts_per_month']} ({s.budget_period})"

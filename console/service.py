@@ -141,6 +141,9 @@ class Service:
             publisher=publisher, liveness=self.liveness,
         )
         app.include_router(make_router(self.engine, self.rules, os.environ))  # /hooks: ticket status from the contact centre
+        from console.web.facebook_hook import make_facebook_router
+
+        app.include_router(make_facebook_router(self.engine, self.rules, os.environ))  # /hooks/facebook: Page webhook
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # we own SIGINT/SIGTERM

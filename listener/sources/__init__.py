@@ -14,12 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from listener.sources.appstore import AppStoreSource
+from listener.sources.discourse import DiscourseSource
+from listener.sources.facebook import FacebookSource
 from listener.sources.googleplay import GooglePlaySource
 from listener.sources.reddit import RedditSource
 from listener.sources.replay import ReplaySource
 from listener.sources.rss import RssSource
 from listener.sources.trustpilot import TrustpilotSource
 from listener.sources.x import XSource
+from listener.sources.youtube import YouTubeSource
 from socialear.errors import NotConfigured
 
 SOURCES: dict[str, type] = {
@@ -30,6 +33,9 @@ SOURCES: dict[str, type] = {
     "trustpilot": TrustpilotSource,
     "rss": RssSource,
     "replay": ReplaySource,
+    "discourse": DiscourseSource,
+    "youtube": YouTubeSource,
+    "facebook": FacebookSource,
 }
 
 
@@ -60,11 +66,14 @@ def build_source(
 __all__ = [
     "SOURCES",
     "AppStoreSource",
+    "DiscourseSource",
+    "FacebookSource",
     "GooglePlaySource",
     "RedditSource",
     "ReplaySource",
     "RssSource",
     "TrustpilotSource",
     "XSource",
+    "YouTubeSource",
     "build_source",
 ]

@@ -320,6 +320,7 @@ class Sweep:
         self.reached = False  # met an item at or below the watermark: no gap above it
         self._ids: set[str] = set()
         self._last_ts: float | None = None
+        self._undated: list[str] = []  # undated items met before any dated one
 
     def offer(
         self,
@@ -335,8 +336,19 @@ class Sweep:
             item_id = payload_id(raw)
             problem = "item has no id"
         if ts is None:
-            ts = self._last_ts if self._last_ts is not None else (self.mark.ts or time.time())
             problem = problem or "item has no readable timestamp"
+            if self._last_ts is None and self.mark.ts is None:
+                # Nothing to borrow a time from: never the wall clock, which would put the
+                # watermark past every review dated before this poll. Quarantined now,
+                # remembered at the newest time this sweep reads (see `advanced`).
+                if item_id not in self._ids and item_id not in self.mark.seen:
+                    self._ids.add(item_id)
+                    self._undated.append(item_id)
+                    self.quarantined.append(quarantine(self.source, raw, problem, item_id))
+                else:
+                    bump(self.stats, "dropped/seen")
+                return
+            ts = self._last_ts if self._last_ts is not None else self.mark.ts
         self._last_ts = ts
         if self.mark.ts is not None and ts <= self.mark.ts:
             self.reached = True
@@ -357,7 +369,10 @@ class Sweep:
         self.quarantined.append(quarantine(self.source, raw, problem, item_id))
 
     def advanced(self) -> Watermark:
-        return self.mark.advanced(self.read)
+        mark = self.mark.advanced(self.read)
+        if self._undated and mark.ts is not None:
+            mark = mark.advanced((item_id, mark.ts) for item_id in self._undated)
+        return mark
 
 
 def safely(fn: Callable[[Any], T], raw: Any) -> T | None:

@@ -95,11 +95,15 @@ def request(
     policy: RetryPolicy,
     stats: dict[str, int],
     clock: Callable[[], datetime] = utcnow,
+    classify: Callable[[httpx.Response], Exception | None] | None = None,
 ) -> httpx.Response:
     """One HTTP call with timeout, retries and the error mapping drawn above.
 
     `label` names the platform in messages ("App Store", "Trustpilot").
     `credential_message(status, body)` words the BadCredentials message for 401/403.
+    `classify(response)` sees every response first and may return the exception to
+    raise: platforms that throttle with 403 (YouTube `quotaExceeded`) or 400 (Graph API
+    codes 4/17/32/613) say so in the body, which the status alone cannot tell.
     """
 
     def once() -> httpx.Response:
@@ -110,6 +114,10 @@ def request(
         except httpx.TransportError as exc:
             raise TransientError(f"{label} network error: {exc}", "network") from exc
         status = response.status_code
+        if classify is not None:
+            error = classify(response)
+            if error is not None:
+                raise error
         if status == 429:
             wait = retry_after_from(response.headers, clock())
             raise RateLimited(f"{label} rate limit reached (429); retry in {wait:.0f}s", retry_after=wait)

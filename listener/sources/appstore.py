@@ -58,6 +58,13 @@ PAGE_SIZE = 50
 USER_AGENT = "socialear/0.1 (+https://github.com/socialear; customer-care listening)"
 
 
+def review_url(country: str, app_id: str, review_id: str) -> str:
+    """The review's own address. The feed's `link` is the app's (identical on every
+    review), and Apple publishes no page per review: this is the app's reviews page in
+    that storefront, keyed by the review id, so each review links somewhere distinct."""
+    return f"https://apps.apple.com/{country}/app/id{app_id}?see-all=reviews#review-{review_id}"
+
+
 def _label(entry: Mapping[str, Any], key: str) -> Any:
     value = entry[key]
     return value["label"] if isinstance(value, Mapping) else value
@@ -203,13 +210,14 @@ class AppStoreSource:
         if not isinstance(text, str):
             raise TypeError("content.label is not a string")
         link = entry.get("link") or {}
-        href = (link.get("attributes") or {}).get("href") if isinstance(link, Mapping) else None
+        feed_link = (link.get("attributes") or {}).get("href") if isinstance(link, Mapping) else None
         extra: dict[str, Any] = {
             "app_id": app_id,
             "country": country,
             "version": _label(entry, "im:version") if "im:version" in entry else None,
             "vote_sum": int(_label(entry, "im:voteSum")) if "im:voteSum" in entry else 0,
             "vote_count": int(_label(entry, "im:voteCount")) if "im:voteCount" in entry else 0,
+            "feed_link": feed_link,
         }
         if self.options.brand:
             extra["brand"] = self.options.brand
@@ -224,7 +232,7 @@ class AppStoreSource:
                 handle=str(_label(author, "name")),
                 external_id=uri.rsplit("/id", 1)[-1] if "/id" in uri else None,
             ),
-            url=href,
+            url=review_url(country, app_id, review_id),
             rating=rating,
             title=_label(entry, "title") if "title" in entry else None,
             engagement=extra["vote_sum"],

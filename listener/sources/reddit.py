@@ -70,7 +70,7 @@ from listener.sources._common import (
     utcnow,
     validate_options,
 )
-from listener.sources._http import retry_after_from
+from listener.sources._http import reset_at_from, retry_after_from
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
 
@@ -105,6 +105,12 @@ def map_praw_error(exc: Exception, what: str) -> Exception:
         return PermanentError(f"Reddit has no {what} (check the subreddit name)")
     if isinstance(exc, prawcore.exceptions.ResponseException):
         status = exc.response.status_code
+        if status == 429:
+            # The token endpoint answers a throttle with a plain ResponseException (JSON
+            # `{"message": "Too Many Requests", "error": 429}`, no Retry-After): it is a
+            # rate limit like any other 429, not a rejected credential.
+            wait = retry_after_from(exc.response.headers, utcnow())
+            return RateLimited(f"Reddit rate limit reached on {what} (429); retry in {wait:.0f}s", wait)
         if status == 401:
             return BadCredentials(
                 "REDDIT_CLIENT_ID/REDDIT_CLIENT_SECRET were rejected (401): check the Reddit app's id and secret"
@@ -174,6 +180,7 @@ class RedditSource:
         self.options = options
         self.retry = RetryPolicy()
         self.clock: Callable[[], datetime] = utcnow
+        self._limit_headers: tuple[dict[str, str], datetime] | None = None
 
     @classmethod
     def from_options(
@@ -211,7 +218,30 @@ class RedditSource:
             )
             client.read_only = True
         _no_prawcore_retries(client)
-        return cls(name, client, matcher, opts)
+        source = cls(name, client, matcher, opts)
+        source._watch_rate_limit_headers()
+        return source
+
+    def _watch_rate_limit_headers(self) -> None:
+        """Keep the last response's x-ratelimit-* headers.
+
+        praw 8 / prawcore 4 expose only `remaining` and `used` in `reddit.auth.limits`;
+        the reset (`x-ratelimit-reset`, seconds until the window ends) is only in the
+        headers, so a requests response hook on praw's session reads it from there.
+        """
+        core = getattr(self.reddit, "_core", None)
+        authenticator = getattr(getattr(core, "_authorizer", None), "_authenticator", None)
+        requestor = getattr(core, "_requestor", None) or getattr(authenticator, "_requestor", None)
+        http = vars(requestor).get("_http") if requestor is not None and hasattr(requestor, "__dict__") else None
+        if not isinstance(http, requests.Session):
+            return
+
+        def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+            headers = {k.lower(): v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit-")}
+            if headers:
+                self._limit_headers = (headers, self.clock())
+
+        http.hooks.setdefault("response", []).append(hook)
 
     # ------------------------------------------------------------------ fetch
 
@@ -316,11 +346,14 @@ class RedditSource:
             entry.update(sweep.advanced().to_json())
         else:
             entry["resume"] = {"after": last_fullname, "pending": sweep.advanced().to_json()}
-        entry["_mentions"] = [m for m in sweep.mentions if m is not None]
+        entry["_mentions"] = [m for m in sweep.mentions if isinstance(m, Mention)]
         entry["_quarantined"] = sweep.quarantined
         dropped = sum(1 for m in sweep.mentions if m is None)
         if dropped:
             bump(stats, "dropped/no_match", dropped)
+        deleted = sum(1 for m in sweep.mentions if m is DELETED)
+        if deleted:
+            bump(stats, "dropped/deleted", deleted)
         return "resume" not in entry
 
     def _list(
@@ -340,13 +373,16 @@ class RedditSource:
 
         return call_with_retries(once, self.retry, stats)
 
-    def _normalise(self, item: Any) -> Mention | None:
-        """A Mention, or None when no brand query matches (counted, not quarantined)."""
+    def _normalise(self, item: Any) -> Mention | object | None:
+        """A Mention; None when no brand query matches; DELETED when the author or the
+        content is gone (both counted, neither quarantined)."""
         raw = _fields(item)
         fullname = str(raw["name"])
         created = parse_time(float(raw["created_utc"]))
+        if _is_deleted(raw):
+            return DELETED
         author = raw.get("author")
-        handle = str(author) if author is not None else "[deleted]"
+        handle = str(author)
         permalink = raw.get("permalink")
         common: dict[str, Any] = {
             "source": self.name,
@@ -390,6 +426,16 @@ class RedditSource:
         return mention
 
     def _rate_limit(self) -> RateLimit | None:
+        """The allowance left, from the last response's headers (remaining, used and
+        reset), else from `reddit.auth.limits` (remaining and used only)."""
+        if self._limit_headers is not None:
+            headers, at = self._limit_headers
+            remaining = _number(headers.get("x-ratelimit-remaining"))
+            used = _number(headers.get("x-ratelimit-used"))
+            reset = reset_at_from(headers.get("x-ratelimit-reset"), at)
+            if remaining is not None:
+                total = remaining + used if used is not None else None
+                return RateLimit(remaining=remaining, limit=total, reset_at=reset)
         try:
             limits = self.reddit.auth.limits
         except Exception:  # noqa: BLE001 - a fake client may have no auth; no limits then
@@ -404,6 +450,29 @@ class RedditSource:
             limit=total,
             reset_at=parse_time(float(reset)) if reset else None,
         )
+
+
+DELETED = object()  # _normalise's answer for an item whose author or content is gone
+_GONE = ("[deleted]", "[removed]")
+
+
+def _is_deleted(raw: Mapping[str, Any]) -> bool:
+    """Deleted or removed on Reddit: the account is gone (praw turns the author
+    "[deleted]" into None) or the body/selftext is "[deleted]"/"[removed]". Reddit's
+    Data API terms ask for deleted content not to be kept; there is no one to answer."""
+    author = raw.get("author")
+    if author is None or str(author) in _GONE:
+        return True
+    body = raw.get("body") if "body" in raw else raw.get("selftext")
+    return isinstance(body, str) and body.strip() in _GONE
+
+
+def _number(value: Any) -> int | None:
+    """Reddit sends counts as floats ("99.0")."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _reddit_term(term: str) -> str:

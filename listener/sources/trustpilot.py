@@ -196,8 +196,10 @@ class TrustpilotSource:
             created_at=parse_time(review["createdAt"]),
             author=Author(
                 platform="trustpilot",
-                handle=str(consumer.get("displayName") or ""),
-                name=consumer.get("displayName"),
+                # The reviews API names the author `displayName`; event (webhook)
+                # payloads name them `name`.
+                handle=str(consumer.get("displayName") or consumer.get("name") or ""),
+                name=consumer.get("displayName") or consumer.get("name"),
                 external_id=consumer.get("id"),
             ),
             url=f"https://www.trustpilot.com/reviews/{review_id}",

@@ -49,6 +49,7 @@ left the source raises RateLimited until the 1st of next month, UTC.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -92,7 +93,9 @@ TWEET_FIELDS = [
     "author_id",
 ]
 USER_FIELDS = ["username", "name", "public_metrics", "verified"]
-EXPANSIONS = ["author_id"]
+# referenced_tweets.id puts a repost's original in includes.tweets: the repost's own text
+# is cut to "RT @user: ..." at 140 characters, the original holds the full text.
+EXPANSIONS = ["author_id", "referenced_tweets.id"]
 MIN_PAGE, MAX_PAGE = 10, 100  # X's bounds for max_results on recent search
 DEFAULT_WINDOW = 15 * 60.0  # X rate-limit windows are 15 minutes
 
@@ -491,10 +494,16 @@ class XSource:
         data = body.get("data") or []
         if not isinstance(data, list):
             raise TransientError("X returned a body whose 'data' is not a list", "malformed_body")
+        includes = body.get("includes") or {}
         users = {}
-        for user in (body.get("includes") or {}).get("users") or []:
+        for user in includes.get("users") or []:
             if isinstance(user, dict) and "id" in user:
                 users[str(user["id"])] = user
+        originals = {}
+        for tweet in includes.get("tweets") or []:
+            if isinstance(tweet, dict) and "id" in tweet:
+                originals[str(tweet["id"])] = tweet
+        self._partial_errors(body, result, stats)
         result.read += len(data)
         newest: int | None = None
         oldest: int | None = None
@@ -508,7 +517,7 @@ class XSource:
                 newest = n if newest is None else max(newest, n)
                 oldest = n if oldest is None else min(oldest, n)
             try:
-                mention = self._mention(raw, users, key)
+                mention = self._mention(raw, users, key, originals)
             except (KeyError, TypeError, ValueError) as exc:
                 result.quarantined.append(quarantine(self.name, raw, exc, tweet_id))
                 continue
@@ -519,7 +528,34 @@ class XSource:
             result.mentions.append(mention)
         return newest, oldest
 
-    def _mention(self, raw: Any, users: Mapping[str, dict[str, Any]], key: str) -> Mention:
+    def _partial_errors(self, body: dict[str, Any], result: _StreamResult, stats: dict[str, int]) -> None:
+        """X answers 200 with `errors[]` beside `data` when part of the answer is missing:
+        a referenced post deleted or withheld, an author suspended, a post we may not
+        see. Each is counted (`partial_errors/<problem>`, in source health) and
+        quarantined with its problem object, so the gap is visible, not silent."""
+        errors = body.get("errors") or []
+        if not isinstance(errors, list):
+            errors = [errors]
+        for problem in errors:
+            kind = "unknown"
+            detail = ""
+            resource = None
+            if isinstance(problem, dict):
+                kind = str(problem.get("type") or problem.get("title") or "unknown").rsplit("/", 1)[-1]
+                detail = str(problem.get("detail") or problem.get("title") or "")
+                resource = problem.get("resource_id") or problem.get("value")
+            bump(stats, f"partial_errors/{kind}")
+            result.quarantined.append(
+                quarantine(self.name, problem, f"X partial error ({kind}): {detail}", f"error:{kind}:{resource}")
+            )
+
+    def _mention(
+        self,
+        raw: Any,
+        users: Mapping[str, dict[str, Any]],
+        key: str,
+        originals: Mapping[str, dict[str, Any]] | None = None,
+    ) -> Mention:
         if not isinstance(raw, dict):
             raise TypeError(f"tweet is a {type(raw).__name__}, not an object")
         tweet_id = str(raw["id"])
@@ -550,6 +586,9 @@ class XSource:
         extra: dict[str, Any] = {"brand": key, "public_metrics": metrics}
         if "quoted" in refs:
             extra["quoted_id"] = refs["quoted"]
+        if "retweeted" in refs:
+            extra["repost_of"] = refs["retweeted"]
+            text = _full_repost_text(text, (originals or {}).get(refs["retweeted"]))
         return Mention(
             source=self.name,
             platform="x",
@@ -566,6 +605,19 @@ class XSource:
             is_repost="retweeted" in refs,
             extra=extra,
         )
+
+
+_RT_PREFIX = re.compile(r"^RT @(\w{1,15}): ")
+
+
+def _full_repost_text(text: str, original: Mapping[str, Any] | None) -> str:
+    """A repost's text is "RT @user: " plus the original cut at 140 characters; with the
+    original from includes.tweets it becomes "RT @user: " plus the full original text."""
+    full = original.get("text") if isinstance(original, Mapping) else None
+    if not isinstance(full, str):
+        return text
+    prefix = _RT_PREFIX.match(text)
+    return (prefix.group(0) if prefix else "") + full
 
 
 class _StreamResult:

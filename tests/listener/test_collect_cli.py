@@ -29,7 +29,10 @@ from storage import models as t
 from storage.engine import make_engine
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CREDENTIALS = ("X_BEARER_TOKEN", "REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT", "TRUSTPILOT_API_KEY")
+CREDENTIALS = (
+    "X_BEARER_TOKEN", "REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT", "TRUSTPILOT_API_KEY",
+    "FACEBOOK_PAGE_ACCESS_TOKEN", "FACEBOOK_APP_SECRET", "YOUTUBE_API_KEY", "DISCOURSE_API_KEY", "DISCOURSE_API_USERNAME",
+)
 REDDIT_ENV = {
     "REDDIT_CLIENT_ID": "fake-client-id",
     "REDDIT_CLIENT_SECRET": "fake-client-secret",
@@ -137,6 +140,48 @@ def serve_rss(_monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def serve_facebook(_monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    graph, page = "https://graph.facebook.com/v21.0", "104417785386524"
+    usage = {"X-App-Usage": '{"call_count": 3, "total_cputime": 1, "total_time": 1}'}
+    with respx.mock(assert_all_called=True) as mock:
+        feed = mock.get(f"{graph}/{page}/feed").mock(
+            return_value=httpx.Response(200, json=fixture_json("facebook", "feed_page1"), headers=usage)
+        )
+        mock.get(f"{graph}/{page}_122104219876543210/comments").mock(
+            return_value=httpx.Response(200, json=fixture_json("facebook", "comments_own_post"), headers=usage)
+        )
+        mock.get(f"{graph}/{page}_122105111122223333/comments").mock(
+            return_value=httpx.Response(200, json=fixture_json("facebook", "comments_visitor_post"), headers=usage)
+        )
+        mock.get(f"{graph}/{page}/tagged").mock(
+            return_value=httpx.Response(200, json=fixture_json("facebook", "tagged"), headers=usage)
+        )
+        yield
+        assert feed.calls[0].request.headers["Authorization"] == "Bearer fake-fb-token"
+
+
+@contextlib.contextmanager
+def serve_youtube(_monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    api = "https://www.googleapis.com/youtube/v3"
+    with respx.mock(assert_all_called=True) as mock:
+        threads = mock.get(f"{api}/commentThreads").mock(
+            return_value=httpx.Response(200, json=fixture_json("youtube", "comment_threads_page1"))
+        )
+        mock.get(f"{api}/search").mock(return_value=httpx.Response(200, json=fixture_json("youtube", "search_videos")))
+        yield
+        assert threads.calls[0].request.headers["X-Goog-Api-Key"] == "fake-yt-key"
+
+
+@contextlib.contextmanager
+def serve_discourse(_monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    with respx.mock(assert_all_called=True) as mock:
+        mock.get("https://community.nimbus.example/posts.json").mock(
+            return_value=httpx.Response(200, json=fixture_json("discourse", "posts_latest"))
+        )
+        yield
+
+
 class _Token:
     def __init__(self, token: str | None):
         self.token = token
@@ -222,6 +267,31 @@ CASES = [
         some_stored={"community.example.org-topic-48213": "the Nimbus status page says nothing"},
         options={"url": "https://community.example.org/latest.rss"},
         unconfigured={"match_brands": True}, problem="url",
+    ),
+]
+
+
+CASES += [
+    Case(
+        "facebook", "facebook-nimbus", serve_facebook, "nimbus",
+        fetched=6, stored=6, escalated=6,  # the Page's own post and own reply are not mentions
+        some_stored={"104417785386524_122105111122223333": "No broadband since 9am in Leeds"},
+        options={"page_id": "104417785386524"},
+        env={"FACEBOOK_PAGE_ACCESS_TOKEN": "fake-fb-token"}, missing="FACEBOOK_PAGE_ACCESS_TOKEN",
+    ),
+    Case(
+        "youtube", "youtube-nimbus", serve_youtube, '(nimbus OR "nimbus broadband") -careers',
+        fetched=6, stored=6, escalated=6,  # 4 channel comments + 2 videos naming the brand
+        some_stored={"UgyUBI0HsgL9emxcZpR4AaABAg": "down in Leeds", "video:gQ_1zX-F_No": "dropped calls on Nimbus"},
+        options={"channel_id": "UCnimbus0000000000000001"},
+        env={"YOUTUBE_API_KEY": "fake-yt-key"}, missing="YOUTUBE_API_KEY",
+    ),
+    Case(
+        "discourse", "discourse-community", serve_discourse, '(nimbus OR "nimbus broadband") -careers',
+        fetched=2, stored=2, escalated=2,
+        some_stored={"48213": "Nimbus broadband has been down in Leeds"},
+        options={"base_url": "https://community.nimbus.example"},
+        unconfigured={"posts": True}, problem="base_url",
     ),
 ]
 
@@ -357,3 +427,13 @@ def test_unknown_source_name_is_one_line(tmp_path: Path, db_url: str, clean_env)
                                       "--database-url", db_url])
     assert result.exit_code != 0
     assert "no source named 'nope'" in str(result.exception) + result.output
+
+
+def test_private_discourse_without_its_key_is_not_configured(tmp_path: Path, db_url: str, clean_env) -> None:
+    case = next(c for c in CASES if c.type == "discourse")
+    rules = write_rules(tmp_path, case, options={**case.options, "api_key": True})
+    with respx.mock(assert_all_mocked=True):
+        result = collect(rules, db_url, case.name)
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert message == f"{case.name}: not configured: discourse source '{case.name}': DISCOURSE_API_KEY is not set"

@@ -9,6 +9,7 @@ the registry fails `test_every_source_has_a_harness` until it gets one here.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -131,18 +132,17 @@ class RedditHarness(Harness):
             elif scenario == "empty":
                 mock.get(get, json=fixture_json("reddit", "empty"))
             elif scenario == "rate_limited":
+                # Real Reddit 429s: an HTML page and only a retry-after header.
                 mock.get(
                     get,
-                    json=fixture_json("reddit", "error_429"),
+                    body=fixture_text("reddit", "error_429.html"),
                     status=429,
-                    headers={
-                        "x-ratelimit-remaining": "0",
-                        "x-ratelimit-used": "100",
-                        "x-ratelimit-reset": "240",
-                    },
+                    content_type="text/html; charset=UTF-8",
+                    headers={"retry-after": "3"},
                 )
             elif scenario == "server_error":
-                mock.get(get, body="<html>503 Service Unavailable</html>", status=503)
+                # Real 5xx bodies are empty or {"message", "error"}.
+                mock.get(get, json=fixture_json("reddit", "error_500"), status=500)
             elif scenario == "timeout":
                 mock.get(get, body=requests.exceptions.ReadTimeout("read timed out"))
             elif scenario == "malformed_item":
@@ -180,6 +180,19 @@ class HttpxHarness(Harness):
             headers={"content-type": "application/rss+xml"},
         )
 
+    def rate_limited(self) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "90"})
+
+    def server_error(self) -> httpx.Response:
+        return httpx.Response(503, text="Service Unavailable")
+
+    def unauthorized(self) -> httpx.Response:
+        return httpx.Response(self.unauthorized_status, json={"message": "Unauthorized"})
+
+    def route(self, mock: Any, scenario: str, route: Any) -> Any:
+        """The route whose calls are counted (a source may call other URLs too)."""
+        return route
+
     @contextlib.contextmanager
     def serve(self, scenario: str) -> Iterator[Callable[[], int]]:
         with respx.mock(assert_all_called=False) as mock:
@@ -187,14 +200,15 @@ class HttpxHarness(Harness):
             effects: dict[str, Any] = {
                 "success": lambda: self.body(self.ok),
                 "empty": lambda: self.body(self.empty),
-                "rate_limited": lambda: httpx.Response(429, headers={"Retry-After": "90"}),
-                "server_error": lambda: httpx.Response(503, text="Service Unavailable"),
+                "rate_limited": self.rate_limited,
+                "server_error": self.server_error,
                 "timeout": lambda: httpx.ReadTimeout("timed out"),
-                "bad_credentials": lambda: httpx.Response(self.unauthorized_status, json={"message": "Unauthorized"}),
+                "bad_credentials": self.unauthorized,
                 "malformed_item": lambda: self.body(self.malformed_item),
                 "malformed_body": lambda: httpx.Response(200, text=fixture_text(self.platform, self.truncated)),
             }
             make = effects[scenario]
+            route = self.route(mock, scenario, route)
 
             def respond(request: httpx.Request) -> httpx.Response:
                 result = make()
@@ -243,6 +257,115 @@ class RssHarness(HttpxHarness):
     malformed_item = "feed_malformed_item.xml"
     truncated = "feed_truncated.xml"
     json_body = False
+
+
+class DiscourseHarness(HttpxHarness):
+    type = "discourse"
+    platform = "discourse"
+    name = "discourse-community"
+    options = {"base_url": "https://community.nimbus.example"}
+    url = r"^https://community\.nimbus\.example/posts\.json"
+    ok = "posts_latest"
+    empty = "posts_empty"
+    malformed_item = "posts_malformed_item"
+    truncated = "posts_truncated.json.txt"
+    unauthorized_status = 403
+
+    def rate_limited(self) -> httpx.Response:
+        # Discourse's 429: Retry-After plus {"error_type": "rate_limit", "extras": {"wait_seconds"}}.
+        return httpx.Response(429, headers={"Retry-After": "10"}, json=fixture_json("discourse", "error_429"))
+
+    def server_error(self) -> httpx.Response:
+        return httpx.Response(502, text="<html><body><h1>502 Bad Gateway</h1></body></html>")
+
+    def unauthorized(self) -> httpx.Response:
+        return httpx.Response(403, json=fixture_json("discourse", "error_403"))
+
+
+class YouTubeHarness(HttpxHarness):
+    type = "youtube"
+    platform = "youtube"
+    name = "youtube-nimbus"
+    options = {"channel_id": "UCnimbus0000000000000001", "search": False}
+    env = {"YOUTUBE_API_KEY": "yt-key"}
+    url = r"^https://www\.googleapis\.com/youtube/v3/commentThreads"
+    ok = "comment_threads_page1"
+    empty = "comment_threads_empty"
+    malformed_item = "comment_threads_malformed_item"
+    truncated = "comment_threads_truncated.json.txt"
+
+    def rate_limited(self) -> httpx.Response:
+        # The Data API throttles with 403 and reason quotaExceeded, no Retry-After.
+        return httpx.Response(403, json=fixture_json("youtube", "error_403_quota_exceeded"))
+
+    def server_error(self) -> httpx.Response:
+        return httpx.Response(503, json=fixture_json("youtube", "error_503_backend"))
+
+    def unauthorized(self) -> httpx.Response:
+        return httpx.Response(403, json=fixture_json("youtube", "error_403_access_not_configured"))
+
+
+class FacebookHarness(Harness):
+    """The Page's feed, each post's comments and the Page's tagged posts, as the Graph API
+    answers them; throttling is Graph's error code 4 with the X-App-Usage header, bad
+    credentials its code 190 (an expired token, HTTP 400)."""
+
+    type = "facebook"
+    name = "facebook-nimbus"
+    PAGE = "104417785386524"
+    options = {"page_id": PAGE}
+    env = {"FACEBOOK_PAGE_ACCESS_TOKEN": "EAAB-page-token"}
+    GRAPH = "https://graph.facebook.com/v21.0"
+    credential_codes = ("code 190",)
+
+    @contextlib.contextmanager
+    def serve(self, scenario: str) -> Iterator[Callable[[], int]]:
+        def ok(name: str) -> httpx.Response:
+            return httpx.Response(200, json=fixture_json("facebook", name), headers=self.usage(12))
+
+        feed: dict[str, Callable[[], Any]] = {
+            "success": lambda: ok("feed_page1"),
+            "empty": lambda: ok("feed_empty"),
+            "rate_limited": lambda: httpx.Response(
+                403, json=fixture_json("facebook", "error_4_app_limit"), headers=self.usage(100)
+            ),
+            "server_error": lambda: httpx.Response(500, json=fixture_json("facebook", "error_1_unknown")),
+            "timeout": lambda: httpx.ReadTimeout("timed out"),
+            "bad_credentials": lambda: httpx.Response(
+                400,
+                json=fixture_json("facebook", "error_190_expired"),
+                headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token" "Error validating access token"'},
+            ),
+            "malformed_item": lambda: ok("feed_malformed_item"),
+            "malformed_body": lambda: httpx.Response(200, text=fixture_text("facebook", "feed_truncated.json.txt")),
+        }
+
+        def respond(make: Callable[[], Any]) -> Callable[[httpx.Request], httpx.Response]:
+            def side_effect(request: httpx.Request) -> httpx.Response:
+                result = make()
+                if isinstance(result, Exception):
+                    raise result
+                return result
+
+            return side_effect
+
+        success = scenario == "success"
+        with respx.mock(assert_all_called=False) as mock:
+            route = mock.get(f"{self.GRAPH}/{self.PAGE}/feed").mock(side_effect=respond(feed[scenario]))
+            mock.get(f"{self.GRAPH}/{self.PAGE}_122104219876543210/comments").mock(
+                side_effect=respond(lambda: ok("comments_own_post" if success else "comments_empty"))
+            )
+            mock.get(url__regex=rf"^{self.GRAPH}/{self.PAGE}_\d+/comments").mock(
+                side_effect=respond(lambda: ok("comments_visitor_post" if success else "comments_empty"))
+            )
+            mock.get(f"{self.GRAPH}/{self.PAGE}/tagged").mock(
+                side_effect=respond(lambda: ok("tagged" if success else "tagged_empty"))
+            )
+            yield lambda: route.call_count
+
+    @staticmethod
+    def usage(percent: int) -> dict[str, str]:
+        return {"X-App-Usage": json.dumps({"call_count": percent, "total_cputime": 1, "total_time": 1})}
 
 
 # ------------------------------------------------------------------------------ Google Play
@@ -334,4 +457,7 @@ HARNESSES: dict[str, Callable[[], Harness]] = {
     "trustpilot": TrustpilotHarness,
     "rss": RssHarness,
     "googleplay": GooglePlayHarness,
+    "discourse": DiscourseHarness,
+    "youtube": YouTubeHarness,
+    "facebook": FacebookHarness,
 }

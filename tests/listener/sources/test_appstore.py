@@ -156,3 +156,50 @@ def test_options_need_an_app_id():
         AppStoreSource.from_options("appstore-nimbus", {"app_ids": ["nimbus"]})
     with pytest.raises(NotConfigured, match="Extra inputs"):
         AppStoreSource.from_options("appstore-nimbus", {"app_id": APP, "apikey": "x"})
+
+
+@respx.mock
+def test_each_review_gets_its_own_url(fast_retry):
+    """Before: every review carried the feed's app-level link."""
+    respx.get(url(1)).mock(return_value=ok("reviews_page1"))
+    respx.get(url(2)).mock(return_value=ok("reviews_page2"))
+    batch = make_source(fast_retry).fetch(None)
+    urls = [m.url for m in batch.mentions]
+    assert len(set(urls)) == len(urls) == len(batch.mentions)
+    first = batch.mentions[0]
+    assert first.url == f"https://apps.apple.com/us/app/id{APP}?see-all=reviews#review-{first.external_id}"
+    assert first.extra["feed_link"].startswith("https://itunes.apple.com/us/review?id=")
+
+
+@respx.mock
+def test_entry_without_updated_does_not_move_the_watermark_to_now(fast_retry):
+    """Before: the undated first entry set the watermark to the poll's wall-clock time, so
+    the next poll skipped reviews dated before it."""
+    feed = fixture_json("appstore", "reviews_single")
+    dated = feed["feed"]["entry"]
+    dated = dated if isinstance(dated, list) else [dated]
+    undated = json.loads(json.dumps(dated[0]))
+    undated["id"]["label"] = "99999999999"
+    del undated["updated"]
+    feed["feed"]["entry"] = [undated] + dated
+    respx.get(url(1)).mock(return_value=httpx.Response(200, json=feed))
+    first = make_source(fast_retry).fetch(None)
+    assert [q.external_id for q in first.quarantined] == ["99999999999"]
+    stream = json.loads(first.next_cursor)["streams"][f"us:{APP}"]
+    newest = max(parse_time_label(e) for e in dated)
+    assert stream["ts"] == newest  # the newest dated review, not the wall clock
+    assert "99999999999" in stream["seen"]  # remembered: not quarantined again
+
+    # A review dated after the dated ones but long before "now" is still read next poll.
+    later = json.loads(json.dumps(dated[0]))
+    later["id"]["label"] = "88888888888"
+    later["updated"]["label"] = datetime.fromtimestamp(newest + 60, UTC).isoformat()
+    feed["feed"]["entry"] = [later, undated] + dated
+    respx.get(url(1)).mock(return_value=httpx.Response(200, json=feed))
+    second = make_source(fast_retry).fetch(first.next_cursor)
+    assert [m.external_id for m in second.mentions] == ["88888888888"]
+    assert second.quarantined == []
+
+
+def parse_time_label(entry) -> float:
+    return datetime.fromisoformat(entry["updated"]["label"]).timestamp()

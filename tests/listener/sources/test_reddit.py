@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import prawcore
 import pytest
 import responses
 from responses import matchers
-from source_helpers import NIMBUS, fixture_json
+from source_helpers import NIMBUS, fixture_json, fixture_text
 
 from listener.sources.reddit import RedditSource
-from socialear.errors import BadCredentials, NotConfigured, PermanentError
+from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited, RetryableError
 
 ENV = {
     "REDDIT_CLIENT_ID": "client-id",
@@ -141,13 +142,37 @@ def test_three_polls_with_a_capped_poll_miss_nothing(fast_retry):
 
 
 @responses.activate
-def test_deleted_author(fast_retry):
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"author": "[deleted]", "selftext": "[deleted]"},  # deleted by its author
+        {"author": "[deleted]", "selftext": "[removed]"},  # removed, then the account went
+        {"selftext": "[removed]"},  # removed by the moderators
+        {"author": "[deleted]"},  # the account is gone, the text is left
+    ],
+)
+def test_deleted_or_removed_items_are_not_stored(fast_retry, change):
+    """Before: stored as a mention by a user called "[deleted]"."""
     token(responses)
     page = fixture_json("reddit", "search_page1")
-    page["data"]["children"][0]["data"]["author"] = "[deleted]"
+    page["data"]["children"][0]["data"].update(change)
     responses.get(SEARCH.format(sub="all"), json=page)
     batch = make_source(fast_retry, comments=False).fetch(None)
-    assert batch.mentions[0].author.handle == "[deleted]"
+    assert "t3_1gqb7xk" not in names(batch)
+    assert all(m.author.handle not in ("[deleted]", "None") for m in batch.mentions)
+    assert batch.stats["dropped/deleted"] == 1 and batch.quarantined == []
+
+
+@responses.activate
+def test_deleted_comment_is_not_stored(fast_retry):
+    token(responses)
+    page = fixture_json("reddit", "comments_page1")
+    first = page["data"]["children"][0]["data"]
+    first.update({"author": "[deleted]", "body": "[deleted]"})
+    responses.get(COMMENTS.format(sub="all"), json=page)
+    batch = make_source(fast_retry, search=False).fetch(None)
+    assert first["name"] not in names(batch)
+    assert batch.stats["dropped/deleted"] == 1
 
 
 @responses.activate
@@ -159,8 +184,50 @@ def test_rate_limit_headers_become_batch_rate_limit(fast_retry, monkeypatch):
         json=fixture_json("reddit", "empty"),
         headers={"x-ratelimit-remaining": "95.0", "x-ratelimit-used": "5", "x-ratelimit-reset": "300"},
     )
-    batch = make_source(fast_retry, comments=False).fetch(None)
+    source = make_source(fast_retry, comments=False)
+    before = datetime.now(UTC)
+    batch = source.fetch(None)
     assert batch.rate_limit.remaining == 95 and batch.rate_limit.limit == 100
+    # Before: reset_at was always None (prawcore 4's limits carry no reset).
+    assert batch.rate_limit.reset_at is not None
+    assert before + timedelta(seconds=295) <= batch.rate_limit.reset_at <= datetime.now(UTC) + timedelta(seconds=301)
+
+
+@responses.activate
+def test_token_endpoint_429_is_a_rate_limit(fast_retry, sleeps):
+    """Before: PermanentError "Reddit rejected ... (429)", the source marked broken."""
+    responses.post(TOKEN, json=fixture_json("reddit", "token_429"), status=429)
+    with pytest.raises(RateLimited) as info:
+        make_source(fast_retry, comments=False).fetch(None)
+    assert not isinstance(info.value, PermanentError)
+    assert info.value.retry_after == 60.0  # no Retry-After: the default wait
+    assert sleeps == []
+    assert sum(1 for c in responses.calls if "access_token" in c.request.url) == 1
+
+
+@responses.activate
+def test_api_429_html_page_with_only_retry_after(fast_retry, sleeps):
+    token(responses)
+    responses.get(
+        SEARCH.format(sub="all"),
+        body=fixture_text("reddit", "error_429.html"),
+        status=429,
+        content_type="text/html; charset=UTF-8",
+        headers={"retry-after": "3"},
+    )
+    with pytest.raises(RateLimited) as info:
+        make_source(fast_retry, comments=False).fetch(None)
+    assert info.value.retry_after == 3.0 and sleeps == []
+
+
+@responses.activate
+@pytest.mark.parametrize("body", [b"", b'{"message": "Internal Server Error", "error": 500}'])
+def test_real_5xx_bodies_are_retried(fast_retry, sleeps, body):
+    token(responses)
+    responses.get(SEARCH.format(sub="all"), body=body, status=500)
+    with pytest.raises(RetryableError, match="server error 500"):
+        make_source(fast_retry, comments=False).fetch(None)
+    assert len(sleeps) == 2
 
 
 @responses.activate

@@ -103,3 +103,17 @@ def test_credentials(fast_retry, status, message):
 def test_business_unit_required():
     with pytest.raises(NotConfigured, match="business_unit_id"):
         TrustpilotSource.from_options("trustpilot-nimbus", {}, env=ENV)
+
+
+@respx.mock
+def test_author_name_from_consumer_name(fast_retry):
+    """Before: only consumer.displayName was read; event payloads carry consumer.name."""
+    body = fixture_json("trustpilot", "reviews_page2")
+    for review in body["reviews"]:
+        consumer = review["consumer"]
+        consumer["name"] = consumer.pop("displayName")
+    respx.get(URL).mock(return_value=httpx.Response(200, json=body))
+    batch = make_source(fast_retry, max_pages=1).fetch(None)
+    expected = [r["consumer"]["name"] for r in body["reviews"]]
+    assert [m.author.handle for m in batch.mentions] == expected
+    assert all(m.author.handle and m.author.name == m.author.handle for m in batch.mentions)

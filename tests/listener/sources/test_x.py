@@ -385,3 +385,40 @@ def test_default_tweepy_return_type_is_understood(fast_retry):
     assert ids(batch) == ["1856731208437481550", "1856729977098846515"]
     assert batch.mentions[0].author.handle == "mo_travels"
     assert batch.rate_limit is None  # that return type hides the headers
+
+
+@responses.activate
+def test_partial_errors_are_counted_and_quarantined(fast_retry):
+    """Before: a top-level errors[] beside data was dropped without a trace."""
+    serve(responses, "search_partial_errors")
+    batch = make_source(fast_retry).fetch(None)
+    assert ids(batch) == ["1856733512875421801", "1856731208437481550"]  # the data is kept
+    assert batch.stats["partial_errors/resource-not-found"] == 1
+    assert batch.stats["partial_errors/not-authorized-for-resource"] == 1
+    assert batch.stats["quarantined"] == 2 == len(batch.quarantined)
+    first = batch.quarantined[0]
+    assert "Could not find tweet with referenced_tweets.id" in first.error
+    assert json.loads(first.payload)["resource_id"] == "1856732001277890560"
+    assert first.external_id == "error:resource-not-found:1856732001277890560"
+
+
+@responses.activate
+def test_repost_gets_the_full_text_of_the_original(fast_retry):
+    """Before: the repost kept X's truncated "RT @user: ..." text."""
+    serve(responses, "search_repost")
+    batch = make_source(fast_retry, exclude_retweets=False).fetch(None)
+    query = responses.calls[0].request.url
+    assert "referenced_tweets.id" in query.replace("%2C", ",").replace("%2E", ".")
+    (repost,) = batch.mentions
+    original = fixture_json("x", "search_repost")["includes"]["tweets"][0]["text"]
+    assert repost.is_repost and repost.text == "RT @dana_k: " + original
+    assert "…" not in repost.text and repost.extra["repost_of"] == "1856729977098846515"
+
+
+@responses.activate
+def test_repost_without_its_original_keeps_its_own_text(fast_retry):
+    body = fixture_json("x", "search_repost")
+    body["includes"].pop("tweets")
+    responses.get(SEARCH, json=body, headers=HEADERS)
+    (repost,) = make_source(fast_retry, exclude_retweets=False).fetch(None).mentions
+    assert repost.text == body["data"][0]["text"]

@@ -1,0 +1,219 @@
+"""The Facebook Page webhook, `/hooks/facebook`: the fast path for the `facebook` source.
+
+Polling a Page every few minutes is the fallback; with the webhook a comment or a
+visitor's post reaches the queue seconds after it is written, and a removed one is purged
+at once (`verb: remove`), as Meta's platform terms ask.
+
+* `GET /hooks/facebook?hub.mode=subscribe&hub.verify_token=...&hub.challenge=...`: the
+  subscription check Meta sends when the webhook is set up. Answered with the challenge
+  when the token equals FACEBOOK_VERIFY_TOKEN, else 403.
+* `POST /hooks/facebook`: change notifications. The body must carry
+  `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw body keyed by FACEBOOK_APP_SECRET>`;
+  anything unsigned or wrongly signed is refused with 401 before its JSON is read.
+  `{"object": "page", "entry": [{"id": <page id>, "changes": [{"field": "feed" |
+  "mention", "value": {...}}]}]}`: for every configured `facebook` source whose
+  `page_id` is the entry's, a comment or visitor post (`verb` add/edited) is stored
+  through the same pipeline as a polled batch (scored, routed, de-duplicated on
+  (source, external_id), so the poll that reads it later stores nothing twice), and a
+  `verb: remove` purges the stored mention's content everywhere
+  (storage.repo.purge_mention_content). A change with no text (a like, a photo without
+  caption, a mention notice without its message) is left to the poll.
+
+Answers: 200 `{"ok": true, "stored", "purged", "ignored"}` (also for a page we do not
+listen to, so Meta does not disable the subscription); 401 bad signature; 400 not JSON;
+413 over 1 MiB; 503 when FACEBOOK_APP_SECRET / FACEBOOK_VERIFY_TOKEN is not set; 500 when
+storing fails (Meta retries the delivery).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from listener.pipeline import CursorConflict, Pipeline
+from listener.sources import build_source
+from listener.types import Batch, Mention
+from socialear.config import RulesConfig
+from socialear.errors import NotConfigured
+from storage import models as t
+from storage.dialect import table
+from storage.engine import session_scope
+
+log = logging.getLogger(__name__)
+
+SECRET_ENV = "FACEBOOK_APP_SECRET"
+VERIFY_ENV = "FACEBOOK_VERIFY_TOKEN"
+SIGNATURE = "X-Hub-Signature-256"
+MAX_BODY = 1 << 20
+STORE_ATTEMPTS = 3  # a poll of the same source may move its cursor meanwhile
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(signature(secret, body), given or "")
+
+
+class FacebookHook:
+    """Applies verified Page webhook bodies: stores new items, purges removed ones."""
+
+    def __init__(self, engine: Engine, rules: Callable[[], RulesConfig], env: Mapping[str, str]):
+        self.engine = engine
+        self.rules = rules
+        self.env = env
+        self.pipeline = Pipeline(engine, rules)
+        self._sources: dict[str, tuple[Any, Any]] = {}
+
+    def sources_for(self, page_id: str) -> list[Any]:
+        """Built `facebook` sources listening to `page_id` (one per configured source)."""
+        rules = self.rules()
+        out = []
+        for cfg in rules.sources:
+            if cfg.type != "facebook" or not cfg.enabled or str(cfg.options.get("page_id")) != page_id:
+                continue
+            cached = self._sources.get(cfg.name)
+            if cached is None or cached[0] != cfg:
+                brands = [b for b in rules.brands if cfg.brands is None or b.name in cfg.brands]
+                try:
+                    source = build_source(cfg.name, cfg.type, cfg.options, env=self.env, brands=brands)
+                except NotConfigured as exc:
+                    log.warning("facebook webhook: source %s is off: %s", cfg.name, exc)
+                    continue
+                cached = (cfg, source)
+                self._sources[cfg.name] = cached
+            out.append(cached[1])
+        return out
+
+    def apply(self, data: Mapping[str, Any]) -> dict[str, int]:
+        counts = {"stored": 0, "purged": 0, "ignored": 0}
+        if data.get("object") != "page":
+            counts["ignored"] += 1
+            return counts
+        for entry in data.get("entry") or []:
+            if not isinstance(entry, Mapping):
+                counts["ignored"] += 1
+                continue
+            sources = self.sources_for(str(entry.get("id") or ""))
+            changes = [c for c in entry.get("changes") or [] if isinstance(c, Mapping)]
+            if not sources:
+                counts["ignored"] += len(changes) or 1
+                continue
+            for source in sources:
+                new: list[Mention] = []
+                for change in changes:
+                    value = change.get("value")
+                    if not isinstance(value, Mapping) or change.get("field") not in ("feed", "mention"):
+                        counts["ignored"] += 1
+                        continue
+                    item_id = str(value.get("comment_id") or value.get("post_id") or "")
+                    if value.get("verb") == "remove":
+                        counts["purged"] += self.purge(source.name, item_id)
+                        continue
+                    mention = self.mention(source, change["field"], value)
+                    if mention is None:
+                        counts["ignored"] += 1
+                    else:
+                        new.append(mention)
+                if new:
+                    counts["stored"] += self.store(source.name, new)
+        return counts
+
+    @staticmethod
+    def mention(source: Any, field: str, value: Mapping[str, Any]) -> Mention | None:
+        if field == "mention":
+            if not isinstance(value.get("message"), str):
+                return None  # a bare notice: the `tagged` poll reads the post itself
+            value = {
+                **value,
+                "from": {"id": value.get("sender_id"), "name": value.get("sender_name")},
+                "item": "comment" if value.get("item") == "comment" else "mention",
+            }
+        try:
+            mention = source.mention_from_webhook(value)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("facebook webhook: unreadable change for %s: %s", source.name, exc)
+            return None
+        if mention is not None and field == "mention" and mention.extra.get("kind") == "visitor_post":
+            mention.extra["kind"] = "mention"
+        return mention
+
+    def store(self, source: str, mentions: list[Mention]) -> int:
+        """Through the pipeline, leaving the source's cursor where the poller put it."""
+        st = table(t.SourceState)
+        for attempt in range(STORE_ATTEMPTS):
+            with self.engine.connect() as conn:
+                cursor = conn.execute(sa.select(st.c.cursor).where(st.c.source == source)).scalar_one_or_none()
+            batch = Batch(mentions=list(mentions), next_cursor=None, stats={"webhook/received": len(mentions)})
+            try:
+                return self.pipeline.process(source, batch, cursor).stored
+            except CursorConflict:
+                if attempt == STORE_ATTEMPTS - 1:
+                    raise
+        return 0
+
+    def purge(self, source: str, external_id: str) -> int:
+        from storage.repo import purge_mention_content
+
+        mt = table(t.Mention)
+        with session_scope(self.engine) as session:
+            mention_id = session.execute(
+                sa.select(mt.c.id).where(mt.c.source == source, mt.c.external_id == external_id)
+            ).scalar_one_or_none()
+            if mention_id is None:
+                return 0
+            purged = purge_mention_content(session, mention_id, "deleted on Facebook (Page webhook, verb remove)")
+            return int(bool(purged))
+
+
+def make_facebook_router(engine: Engine, rules: Callable[[], RulesConfig], env: Mapping[str, str]) -> APIRouter:
+    """The `/hooks/facebook` routes; `env` holds FACEBOOK_APP_SECRET and FACEBOOK_VERIFY_TOKEN
+    (and the Page token the sources need)."""
+    router = APIRouter(prefix="/hooks", tags=["webhooks"])
+    hook = FacebookHook(engine, rules, env)
+
+    @router.get("/facebook", summary="Facebook webhook subscription check")
+    async def challenge(request: Request) -> Response:
+        token = env.get(VERIFY_ENV)
+        if not token:
+            return JSONResponse({"detail": f"Facebook webhooks are off: {VERIFY_ENV} is not set"}, 503)
+        query = request.query_params
+        given = query.get("hub.verify_token") or ""
+        if query.get("hub.mode") != "subscribe" or not hmac.compare_digest(given.encode(), token.encode()):
+            return JSONResponse({"detail": "wrong hub.mode or hub.verify_token"}, 403)
+        return PlainTextResponse(query.get("hub.challenge") or "")
+
+    @router.post("/facebook", summary="Facebook Page webhook (X-Hub-Signature-256 signed)")
+    async def receive(request: Request) -> JSONResponse:
+        secret = env.get(SECRET_ENV)
+        if not secret:
+            return JSONResponse({"detail": f"Facebook webhooks are off: {SECRET_ENV} is not set"}, 503)
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY:
+            return JSONResponse({"detail": "body too large"}, 413)
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSONResponse({"detail": "body too large"}, 413)
+        if not verify(secret, body, request.headers.get(SIGNATURE)):
+            return JSONResponse({"detail": "missing or wrong X-Hub-Signature-256"}, 401)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return JSONResponse({"detail": "body is not JSON"}, 400)
+        if not isinstance(data, dict):
+            return JSONResponse({"detail": "body is not a JSON object"}, 400)
+        counts = await run_in_threadpool(hook.apply, data)
+        return JSONResponse({"ok": True, **counts})
+
+    return router

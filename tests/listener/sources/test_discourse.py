@@ -1,0 +1,177 @@
+"""DiscourseSource against recorded-shape Discourse JSON API pages, served by respx."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+import respx
+from source_helpers import NIMBUS, fixture_json
+
+from listener.sources.discourse import DiscourseSource
+from socialear.errors import BadCredentials, NotConfigured, RateLimited
+
+BASE = "https://community.nimbus.example"
+
+
+def make_source(retry, env=None, **options) -> DiscourseSource:
+    source = DiscourseSource.from_options(
+        "discourse-community", {"base_url": BASE, **options}, env=env or {}, brands=[NIMBUS]
+    )
+    source.retry = retry
+    return source
+
+
+def ok(name: str) -> httpx.Response:
+    return httpx.Response(200, json=fixture_json("discourse", name))
+
+
+def ids(batch):
+    return [m.external_id for m in batch.mentions]
+
+
+@respx.mock
+def test_latest_posts_matched_and_normalised(fast_retry):
+    respx.get(f"{BASE}/posts.json").mock(return_value=ok("posts_latest"))
+    batch = make_source(fast_retry).fetch(None)
+    # gardening post: no brand; the "pinned" small action: not a member's post
+    assert ids(batch) == ["48213", "48210"]
+    assert batch.stats["dropped/no_match"] == 1 and batch.stats["dropped/not_a_post"] == 1
+    first, reply = batch.mentions
+    assert first.text.startswith("Nimbus broadband has been down in Leeds since 9am.")
+    assert first.title == "Nimbus broadband down in Leeds?" and first.conversation_id == "9120"
+    assert first.url == f"{BASE}/t/nimbus-broadband-down-in-leeds/9120/1"
+    assert first.author.handle == "leeds_lad" and first.author.name == "Sam"
+    assert first.created_at == datetime(2024, 11, 13, 14, 41, 7, 512000, tzinfo=UTC)
+    assert reply.title is None and reply.in_reply_to == "9118#1"
+    assert json.loads(batch.next_cursor) == {"streams": {"posts": {"since": 48213}}, "v": 1}
+
+
+@respx.mock
+def test_next_poll_reads_only_newer_posts_and_drops_deleted(fast_retry):
+    route = respx.get(f"{BASE}/posts.json").mock(side_effect=[ok("posts_latest"), ok("posts_newer")])
+    first = make_source(fast_retry).fetch(None)
+    second = make_source(fast_retry).fetch(first.next_cursor)
+    assert ids(second) == ["48220"]  # 48219 was deleted by its author; older ones were read
+    assert second.stats["dropped/deleted"] == 1
+    assert route.call_count == 2
+
+
+class Forum:
+    """A forum of `n` posts (ids 1..n) answering /posts.json like Discourse: 50 a page,
+    newest first, `before` exclusive."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.template = fixture_json("discourse", "posts_latest")["latest_posts"][0]
+        self.requests: list[dict[str, list[str]]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        query = parse_qs(urlparse(str(request.url)).query)
+        self.requests.append(query)
+        top = int(query["before"][0]) - 1 if "before" in query else self.n
+        posts = []
+        for pid in range(top, max(top - 50, 0), -1):
+            post = dict(self.template, id=pid, raw=f"Nimbus post {pid}")
+            post["created_at"] = (datetime(2024, 11, 1, tzinfo=UTC) + timedelta(minutes=pid)).isoformat()
+            posts.append(post)
+        return httpx.Response(200, json={"latest_posts": posts})
+
+
+@respx.mock
+def test_page_cap_leaves_a_gap_that_the_next_poll_reads(fast_retry):
+    forum = Forum(100)
+    respx.get(f"{BASE}/posts.json").mock(side_effect=forum)
+    first = make_source(fast_retry, max_pages=2).fetch(None)  # first poll: one page, no back-fill
+    assert len(first.mentions) == 50
+    forum.n = 260  # 160 new posts, more than two pages
+    second = make_source(fast_retry, max_pages=2).fetch(first.next_cursor)
+    assert [int(i) for i in ids(second)] == list(range(260, 160, -1))
+    assert not second.exhausted and second.stats["gap/page_limit"] == 1
+    gap = json.loads(second.next_cursor)["streams"]["posts"]
+    assert gap == {"since": 100, "gap": {"before": 161, "pending": 260}}
+    third = make_source(fast_retry, max_pages=2).fetch(second.next_cursor)
+    assert [int(i) for i in ids(third)] == list(range(160, 100, -1))
+    assert third.exhausted
+    assert json.loads(third.next_cursor)["streams"]["posts"] == {"since": 260}
+    every = ids(first) + ids(second) + ids(third)
+    assert len(every) == len(set(every)) == 210
+
+
+@respx.mock
+def test_search_reads_each_new_hit_once_in_full(fast_retry):
+    search = respx.get(f"{BASE}/search.json").mock(return_value=ok("search_nimbus"))
+    respx.get(f"{BASE}/posts/48213.json").mock(return_value=ok("post_48213"))
+    respx.get(f"{BASE}/posts/48210.json").mock(return_value=ok("post_48210"))
+    source = make_source(fast_retry, posts=False, search=True)
+    batch = source.fetch(None)
+    assert ids(batch) == ["48213", "48210"]
+    assert batch.mentions[1].text == fixture_json("discourse", "post_48210")["raw"]  # not the blurb
+    terms = {parse_qs(urlparse(str(c.request.url)).query)["q"][0] for c in search.calls}
+    assert terms == {"nimbus order:latest", '"nimbus broadband" order:latest'}
+    again = make_source(fast_retry, posts=False, search=True).fetch(batch.next_cursor)
+    assert again.mentions == []
+    assert respx.calls.call_count == len(search.calls) + 2  # each post read once
+
+
+@respx.mock
+def test_category_topics_keep_every_new_topic(fast_retry):
+    respx.get(f"{BASE}/c/5/l/latest.json").mock(return_value=ok("category_latest"))
+    respx.get(f"{BASE}/t/9120.json").mock(return_value=ok("topic_9120"))
+    respx.get(f"{BASE}/t/9118.json").mock(return_value=ok("topic_9118"))
+    batch = make_source(fast_retry, posts=False, categories=[5]).fetch(None)
+    assert ids(batch) == ["48213", "48190"]  # the pinned "About" topic is skipped
+    opening = batch.mentions[1]
+    assert opening.text == "Is Nimbus down for anyone else in York? No signal & no data since lunch."
+    assert opening.title == "Is Nimbus down?" and opening.url == f"{BASE}/t/is-nimbus-down/9118/1"
+    assert json.loads(batch.next_cursor)["streams"] == {"category:5": {"since": 9120}}
+
+
+def test_api_key_option_needs_the_env():
+    with pytest.raises(NotConfigured, match="DISCOURSE_API_KEY is not set"):
+        DiscourseSource.from_options("d", {"base_url": BASE, "api_key": True}, env={}, brands=[NIMBUS])
+
+
+@respx.mock
+def test_api_key_is_sent_in_headers_never_the_url(fast_retry):
+    route = respx.get(f"{BASE}/posts.json").mock(return_value=ok("posts_empty"))
+    env = {"DISCOURSE_API_KEY": "k-123", "DISCOURSE_API_USERNAME": "system"}
+    make_source(fast_retry, env=env, api_key=True).fetch(None)
+    request = route.calls[0].request
+    assert request.headers["Api-Key"] == "k-123" and request.headers["Api-Username"] == "system"
+    assert "k-123" not in str(request.url)
+
+
+@respx.mock
+def test_bad_key_names_the_variables(fast_retry):
+    respx.get(f"{BASE}/posts.json").mock(
+        return_value=httpx.Response(403, json=fixture_json("discourse", "error_403_bad_key"))
+    )
+    env = {"DISCOURSE_API_KEY": "wrong", "DISCOURSE_API_USERNAME": "system"}
+    with pytest.raises(BadCredentials, match="DISCOURSE_API_KEY/DISCOURSE_API_USERNAME were refused"):
+        make_source(fast_retry, env=env, api_key=True).fetch(None)
+
+
+@respx.mock
+def test_private_forum_without_key_says_so(fast_retry):
+    respx.get(f"{BASE}/posts.json").mock(return_value=httpx.Response(403, json=fixture_json("discourse", "error_403")))
+    with pytest.raises(BadCredentials, match="private; set api_key: true"):
+        make_source(fast_retry).fetch(None)
+
+
+@respx.mock
+def test_429_without_retry_after_waits_the_bodys_wait_seconds(fast_retry, sleeps):
+    route = respx.get(f"{BASE}/posts.json").mock(
+        return_value=httpx.Response(429, json=fixture_json("discourse", "error_429"))
+    )
+    with pytest.raises(RateLimited) as info:
+        make_source(fast_retry).fetch(None)
+    assert info.value.retry_after == 10.0 and route.call_count == 1 and sleeps == []
+
+
+def test_nothing_to_read_is_refused():
+    with pytest.raises(NotConfigured, match="nothing to read"):
+        DiscourseSource.from_options("d", {"base_url": BASE, "posts": False}, brands=[NIMBUS])

@@ -1,0 +1,172 @@
+"""YouTubeSource against Data API v3 payloads (shapes from the python-youtube SDK's captured
+responses), served by respx."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+import respx
+from source_helpers import NIMBUS, fixture_json
+
+from listener.sources.youtube import YouTubeSource, next_pacific_midnight
+from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
+
+CHANNEL = "UCnimbus0000000000000001"
+THREADS = "https://www.googleapis.com/youtube/v3/commentThreads"
+SEARCH = "https://www.googleapis.com/youtube/v3/search"
+ENV = {"YOUTUBE_API_KEY": "yt-secret"}
+NOW = datetime(2024, 11, 13, 15, 0, tzinfo=UTC)  # 07:00 in Los Angeles (PST, UTC-8)
+
+
+def make_source(retry, now=NOW, **options) -> YouTubeSource:
+    source = YouTubeSource.from_options("youtube-nimbus", {"channel_id": CHANNEL, **options}, env=ENV, brands=[NIMBUS])
+    source.retry = retry
+    source.clock = lambda: now
+    return source
+
+
+def ok(name: str) -> httpx.Response:
+    return httpx.Response(200, json=fixture_json("youtube", name))
+
+
+def ids(batch):
+    return [m.external_id for m in batch.mentions]
+
+
+def query(call) -> dict[str, list[str]]:
+    return parse_qs(urlparse(str(call.request.url)).query)
+
+
+@respx.mock
+def test_channel_comments_and_replies(fast_retry):
+    route = respx.get(THREADS).mock(return_value=ok("comment_threads_page1"))
+    batch = make_source(fast_retry, search=False).fetch(None)
+    assert ids(batch) == [
+        "UgyUBI0HsgL9emxcZpR4AaABAg",
+        "UgyUBI0HsgL9emxcZpR4AaABAg.9xYz1kQ2rL_9xYz5mN0pQa",
+        "Ugzi3lkqDPfIOirGFLh4AaABAg",
+        "UgwSRpgkjCe6OHHe3IJ4AaABAg",
+    ]
+    top, reply = batch.mentions[:2]
+    assert top.text.startswith("Your broadband has been down in Leeds")
+    assert top.author.handle == "leedslad" and top.author.external_id == "UCTWlvHQQXUs-4IVfdnGOUbw"
+    assert top.url == "https://www.youtube.com/watch?v=Xq3dN8kT2mA&lc=UgyUBI0HsgL9emxcZpR4AaABAg"
+    assert top.in_reply_to == "video:Xq3dN8kT2mA" and top.engagement == 3 + 1
+    assert reply.in_reply_to == top.external_id and reply.conversation_id == top.external_id
+    assert reply.text == "Sorry Sam, we're on it. Can you DM us your account number?"  # textOriginal, unescaped
+    params = query(route.calls[0])
+    assert params["allThreadsRelatedToChannelId"] == [CHANNEL] and params["order"] == ["time"]
+    assert "key" not in params  # the key travels in a header
+    assert route.calls[0].request.headers["X-Goog-Api-Key"] == "yt-secret"
+    assert batch.rate_limit.remaining == 10_000 - 1 and batch.rate_limit.limit == 10_000
+    assert batch.rate_limit.reset_at == datetime(2024, 11, 14, 8, 0, tzinfo=UTC)  # midnight PST
+    assert json.loads(batch.next_cursor)["quota"] == {"day": "2024-11-13", "search": 0, "used": 1}
+
+
+@respx.mock
+def test_pages_with_page_token_then_nothing_twice(fast_retry):
+    route = respx.get(THREADS).mock(side_effect=[ok("comment_threads_paged_1"), ok("comment_threads_paged_2")])
+    first = make_source(fast_retry, search=False).fetch(None)
+    assert len(first.mentions) == 4
+    assert query(route.calls[1])["pageToken"] == [fixture_json("youtube", "comment_threads_paged_1")["nextPageToken"]]
+    respx.get(THREADS).mock(return_value=ok("comment_threads_page1"))
+    again = make_source(fast_retry, search=False).fetch(first.next_cursor)
+    assert again.mentions == []
+
+
+@respx.mock
+def test_page_cap_resumes_from_the_page_token(fast_retry):
+    respx.get(THREADS).mock(return_value=ok("comment_threads_empty"))
+    start = make_source(fast_retry, search=False).fetch(None)  # an empty channel: no watermark yet
+    older = fixture_json("youtube", "comment_threads_page1")
+    older["items"] = [older["items"][2]]
+    seed = make_source(fast_retry, search=False)
+    respx.get(THREADS).mock(return_value=httpx.Response(200, json=older))
+    base = seed.fetch(start.next_cursor)  # watermark at the oldest thread
+    assert ids(base) == ["UgwSRpgkjCe6OHHe3IJ4AaABAg"]
+    respx.get(THREADS).mock(side_effect=[ok("comment_threads_paged_1"), ok("comment_threads_paged_2")])
+    capped = make_source(fast_retry, search=False, max_pages=1).fetch(base.next_cursor)
+    assert not capped.exhausted and capped.stats["gap/page_limit"] == 1
+    assert json.loads(capped.next_cursor)["streams"]["comments"]["resume"]["page_token"]
+    rest = make_source(fast_retry, search=False, max_pages=1).fetch(capped.next_cursor)
+    assert rest.exhausted and rest.mentions == []  # page 2 holds only the thread read before
+    every = ids(base) + ids(capped) + ids(rest)
+    assert len(every) == len(set(every)) == 4
+
+
+@respx.mock
+def test_search_finds_brand_videos_within_the_search_budget(fast_retry):
+    respx.get(THREADS).mock(return_value=ok("comment_threads_empty"))
+    search = respx.get(SEARCH).mock(return_value=ok("search_videos"))
+    batch = make_source(fast_retry, search_units_per_day=100).fetch(None)
+    # the cloud timelapse says "nimbus" only with "careers": the brand query excludes it
+    assert ids(batch) == ["video:gQ_1zX-F_No", "video:i2hewkFijuY"]
+    video = batch.mentions[0]
+    assert video.title == "I SWITCHED FROM NIMBUS & HERE'S WHY"
+    assert video.url == "https://www.youtube.com/watch?v=gQ_1zX-F_No"
+    params = query(search.calls[0])
+    assert params["type"] == ["video"] and params["order"] == ["date"]
+    assert params["q"] == ['nimbus|"nimbus broadband"']
+    quota = json.loads(batch.next_cursor)["quota"]
+    assert quota == {"day": "2024-11-13", "search": 100, "used": 101}
+    # The search budget (100 units: one search) is spent: the next poll does not search.
+    again = make_source(fast_retry, search_units_per_day=100).fetch(batch.next_cursor)
+    assert search.call_count == 1 and again.stats["quota/search_skipped"] == 1
+    # Next Pacific day: the count starts over, and publishedAfter is the newest video read.
+    tomorrow = datetime(2024, 11, 14, 8, 0, 1, tzinfo=UTC)
+    make_source(fast_retry, now=tomorrow, search_units_per_day=100).fetch(again.next_cursor)
+    assert search.call_count == 2
+    assert query(search.calls[1])["publishedAfter"] == ["2024-11-13T12:00:10Z"]
+
+
+@respx.mock
+def test_daily_budget_spent_is_rate_limited_until_midnight_pacific(fast_retry):
+    route = respx.get(THREADS).mock(return_value=ok("comment_threads_empty"))
+    first = make_source(fast_retry, search=False, max_units_per_day=1).fetch(None)
+    assert first.rate_limit.remaining == 0
+    with pytest.raises(RateLimited, match="resets at midnight Pacific") as info:
+        make_source(fast_retry, search=False, max_units_per_day=1).fetch(first.next_cursor)
+    assert route.call_count == 1  # nothing sent once the budget is spent
+    assert info.value.retry_after == (next_pacific_midnight(NOW) - NOW).total_seconds() == 17 * 3600
+
+
+@respx.mock
+@pytest.mark.parametrize("fixture", ["error_403_quota_exceeded", "error_403_rate_limit_exceeded"])
+def test_quota_errors_wait_for_midnight_pacific(fast_retry, sleeps, fixture):
+    route = respx.get(THREADS).mock(return_value=httpx.Response(403, json=fixture_json("youtube", fixture)))
+    summer = datetime(2024, 7, 1, 20, 0, tzinfo=UTC)  # 13:00 PDT (UTC-7)
+    with pytest.raises(RateLimited) as info:
+        make_source(fast_retry, now=summer, search=False).fetch(None)
+    assert info.value.retry_after == 11 * 3600  # to 00:00 PDT = 07:00 UTC
+    assert route.call_count == 1 and sleeps == []
+
+
+@respx.mock
+def test_invalid_key_is_bad_credentials(fast_retry, sleeps):
+    respx.get(THREADS).mock(return_value=httpx.Response(400, json=fixture_json("youtube", "error_400_key_invalid")))
+    with pytest.raises(BadCredentials, match=r"YOUTUBE_API_KEY was rejected \(400 API_KEY_INVALID"):
+        make_source(fast_retry, search=False).fetch(None)
+    assert sleeps == []
+
+
+@respx.mock
+def test_unknown_channel_is_permanent(fast_retry):
+    respx.get(THREADS).mock(
+        return_value=httpx.Response(404, json=fixture_json("youtube", "error_404_channel_not_found"))
+    )
+    with pytest.raises(PermanentError, match="cannot be found"):
+        make_source(fast_retry, search=False).fetch(None)
+
+
+def test_comments_need_a_channel():
+    with pytest.raises(NotConfigured, match="set channel_id"):
+        YouTubeSource.from_options("y", {}, env=ENV, brands=[NIMBUS])
+
+
+def test_missing_key_names_the_variable():
+    with pytest.raises(NotConfigured, match="youtube source 'y': YOUTUBE_API_KEY is not set"):
+        YouTubeSource.from_options("y", {"channel_id": CHANNEL}, env={}, brands=[NIMBUS])
