@@ -58,6 +58,7 @@ class BatchResult:
     stored: int = 0
     escalated: int = 0
     quarantined: int = 0
+    already_stored: int = 0  # of the duplicates, those stored before this batch (not in-batch repeats)
     stats: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: BatchResult) -> None:
@@ -66,6 +67,7 @@ class BatchResult:
         self.stored += other.stored
         self.escalated += other.escalated
         self.quarantined += other.quarantined
+        self.already_stored += other.already_stored
         self.stats.update(other.stats)
 
 
@@ -294,6 +296,7 @@ class Pipeline:
             )
         if stored:
             result.stats["dropped/duplicate"] += len(stored)
+            result.already_stored += len(stored)
         return [m for m in mentions if m.external_id not in stored]
 
     def _analyse(
