@@ -202,18 +202,14 @@ def import_(
     batch_size: Annotated[int, typer.Option(help="records per transaction")] = 500,
 ) -> None:
     """Backfill mentions from a file through the whole pipeline, with a progress bar."""
-    from console.backfill import backfill
+    from console.backfill import backfill, summary
     from socialear.config import load_rules
 
     if not file.exists():
         raise UserError(f"file not found: {file}")
     cfg = load_rules(_rules_path(rules))
-    totals = backfill(_engine(database_url), cfg, file, source, batch_size, err)
-    out.print(
-        f"imported {totals.fetched} records: stored {totals.stored}, escalated {totals.escalated}, "
-        f"duplicates {totals.stats.get('dropped/duplicate', 0)}, no brand {totals.stats.get('dropped/no_brand', 0)}, "
-        f"quarantined {totals.quarantined}"
-    )
+    report = backfill(_engine(database_url), cfg, file, source, batch_size, err)
+    out.print(summary(file, report), soft_wrap=True)
 
 
 @app.command()

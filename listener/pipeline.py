@@ -17,7 +17,9 @@ pipeline has to keep up with VADER itself (bench/pipeline.py measures the ratio)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 import time
 from collections import Counter, deque
@@ -32,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from listener.matching import BrandMatcher
 from listener.routing import Decision, RoutingFacts, route
 from listener.scoring import Scorer, ScoringContext
-from listener.types import Batch, Mention
+from listener.types import Batch, Mention, Quarantined
 from responders.publish import enqueue_auto_reply
 from responders.replies import render_reply
 from responders.types import PRIORITY_RANK
@@ -58,6 +60,7 @@ class BatchResult:
     stored: int = 0
     escalated: int = 0
     quarantined: int = 0
+    already_stored: int = 0  # of the duplicates, those stored before this batch (not in-batch repeats)
     stats: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: BatchResult) -> None:
@@ -66,6 +69,7 @@ class BatchResult:
         self.stored += other.stored
         self.escalated += other.escalated
         self.quarantined += other.quarantined
+        self.already_stored += other.already_stored
         self.stats.update(other.stats)
 
 
@@ -255,12 +259,13 @@ class Pipeline:
         now = utcnow()
         with self.engine.begin() as conn:
             fresh = self._drop_stored(conn, source, fresh, result)
-            scored = self._analyse(conn, analyzer, fresh, only, result)
+            failed: list[Quarantined] = []  # mentions the analysis raised on: kept, not stored
+            scored = self._analyse(conn, analyzer, fresh, only, result, failed)
             author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
             mention_ids = self._insert_mentions(conn, scored, author_ids, now)  # ids of the escalated ones
             result.stored = len(scored)
             result.escalated = self._escalate(conn, rules, scored, mention_ids, now)
-            self._quarantine(conn, batch)
+            self._quarantine(conn, [*batch.quarantined, *failed])
             self._advance(conn, source, cursor_before, batch, result, now)
         return result
 
@@ -294,10 +299,17 @@ class Pipeline:
             )
         if stored:
             result.stats["dropped/duplicate"] += len(stored)
+            result.already_stored += len(stored)
         return [m for m in mentions if m.external_id not in stored]
 
     def _analyse(
-        self, conn: Connection, analyzer: Analyzer, mentions: list[Mention], only: list[str] | None, result: BatchResult
+        self,
+        conn: Connection,
+        analyzer: Analyzer,
+        mentions: list[Mention],
+        only: list[str] | None,
+        result: BatchResult,
+        failed: list[Quarantined],
     ) -> list[Scored]:
         if not mentions:
             return []
@@ -313,7 +325,13 @@ class Pipeline:
             def context(brand: str, m: Mention = m, n: int = counts[0]) -> ScoringContext:
                 return window.context(m, brand, n)
 
-            s = analyzer.analyse(m, only, context)
+            try:
+                s = analyzer.analyse(m, only, context)
+            except Exception as exc:  # noqa: BLE001 - one poison mention must not fail its batch forever
+                log.exception("source %s: cannot analyse mention %s", m.source, m.external_id)
+                failed.append(_quarantined(m, exc))
+                result.quarantined += 1
+                continue
             if s is None:
                 result.stats["dropped/no_brand"] += 1
                 continue
@@ -504,8 +522,8 @@ class Pipeline:
         return len(esc_ids)
 
     @staticmethod
-    def _quarantine(conn: Connection, batch: Batch) -> None:
-        if batch.quarantined:
+    def _quarantine(conn: Connection, items: list[Quarantined]) -> None:
+        if items:
             now = utcnow()
             conn.execute(
                 table(t.Quarantine).insert(),
@@ -518,7 +536,7 @@ class Pipeline:
                         "at": now,
                         "resolved": False,
                     }
-                    for q in batch.quarantined
+                    for q in items
                 ],
             )
 
@@ -613,6 +631,12 @@ def _escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tu
         for p, h, n_open, n_all in rows:
             out[(p, h)] = [int(n_open or 0), int(n_all)]
     return out
+
+
+def _quarantined(m: Mention, exc: Exception) -> Quarantined:
+    """A mention the analysis raised on, as a quarantine row with its full content."""
+    payload = json.dumps(dataclasses.asdict(m), ensure_ascii=False, default=str)
+    return Quarantined(m.source, payload, f"analysis failed: {type(exc).__name__}: {exc}", m.external_id)
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:

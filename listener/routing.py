@@ -13,13 +13,12 @@ mention was (or was not) escalated (invariant 2). Pure function: replayable over
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
 from typing import Any
 
 from socialear.config import Range, Route, RulesConfig, When
+from socialear.patterns import compile_pattern
 
 
 @dataclass(slots=True)
@@ -68,9 +67,8 @@ def _range_text(r: Range) -> str:
     return f">= {r.min:g}" if r.min is not None else f"<= {r.max:g}"
 
 
-@lru_cache(maxsize=512)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+def _compiled(pattern: str) -> Any:
+    return compile_pattern(pattern)  # RE2: a user's pattern runs in linear time
 
 
 def _brand_ok(wanted: list[str], facts: RoutingFacts) -> bool:

@@ -6,6 +6,7 @@ owns storage, so a source can be tested with nothing but recorded payloads.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -47,6 +48,46 @@ def storable_json(value: Any) -> Any:
     return value
 
 
+# Column limits every source's values are fitted to here, once, so SQLite (which ignores
+# VARCHAR lengths) and PostgreSQL (which refuses the whole batch) store the same thing.
+ID_LIMIT = 255  # external ids, reply/thread ids, author handles and ids
+NAME_LIMIT = 255  # an author's display name
+PLATFORM_LIMIT = 32
+LANG_LIMIT = 16
+COUNT_LIMIT = 2**31 - 1  # followers and engagement: a 32-bit INTEGER on PostgreSQL
+ERROR_LIMIT = 2000  # a quarantine error names the problem; the payload keeps the data
+
+
+def storable_id(value: str) -> str:
+    """An id or handle that fits its 255-character column, the same on every database.
+
+    Up to 255 characters it is kept as is. A longer one becomes its first 222 characters,
+    "…" and the first 32 hex digits of the SHA-256 of the whole value: the same long id
+    always maps to the same stored id (dedupe and reply threads still work) and two long
+    ids that share a prefix stay distinct. Without this, PostgreSQL refused the whole
+    batch (StringDataRightTruncation) on every poll while SQLite stored the id whole."""
+    value = storable_text(value)
+    if len(value) <= ID_LIMIT:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+    return f"{value[: ID_LIMIT - 33]}…{digest}"
+
+
+def clipped(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters, the last one "…" when anything was cut."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _count(value: int) -> int:
+    return min(max(int(value), 0), COUNT_LIMIT)
+
+
+def _platform(value: str) -> str:
+    if len(value) > PLATFORM_LIMIT:
+        raise ValueError(f"platform: longer than {PLATFORM_LIMIT} characters")
+    return value
+
+
 @dataclass(slots=True)
 class Author:
     """Who wrote a mention, as the platform describes them."""
@@ -59,9 +100,13 @@ class Author:
     verified: bool = False
 
     def __post_init__(self) -> None:
-        self.handle = storable_text(self.handle)
+        self.platform = _platform(self.platform)
+        self.handle = storable_id(self.handle)
         if self.name is not None:
-            self.name = storable_text(self.name)
+            self.name = clipped(storable_text(self.name), NAME_LIMIT)
+        if self.external_id is not None:
+            self.external_id = storable_id(self.external_id)
+        self.followers = _count(self.followers)
 
 
 @dataclass(slots=True)
@@ -87,8 +132,20 @@ class Mention:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # platform text may carry half an emoji or a NUL; see `storable_text`
+        # platform text may carry half an emoji or a NUL; see `storable_text`. Ids and
+        # short fields are fitted to their columns by one documented rule (storable_id).
         self.text = storable_text(self.text)
+        self.platform = _platform(self.platform)
+        self.external_id = storable_id(self.external_id)
+        if self.in_reply_to is not None:
+            self.in_reply_to = storable_id(self.in_reply_to)
+        if self.in_reply_to_user is not None:
+            self.in_reply_to_user = storable_id(self.in_reply_to_user)
+        if self.conversation_id is not None:
+            self.conversation_id = storable_id(self.conversation_id)
+        if self.lang is not None and len(self.lang) > LANG_LIMIT:
+            self.lang = None  # not a language tag; the language is detected instead
+        self.engagement = _count(self.engagement)
         if self.title is not None:
             self.title = storable_text(self.title)
         if self.url is not None:
@@ -108,9 +165,9 @@ class Quarantined:
 
     def __post_init__(self) -> None:
         self.payload = storable_text(self.payload)
-        self.error = storable_text(self.error)
+        self.error = clipped(storable_text(self.error), ERROR_LIMIT)
         if self.external_id is not None:
-            self.external_id = storable_text(self.external_id)
+            self.external_id = storable_id(self.external_id)
 
 
 @dataclass(slots=True)

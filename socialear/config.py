@@ -132,7 +132,7 @@ class Category(Strict):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
     severity: int = Field(ge=1, le=5, description="1 general .. 5 safety/outage")
     phrases: list[str] = Field(default_factory=list)
-    patterns: list[str] = Field(default_factory=list, description="Python regular expressions")
+    patterns: list[str] = Field(default_factory=list, description="regular expressions (RE2 syntax, case-insensitive)")
     description: str = ""
 
 
@@ -157,7 +157,7 @@ class When(Strict):
     followers: Range | None = None
     verified: bool | None = None
     language: StrList | None = None
-    text: str | None = Field(default=None, description="Python regular expression, case-insensitive")
+    text: str | None = Field(default=None, description="regular expression (RE2 syntax), case-insensitive")
     question: bool | None = None
 
 
@@ -356,7 +356,7 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
         for j, pattern in enumerate(cat.patterns):
             if err := _regex_error(pattern):
                 problems.append(
-                    Problem(("categories", i, "patterns", j), f"categories[{i}].patterns[{j}]: invalid regex: {err}")
+                    Problem(("categories", i, "patterns", j), f"categories[{i}].patterns[{j}]: invalid regex (RE2): {err}")
                 )
 
     brand_names = {b.name for b in cfg.brands}
@@ -383,7 +383,7 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
                     Problem((*at, "when", "categories"), f"routes[{i}].when.categories: unknown category {name!r}")
                 )
         if w.text is not None and (err := _regex_error(w.text)):
-            problems.append(Problem((*at, "when", "text"), f"routes[{i}].when.text: invalid regex: {err}"))
+            problems.append(Problem((*at, "when", "text"), f"routes[{i}].when.text: invalid regex (RE2): {err}"))
         if route.escalate and route.escalate.queue not in cfg.queues:
             problems.append(
                 Problem(
@@ -405,11 +405,9 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
 
 
 def _regex_error(pattern: str) -> str | None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return str(exc)
-    return None
+    from socialear.patterns import pattern_error
+
+    return pattern_error(pattern)
 
 
 def _check_replies(cfg: RulesConfig) -> list[Problem]:

@@ -7,11 +7,12 @@ compiled regex, so a text costs one `search` per category that has patterns.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from typing import Any
 
 from listener.scoring.matcher import PhraseMatcher
 from socialear.config import Category
+from socialear.patterns import compile_pattern
 
 
 class Categoriser:
@@ -19,7 +20,7 @@ class Categoriser:
 
     def __init__(self, categories: Sequence[Category]) -> None:
         self._matcher: PhraseMatcher[str] = PhraseMatcher()
-        self._patterns: list[tuple[str, re.Pattern[str]]] = []
+        self._patterns: list[tuple[str, Any]] = []
         self._severity = {c.name: c.severity for c in categories}
         self._order = {c.name: i for i, c in enumerate(categories)}
         for cat in categories:
@@ -27,7 +28,7 @@ class Categoriser:
                 self._matcher.add(phrase, cat.name)
             if cat.patterns:
                 joined = "|".join(f"(?:{p})" for p in cat.patterns)
-                self._patterns.append((cat.name, re.compile(joined, re.IGNORECASE)))
+                self._patterns.append((cat.name, compile_pattern(joined)))  # RE2: linear time
         self._empty = not self._patterns and not any(cat.phrases for cat in categories)
 
     def match(self, text: str, tokens: Sequence[str]) -> dict[str, list[str]]:

@@ -50,6 +50,11 @@ A line that cannot be normalised (bad JSON, missing `text`, `followers: "lots"`,
 `created_at` that is not ISO 8601, invalid UTF-8, a line over 1 MiB) becomes a
 `Quarantined` item whose error names the line and field, e.g.
 `line 17: created_at: not an ISO 8601 time: 'yesterday'`; the rest of the batch is kept.
+Any exception while reading one record quarantines that record alone, so do records
+nested more than 32 levels deep, numbers JSON cannot carry on every database (NaN,
+Infinity, 1e400) and a `created_at` outside 1970-2099. Ids, handles and names too long
+for their columns are fitted by `listener.types.storable_id` (the same on SQLite and
+PostgreSQL), never refused.
 A missing or unreadable file raises `PermanentError` from `fetch` (not from the
 constructor, so one misconfigured source cannot stop start-up). Invalid options make
 `from_options` raise `NotConfigured` naming the key, like every other source.
@@ -75,6 +80,10 @@ from listener.types import Author, Batch, Mention, Quarantined, storable_json
 from socialear.errors import PermanentError
 
 MAX_LINE_BYTES = 1 << 20  # a longer line is quarantined, never held in memory whole
+MAX_DEPTH = 32  # a record nested deeper is quarantined (no real post is; JSON bombs are)
+# created_at outside [1970, 2100) is quarantined: year 1 or 9999 overflow date arithmetic
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _KNOWN_KEYS = frozenset(
     {
         "id", "platform", "text", "created_at", "author", "url", "lang", "rating", "title",
@@ -397,12 +406,12 @@ class ReplaySource:
                 fields = _json_fields(record.raw)
             external_id = _optional_str(fields, "id")
             mention = self._to_mention(fields, record, pass_no)
-        except RecordError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever one record does, it is quarantined alone
             quarantined.append(
                 Quarantined(
                     source=self.name,
                     payload=record.raw,
-                    error=f"line {record.line}: {exc}",
+                    error=f"line {record.line}: {_record_error(exc)}",
                     external_id=_looped(external_id, pass_no) if external_id else None,
                 )
             )
@@ -434,13 +443,48 @@ class ReplaySource:
 # ---------------------------------------------------------------- field parsing
 
 
+def _record_error(exc: Exception) -> str:
+    """The quarantine message for any exception raised while reading one record."""
+    if isinstance(exc, RecordError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return f"nested more than {MAX_DEPTH} levels deep"
+    return f"cannot read the record: {type(exc).__name__}: {exc}"
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400: PostgreSQL's JSON has no infinity, SQLite's text does
+        raise RecordError(f"not valid JSON: number out of range: {text[:40]}")
+    return number
+
+
+def _no_constants(name: str) -> Any:
+    raise RecordError(f"not valid JSON: {name} is not a JSON value")
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse nesting deeper than MAX_DEPTH, iteratively (no recursion to exhaust): a deep
+    record would otherwise fail later, in a JSON encoder, for the whole batch."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > MAX_DEPTH:
+            raise RecordError(f"nested more than {MAX_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def _json_fields(raw: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_float=_finite, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise RecordError(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(value, dict):
         raise RecordError(f"expected a JSON object, got {_type_name(value)}")
+    _check_depth(value)
     return storable_json(value)  # an escaped half emoji ("\\ud83d") would fail later writes
 
 
@@ -503,7 +547,12 @@ def _created_at(value: Any) -> datetime:
         raise RecordError(f"created_at: not an ISO 8601 time: {value!r}") from None
     if parsed.tzinfo is None:  # a recorded time without an offset is taken as UTC
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    if not 1969 <= parsed.year <= 2100:  # checked before astimezone, which overflows near years 1 and 9999
+        raise RecordError(f"created_at: outside 1970-2099: {value!r}")
+    parsed = parsed.astimezone(UTC)
+    if not EARLIEST <= parsed < LATEST:
+        raise RecordError(f"created_at: outside 1970-2099: {value!r}")
+    return parsed
 
 
 def _count(value: Any, key: str) -> int:
