@@ -158,3 +158,83 @@ def test_socialear_outbox_shows_a_down_sinks_breaker(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     line = next(line for line in res.stdout.splitlines() if "contact-centre" in line)
     assert "open" in line and "3m ago" in line and "HTTP 503" in line
+
+
+def _claim(engine: Engine, ids: list[int], owner: str, until: datetime) -> None:
+    ot = t.OutboxItem.__table__
+    with engine.begin() as conn:
+        conn.execute(ot.update().where(ot.c.id.in_(ids)).values(state="sending", locked_by=owner, locked_until=until, attempts=1))
+
+
+def _ids(engine: Engine) -> list[int]:
+    ot = t.OutboxItem.__table__
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(ot.c.id).order_by(ot.c.id)).scalars())
+
+
+def test_a_restarted_instance_resumes_its_own_sending_rows_at_once(engine: Engine) -> None:
+    """Killed mid-delivery with a fresh 30 s claim: the same instance id takes the rows
+    back on start instead of waiting for its own lease to lapse."""
+    receiver = load_receiver().WebhookReceiver(SECRET)
+    rules = rules_for(receiver.url)
+    seed(engine, 3)
+    ids = _ids(engine)
+    _claim(engine, ids, "replica-a", datetime.now(UTC) + timedelta(seconds=30))
+    worker = OutboxWorker(engine, SinkSet(lambda: rules, ENV), worker_id="replica-a")
+    try:
+        assert worker.run_once().sent == 0  # still claimed: a running worker never re-takes its own in-flight rows
+        assert worker.resume() == 3  # what `run_forever` does first after a restart
+        assert worker.run_once().sent == 3
+    finally:
+        worker.close()
+        receiver.close()
+    assert len(receiver.arrived) == 3 and receiver.duplicates == 0
+
+
+def test_another_replicas_claim_expires_after_the_short_lease_unless_renewed(engine: Engine) -> None:
+    from storage.outbox import DEFAULT_LEASE_S, claim_outbox, renew
+
+    assert DEFAULT_LEASE_S <= 30
+    seed(engine, 2)
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        assert len(claim_outbox(session, "replica-a", 10, now)) == 2
+    with session_scope(engine) as session:
+        assert claim_outbox(session, "replica-b", 10, now + timedelta(seconds=20)) == []
+        assert renew(session, "replica-a", now + timedelta(seconds=20)) == 2  # a heartbeat: alive, still working
+    with session_scope(engine) as session:
+        assert claim_outbox(session, "replica-b", 10, now + timedelta(seconds=45)) == []
+    with session_scope(engine) as session:  # replica-a died after its last beat: gone within a minute
+        assert len(claim_outbox(session, "replica-b", 10, now + timedelta(seconds=51))) == 2
+
+
+def test_the_heartbeat_keeps_a_slow_delivery_claimed(engine: Engine) -> None:
+    """A round slower than the lease (a sink taking its time) keeps its rows: another
+    replica must not deliver them a second time meanwhile."""
+    from storage.outbox import claim_outbox
+
+    receiver = load_receiver().WebhookReceiver(SECRET)
+    rules = rules_for(receiver.url)
+    seed(engine, 1)
+    worker = OutboxWorker(engine, SinkSet(lambda: rules, ENV), worker_id="slow", lock_ttl=timedelta(seconds=1.5))
+    sink = worker.sinks.get("hook")
+    original = sink.deliver
+    stolen: list[int] = []
+
+    def slow_deliver(payload, attempt=1):  # noqa: ANN001, ANN202
+        time.sleep(2.0)  # longer than the lease; the heartbeat renews it every 0.5 s
+        with session_scope(engine) as session:
+            stolen.extend(claim_outbox(session, "other", 10))
+        return original(payload, attempt=attempt)
+
+    sink.deliver = slow_deliver  # type: ignore[method-assign]
+    runner = threading.Thread(target=worker.run_forever, kwargs={"idle_s": 0.05}, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not receiver.arrived and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        receiver.close()
+    assert stolen == [] and len(receiver.arrived) == 1
