@@ -161,3 +161,109 @@ class WebhookReceiver:
         h.send_response(202 if ok else 401)
         h.send_header("Content-Length", "0")
         h.end_headers()
+
+
+# -- the receiver in its own process ------------------------------------------------------
+# A benchmark that runs socialear in-process must not also run the contact centre there:
+# the receiver's threads would queue for the same interpreter lock as the pipeline and
+# the measured latency would be the bench's own. `RemoteReceiver` starts this module as
+# a child process and drives it through a small control server on a second port (the
+# webhook port itself goes away in the "refuse" phase).
+
+
+def snapshot(r: WebhookReceiver) -> dict[str, Any]:
+    with r.lock:
+        return {
+            "arrived": dict(r.arrived), "accepted": dict(r.accepted), "priority": dict(r.priority),
+            "order": list(r.order), "requests": r.requests, "bad_signatures": r.bad_signatures,
+            "rejected": dict(r.rejected), "retry_after_violations": r.retry_after_violations,
+            "duplicates": sum(n - 1 for n in r.accepted.values() if n > 1), "port": r.port,
+        }
+
+
+def serve(secret: str, port: int = 0) -> None:
+    """Child process: the receiver plus a control server; prints both ports, then serves."""
+    receiver = WebhookReceiver(secret, port=port)
+
+    class Control(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = json.dumps(snapshot(receiver)).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802
+            order = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            receiver.phase(order["phase"], retry_after=float(order.get("retry_after", 0)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
+    print(json.dumps({"port": receiver.port, "control": control.server_address[1]}), flush=True)
+    try:
+        control.serve_forever(poll_interval=0.05)
+    finally:
+        receiver.close()
+
+
+class RemoteReceiver:
+    """A `WebhookReceiver` in a child process; `arrived` times are time.monotonic(),
+    which is system-wide on Linux, so they compare with the parent's."""
+
+    def __init__(self, secret: str, port: int = 0):
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--secret", secret, "--port", str(port)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line:
+            raise RuntimeError("receiver process did not start")
+        ports = json.loads(line)
+        self.port, self._control = ports["port"], f"http://127.0.0.1:{ports['control']}/"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/escalations"
+
+    def phase(self, name: str, *, retry_after: float = 0.0) -> None:
+        import urllib.request
+
+        data = json.dumps({"phase": name, "retry_after": retry_after}).encode()
+        urllib.request.urlopen(urllib.request.Request(self._control, data=data, method="POST"), timeout=30).read()
+
+    def snapshot(self) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(self._control, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except Exception:  # noqa: BLE001
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> RemoteReceiver:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="a signed-webhook receiver on 127.0.0.1, driven over a control port")
+    ap.add_argument("--secret", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    serve(args.secret, args.port)

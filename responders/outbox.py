@@ -177,11 +177,36 @@ class OutboxWorker:
         self._done = threading.Event()
         self._delivering = threading.Event()
         self._gate: RoundGate | None = None
+        self._handed: list[int] = []  # committed rows claimed for us by the pipeline, not yet delivered
+        self._handed_lock = threading.Lock()
         self._probes: set[str] = set()  # sinks this round probes (their breaker was open)
+
+    @property
+    def owner(self) -> str:
+        return self.worker_id
+
+    @property
+    def lease_s(self) -> float:
+        return self.lock_ttl.total_seconds()
+
+    def accept(self, ids: list[int]) -> None:
+        """Rows the pipeline just committed already claimed for this worker (see
+        Pipeline.outbox_handoff): delivered in the next round, which starts now."""
+        with self._handed_lock:
+            self._handed.extend(ids)
+        self._wake.set()
 
     def wake(self) -> None:
         """New rows are committed: start a round now (thread-safe, cheap, idempotent)."""
         self._wake.set()
+
+    def _take_handed(self) -> list[int]:
+        # everything handed over so far, up to a few rounds' worth: a burst's rows arrive
+        # faster than rounds of `batch` can go, and each round costs two database visits
+        limit = 4 * self.batch
+        with self._handed_lock:
+            ids, self._handed = self._handed[:limit], self._handed[limit:]
+        return ids
 
     def resume(self) -> int:
         """Take back the rows this instance was sending when it last died (start-up only)."""
@@ -204,6 +229,9 @@ class OutboxWorker:
         """
         now = self.clock()
         ttl = self.lock_ttl.total_seconds()
+        handed = self._take_handed()
+        if handed:  # already ours: no claim transaction to wait for behind the pipeline's
+            return self._deliver_handed(handed)
         with session_scope(self.engine) as session:
             probes = breakers.take_probes(session, self.worker_id, now, ttl)
             blocked = breakers.blocked_sinks(session)
@@ -218,7 +246,29 @@ class OutboxWorker:
             prior = breakers.failures(session)
         if not ids:
             return OutboxStats()
-        self._probes = set(probes)
+        return self._round(ids, prior, set(probes))
+
+    def _deliver_handed(self, ids: list[int]) -> OutboxStats:
+        """A round over rows the pipeline handed over: those of a sink whose breaker is
+        open go back to wait with the rest of its backlog, the others are delivered."""
+        with self.engine.connect() as conn:  # reads only: never waits behind a writer
+            bt, ot = table(t.SinkBreaker), table(t.OutboxItem)
+            blocked = set(conn.execute(sa.select(bt.c.sink).where(bt.c.state != breakers.CLOSED)).scalars())
+            prior = dict(conn.execute(sa.select(bt.c.sink, bt.c.failures).where(bt.c.state == breakers.CLOSED, bt.c.failures > 0)).all())
+            held = list(conn.execute(sa.select(ot.c.id).where(ot.c.id.in_(ids), ot.c.sink.in_(blocked))).scalars()) if blocked else []
+        stats = OutboxStats()
+        if held:
+            with session_scope(self.engine) as session:
+                stats.skipped = release(session, held, self.worker_id, self.clock())
+            ids = [i for i in ids if i not in set(held)]
+        if not ids:
+            return stats
+        round_stats = self._round(ids, prior, set())
+        round_stats.skipped += stats.skipped
+        return round_stats
+
+    def _round(self, ids: list[int], prior: dict[str, int], probes: set[str]) -> OutboxStats:
+        self._probes = probes
         self._gate = RoundGate(prior, lambda name: self.sinks.retry_policy(name).open_after, probes)
         self._delivering.set()
         try:
@@ -262,15 +312,29 @@ class OutboxWorker:
                 if s.sent + s.retried + s.dead == 0:
                     self._wake.wait(idle_s)
         finally:
+            self._hand_back()
             self.sinks.flush(force=True)
             self.close()
             self._done.set()
+
+    def _hand_back(self) -> None:
+        """Stopping: rows handed over but not yet delivered wait in the database instead."""
+        with self._handed_lock:
+            ids, self._handed = self._handed, []
+        if ids:
+            try:
+                with session_scope(self.engine) as session:
+                    release(session, ids, self.worker_id, self.clock())
+            except Exception:  # noqa: BLE001 - they are ours to resume on restart anyway
+                log.exception("outbox: could not hand back %d undelivered row(s)", len(ids))
 
     def _heartbeat(self) -> None:
         """Renew this worker's claims every third of the lease while a round delivers."""
         every = max(0.5, self.lock_ttl.total_seconds() / 3)
         while not self._stop.wait(every):
-            if not self._delivering.is_set():
+            with self._handed_lock:
+                waiting = bool(self._handed)
+            if not (self._delivering.is_set() or waiting):
                 continue
             try:
                 with session_scope(self.engine) as session:

@@ -238,3 +238,35 @@ def test_the_heartbeat_keeps_a_slow_delivery_claimed(engine: Engine) -> None:
         worker.stop()
         receiver.close()
     assert stolen == [] and len(receiver.arrived) == 1
+
+
+def test_the_pipeline_hands_committed_rows_to_the_local_worker_already_claimed(engine: Engine, tmp_path: Path) -> None:
+    """Latency: `socialear run`'s pipeline writes its outbox rows claimed by the local
+    worker and hands their ids over right after the commit, so delivery starts without a
+    claim transaction or a poll interval; a crash before delivery leaves them this
+    instance's to resume."""
+    from listener.collector import Collector
+
+    fixtures = ROOT / "tests" / "fixtures"
+    text = (fixtures / "rules" / "pipeline.yaml").read_text()
+    rules = parse_rules_text(text.replace("{feed}", str(fixtures / "pipeline" / "feed.jsonl")).replace("{sink}", str(tmp_path / "out.jsonl")))
+    collector = Collector(engine, lambda: rules, instance_id="replica-a", env={})
+    worker = OutboxWorker(engine, SinkSet(lambda: rules, {}), worker_id="replica-a")
+    handed: list[list[int]] = []
+    original = worker.accept
+    worker.accept = lambda ids: (handed.append(list(ids)), original(ids))  # type: ignore[method-assign]
+    collector.pipeline.outbox_handoff = worker
+    try:
+        assert collector.poll("feed").ok
+        ot = t.OutboxItem.__table__
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(ot.c.id, ot.c.state, ot.c.locked_by, ot.c.attempts)).all()
+        assert rows and {r.id for r in rows} == {i for ids in handed for i in ids}
+        assert {(getattr(r.state, "value", r.state), r.locked_by, r.attempts) for r in rows} == {("sending", "replica-a", 1)}
+        stats = worker.run_once()  # the handed rows, without claiming anything
+        assert stats.sent == len(rows)
+    finally:
+        worker.close()
+    assert states(engine) == {"sent": len(rows)}
+    delivered = [json.loads(line)["idempotency_key"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(delivered) == len(set(delivered)) == len({r.id for r in rows})
