@@ -26,9 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +38,14 @@ import sqlalchemy as sa  # noqa: E402
 from listener.collector import Collector  # noqa: E402
 from listener.pipeline import idempotency_key  # noqa: E402
 from responders.outbox import OutboxWorker, SinkSet  # noqa: E402
-from responders.sinks.webhook import verify_signature  # noqa: E402
 from socialear.config import RulesConfig, parse_rules_text  # noqa: E402
 from storage import models as t  # noqa: E402
 from storage.dialect import table  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from receiver import RemoteReceiver  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 SOURCE = "burst"
@@ -114,56 +114,6 @@ def write_feed(path: Path, n: int, seed: int = 7) -> None:
             out.write(json.dumps(record) + "\n")
 
 
-class Receiver:
-    """The contact centre: verifies signatures, records first receipt per key, counts repeats."""
-
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        self.seen: Counter[str] = Counter()
-        self.bad_signatures = 0
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as any real contact-centre endpoint
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                now = time.perf_counter()
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                ok = verify_signature(SECRET, self.headers.get("X-Socialear-Timestamp", ""), body,
-                                      self.headers.get("X-Socialear-Signature", ""))
-                key = self.headers.get("Idempotency-Key", "")
-                with receiver.lock:
-                    if not ok:
-                        receiver.bad_signatures += 1
-                    else:
-                        receiver.seen[key] += 1
-                        receiver.arrived.setdefault(key, now)
-                self.send_response(202 if ok else 401)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/escalations"
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def stamp_fetches(collector: Collector, fetched: dict[str, float]) -> None:
     """Wrap the live source's fetch: every mention it returns is stamped when the batch arrived."""
     source = collector.source(SOURCE)
@@ -171,7 +121,7 @@ def stamp_fetches(collector: Collector, fetched: dict[str, float]) -> None:
 
     def fetch(cursor: str | None) -> Any:
         batch = original(cursor)
-        now = time.perf_counter()
+        now = time.monotonic()  # the receiver (another process) stamps with the same clock
         for mention in batch.mentions:
             fetched.setdefault(idempotency_key(SOURCE, mention.external_id), now)
         return batch
@@ -191,7 +141,7 @@ def run(n: int, batch: int, parallel: int, tmp: Path) -> dict[str, Any]:
     feed = tmp / "burst.jsonl"
     write_feed(feed, n)
     env = {"SOCIALEAR_WEBHOOK_SECRET": SECRET}
-    with Receiver() as receiver:
+    with RemoteReceiver(SECRET) as receiver:
         rules: RulesConfig = parse_rules_text(RULES.format(feed=feed, batch=batch, url=receiver.url))
         engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
         upgrade(engine)
@@ -200,6 +150,7 @@ def run(n: int, batch: int, parallel: int, tmp: Path) -> dict[str, Any]:
         fetched: dict[str, float] = {}
         stamp_fetches(collector, fetched)
         worker = OutboxWorker(engine, SinkSet(lambda: rules, env), worker_id="bench", parallel=parallel)
+        collector.pipeline.outbox_handoff = worker  # as `socialear run` wires them
         worker_thread = threading.Thread(target=worker.run_forever, kwargs={"idle_s": 0.05}, name="outbox", daemon=True)
         worker_thread.start()
 
@@ -216,23 +167,25 @@ def run(n: int, batch: int, parallel: int, tmp: Path) -> dict[str, Any]:
         with engine.connect() as conn:
             escalations = conn.execute(sa.select(sa.func.count()).select_from(table(t.Escalation))).scalar_one()
         deadline = time.perf_counter() + 120
-        while len(receiver.arrived) < escalations and time.perf_counter() < deadline:
-            time.sleep(0.01)
+        while len(receiver.snapshot()["arrived"]) < escalations and time.perf_counter() < deadline:
+            time.sleep(0.05)
         wall_s = time.perf_counter() - started
         time.sleep(0.3)  # let any late duplicate show up before counting
+        got = receiver.snapshot()
         worker.stop()
         engine.dispose()
 
-    latencies = sorted((receiver.arrived[k] - fetched[k]) * 1000 for k in receiver.arrived if k in fetched)
+    arrived = got["arrived"]
+    latencies = sorted((arrived[k] - fetched[k]) * 1000 for k in arrived if k in fetched)
     return {
         "n": n,
         "escalations": escalations,
         "p50_ms": round(percentile(latencies, 50), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
         "max_ms": round(latencies[-1], 1) if latencies else 0.0,
-        "delivered": len(receiver.arrived),
-        "duplicates": sum(c - 1 for c in receiver.seen.values()),
-        "bad_signatures": receiver.bad_signatures,
+        "delivered": len(arrived),
+        "duplicates": got["duplicates"],
+        "bad_signatures": got["bad_signatures"],
         "batch": batch,
         "parallel": parallel,
         "pipeline_s": round(pipeline_s, 3),

@@ -287,10 +287,18 @@ def outbox(
     """List pending, retrying and dead deliveries."""
     if ctx.invoked_subcommand:
         return
-    from console.health import outbox_rows
+    from console.health import breaker_rows, outbox_rows
 
+    engine = _engine(database_url)
+    breakers = breaker_rows(engine)
+    if breakers:  # sinks down (or failing) are waited out, not dead-lettered: say so first
+        sinks = Table("sink", "breaker", "failures", "down since", "next probe", "last error", title="sinks")
+        for b in breakers:
+            sinks.add_row(*(str(b[k]) if b[k] is not None else "–"
+                            for k in ("sink", "state", "failures", "down_since", "next_probe", "last_error")))
+        out.print(sinks)
     table = Table("id", "escalation", "sink", "kind", "state", "attempts", "next attempt", "last error")
-    for r in outbox_rows(_engine(database_url), include_sent=all_):
+    for r in outbox_rows(engine, include_sent=all_):
         table.add_row(
             *(
                 str(r[k]) if r[k] is not None else "–"

@@ -95,6 +95,25 @@ def outbox_rows(engine: Engine, include_sent: bool = False, limit: int = 200) ->
     ]
 
 
+def breaker_rows(engine: Engine) -> list[dict[str, Any]]:
+    """Each sink's circuit breaker that has ever tripped or failed: state, consecutive
+    failures, since when it is down, when the next probe may run, the last error."""
+    bt = table(t.SinkBreaker)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(bt).order_by(bt.c.sink)).mappings().all()
+    return [
+        {
+            "sink": r["sink"],
+            "state": r["state"],
+            "failures": r["failures"],
+            "down_since": _ago(r["opened_at"]) if r["state"] != "closed" else None,
+            "next_probe": _ago(r["next_probe_at"]) if r["state"] == "open" else ("probing" if r["state"] == "half_open" else None),
+            "last_error": r["last_error"] if r["state"] != "closed" or r["failures"] else None,
+        }
+        for r in rows
+    ]
+
+
 def requeue(engine: Engine, item_id: int | None, all_dead: bool) -> int:
     from storage.engine import session_scope
     from storage.repo import requeue as repo_requeue

@@ -76,6 +76,8 @@ class Service:
             self.engine, self.sinks, worker_id=self.instance_id,
             parallel=self.settings.outbox_workers, max_attempts=self.settings.outbox_max_attempts,
         )
+        # committed escalations go straight to this process's worker (no claim, no poll wait)
+        self.collector.pipeline.outbox_handoff = self.outbox
         self._stop = threading.Event()
         self._server: Any = None
         self._outbox_thread: threading.Thread | None = None

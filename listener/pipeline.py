@@ -26,7 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -46,6 +46,18 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("open", "claimed")
+
+
+class OutboxHandoff(Protocol):
+    """The in-process outbox worker, as the pipeline sees it (responders.outbox.OutboxWorker)."""
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def lease_s(self) -> float: ...
+
+    def accept(self, ids: list[int]) -> None: ...
 
 
 class CursorConflict(Exception):
@@ -232,6 +244,9 @@ class Pipeline:
         self._rules = rules
         self._analyzer: Analyzer | None = None
         self._pile_on: PileOnWindow | None = None
+        # `socialear run` attaches its outbox worker here: new outbox rows are written
+        # already claimed by it and handed over the moment the batch commits (latency).
+        self.outbox_handoff: OutboxHandoff | None = None
 
     def _window(self, rules: RulesConfig) -> PileOnWindow:
         size = parse_duration(rules.urgency.pile_on_window)
@@ -257,6 +272,7 @@ class Pipeline:
         result.stats.update(batch.stats)
         fresh = self._dedupe_in_batch(batch.mentions, result)
         now = utcnow()
+        handed: list[int] = []  # outbox rows claimed for the local worker (per call: sources poll in parallel)
         with self.engine.begin() as conn:
             fresh = self._drop_stored(conn, source, fresh, result)
             failed: list[Quarantined] = []  # mentions the analysis raised on: kept, not stored
@@ -264,9 +280,11 @@ class Pipeline:
             author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
             mention_ids = self._insert_mentions(conn, scored, author_ids, now)  # ids of the escalated ones
             result.stored = len(scored)
-            result.escalated = self._escalate(conn, rules, scored, mention_ids, now)
+            result.escalated = self._escalate(conn, rules, scored, mention_ids, now, handed)
             self._quarantine(conn, [*batch.quarantined, *failed])
             self._advance(conn, source, cursor_before, batch, result, now)
+        if handed and self.outbox_handoff is not None:
+            self.outbox_handoff.accept(handed)  # committed: deliver now, not at the next poll
         return result
 
     # -- steps ---------------------------------------------------------------------------
@@ -439,6 +457,7 @@ class Pipeline:
         scored: list[Scored],
         mention_ids: dict[str, int],
         now: datetime,
+        handed: list[int] | None = None,
     ) -> int:
         """Escalations, their outbox rows and audit events, in bulk (one statement each).
 
@@ -499,7 +518,14 @@ class Pipeline:
             if (s.decision.sinks is None or sink.name in s.decision.sinks)
             and (sink.type != "alert" or s.decision.alert)
         ]
-        if outbox:
+        handoff = self.outbox_handoff
+        if outbox and handoff is not None and handed is not None:
+            # claimed for the local worker in this same transaction: no claim round-trip,
+            # and if this process dies the rows are its own to resume (or lapse in 30 s)
+            claim = {"state": "sending", "attempts": 1, "locked_by": handoff.owner,
+                     "locked_until": now + timedelta(seconds=handoff.lease_s)}
+            handed.extend(conn.execute(ot.insert().returning(ot.c.id), [{**row, **claim} for row in outbox]).scalars())
+        elif outbox:
             conn.execute(ot.insert(), outbox)
         conn.execute(
             aut.insert(),

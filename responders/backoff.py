@@ -12,7 +12,12 @@ Only retryable errors are retried (the kind decides, never the vendor's class):
     PermanentError (422, malformed) ───────► "dead": retrying cannot help
       └── BadCredentials ──────────────────► "dead": fix the credential, then requeue
     NotConfigured, anything unexpected ────► "dead": a bug or a missing setting, not a blip
-    attempt >= MAX_ATTEMPTS ───────────────► "dead"
+    retryable, but older than max_age ─────► "dead" (default 24 h, the sink's `retry.max_age`)
+
+Retries are bounded by age, not by count: a sink that is down for two hours is waited
+out (its circuit breaker keeps the worker from burning attempts meanwhile), while an
+escalation nobody could deliver for a day is surfaced as dead. A count cap
+(`max_attempts`) exists only if the operator sets SOCIALEAR_OUTBOX_MAX_ATTEMPTS.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import Literal
 
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RetryableError
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 8  # the old count cap, kept only as the value tests name
+MAX_AGE_S = 24 * 3600.0
 
 Verdict = Literal["retry", "dead"]
 
@@ -60,7 +66,7 @@ def dead_reason(exc: BaseException) -> str:
     if isinstance(exc, NotConfigured):
         return f"sink not configured: {exc}"
     if isinstance(exc, RetryableError):
-        return f"gave up after {MAX_ATTEMPTS} attempts: {exc}"
+        return f"gave up: {exc}"
     return f"unexpected error (a bug, not retried): {type(exc).__name__}: {exc}"
 
 
@@ -77,13 +83,22 @@ def decide(
     exc: BaseException,
     attempt: int,
     *,
-    max_attempts: int = MAX_ATTEMPTS,
+    age_s: float = 0.0,
+    max_age_s: float = MAX_AGE_S,
+    max_attempts: int | None = None,
     rng: Callable[[], float] = random.random,
 ) -> RetryDecision:
-    """Retry with backoff, or dead-letter with a reason; `attempt` is the one that just failed."""
-    if classify(exc) == "retry" and attempt < max_attempts:
+    """Retry with backoff, or dead-letter with a reason; `attempt` is the one that just
+    failed and `age_s` how long ago the row was created."""
+    if isinstance(exc, RetryableError):
+        if age_s >= max_age_s:
+            return RetryDecision("dead", None, f"gave up after {_span(age_s)} of retrying ({attempt} attempts): {exc}")
+        if max_attempts is not None and attempt >= max_attempts:
+            return RetryDecision("dead", None, f"gave up after {attempt} attempts: {exc}")
         retry_after = getattr(exc, "retry_after", None)
         return RetryDecision("retry", next_delay(attempt, retry_after=retry_after, rng=rng), str(exc))
-    if isinstance(exc, RetryableError):
-        return RetryDecision("dead", None, f"gave up after {attempt} attempts: {exc}")
     return RetryDecision("dead", None, dead_reason(exc))
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"

@@ -7,8 +7,20 @@ thread pool, and records the outcome:
 
     pending/retry ──claim──► sending ──ok──────────────► sent (external_ref kept)
                                  ├──retryable──────────► retry (next_attempt_at = backoff, ≥ Retry-After)
-                                 └──permanent/too many─► dead  (last_error says why)
-    a crashed worker's `sending` row is re-claimed when its lock expires.
+                                 ├──sink's breaker open► retry, unattempted (handed back)
+                                 └──permanent/too old──► dead  (last_error says why)
+    a crashed worker's `sending` row is re-claimed when its 30 s lease (renewed by a
+    heartbeat while delivering) lapses, or at once by the same instance restarting.
+
+Outages are waited out, not dead-lettered: each sink has a circuit breaker
+(storage.breakers, responders.breaker). After `retry.open_after` consecutive failures,
+or a 429, the sink's rows are not claimed at all; one row probes the sink, no sooner
+than its Retry-After and at most `retry.probe_max` apart; when a probe gets through, the
+sink's backlog is due at once and drains in priority order. A row is dead-lettered only
+for a permanent error or when it is older than `retry.max_age` (24 h by default).
+
+Latency: `wake()` (called by the pipeline right after it commits escalations) starts a
+round at once instead of at the next idle poll.
 
 Delivery is at-least-once; every sink is idempotent by the row's key (a retry after an
 ambiguous failure looks the ticket up instead of creating a second one), so a customer
@@ -38,17 +50,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from responders.backoff import MAX_ATTEMPTS, decide
+from responders.backoff import decide
+from responders.breaker import RoundGate, probe_delay
 from responders.payloads import build_payloads
 from responders.publish import Publishers, deliver_reply, record_published
 from responders.sinks import build_sink
 from responders.types import DeliveryResult, EscalationPayload, Sink
-from socialear.config import RulesConfig
+from socialear.config import RulesConfig, SinkRetry, parse_duration
 from socialear.errors import NotConfigured
+from storage import breakers, repo
 from storage import models as t
-from storage import repo
 from storage.dialect import table
 from storage.engine import session_scope
+from storage.outbox import DEFAULT_LEASE_S, release, renew, resume_own
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -59,6 +73,7 @@ class OutboxStats:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    skipped: int = 0  # handed back unattempted: the sink's breaker opened mid-round
 
 
 class SinkSet:
@@ -97,6 +112,13 @@ class SinkSet:
                 except Exception:  # noqa: BLE001 - an alert channel down must not stop deliveries
                     log.exception("sink %s: flush failed", getattr(sink, "name", "?"))
 
+    def retry_policy(self, name: str) -> SinkRetry:
+        """The sink's `retry:` block from the rules (defaults for rows without a rules sink)."""
+        for cfg in self._rules().sinks:
+            if cfg.name == name:
+                return cfg.retry
+        return SinkRetry()
+
     def get(self, name: str) -> Sink:
         with self._lock:
             rules = self._rules()
@@ -130,8 +152,8 @@ class OutboxWorker:
         worker_id: str,
         parallel: int = 4,
         batch: int | None = None,
-        max_attempts: int = MAX_ATTEMPTS,
-        lock_ttl: timedelta = timedelta(minutes=5),
+        max_attempts: int | None = None,
+        lock_ttl: timedelta = timedelta(seconds=DEFAULT_LEASE_S),
         publishers: Publishers | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: Callable[[], float] = random.random,
@@ -147,11 +169,52 @@ class OutboxWorker:
         # rows claimed per round: a burst drains in few rounds (two transactions each),
         # while a round stays short enough that the first row is not kept waiting
         self.batch = batch or 8 * parallel
-        self.max_attempts = max_attempts
+        self.max_attempts = max_attempts  # None: bounded by age only (the sink's retry.max_age)
         self.lock_ttl = lock_ttl
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="outbox")
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._done = threading.Event()
+        self._delivering = threading.Event()
+        self._gate: RoundGate | None = None
+        self._handed: list[int] = []  # committed rows claimed for us by the pipeline, not yet delivered
+        self._handed_lock = threading.Lock()
+        self._probes: set[str] = set()  # sinks this round probes (their breaker was open)
+
+    @property
+    def owner(self) -> str:
+        return self.worker_id
+
+    @property
+    def lease_s(self) -> float:
+        return self.lock_ttl.total_seconds()
+
+    def accept(self, ids: list[int]) -> None:
+        """Rows the pipeline just committed already claimed for this worker (see
+        Pipeline.outbox_handoff): delivered in the next round, which starts now."""
+        with self._handed_lock:
+            self._handed.extend(ids)
+        self._wake.set()
+
+    def wake(self) -> None:
+        """New rows are committed: start a round now (thread-safe, cheap, idempotent)."""
+        self._wake.set()
+
+    def _take_handed(self) -> list[int]:
+        # everything handed over so far, up to a few rounds' worth: a burst's rows arrive
+        # faster than rounds of `batch` can go, and each round costs two database visits
+        limit = 4 * self.batch
+        with self._handed_lock:
+            ids, self._handed = self._handed[:limit], self._handed[limit:]
+        return ids
+
+    def resume(self) -> int:
+        """Take back the rows this instance was sending when it last died (start-up only)."""
+        with session_scope(self.engine) as session:
+            n = resume_own(session, self.worker_id, self.clock())
+        if n:
+            log.info("outbox: resumed %d delivery(ies) this instance had in flight", n)
+        return n
 
     def run_once(self) -> OutboxStats:
         """Claim what is due (up to `batch` rows), deliver it, record the outcomes.
@@ -159,17 +222,61 @@ class OutboxWorker:
         Three steps, so only the network calls run in the pool and the database sees two
         short transactions per round rather than several per row: (1) read the claimed rows
         and build their payloads on one connection, (2) deliver in parallel, (3) record every
-        outcome (sent / retry / dead, escalation refs, audit events) in one transaction. A
-        crash between (2) and (3) leaves the rows `sending`; they are re-claimed when the
-        lease lapses and re-delivered, which every sink and publisher makes harmless.
+        outcome (sent / retry / dead, escalation refs, breakers, audit events) in one
+        transaction. A crash between (2) and (3) leaves the rows `sending`; they are
+        re-claimed when the lease lapses (or at once by this instance restarting) and
+        re-delivered, which every sink and publisher makes harmless.
         """
+        now = self.clock()
+        ttl = self.lock_ttl.total_seconds()
+        handed = self._take_handed()
+        if handed:  # already ours: no claim transaction to wait for behind the pipeline's
+            return self._deliver_handed(handed)
         with session_scope(self.engine) as session:
-            ids = repo.claim_outbox(session, self.worker_id, self.batch, self.clock(), lease_s=self.lock_ttl.total_seconds())
+            probes = breakers.take_probes(session, self.worker_id, now, ttl)
+            blocked = breakers.blocked_sinks(session)
+            ids = repo.claim_outbox(session, self.worker_id, self.batch, now, lease_s=ttl, exclude_sinks=blocked)
+            for sink in probes:
+                probe = repo.claim_outbox(session, self.worker_id, 1, now, lease_s=ttl, only_sink=sink)
+                if probe:
+                    ids.extend(probe)
+                    log.info("outbox: probing sink %s with row %d", sink, probe[0])
+                else:  # nothing left to send there: nothing to wait for either
+                    breakers.close(session, sink, now)
+            prior = breakers.failures(session)
         if not ids:
             return OutboxStats()
-        jobs = self._load(ids)
-        outcomes = list(self._pool.map(self._attempt, jobs))
-        return self._record(outcomes)
+        return self._round(ids, prior, set(probes))
+
+    def _deliver_handed(self, ids: list[int]) -> OutboxStats:
+        """A round over rows the pipeline handed over: those of a sink whose breaker is
+        open go back to wait with the rest of its backlog, the others are delivered."""
+        with self.engine.connect() as conn:  # reads only: never waits behind a writer
+            bt, ot = table(t.SinkBreaker), table(t.OutboxItem)
+            blocked = set(conn.execute(sa.select(bt.c.sink).where(bt.c.state != breakers.CLOSED)).scalars())
+            prior = dict(conn.execute(sa.select(bt.c.sink, bt.c.failures).where(bt.c.state == breakers.CLOSED, bt.c.failures > 0)).all())
+            held = list(conn.execute(sa.select(ot.c.id).where(ot.c.id.in_(ids), ot.c.sink.in_(blocked))).scalars()) if blocked else []
+        stats = OutboxStats()
+        if held:
+            with session_scope(self.engine) as session:
+                stats.skipped = release(session, held, self.worker_id, self.clock())
+            ids = [i for i in ids if i not in set(held)]
+        if not ids:
+            return stats
+        round_stats = self._round(ids, prior, set())
+        round_stats.skipped += stats.skipped
+        return round_stats
+
+    def _round(self, ids: list[int], prior: dict[str, int], probes: set[str]) -> OutboxStats:
+        self._probes = probes
+        self._gate = RoundGate(prior, lambda name: self.sinks.retry_policy(name).open_after, probes)
+        self._delivering.set()
+        try:
+            jobs = self._load(ids)
+            outcomes = list(self._pool.map(self._attempt, jobs))
+            return self._record(outcomes)
+        finally:
+            self._delivering.clear()
 
     def drain(self, max_rounds: int = 100) -> OutboxStats:
         """Deliver until nothing is due (tests, `--once` style runs)."""
@@ -179,13 +286,23 @@ class OutboxWorker:
             total.sent += s.sent
             total.retried += s.retried
             total.dead += s.dead
-            if s.sent + s.retried + s.dead == 0:
+            total.skipped += s.skipped
+            if s.sent + s.retried + s.dead + s.skipped == 0:
                 break
         return total
 
     def run_forever(self, idle_s: float = 1.0) -> None:
+        """Rounds until `stop()`: back to back while there is work, else sleep `idle_s`
+        or until `wake()`. A heartbeat thread renews the claims of a round in flight."""
+        heartbeat = threading.Thread(target=self._heartbeat, name="outbox-heartbeat", daemon=True)
         try:
+            try:
+                self.resume()
+            except Exception:  # noqa: BLE001 - the lease expiry recovers them anyway
+                log.exception("outbox: could not resume this instance's rows")
+            heartbeat.start()
             while not self._stop.is_set():
+                self._wake.clear()
                 try:
                     s = self.run_once()
                 except Exception:  # noqa: BLE001 - keep the worker alive through a DB blip
@@ -193,15 +310,42 @@ class OutboxWorker:
                     s = OutboxStats()
                 self.sinks.flush()
                 if s.sent + s.retried + s.dead == 0:
-                    self._stop.wait(idle_s)
+                    self._wake.wait(idle_s)
         finally:
+            self._hand_back()
             self.sinks.flush(force=True)
             self.close()
             self._done.set()
 
+    def _hand_back(self) -> None:
+        """Stopping: rows handed over but not yet delivered wait in the database instead."""
+        with self._handed_lock:
+            ids, self._handed = self._handed, []
+        if ids:
+            try:
+                with session_scope(self.engine) as session:
+                    release(session, ids, self.worker_id, self.clock())
+            except Exception:  # noqa: BLE001 - they are ours to resume on restart anyway
+                log.exception("outbox: could not hand back %d undelivered row(s)", len(ids))
+
+    def _heartbeat(self) -> None:
+        """Renew this worker's claims every third of the lease while a round delivers."""
+        every = max(0.5, self.lock_ttl.total_seconds() / 3)
+        while not self._stop.wait(every):
+            with self._handed_lock:
+                waiting = bool(self._handed)
+            if not (self._delivering.is_set() or waiting):
+                continue
+            try:
+                with session_scope(self.engine) as session:
+                    renew(session, self.worker_id, self.clock(), lease_s=self.lock_ttl.total_seconds())
+            except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+                log.exception("outbox: heartbeat failed")
+
     def stop(self, timeout: float = 30.0) -> None:
         """Ask `run_forever` to finish its current round, and wait for it."""
         self._stop.set()
+        self._wake.set()
         self._done.wait(timeout)
 
     def close(self) -> None:
@@ -215,7 +359,8 @@ class OutboxWorker:
         built: dict[int, EscalationPayload | BaseException] = {}
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(ot.c.id, ot.c.sink, ot.c.attempts, ot.c.payload, ot.c.escalation_id, ot.c.kind, ot.c.idempotency_key)
+                sa.select(ot.c.id, ot.c.sink, ot.c.attempts, ot.c.payload, ot.c.escalation_id, ot.c.kind, ot.c.idempotency_key,
+                          ot.c.created_at)
                 .where(ot.c.id.in_(ids))
             ).all()
             to_build = [r.escalation_id for r in rows if getattr(r.kind, "value", r.kind) != "reply" and not r.payload]
@@ -225,7 +370,7 @@ class OutboxWorker:
                 built.update({esc_id: exc for esc_id in to_build})
             for row in rows:
                 job = _Job(row.id, row.sink, getattr(row.kind, "value", row.kind), row.attempts or 1,
-                           row.escalation_id, row.idempotency_key, dict(row.payload or {}))
+                           row.escalation_id, row.idempotency_key, dict(row.payload or {}), row.created_at)
                 if job.kind != "reply":
                     if job.raw:
                         job.payload = EscalationPayload.from_dict(job.raw)
@@ -242,15 +387,24 @@ class OutboxWorker:
         """One delivery (runs in the pool): network only, no database writes."""
         if job.error is not None:
             return job, None, job.error
+        gate = self._gate
+        if gate is not None and not gate.allows(job.sink):
+            return job, None, _SKIPPED
         try:
             if job.kind == "reply":
-                return job, deliver_reply(self.engine, self.publishers, job.key, job.raw, job.attempt), None
-            if job.payload is None:
-                raise RuntimeError(f"outbox {job.id}: no payload to deliver")
-            sink = self.sinks.get(job.sink)
-            return job, sink.deliver(job.payload, attempt=job.attempt), None  # type: ignore[call-arg]
+                result = deliver_reply(self.engine, self.publishers, job.key, job.raw, job.attempt)
+            else:
+                if job.payload is None:
+                    raise RuntimeError(f"outbox {job.id}: no payload to deliver")
+                sink = self.sinks.get(job.sink)
+                result = sink.deliver(job.payload, attempt=job.attempt)  # type: ignore[call-arg]
         except Exception as exc:  # noqa: BLE001 - classified in _record; the row records it
+            if gate is not None:
+                gate.report(job.sink, exc)
             return job, None, exc
+        if gate is not None:
+            gate.report(job.sink, None)
+        return job, result, None
 
     def _record(self, outcomes: list[tuple[_Job, DeliveryResult | None, BaseException | None]]) -> OutboxStats:
         """Every outcome of the round in one transaction."""
@@ -267,9 +421,17 @@ class OutboxWorker:
 
         with session_scope(self.engine) as session:
             conn = session.connection()
+            skipped = [job.id for job, _, exc in outcomes if exc is _SKIPPED]
+            if skipped:
+                stats.skipped = release(session, skipped, self.worker_id, self.clock())
             for job, result, exc in outcomes:
+                if exc is _SKIPPED:
+                    continue
                 if exc is not None:
-                    verdict = decide(exc, job.attempt, max_attempts=self.max_attempts, rng=self.rng)
+                    policy = self.sinks.retry_policy(job.sink)
+                    age = (self.clock() - job.created_at).total_seconds() if job.created_at else 0.0
+                    verdict = decide(exc, job.attempt, age_s=age, max_age_s=parse_duration(policy.max_age).total_seconds(),
+                                     max_attempts=self.max_attempts, rng=self.rng)
                     if verdict.verdict == "retry":
                         repo.mark_retry(session, job.id, verdict.reason, self.clock() + timedelta(seconds=verdict.delay or 0))
                         log.info("outbox %d → %s: retry in %.0fs: %s", job.id, job.sink, verdict.delay or 0, verdict.reason)
@@ -305,7 +467,28 @@ class OutboxWorker:
                 )
             if audits:
                 conn.execute(at.insert(), audits)
+            self._record_breakers(session)
         return stats
+
+    def _record_breakers(self, session: Any) -> None:
+        """Fold the round's view of each sink into its shared breaker (same transaction)."""
+        if self._gate is None:
+            return
+        now = self.clock()
+        for sink, report in self._gate.reports().items():
+            policy = self.sinks.retry_policy(sink)
+            probe_max = parse_duration(policy.probe_max).total_seconds()
+            was_open = sink in self._probes
+
+            def delay(opens: int, retry_after: float | None, cap: float = probe_max) -> float:
+                return probe_delay(opens, retry_after, cap, self.rng)
+
+            state = breakers.record_round(session, sink, report, now, open_after=policy.open_after, probe_delay=delay)
+            if state == breakers.OPEN and (report.tripped or not was_open):
+                log.warning("outbox: sink %s is down (%s); waiting, one probe at a time", sink, report.error)
+            elif state == breakers.CLOSED and report.succeeded and was_open:
+                n = breakers.release_backlog(session, sink, now)
+                log.info("outbox: sink %s is back; %d waiting delivery(ies) due now", sink, n)
 
 
 @dataclass(slots=True)
@@ -319,5 +502,13 @@ class _Job:
     escalation_id: int
     key: str
     raw: dict[str, Any]
+    created_at: datetime | None = None
     payload: EscalationPayload | None = None
     error: BaseException | None = None
+
+
+class _Skipped(Exception):
+    """Marker outcome: the row was not attempted (its sink's breaker opened mid-round)."""
+
+
+_SKIPPED = _Skipped("not attempted: the sink's circuit breaker is open")

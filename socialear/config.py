@@ -179,11 +179,20 @@ class Route(Strict):
     continue_: bool = Field(default=False, alias="continue")
 
 
+class SinkRetry(Strict):
+    """How long a sink's escalations are retried and when its circuit breaker opens."""
+
+    max_age: DurationStr = Field(default="24h", description="retry a delivery until it is this old, then dead-letter it")
+    open_after: int = Field(default=3, ge=1, description="consecutive failures that open the breaker (a 429 opens it at once)")
+    probe_max: DurationStr = Field(default="15s", description="longest wait between probes while the sink is down")
+
+
 class SinkConfig(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     type: str
     enabled: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
+    retry: SinkRetry = Field(default_factory=SinkRetry)
 
 
 class UrgencyWeights(Strict):

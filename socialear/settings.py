@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     port: int = 8000
     instance_id: str | None = Field(default=None, description="replica name used for leases; default host:pid")
     outbox_workers: int = Field(default=4, ge=1, le=64)
-    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_max_attempts: int | None = Field(
+        default=None, ge=1, description="optional cap on delivery attempts; by default retries are bounded by age (sink retry.max_age)"
+    )
     log_level: str = "INFO"
     secure_cookies: bool = False
 

@@ -306,6 +306,30 @@ class OutboxItem(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
+class SinkBreaker(SQLModel, table=True):
+    """A sink's circuit breaker, shared by every replica (storage.breakers says how it moves).
+
+    closed: deliver normally. open: the sink is down; nobody claims its rows until
+    `next_probe_at`. half_open: one replica (`probe_owner`, until `probe_until`) is
+    delivering one row to see whether the sink is back.
+    """
+
+    __tablename__ = "sink_breaker"
+
+    sink: str = Field(primary_key=True, max_length=64)
+    state: str = Field(default="closed", max_length=16)  # closed | open | half_open
+    failures: int = 0  # consecutive retryable failures while closed
+    opens: int = 0  # consecutive failed probes: the probe interval doubles with each
+    opened_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    next_probe_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    probe_owner: str | None = Field(default=None, max_length=128)
+    probe_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+
+
 class AuditEvent(SQLModel, table=True):
     """Who did what to which thing, when. Never holds purged mention content."""
 
@@ -356,5 +380,6 @@ __all__ = [
     "OutboxState",
     "Priority",
     "Quarantine",
+    "SinkBreaker",
     "SourceState",
 ]

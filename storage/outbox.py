@@ -7,8 +7,13 @@ State machine (see `OutboxState`)::
                          │  └──mark_dead───► dead ──requeue──► pending
                          └─ worker died: locked_until passes, the row is claimable again
 
-A claim is one attempt (`attempts` += 1), so a row that crashes its worker every time
-still runs out of attempts. Delivery is at-least-once; sinks de-duplicate with the
+Claims are short leases (30 s) that the claiming worker renews while it delivers
+(`renew`), so a dead replica's rows move to another within a minute; a restarted
+replica with the same (stable) instance id takes its own `sending` rows back at once
+(`resume_own`). Rows of a sink whose circuit breaker is open are not claimed at all
+(`exclude_sinks`); the one probing row is claimed with `only_sink`. A claim counts one
+attempt (`attempts` += 1); a claimed row the worker skips because its sink's breaker
+opened mid-round is handed back without the attempt (`release`). Delivery is at-least-once; sinks de-duplicate with the
 row's `idempotency_key`.
 
 Claiming differs per database, both ways giving a row to exactly one claimer:
@@ -23,7 +28,7 @@ is visible to other workers before the slow network call starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +39,7 @@ from storage.dialect import dialect_name, table
 from storage.models import OutboxItem, OutboxState
 from storage.types import as_utc, utcnow
 
-DEFAULT_LEASE_S = 300.0
+DEFAULT_LEASE_S = 30.0
 ERROR_TEXT_LIMIT = 4000
 
 S = OutboxState
@@ -57,10 +62,15 @@ def claim_outbox(
     now: datetime | None = None,
     *,
     lease_s: float = DEFAULT_LEASE_S,
+    exclude_sinks: Collection[str] = (),
+    only_sink: str | None = None,
 ) -> list[int]:
     """Claim up to `limit` due rows for `worker_id`; ids, most urgent first.
 
-    Claimed rows are `sending`, locked by `worker_id` until now + `lease_s`.
+    Claimed rows are `sending`, locked by `worker_id` until now + `lease_s`. Rows of
+    `exclude_sinks` are left alone. With `only_sink` (a breaker's probe) the row need not
+    be due: the breaker decided when to try the sink again, so its most urgent waiting
+    row goes, whatever its own backoff said.
     """
     if limit <= 0:
         return []
@@ -73,7 +83,14 @@ def claim_outbox(
         "updated_at": now,
     }
     order = (_c.priority_rank.desc(), _c.id)
-    pick = sa.select(_c.id).where(_due(now)).order_by(*order).limit(limit)
+    if only_sink is not None:
+        where = sa.and_(_c.sink == only_sink, sa.or_(
+            _c.state.in_([S.pending, S.retry]), sa.and_(_c.state == S.sending, _c.locked_until < now)))
+    else:
+        where = _due(now)
+        if exclude_sinks:
+            where = sa.and_(where, _c.sink.not_in(list(exclude_sinks)))
+    pick = sa.select(_c.id).where(where).order_by(*order).limit(limit)
     if dialect_name(session) == "postgresql":
         ids = list(session.execute(pick.with_for_update(skip_locked=True)).scalars())
         if not ids:
@@ -84,6 +101,38 @@ def claim_outbox(
     rows = session.execute(stmt.values(**claim).returning(_c.id, _c.priority_rank)).all()
     _expire_cached(session, [r.id for r in rows])
     return [r.id for r in sorted(rows, key=lambda r: (-r.priority_rank, r.id))]
+
+
+def resume_own(session: Session, worker_id: str, now: datetime | None = None) -> int:
+    """At start-up: rows this instance was sending when it died are due again now.
+
+    Only safe before this worker claims anything (a running worker's `sending` rows are
+    in flight); the worker calls it once, first thing.
+    """
+    now = as_utc(now or utcnow())
+    return _set(session, sa.and_(_c.state == S.sending, _c.locked_by == worker_id), {
+        "state": S.retry, "next_attempt_at": now, "updated_at": now, "locked_by": None, "locked_until": None,
+    })
+
+
+def renew(session: Session, worker_id: str, now: datetime | None = None, *, lease_s: float = DEFAULT_LEASE_S) -> int:
+    """Heartbeat: extend the claims `worker_id` still holds (the rows it is delivering)."""
+    now = as_utc(now or utcnow())
+    return _set(session, sa.and_(_c.state == S.sending, _c.locked_by == worker_id),
+                {"locked_until": now + timedelta(seconds=lease_s)})
+
+
+def release(session: Session, ids: Iterable[int], worker_id: str, now: datetime | None = None) -> int:
+    """Hand claimed rows back unattempted (their sink's breaker opened mid-round): due again
+    when the breaker lets them, their claim's attempt not counted, last_error kept."""
+    now = as_utc(now or utcnow())
+    wanted = list(ids)
+    if not wanted:
+        return 0
+    return _set(session, sa.and_(_c.id.in_(wanted), _c.state == S.sending, _c.locked_by == worker_id), {
+        "state": S.retry, "attempts": sa.case((_c.attempts > 0, _c.attempts - 1), else_=0),
+        "next_attempt_at": now, "updated_at": now, "locked_by": None, "locked_until": None,
+    })
 
 
 def _expire_cached(session: Session, ids: Iterable[int]) -> None:

@@ -57,7 +57,13 @@ def test_dead_reasons_are_clear():
 def test_decide():
     retry = decide(RateLimited("slow down", retry_after=30), 1, rng=lambda: 0.0)
     assert (retry.verdict, retry.delay) == ("retry", 30)
-    dead = decide(RetryableError("503"), MAX_ATTEMPTS)
+    # bounded by age, not by count: the 100th attempt of a young row is retried
+    assert decide(RetryableError("503"), 100, age_s=3600).verdict == "retry"
+    dead = decide(RetryableError("503"), 100, age_s=24 * 3600)
     assert (dead.verdict, dead.delay) == ("dead", None)
-    assert dead.reason == f"gave up after {MAX_ATTEMPTS} attempts: 503"
+    assert dead.reason == "gave up after 24.0 h of retrying (100 attempts): 503"
+    assert decide(RetryableError("503"), 10, age_s=60, max_age_s=30).verdict == "dead"
+    # an explicit count cap still works when an operator sets one
+    capped = decide(RetryableError("503"), MAX_ATTEMPTS, max_attempts=MAX_ATTEMPTS)
+    assert capped.reason == f"gave up after {MAX_ATTEMPTS} attempts: 503"
     assert decide(BadCredentials("401"), 1).verdict == "dead"

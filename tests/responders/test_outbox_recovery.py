@@ -103,14 +103,17 @@ def test_a_receiver_down_for_the_first_half_gets_every_escalation_exactly_once(e
     worker = worker_for(engine, rules, clock, parallel=8)
     with respx.mock:
         respx.post(HOOK).mock(side_effect=receiver)
-        # First half: down. Rounds keep coming (the service polls), backoff grows per row.
+        # First half: down. Rounds keep coming (the service polls); the sink's breaker
+        # opens after 3 failures and then one row probes per round, so the outage costs
+        # a handful of requests, not one per row per round.
         for _ in range(10):
             worker.run_once()
             clock.advance(10)
         rows = outbox(engine)
         assert received == []
-        assert {r.state for r in rows} == {"retry"}  # every row tried, none given up on
-        assert all(1 <= r.attempts < 8 for r in rows) and state["refused"] >= N
+        assert {r.state for r in rows} <= {"pending", "retry"}  # none given up on
+        assert 3 <= state["refused"] <= 3 + 10
+        assert sum(r.attempts for r in rows) == state["refused"]  # rows handed back unattempted cost nothing
 
         # Second half: up. Deliver until nothing is due, letting (fake) time pass for backoff.
         state["up"] = True
@@ -161,7 +164,8 @@ def test_a_lost_response_is_resent_with_the_same_idempotency_key(engine: Engine)
 
 def test_zendesk_created_then_timed_out_is_found_by_external_id_on_the_workers_retry(engine: Engine) -> None:
     keys = seed(engine, "zd", n=5)
-    rules = rules_with({"name": "zd", "type": "zendesk", "options": {"subdomain": "nimbus"}})
+    # open_after 10: all five time out in one round without the breaker holding any back
+    rules = rules_with({"name": "zd", "type": "zendesk", "options": {"subdomain": "nimbus"}, "retry": {"open_after": 10}})
     clock = Clock()
     tickets: dict[str, dict] = {}
     creates: list[str] = []
