@@ -26,8 +26,12 @@ def _stored_cursor(engine: Engine, source: str) -> str | None:
         return conn.execute(st.select().with_only_columns(st.c.cursor).where(st.c.source == source)).scalar()
 
 
-def backfill(engine: Engine, rules: RulesConfig, path: Path, source: str, batch_size: int, err: Console) -> BatchResult:
-    replay = ReplaySource(source, path, batch_size=batch_size, require_id=False)
+def backfill(
+    engine: Engine, rules: RulesConfig, path: Path, source: str, batch_size: int, err: Console,
+    *, shift_to_now: bool = False,
+) -> BatchResult:
+    replay = ReplaySource(source, path, batch_size=batch_size, require_id=False,
+                          shift_to_now=shift_to_now)
     pipeline = Pipeline(engine, lambda: rules)
     totals = BatchResult()
     size = path.stat().st_size

@@ -200,6 +200,8 @@ def import_(
     rules: RulesOpt = None,
     database_url: DbOpt = None,
     batch_size: Annotated[int, typer.Option(help="records per transaction")] = 500,
+    shift_to_now: Annotated[bool, typer.Option(
+        "--shift-to-now", help="date the newest record now, keeping the gaps (for demos)")] = False,
 ) -> None:
     """Backfill mentions from a file through the whole pipeline, with a progress bar."""
     from console.backfill import backfill
@@ -208,7 +210,8 @@ def import_(
     if not file.exists():
         raise UserError(f"file not found: {file}")
     cfg = load_rules(_rules_path(rules))
-    totals = backfill(_engine(database_url), cfg, file, source, batch_size, err)
+    totals = backfill(_engine(database_url), cfg, file, source, batch_size, err,
+                      shift_to_now=shift_to_now)
     out.print(
         f"imported {totals.fetched} records: stored {totals.stored}, escalated {totals.escalated}, "
         f"duplicates {totals.stats.get('dropped/duplicate', 0)}, no brand {totals.stats.get('dropped/no_brand', 0)}, "
