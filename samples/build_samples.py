@@ -378,7 +378,7 @@ def retweet(original: dict[str, Any], who: Person, rng: random.Random) -> dict[s
 HISTORY_START = datetime(2026, 10, 25, tzinfo=UTC)  # Sunday; the hand-written week follows
 HISTORY_DAYS = (WEEK_START - HISTORY_START).days
 # posts per ordinary weekday; weekends are quieter, as are nights (`history_time`)
-HISTORY_RATE = {"nimbus": 18, "arcwave": 8, "telvio": 7}
+HISTORY_RATE = {"nimbus": 34, "arcwave": 11, "telvio": 10}
 HISTORY_BRANDS = {
     "nimbus": ("Nimbus", "Nimbus Mobile", "@NimbusMobile"),
     "arcwave": ("Arcwave", "Arcwave", "@ArcwaveTel"),

@@ -96,6 +96,21 @@ def spikes_of(report: Mapping[str, Any], brand: str) -> list[Mapping[str, Any]]:
     return [s for s in report.get("spikes") or [] if s.get("brand") == brand]
 
 
+def platform_map(brand: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """A brand's per-platform figures keyed by platform (the engine gives a list)."""
+    raw = brand.get("platforms") or []
+    if isinstance(raw, Mapping):
+        return {str(k): v for k, v in raw.items() if isinstance(v, Mapping)}
+    return {str(p.get("platform")): p for p in raw if isinstance(p, Mapping)}
+
+
+def platform_names(brands: Any) -> list[str]:
+    out: list[str] = []
+    for b in brands or []:
+        out += [p for p in platform_map(b) if p not in out]
+    return sorted(out)
+
+
 def columns(rows: Any) -> list[str]:
     """Column names of a list of dicts, in first-seen order (for generic tables)."""
     out: list[str] = []
@@ -143,7 +158,8 @@ def environment() -> jinja2.Environment:
                        duration=duration)
     env.globals.update(
         charts=charts, author_of=author_of, term_of=term_of, driver_of=driver_of,
-        ratio=ratio, spikes_of=spikes_of, columns=columns,
+        ratio=ratio, spikes_of=spikes_of, columns=columns, platform_map=platform_map,
+        platform_names=platform_names,
         share_of_voice_svg=charts.share_of_voice_svg,
         sentiment_series_svg=charts.sentiment_series_svg,
         net_sentiment_bar=charts.net_sentiment_bar,
