@@ -14,7 +14,7 @@ Each function takes plain report data (the JSON of `build_competitor_report`) an
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -155,23 +155,31 @@ def sentiment_series_svg(brand: Mapping[str, Any], spikes: Sequence[Mapping[str,
                     f'stroke="{GRID}" stroke-width="1"/>')
         body.append(_text(left - 6, y + 4, int(ymax * frac), size=10, anchor="end"))
     starts = [bucket_time(p) for p in series]
+    bands: dict[tuple[int, int], list[str]] = {}  # one band per span, naming every kind
     for spike in spikes:
         s, e = parse_time(spike.get("start")), parse_time(spike.get("end"))
         if s is None:
             continue
         i0 = _index_at(starts, s)
-        i1 = _index_at(starts, e) if e is not None else i0
         if i0 is None:
             continue
+        # `end` is exclusive: the last interval is the one holding the spike's last hour
+        i1 = _index_at(starts, e - timedelta(seconds=1)) if e is not None and e > s else i0
         i1 = i0 if i1 is None else max(i0, i1)
+        kinds = bands.setdefault((i0, i1), [])
+        kind = str(spike.get("kind", "volume"))
+        if kind not in kinds:
+            kinds.append(kind)
+    for (i0, i1), kinds in sorted(bands.items()):
         x = left + i0 * slot
         w = max(slot, (i1 - i0 + 1) * slot)
-        kind = str(spike.get("kind", "volume"))
         body.append(f'<rect x="{_num(x)}" y="{top}" width="{_num(w)}" height="{plot_h}" '
                     f'fill="{SPIKE_FILL}" fill-opacity="0.16" stroke="{SPIKE_FILL}" '
                     f'stroke-opacity="0.6" stroke-dasharray="3 2"/>')
-        body.append(_text(x + 2, top - 6, f"▲ {kind} spike", size=10, fill=SPIKE_INK,
-                          weight="600"))
+        label = "▲ " + " + ".join(kinds) + " spike"
+        right_half = x + w / 2 > left + plot_w * 0.6
+        body.append(_text(x + w if right_half else x, top - 6, label, size=10,
+                          fill=SPIKE_INK, weight="600", anchor="end" if right_half else "start"))
     for i, (pos, neu, neg) in enumerate(counts):
         x = left + i * slot + (slot - bar) / 2
         y = top + plot_h

@@ -89,7 +89,31 @@ def driver_of(item: Any) -> dict[str, Any]:
 def ratio(spike: Mapping[str, Any]) -> str:
     base = float(spike.get("baseline") or 0)
     n = float(spike.get("mentions") or 0)
-    return f"{n / base:.1f}× baseline" if base > 0 else "no baseline"
+    return f"{n / base:.1f}×" if base >= 0.05 else "from almost none"
+
+
+def spike_groups(spikes: Any) -> list[dict[str, Any]]:
+    """Spikes of one brand over overlapping hours, as one card: a volume spike and the
+    negative spike inside it are one event, told once (the volume one's examples)."""
+    groups: list[dict[str, Any]] = []
+    for s in spikes or []:
+        start, end = charts.parse_time(s.get("start")), charts.parse_time(s.get("end"))
+        for g in groups:
+            if (g["brand"] == s.get("brand") and start is not None and end is not None
+                    and start < g["end"] and g["start"] < end):
+                g["kinds"].append(s)
+                g["start"], g["end"] = min(g["start"], start), max(g["end"], end)
+                if s.get("kind") == "volume":
+                    g["main"] = s
+                break
+        else:
+            if start is not None and end is not None:
+                groups.append({"brand": s.get("brand"), "start": start, "end": end,
+                               "kinds": [s], "main": s})
+    for g in groups:
+        g["kinds"].sort(key=lambda s: s.get("kind") != "volume")
+        g["negative"] = all(s.get("kind") == "negative" for s in g["kinds"])
+    return groups
 
 
 def spikes_of(report: Mapping[str, Any], brand: str) -> list[Mapping[str, Any]]:
@@ -158,7 +182,7 @@ def environment() -> jinja2.Environment:
                        duration=duration)
     env.globals.update(
         charts=charts, author_of=author_of, term_of=term_of, driver_of=driver_of,
-        ratio=ratio, spikes_of=spikes_of, columns=columns, platform_map=platform_map,
+        ratio=ratio, spikes_of=spikes_of, spike_groups=spike_groups, columns=columns, platform_map=platform_map,
         platform_names=platform_names,
         share_of_voice_svg=charts.share_of_voice_svg,
         sentiment_series_svg=charts.sentiment_series_svg,
