@@ -67,6 +67,9 @@ class Service:
         log.info("rules loaded from %s", rules_path)
         self.collector = Collector(self.engine, self.rules, instance_id=self.instance_id)
         self.scheduler = SourceScheduler(self.collector, self.rules)
+        self.spike_alerter = self._spike_alerter()
+        if self.spike_alerter is not None:  # checked after every poll that stored mentions
+            self.scheduler.after_store = self.spike_alerter.check
         self.sinks = SinkSet(self.rules)
         self.outbox = OutboxWorker(
             self.engine, self.sinks, worker_id=self.instance_id,
@@ -75,6 +78,15 @@ class Service:
         self._stop = threading.Event()
         self._server: Any = None
         self._outbox_thread: threading.Thread | None = None
+
+    def _spike_alerter(self):  # noqa: ANN202 - SpikeAlerter | None
+        from responders.spike_alerts import SpikeAlerter, alert_senders
+
+        senders = alert_senders(self.rules())
+        if not senders:
+            return None
+        log.info("spike alerts: on, to %d alert sink(s)", len(senders))
+        return SpikeAlerter(self.engine, self.rules, senders, instance_id=self.instance_id)
 
     def rules(self):  # noqa: ANN201 - RulesConfig; a method so reloads are seen everywhere
         return self.watcher.rules

@@ -176,7 +176,7 @@ def sentiment_series_svg(brand: Mapping[str, Any], spikes: Sequence[Mapping[str,
         body.append(f'<rect x="{_num(x)}" y="{top}" width="{_num(w)}" height="{plot_h}" '
                     f'fill="{SPIKE_FILL}" fill-opacity="0.16" stroke="{SPIKE_FILL}" '
                     f'stroke-opacity="0.6" stroke-dasharray="3 2"/>')
-        label = "▲ " + " + ".join(kinds) + " spike"
+        label = "▲ " + " + ".join(sorted(kinds, key=lambda k: k != "volume")) + " spike"
         right_half = x + w / 2 > left + plot_w * 0.6
         body.append(_text(x + w if right_half else x, top - 6, label, size=10,
                           fill=SPIKE_INK, weight="600", anchor="end" if right_half else "start"))
