@@ -26,9 +26,10 @@ The report (JSON; times ISO 8601 UTC with "Z"; the period is whole hours, [from,
                     count_change}                      (complaints = negative mentions;
                    share of the brand's negative mentions; previous = the equal-length
                    period before; change = share - previous_share)
-        terms[]: {term, count, z}   words/phrases distinctive of the brand's negative
-                 mentions against the other brands' (weighted log-odds, informative
-                 Dirichlet prior; console/reports/logodds.py), z >= 1.96, best first
+        terms[]: {term, count, z, significant}   words/phrases distinctive of the brand's
+                 negative mentions against the other brands' (weighted log-odds,
+                 informative Dirichlet prior; console/reports/logodds.py), best z first;
+                 significant = z >= 1.96
         series[]: {start, mentions, engagement, positive, neutral, negative, net_sentiment}
                   one per interval, empty intervals included
         top_posts[]: by engagement; {id, text, url, author, author_name, followers,
@@ -39,7 +40,7 @@ The report (JSON; times ISO 8601 UTC with "Z"; the period is whole hours, [from,
     spikes[]: {brand, competitor, kind (volume | negative), start, end, peak, mentions,
                baseline, ratio, p_value,
                drivers[]: {category, count, share, baseline_share, lift},
-               terms[]: {term, count, z}   (the spike's posts against the brand's baseline),
+               terms[]: {term, count, z, significant}   (the spike's posts against the brand's baseline),
                examples[]: {text, url, author, platform, created_at, engagement, sentiment}}
                (3-5 examples, most engaged first)
     care: null when no own brand is in the report, else

@@ -70,9 +70,10 @@ def expected_counts(counts: Sequence[int], first_hour: int) -> list[float]:
     n = len(counts)
     if n == 0:
         return []
+    offset = next((i for i, x in enumerate(counts) if x), n)
     by_hod: list[list[float]] = [[] for _ in range(24)]
-    for i, x in enumerate(counts):
-        by_hod[(first_hour + i) % 24].append(float(x))
+    for i in range(offset, n):
+        by_hod[(first_hour + i) % 24].append(float(counts[i]))
     s = [trimmed_mean(v) for v in by_hod]
     total_s = sum(s)
     shares = [v / total_s for v in s] if total_s > 0 else [1 / 24] * 24
@@ -86,7 +87,7 @@ def expected_counts(counts: Sequence[int], first_hour: int) -> list[float]:
         cell[1] += shares[h % 24]
     # Days before the series' first post are unknown, not quiet: a brand added last week
     # has no history, and zeros would make its first day a "spike".
-    first_seen = next((first_hour + i for i, x in enumerate(counts) if x), None)
+    first_seen = first_hour + offset if offset < n else None
     totals = {
         d: (c[0] / c[1] if c[1] > 0.2 and first_seen is not None and d >= first_seen // 24 else None)
         for d, c in days.items()
