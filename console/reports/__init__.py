@@ -6,7 +6,8 @@ Public API (import from `console.reports`):
     recent_spikes(engine, rules, *, hours=3, brands=None, now=None) -> list[dict]   # for alerts
     resolve_period(since=None, from_=None, to=None, *, now=None) -> (start, end)
     series_rows(report) -> list[dict]      # the CSV rows: one per brand per interval
-    ReportError                            # a UserError: unknown brand, empty period, bad date
+    ReportError                            # a UserError: unknown brand, bad date or interval
+    EmptyPeriod(ReportError)               # no mentions of the brands in the period
 
 The HTML renderer is `console.reports.html.render_html(report) -> str` (reportui).
 
@@ -52,6 +53,6 @@ Mention text in the report is verbatim: every renderer must escape it.
 """
 
 from console.reports.engine import build_competitor_report, recent_spikes, series_rows
-from console.reports.period import ReportError, resolve_period
+from console.reports.period import EmptyPeriod, ReportError, resolve_period
 
-__all__ = ["ReportError", "build_competitor_report", "recent_spikes", "resolve_period", "series_rows"]
+__all__ = ["EmptyPeriod", "ReportError", "build_competitor_report", "recent_spikes", "resolve_period", "series_rows"]

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from console.reports import spikes as spk
 from console.reports.logodds import distinctive_terms
-from console.reports.period import ReportError, ceil_hour, check_interval, floor_hour
+from console.reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
 from socialear.config import RulesConfig
 from storage import report_queries as rq
 from storage import rollups
@@ -126,7 +126,7 @@ def build_competitor_report(
         data = _Data(conn, rules, start_h, end_h, min(hist_h, start_h - span_h))
         totals = _totals(data, names, start_h, end_h)
         if sum(totals[n]["mentions"] for n in names) == 0:
-            raise ReportError(
+            raise EmptyPeriod(
                 f"no mentions of {', '.join(names)} between {_iso(start)} and {_iso(end)}: nothing to report"
             )
         terms = rollups.term_counts(conn, start_h // 24, -(-end_h // 24))
