@@ -322,6 +322,7 @@ def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episo
     base_total = sum(outside.values())
     spike_total = sum(in_spike.values())
     drivers = []
+    ncats = len(set(in_spike) | set(outside)) or 1
     for cat, n in in_spike.most_common():
         share = _share(n, ep.mentions)
         base_share = _share(outside[cat], base_total) if base_total else 0.0
@@ -330,7 +331,9 @@ def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episo
             "count": n,
             "share": share,
             "baseline_share": base_share,
-            "lift": round((n / spike_total) / base_share, 2) if base_share and spike_total else None,
+            # Against an add-half smoothed baseline share, so a category new in the spike
+            # (an outage where there was none) gets a large, finite lift.
+            "lift": round((n / spike_total) / ((outside[cat] + 0.5) / (base_total + 0.5 * ncats)), 2),
         })
     sample = rq.window_sample(conn, brand.name, start, end, negative_only=kind == "negative")
     sample_terms: Counter[str] = Counter()
