@@ -334,6 +334,16 @@ def _register_optional() -> None:
 _register_optional()
 
 
+def _register_reports() -> None:
+    """`socialear report ...` (console/reports/cli.py)."""
+    from console.reports.cli import report_app
+
+    app.add_typer(report_app, name="report")
+
+
+_register_reports()
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

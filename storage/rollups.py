@@ -294,8 +294,9 @@ def _stored_rows(conn: Connection) -> Iterator[RollupRow]:
                   mt.c.categories, mt.c.text)
         .where(mt.c.deleted_at.is_(None))
         .order_by(mt.c.id)
+        .execution_options(yield_per=5000)  # on the statement: on `conn` it would stick
     )
-    for r in conn.execution_options(yield_per=5000).execute(q):
+    for r in conn.execute(q):
         yield RollupRow(r.brand, r.platform, r.created_at, r.engagement or 0, r.sentiment_label,
                         r.categories or [], r.text or "")
 

@@ -6,7 +6,8 @@ Public API (import from `console.reports`):
     recent_spikes(engine, rules, *, hours=3, brands=None, now=None) -> list[dict]   # for alerts
     resolve_period(since=None, from_=None, to=None, *, now=None) -> (start, end)
     series_rows(report) -> list[dict]      # the CSV rows: one per brand per interval
-    ReportError                            # a UserError: unknown brand, empty period, bad date
+    ReportError                            # a UserError: unknown brand, bad date or interval
+    EmptyPeriod(ReportError)               # no mentions of the brands in the period
 
 The HTML renderer is `console.reports.html.render_html(report) -> str` (reportui).
 
@@ -26,9 +27,10 @@ The report (JSON; times ISO 8601 UTC with "Z"; the period is whole hours, [from,
                     count_change}                      (complaints = negative mentions;
                    share of the brand's negative mentions; previous = the equal-length
                    period before; change = share - previous_share)
-        terms[]: {term, count, z}   words/phrases distinctive of the brand's negative
-                 mentions against the other brands' (weighted log-odds, informative
-                 Dirichlet prior; console/reports/logodds.py), z >= 1.96, best first
+        terms[]: {term, count, z, significant}   words/phrases distinctive of the brand's
+                 negative mentions against the other brands' (weighted log-odds,
+                 informative Dirichlet prior; console/reports/logodds.py), best z first;
+                 significant = z >= 1.96
         series[]: {start, mentions, engagement, positive, neutral, negative, net_sentiment}
                   one per interval, empty intervals included
         top_posts[]: by engagement; {id, text, url, author, author_name, followers,
@@ -39,7 +41,7 @@ The report (JSON; times ISO 8601 UTC with "Z"; the period is whole hours, [from,
     spikes[]: {brand, competitor, kind (volume | negative), start, end, peak, mentions,
                baseline, ratio, p_value,
                drivers[]: {category, count, share, baseline_share, lift},
-               terms[]: {term, count, z}   (the spike's posts against the brand's baseline),
+               terms[]: {term, count, z, significant}   (the spike's posts against the brand's baseline),
                examples[]: {text, url, author, platform, created_at, engagement, sentiment}}
                (3-5 examples, most engaged first)
     care: null when no own brand is in the report, else
@@ -51,6 +53,6 @@ Mention text in the report is verbatim: every renderer must escape it.
 """
 
 from console.reports.engine import build_competitor_report, recent_spikes, series_rows
-from console.reports.period import ReportError, resolve_period
+from console.reports.period import EmptyPeriod, ReportError, resolve_period
 
-__all__ = ["ReportError", "build_competitor_report", "recent_spikes", "resolve_period", "series_rows"]
+__all__ = ["EmptyPeriod", "ReportError", "build_competitor_report", "recent_spikes", "resolve_period", "series_rows"]

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from console.reports import spikes as spk
 from console.reports.logodds import distinctive_terms
-from console.reports.period import ReportError, ceil_hour, check_interval, floor_hour
+from console.reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
 from socialear.config import RulesConfig
 from storage import report_queries as rq
 from storage import rollups
@@ -126,7 +126,7 @@ def build_competitor_report(
         data = _Data(conn, rules, start_h, end_h, min(hist_h, start_h - span_h))
         totals = _totals(data, names, start_h, end_h)
         if sum(totals[n]["mentions"] for n in names) == 0:
-            raise ReportError(
+            raise EmptyPeriod(
                 f"no mentions of {', '.join(names)} between {_iso(start)} and {_iso(end)}: nothing to report"
             )
         terms = rollups.term_counts(conn, start_h // 24, -(-end_h // 24))
@@ -322,6 +322,7 @@ def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episo
     base_total = sum(outside.values())
     spike_total = sum(in_spike.values())
     drivers = []
+    ncats = len(set(in_spike) | set(outside)) or 1
     for cat, n in in_spike.most_common():
         share = _share(n, ep.mentions)
         base_share = _share(outside[cat], base_total) if base_total else 0.0
@@ -330,7 +331,9 @@ def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episo
             "count": n,
             "share": share,
             "baseline_share": base_share,
-            "lift": round((n / spike_total) / base_share, 2) if base_share and spike_total else None,
+            # Against an add-half smoothed baseline share, so a category new in the spike
+            # (an outage where there was none) gets a large, finite lift.
+            "lift": round((n / spike_total) / ((outside[cat] + 0.5) / (base_total + 0.5 * ncats)), 2),
         })
     sample = rq.window_sample(conn, brand.name, start, end, negative_only=kind == "negative")
     sample_terms: Counter[str] = Counter()

@@ -63,13 +63,15 @@ def distinctive_terms(
     *,
     background: Mapping[str, int] | None = None,
     top: int = 10,
-    min_count: int = 2,
+    min_count: int = 3,
     exclude: Collection[str] = (),
 ) -> list[dict[str, object]]:
     """The `top` terms most distinctive of `group` against `others`, best first.
 
-    Each item: {"term", "count" (in the group), "z"}. Only z >= Z_MIN and count >=
-    min_count; `exclude` drops terms such as the brands' own names and handles (a brand's
+    Each item: {"term", "count" (in the group), "z", "significant" (z >= Z_MIN, the 95%
+    level)}. Terms with z > 0 and count >= min_count are ranked by z; on a small corpus
+    few reach Z_MIN, and the best-supported leads are still worth showing, marked as
+    such. `exclude` drops terms such as the brands' own names and handles (a brand's
     name is trivially "distinctive" of its own mentions and says nothing).
     """
     banned = {e.casefold() for e in exclude}
@@ -78,11 +80,12 @@ def distinctive_terms(
         (
             (z, n, term)
             for term, (z, n) in scored.items()
-            if z >= Z_MIN and n >= min_count and not _banned(term, banned)
+            if z > 0 and n >= min_count and not _banned(term, banned)
         ),
         key=lambda item: (-item[0], item[2]),
     )
-    return [{"term": term, "count": n, "z": round(z, 2)} for z, n, term in ranked[:top]]
+    return [{"term": term, "count": n, "z": round(z, 2), "significant": z >= Z_MIN}
+            for z, n, term in ranked[:top]]
 
 
 def _banned(term: str, banned: set[str]) -> bool:

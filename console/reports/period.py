@@ -20,6 +20,10 @@ class ReportError(UserError):
     """A report request that cannot be answered; the message says why, in one line."""
 
 
+class EmptyPeriod(ReportError):
+    """No mention of the brands in the period: there is nothing to report (not an empty report)."""
+
+
 def parse_when(text: str, *, end: bool = False, flag: str = "--from") -> datetime:
     """YYYY-MM-DD (a day: its start, or with `end` the next day's start) or ISO 8601."""
     raw = text.strip()
@@ -86,5 +90,5 @@ def check_interval(interval: str | None, start: datetime, end: datetime) -> str:
     return interval
 
 
-__all__ = ["INTERVALS", "ReportError", "ceil_hour", "check_interval", "default_interval", "floor_hour",
+__all__ = ["INTERVALS", "EmptyPeriod", "ReportError", "ceil_hour", "check_interval", "default_interval", "floor_hour",
            "parse_when", "resolve_period"]
