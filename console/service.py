@@ -32,6 +32,7 @@ log = logging.getLogger("socialear")
 
 RULES_RELOAD_S = 5
 TICKET_STATUS_POLL_S = 300
+DIGEST_TICK_S = 60  # scheduled reports: is one due (or due for a retry)?
 DELETION_CHECK_ENV = "SOCIALEAR_DELETION_CHECK_EVERY"  # e.g. "15m" (default), "1h"
 DELETION_CHECK_DEFAULT = "15m"
 
@@ -68,6 +69,9 @@ class Service:
         self.collector = Collector(self.engine, self.rules, instance_id=self.instance_id)
         self.scheduler = SourceScheduler(self.collector, self.rules)
         self.spike_alerter = self._spike_alerter()
+        from responders.digests import DigestRunner
+
+        self.digests = DigestRunner(self.engine, self.rules, self.instance_id)
         if self.spike_alerter is not None:  # checked after every poll that stored mentions
             self.scheduler.after_store = self.spike_alerter.check
         self.sinks = SinkSet(self.rules)
@@ -100,6 +104,7 @@ class Service:
         # fallback for contact centres that cannot call /hooks: poll ticket status
         self.scheduler.add_job(make_status_poller(self.engine, self.sinks), TICKET_STATUS_POLL_S, "ticket-status")
         self.scheduler.add_job(self.check_deletions, self.deletion_check_s, "deletion-check")
+        self.scheduler.add_job(self.digests.tick, DIGEST_TICK_S, "report-digests")  # `reports:`
         self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
         self._outbox_thread.start()
         enabled = [s.name for s in self.rules().sinks if s.enabled]

@@ -300,8 +300,11 @@ def sources(request: Request, user: Principal = Depends(current_user)) -> Respon
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
         rows = queries.source_health(session, list(ctx.rules().sources))
+    from responders.digests import digest_health
+
     return ctx.renderer.page(request, "sources.html", user, {
-        "title": "Sources", "rows": rows, "mask": mask_secrets})
+        "title": "Sources", "rows": rows, "mask": mask_secrets,
+        "digests": digest_health(ctx.engine, ctx.rules())})
 
 
 def mask_secrets(value: Any, key: str = "") -> Any:
