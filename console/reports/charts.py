@@ -53,7 +53,8 @@ def bucket_time(point: Mapping[str, Any]) -> datetime | None:
 
 def sentiment_counts(point: Mapping[str, Any]) -> tuple[int, int, int]:
     """(positive, neutral, negative) of a series point or a brand."""
-    source = point.get("sentiment") if isinstance(point.get("sentiment"), Mapping) else point
+    nested = point.get("sentiment")
+    source: Mapping[str, Any] = nested if isinstance(nested, Mapping) else point
     pos = int(source.get("positive", 0) or 0)
     neg = int(source.get("negative", 0) or 0)
     if "neutral" in source:

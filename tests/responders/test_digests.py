@@ -266,7 +266,6 @@ def test_current_slot() -> None:
 
 # ------------------------------------------------------------------ CLI
 def test_report_send_cli(engine, db_url, inbox, tmp_path) -> None:
-    from console.cli import app
 
     seed(engine)
     rules = tmp_path / "rules.yaml"

@@ -8,12 +8,12 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta
 
+from responders.spike_alerts import SpikeAlerter, alert_senders, explain, message
 from socialear.config import Brand, Category, RulesConfig, SinkConfig
 from storage import rollups
 from storage.alert_models import SpikeAlert
 from storage.engine import make_engine, session_scope
 from storage.models import Mention
-from responders.spike_alerts import SpikeAlerter, alert_senders, explain, message
 
 NOW = datetime(2026, 11, 26, 11, 20, tzinfo=UTC)  # a Thursday, mid-morning
 SPIKE_HOUR = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -169,3 +169,24 @@ def test_alert_senders_come_from_the_rules_alert_sinks() -> None:
     assert len(alert_senders(rules(), env={})) == 1
     off = rules().model_copy(update={"sinks": []})
     assert alert_senders(off, env={}) == []
+
+
+def test_the_scheduler_checks_for_spikes_after_a_poll_that_stored_mentions(engine, tmp_path) -> None:
+    """The service's wiring: `after_store` runs after a poll that stored something, only then."""
+    import json
+
+    from listener.collector import Collector
+    from listener.scheduler import SourceScheduler
+    from socialear.config import SourceConfig
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps({"id": "1", "text": "Stratus no signal again"}) + "\n")
+    cfg = rules().model_copy(update={"sources": [SourceConfig(
+        name="feed", type="replay", options={"path": str(feed)})]})
+    calls: list[int] = []
+    scheduler = SourceScheduler(Collector(engine, lambda: cfg, env={}), lambda: cfg,
+                                after_store=lambda: calls.append(1))
+    scheduler._run("feed")  # one poll: stores the mention
+    assert calls == [1]
+    scheduler._run("feed")  # nothing new: no check
+    assert calls == [1]
