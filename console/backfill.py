@@ -83,14 +83,17 @@ def _encode(files: dict[str, Any]) -> str:
 
 
 def _line_of(replay_cursor: str | None) -> int:
-    parts = (replay_cursor or "").split(":")
+    # the replay cursor is "<offset>:<lines>", or "<offset>:<lines>@<shift seconds>"
+    parts = (replay_cursor or "").split("@", 1)[0].split(":")
     return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
 
 
 def backfill(
-    engine: Engine, rules: RulesConfig, path: Path, source: str, batch_size: int, err: Console
+    engine: Engine, rules: RulesConfig, path: Path, source: str, batch_size: int, err: Console,
+    *, shift_to_now: bool = False,
 ) -> ImportReport:
-    replay = ReplaySource(source, path, batch_size=batch_size, require_id=False)
+    replay = ReplaySource(source, path, batch_size=batch_size, require_id=False,
+                          shift_to_now=shift_to_now)
     pipeline = Pipeline(engine, lambda: rules)
     identity = file_identity(path)
     report = ImportReport(BatchResult())

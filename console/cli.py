@@ -200,6 +200,8 @@ def import_(
     rules: RulesOpt = None,
     database_url: DbOpt = None,
     batch_size: Annotated[int, typer.Option(help="records per transaction")] = 500,
+    shift_to_now: Annotated[bool, typer.Option(
+        "--shift-to-now", help="date the newest record now, keeping the gaps (for demos)")] = False,
 ) -> None:
     """Backfill mentions from a file through the whole pipeline, with a progress bar."""
     from console.backfill import backfill, summary
@@ -208,7 +210,8 @@ def import_(
     if not file.exists():
         raise UserError(f"file not found: {file}")
     cfg = load_rules(_rules_path(rules))
-    report = backfill(_engine(database_url), cfg, file, source, batch_size, err)
+    report = backfill(_engine(database_url), cfg, file, source, batch_size, err,
+                      shift_to_now=shift_to_now)
     out.print(summary(file, report), soft_wrap=True)
 
 
@@ -333,6 +336,17 @@ def _register_optional() -> None:
 
 
 _register_optional()
+
+
+def _register_reports() -> None:
+    """`socialear report ...` (console/reports/cli.py)."""
+    from console.reports.cli import report_app
+    from console.reports import digest_cli  # noqa: F401  (adds `report send`)
+
+    app.add_typer(report_app, name="report")
+
+
+_register_reports()
 
 
 def main() -> None:

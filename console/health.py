@@ -70,6 +70,25 @@ def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
                 "budget": budget,
             }
         )
+    return rows + digest_rows(engine, rules)
+
+
+def digest_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
+    """Scheduled reports (`reports:`) as health rows: a failing send shows like a failing source."""
+    from responders.digests import digest_health, next_slot
+
+    rows = []
+    for d in digest_health(engine, rules):
+        status = d["status"]
+        if status == "failing":
+            status = f"failing (attempt {d['attempts']}, retry {_ago(d['next_attempt_at'])})"
+        cfg = next(r for r in rules.reports if r.name == d["name"])
+        rows.append({
+            "name": f"report:{d['name']}", "type": "digest", "status": status,
+            "last_success": _ago(d["last_sent_at"]), "last_error": d["last_error"],
+            "next_run": _ago(d["next_attempt_at"] or next_slot(cfg.schedule, utcnow())),
+            "fetched": d["sent_total"], "rate_limit": None, "budget": None,
+        })
     return rows
 
 

@@ -33,6 +33,7 @@ log = logging.getLogger("socialear")
 
 RULES_RELOAD_S = 5
 TICKET_STATUS_POLL_S = 300
+DIGEST_TICK_S = 60  # scheduled reports: is one due (or due for a retry)?
 DELETION_CHECK_ENV = "SOCIALEAR_DELETION_CHECK_EVERY"  # e.g. "15m" (default), "1h"
 DELETION_CHECK_DEFAULT = "15m"
 HEARTBEAT_S = 10  # the scheduler beats this often ...
@@ -71,6 +72,12 @@ class Service:
         log.info("rules loaded from %s", rules_path)
         self.collector = Collector(self.engine, self.rules, instance_id=self.instance_id)
         self.scheduler = SourceScheduler(self.collector, self.rules)
+        self.spike_alerter = self._spike_alerter()
+        from responders.digests import DigestRunner
+
+        self.digests = DigestRunner(self.engine, self.rules, self.instance_id)
+        if self.spike_alerter is not None:  # checked after every poll that stored mentions
+            self.scheduler.after_store = self.spike_alerter.check
         self.sinks = SinkSet(self.rules)
         self.outbox = OutboxWorker(
             self.engine, self.sinks, worker_id=self.instance_id,
@@ -94,6 +101,15 @@ class Service:
 
         self.outbox.run_once = beating_round  # type: ignore[method-assign]
 
+    def _spike_alerter(self):  # noqa: ANN202 - SpikeAlerter | None
+        from responders.spike_alerts import SpikeAlerter, alert_senders
+
+        senders = alert_senders(self.rules())
+        if not senders:
+            return None
+        log.info("spike alerts: on, to %d alert sink(s)", len(senders))
+        return SpikeAlerter(self.engine, self.rules, senders, instance_id=self.instance_id)
+
     def rules(self):  # noqa: ANN201 - RulesConfig; a method so reloads are seen everywhere
         return self.watcher.rules
 
@@ -113,6 +129,8 @@ class Service:
                                TICKET_STATUS_POLL_S, "ticket-status")
         self.scheduler.add_job(instrument_job("deletion-check", self.check_deletions), self.deletion_check_s,
                                "deletion-check")
+        self.scheduler.add_job(instrument_job("report-digests", self.digests.tick), DIGEST_TICK_S,
+                               "report-digests")  # `reports:`
         self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
         outbox_thread = self._outbox_thread
         self.liveness.watch("outbox", OUTBOX_MAX_AGE_S, outbox_thread.is_alive)

@@ -40,6 +40,7 @@ from responders.replies import render_reply
 from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
 from storage import models as t
+from storage import rollups
 from storage.dialect import table
 from storage.types import utcnow
 
@@ -442,6 +443,7 @@ class Pipeline:
                 }
             )
         conn.execute(mt.insert(), rows)  # plain executemany: RETURNING every id costs more than it gives
+        rollups.add_mentions(conn, (rollups.as_rollup_row(r) for r in rows))  # same transaction
         wanted = [s.mention.external_id for s in scored if s.decision.escalate]
         ids: dict[str, int] = {}
         source = scored[0].mention.source

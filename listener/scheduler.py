@@ -32,9 +32,12 @@ def trigger_for(cfg: SourceConfig) -> IntervalTrigger | CronTrigger:
 
 
 class SourceScheduler:
-    def __init__(self, collector: Collector, rules: Callable[[], RulesConfig], *, threads: int = 8):
+    def __init__(self, collector: Collector, rules: Callable[[], RulesConfig], *, threads: int = 8,
+                 after_store: Callable[[], object] | None = None):
         self.collector = collector
         self._rules = rules
+        # called after a poll committed new mentions (the spike alerts' check)
+        self.after_store = after_store
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(threads)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30},
@@ -74,6 +77,11 @@ class SourceScheduler:
                 r.escalated,
                 r.quarantined,
             )
+        if outcome.ok and not outcome.skipped and outcome.result.stored and self.after_store:
+            try:
+                self.after_store()
+            except Exception:  # noqa: BLE001 - never fail the poll's job for a follow-up
+                log.exception("after-store check failed")
 
     def add_job(self, func: Callable[[], object], seconds: float, job_id: str) -> None:
         """A housekeeping job (rules reload, deletion checks) on the same scheduler."""

@@ -4,7 +4,11 @@
 
 Every text is written by hand in `samples/texts/*.txt`; this script only adds the
 bookkeeping a platform would: ids, timestamps (2026-11-15..2026-11-21 UTC), authors from a
-fictional pool, follower counts, urls, threads, retweets and re-delivered duplicates. It is
+fictional pool, follower counts, urls, threads, retweets and re-delivered duplicates. Three
+quieter weeks before it (2026-10-25..2026-11-14) are composed from hand-written fragments
+(`history_drafts`), so a competitor report has a baseline: share of voice over four weeks,
+drivers against the previous period, and Arcwave's outage on 19 November standing out as
+a spike (`texts/26_x_arcwave_outage.txt`). It is
 deterministic (fixed seed), so re-running it reproduces the committed file byte for byte.
 Everything is fictional: the brands (Nimbus Mobile, Arcwave, Telvio), people and outlets.
 
@@ -366,10 +370,138 @@ def retweet(original: dict[str, Any], who: Person, rng: random.Random) -> dict[s
     return rec
 
 
+# ------------------------------------------------------------ background weeks
+# Three quieter weeks before the hand-written week, so reports have a baseline to compare
+# against (share of voice over time, drivers against the previous period, spikes against a
+# normal week). Composed from hand-written fragments: a post is an opener, a problem (or a
+# kind word, a question, a remark) and a closer, with the brand named the way people do.
+HISTORY_START = datetime(2026, 10, 25, tzinfo=UTC)  # Sunday; the hand-written week follows
+HISTORY_DAYS = (WEEK_START - HISTORY_START).days
+# posts per ordinary weekday; weekends are quieter, as are nights (`history_time`)
+HISTORY_RATE = {"nimbus": 34, "arcwave": 11, "telvio": 10}
+HISTORY_BRANDS = {
+    "nimbus": ("Nimbus", "Nimbus Mobile", "@NimbusMobile"),
+    "arcwave": ("Arcwave", "Arcwave", "@ArcwaveTel"),
+    "telvio": ("Telvio", "Telvio", "@TelvioUK"),
+}
+PLACES = ("Leeds", "Bristol", "Croydon", "Norwich", "Cardiff", "Glasgow", "Brighton", "Hull",
+          "Exeter", "Derby", "Stockport", "Walthamstow", "Reading", "Sheffield", "Coventry",
+          "Swansea", "Ipswich", "Bolton", "Luton", "Dundee")  # fmt: skip
+PROBLEMS = {  # kind -> (weight, [texts]); {b} brand, {p} place, {n} a number
+    "outage": (3, [
+        "no signal in {p} since this morning", "mobile data has been dead in {p} all evening",
+        "calls keep dropping in {p}, every single one", "no service at home in {p} again",
+        "4G gone in {p} for the third night running", "the network is down in {p} and nobody says why",
+    ]),
+    "billing": (4, [
+        "charged twice this month, £{n} gone", "my bill is £{n} more than the price I signed up for",
+        "still waiting for a refund of £{n}", "direct debit taken twice and no explanation",
+        "roaming charges of £{n} for a day in France, I had the add-on",
+        "a price rise in the middle of my contract, another £{n} a month",
+    ]),
+    "waiting": (3, [
+        "on hold for {n} minutes and then cut off", "no reply to my email after {n} days",
+        "the chat keeps closing on me halfway through", "promised a call back, still waiting",
+        "third time explaining the same problem to a new person",
+    ]),
+    "cancellation": (2, [
+        "trying to cancel my contract and getting nowhere", "asked for my PAC code three times now",
+        "switching to another network as soon as I can", "they want £{n} to let me leave",
+    ]),
+    "activation": (2, [
+        "eSIM activation failed again, error after error", "new SIM arrived but it isn't working",
+        "number porting stuck for {n} days",
+    ]),
+    "broadband": (2, [
+        "the router drops out every evening", "the engineer didn't turn up, day off wasted",
+        "fibre installation moved back a third time",
+    ]),
+}
+OPENERS = ("{h}", "{h} hi,", "honestly", "ugh,", "{b} again:", "so", "{h} can someone help?",
+           "fed up.", "")  # fmt: skip
+CLOSERS = ("sort it out {h}", "anyone else?", "not good enough {h}", "this is ridiculous",
+           "{h} please fix this", "why is it always {b}", "", "", "🙄", "😡")  # fmt: skip
+PRAISE = (
+    "{b} sorted my bill in ten minutes, proper service", "{h} thanks for the quick fix today",
+    "good signal with {b} all over {p}, no complaints", "{b} 5G in {p} is fast, really impressed",
+    "the {b} shop in {p} were brilliant with my nan's new phone", "{h} cheers for the goodwill credit",
+    "two years with {b} and not one dropped call", "{b} app is actually quite nice now",
+)
+QUESTIONS = (
+    "{h} do your SIM only plans include wifi calling?", "is {b} any good in {p}?",
+    "{h} how long does a PAC code take?", "anyone on {b} in {p}? thinking of switching",
+    "{h} is there an outage in {p} or is it my phone?", "does {b} do a 30 day rolling plan?",
+)
+REMARKS = (
+    "{b} have a new unlimited plan out, £{n} a month", "saw a {b} advert on the bus in {p}",
+    "{b} opening a new shop in {p} apparently", "just moved my phone over to {b}",
+    "{b} price rise letter came today, same as everyone's",
+)
+REVIEW_TITLES = {1: ("Awful", "Avoid", "Never again"), 2: ("Poor service", "Disappointed"),
+                 4: ("Pretty good", "Solid"), 5: ("Great network", "Brilliant support")}  # fmt: skip
+
+
+def history_time(rng: random.Random, day: datetime) -> datetime:
+    """A time on `day`: busy 8-22h, quiet at night (UK time ~ UTC in Oct/Nov)."""
+    while True:
+        t = day + timedelta(seconds=rng.randint(0, 86_399))
+        if 8 <= t.hour <= 22 or rng.random() < 0.15:
+            return t
+
+
+def history_text(rng: random.Random, brand: str) -> tuple[str, str, int | None]:
+    """(kind, text, rating) of one composed post."""
+    short, full, handle = HISTORY_BRANDS[brand]
+    roll = rng.random()
+    if roll < 0.55:
+        kinds = list(PROBLEMS)
+        kind = rng.choices(kinds, [PROBLEMS[k][0] for k in kinds])[0]
+        problem = rng.choice(PROBLEMS[kind][1])
+        parts = [rng.choice(OPENERS), f"{short} {problem}" if rng.random() < 0.5 else problem,
+                 rng.choice(CLOSERS)]
+        text, rating = " ".join(p for p in parts if p), rng.choice([1, 1, 2])
+        if short not in text and handle not in text:
+            text = f"{text} {handle}"
+    elif roll < 0.75:
+        kind, text, rating = "praise", rng.choice(PRAISE), rng.choice([4, 5, 5])
+    elif roll < 0.9:
+        kind, text, rating = "question", rng.choice(QUESTIONS), 3
+    else:
+        kind, text, rating = "neutral", rng.choice(REMARKS), 3
+    text = text.format(b=rng.choice((short, short, full)) if brand == "nimbus" else short,
+                       h=handle, p=rng.choice(PLACES), n=rng.randint(2, 90))
+    return kind, text[0].upper() + text[1:] if text[0].isalpha() else text, rating
+
+
+def history_drafts(rng: random.Random) -> list[Draft]:
+    drafts: list[Draft] = []
+    seen: set[str] = set()
+    for offset in range(HISTORY_DAYS):
+        day = HISTORY_START + timedelta(days=offset)
+        weekend = day.weekday() >= 5
+        for brand, rate in HISTORY_RATE.items():
+            n = max(0, round(rng.gauss(rate * (0.7 if weekend else 1.0), rate**0.5)))
+            for _ in range(n):
+                kind, text, rating = history_text(rng, brand)
+                if text in seen:  # composed posts must not look like re-deliveries
+                    continue
+                seen.add(text)
+                review = rng.random() < 0.15
+                platform = rng.choice(("trustpilot", "appstore", "googleplay")) if review else "x"
+                d = Draft(platform=platform, brand=brand, kind=kind, lang="en", text=text,
+                          when=history_time(rng, day))
+                if review:
+                    d.rating = rating
+                    d.title = rng.choice(REVIEW_TITLES.get(rating, ("Okay", "Fine")))
+                drafts.append(d)
+    return drafts
+
+
 def build() -> tuple[list[dict[str, Any]], Counter[str]]:
     rng = random.Random(SEED)
     drafts = read_drafts()
     people = build_people(rng)
+    drafts += history_drafts(rng)
     weights = [1 / (i + 1) ** 0.35 for i in range(len(people))]  # a few people post a lot
     assign_times(drafts, rng)
     counts: Counter[str] = Counter()

@@ -195,6 +195,34 @@ class SinkConfig(Strict):
     retry: SinkRetry = Field(default_factory=SinkRetry)
 
 
+class ReportDigest(Strict):
+    """A scheduled competitor report (`reports:`): who gets which report when."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    schedule: str = Field(description="cron expression, UTC, e.g. '0 8 * * MON'")
+    period: DurationStr = Field(default="7d", description="the report covers the last PERIOD")
+    brands: StrList | None = Field(default=None, description="brand names; default all")
+    interval: Literal["hour", "day", "week"] | None = None
+    recipients: list[str] = Field(
+        default_factory=list, description="apprise URLs (mailto://, slack://, msteams://, ...)")
+    recipients_env: str | None = Field(
+        default=None, description="environment variable with more apprise URLs (they hold secrets)")
+    format: Literal["auto", "html", "summary"] = Field(
+        default="auto", description="auto: the HTML report to email URLs, a summary with a link to chat")
+    enabled: bool = True
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_ok(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+
 class UrgencyWeights(Strict):
     negativity: float = 30
     severity: float = 20
@@ -251,6 +279,8 @@ class RulesConfig(Strict):
     replies: dict[str, dict[str, str]] = Field(default_factory=dict, description="template name -> {language: text}")
     sinks: list[SinkConfig] = Field(default_factory=list)
     console_url: str | None = Field(default=None, description="base URL used for ticket links")
+    reports: list[ReportDigest] = Field(
+        default_factory=list, description="scheduled competitor reports (digests) and their recipients")
 
     @field_validator("lexicon")
     @classmethod
@@ -410,6 +440,37 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
 
     problems += _check_replies(cfg)
     problems += _check_components(cfg)
+    problems += _check_digests(cfg)
+    return problems
+
+
+def _check_digests(cfg: RulesConfig) -> list[Problem]:
+    """`reports:` digests name known brands and recipients apprise can use."""
+    problems = _dup_names(cfg.reports, "reports")
+    brand_names = {b.name for b in cfg.brands}
+    for i, digest in enumerate(cfg.reports):
+        for name in digest.brands or []:
+            if name not in brand_names:
+                problems.append(Problem(("reports", i, "brands"),
+                                        f"reports[{i}].brands: unknown brand {name!r}"))
+        if not digest.recipients and not digest.recipients_env:
+            problems.append(Problem(("reports", i), f"reports[{i}]: needs `recipients` (apprise "
+                                    "URLs) or `recipients_env`"))
+        if digest.recipients:
+            import apprise
+
+            for j, url in enumerate(digest.recipients):
+                if not apprise.Apprise().add(url):  # never echo the URL: it may hold a secret
+                    problems.append(Problem(("reports", i, "recipients", j),
+                                            f"reports[{i}].recipients[{j}]: apprise cannot use this URL"))
+        try:
+            parse_duration(digest.period)
+        except ValueError:
+            pass  # DurationStr already reported it
+        else:
+            if parse_duration(digest.period).total_seconds() < 3600:
+                problems.append(Problem(("reports", i, "period"),
+                                        f"reports[{i}].period: at least 1h"))
     return problems
 
 

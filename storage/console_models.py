@@ -28,6 +28,7 @@ class Role(StrEnum):
     viewer = "viewer"  # read the queue, escalations, sources, rules and reports
     agent = "agent"  # also work the queue: claim, take over, reply, resolve, dismiss, note
     lead = "lead"  # also assign to others, read the audit log
+    analyst = "analyst"  # marketing: reports, mentions, dashboard, sources; not the care queue
 
 
 class ConsoleUser(SQLModel, table=True):

@@ -37,7 +37,8 @@ from storage.engine import make_engine, mask_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 # Modules whose SQLModel tables the migrations must create. Add yours here.
-MODEL_MODULES: list[str] = ["storage.models", "storage.console_models"]
+MODEL_MODULES: list[str] = ["storage.models", "storage.console_models", "storage.rollups",
+                           "storage.alert_models"]
 # Any fixed number; identifies "socialear schema upgrade" among PostgreSQL advisory locks.
 _PG_LOCK_KEY = 0x50C1A1EA
 

@@ -82,7 +82,11 @@ class Author(SQLModel, table=True):
     """A person or account on a platform; one row per (platform, handle)."""
 
     __tablename__ = "author"
-    __table_args__ = (sa.UniqueConstraint("platform", "handle"),)
+    __table_args__ = (
+        sa.UniqueConstraint("platform", "handle"),
+        # Reports' top posts/authors by reach walk authors by followers (migration 0004).
+        sa.Index("ix_author_followers", "followers"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=32)
@@ -109,6 +113,8 @@ class Mention(SQLModel, table=True):
         sa.Index("ix_mention_brand_created_at", "brand", "created_at"),
         sa.Index("ix_mention_author_id", "author_id"),
         sa.Index("ix_mention_conversation_id", "conversation_id"),
+        # Reports' top posts by engagement within a period (migration 0004).
+        sa.Index("ix_mention_brand_engagement", "brand", "engagement", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -189,6 +195,8 @@ class Escalation(SQLModel, table=True):
         ),
         sa.Index("ix_escalation_queue_status", "queue", "status"),
         sa.Index("ix_escalation_assignee", "assignee"),
+        # Reports' care performance of a brand over a period (migration 0004).
+        sa.Index("ix_escalation_brand_created_at", "brand", "created_at"),
         # Queue filters on the denormalised mention fields, still in queue order.
         sa.Index(
             "ix_escalation_brand_status_priority_sla",

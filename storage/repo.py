@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from storage import rollups
 from storage.dialect import insert_for, table
 from storage.models import AuditEvent, Author, Escalation, Mention, OutboxItem, Quarantine
 from storage.outbox import (  # noqa: F401  (re-exported)
@@ -200,6 +201,10 @@ def purge_mention_content(
     equals = [s for s in (author.handle, author.name) if s] if author else []
     scrub = _scrubber(contains, equals)
 
+    if mention.deleted_at is None:  # uncount it once, before its text (and terms) go
+        rollups.remove_mention(session.connection(), rollups.RollupRow(
+            mention.brand, mention.platform, mention.created_at, mention.engagement,
+            mention.sentiment_label, list(mention.categories or []), mention.text or ""))
     mention_url = mention.url
     mention.text, mention.title, mention.url, mention.author_id = "", None, None, None
     mention.scoring = scrub(mention.scoring)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from console.web import actions, queries
 from console.web.actions import NotFound
 from console.web.auth import Principal
-from console.web.deps import api_csrf_user, api_user, get_ctx
+from console.web.deps import api_care_user, api_csrf_user, api_user, get_ctx
 from storage.engine import session_scope
 from storage.models import Escalation, Label
 
@@ -137,7 +137,7 @@ def list_escalations(
     assignee: str = Query("", description="a user name, `me` or `none`"),
     q: str = Query("", description="free text in the mention or the author's handle"),
     page: int = Query(1, ge=1, le=10_000),
-    user: Principal = Depends(api_user),
+    user: Principal = Depends(api_care_user),
 ) -> EscalationPage:
     """Active escalations, most urgent first, then soonest SLA; 50 per page."""
     f = queries.QueueFilters.from_params({
@@ -160,7 +160,7 @@ def list_escalations(
 
 @router.get("/escalations/{escalation_id}", response_model=EscalationDetail)
 def get_escalation(request: Request, escalation_id: int,
-                   user: Principal = Depends(api_user)) -> EscalationDetail:
+                   user: Principal = Depends(api_care_user)) -> EscalationDetail:
     """One escalation with its mention, author and the decision that created it."""
     with session_scope(get_ctx(request).engine) as session:
         detail = queries.escalation_detail(session, escalation_id)

@@ -41,7 +41,7 @@ from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console.web import api, pages
+from console.web import api, marketing, pages, reports_api
 from console.web.actions import ActionError
 from console.web.auth import AuthError, Principal
 from console.web.deps import current_user
@@ -246,7 +246,9 @@ def create_app(
     app.add_middleware(_Observe, requests=requests, latency=latency)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
+    app.include_router(reports_api.router)
     app.include_router(pages.router)
+    app.include_router(marketing.router)  # /reports, /mentions (issue 13)
     _add_error_handlers(app)
     _add_service_routes(app)
     return app

@@ -45,7 +45,9 @@ SESSION_TTL = timedelta(hours=12)
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 TOKEN_PREFIX = "se_"
-ROLE_RANK = {Role.viewer: 1, Role.agent: 2, Role.lead: 3}
+# analyst is beside the care ladder, not on it: below viewer, so every check that needs
+# "at least viewer" (the queue, escalations and their actions) refuses an analyst
+ROLE_RANK = {Role.analyst: 0, Role.viewer: 1, Role.agent: 2, Role.lead: 3}
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so the response time does not tell.
@@ -76,7 +78,7 @@ class Principal:
     csrf_token: str | None = None  # the session's CSRF token; None for API tokens
 
     def can(self, role: Role) -> bool:
-        """True if this caller has `role` or a higher one (viewer < agent < lead)."""
+        """True if this caller has `role` or a higher one (analyst < viewer < agent < lead)."""
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
 

@@ -50,3 +50,15 @@ async def api_csrf_user(request: Request, user: Principal = Depends(api_user)) -
 def require_role(user: Principal, role: Role, what: str) -> None:
     if not user.can(role):
         raise AuthError(f"{user.role.value}s cannot {what}", 403)
+
+
+def care_user(request: Request) -> Principal:
+    """A caller who may see the care queue and escalations (viewer and up; not analyst)."""
+    user = current_user(request)
+    require_role(user, Role.viewer, "see the care queue")
+    return user
+
+
+def api_care_user(request: Request,
+                  _creds: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Principal:
+    return care_user(request)

@@ -32,7 +32,7 @@ from console.web.auth import (
     principal_from_request,
     start_session,
 )
-from console.web.deps import csrf_user, current_user, get_ctx, require_role
+from console.web.deps import care_user, csrf_user, current_user, get_ctx, require_role
 from storage.console_models import Role
 from storage.engine import session_scope
 from storage.models import Label
@@ -82,6 +82,8 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
     except LoginRefused as exc:
         return _login_page(request, next, str(exc), 401)
     secret = start_session(ctx.engine, user)
+    if user.role == Role.analyst and next == "/queue":  # the default; an analyst has no queue
+        next = "/reports"
     response = RedirectResponse(_safe_next(next), 303)
     response.set_cookie(SESSION_COOKIE, secret, max_age=int(SESSION_TTL.total_seconds()),
                         httponly=True, samesite="lax", secure=ctx.settings.secure_cookies,
@@ -100,12 +102,12 @@ def logout(request: Request, user: Principal = Depends(csrf_user)) -> Response:
 
 # ------------------------------------------------------------------------------ queue
 @router.get("/")
-def home(_: Principal = Depends(current_user)) -> Response:
-    return RedirectResponse("/queue", 303)
+def home(user: Principal = Depends(current_user)) -> Response:
+    return RedirectResponse("/queue" if user.can(Role.viewer) else "/reports", 303)
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue(request: Request, user: Principal = Depends(current_user)) -> Response:
+def queue(request: Request, user: Principal = Depends(care_user)) -> Response:
     ctx = get_ctx(request)
     f = queries.QueueFilters.from_params(request.query_params)
     rules = ctx.rules()
@@ -132,7 +134,7 @@ def _here(request: Request) -> str:
 
 
 @router.get("/queue/rows", response_class=HTMLResponse)
-def queue_rows(request: Request, user: Principal = Depends(current_user)) -> Response:
+def queue_rows(request: Request, user: Principal = Depends(care_user)) -> Response:
     """The table body only: what the 15-second refresh swaps in."""
     ctx = get_ctx(request)
     f = queries.QueueFilters.from_params(request.query_params)
@@ -166,13 +168,13 @@ def _escalation_page(request: Request, user: Principal, escalation_id: int,
 
 @router.get("/escalations/{escalation_id}", response_class=HTMLResponse)
 def escalation(request: Request, escalation_id: int,
-               user: Principal = Depends(current_user)) -> Response:
+               user: Principal = Depends(care_user)) -> Response:
     return _escalation_page(request, user, escalation_id)
 
 
 @router.get("/escalations/{escalation_id}/holder", response_class=HTMLResponse)
 def holder(request: Request, escalation_id: int,
-           user: Principal = Depends(current_user)) -> Response:
+           user: Principal = Depends(care_user)) -> Response:
     """The "who is working on this" panel, refreshed while the page is open."""
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
@@ -285,9 +287,12 @@ def note(request: Request, escalation_id: int, text: str = Form(""),
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(request: Request, user: Principal = Depends(current_user)) -> Response:
     ctx = get_ctx(request)
+    span = request.query_params.get("range", "today")
+    span = span if span in queries.DASHBOARD_RANGES else "today"
     with session_scope(ctx.engine) as session:
-        data = queries.dashboard(session)
-    return ctx.renderer.page(request, "dashboard.html", user, {"title": "Dashboard", **data})
+        data = queries.dashboard(session, span=span)
+    return ctx.renderer.page(request, "dashboard.html", user, {
+        "title": "Dashboard", "ranges": queries.DASHBOARD_RANGES, **data})
 
 
 @router.get("/sources", response_class=HTMLResponse)
@@ -295,8 +300,11 @@ def sources(request: Request, user: Principal = Depends(current_user)) -> Respon
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
         rows = queries.source_health(session, list(ctx.rules().sources))
+    from responders.digests import digest_health
+
     return ctx.renderer.page(request, "sources.html", user, {
-        "title": "Sources", "rows": rows, "mask": mask_secrets})
+        "title": "Sources", "rows": rows, "mask": mask_secrets,
+        "digests": digest_health(ctx.engine, ctx.rules())})
 
 
 def mask_secrets(value: Any, key: str = "") -> Any:

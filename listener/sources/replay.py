@@ -44,6 +44,17 @@ stay linked within a pass): they are new mentions to the pipeline, not duplicate
 stops at the end of a pass and reports `exhausted=True`, so a looping file is replayed
 once per poll burst rather than in a tight loop.
 
+Shift to now
+------------
+`shift_to_now=True` moves every record's `created_at` by one fixed amount so the newest
+record in the file is dated at the first fetch: a recorded feed then looks current (the
+dashboard's "today", `export --since 7d` and a report's last weeks have data) while the
+gaps between posts, and so every rhythm and spike, stay exactly as recorded. The shift is
+chosen once, on the first fetch whose cursor carries none, and carried in the cursor as
+`@<seconds>` (e.g. `"18244:57@1732000000"`), so a restarted service or another replica
+keeps the same timeline instead of re-dating the rest of the file. Records without a
+`created_at` are dated "now" as always.
+
 Errors
 ------
 A line that cannot be normalised (bad JSON, missing `text`, `followers: "lots"`, a
@@ -69,7 +80,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
@@ -151,6 +162,9 @@ class ReplaySource:
         require_id: bool = Field(
             True, description="JSONL records need an `id`; false derives one from line and content"
         )
+        shift_to_now: bool = Field(
+            False, description="shift timestamps so the newest record is dated at the first fetch"
+        )
 
     def __init__(
         self,
@@ -164,6 +178,8 @@ class ReplaySource:
         format: Literal["auto", "jsonl", "csv"] = "auto",
         clock: Callable[[], float] = time.monotonic,
         require_id: bool = True,
+        shift_to_now: bool = False,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -180,6 +196,9 @@ class ReplaySource:
         self.format = format
         self._clock = clock
         self.require_id = require_id
+        self.shift_to_now = shift_to_now
+        self._wall_clock = wall_clock
+        self._shift = 0  # seconds added to created_at in the current fetch
         self._started: float | None = None  # first fetch of this instance, for pacing
         self._released = 0  # records released by this instance, for pacing
 
@@ -196,6 +215,7 @@ class ReplaySource:
             platform=opts.platform,
             format=opts.format,
             require_id=opts.require_id,
+            shift_to_now=opts.shift_to_now,
         )
 
     @staticmethod
@@ -203,7 +223,7 @@ class ReplaySource:
         """The byte offset a cursor points at (0 for the start); for progress bars."""
         if not cursor or ":" not in cursor:
             return 0
-        return int(cursor.split(":", 1)[0])
+        return int(cursor.partition("@")[0].split(":", 1)[0])
 
     # ------------------------------------------------------------------ fetch
 
@@ -214,8 +234,12 @@ class ReplaySource:
         mentions: list[Mention] = []
         quarantined: list[Quarantined] = []
         stats: dict[str, int] = {}  # the pipeline counts fetched/quarantined itself
+        cursor, shift = self._split_shift(cursor)
         with self._open() as fh:
             header = self._read_header(fh) if fmt == "csv" else None
+            if self.shift_to_now and shift is None:
+                shift = self._shift_for(fh, fmt, header)
+            self._shift = shift or 0
             pos = self._resolve_cursor(fh, cursor, header_end=header[1] if header else 0)
             if header and pos.offset < header[1]:
                 pos = _Position(header[1], header[2], pos.pass_no)
@@ -238,11 +262,45 @@ class ReplaySource:
         self._released += released
         return Batch(
             mentions=mentions,
-            next_cursor=pos.encode(),
+            next_cursor=pos.encode() + (f"@{shift}" if shift is not None else ""),
             quarantined=quarantined,
             exhausted=at_end or not self._more_due(),
             stats=stats,
         )
+
+    # ------------------------------------------------------------- shift to now
+
+    def _split_shift(self, cursor: str | None) -> tuple[str | None, int | None]:
+        if not cursor or "@" not in cursor:
+            return cursor, None
+        base, _, raw = cursor.partition("@")
+        try:
+            return base, int(raw)
+        except ValueError:
+            raise PermanentError(f"replay source {self.name!r}: cannot read cursor {cursor!r}") from None
+
+    def _shift_for(self, fh: IO[bytes], fmt: str, header: tuple[list[str], int, int] | None) -> int:
+        """Whole seconds that date the file's newest record at the wall clock's now.
+
+        One streaming pass (the file is read anyway); unreadable records are skipped here
+        and quarantined by the normal read.
+        """
+        newest: datetime | None = None
+        start = _Position(header[1], header[2]) if header else _Position(0, 0)
+        for record, _ in self._physical_records(fh, start, csv_mode=fmt == "csv"):
+            if record.error is not None:
+                continue
+            try:
+                fields = _csv_fields(record, header[0] if header else []) if fmt == "csv" else _json_fields(record.raw)
+                if fields.get("created_at") in (None, ""):
+                    continue
+                when = _created_at(fields.get("created_at"))
+            except RecordError:
+                continue
+            newest = when if newest is None or when > newest else newest
+        if newest is None:
+            return 0
+        return max(0, int((self._wall_clock() - newest).total_seconds()))
 
     # ------------------------------------------------------------- file access
 
@@ -419,7 +477,10 @@ class ReplaySource:
         mentions.append(mention)
 
     def _to_mention(self, fields: dict[str, Any], record: _RawRecord, pass_no: int) -> Mention:
-        return _mention(fields, record, pass_no, self.name, self.platform, self.require_id)
+        mention = _mention(fields, record, pass_no, self.name, self.platform, self.require_id)
+        if self._shift and fields.get("created_at") not in (None, ""):
+            mention.created_at += timedelta(seconds=self._shift)
+        return mention
 
     # ------------------------------------------------------------------ pacing
 

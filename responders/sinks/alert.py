@@ -115,12 +115,17 @@ class AlertSink:
             self._unsent = self._unsent[overflow:]
         return sent
 
-    def _try_send(self, summary: AlertSummary) -> bool:
+    def send_now(self, title: str, body: str) -> bool:
+        """Send one message outside the windows (spike alerts group their own); never raises."""
+        return self._try_send(AlertSummary(title, None, 0.0, 0.0), text=(title, body))
+
+    def _try_send(self, summary: AlertSummary, text: tuple[str, str] | None = None) -> bool:
+        title, body = text or (summary.title, summary.body)
         try:
-            ok = bool(self._send(summary.title, summary.body))
+            ok = bool(self._send(title, body))
         except Exception:  # a notifier bug must not lose the escalation being delivered
-            log.exception("alert sink %r: sending %r failed", self.name, summary.title)
+            log.exception("alert sink %r: sending %r failed", self.name, title)
             return False
         if not ok:
-            log.warning("alert sink %r: apprise could not send %r", self.name, summary.title)
+            log.warning("alert sink %r: apprise could not send %r", self.name, title)
         return ok

@@ -49,7 +49,13 @@ def test_run_delivers_sample_escalations_and_stops_cleanly_on_sigint(tmp_path: P
             raise AssertionError("no escalations reached the local sink within 60 s")
         import httpx
 
-        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        # the console starts in its own thread and may bind after the first deliveries
+        for _ in range(60):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.5)
         assert health.status_code == 200
         parts = health.json()["components"]  # the running service reports its loops' liveness
         assert parts["scheduler"]["alive"] and parts["outbox"]["alive"], parts

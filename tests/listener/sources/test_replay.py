@@ -399,7 +399,13 @@ def test_bundled_sample_feed_parses_cleanly_and_covers_the_demo() -> None:
     threads = Counter(m.conversation_id for m in mentions if m.in_reply_to)
     assert max(threads.values()) >= 10  # the outage pile-on
     dates = {m.created_at.date().isoformat() for m in mentions}
-    assert min(dates) >= "2026-11-15" and max(dates) <= "2026-11-21"
+    assert min(dates) >= "2026-10-25" and max(dates) <= "2026-11-21"  # 3 background weeks + 1
+    start = datetime(2026, 10, 25, tzinfo=UTC)
+    weeks = Counter((m.created_at - start).days // 7 for m in mentions if "arcwave" in m.text.lower())
+    assert len(weeks) >= 4 and min(weeks.values()) >= 20  # competitors every week, not one burst
+    outage_day = [m for m in mentions if m.created_at.date().isoformat() == "2026-11-19"
+                  and "arcwave" in m.text.lower() and 7 <= m.created_at.hour < 13]
+    assert len(outage_day) >= 25  # Arcwave's outage: the competitor spike the report shows
     brands = Counter("nimbus" if "nimbus" in m.text.lower() else "competitor" for m in mentions)
     assert brands["nimbus"] > brands["competitor"]
 
@@ -423,3 +429,41 @@ def test_sample_can_be_copied_and_replayed_from_any_path(tmp_path: Path) -> None
     shutil.copy(SAMPLE, copy)
     batch = ReplaySource("copy", copy, batch_size=10).fetch(None)
     assert len(batch.mentions) == 10 and batch.exhausted is False
+
+
+# ----------------------------------------------------------- shift to now
+
+
+def test_shift_to_now_dates_the_newest_record_now_and_keeps_the_gaps() -> None:
+    now = datetime(2030, 1, 2, 12, 0, tzinfo=UTC)
+    plain = [m for b in drain(ReplaySource("s", SAMPLE, batch_size=500)) for m in b.mentions]
+    shifted_src = ReplaySource("s", SAMPLE, batch_size=500, shift_to_now=True, wall_clock=lambda: now)
+    batches = drain(shifted_src)
+    shifted = [m for b in batches for m in b.mentions]
+    assert max(m.created_at for m in shifted) == now
+    gaps = {(b.created_at - a.created_at) for a, b in zip(plain, shifted, strict=True)}
+    assert len(gaps) == 1  # one fixed shift: every rhythm and spike stays as recorded
+    assert all(cursor_of(b).endswith(f"@{int(gaps.pop().total_seconds())}") for b in batches[:1])
+
+
+def test_shift_is_chosen_once_and_carried_by_the_cursor_across_restarts() -> None:
+    clock = [datetime(2030, 1, 2, 12, 0, tzinfo=UTC)]
+    first = ReplaySource("s", SAMPLE, batch_size=100, shift_to_now=True, wall_clock=lambda: clock[0])
+    batch = first.fetch(None)
+    cursor = cursor_of(batch)
+    clock[0] = datetime(2030, 3, 1, tzinfo=UTC)  # a restart two months later
+    restarted = ReplaySource("s", SAMPLE, batch_size=100, shift_to_now=True, wall_clock=lambda: clock[0])
+    rest = [m for b in drain(restarted, cursor) for m in b.mentions]
+    assert max(m.created_at for m in rest) == datetime(2030, 1, 2, 12, 0, tzinfo=UTC)
+    assert ReplaySource.offset_of(cursor) > 0
+
+
+def test_without_the_option_times_are_as_recorded_and_cursors_unchanged() -> None:
+    batch = ReplaySource("s", SAMPLE, batch_size=10).fetch(None)
+    assert "@" not in cursor_of(batch)
+    assert min(m.created_at for m in batch.mentions).year == 2026
+
+
+def test_shift_to_now_is_a_rules_option(tmp_path: Path) -> None:
+    source = ReplaySource.from_options("s", {"path": str(SAMPLE), "shift_to_now": True})
+    assert source.shift_to_now is True

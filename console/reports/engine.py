@@ -1,0 +1,458 @@
+"""The competitor report: one dict, built from the rollups plus a few bounded reads.
+
+See `console/reports/__init__.py` for the JSON shape. Costs: every count comes from the
+rollups (storage/rollups.py); top posts, top authors, spike examples and care read rows
+through indexes with fixed limits (storage/report_queries.py). So the time of a report
+depends on the period's hours and brands, not on how many mentions they hold.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from statistics import median
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from console.reports import spikes as spk
+from console.reports.logodds import distinctive_terms
+from console.reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
+from socialear.config import RulesConfig
+from storage import report_queries as rq
+from storage import rollups
+from storage.types import utcnow
+
+HISTORY_DAYS = 28  # hours before the period that the spike baseline learns from
+TOP = 5
+TERMS = 10
+EXAMPLES = 5
+SENT = rollups.SENTIMENTS
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _share(part: float, whole: float) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def net_sentiment(positive: int, negative: int) -> float | None:
+    """(positive - negative) / (positive + negative); None when there is neither."""
+    total = positive + negative
+    return round((positive - negative) / total, 4) if total else None
+
+
+def select_brands(rules: RulesConfig, brands: Sequence[str] | None) -> list[Any]:
+    """The rules' Brand entries asked for (all by default); an unknown name is an error."""
+    if not brands:
+        return list(rules.brands)
+    known = {b.name.casefold(): b for b in rules.brands}
+    out = []
+    for name in brands:
+        b = known.get(name.strip().casefold())
+        if b is None:
+            have = ", ".join(x.name for x in rules.brands)
+            raise ReportError(f"unknown brand {name.strip()!r} (rules.yaml has: {have})")
+        if b not in out:
+            out.append(b)
+    return out
+
+
+def _bucket(hour: int, interval: str) -> int:
+    """The first epoch hour of the interval that `hour` falls in (weeks start on Monday)."""
+    if interval == "hour":
+        return hour
+    day = hour // 24
+    if interval == "day":
+        return day * 24
+    return (day - (day + 3) % 7) * 24
+
+
+def _buckets(start_hour: int, end_hour: int, interval: str) -> list[int]:
+    out, b = [], _bucket(start_hour, interval)
+    step = {"hour": 1, "day": 24, "week": 168}[interval]
+    while b < end_hour:
+        out.append(b)
+        b += step
+    return out
+
+
+def _excluded_terms(rules: RulesConfig) -> set[str]:
+    """Brand names and handles: trivially distinctive of their own brand, so left out."""
+    words: set[str] = set()
+    for b in rules.brands:
+        words.update(rollups.mention_terms(b.name))
+        words.update(w for w in b.name.casefold().split() if w)
+        words.update(h.casefold() for h in b.handles.values())
+    return words
+
+
+class _Data:
+    """The rollup rows a report needs, read once."""
+
+    def __init__(self, conn: Connection, rules: RulesConfig, start_h: int, end_h: int, hist_h: int):
+        names = [b.name for b in rules.brands]
+        self.hours = rollups.hour_counts(conn, hist_h, end_h, names)
+        self.categories = rollups.category_counts(conn, hist_h, end_h, names)
+        self.start_h, self.end_h, self.hist_h = start_h, end_h, hist_h
+
+
+def build_competitor_report(
+    engine: Engine,
+    rules: RulesConfig,
+    *,
+    start: datetime,
+    end: datetime,
+    brands: Sequence[str] | None = None,
+    interval: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The report for [start, end) (widened to whole hours); raises ReportError when
+    a brand is unknown, the period is empty or backwards, or the interval is unknown."""
+    start, end = floor_hour(start), ceil_hour(end)
+    if end <= start:
+        raise ReportError(f"the period ends ({_iso(end)}) before it starts ({_iso(start)})")
+    interval = check_interval(interval, start, end)
+    chosen = select_brands(rules, brands)
+    names = [b.name for b in chosen]
+    start_h, end_h = rollups.epoch_hour(start), rollups.epoch_hour(end)
+    span_h = end_h - start_h
+    hist_h = start_h - HISTORY_DAYS * 24
+    now = now or utcnow()
+    with engine.connect() as conn:
+        data = _Data(conn, rules, start_h, end_h, min(hist_h, start_h - span_h))
+        totals = _totals(data, names, start_h, end_h)
+        if sum(totals[n]["mentions"] for n in names) == 0:
+            raise EmptyPeriod(
+                f"no mentions of {', '.join(names)} between {_iso(start)} and {_iso(end)}: nothing to report"
+            )
+        terms = rollups.term_counts(conn, start_h // 24, -(-end_h // 24))
+        excluded = _excluded_terms(rules)
+        all_mentions = sum(totals[n]["mentions"] for n in names)
+        all_engagement = sum(totals[n]["engagement"] for n in names)
+        platforms = _platforms(data, names, start_h, end_h)
+        series = _series(data, names, start_h, end_h, interval)
+        drivers = _drivers(data, names, start_h, end_h, span_h)
+        out_brands = []
+        for b in chosen:
+            tot = totals[b.name]
+            others: Counter[str] = Counter()
+            for other, counts in terms.items():
+                if other != b.name:
+                    others.update(counts)
+            top_posts = rq.top_posts_by_engagement(conn, b.name, start, end, TOP)
+            reach_posts, top_authors = rq.top_by_reach(conn, b.name, start, end, TOP)
+            out_brands.append({
+                "name": b.name,
+                "competitor": bool(b.competitor),
+                "mentions": tot["mentions"],
+                "engagement": tot["engagement"],
+                "share_of_voice": _share(tot["mentions"], all_mentions),
+                "engagement_share": _share(tot["engagement"], all_engagement),
+                "net_sentiment": net_sentiment(tot["positive"], tot["negative"]),
+                "sentiment": {s: tot[s] for s in SENT},
+                "platforms": platforms[b.name],
+                "drivers": drivers[b.name],
+                "terms": distinctive_terms(terms.get(b.name, Counter()), others, top=TERMS, exclude=excluded),
+                "series": series[b.name],
+                "top_posts": top_posts,
+                "top_posts_by_reach": reach_posts,
+                "top_authors": top_authors,
+            })
+        found = _spikes(conn, data, chosen, data.hist_h, start_h, end_h, terms, excluded)
+        own = [b.name for b in chosen if not b.competitor]
+        care = care_performance(conn, own, start, end, now) if own else None
+    return {
+        "period": {"from": _iso(start), "to": _iso(end), "interval": interval},
+        "generated_at": _iso(now),
+        "totals": {"mentions": all_mentions, "engagement": all_engagement},
+        "brands": out_brands,
+        "spikes": found,
+        "care": care,
+    }
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def _totals(data: _Data, names: list[str], start_h: int, end_h: int) -> dict[str, Counter[str]]:
+    out: dict[str, Counter[str]] = {n: Counter() for n in names}
+    for hour, brand, _p, m, e, pos, neu, neg in data.hours:
+        if start_h <= hour < end_h and brand in out:
+            out[brand].update(mentions=m, engagement=e, positive=pos, neutral=neu, negative=neg)
+    for n in names:
+        for k in ("mentions", "engagement", *SENT):
+            out[n][k] += 0
+    return out
+
+
+def _platforms(data: _Data, names: list[str], start_h: int, end_h: int) -> dict[str, list[dict[str, Any]]]:
+    cell: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for hour, brand, platform, m, e, pos, neu, neg in data.hours:
+        if start_h <= hour < end_h and brand in names:
+            cell[(brand, platform)].update(mentions=m, engagement=e, positive=pos, neutral=neu, negative=neg)
+    per_platform: dict[str, Counter[str]] = defaultdict(Counter)
+    for (_b, p), c in cell.items():
+        per_platform[p].update(mentions=c["mentions"], engagement=c["engagement"])
+    out: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for (b, p), c in sorted(cell.items(), key=lambda kv: (kv[0][0], -kv[1]["mentions"], kv[0][1])):
+        out[b].append({
+            "platform": p,
+            "mentions": c["mentions"],
+            "engagement": c["engagement"],
+            "share_of_voice": _share(c["mentions"], per_platform[p]["mentions"]),
+            "engagement_share": _share(c["engagement"], per_platform[p]["engagement"]),
+            "sentiment": {s: c[s] for s in SENT},
+            "net_sentiment": net_sentiment(c["positive"], c["negative"]),
+        })
+    return out
+
+
+def _series(data: _Data, names: list[str], start_h: int, end_h: int, interval: str) -> dict[str, list[dict[str, Any]]]:
+    buckets = _buckets(start_h, end_h, interval)
+    cells: dict[tuple[str, int], Counter[str]] = defaultdict(Counter)
+    for hour, brand, _p, m, e, pos, neu, neg in data.hours:
+        if start_h <= hour < end_h and brand in names:
+            cells[(brand, _bucket(hour, interval))].update(
+                mentions=m, engagement=e, positive=pos, neutral=neu, negative=neg)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for n in names:
+        rows = []
+        for b in buckets:
+            c = cells.get((n, b), Counter())
+            rows.append({
+                "start": _iso(max(rollups.hour_start(b), rollups.hour_start(start_h))),
+                "mentions": c["mentions"],
+                "engagement": c["engagement"],
+                **{s: c[s] for s in SENT},
+                "net_sentiment": net_sentiment(c["positive"], c["negative"]),
+            })
+        out[n] = rows
+    return out
+
+
+def _drivers(data: _Data, names: list[str], start_h: int, end_h: int, span_h: int) -> dict[str, list[dict[str, Any]]]:
+    """Complaint drivers: categories of negative mentions, now and in the previous period.
+
+    `count` is negative mentions carrying the category, `share` its share of the brand's
+    negative mentions (a mention may carry several categories, so shares can sum past 1),
+    `previous`/`previous_share` the same over the equal-length period before, `change`
+    the difference in share (percentage points as a fraction), `mentions` all mentions
+    with the category whatever their sentiment.
+    """
+    prev_h = start_h - span_h
+    cur: dict[str, Counter[str]] = defaultdict(Counter)
+    cur_all: dict[str, Counter[str]] = defaultdict(Counter)
+    prev: dict[str, Counter[str]] = defaultdict(Counter)
+    for hour, brand, cat, m, neg in data.categories:
+        if start_h <= hour < end_h:
+            cur[brand][cat] += neg
+            cur_all[brand][cat] += m
+        elif prev_h <= hour < start_h:
+            prev[brand][cat] += neg
+    neg_now: Counter[str] = Counter()
+    neg_prev: Counter[str] = Counter()
+    for hour, brand, _p, _m, _e, _pos, _neu, neg in data.hours:
+        if start_h <= hour < end_h:
+            neg_now[brand] += neg
+        elif prev_h <= hour < start_h:
+            neg_prev[brand] += neg
+    out: dict[str, list[dict[str, Any]]] = {}
+    for n in names:
+        cats = set(cur[n]) | set(prev[n]) | set(cur_all[n])
+        rows = []
+        for cat in cats:
+            share = _share(cur[n][cat], neg_now[n])
+            prev_share = _share(prev[n][cat], neg_prev[n])
+            rows.append({
+                "category": cat,
+                "count": cur[n][cat],
+                "share": share,
+                "mentions": cur_all[n][cat],
+                "previous": prev[n][cat],
+                "previous_share": prev_share,
+                "change": round(share - prev_share, 4),
+                "count_change": cur[n][cat] - prev[n][cat],
+            })
+        rows.sort(key=lambda r: (-r["count"], -r["mentions"], r["category"]))
+        out[n] = rows
+    return out
+
+
+# --------------------------------------------------------------------------- spikes
+
+
+def _hourly(data: _Data, brand: str, first_h: int, end_h: int) -> tuple[list[int], list[int]]:
+    volume = [0] * (end_h - first_h)
+    negative = [0] * (end_h - first_h)
+    for hour, b, _p, m, _e, _pos, _neu, neg in data.hours:
+        if b == brand and first_h <= hour < end_h:
+            volume[hour - first_h] += m
+            negative[hour - first_h] += neg
+    return volume, negative
+
+
+def _spikes(conn: Connection, data: _Data, chosen: list[Any], first_h: int, start_h: int, end_h: int,
+            terms: dict[str, Counter[str]], excluded: set[str]) -> list[dict[str, Any]]:
+    out = []
+    for b in chosen:
+        volume, negative = _hourly(data, b.name, first_h, end_h)
+        for kind, counts in (("volume", volume), ("negative", negative)):
+            for ep in spk.detect(counts, first_h, from_index=start_h - first_h):
+                out.append(_explain(conn, data, b, kind, ep, first_h, terms, excluded))
+    out.sort(key=lambda s: (s["start"], s["brand"], s["kind"]))
+    return out
+
+
+def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episode, first_h: int,
+             terms: dict[str, Counter[str]], excluded: set[str]) -> dict[str, Any]:
+    """Why the spike: its categories and terms against the brand's baseline, and examples."""
+    s_h, e_h = first_h + ep.start, first_h + ep.end
+    start, end = rollups.hour_start(s_h), rollups.hour_start(e_h)
+    field = 4 if kind == "negative" else 3  # category rows: (hour, brand, cat, mentions, negative)
+    in_spike: Counter[str] = Counter()
+    outside: Counter[str] = Counter()
+    for row in data.categories:
+        if row[1] != brand.name or not first_h <= row[0] < data.end_h:
+            continue
+        (in_spike if s_h <= row[0] < e_h else outside)[row[2]] += row[field]
+    base_total = sum(outside.values())
+    spike_total = sum(in_spike.values())
+    drivers = []
+    ncats = len(set(in_spike) | set(outside)) or 1
+    for cat, n in in_spike.most_common():
+        share = _share(n, ep.mentions)
+        base_share = _share(outside[cat], base_total) if base_total else 0.0
+        drivers.append({
+            "category": cat,
+            "count": n,
+            "share": share,
+            "baseline_share": base_share,
+            # Against an add-half smoothed baseline share, so a category new in the spike
+            # (an outage where there was none) gets a large, finite lift.
+            "lift": round((n / spike_total) / ((outside[cat] + 0.5) / (base_total + 0.5 * ncats)), 2),
+        })
+    sample = rq.window_sample(conn, brand.name, start, end, negative_only=kind == "negative")
+    sample_terms: Counter[str] = Counter()
+    for post in sample:
+        sample_terms.update(rollups.mention_terms(post["text"] or ""))
+    background = Counter(terms.get(brand.name, Counter()))
+    background.subtract(sample_terms)
+    background = Counter({k: v for k, v in background.items() if v > 0})
+    return {
+        "brand": brand.name,
+        "competitor": bool(brand.competitor),
+        "kind": kind,
+        "start": _iso(start),
+        "end": _iso(end),
+        "peak": _iso(rollups.hour_start(first_h + ep.peak)),
+        "mentions": ep.mentions,
+        "baseline": round(ep.baseline, 1),
+        "ratio": round(ep.mentions / ep.baseline, 1) if ep.baseline > 0 else None,
+        "p_value": ep.p_value,
+        "drivers": drivers[:6],
+        "terms": distinctive_terms(sample_terms, background, top=8, exclude=excluded),
+        "examples": [
+            {"text": p["text"], "url": p["url"], "author": p["author"], "platform": p["platform"],
+             "created_at": p["created_at"], "engagement": p["engagement"], "sentiment": p["sentiment"]}
+            for p in sample[:EXAMPLES]
+        ],
+    }
+
+
+def recent_spikes(
+    engine: Engine,
+    rules: RulesConfig,
+    *,
+    hours: int = 3,
+    brands: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Spikes (volume and negative) that touch the last `hours` hours, explained.
+
+    For the alert job: the baseline learns from the HISTORY_DAYS before; only the current,
+    partly elapsed hour is included as it stands. Each spike's `start` is stable while it
+    grows, so (brand, kind, start) identifies it across polls for de-duplication.
+    """
+    now = now or utcnow()
+    end_h = rollups.epoch_hour(now) + 1
+    start_h = end_h - max(1, hours)
+    first_h = start_h - HISTORY_DAYS * 24
+    chosen = select_brands(rules, brands)
+    with engine.connect() as conn:
+        data = _Data(conn, rules, start_h, end_h, first_h)
+        terms = rollups.term_counts(conn, first_h // 24, -(-end_h // 24))
+        return _spikes(conn, data, chosen, first_h, start_h, end_h, terms, _excluded_terms(rules))
+
+
+# --------------------------------------------------------------------------- care
+
+
+def _care_stats(rows: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """First response = the earlier of the first reply and the resolution (an escalation
+    closed without a public reply was handled too). Within SLA: responded by `sla_due`.
+    Unanswered escalations count as breached once `sla_due` has passed, and as pending
+    (not in the share) before."""
+    waits, met, breached, pending = [], 0, 0, 0
+    for r in rows:
+        candidates = [x for x in (r.get("replied_at"), r.get("resolved_at")) if x is not None]
+        first = min(candidates) if candidates else None
+        due = r.get("sla_due")
+        if first is not None:
+            waits.append((first - r["created_at"]).total_seconds())
+            if due is None or first <= due:
+                met += 1
+            else:
+                breached += 1
+        elif due is not None and due < now:
+            breached += 1
+        else:
+            pending += 1
+    waits.sort()
+    return {
+        "escalations": len(rows),
+        "responded": len(waits),
+        "first_response_median_s": round(median(waits), 1) if waits else None,
+        "first_response_p90_s": round(waits[min(len(waits) - 1, int(0.9 * len(waits)))], 1) if waits else None,
+        "within_sla": met,
+        "breached_sla": breached,
+        "pending": pending,
+        "within_sla_share": _share(met, met + breached) if met + breached else None,
+    }
+
+
+def care_performance(conn: Connection, own: list[str], start: datetime, end: datetime,
+                     now: datetime) -> dict[str, Any]:
+    rows = rq.escalations(conn, own, start, end)
+    by_queue: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_cat: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_queue[r["queue"]].append(r)
+        for c in r.get("categories") or ["(none)"]:
+            by_cat[c].append(r)
+    status = Counter(str(getattr(r["status"], "value", r["status"])) for r in rows)
+    return {
+        "brands": own,
+        **_care_stats(rows, now),
+        "by_status": dict(status),
+        "by_queue": [{"queue": q, **_care_stats(v, now)} for q, v in sorted(by_queue.items())],
+        "by_category": [{"category": c, **_care_stats(v, now)}
+                        for c, v in sorted(by_cat.items(), key=lambda kv: (-len(kv[1]), kv[0]))],
+    }
+
+
+def series_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per brand per interval (the CSV format)."""
+    rows = []
+    for b in report["brands"]:
+        for s in b["series"]:
+            rows.append({"brand": b["name"], "competitor": b["competitor"], "interval": report["period"]["interval"],
+                         **s})
+    return rows
+
+
+__all__ = ["HISTORY_DAYS", "build_competitor_report", "care_performance", "net_sentiment", "recent_spikes",
+           "select_brands", "series_rows"]
