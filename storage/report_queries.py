@@ -13,6 +13,9 @@ rows, and each read is bounded so a report's cost does not grow with the data:
   first 20,000 by followers").
 * a spike's examples and its term sample: the brand's mentions inside the spike's hours
   (`ix_mention_brand_created_at`), at most SAMPLE_LIMIT, by engagement.
+* distinctive terms: `text_sample`, at most SAMPLE_SLICES x SLICE_LIMIT texts per brand,
+  the first SLICE_LIMIT of each of SAMPLE_SLICES equal slices of the period
+  (`ix_mention_brand_created_at`), so a whole period is represented, not its last day.
 * care performance: escalations of the brand created in the period
   (`ix_escalation_brand_created_at`); escalations are a small share of mentions.
 """
@@ -31,6 +34,8 @@ from storage.dialect import table
 AUTHOR_CHUNK = 500
 MAX_AUTHOR_CHUNKS = 40
 SAMPLE_LIMIT = 500
+SAMPLE_SLICES = 24
+SLICE_LIMIT = 50
 
 
 def _post(row: Any) -> dict[str, Any]:
@@ -143,6 +148,29 @@ def window_sample(conn: Connection, brand: str, start: datetime, end: datetime, 
     return [_post(r) for r in conn.execute(q)]
 
 
+def text_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
+                negative_only: bool = True, slices: int = SAMPLE_SLICES,
+                per_slice: int = SLICE_LIMIT) -> list[tuple[int, str]]:
+    """(id, text) of up to slices x per_slice of the brand's mentions, spread over the period."""
+    mt = table(t.Mention)
+    step = (end - start) / slices
+    out: list[tuple[int, str]] = []
+    for i in range(slices):
+        a, b = start + step * i, (start + step * (i + 1) if i < slices - 1 else end)
+        q = (
+            sa.select(mt.c.id, mt.c.text)
+            .where(mt.c.brand == brand, mt.c.created_at >= a, mt.c.created_at < b, mt.c.deleted_at.is_(None))
+            .order_by(mt.c.created_at)
+            .limit(per_slice)
+        )
+        if negative_only:
+            q = q.where(mt.c.sentiment_label == "negative")
+        if conn.dialect.name == "sqlite":
+            q = q.with_hint(mt, "INDEXED BY ix_mention_brand_created_at", "sqlite")
+        out.extend((int(i_), str(text or "")) for i_, text in conn.execute(q))
+    return out
+
+
 def escalations(conn: Connection, brands: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
     """The brands' escalations created in [start, end), with what care performance needs."""
     et = table(t.Escalation)
@@ -153,4 +181,4 @@ def escalations(conn: Connection, brands: list[str], start: datetime, end: datet
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
-__all__ = ["escalations", "top_by_reach", "top_posts_by_engagement", "window_sample"]
+__all__ = ["escalations", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]

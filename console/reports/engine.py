@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from console.reports import spikes as spk
 from console.reports.logodds import distinctive_terms
 from console.reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
+from console.reports.terms import mention_terms
 from socialear.config import RulesConfig
 from storage import report_queries as rq
 from storage import rollups
@@ -84,7 +85,7 @@ def _excluded_terms(rules: RulesConfig) -> set[str]:
     """Brand names and handles: trivially distinctive of their own brand, so left out."""
     words: set[str] = set()
     for b in rules.brands:
-        words.update(rollups.mention_terms(b.name))
+        words.update(mention_terms(b.name))
         words.update(w for w in b.name.casefold().split() if w)
         words.update(h.casefold() for h in b.handles.values())
     return words
@@ -129,7 +130,7 @@ def build_competitor_report(
             raise EmptyPeriod(
                 f"no mentions of {', '.join(names)} between {_iso(start)} and {_iso(end)}: nothing to report"
             )
-        terms = rollups.term_counts(conn, start_h // 24, -(-end_h // 24))
+        terms = _term_counts(conn, [b.name for b in rules.brands], start, end)
         excluded = _excluded_terms(rules)
         all_mentions = sum(totals[n]["mentions"] for n in names)
         all_engagement = sum(totals[n]["engagement"] for n in names)
@@ -162,7 +163,7 @@ def build_competitor_report(
                 "top_posts_by_reach": reach_posts,
                 "top_authors": top_authors,
             })
-        found = _spikes(conn, data, chosen, data.hist_h, start_h, end_h, terms, excluded)
+        found = _spikes(conn, data, chosen, data.hist_h, start_h, end_h, excluded)
         own = [b.name for b in chosen if not b.competitor]
         care = care_performance(conn, own, start, end, now) if own else None
     return {
@@ -282,6 +283,18 @@ def _drivers(data: _Data, names: list[str], start_h: int, end_h: int, span_h: in
     return out
 
 
+def _term_counts(conn: Connection, names: list[str], start: datetime, end: datetime) -> dict[str, Counter[str]]:
+    """brand -> term -> negative mentions containing it, in the brand's bounded sample
+    (storage/report_queries.py `text_sample`: at most 1,200 posts spread over the period)."""
+    out: dict[str, Counter[str]] = {}
+    for name in names:
+        counts: Counter[str] = Counter()
+        for _id, text in rq.text_sample(conn, name, start, end):
+            counts.update(mention_terms(text))
+        out[name] = counts
+    return out
+
+
 # --------------------------------------------------------------------------- spikes
 
 
@@ -296,19 +309,24 @@ def _hourly(data: _Data, brand: str, first_h: int, end_h: int) -> tuple[list[int
 
 
 def _spikes(conn: Connection, data: _Data, chosen: list[Any], first_h: int, start_h: int, end_h: int,
-            terms: dict[str, Counter[str]], excluded: set[str]) -> list[dict[str, Any]]:
+            excluded: set[str]) -> list[dict[str, Any]]:
     out = []
+    backgrounds: dict[tuple[str, bool], list[tuple[int, str]]] = {}
     for b in chosen:
         volume, negative = _hourly(data, b.name, first_h, end_h)
         for kind, counts in (("volume", volume), ("negative", negative)):
             for ep in spk.detect(counts, first_h, from_index=start_h - first_h):
-                out.append(_explain(conn, data, b, kind, ep, first_h, terms, excluded))
+                key = (b.name, kind == "negative")
+                if key not in backgrounds:  # what the brand's posts say outside spikes
+                    backgrounds[key] = rq.text_sample(conn, b.name, rollups.hour_start(first_h),
+                                                      rollups.hour_start(end_h), negative_only=key[1])
+                out.append(_explain(conn, data, b, kind, ep, first_h, backgrounds[key], excluded))
     out.sort(key=lambda s: (s["start"], s["brand"], s["kind"]))
     return out
 
 
 def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episode, first_h: int,
-             terms: dict[str, Counter[str]], excluded: set[str]) -> dict[str, Any]:
+             background_sample: list[tuple[int, str]], excluded: set[str]) -> dict[str, Any]:
     """Why the spike: its categories and terms against the brand's baseline, and examples."""
     s_h, e_h = first_h + ep.start, first_h + ep.end
     start, end = rollups.hour_start(s_h), rollups.hour_start(e_h)
@@ -338,10 +356,12 @@ def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episo
     sample = rq.window_sample(conn, brand.name, start, end, negative_only=kind == "negative")
     sample_terms: Counter[str] = Counter()
     for post in sample:
-        sample_terms.update(rollups.mention_terms(post["text"] or ""))
-    background = Counter(terms.get(brand.name, Counter()))
-    background.subtract(sample_terms)
-    background = Counter({k: v for k, v in background.items() if v > 0})
+        sample_terms.update(mention_terms(post["text"] or ""))
+    in_sample = {post["id"] for post in sample}
+    background: Counter[str] = Counter()
+    for mention_id, text in background_sample:
+        if mention_id not in in_sample:  # the spike's own posts are not its baseline
+            background.update(mention_terms(text))
     return {
         "brand": brand.name,
         "competitor": bool(brand.competitor),
@@ -384,8 +404,7 @@ def recent_spikes(
     chosen = select_brands(rules, brands)
     with engine.connect() as conn:
         data = _Data(conn, rules, start_h, end_h, first_h)
-        terms = rollups.term_counts(conn, first_h // 24, -(-end_h // 24))
-        return _spikes(conn, data, chosen, first_h, start_h, end_h, terms, _excluded_terms(rules))
+        return _spikes(conn, data, chosen, first_h, start_h, end_h, _excluded_terms(rules))
 
 
 # --------------------------------------------------------------------------- care
