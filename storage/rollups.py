@@ -255,34 +255,46 @@ def as_snapshot(delta: Delta) -> dict[str, set[tuple[Any, ...]]]:
 # --------------------------------------------------------------------------- reading
 
 
-def hour_counts(
-    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str] | None = None
-) -> list[tuple[int, str, str, int, int, int, int, int]]:
-    """(hour, brand, platform, mentions, engagement, positive, neutral, negative) rows."""
+_COUNTS = ("mentions", "engagement", "positive", "neutral", "negative")
+
+
+def hourly_by_brand(
+    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
+) -> list[tuple[int, str, int, int, int, int, int]]:
+    """(hour, brand, mentions, engagement, positive, neutral, negative), platforms summed."""
     tbl = table(RollupHour)
-    q = sa.select(tbl.c.hour, tbl.c.brand, tbl.c.platform, tbl.c.mentions, tbl.c.engagement,
-                  tbl.c.positive, tbl.c.neutral, tbl.c.negative).where(
-        tbl.c.hour >= start_hour, tbl.c.hour < end_hour
+    q = (
+        sa.select(tbl.c.hour, tbl.c.brand, *(sa.func.sum(tbl.c[c]) for c in _COUNTS))
+        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour, tbl.c.brand.in_(list(brands)))
+        .group_by(tbl.c.hour, tbl.c.brand)
     )
-    if brands is not None:
-        q = q.where(tbl.c.brand.in_(list(brands)))
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [(int(h), b, *(int(x or 0) for x in rest)) for h, b, *rest in conn.execute(q)]  # type: ignore[misc]
 
 
-def category_counts(
-    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str] | None = None
-) -> list[tuple[int, str, str, int, int]]:
-    """(hour, brand, category, mentions, negative) rows, summed over platforms."""
+def platform_totals(
+    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
+) -> list[tuple[str, str, int, int, int, int, int]]:
+    """(brand, platform, mentions, engagement, positive, neutral, negative) over the hours."""
+    tbl = table(RollupHour)
+    q = (
+        sa.select(tbl.c.brand, tbl.c.platform, *(sa.func.sum(tbl.c[c]) for c in _COUNTS))
+        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour, tbl.c.brand.in_(list(brands)))
+        .group_by(tbl.c.brand, tbl.c.platform)
+    )
+    return [(b, p, *(int(x or 0) for x in rest)) for b, p, *rest in conn.execute(q)]  # type: ignore[misc]
+
+
+def category_totals(
+    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
+) -> list[tuple[str, str, int, int]]:
+    """(brand, category, mentions, negative mentions) over the hours."""
     tbl = table(RollupCategory)
     q = (
-        sa.select(tbl.c.hour, tbl.c.brand, tbl.c.category, sa.func.sum(tbl.c.mentions),
-                  sa.func.sum(tbl.c.negative))
-        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour)
-        .group_by(tbl.c.hour, tbl.c.brand, tbl.c.category)
+        sa.select(tbl.c.brand, tbl.c.category, sa.func.sum(tbl.c.mentions), sa.func.sum(tbl.c.negative))
+        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour, tbl.c.brand.in_(list(brands)))
+        .group_by(tbl.c.brand, tbl.c.category)
     )
-    if brands is not None:
-        q = q.where(tbl.c.brand.in_(list(brands)))
-    return [(int(h), b, c, int(m or 0), int(n or 0)) for h, b, c, m, n in conn.execute(q)]
+    return [(b, c, int(m or 0), int(n or 0)) for b, c, m, n in conn.execute(q)]
 
 
 def brands_with_data(conn: Connection) -> list[str]:
@@ -306,10 +318,11 @@ __all__ = [
     "add_mentions",
     "as_rollup_row",
     "as_snapshot",
-    "category_counts",
+    "category_totals",
     "epoch_hour",
-    "hour_counts",
+    "hourly_by_brand",
     "hour_start",
+    "platform_totals",
     "rebuild",
     "recount",
     "remove_mention",
