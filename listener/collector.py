@@ -79,6 +79,7 @@ class Collector:
         self._paused_until: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
         self.not_configured: dict[str, str] = {}
+        self.stopping = threading.Event()  # set on shutdown: a poll ends after its current batch
 
     # -- building --------------------------------------------------------------------
     def source(self, name: str) -> Source:
@@ -143,6 +144,8 @@ class Collector:
                 outcome.batches += 1
                 outcome.result.merge(res)
                 if batch.exhausted or (batch.next_cursor == cursor and not batch.mentions):
+                    break
+                if self.stopping.is_set():
                     break
             self._failures.pop(name, None)
             self._paused_until.pop(name, None)
