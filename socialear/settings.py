@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str | None = Field(default=None, description="signs session cookies; generated into ./data if unset")
-    instance_id: str | None = Field(default=None, description="replica name used for leases; default host:pid")
+    instance_id: str | None = Field(default=None, description="replica name used for source leases and outbox claims; default the host name (stable across restarts)")
     outbox_workers: int = Field(default=4, ge=1, le=64)
     outbox_max_attempts: int = Field(default=8, ge=1)
     log_level: str = "INFO"
