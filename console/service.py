@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from listener.collector import Collector, default_instance_id
-from listener.scheduler import SourceScheduler
+from listener.scheduler import STOP_WAIT_S, SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
 from responders.publish import ReplyPublisher
 from responders.status import make_status_poller
@@ -114,6 +114,9 @@ class Service:
         return self.watcher.rules
 
     def start(self) -> None:
+        # Build the scorer (language models: seconds) now, not inside the first poll's batch,
+        # so a stop requested during a poll waits for one quick batch at most.
+        _ = self.collector.pipeline.analyzer
         names = self.scheduler.start()
         log.info("polling %d source(s): %s", len(names), ", ".join(names) or "none")
         for name, reason in self.collector.not_configured.items():
@@ -173,7 +176,8 @@ class Service:
 
     def stop(self) -> None:
         log.info("stopping: finishing running polls and deliveries")
-        self.scheduler.stop(wait=True)
+        if not self.scheduler.stop(wait=True):
+            log.warning("stopping: a scheduled job is still running after %.0f s; leaving it", STOP_WAIT_S)
         if self._outbox_thread is not None:
             self.outbox.stop()
         if self._server is not None:

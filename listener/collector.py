@@ -37,11 +37,23 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL_S = 300
+# A poll renews its source's lease every LEASE_TTL_S / 3 (a heartbeat thread), so a live
+# replica keeps it however long a poll runs, and a dead one's lapses within 30 s.
+LEASE_TTL_S = 30
 MAX_BATCHES_PER_RUN = 50  # drain a backlog, but give the thread back eventually
 
 
 def default_instance_id() -> str:
+    """The service replica's name for leases and outbox claims: $SOCIALEAR_INSTANCE_ID
+    (settings.instance_id, read by the caller) or else the host name, which a container
+    keeps across restarts. Not the pid: a replica restarted after a crash must own its
+    own lease and `sending` rows at once instead of waiting for them to lapse."""
+    return socket.gethostname()
+
+
+def process_instance_id() -> str:
+    """A name for one-off commands (`collect --once`): never the service's own, so a
+    manual poll does not share, or release, the running service's lease."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -72,7 +84,7 @@ class Collector:
         self.engine = engine
         self._rules = rules
         self.pipeline = Pipeline(engine, rules)
-        self.instance_id = instance_id or default_instance_id()
+        self.instance_id = instance_id or process_instance_id()
         self.env = env if env is not None else os.environ
         self.clients = dict(clients or {})
         self.lease_ttl_s = lease_ttl_s
@@ -81,6 +93,10 @@ class Collector:
         self._paused_until: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
         self.not_configured: dict[str, str] = {}
+        self.stopping = threading.Event()  # set on shutdown: a poll ends after its current batch
+        self._held: dict[str, bool] = {}  # sources this instance is polling -> lease lost meanwhile
+        self._held_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
 
     # -- building --------------------------------------------------------------------
     def source(self, name: str) -> Source:
@@ -134,6 +150,7 @@ class Collector:
         if not self._acquire_lease(name, now):
             return PollOutcome(name, ok=True, skipped="another replica holds this source's lease")
         outcome = PollOutcome(name, ok=True)
+        self._hold(name)
         try:
             source = self.source(name)
             for _ in range(MAX_BATCHES_PER_RUN):
@@ -147,6 +164,8 @@ class Collector:
                 outcome.batches += 1
                 outcome.result.merge(res)
                 if batch.exhausted or (batch.next_cursor == cursor and not batch.mentions):
+                    break
+                if self.stopping.is_set() or self._lost(name):
                     break
             self._failures.pop(name, None)
             self._paused_until.pop(name, None)
@@ -176,8 +195,48 @@ class Collector:
             self._paused_until[name] = retry
             self._fail(outcome, f"{type(exc).__name__}: {exc}", healthy=False, next_run=retry)
         finally:
+            self._unhold(name)
             self._release_lease(name)
         return outcome
+
+    # -- the lease heartbeat ----------------------------------------------------------
+    def _hold(self, name: str) -> None:
+        with self._held_lock:
+            self._held[name] = False
+            if self._heartbeat is None:  # the thread clears this, under the lock, as it ends
+                self._heartbeat = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+                self._heartbeat.start()
+
+    def _unhold(self, name: str) -> None:
+        with self._held_lock:
+            self._held.pop(name, None)
+
+    def _lost(self, name: str) -> bool:
+        with self._held_lock:
+            return self._held.get(name, False)
+
+    def _beat(self) -> None:
+        """Renew the lease of every source being polled, every third of the TTL; ends
+        when no poll is running (the next poll starts it again)."""
+        while True:
+            self.stopping.wait(self.lease_ttl_s / 3)
+            with self._held_lock:
+                if not self._held or self.stopping.is_set():
+                    self._heartbeat = None
+                    return
+                names = [n for n, lost in self._held.items() if not lost]
+            for name in names:
+                try:
+                    with session_scope(self.engine) as session:
+                        renewed = state.renew_lease(session, name, self.instance_id, self.lease_ttl_s)
+                except Exception:  # noqa: BLE001 - a database blip: the next beat tries again
+                    log.warning("source %s: could not renew the lease", name, exc_info=True)
+                    continue
+                if not renewed:
+                    log.warning("source %s: lease taken over by another replica; stopping after this batch", name)
+                    with self._held_lock:
+                        if name in self._held:
+                            self._held[name] = True
 
     def _backoff(self, name: str, slow: bool = False) -> timedelta:
         n = self._failures.get(name, 0) + 1

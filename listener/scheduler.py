@@ -4,11 +4,19 @@
 collapse into one) instead of stacking up. Each job gets `jitter` so many sources on the
 same interval do not hit the network in lock-step. Jobs run in the scheduler's thread
 pool: tweepy and praw are synchronous, so threads are the one concurrency model.
+
+Stopping: APScheduler's `shutdown(wait=True)` waits for running jobs while holding its
+job-store lock, and a poll ending at that moment calls `get_job` for its next run time,
+which needs that lock: SIGTERM or Ctrl-C during a poll deadlocked (2 tries in 7). So
+`stop` shuts the scheduler down without waiting, and waits itself, on a count of running
+jobs that no scheduler lock guards; a job that starts after `stop` began does nothing, and
+a running poll stops after its current batch (`Collector.stopping`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -21,6 +29,8 @@ from socialear.config import RulesConfig, SourceConfig, parse_duration
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+
+STOP_WAIT_S = 60.0  # a running job that takes longer is left to the process exit
 
 
 def trigger_for(cfg: SourceConfig) -> IntervalTrigger | CronTrigger:
@@ -38,6 +48,9 @@ class SourceScheduler:
         self._rules = rules
         # called after a poll committed new mentions (the spike alerts' check)
         self.after_store = after_store
+        self._jobs = threading.Condition()  # guards _running and _stopping
+        self._running = 0
+        self._stopping = False
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(threads)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30},
@@ -62,8 +75,30 @@ class SourceScheduler:
         self.scheduler.start()
         return names
 
+    def _guarded(self, func: Callable[[], object]) -> Callable[[], None]:
+        """`func`, counted as running so `stop` can wait for it, and skipped once stopping."""
+
+        def run() -> None:
+            with self._jobs:
+                if self._stopping:
+                    return
+                self._running += 1
+            try:
+                func()
+            finally:
+                with self._jobs:
+                    self._running -= 1
+                    self._jobs.notify_all()
+
+        return run
+
     def _run(self, name: str) -> None:
+        self._guarded(lambda: self._poll(name))()
+
+    def _poll(self, name: str) -> None:
         outcome = self.collector.poll(name)
+        if self._stopping:  # the scheduler is going away: no next run to look up
+            return
         job = self.scheduler.get_job(f"source:{name}")
         next_run = outcome.retry_at or (job.next_run_time if job else None)
         self.collector.set_next_run(name, next_run)
@@ -85,9 +120,19 @@ class SourceScheduler:
 
     def add_job(self, func: Callable[[], object], seconds: float, job_id: str) -> None:
         """A housekeeping job (rules reload, deletion checks) on the same scheduler."""
-        self.scheduler.add_job(func, IntervalTrigger(seconds=seconds, timezone="UTC"), id=job_id, replace_existing=True)
+        self.scheduler.add_job(
+            self._guarded(func), IntervalTrigger(seconds=seconds, timezone="UTC"), id=job_id, replace_existing=True
+        )
 
-    def stop(self, wait: bool = True) -> None:
-        """Stop scheduling; with `wait`, let running polls finish their transaction first."""
+    def stop(self, wait: bool = True, timeout: float = STOP_WAIT_S) -> bool:
+        """Stop scheduling; with `wait`, let running jobs finish (a poll, its current
+        batch's transaction) for up to `timeout` seconds. True if none is left running."""
+        with self._jobs:
+            self._stopping = True
+        self.collector.stopping.set()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=wait)
+            self.scheduler.shutdown(wait=False)  # never wait under APScheduler's lock (see above)
+        if not wait:
+            return self._running == 0
+        with self._jobs:
+            return self._jobs.wait_for(lambda: self._running == 0, timeout=timeout)

@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     rules: str = Field(default="rules.yaml", description="path of the rules file")
     host: str = "127.0.0.1"
     port: int = 8000
-    instance_id: str | None = Field(default=None, description="replica name used for leases; default host:pid")
+    instance_id: str | None = Field(default=None, description="replica name used for source leases and outbox claims; default the host name (stable across restarts)")
     outbox_workers: int = Field(default=4, ge=1, le=64)
     outbox_max_attempts: int | None = Field(
         default=None, ge=1, description="optional cap on delivery attempts; by default retries are bounded by age (sink retry.max_age)"

@@ -111,6 +111,14 @@ def acquire_lease(
     return rowcount(session.execute(stmt)) == 1
 
 
+def renew_lease(session: Session, source: str, owner: str, ttl_s: float, *, now: datetime | None = None) -> bool:
+    """Extend `owner`'s lease by `ttl_s` from now, only while it still holds it (the
+    heartbeat of a running poll; never takes a free or foreign lease). True if renewed."""
+    now = as_utc(now or utcnow())
+    stmt = _update(source).where(_c.lease_owner == owner).values(lease_until=now + timedelta(seconds=ttl_s))
+    return rowcount(session.execute(stmt)) == 1
+
+
 def release_lease(session: Session, source: str, owner: str) -> bool:
     """Give the lease up early (clean shutdown). False if `owner` did not hold it."""
     stmt = (
