@@ -54,9 +54,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import sqlalchemy as sa  # noqa: E402
-
 from latency import write_feed  # noqa: E402
 from receiver import RemoteReceiver  # noqa: E402
+
 from storage import models as t  # noqa: E402
 from storage.dialect import table  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
