@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from listener.collector import Collector, default_instance_id
+from listener.jobs import ClusterJob
 from listener.scheduler import SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
 from responders.publish import ReplyPublisher
@@ -73,6 +74,7 @@ class Service:
             parallel=self.settings.outbox_workers, max_attempts=self.settings.outbox_max_attempts,
         )
         self._stop = threading.Event()
+        self.cluster_jobs: list[ClusterJob] = []
         self._server: Any = None
         self._outbox_thread: threading.Thread | None = None
 
@@ -85,15 +87,28 @@ class Service:
         for name, reason in self.collector.not_configured.items():
             log.warning("source %s is off: %s", name, reason)
         self.scheduler.add_job(self.watcher.refresh, RULES_RELOAD_S, "rules-reload")
-        # fallback for contact centres that cannot call /hooks: poll ticket status
-        self.scheduler.add_job(make_status_poller(self.engine, self.sinks), TICKET_STATUS_POLL_S, "ticket-status")
-        self.scheduler.add_job(self.check_deletions, self.deletion_check_s, "deletion-check")
+        self.schedule_cluster_jobs()
         self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
         self._outbox_thread.start()
         enabled = [s.name for s in self.rules().sinks if s.enabled]
         log.info("outbox delivering to: %s", ", ".join(enabled) or "no sinks")
         if self.console:
             self._start_console()
+
+    def schedule_cluster_jobs(self) -> None:
+        """The jobs one replica runs for the whole cluster (listener.jobs)."""
+        # fallback for contact centres that cannot call /hooks: poll ticket status
+        self.add_cluster_job("ticket-status", make_status_poller(self.engine, self.sinks), TICKET_STATUS_POLL_S)
+        self.add_cluster_job("deletion-check", self.check_deletions, self.deletion_check_s)
+
+    def add_cluster_job(self, name: str, fn: Any, seconds: float) -> ClusterJob:
+        """Schedule `fn` every `seconds`, run by one replica of the cluster at a time
+        (listener.jobs): for jobs that call a billed API or must not double up (the
+        deletion sweep, the ticket-status poller, digests and spike checks)."""
+        job = ClusterJob(self.engine, name, fn, seconds, self.instance_id)
+        self.cluster_jobs.append(job)
+        self.scheduler.add_job(job, seconds, name)
+        return job
 
     def check_deletions(self) -> None:
         """Purge stored X/Reddit posts deleted on the platform (listener.purge); the
@@ -129,6 +144,11 @@ class Service:
     def stop(self) -> None:
         log.info("stopping: finishing running polls and deliveries")
         self.scheduler.stop(wait=True)
+        for job in self.cluster_jobs:  # another replica may take them over at once
+            try:
+                job.release()
+            except Exception:  # noqa: BLE001 - the leases expire on their own anyway
+                log.warning("could not release job %s", job.name)
         if self._outbox_thread is not None:
             self.outbox.stop()
         if self._server is not None:

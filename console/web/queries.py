@@ -38,6 +38,7 @@ from storage.models import (
     OutboxItem,
     SourceState,
 )
+from storage.sources import is_job
 from storage.types import as_utc, utcnow
 
 PAGE_SIZE = 50
@@ -413,7 +414,7 @@ def filter_choices(session: Session) -> dict[str, list[str]]:
     ).scalars().all()
     sources = session.execute(sa.select(col(SourceState.source)).order_by(SourceState.source)
                               ).scalars().all()
-    return {"users": list(users), "sources": list(sources)}
+    return {"users": list(users), "sources": [s for s in sources if not is_job(s)]}
 
 
 def assignable_users(session: Session) -> list[str]:
@@ -620,5 +621,7 @@ def source_health(session: Session, configured: list[Any]) -> list[dict[str, Any
     for cfg in configured:
         rows.append({"name": cfg.name, "config": cfg, "state": states.pop(cfg.name, None)})
     for name, state in sorted(states.items()):
+        if is_job(name):  # a background job's lease row (listener.jobs), not a source
+            continue
         rows.append({"name": name, "config": None, "state": state})
     return rows
