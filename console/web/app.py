@@ -46,6 +46,7 @@ from console.web.actions import ActionError
 from console.web.auth import AuthError, Principal
 from console.web.deps import current_user
 from console.web.render import Renderer
+from console.web.source_metrics import SourceHealthCollector
 from listener.types import storable_json
 from socialear.config import RulesConfig
 from socialear.settings import Settings
@@ -164,6 +165,7 @@ def create_app(
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     registry.register(_OpenEscalations(engine))
+    registry.register(SourceHealthCollector(engine, rules))  # healthy / silent per source
     requests = Counter("socialear_console_requests", "HTTP requests served by the console",
                        ["method", "route", "status"], registry=registry)
     latency = Histogram("socialear_console_request_seconds", "Console response time",
