@@ -253,8 +253,9 @@ class YouTubeSource:
         ended = False
         # commentThreads has no "since": every poll reads from the newest thread down to one
         # at the watermark. The first page is sized to what the last poll found new, plus
-        # that one: a unit per page either way, and each thread already stored that a page
-        # returns again is a wasted read. A burst just takes more (100-thread) pages.
+        # that one, and each further page doubles (up to 100): a unit per page either way,
+        # and every thread already stored that a page returns again is a wasted read, so
+        # the overshoot stays within the last page. A burst just takes a few more pages.
         size = 100 if token or mark.ts is None else min(100, int(entry.get("last_new") or 0) + 2)
         for _ in range(self.options.max_pages):
             if self._left(quota) < COST["commentThreads"]:
@@ -284,7 +285,7 @@ class YouTubeSource:
                 if sweep.done:
                     break
             token = body.get("nextPageToken")
-            size = 100
+            size = min(100, size * 2)
             if sweep.done or not token:
                 ended = True
                 break
