@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from listener.silence import describe, quiet_for
 from socialear.config import RulesConfig
 from storage import models as t
 from storage.dialect import table
@@ -44,6 +45,9 @@ def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
             status = "unhealthy" + (f": {s.status_message}" if s.status_message else "")
         else:
             status = "ok"
+        quiet = quiet_for(cfg, s, utcnow())
+        if quiet is not None:
+            status = describe(quiet, cfg)
         partial = partial_errors(s.stats if s is not None else None)
         if partial and status == "ok":
             status = f"ok, {partial} partial errors (quarantined)"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from listener.collector import Collector, default_instance_id
+from listener.jobs import ClusterJob
 from listener.scheduler import STOP_WAIT_S, SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
 from responders.publish import ReplyPublisher
@@ -86,6 +87,7 @@ class Service:
         # committed escalations go straight to this process's worker (no claim, no poll wait)
         self.collector.pipeline.outbox_handoff = self.outbox
         self._stop = threading.Event()
+        self.cluster_jobs: list[ClusterJob] = []
         self._server: Any = None
         self._outbox_thread: threading.Thread | None = None
         self.liveness = Liveness()
@@ -127,13 +129,7 @@ class Service:
         self.scheduler.add_job(lambda: self.liveness.beat("scheduler"), HEARTBEAT_S, "heartbeat")
         self.scheduler.add_job(instrument_job("rules-reload", self.watcher.refresh), RULES_RELOAD_S,
                                "rules-reload")
-        # fallback for contact centres that cannot call /hooks: poll ticket status
-        self.scheduler.add_job(instrument_job("ticket-status", make_status_poller(self.engine, self.sinks)),
-                               TICKET_STATUS_POLL_S, "ticket-status")
-        self.scheduler.add_job(instrument_job("deletion-check", self.check_deletions), self.deletion_check_s,
-                               "deletion-check")
-        self.scheduler.add_job(instrument_job("report-digests", self.digests.tick), DIGEST_TICK_S,
-                               "report-digests")  # `reports:`
+        self.schedule_cluster_jobs()
         self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
         outbox_thread = self._outbox_thread
         self.liveness.watch("outbox", OUTBOX_MAX_AGE_S, outbox_thread.is_alive)
@@ -142,6 +138,22 @@ class Service:
         log.info("outbox delivering to: %s", ", ".join(enabled) or "no sinks")
         if self.console:
             self._start_console()
+
+    def schedule_cluster_jobs(self) -> None:
+        """The jobs one replica runs for the whole cluster (listener.jobs)."""
+        # fallback for contact centres that cannot call /hooks: poll ticket status
+        self.add_cluster_job("ticket-status", make_status_poller(self.engine, self.sinks), TICKET_STATUS_POLL_S)
+        self.add_cluster_job("deletion-check", self.check_deletions, self.deletion_check_s)
+        self.add_cluster_job("report-digests", self.digests.tick, DIGEST_TICK_S)  # `reports:` in rules.yaml
+
+    def add_cluster_job(self, name: str, fn: Any, seconds: float) -> ClusterJob:
+        """Schedule `fn` every `seconds`, run by one replica of the cluster at a time
+        (listener.jobs): for jobs that call a billed API or must not double up (the
+        deletion sweep, the ticket-status poller, digests and spike checks)."""
+        job = ClusterJob(self.engine, name, instrument_job(name, fn), seconds, self.instance_id)
+        self.cluster_jobs.append(job)
+        self.scheduler.add_job(job, seconds, name)
+        return job
 
     def check_deletions(self) -> None:
         """Purge stored X/Reddit posts deleted on the platform (listener.purge); the
@@ -178,6 +190,11 @@ class Service:
         log.info("stopping: finishing running polls and deliveries")
         if not self.scheduler.stop(wait=True):
             log.warning("stopping: a scheduled job is still running after %.0f s; leaving it", STOP_WAIT_S)
+        for job in self.cluster_jobs:  # another replica may take them over at once
+            try:
+                job.release()
+            except Exception:  # noqa: BLE001 - the leases expire on their own anyway
+                log.warning("could not release job %s", job.name)
         if self._outbox_thread is not None:
             self.outbox.stop()
         if self._server is not None:

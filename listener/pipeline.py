@@ -596,6 +596,10 @@ class Pipeline:
             "quarantined_total": (row["quarantined_total"] or 0) + result.quarantined,
             "stats": dict(stats),
         }
+        if result.stored:
+            values["last_stored_at"] = now
+        if row["listening_since"] is None:
+            values["listening_since"] = now
         if batch.rate_limit is not None:
             values["rate_limit_remaining"] = batch.rate_limit.remaining
             values["rate_limit_reset"] = batch.rate_limit.reset_at

@@ -42,6 +42,7 @@ PLATFORM_LIMITS: dict[str, int] = {
     "reddit": 10_000,
     "googleplay": 350,  # developer reply to a review
     "appstore": 5_970,  # developer response to a review
+    "facebook": 8_000,  # a comment posted as the Page
 }
 
 PLATFORM_NAMES: dict[str, str] = {
@@ -49,6 +50,7 @@ PLATFORM_NAMES: dict[str, str] = {
     "reddit": "Reddit",
     "googleplay": "Google Play",
     "appstore": "the App Store",
+    "facebook": "Facebook",
 }
 
 ELLIPSIS = "\u2026"

@@ -126,6 +126,18 @@ class SourceConfig(Strict):
     brands: StrList | None = Field(default=None, description="brand names this source listens for; default all")
     publish_replies: bool = Field(default=False, description="post approved replies on the platform")
     options: dict[str, Any] = Field(default_factory=dict)
+    expected_update_period: str | None = Field(
+        default=None,
+        description="e.g. 3d: longer than this with nothing stored shows the source as silent "
+        "(default: the source type's own period)",
+    )
+
+    @field_validator("expected_update_period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value).total_seconds() <= 0:
+            raise ValueError("must be a positive duration such as 12h or 7d")
+        return value
 
 
 class Category(Strict):

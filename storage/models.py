@@ -179,6 +179,9 @@ class SourceState(SQLModel, table=True):
     )
     error_log: list[dict[str, Any]] = Field(default_factory=list, sa_column=json_list_column())
     stats: dict[str, Any] = Field(default_factory=dict, sa_column=json_dict_column())
+    # Silence (a source that succeeds but stores nothing): see listener.silence.
+    last_stored_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    listening_since: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Escalation(SQLModel, table=True):

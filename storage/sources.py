@@ -199,3 +199,20 @@ def bump_counters(
             merged[key] = int(merged.get(key, 0)) + int(n)
         values["stats"] = merged
     session.execute(_update(source).values(**values))
+
+
+# --------------------------------------------------------------------------- cluster jobs
+
+JOB_PREFIX = "job:"
+
+
+def job_key(name: str) -> str:
+    """The `source_state` row that holds a background job's lease ("job:deletion-check").
+
+    Jobs use the very rows and conditional UPDATE that keep one poller per source, so
+    "once per cluster" has one implementation; readers of source health skip these rows."""
+    return f"{JOB_PREFIX}{name}"
+
+
+def is_job(source: str) -> bool:
+    return source.startswith(JOB_PREFIX)

@@ -46,6 +46,7 @@ from console.web.actions import ActionError
 from console.web.auth import AuthError, Principal
 from console.web.deps import current_user
 from console.web.render import Renderer
+from console.web.source_metrics import SourceHealthCollector
 from listener.types import storable_json
 from socialear.config import RulesConfig
 from socialear.metrics import Liveness, register_process_metrics
@@ -171,8 +172,6 @@ class _ServiceState:
                                       labels=["source"])
         budget = GaugeMetricFamily("socialear_source_budget_used",
                                    "Reads charged to the source's paid budget this period", labels=["source"])
-        healthy = GaugeMetricFamily("socialear_source_healthy", "1 when the last poll succeeded or was "
-                                    "only rate limited", labels=["source"])
         last_ok = GaugeMetricFamily("socialear_source_last_success_timestamp_seconds",
                                     "Unix time of the source's last successful poll", labels=["source"])
         for r in sources:
@@ -185,7 +184,6 @@ class _ServiceState:
             if r.rate_limit_remaining is not None:
                 remaining.add_metric([r.source], float(r.rate_limit_remaining))
             budget.add_metric([r.source], float(r.budget_used))
-            healthy.add_metric([r.source], 1.0 if r.healthy else 0.0)
             if r.last_success is not None:
                 last_ok.add_metric([r.source], r.last_success.timestamp())
         items = GaugeMetricFamily("socialear_outbox_items", "Outbox rows per sink and state",
@@ -198,7 +196,7 @@ class _ServiceState:
             items.add_metric([g.sink, g.state], float(g.count))
             if g.oldest is not None:
                 oldest.add_metric([g.sink, g.state], max(0.0, (now - g.oldest).total_seconds()))
-        yield from (events, remaining, budget, healthy, last_ok, items, oldest)
+        yield from (events, remaining, budget, last_ok, items, oldest)  # health: SourceHealthCollector
 
 
 def create_app(
@@ -224,6 +222,7 @@ def create_app(
     ProcessCollector(registry=registry)
     registry.register(_OpenEscalations(engine))
     registry.register(_ServiceState(engine))
+    registry.register(SourceHealthCollector(engine, rules))  # healthy / silent per source
     register_process_metrics(registry)
     requests = Counter("socialear_console_requests", "HTTP requests served by the console",
                        ["method", "route", "status"], registry=registry)

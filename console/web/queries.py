@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from listener.silence import describe, quiet_for
 from storage.console_models import ConsoleUser, Role
 from storage.dialect import table
 from storage.models import (
@@ -38,6 +39,7 @@ from storage.models import (
     OutboxItem,
     SourceState,
 )
+from storage.sources import is_job
 from storage.types import as_utc, utcnow
 
 PAGE_SIZE = 50
@@ -413,7 +415,7 @@ def filter_choices(session: Session) -> dict[str, list[str]]:
     ).scalars().all()
     sources = session.execute(sa.select(col(SourceState.source)).order_by(SourceState.source)
                               ).scalars().all()
-    return {"users": list(users), "sources": list(sources)}
+    return {"users": list(users), "sources": [s for s in sources if not is_job(s)]}
 
 
 def assignable_users(session: Session) -> list[str]:
@@ -625,8 +627,14 @@ def source_health(session: Session, configured: list[Any]) -> list[dict[str, Any
     """Every configured source with its stored health, plus states of removed sources."""
     states = {s.source: s for s in session.execute(sa.select(SourceState)).scalars()}
     rows: list[dict[str, Any]] = []
+    now = utcnow()
     for cfg in configured:
-        rows.append({"name": cfg.name, "config": cfg, "state": states.pop(cfg.name, None)})
+        state = states.pop(cfg.name, None)
+        quiet = quiet_for(cfg, state, now)
+        rows.append({"name": cfg.name, "config": cfg, "state": state,
+                     "silent": describe(quiet, cfg) if quiet is not None else None})
     for name, state in sorted(states.items()):
+        if is_job(name):  # a background job's lease row (listener.jobs), not a source
+            continue
         rows.append({"name": name, "config": None, "state": state})
     return rows

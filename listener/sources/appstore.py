@@ -79,6 +79,7 @@ class AppStoreSource:
         "Apple App Store reviews from the public customer-reviews feed (newest 500 per app and country). No key needed."
     )
     needs: ClassVar[tuple[str, ...]] = ()
+    expected_update_period: ClassVar[float] = 14 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -92,6 +92,7 @@ class GooglePlaySource:
         "Google Play reviews (google-play-scraper, newest first) per app, language and country. No key needed."
     )
     needs: ClassVar[tuple[str, ...]] = ()
+    expected_update_period: ClassVar[float] = 14 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

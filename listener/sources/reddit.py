@@ -153,6 +153,7 @@ class RedditSource:
         "Reddit submissions (search, newest first) and comments in chosen subreddits that match a brand's query."
     )
     needs: ClassVar[tuple[str, ...]] = ENV
+    expected_update_period: ClassVar[float] = 2 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -145,6 +145,7 @@ class ReplaySource:
         "Replays recorded mentions from a JSONL or CSV file; runs with no API keys (the bundled sample feed uses it)."
     )
     needs: ClassVar[tuple[str, ...]] = ()
+    expected_update_period: ClassVar[float | None] = None  # seconds; see listener.silence
 
     class Options(BaseModel):
         """`sources[].options` for a replay source, as written in rules.yaml."""

@@ -91,6 +91,7 @@ class RssSource:
         "query. Conditional requests with ETag/Last-Modified."
     )
     needs: ClassVar[tuple[str, ...]] = ()
+    expected_update_period: ClassVar[float] = 7 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -60,6 +60,7 @@ class TrustpilotSource:
     platform: ClassVar[str] = "trustpilot"
     description: ClassVar[str] = "Trustpilot service reviews of a business unit (Business Units API, newest first)."
     needs: ClassVar[tuple[str, ...]] = ("TRUSTPILOT_API_KEY",)
+    expected_update_period: ClassVar[float] = 14 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

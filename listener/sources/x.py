@@ -233,6 +233,7 @@ class XSource:
         "brand's query (retweets excluded), with a monthly read budget."
     )
     needs: ClassVar[tuple[str, ...]] = ("X_BEARER_TOKEN",)
+    expected_update_period: ClassVar[float] = 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -251,6 +251,12 @@ class YouTubeSource:
         token = resume.get("page_token") if resume else None
         sweep = Sweep(self.name, mark, stats)
         ended = False
+        # commentThreads has no "since": every poll reads from the newest thread down to one
+        # at the watermark. The first page is sized to what the last poll found new, plus
+        # that one, and each further page doubles (up to 100): a unit per page either way,
+        # and every thread already stored that a page returns again is a wasted read, so
+        # the overshoot stays within the last page. A burst just takes a few more pages.
+        size = 100 if token or mark.ts is None else min(100, int(entry.get("last_new") or 0) + 2)
         for _ in range(self.options.max_pages):
             if self._left(quota) < COST["commentThreads"]:
                 bump(stats, "quota/comments_skipped")
@@ -259,7 +265,7 @@ class YouTubeSource:
                 "part": "snippet,replies",
                 "allThreadsRelatedToChannelId": self.options.channel_id,
                 "order": "time",
-                "maxResults": 100,
+                "maxResults": size,
                 "textFormat": "plainText",
             }
             if token:
@@ -279,6 +285,7 @@ class YouTubeSource:
                 if sweep.done:
                     break
             token = body.get("nextPageToken")
+            size = min(100, size * 2)
             if sweep.done or not token:
                 ended = True
                 break
@@ -300,6 +307,7 @@ class YouTubeSource:
             entry["resume"] = {"page_token": token, "pending": sweep.advanced().to_json()}
             bump(stats, "gap/page_limit")
         known = {m.external_id for m in mentions}
+        entry["last_new"] = len(sweep.read)
         for thread in sweep.mentions:  # _thread gives the comment and its replies
             for mention in thread:
                 if mention.external_id not in known:
@@ -321,6 +329,13 @@ class YouTubeSource:
         if self._left(quota) < cost or int(quota.get("search") or 0) + cost > self.options.search_units_per_day:
             bump(stats, "quota/search_skipped")
             return
+        # Spread the day's searches evenly rather than spending them on the first polls.
+        spacing = 86_400 / max(self.options.search_units_per_day // cost, 1)
+        last = quota.get("last_search")
+        if last is not None and now.timestamp() - float(last) < spacing:
+            bump(stats, "quota/search_not_due")
+            return
+        quota["last_search"] = now.timestamp()
         mark = Watermark.from_json(entry)
         params: dict[str, Any] = {
             "part": "snippet",
@@ -330,7 +345,9 @@ class YouTubeSource:
             "q": "|".join(_youtube_term(t) for t in self.matcher.terms()),
         }
         if mark.ts is not None:
-            params["publishedAfter"] = datetime.fromtimestamp(mark.ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            # inclusive, in whole seconds: from the second after the newest video read
+            after = datetime.fromtimestamp(int(mark.ts) + 1, UTC)
+            params["publishedAfter"] = after.strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.options.region_code:
             params["regionCode"] = self.options.region_code
         if self.options.relevance_language:

@@ -1,11 +1,12 @@
-"""Platform publishers: post an approved reply on X or Reddit, once.
+"""Platform publishers: post an approved reply on X, Reddit or a Facebook Page, once.
 
-One module per platform (`x.py`, `reddit.py`), registered here like the sinks are. A
+One module per platform (`x.py`, `reddit.py`, `facebook.py`), registered here like the sinks are. A
 publisher is built for a *source* (the reply goes back where the mention came from) from
 the environment's write credentials, never from rules.yaml:
 
     X        X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET (OAuth 1.0a user context)
     Reddit   REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET, REDDIT_USER_AGENT, REDDIT_USERNAME, REDDIT_PASSWORD
+    Facebook FACEBOOK_PAGE_ACCESS_TOKEN (the Page token, with pages_manage_engagement)
 
 Contract: `post(job, *, attempt=1) -> DeliveryResult(external_ref=<the platform's id of
 our reply>)`. Neither platform takes an idempotency key, so on a retry (`attempt > 1`,
@@ -28,7 +29,8 @@ from socialear.errors import NotConfigured
 
 X_ENV = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 REDDIT_ENV = ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT", "REDDIT_USERNAME", "REDDIT_PASSWORD")
-CREDENTIALS: dict[str, tuple[str, ...]] = {"x": X_ENV, "reddit": REDDIT_ENV}
+FACEBOOK_ENV = ("FACEBOOK_PAGE_ACCESS_TOKEN",)
+CREDENTIALS: dict[str, tuple[str, ...]] = {"x": X_ENV, "reddit": REDDIT_ENV, "facebook": FACEBOOK_ENV}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,10 @@ def build_publisher(name: str, source_type: str, env: Mapping[str, str], client:
         from responders.publishers.x import XReplyPublisher
 
         return XReplyPublisher.from_env(name, env, client)
+    if source_type == "facebook":
+        from responders.publishers.facebook import FacebookReplyPublisher
+
+        return FacebookReplyPublisher.from_env(name, env, client)
     from responders.publishers.reddit import RedditReplyPublisher
 
     return RedditReplyPublisher.from_env(name, env, client)

@@ -166,7 +166,7 @@ def test_missing_write_credentials_are_named(engine: Engine, rules: RulesConfig)
 def test_a_source_type_that_cannot_post_is_refused(engine: Engine, rules: RulesConfig) -> None:
     esc = seed(engine, source="sample")
     publisher, _ = make(engine, rules)
-    with pytest.raises(PublishingOff, match="a 'replay' source cannot post; socialear publishes replies on reddit, x only"):
+    with pytest.raises(PublishingOff, match="a 'replay' source cannot post; socialear publishes replies on facebook, reddit, x only"):
         publisher.publish(esc, "Sorry", "alice")
     assert outbox_rows(engine) == []
 

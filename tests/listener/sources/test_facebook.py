@@ -117,7 +117,7 @@ def test_second_poll_asks_since_the_newest_read_and_stores_nothing_twice(fast_re
     second = make_source(fast_retry).fetch(first.next_cursor)
     assert second.mentions == []
     since = parse_qs(urlparse(str(routes["feed"].calls[1].request.url)).query)["since"]
-    assert since == [str(int(datetime(2024, 11, 13, 14, 2, 11, tzinfo=UTC).timestamp()))]
+    assert since == [str(int(datetime(2024, 11, 13, 14, 2, 12, tzinfo=UTC).timestamp()))]  # the second after
     first_since = parse_qs(urlparse(str(routes["feed"].calls[0].request.url)).query)["since"]
     assert first_since == [str(int((NOW - timedelta(days=7)).timestamp()))]  # the comment window
 

@@ -4,7 +4,7 @@ responses), served by respx."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -112,7 +112,7 @@ def test_search_finds_brand_videos_within_the_search_budget(fast_retry):
     assert params["type"] == ["video"] and params["order"] == ["date"]
     assert params["q"] == ['nimbus|"nimbus broadband"']
     quota = json.loads(batch.next_cursor)["quota"]
-    assert quota == {"day": "2024-11-13", "search": 100, "used": 101}
+    assert quota == {"day": "2024-11-13", "search": 100, "used": 101, "last_search": NOW.timestamp()}
     # The search budget (100 units: one search) is spent: the next poll does not search.
     again = make_source(fast_retry, search_units_per_day=100).fetch(batch.next_cursor)
     assert search.call_count == 1 and again.stats["quota/search_skipped"] == 1
@@ -120,7 +120,7 @@ def test_search_finds_brand_videos_within_the_search_budget(fast_retry):
     tomorrow = datetime(2024, 11, 14, 8, 0, 1, tzinfo=UTC)
     make_source(fast_retry, now=tomorrow, search_units_per_day=100).fetch(again.next_cursor)
     assert search.call_count == 2
-    assert query(search.calls[1])["publishedAfter"] == ["2024-11-13T12:00:10Z"]
+    assert query(search.calls[1])["publishedAfter"] == ["2024-11-13T12:00:11Z"]  # the second after
 
 
 @respx.mock
@@ -170,3 +170,14 @@ def test_comments_need_a_channel():
 def test_missing_key_names_the_variable():
     with pytest.raises(NotConfigured, match="youtube source 'y': YOUTUBE_API_KEY is not set"):
         YouTubeSource.from_options("y", {"channel_id": CHANNEL}, env={}, brands=[NIMBUS])
+
+
+@respx.mock
+def test_searches_are_spread_over_the_day(fast_retry):
+    respx.get(THREADS).mock(return_value=ok("comment_threads_empty"))
+    search = respx.get(SEARCH).mock(return_value=ok("search_videos"))
+    first = make_source(fast_retry, search_units_per_day=400).fetch(None)  # four searches: one per 6 h
+    hour_later = make_source(fast_retry, now=NOW + timedelta(hours=1), search_units_per_day=400).fetch(first.next_cursor)
+    assert search.call_count == 1 and hour_later.stats["quota/search_not_due"] == 1
+    make_source(fast_retry, now=NOW + timedelta(hours=6), search_units_per_day=400).fetch(hour_later.next_cursor)
+    assert search.call_count == 2

@@ -1,0 +1,642 @@
+"""A simulated day of polling Facebook, YouTube or Discourse: is every item read once, and
+is nothing sent while the platform has us throttled?
+
+    python bench/platform_day.py --platform facebook|youtube|discourse [--hours 24]
+        [--poll-every 300] [--restarts 3] [--seed 7]
+
+In the style of bench/x_day.py: a fake platform API (a respx side effect) serves a
+deterministic day of items on a simulated clock, a daytime-shaped trickle plus an outage
+burst two thirds in, and answers like the real API (paging, `since`/`before`/
+`publishedAfter`, usage headers, quota). Once during the day, a minute into the burst,
+the platform throttles us the way it really does:
+
+* facebook: one answer carries `X-App-Usage` at 96 % and `X-Business-Use-Case-Usage`
+  with `estimated_time_to_regain_access: 10`; for those ten minutes every request gets
+  error code 32 (Page request limit).
+* youtube: `403 quotaExceeded`, which lasts until midnight Pacific (the day runs past
+  it); every request before then is answered `quotaExceeded` again.
+* discourse: `429` with `Retry-After: 600` and Discourse's rate-limit body.
+
+The real source, Collector and pipeline run on a fresh SQLite database; the collector
+polls every `--poll-every` simulated seconds and is restarted `--restarts` times (fresh
+Collector, source and HTTP client), one restart inside the throttled window.
+
+Prints one JSON object: platform, simulated_hours, items_published, expected (the items
+that should become mentions), items_read (items the API returned over all calls; for
+Facebook this includes the Page's own posts and replies, read to find comments, reported
+apart as own_items_read), unique_items_read, reads_per_unique (items read / unique items
+read; target 1.00: nothing read twice), reads_per_unique_mention (mention-eligible items
+read / unique mentions stored; target 1.00), unique_stored, missing, duplicates,
+unexpected (target 0 each), requests, requests_per_hour, throttle_windows,
+requests_during_throttle (target 0), quota_units (YouTube), polls, restarts,
+poll_errors, seconds (wall clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+from urllib.parse import parse_qs, urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import respx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+DAY_START = datetime(2026, 3, 10, 7, 0, tzinfo=UTC)  # midnight Pacific (PDT): YouTube's quota day
+THROTTLE_S = 10 * 60
+PAGE = "104417785386524"
+CHANNEL = "UCnimbus0000000000000001"
+FORUM = "https://community.nimbus.example"
+
+MATCHING = [
+    "no signal from Nimbus in {p} since this morning",
+    "Nimbus broadband down again in {p}, third time this week",
+    "on hold with Nimbus for 40 minutes now",
+    "really impressed with Nimbus support today",
+    "is Nimbus down for anyone else in {p}?",
+]
+OTHER = ["lovely morning for a run in {p}", "anyone know a good curry place in {p}?", "watching the match tonight"]
+PLACES = ["Leeds", "York", "Hull", "Bradford", "Sheffield", "Manchester"]
+
+
+@dataclass(slots=True)
+class Item:
+    id: str
+    at: datetime
+    kind: (
+        str  # facebook: page_post | visitor_post | comment | own_reply | tag; youtube: thread | video; discourse: post
+    )
+    text: str
+    eligible: bool  # becomes a mention
+    parent: str | None = None  # facebook: the post a comment is on
+
+
+def times(rng: random.Random, n: int, span: float, burst: int) -> list[float]:
+    """`n` instants over `span` seconds, more by day than by night, `burst` of them in four
+    minutes two thirds in."""
+    out = []
+    for _ in range(n - burst):
+        while True:
+            t = rng.uniform(0, span)
+            if rng.random() < (1.0 if 7 <= (t / 3600) % 24 <= 23 else 0.3):
+                break
+        out.append(t)
+    at = span * 2 / 3
+    out += [at + rng.uniform(0, 240) for _ in range(burst)]
+    return sorted(out)
+
+
+def text(rng: random.Random, matching: bool, seq: int) -> str:
+    template = rng.choice(MATCHING if matching else OTHER)
+    return f"{template.format(p=rng.choice(PLACES))} #{seq}"
+
+
+class SimClock:
+    def __init__(self, start: datetime):
+        self.t = start
+
+    def now(self) -> datetime:
+        return self.t
+
+
+@dataclass
+class Fake:
+    """Common bookkeeping of a fake platform API."""
+
+    items: list[Item]
+    clock: SimClock
+    throttle_from: datetime
+    requests: int = 0
+    read: list[str] = field(default_factory=list)
+    windows: list[tuple[datetime, datetime]] = field(default_factory=list)
+    during: int = 0
+
+    def visible(self, kinds: tuple[str, ...]) -> list[Item]:
+        now = self.clock.now()
+        return [i for i in self.items if i.kind in kinds and i.at <= now]
+
+    def begin(self) -> tuple[datetime, bool]:
+        """Count a request; True when it falls in a throttle window (answer with the error)."""
+        now = self.clock.now()
+        self.requests += 1
+        inside = any(start <= now < end for start, end in self.windows)
+        self.during += inside
+        return now, inside
+
+    def open_window(self, now: datetime, until: datetime) -> None:
+        self.windows.append((now, until))
+
+    def due(self, now: datetime) -> bool:
+        return not self.windows and now >= self.throttle_from
+
+
+# ----------------------------------------------------------------------------- Facebook
+
+
+def facebook_items(rng: random.Random, span: float) -> list[Item]:
+    items: list[Item] = []
+    posts: list[Item] = []
+    for n, t in enumerate(times(rng, 8, span, 0)):
+        post = Item(f"{PAGE}_{9000 + n}", DAY_START + timedelta(seconds=t), "page_post", f"Nimbus update #{n}", False)
+        posts.append(post)
+    # one post published before the day so early comments have somewhere to go
+    posts.insert(0, Item(f"{PAGE}_8999", DAY_START - timedelta(hours=3), "page_post", "Nimbus update #-1", False))
+    items += posts
+    seq = 0
+    for t in times(rng, 900, span, 250):
+        at = DAY_START + timedelta(seconds=t)
+        seq += 1
+        roll = rng.random()
+        candidates = [p for p in posts if p.at <= at]
+        if roll < 0.08:
+            items.append(Item(f"{PAGE}_{20000 + seq}", at, "visitor_post", text(rng, True, seq), True))
+        elif roll < 0.12:
+            items.append(Item(f"7000{seq}_{seq}", at, "tag", text(rng, True, seq), True))
+        else:
+            post = rng.choice(candidates[-4:])
+            own = rng.random() < 0.07
+            kind = "own_reply" if own else "comment"
+            items.append(
+                Item(
+                    f"{post.id.split('_')[1]}_{50000 + seq}",
+                    at,
+                    kind,
+                    text(rng, rng.random() < 0.6, seq),
+                    not own,
+                    parent=post.id,
+                )
+            )
+    # visitor posts get comments too
+    visitors = [i for i in items if i.kind == "visitor_post"]
+    for n, v in enumerate(visitors[::3]):
+        at = v.at + timedelta(minutes=5 + n % 20)
+        items.append(Item(f"{v.id.split('_')[1]}_{80000 + n}", at, "comment", text(rng, True, 90000 + n), True, v.id))
+    return sorted(items, key=lambda i: i.at)
+
+
+class FakeGraph(Fake):
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        now, inside = self.begin()
+        if inside:
+            return self.error(now)
+        if self.due(now):
+            self.open_window(now, now + timedelta(seconds=THROTTLE_S))
+            return self.respond(request, now, usage=96, regain=THROTTLE_S // 60)
+        return self.respond(request, now)
+
+    def error(self, now: datetime) -> httpx.Response:
+        end = self.windows[-1][1]
+        minutes = max(int((end - now).total_seconds() // 60) + 1, 1)
+        body = {
+            "error": {
+                "message": "(#32) Page request limit reached",
+                "type": "OAuthException",
+                "is_transient": True,
+                "code": 32,
+                "fbtrace_id": "AsimFbTrace",
+            }
+        }
+        return httpx.Response(400, json=body, headers=self.headers(100, minutes))
+
+    @staticmethod
+    def headers(usage: int, regain: int = 0) -> dict[str, str]:
+        return {
+            "X-App-Usage": json.dumps({"call_count": usage, "total_cputime": usage // 2, "total_time": usage // 2}),
+            "X-Business-Use-Case-Usage": json.dumps(
+                {
+                    PAGE: [
+                        {
+                            "type": "pages",
+                            "call_count": usage,
+                            "total_cputime": 1,
+                            "total_time": 1,
+                            "estimated_time_to_regain_access": regain,
+                        }
+                    ]
+                }
+            ),
+        }
+
+    def respond(self, request: httpx.Request, now: datetime, usage: int = 20, regain: int = 0) -> httpx.Response:
+        url = urlparse(str(request.url))
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        edge = url.path.rsplit("/", 2)
+        since = int(q.get("since", "0"))
+        limit = int(q.get("limit", "25"))
+        after = q.get("after")
+        if edge[-1] == "feed":
+            pool = self.visible(("page_post", "visitor_post"))
+        elif edge[-1] == "tagged":
+            pool = self.visible(("tag",))
+        else:
+            pool = [i for i in self.visible(("comment", "own_reply")) if i.parent == edge[-2]]
+        pool = [i for i in reversed(pool) if i.at.timestamp() >= since]  # newest first, since inclusive
+        if after:
+            index = next((n for n, i in enumerate(pool) if i.id == after), -1)
+            pool = pool[index + 1 :]
+        page, rest = pool[:limit], pool[limit:]
+        self.read += [i.id for i in page]
+        data = [self.payload(i) for i in page]
+        body: dict[str, Any] = {"data": data}
+        if page:
+            body["paging"] = {"cursors": {"before": page[0].id, "after": page[-1].id}}
+            if rest:
+                body["paging"]["next"] = f"https://graph.facebook.com{url.path}?after={page[-1].id}&limit={limit}"
+        return httpx.Response(200, json=body, headers=self.headers(usage, regain))
+
+    @staticmethod
+    def payload(i: Item) -> dict[str, Any]:
+        who = (
+            {"id": PAGE, "name": "Nimbus Mobile"}
+            if i.kind in ("page_post", "own_reply")
+            else {"id": str(abs(hash(i.id)) % 10**15), "name": f"Person {i.id[-4:]}"}
+        )
+        return {
+            "id": i.id,
+            "message": i.text,
+            "created_time": i.at.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+            "from": who,
+            "permalink_url": f"https://www.facebook.com/{i.id}",
+        }
+
+
+# ----------------------------------------------------------------------------- YouTube
+
+
+def youtube_items(rng: random.Random, span: float) -> list[Item]:
+    items = []
+    for seq, t in enumerate(times(rng, 700, span, 200)):
+        items.append(
+            Item(f"Ug{seq:08d}", DAY_START + timedelta(seconds=t), "thread", text(rng, rng.random() < 0.5, seq), True)
+        )
+    for seq, t in enumerate(times(rng, 40, span, 6)):
+        matching = rng.random() < 0.75
+        items.append(Item(f"v{seq:09d}", DAY_START + timedelta(seconds=t), "video", text(rng, matching, seq), matching))
+    return sorted(items, key=lambda i: i.at)
+
+
+class FakeYouTube(Fake):
+    units: int = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        now, inside = self.begin()
+        url = urlparse(str(request.url))
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        resource = url.path.rsplit("/", 1)[-1]
+        self.units += 100 if resource == "search" else 1
+        if not inside and self.due(now):
+            from listener.sources.youtube import next_pacific_midnight
+
+            self.open_window(now, next_pacific_midnight(now))
+            inside = True  # this request finds the quota spent; it is not "during" the window
+        if inside:
+            message = "The request cannot be completed because you have exceeded your quota."
+            body = {
+                "error": {
+                    "code": 403,
+                    "message": message,
+                    "errors": [{"message": message, "domain": "youtube.quota", "reason": "quotaExceeded"}],
+                }
+            }
+            return httpx.Response(403, json=body)
+        if resource == "search":
+            after = q.get("publishedAfter")
+            floor = datetime.fromisoformat(after.replace("Z", "+00:00")) if after else None
+            pool = [i for i in reversed(self.visible(("video",))) if floor is None or i.at >= floor][:50]
+            self.read += [i.id for i in pool]
+            return httpx.Response(
+                200,
+                json={
+                    "kind": "youtube#searchListResponse",
+                    "items": [
+                        {
+                            "kind": "youtube#searchResult",
+                            "id": {"kind": "youtube#video", "videoId": i.id},
+                            "snippet": {
+                                "publishedAt": i.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                "channelId": "UCother0000000000000000x",
+                                "title": i.text,
+                                "description": "",
+                                "channelTitle": "Someone",
+                            },
+                        }
+                        for i in pool
+                    ],
+                },
+            )
+        pool = list(reversed(self.visible(("thread",))))
+        start = int(q.get("pageToken", "0"))
+        size = int(q.get("maxResults", "20"))
+        page = pool[start : start + size]
+        self.read += [i.id for i in page]
+        body: dict[str, Any] = {"kind": "youtube#commentThreadListResponse", "items": [self.thread(i) for i in page]}
+        if start + size < len(pool):
+            body["nextPageToken"] = str(start + size)
+        return httpx.Response(200, json=body)
+
+    @staticmethod
+    def thread(i: Item) -> dict[str, Any]:
+        snippet = {
+            "authorDisplayName": f"@viewer{i.id[-4:]}",
+            "authorChannelId": {"value": f"UCviewer{i.id}"},
+            "textOriginal": i.text,
+            "textDisplay": i.text,
+            "likeCount": 0,
+            "videoId": "Xq3dN8kT2mA",
+            "publishedAt": i.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "updatedAt": i.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        return {
+            "kind": "youtube#commentThread",
+            "id": i.id,
+            "snippet": {
+                "channelId": CHANNEL,
+                "videoId": "Xq3dN8kT2mA",
+                "totalReplyCount": 0,
+                "topLevelComment": {"kind": "youtube#comment", "id": i.id, "snippet": snippet},
+            },
+        }
+
+
+# ----------------------------------------------------------------------------- Discourse
+
+
+def discourse_items(rng: random.Random, span: float) -> list[Item]:
+    out = []
+    for seq, t in enumerate(times(rng, 1500, span, 300)):
+        matching = rng.random() < 0.45
+        out.append(
+            Item(str(100000 + seq), DAY_START + timedelta(seconds=t), "post", text(rng, matching, seq), matching)
+        )
+    return out
+
+
+class FakeDiscourse(Fake):
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        now, inside = self.begin()
+        if not inside and self.due(now):
+            self.open_window(now, now + timedelta(seconds=THROTTLE_S))
+            inside = True  # this request is the one throttled; it is not "during" the window
+        if inside:
+            wait = int((self.windows[-1][1] - now).total_seconds())
+            body = {
+                "errors": [
+                    f"You’ve performed this action too many times. Please wait {wait} seconds before trying again."
+                ],
+                "error_type": "rate_limit",
+                "extras": {"wait_seconds": wait, "time_left": f"{wait} seconds"},
+            }
+            return httpx.Response(429, json=body, headers={"Retry-After": str(wait)})
+        q = {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query).items()}
+        before = int(q["before"]) if "before" in q else None
+        pool = [i for i in reversed(self.visible(("post",))) if before is None or int(i.id) < before][:50]
+        self.read += [i.id for i in pool]
+        return httpx.Response(200, json={"latest_posts": [self.post(i) for i in pool]})
+
+    @staticmethod
+    def post(i: Item) -> dict[str, Any]:
+        topic = 9000 + int(i.id) % 97
+        return {
+            "id": int(i.id),
+            "username": f"member{int(i.id) % 311}",
+            "name": "Member",
+            "created_at": i.at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "raw": i.text,
+            "cooked": f"<p>{i.text}</p>",
+            "post_number": 2,
+            "post_type": 1,
+            "reply_to_post_number": None,
+            "reply_count": 0,
+            "quote_count": 0,
+            "topic_id": topic,
+            "topic_slug": f"topic-{topic}",
+            "topic_title": f"Topic {topic}",
+            "category_id": 5,
+            "user_id": int(i.id) % 311,
+            "hidden": False,
+            "deleted_at": None,
+            "user_deleted": False,
+        }
+
+
+# ----------------------------------------------------------------------------- the day
+
+PLATFORMS: dict[str, dict[str, Any]] = {
+    "facebook": {
+        "source": "facebook-nimbus",
+        "items": facebook_items,
+        "fake": FakeGraph,
+        "options": {"page_id": PAGE},
+        "env": {"FACEBOOK_PAGE_ACCESS_TOKEN": "sim-token"},
+        "url": r"^https://graph\.facebook\.com/",
+    },
+    "youtube": {
+        "source": "youtube-nimbus",
+        "items": youtube_items,
+        "fake": FakeYouTube,
+        "options": {"channel_id": CHANNEL, "search_units_per_day": 2000},
+        "env": {"YOUTUBE_API_KEY": "sim-key"},
+        "url": r"^https://www\.googleapis\.com/youtube/v3/",
+    },
+    "discourse": {
+        "source": "discourse-community",
+        "items": discourse_items,
+        "fake": FakeDiscourse,
+        "options": {"base_url": FORUM},
+        "env": {},
+        "url": r"^https://community\.nimbus\.example/",
+    },
+}
+
+RULES = """
+brands:
+  - name: Nimbus
+    query: 'nimbus'
+sources:
+  - name: {source}
+    type: {platform}
+    schedule: {{every: 5m}}
+    options: {options}
+queues: [care]
+routes:
+  - name: complaint
+    when: {{brand: own, sentiment: negative}}
+    escalate: {{queue: care, priority: normal}}
+sinks:
+  - name: local
+    type: jsonl
+    options: {{path: "{sink}"}}
+"""
+
+
+@contextlib.contextmanager
+def simulated_time(clock: SimClock, platform: str) -> Iterator[None]:
+    """Point every `utcnow` the collector, pipeline, storage and the source read at `clock`."""
+    targets = [
+        "storage.types.utcnow",
+        "storage.sources.utcnow",
+        "storage.repo.utcnow",
+        "listener.collector.utcnow",
+        "listener.pipeline.utcnow",
+        "listener.sources._common.utcnow",
+        "listener.sources._http.utcnow",
+        f"listener.sources.{platform}.utcnow",
+    ]
+    with contextlib.ExitStack() as stack:
+        for target in targets:
+            stack.enter_context(mock.patch(target, clock.now))
+        yield
+
+
+def simulate(
+    platform: str,
+    *,
+    hours: float = 24.0,
+    poll_every: float = 300.0,
+    restarts: int = 3,
+    seed: int = 7,
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    """Run the simulated day for `platform`; return the measurements (module docstring)."""
+    from listener.collector import Collector
+    from listener.sources._common import RetryPolicy
+    from socialear.config import parse_rules_text
+    from storage import models as t
+    from storage.dialect import table
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    spec = PLATFORMS[platform]
+    source = spec["source"]
+    started = time.perf_counter()
+    span = hours * 3600
+    items: list[Item] = spec["items"](random.Random(seed), span)
+    clock = SimClock(DAY_START)
+    burst_at = DAY_START + timedelta(seconds=span * 2 / 3)
+    fake: Fake = spec["fake"](items, clock, throttle_from=burst_at + timedelta(seconds=60))
+    # Poll half an hour past the day; YouTube's quota window lasts until midnight Pacific,
+    # so there keep polling an hour past that.
+    tail = 1800.0
+    if platform == "youtube":
+        from listener.sources.youtube import next_pacific_midnight
+
+        reset = (next_pacific_midnight(fake.throttle_from) - DAY_START).total_seconds()
+        tail = max(tail, reset + 3600 - span)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        database_url = database_url or f"sqlite:///{tmp / 'day.db'}"
+        engine = make_engine(database_url)
+        stack.callback(engine.dispose)
+        upgrade(engine)
+        rules = parse_rules_text(
+            RULES.format(
+                source=source, platform=platform, options=json.dumps(spec["options"]), sink=tmp / "escalations.jsonl"
+            )
+        )
+        stack.enter_context(simulated_time(clock, platform))
+        router = stack.enter_context(respx.mock(assert_all_called=False))
+        router.route(url__regex=spec["url"]).mock(side_effect=fake)
+        restart_at = [DAY_START + timedelta(seconds=span * (i + 1) / (restarts + 1)) for i in range(restarts)]
+        if restart_at:
+            nearest = min(range(len(restart_at)), key=lambda i: abs(restart_at[i] - burst_at))
+            restart_at[nearest] = fake.throttle_from + timedelta(seconds=3 * 60)
+            restart_at.sort()
+
+        def fresh(n: int) -> Collector:
+            collector = Collector(engine, lambda: rules, instance_id=f"sim-{n}", env=spec["env"])
+            collector.source(source).retry = RetryPolicy(sleep=lambda _s: None)  # type: ignore[attr-defined]
+            return collector
+
+        generation = 0
+        collector = fresh(generation)
+        polls = errors = 0
+        steps = int((span + tail) // poll_every)
+        for step in range(steps + 1):
+            clock.t = DAY_START + timedelta(seconds=step * poll_every)
+            while restart_at and clock.t >= restart_at[0]:
+                restart_at.pop(0)
+                generation += 1
+                collector = fresh(generation)
+            outcome = collector.poll(source)
+            polls += 1
+            errors += bool(outcome.error)
+        mt = table(t.Mention)
+        with engine.connect() as conn:
+            stored = list(conn.execute(sa.select(mt.c.external_id).where(mt.c.source == source)).scalars())
+    end = clock.t
+    expected = {i.id if i.kind != "video" else f"video:{i.id}" for i in items if i.eligible and i.at <= end}
+    eligible_ids = {i.id for i in items if i.eligible}
+    unique = set(stored)
+    eligible_reads = [r for r in fake.read if r in eligible_ids]
+    sim_hours = (end - DAY_START).total_seconds() / 3600
+    result = {
+        "platform": platform,
+        "simulated_hours": round(sim_hours, 2),
+        "items_published": len(items),
+        "expected": len(expected),
+        "items_read": len(fake.read),
+        "unique_items_read": len(set(fake.read)),
+        "reads_per_unique": round(len(fake.read) / len(set(fake.read)), 4) if fake.read else None,
+        "reads_per_unique_mention": round(len(eligible_reads) / len(unique), 4) if unique else None,
+        "unique_stored": len(unique),
+        "missing": len(expected - unique),
+        "duplicates": len(stored) - len(unique),
+        "unexpected": len(unique - expected),
+        "requests": fake.requests,
+        "requests_per_hour": round(fake.requests / sim_hours, 2) if sim_hours else None,
+        "throttle_windows": len(fake.windows),
+        "requests_during_throttle": fake.during,
+        "polls": polls,
+        "restarts": generation,
+        "poll_errors": errors,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if platform == "facebook":
+        result["own_items_read"] = len(fake.read) - len(eligible_reads)
+    if platform == "youtube":
+        result["quota_units"] = fake.units  # type: ignore[attr-defined]
+    if platform == "discourse":
+        result["non_matching_read"] = len(fake.read) - len(eligible_reads)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--platform", choices=sorted(PLATFORMS), required=True)
+    ap.add_argument("--hours", type=float, default=24.0)
+    ap.add_argument("--poll-every", type=float, default=300.0, help="simulated seconds between polls")
+    ap.add_argument("--restarts", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    args = ap.parse_args()
+    print(
+        json.dumps(
+            simulate(
+                args.platform,
+                hours=args.hours,
+                poll_every=args.poll_every,
+                restarts=args.restarts,
+                seed=args.seed,
+                database_url=args.database_url,
+            )
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
