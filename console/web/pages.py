@@ -104,12 +104,19 @@ def home(_: Principal = Depends(current_user)) -> Response:
     return RedirectResponse("/queue", 303)
 
 
+def _queue_filters(session: Any, request: Request, user: Principal) -> queries.QueueFilters:
+    """The URL's filters, with the order the agent chose last when the URL names none."""
+    f = queries.QueueFilters.from_params(request.query_params)
+    f.sort = queries.remember_sort(session, user.user_id, f.sort)
+    return f
+
+
 @router.get("/queue", response_class=HTMLResponse)
 def queue(request: Request, user: Principal = Depends(current_user)) -> Response:
     ctx = get_ctx(request)
-    f = queries.QueueFilters.from_params(request.query_params)
     rules = ctx.rules()
     with session_scope(ctx.engine) as session:
+        f = _queue_filters(session, request, user)
         page = queries.queue_page(session, f, user.username)
         choices = queries.filter_choices(session)
     return ctx.renderer.page(request, "queue.html", user, {
@@ -118,7 +125,7 @@ def queue(request: Request, user: Principal = Depends(current_user)) -> Response
         "sources": sorted({s.name for s in rules.sources} | set(choices["sources"])),
         "categories": [c.name for c in rules.categories], "users": choices["users"],
         "priorities": queries.PRIORITIES, "statuses": queries.STATUS_CHOICES,
-        "here": _here(request),
+        "sorts": queries.SORTS, "here": _here(request),
     })
 
 
@@ -135,8 +142,8 @@ def _here(request: Request) -> str:
 def queue_rows(request: Request, user: Principal = Depends(current_user)) -> Response:
     """The table body only: what the 15-second refresh swaps in."""
     ctx = get_ctx(request)
-    f = queries.QueueFilters.from_params(request.query_params)
     with session_scope(ctx.engine) as session:
+        f = _queue_filters(session, request, user)
         page = queries.queue_page(session, f, user.username)
     here = "/queue" + (f"?{urlencode(f.params())}" if f.params() else "")
     return ctx.renderer.fragment("_queue_rows.html", {

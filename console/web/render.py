@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from console.web.auth import Principal
+from console.web.icons import platform_icon, platform_name
 from console.web.queries import sla_state
 from responders.replies import PLATFORM_LIMITS, PLATFORM_NAMES
 from socialear.settings import Settings
@@ -73,6 +74,7 @@ class Renderer:
         self.env.globals.update(
             sla=sla_state, Role=Role, PLATFORM_LIMITS=PLATFORM_LIMITS,
             PLATFORM_NAMES=PLATFORM_NAMES, urlencode=urlencode,
+            platform_icon=platform_icon, platform_name=platform_name,
         )
 
     def render(self, name: str, context: dict[str, Any]) -> str:
