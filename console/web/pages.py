@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ruamel.yaml import YAML
 
-from console.web import actions, queries, whatif
+from console.web import actions, case_actions, queries, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
 from console.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -286,6 +286,22 @@ def note(request: Request, escalation_id: int, text: str = Form(""),
     ctx = get_ctx(request)
     return _act(request, user, escalation_id,
                 lambda: actions.add_note(ctx.engine, user, escalation_id, text), None)
+
+
+@router.post("/escalations/{escalation_id}/case/merge")
+def case_merge(request: Request, escalation_id: int, into: str = Form(""),
+               user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: case_actions.merge(ctx.engine, user, escalation_id, into), None)
+
+
+@router.post("/escalations/{escalation_id}/case/split")
+def case_split(request: Request, escalation_id: int,
+               user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: case_actions.split(ctx.engine, user, escalation_id), None)
 
 
 # ------------------------------------------------------------------------------ other pages

@@ -497,6 +497,8 @@ class Detail:
     author_escalations: list[dict[str, Any]]
     events: list[AuditEvent]
     reply_delivery: str | None = None  # state of the queued public reply: pending/sending/retry/sent/dead
+    case: CareCase | None = None
+    case_posts: list[dict[str, Any]] = field(default_factory=list)  # every post of the case
 
 
 def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
@@ -536,7 +538,16 @@ def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
         sa.select(ot.c.state).where(ot.c.escalation_id == esc.id, ot.c.kind == "reply").order_by(ot.c.id.desc()).limit(1)
     ).scalar()
     state = getattr(reply_delivery, "value", reply_delivery)
-    return Detail(esc, mention, author, history, sources, earlier, events, state)
+    case = session.get(CareCase, esc.case_id) if esc.case_id is not None else None
+    posts: list[dict[str, Any]] = []
+    if case is not None:  # ix_escalation_case_id; a case is a handful of posts
+        posts = [dict(r._mapping) for r in session.execute(
+            sa.select(E.c.id, E.c.status, E.c.priority, E.c.urgency, E.c.external_ref,
+                      M.c.created_at, M.c.platform, M.c.url,
+                      sa.func.substr(M.c.text, 1, 280).label("text"))
+            .select_from(E.join(M, M.c.id == E.c.mention_id))
+            .where(E.c.case_id == case.id).order_by(M.c.created_at, E.c.id).limit(200))]
+    return Detail(esc, mention, author, history, sources, earlier, events, state, case, posts)
 
 
 # ------------------------------------------------------------------------------ dashboard
