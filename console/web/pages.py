@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from ruamel.yaml import YAML
 
 from console.web import actions, case_actions, queries, whatif
@@ -119,6 +119,7 @@ def queue(request: Request, user: Principal = Depends(current_user)) -> Response
         f = _queue_filters(session, request, user)
         page = queries.queue_page(session, f, user.username)
         choices = queries.filter_choices(session)
+        assignable = queries.assignable_users(session) if user.can(Role.lead) else []
     return ctx.renderer.page(request, "queue.html", user, {
         "title": "Queue", "f": f, "page": page, "rows_url": _rows_url(f),
         "queues": rules.queues, "brands": [b.name for b in rules.brands],
@@ -126,6 +127,8 @@ def queue(request: Request, user: Principal = Depends(current_user)) -> Response
         "categories": [c.name for c in rules.categories], "users": choices["users"],
         "priorities": queries.PRIORITIES, "statuses": queries.STATUS_CHOICES,
         "sorts": queries.SORTS, "here": _here(request),
+        "done": request.query_params.get("done", "")[:500], "reasons": DISMISS_REASONS,
+        "assignable": assignable,
     })
 
 
@@ -149,6 +152,76 @@ def queue_rows(request: Request, user: Principal = Depends(current_user)) -> Res
     return ctx.renderer.fragment("_queue_rows.html", {
         "page": page, "user": user, "csrf": user.csrf_token, "here": here, "f": f,
         "rows_url": _rows_url(f)})
+
+
+BULK_MAX = 200
+BULK_ACTIONS = {"claim": "claimed", "assign": "assigned", "dismiss": "dismissed",
+                "resolve": "resolved"}
+
+
+@router.post("/queue/bulk")
+def queue_bulk(request: Request, ids: list[str] = Form(default=[]), action: str = Form(""),
+               reason: str = Form(""), assignee: str = Form(""), next: str = Form("/queue"),
+               user: Principal = Depends(csrf_user)) -> Response:
+    """One action on many queue rows; each row goes through the same guarded action as
+    one click would (roles, collisions, audit), and the summary says what was skipped."""
+    ctx = get_ctx(request)
+    if action not in BULK_ACTIONS:
+        return _bulk_done(next, "Choose what to do with the selected items.")
+    if action == "assign":
+        require_role(user, Role.lead, "assign escalations")
+    chosen = list(dict.fromkeys(int(i) for i in ids if str(i).isdigit()))[:BULK_MAX]
+    if not chosen:
+        return _bulk_done(next, "Select some items first.")
+    if action == "dismiss" and reason not in DISMISS_REASONS:
+        return _bulk_done(next, "Choose a reason to dismiss them.")
+    do: dict[str, Callable[[int], Any]] = {
+        "claim": lambda i: actions.claim(ctx.engine, user, i),
+        "assign": lambda i: actions.assign(ctx.engine, user, i, assignee or None),
+        "dismiss": lambda i: actions.dismiss(ctx.engine, user, i, reason),
+        "resolve": lambda i: actions.resolve(ctx.engine, user, i),
+    }
+    done, skipped = 0, []
+    for esc_id in chosen:
+        try:
+            do[action](esc_id)
+            done += 1
+        except ActionError as exc:
+            skipped.append(f"#{esc_id}: {exc.message}")
+    text = f"{BULK_ACTIONS[action].capitalize()} {done} item{'' if done == 1 else 's'}."
+    if skipped:
+        text += f" Skipped {len(skipped)}: " + "; ".join(skipped[:5])
+    return _bulk_done(next, text)
+
+
+def _bulk_done(next_url: str, text: str) -> Response:
+    target = _safe_next(next_url, "/queue")
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}{urlencode({'done': text[:500]})}", 303)
+
+
+@router.get("/queue/next")
+def queue_next(request: Request, user: Principal = Depends(current_user)) -> Response:
+    """The next item to work ("resolve and next"): the first row in the agent's order that
+    is theirs or nobody's."""
+    ctx = get_ctx(request)
+    with session_scope(ctx.engine) as session:
+        f = _queue_filters(session, request, user)
+        for assignee in ("me", "none"):
+            f.assignee, f.page = assignee, 1
+            page = queries.queue_page(session, f, user.username)
+            if page.rows:
+                return RedirectResponse(f"/escalations/{page.rows[0]['id']}", 303)
+    return RedirectResponse("/queue?" + urlencode({"done": "Nothing left in your queue."}), 303)
+
+
+@router.get("/queue/pulse")
+def queue_pulse(request: Request, user: Principal = Depends(current_user)) -> Response:
+    """Open urgent items now, for the "new urgent items" notice (polled by console.js)."""
+    ctx = get_ctx(request)
+    with session_scope(ctx.engine) as session:
+        data = queries.urgent_pulse(session)
+    return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
 # ------------------------------------------------------------------------------ escalation

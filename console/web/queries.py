@@ -450,6 +450,15 @@ def queue_counts(session: Session) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def urgent_pulse(session: Session) -> dict[str, int]:
+    """How many urgent items wait unclaimed, and the newest one's id (the browser compares
+    it with what it saw to announce new ones). Both read the open+urgent slice of
+    ix_escalation_status_priority_urgency_sla."""
+    where = (E.c.status == EscalationStatus.open.value, E.c.priority_rank == PRIORITY_RANK["urgent"])
+    n, newest = session.execute(sa.select(sa.func.count(), sa.func.max(E.c.id)).where(*where)).one()
+    return {"urgent_open": int(n), "newest_urgent_id": int(newest or 0)}
+
+
 def remember_sort(session: Session, user_id: int, sort: str) -> str:
     """The queue order to use: `sort` when the agent chose one (then remembered for them),
     else the one they chose last, else `DEFAULT_SORT`."""

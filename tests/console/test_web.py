@@ -181,7 +181,7 @@ def test_queue_filters_and_counts(client_for, db):
     body = c.get("/queue/rows?queue=billing")
     assert body.text.lstrip().startswith("<tbody") and f"row-{a}" in body.text
     assert 'hx-get="/queue/rows?queue=billing&amp;sort=urgency"' in body.text  # + the order
-    assert 'hx-trigger="every 15s"' in body.text
+    assert 'hx-trigger="every 15s, refresh"' in body.text
 
 
 def test_queue_pages_of_fifty(client_for, db):
