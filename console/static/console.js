@@ -93,7 +93,8 @@
     if (!btn) { return; }
     var src = document.querySelector(btn.getAttribute("data-copy"));
     if (src && navigator.clipboard) {
-      navigator.clipboard.writeText(src.textContent).then(function () {
+      var text = (src.value !== undefined) ? src.value : src.textContent;
+      navigator.clipboard.writeText(text).then(function () {
         btn.textContent = "Copied";
       });
     }

@@ -33,6 +33,7 @@ from console.web.auth import (
     start_session,
 )
 from console.web.deps import csrf_user, current_user, get_ctx, require_role
+from socialear.errors import NotConfigured
 from storage.console_models import Role
 from storage.engine import session_scope
 from storage.models import Label
@@ -239,9 +240,24 @@ def _escalation_page(request: Request, user: Principal, escalation_id: int,
         "title": f"Escalation #{escalation_id}", "d": detail, "esc": detail.escalation,
         "m": detail.mention, "author": detail.author, "users": users, "error": error,
         "draft": draft, "reasons": DISMISS_REASONS, "labels": [lab.value for lab in Label],
-        "published": ctx.publisher is not None,
+        **_publishing(ctx.publisher, detail.mention.source),
         "decision": detail.escalation.decision or {},
     }, status)
+
+
+def _publishing(publisher: Any, source: str) -> dict[str, Any]:
+    """Whether a reply to this source is posted ("Publish on X") or only recorded ("Mark
+    as replied" + "Copy"), and why not, so the button says what will happen (#16)."""
+    if publisher is None:
+        return {"published": False, "publish_off": "Publishing is off"}
+    check = getattr(getattr(publisher, "publishers", None), "check", None)
+    if check is None:
+        return {"published": True, "publish_off": None}
+    try:
+        check(source)
+    except NotConfigured as exc:
+        return {"published": False, "publish_off": str(exc)[:1].upper() + str(exc)[1:]}
+    return {"published": True, "publish_off": None}
 
 
 @router.get("/escalations/{escalation_id}", response_class=HTMLResponse)

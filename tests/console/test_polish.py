@@ -51,3 +51,28 @@ def test_labels_and_flags_are_shown_in_plain_words(client_for, db: Engine):
 def test_the_stylesheet_has_phone_rules(client_for):
     css = client_for().get("/static/console.css").text
     assert "@media (max-width: 640px)" in css and "flex-wrap: wrap" in css
+
+
+def test_the_reply_button_says_what_will_happen(db: Engine, rules):
+    """With the real publisher: a source that may post says "Publish on X"; one that may
+    not says "Mark as replied" and offers "Copy", with the reason."""
+    from console.web import create_app
+    from responders.publish import ReplyPublisher
+    from tests.console.conftest import Client
+
+    rules.sources[0].publish_replies = True  # x-main may post (credentials below)
+    from responders.publishers import CREDENTIALS
+
+    pub = ReplyPublisher(db, lambda: rules, env={var: "set" for var in CREDENTIALS["x"]})
+    c = Client(create_app(db, lambda: rules, publisher=pub))
+    assert c.login("alice").status_code == 303
+    on_x = add_escalation(db, source="x-main", platform="x")
+    page = c.get(f"/escalations/{on_x}").text
+    assert ">Publish on X</button>" in page and "Mark as replied" not in page
+    on_reddit = add_escalation(db, source="reddit", platform="reddit")
+    page = c.get(f"/escalations/{on_reddit}").text
+    assert ">Mark as replied</button>" in page and 'data-copy="#reply-text">Copy</button>' in page
+    assert "Publish on" not in page and "publish_replies: true" in page
+    without = Client(create_app(db, lambda: rules))
+    assert without.login("alice").status_code == 303
+    assert ">Mark as replied</button>" in without.get(f"/escalations/{on_x}").text
