@@ -56,6 +56,8 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 # A case's follow-up waits this long between looks at whether the case's ticket exists.
 CASE_WAIT_S = 5.0
+# Sinks that keep one ticket per case (their deliver() comments when payload.case_ticket).
+TICKET_SINKS = frozenset({"zendesk", "freshdesk"})
 
 
 @dataclass(slots=True)
@@ -255,6 +257,8 @@ class OutboxWorker:
         for job in jobs:
             if job.kind != "escalation" or job.payload is None or job.payload.case_id is None:
                 continue
+            if not self._makes_tickets(job.sink):
+                continue  # a webhook or file gets every post at once, with its case_id
             first = conn.execute(
                 sa.select(ot.c.id, ot.c.state, ot.c.external_ref)
                 .select_from(ot.join(et, et.c.id == ot.c.escalation_id))
@@ -270,6 +274,13 @@ class OutboxWorker:
                 waiting[job.id] = (f"waiting for case {job.payload.case_id}'s ticket "
                                    f"(outbox {first.id}) before adding this post to it")
         return waiting
+
+    def _makes_tickets(self, sink_name: str) -> bool:
+        """Sinks that turn a case's later posts into comments (`TICKET_SINKS`)."""
+        try:
+            return self.sinks.get(sink_name).type in TICKET_SINKS
+        except NotConfigured:
+            return False  # delivery reports why; nothing to thread
 
     def _defer(self, waiting: dict[int, str]) -> None:
         """Put rows back without spending an attempt: waiting is not failing."""
