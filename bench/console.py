@@ -108,11 +108,12 @@ def build(path: Path, n_mentions: int, n_escalations: int, seed: int = 7) -> flo
             text = " ".join(rng.choices(WORDS, k=rng.randint(8, 30)))
             if rng.random() < 0.012:
                 text += " in " + rng.choice(PLACES).capitalize()
+            urgency = rng.randint(0, 100)
             mention_rows.append((
                 i, source, platform, f"e{i}", f"https://example.invalid/{platform}/{i}", text,
                 _ts(created), _ts(created), rng.randint(1, n_authors), brand,
                 json.dumps([brand]), int(brand != "Nimbus"), rng.randint(0, 50), 0, label,
-                round(rng.uniform(-1, 1), 3), rng.randint(0, 100), json.dumps(cats), "{}",
+                round(rng.uniform(-1, 1), 3), urgency, json.dumps(cats), "{}",
             ))
             if i % esc_every == 0 and n_esc < n_escalations:
                 n_esc += 1
@@ -124,7 +125,9 @@ def build(path: Path, n_mentions: int, n_escalations: int, seed: int = 7) -> flo
                     "claimed" if claimed else "open", "bench" if claimed else None,
                     _ts(esc_created + timedelta(minutes=sla_min)), _ts(esc_created),
                     _ts(esc_created), "Sorry to hear that, please DM us.", '["bench"]', 0,
-                    decision, brand, source, platform, json.dumps(cats),
+                    decision, brand, source, platform, json.dumps(cats), urgency,
+                    # cases (migration 0008): most of one escalation, some of 2-4
+                    n_esc if n_esc % 5 else max(1, n_esc - 1),
                 ))
             if len(mention_rows) >= BATCH:
                 _flush(cur, mention_rows, esc_rows)
@@ -148,9 +151,16 @@ def _flush(cur: Any, mentions: list[tuple[Any, ...]], escalations: list[tuple[An
     cur.executemany(
         "INSERT INTO escalation (id, mention_id, idempotency_key, route, queue, priority,"
         " priority_rank, status, assignee, sla_due, created_at, updated_at, suggested_reply,"
-        " tags, alert, decision, brand, source, platform, categories)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " tags, alert, decision, brand, source, platform, categories, urgency, case_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         escalations)
+    # one case per escalation id that some escalation points at (the ones sharing a case
+    # count as two posts)
+    cur.executemany(
+        "INSERT INTO care_case (id, status, author_id, head_escalation_id, size, urgency,"
+        " opened_at, updated_at) VALUES (?, 'open', NULL, ?, ?, ?, ?, ?)",
+        [(e[0], e[0], 2 if e[0] % 5 == 4 else 1, e[20], e[10], e[10])
+         for e in escalations if e[21] == e[0]])
     mentions.clear()
     escalations.clear()
 
@@ -188,7 +198,10 @@ def measure(path: Path, n_requests: int, n_escalations: int, seed: int = 11
     rng = random.Random(seed)
     filters = [{"queue": "billing", "priority": "high"}, {"brand": "Stratus"},
                {"category": "outage"}, {"assignee": "me"}, {"q": "router"},
-               {"status": "claimed", "queue": "care"}]
+               {"status": "claimed", "queue": "care"},
+               # the agent's other orders (migration 0008), alone and with filters
+               {"sort": "sla"}, {"sort": "age"}, {"sort": "sla", "brand": "Stratus"},
+               {"sort": "age", "queue": "care"}, {"sort": "urgency"}]
     # Free text alone and with other filters: common, rare, two words, no match.
     searches = [{"q": q} for q in SEARCHES] + [
         {"q": "leeds", "brand": "Stratus"}, {"q": "router", "status": "claimed", "queue": "care"},

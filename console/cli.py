@@ -225,17 +225,17 @@ def import_(
 
 @app.command()
 def export(
-    what: Annotated[str, typer.Argument(help="mentions | escalations")],
+    what: Annotated[str, typer.Argument(help="mentions | escalations | cases")],
     fmt: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
     since: Annotated[str | None, typer.Option(help="e.g. 7d")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="file (default stdout)")] = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Export stored mentions or escalations as JSONL or CSV."""
+    """Export stored mentions, escalations or cases as JSONL or CSV."""
     from console.export import export_rows
 
-    if what not in ("mentions", "escalations"):
-        raise UserError(f"can export mentions or escalations, not {what!r}")
+    if what not in ("mentions", "escalations", "cases"):
+        raise UserError(f"can export mentions, escalations or cases, not {what!r}")
     if fmt not in ("jsonl", "csv"):
         raise UserError(f"--format must be jsonl or csv, not {fmt!r}")
     engine = _engine(database_url)

@@ -1,4 +1,4 @@
-"""`socialear export`: stored mentions or escalations as JSONL or CSV, streamed.
+"""`socialear export`: stored mentions, escalations or cases as JSONL or CSV, streamed.
 
 Rows are read with a server-side cursor in chunks (`yield_per`), so exporting a million
 mentions does not hold them in memory. CSV flattens JSON columns to JSON text.
@@ -82,12 +82,47 @@ def _plain(value: Any) -> Any:
     return value
 
 
+CASE_CHUNK = 500
+
+
+def _case_records(conn: sa.Connection, since: datetime | None) -> Any:
+    """One record per case: the case, its author, every post's external id (oldest first)
+    and the sink's ticket (the first ticket reference among its escalations). Cases are
+    read in chunks; each chunk's posts in one query (escalation.case_id is indexed)."""
+    ct, et, mt, at = table(t.CareCase), table(t.Escalation), table(t.Mention), table(t.Author)
+    q = (sa.select(ct.c.id.label("case_id"), ct.c.status, at.c.platform.label("author_platform"),
+                   at.c.handle.label("author"), ct.c.size, ct.c.urgency, ct.c.opened_at,
+                   ct.c.updated_at.label("last_post_at"), ct.c.resolved_at)
+         .select_from(ct.outerjoin(at, at.c.id == ct.c.author_id)).order_by(ct.c.id))
+    if since:
+        q = q.where(ct.c.opened_at >= since)
+    result = conn.execution_options(yield_per=CASE_CHUNK).execute(q)
+    for chunk in result.mappings().partitions(CASE_CHUNK):
+        ids = [r["case_id"] for r in chunk]
+        posts: dict[int, list[str]] = {i: [] for i in ids}
+        tickets: dict[int, str] = {}
+        for case_id, external_id, ref in conn.execute(
+            sa.select(et.c.case_id, mt.c.external_id, et.c.external_ref)
+            .select_from(et.join(mt, mt.c.id == et.c.mention_id))
+            .where(et.c.case_id.in_(ids)).order_by(et.c.case_id, mt.c.created_at, et.c.id)
+        ):
+            posts[case_id].append(external_id)
+            if ref and case_id not in tickets:
+                tickets[case_id] = ref
+        for r in chunk:
+            yield {**r, "mention_external_ids": posts[r["case_id"]],
+                   "ticket_ref": tickets.get(r["case_id"])}
+
+
 def export_rows(engine: Engine, what: str, fmt: str, since: datetime | None, out: IO[str]) -> int:
     n = 0
     writer = None
     with engine.connect() as conn:
-        result = conn.execution_options(yield_per=1000).execute(_query(what, since))
-        for row in result.mappings():
+        if what == "cases":
+            rows: Any = _case_records(conn, since)
+        else:
+            rows = conn.execution_options(yield_per=1000).execute(_query(what, since)).mappings()
+        for row in rows:
             rec = {k: _plain(v) for k, v in row.items()}
             if fmt == "jsonl":
                 out.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from listener import cases
 from listener.matching import BrandMatcher
 from listener.routing import Decision, RoutingFacts, route
 from listener.scoring import Scorer, ScoringContext
@@ -494,12 +495,14 @@ class Pipeline:
                     "source": s.mention.source,
                     "platform": s.mention.platform,
                     "categories": list(s.score.categories),
+                    "urgency": s.score.urgency,
                 }
             )
         conn.execute(et.insert(), rows)  # executemany; ids are read back by mention (unique)
         ids_q = sa.select(et.c.mention_id, et.c.id).where(et.c.mention_id.in_([r["mention_id"] for r in rows]))
         by_mention = {mention_id: esc_id for mention_id, esc_id in conn.execute(ids_q)}
         esc_ids = [by_mention[r["mention_id"]] for r in rows]
+        cases.group_new(conn, esc_ids, now)  # follow-ups join their case (listener.cases)
         sinks = [sink for sink in rules.sinks if sink.enabled]
         outbox = [
             {

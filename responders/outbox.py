@@ -29,6 +29,7 @@ gets one ticket. Jobs pass ids, never ORM objects, between threads.
 Rows by kind:
 
     escalation, alert ─► the sink named by the row (SinkSet); external_ref → escalation.external_ref
+                         (a case's later posts: a comment on the case's ticket, `_thread_cases`)
     reply ─────────────► the platform publisher of the row's source (responders.publish);
                          the platform's reply id → escalation.reply_external_id
 
@@ -38,6 +39,7 @@ backoff deterministically.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -66,6 +68,10 @@ from storage.outbox import DEFAULT_LEASE_S, release, renew, resume_own
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+# A case's follow-up waits this long between looks at whether the case's ticket exists.
+CASE_WAIT_S = 5.0
+# Sinks that keep one ticket per case (their deliver() comments when payload.case_ticket).
+TICKET_SINKS = frozenset({"zendesk", "freshdesk"})
 
 
 @dataclass(slots=True)
@@ -381,7 +387,56 @@ class OutboxWorker:
                         else:
                             job.payload = value
                 jobs[row.id] = job
-        return [jobs[i] for i in ids if i in jobs]
+            deferred = self._thread_cases(conn, list(jobs.values()))
+        if deferred:
+            self._defer(deferred)
+        return [jobs[i] for i in ids if i in jobs and i not in deferred]
+
+    def _thread_cases(self, conn: sa.Connection, jobs: list[_Job]) -> dict[int, str]:
+        """One ticket per case and sink: the case's earliest live outbox row for the sink
+        creates it; every later row waits until that row is sent, then comments on its
+        ticket (`payload.case_ticket`). Returns {row id: why it waits} for rows to defer.
+        A dead first row hands the role to the next, so one bad post cannot block a case."""
+        ot, et = table(t.OutboxItem), table(t.Escalation)
+        waiting: dict[int, str] = {}
+        for job in jobs:
+            if job.kind != "escalation" or job.payload is None or job.payload.case_id is None:
+                continue
+            if not self._makes_tickets(job.sink):
+                continue  # a webhook or file gets every post at once, with its case_id
+            first = conn.execute(
+                sa.select(ot.c.id, ot.c.state, ot.c.external_ref)
+                .select_from(ot.join(et, et.c.id == ot.c.escalation_id))
+                .where(et.c.case_id == job.payload.case_id, ot.c.sink == job.sink,
+                       ot.c.kind == "escalation", ot.c.state != "dead")
+                .order_by(ot.c.id).limit(1)).first()
+            if first is None or first.id == job.id:
+                continue
+            if getattr(first.state, "value", first.state) == "sent" and first.external_ref:
+                # a copy: the payload object is shared by this escalation's other sinks
+                job.payload = dataclasses.replace(job.payload, case_ticket=str(first.external_ref))
+            else:
+                waiting[job.id] = (f"waiting for case {job.payload.case_id}'s ticket "
+                                   f"(outbox {first.id}) before adding this post to it")
+        return waiting
+
+    def _makes_tickets(self, sink_name: str) -> bool:
+        """Sinks that turn a case's later posts into comments (`TICKET_SINKS`)."""
+        try:
+            return self.sinks.get(sink_name).type in TICKET_SINKS
+        except NotConfigured:
+            return False  # delivery reports why; nothing to thread
+
+    def _defer(self, waiting: dict[int, str]) -> None:
+        """Put rows back without spending an attempt: waiting is not failing."""
+        ot = table(t.OutboxItem)
+        due = self.clock() + timedelta(seconds=CASE_WAIT_S)
+        with session_scope(self.engine) as session:
+            for oid, why in waiting.items():
+                session.execute(ot.update().where(ot.c.id == oid, ot.c.state == "sending").values(
+                    state="retry", attempts=sa.case((ot.c.attempts > 0, ot.c.attempts - 1), else_=0),
+                    next_attempt_at=due, locked_by=None, locked_until=None, last_error=why,
+                    updated_at=utcnow()))
 
     def _attempt(self, job: _Job) -> tuple[_Job, DeliveryResult | None, BaseException | None]:
         """One delivery (runs in the pool): network only, no database writes."""
@@ -450,7 +505,9 @@ class OutboxWorker:
                     record_published(conn, job.escalation_id, result, job.raw)
                 elif job.kind == "escalation" and ref:
                     refs.append({"eid": job.escalation_id, "ref": ref})
-                audit("outbox.sent", job, external_ref=ref, created=result.created)
+                audit("outbox.sent", job, external_ref=ref, created=result.created,
+                      **({"comment_on": job.payload.case_ticket}
+                         if job.payload is not None and job.payload.case_ticket else {}))
                 stats.sent += 1
             if sent:  # storage.outbox.mark_sent, for the whole round at once
                 conn.execute(

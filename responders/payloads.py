@@ -126,4 +126,5 @@ def _payload(row: Any, author_history: list[dict[str, Any]], console_url: str | 
         history=history[:HISTORY_LIMIT],
         repeat_contact=bool(decision.get("repeat_contact")),
         console_url=f"{console_url.rstrip('/')}/escalations/{row.id}" if console_url else None,
+        case_id=row.case_id,
     )

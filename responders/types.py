@@ -36,6 +36,11 @@ class EscalationPayload:
     history: list[dict[str, Any]] = field(default_factory=list)  # author's earlier mentions/escalations
     repeat_contact: bool = False
     console_url: str | None = None
+    # Cases (listener.cases): the case this post belongs to and, for every post after the
+    # case's first, the sink's ticket for the case: ticket sinks then add a comment to it
+    # instead of creating a second ticket. Set by the outbox worker at delivery.
+    case_id: int | None = None
+    case_ticket: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Shallow on purpose: the nested values are already plain JSON data (and deep

@@ -46,6 +46,8 @@ class ConsoleUser(SQLModel, table=True):
         default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
     )
     disabled: bool = False
+    # The agent's chosen queue order (console.web.queries.SORTS), remembered (0008).
+    queue_sort: str | None = Field(default=None, max_length=16)
 
 
 class ApiToken(SQLModel, table=True):

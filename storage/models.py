@@ -200,6 +200,17 @@ class Escalation(SQLModel, table=True):
         sa.Index("ix_escalation_assignee", "assignee"),
         # Reports' care performance of a brand over a period (migration 0004).
         sa.Index("ix_escalation_brand_created_at", "brand", "created_at"),
+        # The agent's queue orders (migration 0008): urgency within priority, SLA, age.
+        sa.Index(
+            "ix_escalation_status_priority_urgency_sla",
+            "status",
+            sa.text("priority_rank DESC"),
+            sa.text("urgency DESC"),
+            "sla_due",
+        ),
+        sa.Index("ix_escalation_status_sla_due", "status", "sla_due"),
+        sa.Index("ix_escalation_status_created_at", "status", "created_at"),
+        sa.Index("ix_escalation_case_id", "case_id"),
         # Queue filters on the denormalised mention fields, still in queue order.
         sa.Index(
             "ix_escalation_brand_status_priority_sla",
@@ -273,6 +284,53 @@ class Escalation(SQLModel, table=True):
             server_default=sa.text("'[]'"),
         ),
     )
+    # The mention's urgency, copied (migration 0008) so "urgency within priority" is an
+    # index walk; the 0003 trigger fills it with the other copies.
+    urgency: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, default=0,
+                                                        server_default=sa.text("0")))
+    # The case this escalation belongs to (listener.cases); NULL for rows from before 0008.
+    # No foreign key: SQLite can add one only by rebuilding `escalation` (see 0008), and
+    # cases are never deleted (a merge moves escalations, then closes the emptied case).
+    case_id: int | None = None
+
+
+class CaseStatus(StrEnum):
+    """A case is open while any of its escalations is being worked."""
+
+    open = "open"
+    resolved = "resolved"
+
+
+class CareCase(SQLModel, table=True):
+    """One customer's matter: every escalated mention about it, worked as one queue item
+    and sent to the contact centre as one ticket (follow-ups become comments).
+
+    `head_escalation_id` is the escalation the queue shows for the case; follow-ups that
+    join an open case are closed into it at once (see `listener.cases`).
+    """
+
+    __tablename__ = "care_case"
+    __table_args__ = (
+        sa.Index("ix_care_case_author_id_status", "author_id", "status"),
+        sa.Index("ix_care_case_conversation_id", "conversation_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: CaseStatus = Field(
+        default=CaseStatus.open, sa_column=enum_column(CaseStatus, "status", default="open")
+    )
+    author_id: int | None = Field(default=None, foreign_key="author.id", ondelete="SET NULL")
+    conversation_id: str | None = Field(default=None, max_length=255)
+    head_escalation_id: int | None = None
+    size: int = 1  # escalated mentions in the case
+    urgency: int = 0  # the highest urgency among them
+    opened_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    resolved_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class OutboxItem(SQLModel, table=True):
@@ -382,6 +440,8 @@ __all__ = [
     "PRIORITY_RANK",
     "AuditEvent",
     "Author",
+    "CareCase",
+    "CaseStatus",
     "Escalation",
     "EscalationStatus",
     "Label",

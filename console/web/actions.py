@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from console.web.auth import Principal, audit
 from console.web.queries import assignable_users
+from listener import cases
 from listener.types import storable_text
 from responders.replies import ReplyTooLong, check_reply_length
 from socialear.errors import NotConfigured
@@ -270,6 +271,7 @@ def resolve(engine: Engine, actor: Principal, escalation_id: int, resolution: st
                         resolution=resolution or None, label=lab.value)
         audit(session, actor.username, "escalation.resolved", "escalation", esc.id,
               label=lab.value, resolution=resolution or None)
+        cases.sync_status(session.connection(), int(esc.id or 0), utcnow())
 
     return _act(engine, escalation_id, do)
 
@@ -288,6 +290,7 @@ def dismiss(engine: Engine, actor: Principal, escalation_id: int, reason: str,
                         resolution=note or DISMISS_REASONS[lab.value], label=lab.value)
         audit(session, actor.username, "escalation.dismissed", "escalation", esc.id,
               label=lab.value, note=note or None)
+        cases.sync_status(session.connection(), int(esc.id or 0), utcnow())
 
     return _act(engine, escalation_id, do)
 
@@ -303,6 +306,7 @@ def reopen(engine: Engine, actor: Principal, escalation_id: int) -> Escalation:
                         claimed_at=None, resolved_at=None)
         audit(session, actor.username, "escalation.reopened", "escalation", esc.id,
               previous=str(esc.status), label=str(esc.label) if esc.label else None)
+        cases.sync_status(session.connection(), int(esc.id or 0), utcnow())
 
     return _act(engine, escalation_id, do)
 

@@ -28,6 +28,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -43,7 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console.web import api, marketing, pages, reports_api
 from console.web.actions import ActionError
-from console.web.auth import AuthError, Principal
+from console.web.auth import AuthError, Principal, principal_from_request
 from console.web.deps import current_user
 from console.web.render import Renderer
 from console.web.source_metrics import SourceHealthCollector
@@ -282,9 +283,30 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # A person's browser asking for /escalations/abc gets a page, not JSON (#16)
+        if request.method == "GET" and not _wants_json(request):
+            return _html_error(request, 404, "Page not found",
+                               f"There is no page at {request.url.path}.")
         # FastAPI's own handler, except that the echoed input is made encodable: a body
         # with half an emoji ("\\ud83d") turned its 422 into a 500
         return JSONResponse({"detail": storable_json(jsonable_encoder(exc.errors()))}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Unknown addresses and wrong methods: the API and API clients keep FastAPI's
+        JSON; a browser gets a page in the console's layout (#16: raw `{"detail": "Not
+        Found"}` was a dead end)."""
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.detail}, exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        if exc.status_code == 404:
+            return _html_error(request, 404, "Page not found",
+                               f"There is no page at {request.url.path}.")
+        if exc.status_code == 405:
+            return _html_error(request, 405, "Not here",
+                               f"{request.url.path} cannot be used that way "
+                               f"({request.method}).")
+        return _html_error(request, exc.status_code, "Something went wrong", str(exc.detail))
 
     @app.exception_handler(ActionError)
     async def action_error(request: Request, exc: ActionError) -> Response:
@@ -295,6 +317,17 @@ def _add_error_handlers(app: FastAPI) -> None:
                                                                 None),
                                  {"title": "Could not do that", "message": exc.message},
                                  exc.status)
+
+
+def _html_error(request: Request, status: int, title: str, message: str) -> Response:
+    """error.html, with the navigation when the caller is signed in."""
+    ctx: ConsoleContext = request.app.state.ctx
+    try:
+        user = principal_from_request(ctx.engine, request)
+    except Exception:  # noqa: BLE001 - an error page must render even if the DB is down
+        user = None
+    return ctx.renderer.page(request, "error.html", user,
+                             {"title": title, "message": message}, status)
 
 
 def _add_service_routes(app: FastAPI) -> None:

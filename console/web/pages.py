@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from ruamel.yaml import YAML
 
-from console.web import actions, queries, whatif
+from console.web import actions, case_actions, queries, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
 from console.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -33,6 +33,7 @@ from console.web.auth import (
     start_session,
 )
 from console.web.deps import care_user, csrf_user, current_user, get_ctx, require_role
+from socialear.errors import NotConfigured
 from storage.console_models import Role
 from storage.engine import session_scope
 from storage.models import Label
@@ -106,21 +107,31 @@ def home(user: Principal = Depends(current_user)) -> Response:
     return RedirectResponse("/queue" if user.can(Role.viewer) else "/reports", 303)
 
 
+def _queue_filters(session: Any, request: Request, user: Principal) -> queries.QueueFilters:
+    """The URL's filters, with the order the agent chose last when the URL names none."""
+    f = queries.QueueFilters.from_params(request.query_params)
+    f.sort = queries.remember_sort(session, user.user_id, f.sort)
+    return f
+
+
 @router.get("/queue", response_class=HTMLResponse)
 def queue(request: Request, user: Principal = Depends(care_user)) -> Response:
     ctx = get_ctx(request)
-    f = queries.QueueFilters.from_params(request.query_params)
     rules = ctx.rules()
     with session_scope(ctx.engine) as session:
+        f = _queue_filters(session, request, user)
         page = queries.queue_page(session, f, user.username)
         choices = queries.filter_choices(session)
+        assignable = queries.assignable_users(session) if user.can(Role.lead) else []
     return ctx.renderer.page(request, "queue.html", user, {
         "title": "Queue", "f": f, "page": page, "rows_url": _rows_url(f),
         "queues": rules.queues, "brands": [b.name for b in rules.brands],
         "sources": sorted({s.name for s in rules.sources} | set(choices["sources"])),
         "categories": [c.name for c in rules.categories], "users": choices["users"],
         "priorities": queries.PRIORITIES, "statuses": queries.STATUS_CHOICES,
-        "here": _here(request),
+        "sorts": queries.SORTS, "here": _here(request),
+        "done": request.query_params.get("done", "")[:500], "reasons": DISMISS_REASONS,
+        "assignable": assignable,
     })
 
 
@@ -137,13 +148,83 @@ def _here(request: Request) -> str:
 def queue_rows(request: Request, user: Principal = Depends(care_user)) -> Response:
     """The table body only: what the 15-second refresh swaps in."""
     ctx = get_ctx(request)
-    f = queries.QueueFilters.from_params(request.query_params)
     with session_scope(ctx.engine) as session:
+        f = _queue_filters(session, request, user)
         page = queries.queue_page(session, f, user.username)
     here = "/queue" + (f"?{urlencode(f.params())}" if f.params() else "")
     return ctx.renderer.fragment("_queue_rows.html", {
         "page": page, "user": user, "csrf": user.csrf_token, "here": here, "f": f,
         "rows_url": _rows_url(f)})
+
+
+BULK_MAX = 200
+BULK_ACTIONS = {"claim": "claimed", "assign": "assigned", "dismiss": "dismissed",
+                "resolve": "resolved"}
+
+
+@router.post("/queue/bulk")
+def queue_bulk(request: Request, ids: list[str] = Form(default=[]), action: str = Form(""),
+               reason: str = Form(""), assignee: str = Form(""), next: str = Form("/queue"),
+               user: Principal = Depends(csrf_user)) -> Response:
+    """One action on many queue rows; each row goes through the same guarded action as
+    one click would (roles, collisions, audit), and the summary says what was skipped."""
+    ctx = get_ctx(request)
+    if action not in BULK_ACTIONS:
+        return _bulk_done(next, "Choose what to do with the selected items.")
+    if action == "assign":
+        require_role(user, Role.lead, "assign escalations")
+    chosen = list(dict.fromkeys(int(i) for i in ids if str(i).isdigit()))[:BULK_MAX]
+    if not chosen:
+        return _bulk_done(next, "Select some items first.")
+    if action == "dismiss" and reason not in DISMISS_REASONS:
+        return _bulk_done(next, "Choose a reason to dismiss them.")
+    do: dict[str, Callable[[int], Any]] = {
+        "claim": lambda i: actions.claim(ctx.engine, user, i),
+        "assign": lambda i: actions.assign(ctx.engine, user, i, assignee or None),
+        "dismiss": lambda i: actions.dismiss(ctx.engine, user, i, reason),
+        "resolve": lambda i: actions.resolve(ctx.engine, user, i),
+    }
+    done, skipped = 0, []
+    for esc_id in chosen:
+        try:
+            do[action](esc_id)
+            done += 1
+        except ActionError as exc:
+            skipped.append(f"#{esc_id}: {exc.message}")
+    text = f"{BULK_ACTIONS[action].capitalize()} {done} item{'' if done == 1 else 's'}."
+    if skipped:
+        text += f" Skipped {len(skipped)}: " + "; ".join(skipped[:5])
+    return _bulk_done(next, text)
+
+
+def _bulk_done(next_url: str, text: str) -> Response:
+    target = _safe_next(next_url, "/queue")
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}{urlencode({'done': text[:500]})}", 303)
+
+
+@router.get("/queue/next")
+def queue_next(request: Request, user: Principal = Depends(current_user)) -> Response:
+    """The next item to work ("resolve and next"): the first row in the agent's order that
+    is theirs or nobody's."""
+    ctx = get_ctx(request)
+    with session_scope(ctx.engine) as session:
+        f = _queue_filters(session, request, user)
+        for assignee in ("me", "none"):
+            f.assignee, f.page = assignee, 1
+            page = queries.queue_page(session, f, user.username)
+            if page.rows:
+                return RedirectResponse(f"/escalations/{page.rows[0]['id']}", 303)
+    return RedirectResponse("/queue?" + urlencode({"done": "Nothing left in your queue."}), 303)
+
+
+@router.get("/queue/pulse")
+def queue_pulse(request: Request, user: Principal = Depends(current_user)) -> Response:
+    """Open urgent items now, for the "new urgent items" notice (polled by console.js)."""
+    ctx = get_ctx(request)
+    with session_scope(ctx.engine) as session:
+        data = queries.urgent_pulse(session)
+    return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
 # ------------------------------------------------------------------------------ escalation
@@ -161,9 +242,24 @@ def _escalation_page(request: Request, user: Principal, escalation_id: int,
         "title": f"Escalation #{escalation_id}", "d": detail, "esc": detail.escalation,
         "m": detail.mention, "author": detail.author, "users": users, "error": error,
         "draft": draft, "reasons": DISMISS_REASONS, "labels": [lab.value for lab in Label],
-        "published": ctx.publisher is not None,
+        **_publishing(ctx.publisher, detail.mention.source),
         "decision": detail.escalation.decision or {},
     }, status)
+
+
+def _publishing(publisher: Any, source: str) -> dict[str, Any]:
+    """Whether a reply to this source is posted ("Publish on X") or only recorded ("Mark
+    as replied" + "Copy"), and why not, so the button says what will happen (#16)."""
+    if publisher is None:
+        return {"published": False, "publish_off": "Publishing is off"}
+    check = getattr(getattr(publisher, "publishers", None), "check", None)
+    if check is None:
+        return {"published": True, "publish_off": None}
+    try:
+        check(source)
+    except NotConfigured as exc:
+        return {"published": False, "publish_off": str(exc)[:1].upper() + str(exc)[1:]}
+    return {"published": True, "publish_off": None}
 
 
 @router.get("/escalations/{escalation_id}", response_class=HTMLResponse)
@@ -281,6 +377,22 @@ def note(request: Request, escalation_id: int, text: str = Form(""),
     ctx = get_ctx(request)
     return _act(request, user, escalation_id,
                 lambda: actions.add_note(ctx.engine, user, escalation_id, text), None)
+
+
+@router.post("/escalations/{escalation_id}/case/merge")
+def case_merge(request: Request, escalation_id: int, into: str = Form(""),
+               user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: case_actions.merge(ctx.engine, user, escalation_id, into), None)
+
+
+@router.post("/escalations/{escalation_id}/case/split")
+def case_split(request: Request, escalation_id: int,
+               user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    return _act(request, user, escalation_id,
+                lambda: case_actions.split(ctx.engine, user, escalation_id), None)
 
 
 # ------------------------------------------------------------------------------ other pages

@@ -2,7 +2,9 @@
 
 Every list is paged and every look-up goes through an index:
 
-    queue          escalation(status, priority_rank DESC, sla_due) + PK joins to mention/author
+    queue          by the agent's order (`SORTS`): escalation(status, priority_rank DESC,
+                   urgency DESC, sla_due), (status, sla_due) or (status, created_at)
+                   + PK joins to mention/author/care_case for the 50 rows shown
     brand/source   escalation(brand|source, status, priority_rank DESC, sla_due): the
                    mention's brand, source, platform and categories are copied onto the
                    escalation (migration 0003), so no filter needs a join per row
@@ -33,6 +35,7 @@ from storage.models import (
     PRIORITY_RANK,
     AuditEvent,
     Author,
+    CareCase,
     Escalation,
     EscalationStatus,
     Mention,
@@ -53,6 +56,44 @@ E = table(Escalation)  # type: ignore[attr-defined]
 M = table(Mention)  # type: ignore[attr-defined]
 A = table(Author)  # type: ignore[attr-defined]
 AE = table(AuditEvent)  # type: ignore[attr-defined]
+C = table(CareCase)  # type: ignore[attr-defined]
+
+# The queue orders an agent can choose (remembered per user, console_user.queue_sort).
+SORTS: dict[str, str] = {
+    "urgency": "Most urgent first",  # priority, then urgency within it, then SLA
+    "sla": "SLA due soonest",
+    "age": "Oldest first",
+}
+DEFAULT_SORT = "urgency"
+
+
+def sort_order(sort: str) -> tuple[Any, ...]:
+    """ORDER BY for `sort`; each is the tail of one (status, ...) index, then id."""
+    if sort == "sla":
+        return (E.c.sla_due.asc(), E.c.id.asc())
+    if sort == "age":
+        return (E.c.created_at.asc(), E.c.id.asc())
+    return (E.c.priority_rank.desc(), E.c.urgency.desc(), E.c.sla_due.asc(), E.c.id.asc())
+
+
+_FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+
+
+def _sort_key(sort: str, row: Any) -> tuple[Any, ...]:
+    """The Python twin of `sort_order` for a row of `_sort_columns(sort)` (+ id last)."""
+    if sort == "sla":
+        return (as_utc(row[0]) if row[0] else _FAR_FUTURE, row[-1])
+    if sort == "age":
+        return (as_utc(row[0]), row[-1])
+    return (-row[0], -row[1], as_utc(row[2]) if row[2] else _FAR_FUTURE, row[-1])
+
+
+def _sort_columns(sort: str) -> list[Any]:
+    if sort == "sla":
+        return [E.c.sla_due]
+    if sort == "age":
+        return [E.c.created_at]
+    return [E.c.priority_rank, E.c.urgency, E.c.sla_due]
 
 
 @dataclass
@@ -67,6 +108,7 @@ class QueueFilters:
     category: str = ""
     assignee: str = ""  # a user name, "me" or "none"
     q: str = ""
+    sort: str = ""  # one of SORTS; "" = the agent's remembered order
     page: int = 1
 
     @classmethod
@@ -88,6 +130,8 @@ class QueueFilters:
             out.priority = ""
         if out.category and not _CATEGORY_RE.match(out.category):
             out.category = ""
+        if out.sort not in SORTS:
+            out.sort = ""
         return out
 
     def params(self, **changes: Any) -> dict[str, str]:
@@ -116,7 +160,8 @@ def _row_columns() -> list[Any]:
     """The columns a queue row shows (text cut to 280 characters in SQL)."""
     return [
         E.c.id, E.c.queue, E.c.priority, E.c.status, E.c.assignee, E.c.sla_due,
-        E.c.created_at, E.c.route, E.c.tags, E.c.replied_at,
+        E.c.created_at, E.c.route, E.c.tags, E.c.replied_at, E.c.case_id,
+        sa.func.coalesce(C.c.size, 1).label("case_size"),
         sa.func.substr(M.c.text, 1, 280).label("text"), M.c.source, M.c.platform,
         M.c.brand, M.c.sentiment_label, M.c.sentiment_compound, M.c.urgency,
         M.c.categories, M.c.url, A.c.handle, A.c.followers, A.c.verified,
@@ -307,7 +352,8 @@ def _page_ids(session: Session, f: QueueFilters, me: str,
     plan = plan or SearchPlan()
     if plan.empty:
         return []
-    order = (E.c.priority_rank.desc(), E.c.sla_due.asc(), E.c.id.asc())
+    sort = f.sort or DEFAULT_SORT
+    order = sort_order(sort)
     if plan.hits is not None:
         where, _ = _queue_where(f, me, probe_only=True)
         source = plan.hits.join(E, E.c.mention_id == plan.hits.c.mid)
@@ -329,15 +375,14 @@ def _page_ids(session: Session, f: QueueFilters, me: str,
     merged: list[tuple[Any, ...]] = []
     for status in statuses:
         merged += [tuple(r) for r in session.execute(
-            sa.select(E.c.priority_rank, E.c.sla_due, E.c.id)
+            sa.select(*_sort_columns(sort), E.c.id)
             .where(E.c.status == status, *others, *plan.tests).order_by(*order).limit(want))]
-    far_future = datetime.max.replace(tzinfo=UTC)
-    merged.sort(key=lambda r: (-r[0], as_utc(r[1]) if r[1] else far_future, r[2]))
-    return [r[2] for r in merged[(f.page - 1) * PAGE_SIZE: want]]
+    merged.sort(key=lambda r: _sort_key(sort, r))
+    return [r[-1] for r in merged[(f.page - 1) * PAGE_SIZE: want]]
 
 
 def queue_page(session: Session, f: QueueFilters, me: str) -> QueuePage:
-    """One page of the queue, most urgent first, then soonest SLA.
+    """One page of the queue in the agent's order (`SORTS`).
 
     Two steps, so that only the 50 rows shown are joined and read: the ids come from
     the escalation indexes (and the search index for free text), then their columns are
@@ -349,7 +394,8 @@ def queue_page(session: Session, f: QueueFilters, me: str) -> QueuePage:
     ids = ids[:PAGE_SIZE]
     rows: list[dict[str, Any]] = []
     if ids:
-        joins = E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
+        joins = (E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
+                 .outerjoin(C, C.c.id == E.c.case_id))
         by_id = {r.id: dict(r._mapping) for r in session.execute(
             sa.select(*_row_columns()).select_from(joins).where(E.c.id.in_(ids)))}
         rows = [by_id[i] for i in ids if i in by_id]
@@ -406,6 +452,29 @@ def queue_counts(session: Session) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def urgent_pulse(session: Session) -> dict[str, int]:
+    """How many urgent items wait unclaimed, and the newest one's id (the browser compares
+    it with what it saw to announce new ones). Both read the open+urgent slice of
+    ix_escalation_status_priority_urgency_sla."""
+    where = (E.c.status == EscalationStatus.open.value, E.c.priority_rank == PRIORITY_RANK["urgent"])
+    n, newest = session.execute(sa.select(sa.func.count(), sa.func.max(E.c.id)).where(*where)).one()
+    return {"urgent_open": int(n), "newest_urgent_id": int(newest or 0)}
+
+
+def remember_sort(session: Session, user_id: int, sort: str) -> str:
+    """The queue order to use: `sort` when the agent chose one (then remembered for them),
+    else the one they chose last, else `DEFAULT_SORT`."""
+    users = table(ConsoleUser)
+    if sort in SORTS:
+        session.execute(users.update().where(users.c.id == user_id,
+                                             sa.or_(users.c.queue_sort.is_(None),
+                                                    users.c.queue_sort != sort))
+                        .values(queue_sort=sort))
+        return sort
+    saved = session.execute(sa.select(users.c.queue_sort).where(users.c.id == user_id)).scalar()
+    return saved if saved in SORTS else DEFAULT_SORT
+
+
 def filter_choices(session: Session) -> dict[str, list[str]]:
     """Values for the filter drop-downs that are cheap to find."""
     users = session.execute(
@@ -439,6 +508,8 @@ class Detail:
     author_escalations: list[dict[str, Any]]
     events: list[AuditEvent]
     reply_delivery: str | None = None  # state of the queued public reply: pending/sending/retry/sent/dead
+    case: CareCase | None = None
+    case_posts: list[dict[str, Any]] = field(default_factory=list)  # every post of the case
 
 
 def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
@@ -478,7 +549,16 @@ def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
         sa.select(ot.c.state).where(ot.c.escalation_id == esc.id, ot.c.kind == "reply").order_by(ot.c.id.desc()).limit(1)
     ).scalar()
     state = getattr(reply_delivery, "value", reply_delivery)
-    return Detail(esc, mention, author, history, sources, earlier, events, state)
+    case = session.get(CareCase, esc.case_id) if esc.case_id is not None else None
+    posts: list[dict[str, Any]] = []
+    if case is not None:  # ix_escalation_case_id; a case is a handful of posts
+        posts = [dict(r._mapping) for r in session.execute(
+            sa.select(E.c.id, E.c.status, E.c.priority, E.c.urgency, E.c.external_ref,
+                      M.c.created_at, M.c.platform, M.c.url,
+                      sa.func.substr(M.c.text, 1, 280).label("text"))
+            .select_from(E.join(M, M.c.id == E.c.mention_id))
+            .where(E.c.case_id == case.id).order_by(M.c.created_at, E.c.id).limit(200))]
+    return Detail(esc, mention, author, history, sources, earlier, events, state, case, posts)
 
 
 # ------------------------------------------------------------------------------ dashboard
@@ -616,7 +696,8 @@ def queue_row(session: Session, escalation_id: int) -> dict[str, Any] | None:
     """One queue row (same columns as `queue_page`), for in-place htmx updates."""
     stmt = (
         sa.select(*_row_columns())
-        .select_from(E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id))
+        .select_from(E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id)
+                     .outerjoin(C, C.c.id == E.c.case_id))
         .where(E.c.id == escalation_id)
     )
     row = session.execute(stmt).first()

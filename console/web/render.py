@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from console.web.auth import Principal
+from console.web.icons import platform_icon, platform_name
 from console.web.queries import sla_state
 from responders.replies import PLATFORM_LIMITS, PLATFORM_NAMES
 from socialear.settings import Settings
@@ -60,6 +61,27 @@ def compact(n: int | float | None) -> str:
     return str(int(n))
 
 
+# Internal labels as agents say them (#16: "Repeat contact True", `not_a_complaint`).
+PLAIN_WORDS: dict[str, str] = {
+    "not_a_complaint": "Not a complaint",
+    "wrong_sentiment": "Wrong sentiment",
+    "wrong_category": "Wrong category",
+    "spam": "Spam",
+    "correct": "Handled as expected",
+}
+
+
+def words(value: Any) -> str:
+    """An internal label in plain words: known labels by name, others with spaces for
+    underscores ("wait_time" -> "wait time"); yes/no for booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(getattr(value, "value", value))
+    return PLAIN_WORDS.get(text, text.replace("_", " "))
+
+
 class Renderer:
     def __init__(self, template_dir: Path, settings: Settings):
         self.env = jinja2.Environment(
@@ -69,10 +91,11 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.filters.update(dt=fmt_dt, ago=ago, safe_url=safe_url, compact=compact,
-                                pairs=pairs)
+                                pairs=pairs, words=words)
         self.env.globals.update(
             sla=sla_state, Role=Role, PLATFORM_LIMITS=PLATFORM_LIMITS,
             PLATFORM_NAMES=PLATFORM_NAMES, urlencode=urlencode,
+            platform_icon=platform_icon, platform_name=platform_name,
         )
 
     def render(self, name: str, context: dict[str, Any]) -> str:

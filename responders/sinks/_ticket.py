@@ -39,7 +39,7 @@ FIELD_VARIABLES = frozenset(
         "escalation_id", "idempotency_key", "brand", "competitor", "route", "queue", "priority",
         "mention", "author", "sentiment", "urgency", "urgency_signals", "categories", "tags",
         "suggested_reply", "decision", "history", "repeat_contact", "console_url",
-        "handle", "platform",
+        "handle", "platform", "case_id", "case_ticket",
     }
 )  # fmt: skip
 _FIELD_ENV = make_environment()
@@ -126,6 +126,21 @@ def _history_line(item: dict[str, Any]) -> str:
     url = item.get("url") or ""
     parts = [str(p) for p in (when, kind, status) if p]
     return "- " + " · ".join(parts) + (f": {text}" if text else "") + (f" {url}" if url else "")
+
+
+CASE_MARK = "socialear-key: "
+
+
+def follow_up_text(payload: EscalationPayload) -> str:
+    """The comment a case's follow-up post adds to the case's ticket: the post and its
+    context, ending with a marker line that lets a retry see the comment is already there."""
+    return (f"Follow-up in case {payload.case_id} (another post from the same customer)\n\n"
+            f"{context_text(payload)}\n\n{CASE_MARK}{payload.idempotency_key}")
+
+
+def has_mark(text: str | None, key: str) -> bool:
+    """True when a ticket comment is the follow-up for `key` (see `follow_up_text`)."""
+    return bool(text) and f"{CASE_MARK}{key}" in str(text)
 
 
 def context_text(payload: EscalationPayload) -> str:

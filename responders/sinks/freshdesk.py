@@ -24,6 +24,7 @@ Errors (mapped in `_http`):
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import os
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from responders.sinks import _http, _ticket
 from responders.types import DeliveryResult, EscalationPayload
-from socialear.errors import NotConfigured, RateLimited, RetryableError
+from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,10 @@ class FreshdeskSink:
         return cls(name, opts, env[opts.api_key_env], client)
 
     def deliver(self, payload: EscalationPayload, *, attempt: int = 1) -> DeliveryResult:
-        """Create the ticket once per idempotency key; on a retry, find the earlier one first."""
+        """Create the ticket once per idempotency key; on a retry, find the earlier one first.
+        A case's follow-up (`payload.case_ticket` set) becomes a private note on that ticket."""
+        if payload.case_ticket:
+            return self.add_note(payload, attempt=attempt)
         key = payload.idempotency_key
         if attempt > 1 or key in self._ambiguous:
             existing = self.find(key)
@@ -142,6 +146,33 @@ class FreshdeskSink:
             raise RetryableError(f"{exc} (it may exist; the retry looks it up)", wait) from exc
         self._ambiguous.discard(key)
         return self._result(ticket, created=True)
+
+    def add_note(self, payload: EscalationPayload, *, attempt: int = 1) -> DeliveryResult:
+        """The follow-up as a private note (`POST /api/v2/tickets/{id}/notes`), once: a
+        retry first reads the ticket's conversations for the note's marker line."""
+        ticket_id, key = str(payload.case_ticket), payload.idempotency_key
+        if not ticket_id.isdigit():
+            raise PermanentError(f"{self.label}: case ticket {ticket_id!r} is not a Freshdesk ticket id")
+        if attempt > 1 or key in self._ambiguous:
+            response = self._send("GET", f"/api/v2/tickets/{ticket_id}/conversations")
+            notes = _http.response_json(response, label=self.label)
+            if any(_ticket.has_mark(n.get("body_text") or n.get("body"), key)
+                   for n in (notes if isinstance(notes, list) else []) if isinstance(n, dict)):
+                self._ambiguous.discard(key)
+                return self._result({"id": int(ticket_id)}, created=False)
+        text = _ticket.follow_up_text(payload)
+        body = _http.json_body({"body": "<br>".join(html.escape(line) for line in text.split("\n")),
+                                "private": True})
+        try:
+            self._send("POST", f"/api/v2/tickets/{ticket_id}/notes", content=body,
+                       headers={"Content-Type": "application/json"})
+        except RateLimited:
+            raise
+        except RetryableError:
+            self._ambiguous.add(key)
+            raise
+        self._ambiguous.discard(key)
+        return self._result({"id": int(ticket_id)}, created=True)
 
     def _create(self, body: bytes) -> dict[str, Any]:
         response = self._send("POST", "/api/v2/tickets", content=body, headers={"Content-Type": "application/json"})

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from responders.sinks import _http, _ticket
 from responders.types import DeliveryResult, EscalationPayload
-from socialear.errors import NotConfigured, RateLimited, RetryableError
+from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,10 @@ class ZendeskSink:
         return cls(name, opts, env[opts.email_env], env[opts.token_env], client)
 
     def deliver(self, payload: EscalationPayload, *, attempt: int = 1) -> DeliveryResult:
-        """Create the ticket once per idempotency key; on a retry, find the earlier one first."""
+        """Create the ticket once per idempotency key; on a retry, find the earlier one first.
+        A case's follow-up (`payload.case_ticket` set) becomes a comment on that ticket."""
+        if payload.case_ticket:
+            return self.add_comment(payload, attempt=attempt)
         key = payload.idempotency_key
         if attempt > 1 or key in self._ambiguous:
             existing = self.find(key)
@@ -137,6 +140,40 @@ class ZendeskSink:
             raise
         self._ambiguous.discard(key)
         return self._result(ticket, created=True)
+
+    def add_comment(self, payload: EscalationPayload, *, attempt: int = 1) -> DeliveryResult:
+        """The follow-up as an internal comment on the case's ticket, once: comments go
+        through a ticket update (`PUT /api/v2/tickets/{id}` with `comment`), which takes no
+        idempotency key, so a retry first lists the ticket's comments for the marker line
+        the comment ends with (`_ticket.follow_up_text`)."""
+        ticket_id, key = str(payload.case_ticket), payload.idempotency_key
+        if not ticket_id.isdigit():
+            raise PermanentError(f"{self.label}: case ticket {ticket_id!r} is not a Zendesk ticket id")
+        if (attempt > 1 or key in self._ambiguous) and self._has_comment(ticket_id, key):
+            self._ambiguous.discard(key)
+            return self._result({"id": int(ticket_id)}, created=False)
+        body = _http.json_body({"ticket": {
+            "comment": {"body": _ticket.follow_up_text(payload), "public": False},
+            "additional_tags": ["socialear_follow_up"]}})
+        try:
+            response = self._send("PUT", f"/api/v2/tickets/{ticket_id}.json", content=body,
+                                  headers={"Content-Type": "application/json"})
+        except RateLimited:
+            raise
+        except RetryableError:
+            self._ambiguous.add(key)
+            raise
+        self._ambiguous.discard(key)
+        data = _http.response_json(response, label=self.label)
+        ticket = data.get("ticket") if isinstance(data, dict) else None
+        return self._result(ticket if isinstance(ticket, dict) else {"id": int(ticket_id)},
+                            created=True)
+
+    def _has_comment(self, ticket_id: str, key: str) -> bool:
+        response = self._send("GET", f"/api/v2/tickets/{ticket_id}/comments.json")
+        comments = _http.response_json(response, label=self.label).get("comments") or []
+        return any(_ticket.has_mark(c.get("body") or c.get("plain_body"), key)
+                   for c in comments if isinstance(c, dict))
 
     def _create(self, body: bytes, key: str) -> dict[str, Any]:
         response = self._send(

@@ -60,6 +60,7 @@ def add_escalation(engine: Engine, text: str = "No signal since this morning @Ni
                    categories: list[str] | None = None, sla_in: timedelta = timedelta(hours=2),
                    followers: int = 1200, url: str | None = "https://x.com/a/status/1",
                    suggested: str = "Sorry to hear that! Please DM us your account number.",
+                   urgency: int = 71, age: timedelta = timedelta(minutes=10),
                    ) -> int:
     """Insert author + mention + escalation; returns the escalation id."""
     n = next(_seq)
@@ -71,7 +72,7 @@ def add_escalation(engine: Engine, text: str = "No signal since this morning @Ni
         s.flush()
         m = Mention(source=source, platform=platform, external_id=f"ext-{n}", text=text,
                     url=url, author_id=author.id, brand=brand, brands=[brand],
-                    sentiment_label="negative", sentiment_compound=-0.62, urgency=71,
+                    sentiment_label="negative", sentiment_compound=-0.62, urgency=urgency,
                     categories=categories if categories is not None else ["outage"],
                     scoring={"urgency_signals": {"negativity": 20, "severity": 20}},
                     created_at=now - timedelta(minutes=10))
@@ -81,7 +82,7 @@ def add_escalation(engine: Engine, text: str = "No signal since this morning @Ni
             mention_id=m.id or 0, idempotency_key=f"k-{n}", route="outage-complaints",
             queue=queue, priority=priority, priority_rank=PRIORITY_RANK[priority],
             status=status, assignee=assignee, claimed_at=now if assignee else None,
-            sla_due=now + sla_in, created_at=now - timedelta(minutes=10),
+            sla_due=now + sla_in, created_at=now - age,
             suggested_reply=suggested,
             decision=_decision(),
         )

@@ -104,7 +104,7 @@ def test_score_csv_file_and_bad_lines(tmp_path: Path) -> None:
         (("sources",), {"SOCIALEAR_DATABASE_URL": "postgresql+psycopg://u:secret@127.0.0.1:5999/db"}, "cannot connect"),
         (("sources",), {"SOCIALEAR_DATABASE_URL": "mysql://nope"}, "mysql"),
         (("collect", "--once", "--rules", "/no/rules.yaml"), {}, "rules file not found"),
-        (("export", "tweets"), {}, "can export mentions or escalations"),
+        (("export", "tweets"), {}, "can export mentions, escalations or cases"),
     ],
 )
 def test_user_mistakes_are_one_clear_line(
@@ -137,6 +137,11 @@ def test_collect_import_export_outbox_round_trip(workdir: Path) -> None:
     res = run("export", "escalations", "--format", "csv", "--since", "7d", env=env, cwd=workdir)
     table = list(csv.DictReader(io.StringIO(res.stdout)))
     assert table and {"route", "queue", "priority", "suggested_reply"} <= set(table[0])
+    res = run("export", "cases", "--format", "jsonl", env=env, cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    case_rows = [json.loads(line) for line in res.stdout.splitlines()]
+    # every escalated post is in exactly one case
+    assert case_rows and sum(len(r["mention_external_ids"]) for r in case_rows) == len(table)
 
     res = run("outbox", env=env, cwd=workdir)
     assert res.returncode == 0 and "pending" in res.stdout

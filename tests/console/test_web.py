@@ -180,8 +180,8 @@ def test_queue_filters_and_counts(client_for, db):
     # the live-refresh body keeps the filters
     body = c.get("/queue/rows?queue=billing")
     assert body.text.lstrip().startswith("<tbody") and f"row-{a}" in body.text
-    assert 'hx-get="/queue/rows?queue=billing"' in body.text
-    assert 'hx-trigger="every 15s"' in body.text
+    assert 'hx-get="/queue/rows?queue=billing&amp;sort=urgency"' in body.text  # + the order
+    assert 'hx-trigger="every 15s, refresh"' in body.text
 
 
 def test_queue_pages_of_fifty(client_for, db):

@@ -1,7 +1,7 @@
 """Silent sources: when each source last stored a mention, and since when it listens.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-07
 
 A source that polls without errors but stores nothing for longer than its expected
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

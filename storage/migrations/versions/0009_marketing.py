@@ -1,7 +1,7 @@
 """Marketing: the `analyst` console role, spike alerts sent, scheduled digests' state.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-07
 
 * `console_user.role` may be `analyst` (reads reports and mentions, not the care queue):
@@ -24,7 +24,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
