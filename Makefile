@@ -27,9 +27,11 @@ run: $(STAMP)
 test: $(DEVSTAMP)
 	$(BIN)/pytest
 
+## lint: ruff, mypy and the layering contracts of docs/architecture.md (import-linter); CI runs it
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy socialear listener responders storage console
+	$(BIN)/lint-imports
 
 ## native: recompile the scorer's hot modules (mypyc) after editing them; until then they run from source
 native: $(DEVSTAMP)

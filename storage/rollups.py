@@ -58,7 +58,9 @@ class RollupHour(SQLModel, table=True):
     brand: str = Field(primary_key=True, max_length=128)
     platform: str = Field(primary_key=True, max_length=32)
     mentions: int = 0
-    engagement: int = 0
+    # a sum of per-post engagement, each capped at 2**31-1: needs 64 bits (PostgreSQL's
+    # INTEGER overflowed on two capped posts in one hour)
+    engagement: int = Field(default=0, sa_type=sa.BigInteger)
     positive: int = 0
     neutral: int = 0
     negative: int = 0

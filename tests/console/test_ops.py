@@ -92,7 +92,6 @@ def test_metrics_export_sources_and_outbox_ages(db) -> None:
     assert 'socialear_source_events_total{event="quarantined",source="x-main"} 2.0' in text
     assert 'socialear_source_rate_limit_remaining{source="x-main"} 55.0' in text
     assert 'socialear_source_budget_used{source="x-main"} 300.0' in text
-    assert 'socialear_source_healthy{source="x-main"} 0.0' in text
     assert 'socialear_outbox_items{sink="hook",state="retry"} 1.0' in text
     assert 'socialear_outbox_items{sink="hook",state="sent"} 1.0' in text
     ages = [line for line in text.splitlines() if line.startswith("socialear_outbox_oldest_age_seconds{")]

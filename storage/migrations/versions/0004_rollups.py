@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("brand", sa.String(128), nullable=False),
         sa.Column("platform", sa.String(32), nullable=False),
         sa.Column("mentions", sa.Integer(), nullable=False),
-        sa.Column("engagement", sa.Integer(), nullable=False),
+        sa.Column("engagement", sa.BigInteger(), nullable=False),
         sa.Column("positive", sa.Integer(), nullable=False),
         sa.Column("neutral", sa.Integer(), nullable=False),
         sa.Column("negative", sa.Integer(), nullable=False),
