@@ -236,6 +236,13 @@ class FakeGraph(Fake):
         url = urlparse(str(request.url))
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         edge = url.path.rsplit("/", 2)
+        if "ids" in q:  # GET /?ids=a,b&fields=updated_time: moved by every new comment
+            answer = {}
+            for post_id in q["ids"].split(","):
+                latest = max([i.at for i in self.items if i.id == post_id and i.at <= now]
+                             + [i.at for i in self.items if i.parent == post_id and i.at <= now])
+                answer[post_id] = {"id": post_id, "updated_time": latest.strftime("%Y-%m-%dT%H:%M:%S+0000")}
+            return httpx.Response(200, json=answer, headers=self.headers(usage, regain))
         since = int(q.get("since", "0"))
         limit = int(q.get("limit", "25"))
         after = q.get("after")

@@ -137,6 +137,9 @@ def test_the_poll_does_not_store_a_webhook_item_twice(engine: Engine) -> None:
     respx.get(f"{graph}/{PAGE}/feed").mock(return_value=httpx.Response(200, json=feed))
     respx.get(url__regex=rf"^{graph}/{PAGE}_\d+/comments").mock(return_value=httpx.Response(200, json={"data": []}))
     respx.get(f"{graph}/{PAGE}/tagged").mock(return_value=httpx.Response(200, json={"data": []}))
+    respx.get(url__regex=rf"^{graph}/\?ids=").mock(side_effect=lambda request: httpx.Response(200, json={
+        i: {"updated_time": "2024-11-13T14:02:11+0000", "id": i} for i in str(request.url.params["ids"]).split(",")
+    }))
     outcome = Collector(engine, lambda: RULES, env=ENV).poll("fb-page")
     assert outcome.ok, outcome.error
     assert outcome.result.stored == 0 and len(mentions(engine)) == 1

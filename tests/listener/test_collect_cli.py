@@ -154,6 +154,10 @@ def serve_facebook(_monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         mock.get(f"{graph}/{page}_122105111122223333/comments").mock(
             return_value=httpx.Response(200, json=fixture_json("facebook", "comments_visitor_post"), headers=usage)
         )
+        mock.get(url__regex=rf"^{graph}/\?ids=").mock(side_effect=lambda request: httpx.Response(200, json={
+            i: {"updated_time": "2024-11-13T16:59:00+0000", "id": i}
+            for i in str(request.url.params["ids"]).split(",")
+        }))
         mock.get(f"{graph}/{page}/tagged").mock(
             return_value=httpx.Response(200, json=fixture_json("facebook", "tagged"), headers=usage)
         )

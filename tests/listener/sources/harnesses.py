@@ -358,10 +358,19 @@ class FacebookHarness(Harness):
             mock.get(url__regex=rf"^{self.GRAPH}/{self.PAGE}_\d+/comments").mock(
                 side_effect=respond(lambda: ok("comments_visitor_post" if success else "comments_empty"))
             )
+            mock.get(url__regex=rf"^{self.GRAPH}/\?ids=").mock(side_effect=self.updated_times)
             mock.get(f"{self.GRAPH}/{self.PAGE}/tagged").mock(
                 side_effect=respond(lambda: ok("tagged" if success else "tagged_empty"))
             )
             yield lambda: route.call_count
+
+    @staticmethod
+    def updated_times(request: httpx.Request) -> httpx.Response:
+        """Graph's multiple-id read `GET /?ids=a,b&fields=updated_time`."""
+        from urllib.parse import parse_qs, urlparse
+
+        ids = parse_qs(urlparse(str(request.url)).query)["ids"][0].split(",")
+        return httpx.Response(200, json={i: {"updated_time": "2024-11-13T16:59:00+0000", "id": i} for i in ids})
 
     @staticmethod
     def usage(percent: int) -> dict[str, str]:

@@ -57,8 +57,20 @@ def error(name: str, status: int = 400, pct: int = 10, buc: int | None = None) -
     return httpx.Response(status, json=fixture_json("facebook", name), headers=usage(pct, buc))
 
 
-def serve(feed=None, own=None, visitor=None, tagged=None):
+def updated_times(stamp: str = "2024-11-13T16:59:00+0000"):
+    """`GET /?ids=a,b&fields=updated_time` (Graph's multiple-id read): every post last
+    updated at `stamp`."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        ids = parse_qs(urlparse(str(request.url)).query)["ids"][0].split(",")
+        return httpx.Response(200, json={i: {"updated_time": stamp, "id": i} for i in ids}, headers=usage(10))
+
+    return answer
+
+
+def serve(feed=None, own=None, visitor=None, tagged=None, updated=None):
     routes = {
+        "ids": respx.get(url__regex=rf"^{GRAPH}/\?ids=").mock(side_effect=updated or updated_times()),
         "feed": respx.get(f"{GRAPH}/{PAGE}/feed").mock(side_effect=feed or [ok("feed_page1")]),
         "own": respx.get(f"{GRAPH}/{OWN}/comments").mock(side_effect=own or [ok("comments_own_post")]),
         "visitor": respx.get(f"{GRAPH}/{VISITOR}/comments").mock(side_effect=visitor or [ok("comments_visitor_post")]),
@@ -231,3 +243,20 @@ def test_usage_headers_are_read():
 def test_missing_token_names_the_variable():
     with pytest.raises(NotConfigured, match="facebook source 'f': FACEBOOK_PAGE_ACCESS_TOKEN is not set"):
         FacebookSource.from_options("f", {"page_id": PAGE}, env={}, brands=[NIMBUS])
+
+
+@respx.mock
+def test_only_posts_with_a_new_updated_time_are_asked_for_comments(fast_retry):
+    routes = serve(own=[ok("comments_own_post")] * 2, visitor=[ok("comments_visitor_post")] * 2)
+    first = make_source(fast_retry).fetch(None)
+    assert routes["own"].call_count == routes["visitor"].call_count == 1
+    assert routes["ids"].call_count == 1
+    later = NOW + timedelta(minutes=5)
+    serve(feed=[ok("feed_empty")], tagged=[ok("tagged_empty")], updated=updated_times())
+    second = make_source(fast_retry, now=later).fetch(first.next_cursor)
+    assert second.stats["skipped/post_unchanged"] == 2 and second.mentions == []
+    assert routes["own"].call_count == routes["visitor"].call_count == 1  # not asked again
+    serve(feed=[ok("feed_empty")], tagged=[ok("tagged_empty")], own=[ok("comments_empty")],
+          visitor=[ok("comments_empty")], updated=updated_times("2024-11-13T17:04:00+0000"))
+    make_source(fast_retry, now=later + timedelta(minutes=5)).fetch(second.next_cursor)
+    assert routes["own"].call_count == routes["visitor"].call_count == 2  # both moved: both read
