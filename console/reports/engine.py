@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from statistics import median
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -419,56 +418,70 @@ def recent_spikes(
 # --------------------------------------------------------------------------- care
 
 
-def _care_stats(rows: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+def _quantile(hist: Counter[int], q: float) -> float | None:
+    """The q-quantile of response seconds from bucket counts, interpolated geometrically."""
+    total = sum(hist.values())
+    if not total:
+        return None
+    edges = rq.RESPONSE_BUCKETS
+    target, seen = q * total, 0
+    for b in sorted(hist):
+        n = hist[b]
+        if seen + n >= target:
+            lo = edges[b - 1] if b > 0 else 0.0
+            hi = edges[b] if b < len(edges) else edges[-1] * 1.1
+            frac = (target - seen) / n
+            return round(lo * (hi / lo) ** frac if lo > 0 else hi * frac, 1)
+        seen += n
+    return None
+
+
+def _care_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """First response = the earlier of the first reply and the resolution (an escalation
     closed without a public reply was handled too). Within SLA: responded by `sla_due`.
     Unanswered escalations count as breached once `sla_due` has passed, and as pending
-    (not in the share) before."""
-    waits, met, breached, pending = [], 0, 0, 0
+    (not in the share) before. Median and p90 come from the response-time histogram
+    (storage/report_queries.py), within 5 %."""
+    hist: Counter[int] = Counter()
+    n = met = breached = 0
     for r in rows:
-        candidates = [x for x in (r.get("replied_at"), r.get("resolved_at")) if x is not None]
-        first = min(candidates) if candidates else None
-        due = r.get("sla_due")
-        if first is not None:
-            waits.append((first - r["created_at"]).total_seconds())
-            if due is None or first <= due:
-                met += 1
-            else:
-                breached += 1
-        elif due is not None and due < now:
-            breached += 1
-        else:
-            pending += 1
-    waits.sort()
+        n += r["n"]
+        met += r["met"]
+        breached += r["breached"]
+        if r["bucket"] >= 0:
+            hist[r["bucket"]] += r["n"]
+    responded = sum(hist.values())
     return {
-        "escalations": len(rows),
-        "responded": len(waits),
-        "first_response_median_s": round(median(waits), 1) if waits else None,
-        "first_response_p90_s": round(waits[min(len(waits) - 1, int(0.9 * len(waits)))], 1) if waits else None,
+        "escalations": n,
+        "responded": responded,
+        "first_response_median_s": _quantile(hist, 0.5),
+        "first_response_p90_s": _quantile(hist, 0.9),
         "within_sla": met,
         "breached_sla": breached,
-        "pending": pending,
+        "pending": n - met - breached,
         "within_sla_share": _share(met, met + breached) if met + breached else None,
     }
 
 
 def care_performance(conn: Connection, own: list[str], start: datetime, end: datetime,
                      now: datetime) -> dict[str, Any]:
-    rows = rq.escalations(conn, own, start, end)
+    rows = rq.care_histogram(conn, own, start, end, now)
     by_queue: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_cat: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    status: Counter[str] = Counter()
     for r in rows:
         by_queue[r["queue"]].append(r)
-        for c in r.get("categories") or ["(none)"]:
+        for c in r["categories"] or ["(none)"]:
             by_cat[c].append(r)
-    status = Counter(str(getattr(r["status"], "value", r["status"])) for r in rows)
+        status[r["status"]] += r["n"]
+    cat_sizes = {c: sum(r["n"] for r in v) for c, v in by_cat.items()}
     return {
         "brands": own,
-        **_care_stats(rows, now),
+        **_care_stats(rows),
         "by_status": dict(status),
-        "by_queue": [{"queue": q, **_care_stats(v, now)} for q, v in sorted(by_queue.items())],
-        "by_category": [{"category": c, **_care_stats(v, now)}
-                        for c, v in sorted(by_cat.items(), key=lambda kv: (-len(kv[1]), kv[0]))],
+        "by_queue": [{"queue": q, **_care_stats(v)} for q, v in sorted(by_queue.items())],
+        "by_category": [{"category": c, **_care_stats(v)}
+                        for c, v in sorted(by_cat.items(), key=lambda kv: (-cat_sizes[kv[0]], kv[0]))],
     }
 
 

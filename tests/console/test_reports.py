@@ -82,7 +82,9 @@ def test_share_of_voice_net_sentiment_and_drivers_match_hand_counts(engine: Engi
     care = report["care"]
     assert care["brands"] == ["Nimbus"] and care["escalations"] == 2 and care["responded"] == 2
     assert care["within_sla"] == 1 and care["breached_sla"] == 1 and care["within_sla_share"] == 0.5
-    assert care["first_response_median_s"] == (20 * 60 + 3 * 3600) / 2
+    # Medians come from a x1.1 histogram: of two, the median lies between them, p90 near the larger.
+    assert 20 * 60 <= care["first_response_median_s"] <= 3 * 3600
+    assert care["first_response_p90_s"] == pytest.approx(3 * 3600, rel=0.1)
     assert {q["queue"]: q["within_sla_share"] for q in care["by_queue"]} == {"care": 0.0, "urgent": 1.0}
     outage = next(c for c in care["by_category"] if c["category"] == "outage")
     assert outage["escalations"] == 2
