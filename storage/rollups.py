@@ -16,12 +16,13 @@ primary brand; '' when none) and `platform`:
   A mention without a sentiment label counts as neutral.
 * `rollup_category` (hour, brand, platform, category): mentions and negative mentions
   that carry the category.
-* `rollup_term` (day, brand, term): in how many *negative* mentions each term (a word or
-  a two-word phrase, see `mention_terms`) occurs. Negative only and by UTC day, not hour,
-  to bound its size: it feeds the complaint terms, whose question is "what do people
-  complain about", over periods of days.
 
-Buckets are integers: `hour` = Unix time // 3600, `day` = `hour // 24` (UTC). Integer
+Words are not rolled up: a term table grows with vocabulary x days (a year of real text
+holds millions of (day, brand, term) rows, more than the mentions' own scan), and it
+would multiply the pipeline's writes. The reports' distinctive terms come from a
+bounded, stratified sample instead (storage/report_queries.py `text_sample`).
+
+Buckets are integers: `hour` = Unix time // 3600 (UTC). Integer
 keys are compact, compare the same on SQLite and PostgreSQL and need no time-zone care.
 
 Concurrency: increments are `INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`,
@@ -31,8 +32,6 @@ lock them in the same order (no deadlock).
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,8 +46,6 @@ from sqlmodel import Field, SQLModel
 from storage.dialect import table
 
 SENTIMENTS = ("positive", "neutral", "negative")
-MAX_TERMS_PER_MENTION = 40
-TERM_MAX_LEN = 64
 
 
 class RollupHour(SQLModel, table=True):
@@ -81,76 +78,6 @@ class RollupCategory(SQLModel, table=True):
     negative: int = 0
 
 
-class RollupTerm(SQLModel, table=True):
-    """In how many negative mentions of a brand a term occurs, per UTC day."""
-
-    __tablename__ = "rollup_term"
-    __table_args__ = (sa.Index("ix_rollup_term_brand_day", "brand", "day"),)
-
-    day: int = Field(primary_key=True)  # Unix time // 86400
-    brand: str = Field(primary_key=True, max_length=128)
-    term: str = Field(primary_key=True, max_length=TERM_MAX_LEN)
-    negative: int = 0
-
-
-# --------------------------------------------------------------------------- terms
-
-_URL = re.compile(r"https?://\S+|www\.\S+")
-_HANDLE = re.compile(r"[@#]\w+")  # handles are people/brands, not complaints; hashtags too
-_WORD = re.compile(r"[^\W\d_][\w'’-]*[^\W_]|[^\W\d_]", re.UNICODE)
-# Words that carry no complaint on their own. The log-odds weighting already discounts
-# frequent words; dropping these keeps bigrams such as "the app" out of the term rollup.
-STOP_WORDS = frozenset(
-    """a an the and or but if then so of to in on at by for with from as is are was were be
-    been being am it its it's this that these those there here i me my we our you your he
-    she they them their his her him us not no do does did done have has had having will
-    would can could should may might just also than too very about into over after before
-    up down out off again once all any some more most other such only own same what which
-    who whom when where why how rt amp via im i'm you're don't can't won't""".split()
-)
-
-
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
-
-
-def mention_terms(text: str) -> set[str]:
-    """The words (2+ letters, not stop words) and two-word phrases of a post.
-
-    A set: a term counts once per mention (document frequency), so one ranting post
-    cannot make a word "distinctive". Phrases join adjacent words when neither is a stop
-    word ("no signal" is kept through the "no" exception below, "the app" is not).
-    Capped at MAX_TERMS_PER_MENTION to bound the rollup's growth per mention.
-    """
-    if not text:
-        return set()
-    clean = _HANDLE.sub(" ", _URL.sub(" ", _fold(text)))
-    words = [w.strip("'-") for w in _WORD.findall(clean)]
-    out: list[str] = []
-    prev: str | None = None
-    for w in words:
-        if len(w) > TERM_MAX_LEN // 2 - 1:
-            prev = None
-            continue
-        keep = len(w) >= 2 and w not in STOP_WORDS
-        if keep:
-            out.append(w)
-        # "no signal", "not working": a negator starts a phrase; other stop words break one.
-        if prev is not None and (keep or w in _NEGATORS) and (prev not in STOP_WORDS or prev in _NEGATORS):
-            if keep:
-                out.append(f"{prev} {w}")
-        prev = w if (keep or w in _NEGATORS) else None
-    seen: dict[str, None] = {}
-    for term in out:
-        seen.setdefault(term, None)
-        if len(seen) >= MAX_TERMS_PER_MENTION:
-            break
-    return set(seen)
-
-
-_NEGATORS = frozenset({"no", "not", "never", "cannot", "can't", "won't", "don't"})
-
-
 # --------------------------------------------------------------------------- deltas
 
 
@@ -178,11 +105,10 @@ class RollupRow:
 
 @dataclass(slots=True)
 class Delta:
-    """Counts to add (sign +1) or subtract (sign -1), keyed like the three tables."""
+    """Counts to add (sign +1) or subtract (sign -1), keyed like the two tables."""
 
     hours: dict[tuple[int, str, str], list[int]] = field(default_factory=dict)
     categories: Counter[tuple[int, str, str, str, str]] = field(default_factory=Counter)
-    terms: Counter[tuple[int, str, str]] = field(default_factory=Counter)
 
     def add(self, row: RollupRow, sign: int = 1) -> None:
         hour = epoch_hour(row.created_at)
@@ -197,10 +123,6 @@ class Delta:
             self.categories[(hour, brand, row.platform, str(cat)[:64], "mentions")] += sign
             if negative:
                 self.categories[(hour, brand, row.platform, str(cat)[:64], "negative")] += sign
-        if negative:
-            day = hour // 24
-            for term in mention_terms(row.text):
-                self.terms[(day, brand, term)] += sign
 
     def __bool__(self) -> bool:
         return bool(self.hours)
@@ -229,7 +151,7 @@ def _upsert(conn: Connection, model: Any, keys: Sequence[str], counts: Sequence[
 
 
 def apply(conn: Connection, delta: Delta) -> None:
-    """Add `delta` to the three tables, in key order (see the module doc on locks)."""
+    """Add `delta` to the two tables, in key order (see the module doc on locks)."""
     hour_rows = [
         {"hour": h, "brand": b, "platform": p, "mentions": c[0], "engagement": c[1],
          "positive": c[2], "neutral": c[3], "negative": c[4]}
@@ -244,9 +166,6 @@ def apply(conn: Connection, delta: Delta) -> None:
         row[what] += n
     _upsert(conn, RollupCategory, ("hour", "brand", "platform", "category"), ("mentions", "negative"),
             [cats[k] for k in sorted(cats)])
-    _upsert(conn, RollupTerm, ("day", "brand", "term"), ("negative",),
-            [{"day": d, "brand": b, "term": term, "negative": n}
-             for (d, b, term), n in sorted(delta.terms.items()) if n])
     if any(c[0] < 0 for c in delta.hours.values()):
         _drop_empty(conn, delta)
 
@@ -254,16 +173,13 @@ def apply(conn: Connection, delta: Delta) -> None:
 def _drop_empty(conn: Connection, delta: Delta) -> None:
     """After a subtraction: the touched rows counted down to zero go, so a recount (which
     has no zero rows) compares equal. Only the touched keys: a purge must not scan."""
-    ht, ct, tt = table(RollupHour), table(RollupCategory), table(RollupTerm)
+    ht, ct = table(RollupHour), table(RollupCategory)
     for h, b, p in sorted(delta.hours):
         conn.execute(sa.delete(ht).where(ht.c.hour == h, ht.c.brand == b, ht.c.platform == p,
                                          ht.c.mentions <= 0))
     for h, b, p, c in sorted({k[:4] for k in delta.categories}):
         conn.execute(sa.delete(ct).where(ct.c.hour == h, ct.c.brand == b, ct.c.platform == p,
                                          ct.c.category == c, ct.c.mentions <= 0))
-    for d, b, term in sorted(delta.terms):
-        conn.execute(sa.delete(tt).where(tt.c.day == d, tt.c.brand == b, tt.c.term == term,
-                                         tt.c.negative <= 0))
 
 
 def add_mentions(conn: Connection, rows: Iterable[RollupRow]) -> None:
@@ -311,7 +227,7 @@ def recount(conn: Connection) -> Delta:
 
 def rebuild(conn: Connection) -> None:
     """Replace the rollups with a full recount (migration 0004's back-fill; repair)."""
-    for model in (RollupHour, RollupCategory, RollupTerm):
+    for model in (RollupHour, RollupCategory):
         conn.execute(sa.delete(table(model)))
     apply(conn, recount(conn))
 
@@ -319,7 +235,7 @@ def rebuild(conn: Connection) -> None:
 def snapshot(conn: Connection) -> dict[str, set[tuple[Any, ...]]]:
     """Every rollup row as a tuple, per table: what tests compare with `recount`."""
     out: dict[str, set[tuple[Any, ...]]] = {}
-    for model in (RollupHour, RollupCategory, RollupTerm):
+    for model in (RollupHour, RollupCategory):
         tbl = table(model)
         out[tbl.name] = {tuple(r) for r in conn.execute(sa.select(tbl))}
     return out
@@ -333,60 +249,52 @@ def as_snapshot(delta: Delta) -> dict[str, set[tuple[Any, ...]]]:
     return {
         "rollup_hour": {(h, b, p, *c) for (h, b, p), c in delta.hours.items() if c[0]},
         "rollup_category": {(h, b, p, c, *n) for (h, b, p, c), n in cats.items() if n[0]},
-        "rollup_term": {(d, b, t, n) for (d, b, t), n in delta.terms.items() if n},
     }
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def hour_counts(
-    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str] | None = None
-) -> list[tuple[int, str, str, int, int, int, int, int]]:
-    """(hour, brand, platform, mentions, engagement, positive, neutral, negative) rows."""
+_COUNTS = ("mentions", "engagement", "positive", "neutral", "negative")
+
+
+def hourly_by_brand(
+    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
+) -> list[tuple[int, str, int, int, int, int, int]]:
+    """(hour, brand, mentions, engagement, positive, neutral, negative), platforms summed."""
     tbl = table(RollupHour)
-    q = sa.select(tbl.c.hour, tbl.c.brand, tbl.c.platform, tbl.c.mentions, tbl.c.engagement,
-                  tbl.c.positive, tbl.c.neutral, tbl.c.negative).where(
-        tbl.c.hour >= start_hour, tbl.c.hour < end_hour
+    q = (
+        sa.select(tbl.c.hour, tbl.c.brand, *(sa.func.sum(tbl.c[c]) for c in _COUNTS))
+        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour, tbl.c.brand.in_(list(brands)))
+        .group_by(tbl.c.hour, tbl.c.brand)
     )
-    if brands is not None:
-        q = q.where(tbl.c.brand.in_(list(brands)))
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [(int(h), b, *(int(x or 0) for x in rest)) for h, b, *rest in conn.execute(q)]  # type: ignore[misc]
 
 
-def category_counts(
-    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str] | None = None
-) -> list[tuple[int, str, str, int, int]]:
-    """(hour, brand, category, mentions, negative) rows, summed over platforms."""
+def platform_totals(
+    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
+) -> list[tuple[str, str, int, int, int, int, int]]:
+    """(brand, platform, mentions, engagement, positive, neutral, negative) over the hours."""
+    tbl = table(RollupHour)
+    q = (
+        sa.select(tbl.c.brand, tbl.c.platform, *(sa.func.sum(tbl.c[c]) for c in _COUNTS))
+        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour, tbl.c.brand.in_(list(brands)))
+        .group_by(tbl.c.brand, tbl.c.platform)
+    )
+    return [(b, p, *(int(x or 0) for x in rest)) for b, p, *rest in conn.execute(q)]  # type: ignore[misc]
+
+
+def category_totals(
+    conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
+) -> list[tuple[str, str, int, int]]:
+    """(brand, category, mentions, negative mentions) over the hours."""
     tbl = table(RollupCategory)
     q = (
-        sa.select(tbl.c.hour, tbl.c.brand, tbl.c.category, sa.func.sum(tbl.c.mentions),
-                  sa.func.sum(tbl.c.negative))
-        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour)
-        .group_by(tbl.c.hour, tbl.c.brand, tbl.c.category)
+        sa.select(tbl.c.brand, tbl.c.category, sa.func.sum(tbl.c.mentions), sa.func.sum(tbl.c.negative))
+        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour, tbl.c.brand.in_(list(brands)))
+        .group_by(tbl.c.brand, tbl.c.category)
     )
-    if brands is not None:
-        q = q.where(tbl.c.brand.in_(list(brands)))
-    return [(int(h), b, c, int(m or 0), int(n or 0)) for h, b, c, m, n in conn.execute(q)]
-
-
-def term_counts(
-    conn: Connection, start_day: int, end_day: int, brands: Sequence[str] | None = None
-) -> dict[str, Counter[str]]:
-    """brand -> term -> negative mentions containing it, over days [start_day, end_day)."""
-    tbl = table(RollupTerm)
-    q = (
-        sa.select(tbl.c.brand, tbl.c.term, sa.func.sum(tbl.c.negative))
-        .where(tbl.c.day >= start_day, tbl.c.day < end_day)
-        .group_by(tbl.c.brand, tbl.c.term)
-    )
-    if brands is not None:
-        q = q.where(tbl.c.brand.in_(list(brands)))
-    out: dict[str, Counter[str]] = {}
-    for brand, term, n in conn.execute(q):
-        if n:
-            out.setdefault(brand, Counter())[term] = int(n)
-    return out
+    return [(b, c, int(m or 0), int(n or 0)) for b, c, m, n in conn.execute(q)]
 
 
 def brands_with_data(conn: Connection) -> list[str]:
@@ -407,18 +315,16 @@ __all__ = [
     "RollupCategory",
     "RollupHour",
     "RollupRow",
-    "RollupTerm",
     "add_mentions",
     "as_rollup_row",
     "as_snapshot",
-    "category_counts",
+    "category_totals",
     "epoch_hour",
-    "hour_counts",
+    "hourly_by_brand",
     "hour_start",
-    "mention_terms",
+    "platform_totals",
     "rebuild",
     "recount",
     "remove_mention",
     "snapshot",
-    "term_counts",
 ]

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from console.reports import spikes as spk
 from console.reports.logodds import distinctive_terms
 from console.reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
+from console.reports.terms import mention_terms
 from socialear.config import RulesConfig
 from storage import report_queries as rq
 from storage import rollups
@@ -84,20 +85,49 @@ def _excluded_terms(rules: RulesConfig) -> set[str]:
     """Brand names and handles: trivially distinctive of their own brand, so left out."""
     words: set[str] = set()
     for b in rules.brands:
-        words.update(rollups.mention_terms(b.name))
+        words.update(mention_terms(b.name))
         words.update(w for w in b.name.casefold().split() if w)
         words.update(h.casefold() for h in b.handles.values())
     return words
 
 
 class _Data:
-    """The rollup rows a report needs, read once."""
+    """The rollups a report needs, summed by the database.
+
+    `hourly[brand][hour]` and `platforms[(brand, platform)]` hold
+    [mentions, engagement, positive, neutral, negative]; `platforms` covers [start, end).
+    """
 
     def __init__(self, conn: Connection, rules: RulesConfig, start_h: int, end_h: int, hist_h: int):
         names = [b.name for b in rules.brands]
-        self.hours = rollups.hour_counts(conn, hist_h, end_h, names)
-        self.categories = rollups.category_counts(conn, hist_h, end_h, names)
+        self.conn, self.names = conn, names
+        self.hourly: dict[str, dict[int, list[int]]] = {n: {} for n in names}
+        for hour, brand, *counts in rollups.hourly_by_brand(conn, hist_h, end_h, names):
+            self.hourly[brand][hour] = counts
+        self.platforms = {(b, p): counts for b, p, *counts in rollups.platform_totals(conn, start_h, end_h, names)}
         self.start_h, self.end_h, self.hist_h = start_h, end_h, hist_h
+
+    def sums(self, brand: str, start_h: int, end_h: int) -> list[int]:
+        out = [0, 0, 0, 0, 0]
+        for hour, c in self.hourly.get(brand, {}).items():
+            if start_h <= hour < end_h:
+                for i in range(5):
+                    out[i] += c[i]
+        return out
+
+    def categories(self, start_h: int, end_h: int, brands: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
+        """brand -> category -> (mentions, negative mentions) over the hours."""
+        out: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        for b, c, m, n in rollups.category_totals(self.conn, start_h, end_h, list(brands or self.names)):
+            out[b][c] = (m, n)
+        return out
+
+
+_KEYS = ("mentions", "engagement", "positive", "neutral", "negative")
+
+
+def _named(c: Sequence[int]) -> dict[str, int]:
+    return dict(zip(_KEYS, c, strict=True))
 
 
 def build_competitor_report(
@@ -129,7 +159,7 @@ def build_competitor_report(
             raise EmptyPeriod(
                 f"no mentions of {', '.join(names)} between {_iso(start)} and {_iso(end)}: nothing to report"
             )
-        terms = rollups.term_counts(conn, start_h // 24, -(-end_h // 24))
+        terms = _term_counts(conn, [b.name for b in rules.brands], start, end)
         excluded = _excluded_terms(rules)
         all_mentions = sum(totals[n]["mentions"] for n in names)
         all_engagement = sum(totals[n]["engagement"] for n in names)
@@ -162,7 +192,7 @@ def build_competitor_report(
                 "top_posts_by_reach": reach_posts,
                 "top_authors": top_authors,
             })
-        found = _spikes(conn, data, chosen, data.hist_h, start_h, end_h, terms, excluded)
+        found = _spikes(conn, data, chosen, data.hist_h, start_h, end_h, excluded)
         own = [b.name for b in chosen if not b.competitor]
         care = care_performance(conn, own, start, end, now) if own else None
     return {
@@ -178,57 +208,48 @@ def build_competitor_report(
 # --------------------------------------------------------------------------- parts
 
 
-def _totals(data: _Data, names: list[str], start_h: int, end_h: int) -> dict[str, Counter[str]]:
-    out: dict[str, Counter[str]] = {n: Counter() for n in names}
-    for hour, brand, _p, m, e, pos, neu, neg in data.hours:
-        if start_h <= hour < end_h and brand in out:
-            out[brand].update(mentions=m, engagement=e, positive=pos, neutral=neu, negative=neg)
-    for n in names:
-        for k in ("mentions", "engagement", *SENT):
-            out[n][k] += 0
-    return out
+def _totals(data: _Data, names: list[str], start_h: int, end_h: int) -> dict[str, dict[str, int]]:
+    return {n: _named(data.sums(n, start_h, end_h)) for n in names}
 
 
 def _platforms(data: _Data, names: list[str], start_h: int, end_h: int) -> dict[str, list[dict[str, Any]]]:
-    cell: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    for hour, brand, platform, m, e, pos, neu, neg in data.hours:
-        if start_h <= hour < end_h and brand in names:
-            cell[(brand, platform)].update(mentions=m, engagement=e, positive=pos, neutral=neu, negative=neg)
-    per_platform: dict[str, Counter[str]] = defaultdict(Counter)
-    for (_b, p), c in cell.items():
-        per_platform[p].update(mentions=c["mentions"], engagement=c["engagement"])
+    per_platform: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (b, p), c in data.platforms.items():
+        if b in names:
+            per_platform[p][0] += c[0]
+            per_platform[p][1] += c[1]
     out: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    for (b, p), c in sorted(cell.items(), key=lambda kv: (kv[0][0], -kv[1]["mentions"], kv[0][1])):
+    cells = [(b, p, c) for (b, p), c in data.platforms.items() if b in names and c[0]]
+    for b, p, c in sorted(cells, key=lambda x: (x[0], -x[2][0], x[1])):
         out[b].append({
             "platform": p,
-            "mentions": c["mentions"],
-            "engagement": c["engagement"],
-            "share_of_voice": _share(c["mentions"], per_platform[p]["mentions"]),
-            "engagement_share": _share(c["engagement"], per_platform[p]["engagement"]),
-            "sentiment": {s: c[s] for s in SENT},
-            "net_sentiment": net_sentiment(c["positive"], c["negative"]),
+            "mentions": c[0],
+            "engagement": c[1],
+            "share_of_voice": _share(c[0], per_platform[p][0]),
+            "engagement_share": _share(c[1], per_platform[p][1]),
+            "sentiment": {"positive": c[2], "neutral": c[3], "negative": c[4]},
+            "net_sentiment": net_sentiment(c[2], c[4]),
         })
     return out
 
 
 def _series(data: _Data, names: list[str], start_h: int, end_h: int, interval: str) -> dict[str, list[dict[str, Any]]]:
     buckets = _buckets(start_h, end_h, interval)
-    cells: dict[tuple[str, int], Counter[str]] = defaultdict(Counter)
-    for hour, brand, _p, m, e, pos, neu, neg in data.hours:
-        if start_h <= hour < end_h and brand in names:
-            cells[(brand, _bucket(hour, interval))].update(
-                mentions=m, engagement=e, positive=pos, neutral=neu, negative=neg)
     out: dict[str, list[dict[str, Any]]] = {}
     for n in names:
+        cells: dict[int, list[int]] = {}
+        for hour, c in data.hourly.get(n, {}).items():
+            if start_h <= hour < end_h:
+                cell = cells.setdefault(_bucket(hour, interval), [0, 0, 0, 0, 0])
+                for i in range(5):
+                    cell[i] += c[i]
         rows = []
         for b in buckets:
-            c = cells.get((n, b), Counter())
+            c = cells.get(b, [0, 0, 0, 0, 0])
             rows.append({
                 "start": _iso(max(rollups.hour_start(b), rollups.hour_start(start_h))),
-                "mentions": c["mentions"],
-                "engagement": c["engagement"],
-                **{s: c[s] for s in SENT},
-                "net_sentiment": net_sentiment(c["positive"], c["negative"]),
+                **_named(c),
+                "net_sentiment": net_sentiment(c[2], c[4]),
             })
         out[n] = rows
     return out
@@ -244,22 +265,13 @@ def _drivers(data: _Data, names: list[str], start_h: int, end_h: int, span_h: in
     with the category whatever their sentiment.
     """
     prev_h = start_h - span_h
-    cur: dict[str, Counter[str]] = defaultdict(Counter)
-    cur_all: dict[str, Counter[str]] = defaultdict(Counter)
-    prev: dict[str, Counter[str]] = defaultdict(Counter)
-    for hour, brand, cat, m, neg in data.categories:
-        if start_h <= hour < end_h:
-            cur[brand][cat] += neg
-            cur_all[brand][cat] += m
-        elif prev_h <= hour < start_h:
-            prev[brand][cat] += neg
-    neg_now: Counter[str] = Counter()
-    neg_prev: Counter[str] = Counter()
-    for hour, brand, _p, _m, _e, _pos, _neu, neg in data.hours:
-        if start_h <= hour < end_h:
-            neg_now[brand] += neg
-        elif prev_h <= hour < start_h:
-            neg_prev[brand] += neg
+    now_cats = data.categories(start_h, end_h, names)
+    prev_cats = data.categories(prev_h, start_h, names)
+    cur = {n: Counter({c: v[1] for c, v in now_cats.get(n, {}).items()}) for n in names}
+    cur_all = {n: Counter({c: v[0] for c, v in now_cats.get(n, {}).items()}) for n in names}
+    prev = {n: Counter({c: v[1] for c, v in prev_cats.get(n, {}).items()}) for n in names}
+    neg_now = {n: data.sums(n, start_h, end_h)[4] for n in names}
+    neg_prev = {n: data.sums(n, prev_h, start_h)[4] for n in names}
     out: dict[str, list[dict[str, Any]]] = {}
     for n in names:
         cats = set(cur[n]) | set(prev[n]) | set(cur_all[n])
@@ -282,43 +294,58 @@ def _drivers(data: _Data, names: list[str], start_h: int, end_h: int, span_h: in
     return out
 
 
+def _term_counts(conn: Connection, names: list[str], start: datetime, end: datetime) -> dict[str, Counter[str]]:
+    """brand -> term -> negative mentions containing it, in the brand's bounded sample
+    (storage/report_queries.py `text_sample`: at most 600 posts spread over the period)."""
+    out: dict[str, Counter[str]] = {}
+    for name in names:
+        counts: Counter[str] = Counter()
+        for _id, text in rq.text_sample(conn, name, start, end):
+            counts.update(mention_terms(text))
+        out[name] = counts
+    return out
+
+
 # --------------------------------------------------------------------------- spikes
 
 
 def _hourly(data: _Data, brand: str, first_h: int, end_h: int) -> tuple[list[int], list[int]]:
     volume = [0] * (end_h - first_h)
     negative = [0] * (end_h - first_h)
-    for hour, b, _p, m, _e, _pos, _neu, neg in data.hours:
-        if b == brand and first_h <= hour < end_h:
-            volume[hour - first_h] += m
-            negative[hour - first_h] += neg
+    for hour, c in data.hourly.get(brand, {}).items():
+        if first_h <= hour < end_h:
+            volume[hour - first_h] = c[0]
+            negative[hour - first_h] = c[4]
     return volume, negative
 
 
 def _spikes(conn: Connection, data: _Data, chosen: list[Any], first_h: int, start_h: int, end_h: int,
-            terms: dict[str, Counter[str]], excluded: set[str]) -> list[dict[str, Any]]:
+            excluded: set[str]) -> list[dict[str, Any]]:
     out = []
+    backgrounds: dict[tuple[str, bool], list[tuple[int, str]]] = {}
     for b in chosen:
         volume, negative = _hourly(data, b.name, first_h, end_h)
         for kind, counts in (("volume", volume), ("negative", negative)):
             for ep in spk.detect(counts, first_h, from_index=start_h - first_h):
-                out.append(_explain(conn, data, b, kind, ep, first_h, terms, excluded))
+                key = (b.name, kind == "negative")
+                if key not in backgrounds:  # what the brand's posts say outside spikes
+                    backgrounds[key] = rq.text_sample(conn, b.name, rollups.hour_start(first_h),
+                                                      rollups.hour_start(end_h), negative_only=key[1])
+                out.append(_explain(conn, data, b, kind, ep, first_h, backgrounds[key], excluded))
     out.sort(key=lambda s: (s["start"], s["brand"], s["kind"]))
     return out
 
 
 def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episode, first_h: int,
-             terms: dict[str, Counter[str]], excluded: set[str]) -> dict[str, Any]:
+             background_sample: list[tuple[int, str]], excluded: set[str]) -> dict[str, Any]:
     """Why the spike: its categories and terms against the brand's baseline, and examples."""
     s_h, e_h = first_h + ep.start, first_h + ep.end
     start, end = rollups.hour_start(s_h), rollups.hour_start(e_h)
-    field = 4 if kind == "negative" else 3  # category rows: (hour, brand, cat, mentions, negative)
-    in_spike: Counter[str] = Counter()
-    outside: Counter[str] = Counter()
-    for row in data.categories:
-        if row[1] != brand.name or not first_h <= row[0] < data.end_h:
-            continue
-        (in_spike if s_h <= row[0] < e_h else outside)[row[2]] += row[field]
+    idx = 1 if kind == "negative" else 0  # (mentions, negative) per category
+    spike_cats = data.categories(s_h, e_h, [brand.name]).get(brand.name, {})
+    all_cats = data.categories(first_h, data.end_h, [brand.name]).get(brand.name, {})
+    in_spike: Counter[str] = Counter({c: v[idx] for c, v in spike_cats.items() if v[idx]})
+    outside: Counter[str] = Counter({c: v[idx] - spike_cats.get(c, (0, 0))[idx] for c, v in all_cats.items()})
     base_total = sum(outside.values())
     spike_total = sum(in_spike.values())
     drivers = []
@@ -338,10 +365,12 @@ def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episo
     sample = rq.window_sample(conn, brand.name, start, end, negative_only=kind == "negative")
     sample_terms: Counter[str] = Counter()
     for post in sample:
-        sample_terms.update(rollups.mention_terms(post["text"] or ""))
-    background = Counter(terms.get(brand.name, Counter()))
-    background.subtract(sample_terms)
-    background = Counter({k: v for k, v in background.items() if v > 0})
+        sample_terms.update(mention_terms(post["text"] or ""))
+    in_sample = {post["id"] for post in sample}
+    background: Counter[str] = Counter()
+    for mention_id, text in background_sample:
+        if mention_id not in in_sample:  # the spike's own posts are not its baseline
+            background.update(mention_terms(text))
     return {
         "brand": brand.name,
         "competitor": bool(brand.competitor),
@@ -384,8 +413,7 @@ def recent_spikes(
     chosen = select_brands(rules, brands)
     with engine.connect() as conn:
         data = _Data(conn, rules, start_h, end_h, first_h)
-        terms = rollups.term_counts(conn, first_h // 24, -(-end_h // 24))
-        return _spikes(conn, data, chosen, first_h, start_h, end_h, terms, _excluded_terms(rules))
+        return _spikes(conn, data, chosen, first_h, start_h, end_h, _excluded_terms(rules))
 
 
 # --------------------------------------------------------------------------- care

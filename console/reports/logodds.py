@@ -22,7 +22,6 @@ shrunk to nothing.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Collection, Mapping
 
 PRIOR_CAP = 10_000.0
@@ -34,22 +33,27 @@ def log_odds_z(
     others: Mapping[str, int],
     background: Mapping[str, int] | None = None,
     alpha0: float | None = None,
+    min_count: int = 1,
 ) -> dict[str, tuple[float, int]]:
-    """term -> (z, count in group) for every term of `group`."""
-    bg: Counter[str] = Counter(background) if background is not None else Counter(group) + Counter(others)
-    bg_total = float(sum(bg.values()))
+    """term -> (z, count in group) for every term of `group` seen at least `min_count` times.
+
+    Without `background`, the background is group + others (not materialised: a term's
+    background count is looked up in both).
+    """
+    n_i = float(sum(group.values()))
+    n_j = float(sum(others.values()))
+    bg_total = float(sum(background.values())) if background is not None else n_i + n_j
     if bg_total <= 0:
         return {}
     a0 = float(alpha0) if alpha0 is not None else min(bg_total, PRIOR_CAP)
-    n_i = float(sum(group.values()))
-    n_j = float(sum(others.values()))
     out: dict[str, tuple[float, int]] = {}
     for term, y_i in group.items():
-        if y_i <= 0:
+        if y_i <= 0 or y_i < min_count:
             continue
-        # A term missing from the background still gets a small prior (half a count).
-        a_w = a0 * max(bg.get(term, 0), 0.5) / bg_total
         y_j = float(others.get(term, 0))
+        bg = background.get(term, 0) if background is not None else y_i + y_j
+        # A term missing from the background still gets a small prior (half a count).
+        a_w = a0 * max(bg, 0.5) / bg_total
         li = math.log((y_i + a_w) / max(n_i + a0 - y_i - a_w, 1e-9))
         lj = math.log((y_j + a_w) / max(n_j + a0 - y_j - a_w, 1e-9))
         var = 1.0 / (y_i + a_w) + 1.0 / (y_j + a_w)
@@ -75,7 +79,7 @@ def distinctive_terms(
     name is trivially "distinctive" of its own mentions and says nothing).
     """
     banned = {e.casefold() for e in exclude}
-    scored = log_odds_z(group, others, background)
+    scored = log_odds_z(group, others, background, min_count=min_count)
     ranked = sorted(
         (
             (z, n, term)

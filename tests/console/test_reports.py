@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from console.reports import EmptyPeriod, ReportError, build_competitor_report, resolve_period
 from console.reports.cli import to_csv
 from console.reports.logodds import distinctive_terms, log_odds_z
+from console.reports.terms import mention_terms
 from console.web.auth import create_api_token
 from storage.console_models import ConsoleUser
 from storage.engine import session_scope
@@ -195,3 +196,11 @@ def test_api_returns_the_same_report(db: Engine) -> None:
     empty = c.get("/api/v1/reports/competitors", params={"from": "2024-01-01", "to": "2024-01-02"})
     assert empty.status_code == 404 and "nothing to report" in empty.json()["detail"]
     assert TestClient(app).get("/api/v1/reports/competitors").status_code == 401
+
+
+def test_mention_terms_are_words_and_phrases_without_stop_words() -> None:
+    terms = mention_terms("@NimbusMobile No signal in Leeds since Monday!! https://x.co/a #outage the the")
+    assert {"no signal", "signal", "leeds", "monday"} <= terms
+    assert "the" not in terms and "in" not in terms and "nimbusmobile" not in terms and "outage" not in terms
+    assert not any("http" in term for term in terms)
+    assert mention_terms("") == set()

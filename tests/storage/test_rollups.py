@@ -47,9 +47,9 @@ def test_rollups_equal_a_recount_after_inserts_purges_and_replay(engine: Engine,
     _import(engine, SAMPLE)
     stored = _assert_exact(engine)
     assert sum(r[3] for r in stored["rollup_hour"]) > 500  # the sample's mentions, counted
-    assert stored["rollup_category"] and stored["rollup_term"]
+    assert stored["rollup_category"]
 
-    # Purge negative, categorised mentions (they touch all three tables), one of them twice.
+    # Purge negative, categorised mentions (they touch both tables), one of them twice.
     mt = table(t.Mention)
     with engine.connect() as conn:
         victims = conn.execute(
@@ -111,9 +111,3 @@ def _when(text: str):  # noqa: ANN202
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def test_mention_terms_are_words_and_phrases_without_stop_words() -> None:
-    terms = rollups.mention_terms("@NimbusMobile No signal in Leeds since Monday!! https://x.co/a #outage the the")
-    assert {"no signal", "signal", "leeds", "monday"} <= terms
-    assert "the" not in terms and "in" not in terms and "nimbusmobile" not in terms and "outage" not in terms
-    assert not any("http" in term for term in terms)
-    assert rollups.mention_terms("") == set()

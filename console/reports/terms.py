@@ -1,0 +1,67 @@
+"""Terms of a post: the words and two-word phrases the distinctive-terms method counts."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_TERMS_PER_MENTION = 40
+TERM_MAX_LEN = 64
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_HANDLE = re.compile(r"[@#]\w+")  # handles are people/brands, not complaints; hashtags too
+_WORD = re.compile(r"[^\W\d_][\w'’-]*[^\W_]|[^\W\d_]", re.UNICODE)
+# Words that carry no complaint on their own. The log-odds weighting already discounts
+# frequent words; dropping these keeps bigrams such as "the app" out of the counts.
+STOP_WORDS = frozenset(
+    """a an the and or but if then so of to in on at by for with from as is are was were be
+    been being am it its it's this that these those there here i me my we our you your he
+    she they them their his her him us not no do does did done have has had having will
+    would can could should may might just also than too very about into over after before
+    up down out off again once all any some more most other such only own same what which
+    who whom when where why how rt amp via im i'm you're don't can't won't""".split()
+)
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+
+
+def mention_terms(text: str) -> set[str]:
+    """The words (2+ letters, not stop words) and two-word phrases of a post.
+
+    A set: a term counts once per mention (document frequency), so one ranting post
+    cannot make a word "distinctive". Phrases join adjacent words when neither is a stop
+    word ("no signal" is kept through the "no" exception below, "the app" is not).
+    Capped at MAX_TERMS_PER_MENTION, so one long post costs no more than a short one.
+    """
+    if not text:
+        return set()
+    clean = _HANDLE.sub(" ", _URL.sub(" ", _fold(text)))
+    words = [w.strip("'-") for w in _WORD.findall(clean)]
+    out: list[str] = []
+    prev: str | None = None
+    for w in words:
+        if len(w) > TERM_MAX_LEN // 2 - 1:
+            prev = None
+            continue
+        keep = len(w) >= 2 and w not in STOP_WORDS
+        if keep:
+            out.append(w)
+        # "no signal", "not working": a negator starts a phrase; other stop words break one.
+        if prev is not None and (keep or w in _NEGATORS) and (prev not in STOP_WORDS or prev in _NEGATORS):
+            if keep:
+                out.append(f"{prev} {w}")
+        prev = w if (keep or w in _NEGATORS) else None
+    seen: dict[str, None] = {}
+    for term in out:
+        seen.setdefault(term, None)
+        if len(seen) >= MAX_TERMS_PER_MENTION:
+            break
+    return set(seen)
+
+
+_NEGATORS = frozenset({"no", "not", "never", "cannot", "can't", "won't", "don't"})
+
+
+__all__ = ["STOP_WORDS", "mention_terms"]
