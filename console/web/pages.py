@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from ruamel.yaml import YAML
 
-from console.web import actions, case_actions, queries, whatif
+from console.web import actions, case_actions, queries, views, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
 from console.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -121,7 +121,9 @@ def queue(request: Request, user: Principal = Depends(current_user)) -> Response
         page = queries.queue_page(session, f, user.username)
         choices = queries.filter_choices(session)
         assignable = queries.assignable_users(session) if user.can(Role.lead) else []
+        saved = views.views_for(session, user.user_id)
     return ctx.renderer.page(request, "queue.html", user, {
+        "views": saved,
         "title": "Queue", "f": f, "page": page, "rows_url": _rows_url(f),
         "queues": rules.queues, "brands": [b.name for b in rules.brands],
         "sources": sorted({s.name for s in rules.sources} | set(choices["sources"])),
@@ -199,6 +201,20 @@ def _bulk_done(next_url: str, text: str) -> Response:
     target = _safe_next(next_url, "/queue")
     sep = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{sep}{urlencode({'done': text[:500]})}", 303)
+
+
+@router.post("/queue/views")
+def save_view(request: Request, name: str = Form(""), query: str = Form(""),
+              shared: str = Form(""), user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    views.save(ctx.engine, user, name, query, shared == "1")
+    return _bulk_done("/queue" + (f"?{query}" if query else ""), f"Saved the view {name.strip()!r}.")
+
+
+@router.post("/queue/views/{view_id}/delete")
+def delete_view(request: Request, view_id: int, user: Principal = Depends(csrf_user)) -> Response:
+    views.delete(get_ctx(request).engine, user, view_id)
+    return _bulk_done("/queue", "Deleted the view.")
 
 
 @router.get("/queue/next")

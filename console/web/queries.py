@@ -161,7 +161,7 @@ def _row_columns() -> list[Any]:
         E.c.created_at, E.c.route, E.c.tags, E.c.replied_at, E.c.case_id,
         sa.func.coalesce(C.c.size, 1).label("case_size"),
         sa.func.substr(M.c.text, 1, 280).label("text"), M.c.source, M.c.platform,
-        M.c.brand, M.c.sentiment_label, M.c.sentiment_compound, M.c.urgency,
+        M.c.brand, M.c.sentiment_label, M.c.sentiment_compound, E.c.urgency,
         M.c.categories, M.c.url, A.c.handle, A.c.followers, A.c.verified,
     ]
 
