@@ -38,6 +38,7 @@ from responders.publish import enqueue_auto_reply
 from responders.replies import render_reply
 from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
+from storage import customers
 from storage import models as t
 from storage.dialect import table
 from storage.types import utcnow
@@ -120,6 +121,7 @@ class Analyzer:
             language=score.language,
             text=m.text,
             question=score.question,
+            segment=(m.extra or {}).get("customer_segment"),
         )
 
     def route(self, m: Mention, brand: str | None, competitor: bool, score: Any, explain: bool = False) -> Decision:
@@ -306,6 +308,11 @@ class Pipeline:
         created = [as_utc(m.created_at) for m in mentions]
         window.prepare(conn, min(created), max(created))
         prior = _escalations_by_author(conn, mentions)  # key -> [open, total]
+        # the customer directory: routes may match the segment, SLAs depend on it
+        known = customers.lookup(conn, {(m.author.platform, m.author.handle) for m in mentions})
+        for m in mentions:
+            if (found := known.get((m.author.platform, m.author.handle))) is not None:
+                m.extra = {**(m.extra or {}), "customer_id": found[0], "customer_segment": found[1]}
         out = []
         for m in sorted(mentions, key=lambda x: as_utc(x.created_at)):
             key = (m.author.platform, m.author.handle)
@@ -445,7 +452,8 @@ class Pipeline:
                     "priority": priority,
                     "priority_rank": PRIORITY_RANK[priority],
                     "status": "open",
-                    "sla_due": now + rules.sla.due_after(priority),
+                    "sla_due": now + rules.sla.due_after(
+                        priority, (s.mention.extra or {}).get("customer_segment")),
                     "created_at": now,
                     "updated_at": now,
                     "suggested_reply": suggested_reply(rules, s),

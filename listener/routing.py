@@ -39,6 +39,7 @@ class RoutingFacts:
     language: str | None
     text: str
     question: bool
+    segment: str | None = None  # the author's customer segment (storage.customers)
 
 
 @dataclass(slots=True)
@@ -115,6 +116,8 @@ def _conditions(w: When, facts: RoutingFacts) -> Iterator[tuple[str, Any, Callab
         yield "language", w.language, lambda: facts.language, facts.language in w.language
     if w.question is not None:
         yield "question", w.question, lambda: facts.question, facts.question == w.question
+    if w.segment is not None:
+        yield "segment", w.segment, lambda: facts.segment, facts.segment in w.segment
     if w.text is not None:
         hit = _compiled(w.text).search(facts.text)
         yield "text", w.text, lambda: hit.group(0) if hit else None, hit is not None
@@ -140,7 +143,7 @@ def _predicates(w: When) -> list[Predicate]:
     if w.brand is not None:
         brands = w.brand
         preds.append(lambda f: _brand_ok(brands, f))
-    for attr in ("source", "platform", "sentiment", "language"):
+    for attr in ("source", "platform", "sentiment", "language", "segment"):
         if (values := getattr(w, attr)) is not None:
             preds.append(_in(values, attr))
     for attr in ("compound", "urgency", "followers"):

@@ -158,6 +158,8 @@ class When(Strict):
     language: StrList | None = None
     text: str | None = Field(default=None, description="Python regular expression, case-insensitive")
     question: bool | None = None
+    segment: StrList | None = Field(
+        default=None, description="the author's customer segment (customer directory), e.g. platinum")
 
 
 class Escalate(Strict):
@@ -218,9 +220,14 @@ class Sla(Strict):
     high: DurationStr = "2h"
     normal: DurationStr = "8h"
     low: DurationStr = "24h"
+    segments: dict[str, dict[Priority, DurationStr]] = Field(
+        default_factory=dict,
+        description="per customer segment, SLAs that replace the ones above, e.g. "
+                    "{platinum: {urgent: 10m, high: 30m}}")
 
-    def due_after(self, priority: str) -> timedelta:
-        return parse_duration(getattr(self, priority))
+    def due_after(self, priority: str, segment: str | None = None) -> timedelta:
+        override = self.segments.get(segment or "", {}).get(priority)  # type: ignore[call-overload]
+        return parse_duration(override or getattr(self, priority))
 
 
 class RulesConfig(Strict):

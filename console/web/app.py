@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console.web import api, pages
+from console.web import api, customers_api, pages
 from console.web.actions import ActionError
 from console.web.auth import AuthError, Principal, principal_from_request
 from console.web.deps import current_user
@@ -186,6 +186,7 @@ def create_app(
     app.add_middleware(_Observe, requests=requests, latency=latency)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
+    app.include_router(customers_api.router)
     app.include_router(pages.router)
     _add_error_handlers(app)
     _add_service_routes(app)

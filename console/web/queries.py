@@ -35,12 +35,15 @@ from storage.models import (
     AuditEvent,
     Author,
     CareCase,
+    Customer,
+    CustomerIdentity,
     Escalation,
     EscalationStatus,
     Mention,
     OutboxItem,
     SourceState,
 )
+from storage.customers import lookup as customer_lookup
 from storage.types import as_utc, utcnow
 
 PAGE_SIZE = 50
@@ -508,6 +511,9 @@ class Detail:
     reply_delivery: str | None = None  # state of the queued public reply: pending/sending/retry/sent/dead
     case: CareCase | None = None
     case_posts: list[dict[str, Any]] = field(default_factory=list)  # every post of the case
+    customer: Customer | None = None
+    identities: list[dict[str, Any]] = field(default_factory=list)  # platform, handle, posts
+    customer_history: list[dict[str, Any]] = field(default_factory=list)  # all identities' posts
 
 
 def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
@@ -556,7 +562,37 @@ def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
                       sa.func.substr(M.c.text, 1, 280).label("text"))
             .select_from(E.join(M, M.c.id == E.c.mention_id))
             .where(E.c.case_id == case.id).order_by(M.c.created_at, E.c.id).limit(200))]
-    return Detail(esc, mention, author, history, sources, earlier, events, state, case, posts)
+    detail = Detail(esc, mention, author, history, sources, earlier, events, state, case, posts)
+    if author is not None:
+        _add_customer(session, detail, author)
+    return detail
+
+
+def _add_customer(session: Session, detail: Detail, author: Author) -> None:
+    """The author's customer (directory), its identities and their posts across platforms."""
+    found = customer_lookup(session, [(author.platform, author.handle)]).get(
+        (author.platform, author.handle))
+    if found is None:
+        return
+    detail.customer = session.get(Customer, found[0])
+    ci = table(CustomerIdentity)
+    idents = session.execute(sa.select(ci.c.platform, ci.c.handle).where(
+        ci.c.customer_id == found[0]).order_by(ci.c.platform, ci.c.handle)).all()
+    authors = {(p, h): i for i, p, h in session.execute(
+        sa.select(A.c.id, A.c.platform, sa.func.lower(A.c.handle)).where(
+            sa.tuple_(A.c.platform, sa.func.lower(A.c.handle)).in_([tuple(x) for x in idents])))}
+    counts = {aid: int(n) for aid, n in session.execute(
+        sa.select(M.c.author_id, sa.func.count()).where(M.c.author_id.in_(list(authors.values())))
+        .group_by(M.c.author_id))} if authors else {}
+    detail.identities = [{"platform": p, "handle": h, "posts": counts.get(authors.get((p, h), -1), 0)}
+                         for p, h in idents]
+    if authors:
+        detail.customer_history = [dict(r._mapping) for r in session.execute(
+            sa.select(M.c.id, M.c.platform, M.c.created_at, A.c.handle,
+                      sa.func.substr(M.c.text, 1, 160).label("text"))
+            .select_from(M.join(A, A.c.id == M.c.author_id))
+            .where(M.c.author_id.in_(list(authors.values())), M.c.id != detail.mention.id)
+            .order_by(M.c.created_at.desc()).limit(15))]
 
 
 # ------------------------------------------------------------------------------ dashboard
