@@ -584,27 +584,41 @@ def scoring_json(score: Any, decision: Decision) -> dict[str, Any]:
 
 def suggested_reply(rules: RulesConfig, s: Scored) -> str:
     """Render the route's template in the mention's language (falling back to English)."""
-    name = s.decision.reply_template
+    variables = reply_variables(rules, s.brand, s.mention.platform,
+                                s.mention.author.name or s.mention.author.handle,
+                                s.mention.author.handle, list(s.score.categories),
+                                s.decision.queue)
+    return render_named(rules, s.decision.reply_template, s.score.language, variables,
+                        s.mention.platform)
+
+
+def reply_variables(rules: RulesConfig, brand_name: str | None, platform: str, author: str,
+                    handle: str, categories: list[str], queue: str | None) -> dict[str, str]:
+    """The variables a reply template may use (responders.replies.ALLOWED_VARIABLES); the
+    pipeline and the console's template picker fill them the same way."""
+    brand = rules.brand(brand_name) if brand_name else None
+    brand_handle = ""
+    if brand is not None:
+        found = brand.handles.get(platform) or next(iter(brand.handles.values()), "")
+        brand_handle = f"@{found}" if found else ""
+    return {
+        "author": author,
+        "handle": f"@{handle}",
+        "brand": brand_name or "",
+        "brand_handle": brand_handle,
+        "ticket_link": rules.console_url or "",
+        "category": categories[0] if categories else "",
+        "queue": queue or "",
+    }
+
+
+def render_named(rules: RulesConfig, name: str | None, language: str | None,
+                 variables: dict[str, str], platform: str) -> str:
+    """Template `name` in `language`, else English, else its first language; "" if none."""
     if not name or name not in rules.replies:
         return ""
     by_lang = rules.replies[name]
-    lang = s.score.language or "en"
-    template = by_lang.get(lang) or by_lang.get("en") or next(iter(by_lang.values()))
-    brand = rules.brand(s.brand) if s.brand else None
-    platform = s.mention.platform
-    brand_handle = ""
-    if brand is not None:
-        handle = brand.handles.get(platform) or next(iter(brand.handles.values()), "")
-        brand_handle = f"@{handle}" if handle else ""
-    variables = {
-        "author": s.mention.author.name or s.mention.author.handle,
-        "handle": f"@{s.mention.author.handle}",
-        "brand": s.brand or "",
-        "brand_handle": brand_handle,
-        "ticket_link": rules.console_url or "",
-        "category": s.score.categories[0] if s.score.categories else "",
-        "queue": s.decision.queue or "",
-    }
+    template = by_lang.get(language or "en") or by_lang.get("en") or next(iter(by_lang.values()))
     return render_reply(template, variables, platform)
 
 

@@ -219,7 +219,9 @@ def route(facts: RoutingFacts, rules: RulesConfig, *, explain: bool = True) -> D
             decision.route = r.name
             decision.queue = r.escalate.queue
             decision.priority = r.escalate.priority
-            decision.reply_template = r.reply
+            decision.reply_template = next(
+                (r.reply_by_category[c] for c in facts.categories if c in r.reply_by_category),
+                r.reply)
             decision.publish = r.publish
             decision.sinks = r.sinks
         elif decision.route is None:

@@ -172,6 +172,10 @@ class Route(Strict):
     when: When = Field(default_factory=When)
     escalate: Escalate | None = None
     reply: str | None = Field(default=None, description="name of a template under `replies`")
+    reply_by_category: dict[str, str] = Field(
+        default_factory=dict,
+        description="category -> template name: the mention's first category listed here picks "
+                    "the suggested reply; `reply` is the fallback. The agent can pick any of them.")
     tags: list[str] = Field(default_factory=list)
     alert: bool = False
     ignore: bool = False
@@ -399,6 +403,10 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
             )
         if route.reply is not None and route.reply not in cfg.replies:
             problems.append(Problem((*at, "reply"), f"routes[{i}].reply: unknown reply template {route.reply!r}"))
+        for category, template in route.reply_by_category.items():
+            if template not in cfg.replies:
+                problems.append(Problem((*at, "reply_by_category", category),
+                                        f"routes[{i}].reply_by_category.{category}: unknown reply template {template!r}"))
         for name in route.sinks or []:
             if name not in sink_names:
                 problems.append(Problem((*at, "sinks"), f"routes[{i}].sinks: unknown sink {name!r}"))

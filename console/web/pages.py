@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 
 from console.web import actions, case_actions, queries, views, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
+from console.web.reply_options import reply_options
 from console.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -257,6 +258,8 @@ def _escalation_page(request: Request, user: Principal, escalation_id: int,
         "m": detail.mention, "author": detail.author, "users": users, "error": error,
         "draft": draft, "reasons": DISMISS_REASONS, "labels": [lab.value for lab in Label],
         **_publishing(ctx.publisher, detail.mention.source),
+        "reply_options": reply_options(ctx.rules(), detail.escalation, detail.mention,
+                                       detail.author),
         "decision": detail.escalation.decision or {},
     }, status)
 
