@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from ruamel.yaml import YAML
 
-from console.web import actions, case_actions, queries, views, whatif
+from console.web import actions, case_actions, queries, team, views, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
 from console.web.reply_options import reply_options
 from console.web.auth import (
@@ -419,6 +419,21 @@ def dashboard(request: Request, user: Principal = Depends(current_user)) -> Resp
     with session_scope(ctx.engine) as session:
         data = queries.dashboard(session)
     return ctx.renderer.page(request, "dashboard.html", user, {"title": "Dashboard", **data})
+
+
+@router.get("/team", response_class=HTMLResponse)
+def team_page(request: Request, period: str = team.DEFAULT_PERIOD,
+              user: Principal = Depends(current_user)) -> Response:
+    """The lead's view: agent statistics and SLA breaches over a period."""
+    require_role(user, Role.lead, "see the team's statistics")
+    ctx = get_ctx(request)
+    period = period if period in team.PERIODS else team.DEFAULT_PERIOD
+    with session_scope(ctx.engine) as session:
+        data = team.team_stats(session, period)
+    return ctx.renderer.page(request, "team.html", user, {
+        "title": "Team", "period": period, "span": queries.span,
+        "periods": [("1d", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days")],
+        **data})
 
 
 @router.get("/sources", response_class=HTMLResponse)

@@ -688,7 +688,7 @@ class Sla:
     total_s: int = 0
 
 
-def _span(seconds: float) -> str:
+def span(seconds: float) -> str:
     seconds = int(abs(seconds))
     days, rest = divmod(seconds, 86_400)
     hours, rest = divmod(rest, 3600)
@@ -713,9 +713,9 @@ def sla_state(status: str, sla_due: datetime | None, created_at: datetime | None
     total = (due - as_utc(created_at)).total_seconds() if created_at else 0
     iso = due.isoformat()
     if left <= 0:
-        return Sla(f"overdue {_span(left)}", "red", iso, int(total))
+        return Sla(f"overdue {span(left)}", "red", iso, int(total))
     level = "amber" if total > 0 and left < 0.25 * total else "ok"
-    return Sla(f"{_span(left)} left", level, iso, int(total))
+    return Sla(f"{span(left)} left", level, iso, int(total))
 
 
 def queue_row(session: Session, escalation_id: int) -> dict[str, Any] | None:
