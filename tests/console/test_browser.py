@@ -169,15 +169,15 @@ def test_walkthrough(server, browser, db):
 
 
 def _ingest(engine, *posts) -> None:
-    """Posts through the real pipeline (scoring, routing, cases), as a poll would."""
+    """Posts through the real pipeline (scoring, routing, cases), as a poll would; the
+    rules are the pipeline tests' plus a route for platinum customers (test_customers)."""
     from datetime import UTC, datetime
 
     from listener.pipeline import Pipeline
     from listener.types import Author, Batch, Mention
-    from socialear.config import parse_rules_text
-    from tests.listener.conftest import FEED, pipeline_rules_text
+    from tests.console.test_customers import _rules
 
-    rules = parse_rules_text(pipeline_rules_text(FEED, ARTIFACTS / "unused.jsonl"))
+    rules = _rules()
     mentions = [Mention(source="feed", platform="x", external_id=ext, text=text,
                         created_at=datetime.now(UTC), author=Author(platform="x", handle=handle),
                         **extra) for ext, handle, text, extra in posts]
@@ -268,6 +268,29 @@ def test_care_at_speed(server, browser, db):
     page.wait_for_selector(f"#row-{late}", timeout=20_000)
     assert page.title().startswith("(")
     page.screenshot(path=str(ARTIFACTS / "urgent-notice.png"), full_page=True)
+
+    # a platinum customer's post jumps the queue (customer directory + a segment route)
+    from console.customers_io import import_csv
+
+    directory = ARTIFACTS / "customers.csv"
+    directory.write_text("customer_id,platform,handle,segment\nC-1,x,plat_pam,platinum\n")
+    import_csv(db, directory)
+    page = ctx.new_page()
+    _watch(page, dialogs, problems)
+    _ingest(db, ("pp1", "plat_pam", "Nimbus charged twice this month, awful.", {}),
+            ("pp2", "plain_paul", "Nimbus charged twice this month, awful.", {}))
+    page.goto(f"{base}/queue?sort=urgency")
+    order = page.eval_on_selector_all(
+        "#queue-rows tr[data-id]", "rows => rows.map(r => [r.querySelector('.handle').textContent, r.className])")
+    handles = [h for h, _ in order]
+    pam, paul = handles.index("@plat_pam"), handles.index("@plain_paul")
+    first_high = next(i for i, (_, cls) in enumerate(order) if "prio-urgent" not in cls)
+    assert pam < first_high < paul, order  # the same words: platinum is urgent, others wait
+    top = page.locator("#queue-rows tr[data-id]").nth(pam)
+    page.screenshot(path=str(ARTIFACTS / "platinum-first.png"), full_page=True)
+    top.locator("a.row-link").click()
+    page.wait_for_selector("#customer")
+    assert "Customer C-1" in page.locator("#customer").inner_text()
     ctx.close()
 
     # phone width: nothing wider than the screen, Sign out reachable
