@@ -158,3 +158,23 @@ def test_erase_removes_the_entry_and_the_content_and_keeps_an_audit_row_without_
         assert "07700900123" not in dump and "plat_pam" not in dump.lower() and "charged twice" not in dump
     erased = _audit(db, "customer.erased")
     assert erased == [("customer.erased", "C-100", {"identities": 2, "posts": 1})]
+
+
+def test_a_customers_posts_on_two_platforms_are_one_case_and_export_names_the_customer(db: Engine, tmp_path: Path):
+    import io
+
+    from console.export import export_rows
+
+    path = tmp_path / "c.csv"
+    path.write_text(CSV)
+    import_csv(db, path)
+    pipe = Pipeline(db, lambda: _rules())
+    pipe.process("feed", Batch([_post("x1", "plat_pam", "Nimbus charged twice this month, awful.")], None), None)
+    pipe.process("feed", Batch([_post("r1", "pam_on_reddit", "Nimbus charged me twice, awful and no answer", "reddit"),
+                                _post("o1", "someone", "Nimbus charged twice, awful.")], None), None)
+    out = io.StringIO()
+    export_rows(db, "cases", "jsonl", None, out)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    pam = next(r for r in rows if r["customer_id"] == "C-100")
+    assert sorted(pam["mention_external_ids"]) == ["r1", "x1"] and len(rows) == 2
+    assert next(r for r in rows if r is not pam)["customer_id"] is None
