@@ -466,13 +466,11 @@ def remember_sort(session: Session, user_id: int, sort: str) -> str:
     """The queue order to use: `sort` when the agent chose one (then remembered for them),
     else the one they chose last, else `DEFAULT_SORT`."""
     users = table(ConsoleUser)
-    if sort in SORTS:
-        session.execute(users.update().where(users.c.id == user_id,
-                                             sa.or_(users.c.queue_sort.is_(None),
-                                                    users.c.queue_sort != sort))
-                        .values(queue_sort=sort))
-        return sort
     saved = session.execute(sa.select(users.c.queue_sort).where(users.c.id == user_id)).scalar()
+    if sort in SORTS:
+        if sort != saved:  # write only on a change: the 15-second refresh sends it too
+            session.execute(users.update().where(users.c.id == user_id).values(queue_sort=sort))
+        return sort
     return saved if saved in SORTS else DEFAULT_SORT
 
 
