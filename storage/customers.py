@@ -174,7 +174,7 @@ def erase(session: Session, actor: str, customer_id: str) -> dict[str, int]:
         MT.c.author_id.in_(authors), MT.c.deleted_at.is_(None))).scalars()) if authors else []
     for mid in mention_ids:
         purge_mention_content(session, mid, "customer erased on request", actor=actor)
-    n_ident = session.execute(sa.delete(CI).where(CI.c.customer_id == customer_id)).rowcount
+    n_ident = session.execute(sa.delete(CI).where(CI.c.customer_id == customer_id)).rowcount  # type: ignore[attr-defined]
     for aid in authors:  # the handles and names are theirs too
         session.execute(AU.update().where(AU.c.id == aid).values(
             handle=f"erased-{aid}", name=None, external_id=None))
@@ -187,5 +187,6 @@ def erase(session: Session, actor: str, customer_id: str) -> dict[str, int]:
         session.execute(at.update().where(at.c.id == eid).values(details={**kept, "erased": True}))
     session.flush()
     counts = {"identities": int(n_ident or 0), "posts": len(mention_ids)}
-    audit(session, actor, "customer.erased", "customer", customer_id, **counts)
+    audit(session, actor, "customer.erased", "customer", customer_id,
+          identities=counts["identities"], posts=counts["posts"])
     return counts

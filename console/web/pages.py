@@ -20,7 +20,6 @@ from ruamel.yaml import YAML
 
 from console.web import actions, case_actions, queries, team, views, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
-from console.web.reply_options import reply_options
 from console.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -34,6 +33,7 @@ from console.web.auth import (
     start_session,
 )
 from console.web.deps import csrf_user, current_user, get_ctx, require_role
+from console.web.reply_options import reply_options
 from socialear.errors import NotConfigured
 from storage.console_models import Role
 from storage.engine import session_scope

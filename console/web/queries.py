@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from storage.console_models import ConsoleUser, Role
+from storage.customers import lookup as customer_lookup
 from storage.dialect import table
 from storage.models import (
     PRIORITY_RANK,
@@ -43,7 +44,6 @@ from storage.models import (
     OutboxItem,
     SourceState,
 )
-from storage.customers import lookup as customer_lookup
 from storage.types import as_utc, utcnow
 
 PAGE_SIZE = 50

@@ -38,7 +38,7 @@ def test_bulk_dismiss_with_a_reason_claim_and_resolve(client_for, db: Engine):
                                "ids": [str(ids[0]), str(ids[1]), str(held)], "next": "/queue?queue=care"})
     assert r.headers["location"].startswith("/queue?queue=care&done=")
     text = _done(r)
-    assert text.startswith("Dismissed 2 items. Skipped 1: #%d: cannot dismiss: bob is working" % held)
+    assert text.startswith(f"Dismissed 2 items. Skipped 1: #{held}: cannot dismiss: bob is working")
     assert _status(db, ids[0], ids[1], held) == [
         ("dismissed", "alice", "not_a_complaint"), ("dismissed", "alice", "not_a_complaint"),
         ("claimed", "bob", None)]
