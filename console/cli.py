@@ -26,6 +26,8 @@ outbox_app = typer.Typer(invoke_without_command=True, help="Deliveries waiting, 
 app.add_typer(rules_app, name="rules")
 app.add_typer(db_app, name="db")
 app.add_typer(outbox_app, name="outbox")
+customers_app = typer.Typer(no_args_is_help=True, help="The customer directory.")
+app.add_typer(customers_app, name="customers")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
@@ -245,6 +247,41 @@ def export(
         err.print(f"wrote {n} {what} to {output}")
     else:
         export_rows(engine, what, fmt, _since(since), sys.stdout)
+
+
+# ---------------------------------------------------------------------------- customers
+@customers_app.command("import")
+def customers_import(
+    file: Annotated[Path, typer.Argument(help="CSV: customer_id, platform, handle[, segment, account_number, ltv_band]")],
+    database_url: DbOpt = None,
+) -> None:
+    """Link social identities to customers (one identity per row; a customer may have many)."""
+    from console.customers_io import import_csv
+
+    if not file.exists():
+        raise UserError(f"file not found: {file}")
+    result = import_csv(_engine(database_url), file)
+    typer.echo(f"customers {result['customers']}, identities linked {result['linked']}, "
+               f"rows refused {len(result['errors'])}")
+    for line in result["errors"][:50]:
+        err.print(line)
+    if result["errors"]:
+        raise typer.Exit(1)
+
+
+@customers_app.command("erase")
+def customers_erase(customer_id: str, database_url: DbOpt = None) -> None:
+    """Remove a customer's entry and the content of their posts (an audit row remains)."""
+    from storage import customers
+    from storage.engine import session_scope
+
+    with session_scope(_engine(database_url)) as session:
+        try:
+            counts = customers.erase(session, "cli", customer_id)
+        except KeyError:
+            raise UserError(f"no customer {customer_id!r}") from None
+    typer.echo(f"erased customer {customer_id}: {counts['identities']} identities, "
+               f"{counts['posts']} posts purged")
 
 
 # ---------------------------------------------------------------------------- db / sources / outbox

@@ -90,10 +90,14 @@ def _case_records(conn: sa.Connection, since: datetime | None) -> Any:
     and the sink's ticket (the first ticket reference among its escalations). Cases are
     read in chunks; each chunk's posts in one query (escalation.case_id is indexed)."""
     ct, et, mt, at = table(t.CareCase), table(t.Escalation), table(t.Mention), table(t.Author)
+    ci = table(t.CustomerIdentity)
     q = (sa.select(ct.c.id.label("case_id"), ct.c.status, at.c.platform.label("author_platform"),
-                   at.c.handle.label("author"), ct.c.size, ct.c.urgency, ct.c.opened_at,
-                   ct.c.updated_at.label("last_post_at"), ct.c.resolved_at)
-         .select_from(ct.outerjoin(at, at.c.id == ct.c.author_id)).order_by(ct.c.id))
+                   at.c.handle.label("author"), ci.c.customer_id, ct.c.size, ct.c.urgency,
+                   ct.c.opened_at, ct.c.updated_at.label("last_post_at"), ct.c.resolved_at)
+         .select_from(ct.outerjoin(at, at.c.id == ct.c.author_id).outerjoin(
+             ci, sa.and_(ci.c.platform == at.c.platform,
+                         ci.c.handle == sa.func.lower(at.c.handle))))
+         .order_by(ct.c.id))
     if since:
         q = q.where(ct.c.opened_at >= since)
     result = conn.execution_options(yield_per=CASE_CHUNK).execute(q)

@@ -5,7 +5,8 @@ second queue item, and the contact centre should get one ticket with the follow-
 comment. So every new escalation is put in a case, in the pipeline's transaction:
 
     reply in a case's thread (in_reply_to / conversation_id is a case's post)  ─┐
-    same author, case open and active within CASE_WINDOW                        ├─► join it
+    same author (or a linked identity of the same customer, storage.customers),
+    case open and active within CASE_WINDOW                                     ├─► join it
     same author (or thread), case resolved within REOPEN_WINDOW  ──► re-open it ┘
     otherwise                                                     ──► a new case
 
@@ -100,7 +101,7 @@ def _find_case(conn: Connection, new: _New) -> Any | None:
         threaded = {c.id for c in candidates}
     if new.author_id is not None:
         candidates += conn.execute(
-            sa.select(*cols).where(_CT.c.author_id == new.author_id)
+            sa.select(*cols).where(_CT.c.author_id.in_(_linked_authors(conn, new.author_id)))
             .order_by(_CT.c.id.desc()).limit(5)).all()
     reopen = None
     for case in candidates:
@@ -111,6 +112,26 @@ def _find_case(conn: Connection, new: _New) -> Any | None:
         elif case.resolved_at is not None and as_utc(case.resolved_at) >= new.at - REOPEN_WINDOW:
             reopen = reopen or case
     return reopen
+
+
+def _linked_authors(conn: Connection, author_id: int) -> list[int]:
+    """The author and, when the customer directory links them to a customer, every author
+    row of that customer's other identities (the same person on another platform)."""
+    ci, au = table(t.CustomerIdentity), table(t.Author)
+    me = conn.execute(sa.select(au.c.platform, sa.func.lower(au.c.handle)).where(
+        au.c.id == author_id)).first()
+    if me is None:
+        return [author_id]
+    customer = conn.execute(sa.select(ci.c.customer_id).where(
+        ci.c.platform == me[0], ci.c.handle == me[1])).scalar()
+    if customer is None:
+        return [author_id]
+    idents = conn.execute(sa.select(ci.c.platform, ci.c.handle).where(
+        ci.c.customer_id == customer)).all()
+    linked = conn.execute(sa.select(au.c.id).where(
+        sa.tuple_(au.c.platform, sa.func.lower(au.c.handle)).in_([tuple(i) for i in idents])
+    )).scalars().all()
+    return sorted({author_id, *linked})
 
 
 def _place(conn: Connection, new: _New, now: datetime) -> int:

@@ -40,6 +40,7 @@ from responders.publish import enqueue_auto_reply
 from responders.replies import render_reply
 from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
+from storage import customers
 from storage import models as t
 from storage import rollups
 from storage.dialect import table
@@ -137,6 +138,7 @@ class Analyzer:
             language=score.language,
             text=m.text,
             question=score.question,
+            segment=(m.extra or {}).get("customer_segment"),
         )
 
     def route(self, m: Mention, brand: str | None, competitor: bool, score: Any, explain: bool = False) -> Decision:
@@ -337,6 +339,11 @@ class Pipeline:
         created = [as_utc(m.created_at) for m in mentions]
         window.prepare(conn, min(created), max(created))
         prior = _escalations_by_author(conn, mentions)  # key -> [open, total]
+        # the customer directory: routes may match the segment, SLAs depend on it
+        known = customers.lookup(conn, {(m.author.platform, m.author.handle) for m in mentions})
+        for m in mentions:
+            if (found := known.get((m.author.platform, m.author.handle))) is not None:
+                m.extra = {**(m.extra or {}), "customer_id": found[0], "customer_segment": found[1]}
         out = []
         for m in sorted(mentions, key=lambda x: as_utc(x.created_at)):
             key = (m.author.platform, m.author.handle)
@@ -484,7 +491,8 @@ class Pipeline:
                     "priority": priority,
                     "priority_rank": PRIORITY_RANK[priority],
                     "status": "open",
-                    "sla_due": now + rules.sla.due_after(priority),
+                    "sla_due": now + rules.sla.due_after(
+                        priority, (s.mention.extra or {}).get("customer_segment")),
                     "created_at": now,
                     "updated_at": now,
                     "suggested_reply": suggested_reply(rules, s),
@@ -626,27 +634,41 @@ def scoring_json(score: Any, decision: Decision) -> dict[str, Any]:
 
 def suggested_reply(rules: RulesConfig, s: Scored) -> str:
     """Render the route's template in the mention's language (falling back to English)."""
-    name = s.decision.reply_template
+    variables = reply_variables(rules, s.brand, s.mention.platform,
+                                s.mention.author.name or s.mention.author.handle,
+                                s.mention.author.handle, list(s.score.categories),
+                                s.decision.queue)
+    return render_named(rules, s.decision.reply_template, s.score.language, variables,
+                        s.mention.platform)
+
+
+def reply_variables(rules: RulesConfig, brand_name: str | None, platform: str, author: str,
+                    handle: str, categories: list[str], queue: str | None) -> dict[str, str]:
+    """The variables a reply template may use (responders.replies.ALLOWED_VARIABLES); the
+    pipeline and the console's template picker fill them the same way."""
+    brand = rules.brand(brand_name) if brand_name else None
+    brand_handle = ""
+    if brand is not None:
+        found = brand.handles.get(platform) or next(iter(brand.handles.values()), "")
+        brand_handle = f"@{found}" if found else ""
+    return {
+        "author": author,
+        "handle": f"@{handle}",
+        "brand": brand_name or "",
+        "brand_handle": brand_handle,
+        "ticket_link": rules.console_url or "",
+        "category": categories[0] if categories else "",
+        "queue": queue or "",
+    }
+
+
+def render_named(rules: RulesConfig, name: str | None, language: str | None,
+                 variables: dict[str, str], platform: str) -> str:
+    """Template `name` in `language`, else English, else its first language; "" if none."""
     if not name or name not in rules.replies:
         return ""
     by_lang = rules.replies[name]
-    lang = s.score.language or "en"
-    template = by_lang.get(lang) or by_lang.get("en") or next(iter(by_lang.values()))
-    brand = rules.brand(s.brand) if s.brand else None
-    platform = s.mention.platform
-    brand_handle = ""
-    if brand is not None:
-        handle = brand.handles.get(platform) or next(iter(brand.handles.values()), "")
-        brand_handle = f"@{handle}" if handle else ""
-    variables = {
-        "author": s.mention.author.name or s.mention.author.handle,
-        "handle": f"@{s.mention.author.handle}",
-        "brand": s.brand or "",
-        "brand_handle": brand_handle,
-        "ticket_link": rules.console_url or "",
-        "category": s.score.categories[0] if s.score.categories else "",
-        "queue": s.decision.queue or "",
-    }
+    template = by_lang.get(language or "en") or by_lang.get("en") or next(iter(by_lang.values()))
     return render_reply(template, variables, platform)
 
 

@@ -38,6 +38,7 @@ class RoutingFacts:
     language: str | None
     text: str
     question: bool
+    segment: str | None = None  # the author's customer segment (storage.customers)
 
 
 @dataclass(slots=True)
@@ -113,6 +114,8 @@ def _conditions(w: When, facts: RoutingFacts) -> Iterator[tuple[str, Any, Callab
         yield "language", w.language, lambda: facts.language, facts.language in w.language
     if w.question is not None:
         yield "question", w.question, lambda: facts.question, facts.question == w.question
+    if w.segment is not None:
+        yield "segment", w.segment, lambda: facts.segment, facts.segment in w.segment
     if w.text is not None:
         hit = _compiled(w.text).search(facts.text)
         yield "text", w.text, lambda: hit.group(0) if hit else None, hit is not None
@@ -138,7 +141,7 @@ def _predicates(w: When) -> list[Predicate]:
     if w.brand is not None:
         brands = w.brand
         preds.append(lambda f: _brand_ok(brands, f))
-    for attr in ("source", "platform", "sentiment", "language"):
+    for attr in ("source", "platform", "sentiment", "language", "segment"):
         if (values := getattr(w, attr)) is not None:
             preds.append(_in(values, attr))
     for attr in ("compound", "urgency", "followers"):
@@ -214,7 +217,9 @@ def route(facts: RoutingFacts, rules: RulesConfig, *, explain: bool = True) -> D
             decision.route = r.name
             decision.queue = r.escalate.queue
             decision.priority = r.escalate.priority
-            decision.reply_template = r.reply
+            decision.reply_template = next(
+                (r.reply_by_category[c] for c in facts.categories if c in r.reply_by_category),
+                r.reply)
             decision.publish = r.publish
             decision.sinks = r.sinks
         elif decision.route is None:

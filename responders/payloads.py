@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from responders.types import EscalationPayload
+from storage import customers
 from storage import models as t
 from storage.dialect import table
 from storage.history import HISTORY_LIMIT, author_histories
@@ -72,7 +73,13 @@ def build_payloads(
         .where(et.c.id.in_(escalation_ids))
     ).all()
     histories = author_histories(conn, {r.author_id for r in rows if r.author_id is not None}, limit=HISTORY_LIMIT + 1)
-    return {row.id: _payload(row, histories.get(row.author_id, []), console_url) for row in rows}
+    known = customers.lookup(conn, {(r.platform, r.handle) for r in rows if r.handle})
+    out = {}
+    for row in rows:
+        payload = _payload(row, histories.get(row.author_id, []), console_url)
+        payload.customer_id = (known.get((row.platform, row.handle)) or (None, None))[0]
+        out[row.id] = payload
+    return out
 
 
 def _payload(row: Any, author_history: list[dict[str, Any]], console_url: str | None) -> EscalationPayload:

@@ -41,6 +41,8 @@ class EscalationPayload:
     # instead of creating a second ticket. Set by the outbox worker at delivery.
     case_id: int | None = None
     case_ticket: str | None = None
+    # The contact centre's own customer id (customer directory), so its record opens.
+    customer_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Shallow on purpose: the nested values are already plain JSON data (and deep

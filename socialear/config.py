@@ -171,6 +171,8 @@ class When(Strict):
     language: StrList | None = None
     text: str | None = Field(default=None, description="regular expression (RE2 syntax), case-insensitive")
     question: bool | None = None
+    segment: StrList | None = Field(
+        default=None, description="the author's customer segment (customer directory), e.g. platinum")
 
 
 class Escalate(Strict):
@@ -183,6 +185,10 @@ class Route(Strict):
     when: When = Field(default_factory=When)
     escalate: Escalate | None = None
     reply: str | None = Field(default=None, description="name of a template under `replies`")
+    reply_by_category: dict[str, str] = Field(
+        default_factory=dict,
+        description="category -> template name: the mention's first category listed here picks "
+                    "the suggested reply; `reply` is the fallback. The agent can pick any of them.")
     tags: list[str] = Field(default_factory=list)
     alert: bool = False
     ignore: bool = False
@@ -268,9 +274,14 @@ class Sla(Strict):
     high: DurationStr = "2h"
     normal: DurationStr = "8h"
     low: DurationStr = "24h"
+    segments: dict[str, dict[Priority, DurationStr]] = Field(
+        default_factory=dict,
+        description="per customer segment, SLAs that replace the ones above, e.g. "
+                    "{platinum: {urgent: 10m, high: 30m}}")
 
-    def due_after(self, priority: str) -> timedelta:
-        return parse_duration(getattr(self, priority))
+    def due_after(self, priority: str, segment: str | None = None) -> timedelta:
+        override = self.segments.get(segment or "", {}).get(priority)  # type: ignore[call-overload]
+        return parse_duration(override or getattr(self, priority))
 
 
 class RulesConfig(Strict):
@@ -444,6 +455,10 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
             )
         if route.reply is not None and route.reply not in cfg.replies:
             problems.append(Problem((*at, "reply"), f"routes[{i}].reply: unknown reply template {route.reply!r}"))
+        for category, template in route.reply_by_category.items():
+            if template not in cfg.replies:
+                problems.append(Problem((*at, "reply_by_category", category),
+                                        f"routes[{i}].reply_by_category.{category}: unknown reply template {template!r}"))
         for name in route.sinks or []:
             if name not in sink_names:
                 problems.append(Problem((*at, "sinks"), f"routes[{i}].sinks: unknown sink {name!r}"))

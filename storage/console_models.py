@@ -79,4 +79,20 @@ class ConsoleSession(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
-__all__ = ["ApiToken", "ConsoleSession", "ConsoleUser", "Role"]
+class SavedView(SQLModel, table=True):
+    """A named queue view (its filters and order as a query string): the owner's own, or
+    shared with everyone who signs in to this console (the team)."""
+
+    __tablename__ = "saved_view"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="console_user.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=64)
+    params: str = Field(max_length=1000)  # e.g. "queue=billing&sort=sla"
+    shared: bool = False
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+
+
+__all__ = ["ApiToken", "ConsoleSession", "ConsoleUser", "Role", "SavedView"]

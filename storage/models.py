@@ -333,6 +333,41 @@ class CareCase(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
+class Customer(SQLModel, table=True):
+    """A customer of the contact centre, as its own records name them (#16: "platinum
+    service across traditional and social"). Holds no content: a masked account number
+    and a value band at most. `storage.customers` links social identities to it."""
+
+    __tablename__ = "customer"
+
+    id: str = Field(primary_key=True, max_length=128)  # the contact centre's customer id
+    segment: str | None = Field(default=None, max_length=32)  # e.g. platinum | gold | standard
+    account_masked: str | None = Field(default=None, max_length=32)  # "••••1234", never the number
+    ltv_band: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+
+
+class CustomerIdentity(SQLModel, table=True):
+    """One social identity (platform + handle, lower-case, no "@") of one customer."""
+
+    __tablename__ = "customer_identity"
+    __table_args__ = (sa.UniqueConstraint("platform", "handle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(foreign_key="customer.id", ondelete="CASCADE", index=True,
+                             max_length=128)
+    platform: str = Field(max_length=32)
+    handle: str = Field(max_length=255)
+    linked_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+
+
 class OutboxItem(SQLModel, table=True):
     """One delivery of an escalation to one sink; see `OutboxState` for the lifecycle."""
 
@@ -442,6 +477,8 @@ __all__ = [
     "Author",
     "CareCase",
     "CaseStatus",
+    "Customer",
+    "CustomerIdentity",
     "Escalation",
     "EscalationStatus",
     "Label",

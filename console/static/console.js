@@ -99,6 +99,15 @@
       });
     }
   });
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target && ev.target.closest ? ev.target.closest("[data-fill]") : null;
+    var area = document.getElementById("reply-text");
+    var src = btn ? document.querySelector(btn.getAttribute("data-fill")) : null;
+    if (!src || !area) { return; }
+    area.value = src.textContent;
+    countReply(area);
+    area.focus();
+  });
   document.addEventListener("htmx:afterSettle", init);
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", init);

@@ -28,7 +28,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -40,9 +39,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console.web import api, marketing, pages, reports_api
+from console.web import api, customers_api, marketing, pages, reports_api
 from console.web.actions import ActionError
 from console.web.auth import AuthError, Principal, principal_from_request
 from console.web.deps import current_user
@@ -247,6 +247,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(reports_api.router)
+    app.include_router(customers_api.router)
     app.include_router(pages.router)
     app.include_router(marketing.router)  # /reports, /mentions (issue 13)
     _add_error_handlers(app)

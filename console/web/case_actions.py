@@ -87,12 +87,12 @@ def merge(engine: Engine, actor: Principal, escalation_id: int, into: str) -> in
             else:  # the target case was closed: the merged-in active item becomes its head
                 session.execute(CT.update().where(CT.c.id == target.id).values(
                     head_escalation_id=head.id))
-        _recount(session, target.id)
-        _recount(session, case.id)
+        _recount(session, target_id)
+        _recount(session, int(case.id or 0))
         for eid in moved:
             audit(session, actor.username, "case.merged", "escalation", eid,
-                  from_case=case.id, into_case=target.id)
-        return int(target.id)
+                  from_case=case.id, into_case=target_id)
+        return target_id
 
 
 def split(engine: Engine, actor: Principal, escalation_id: int) -> int:
@@ -121,8 +121,9 @@ def split(engine: Engine, actor: Principal, escalation_id: int) -> int:
                                     .order_by(ET.c.id.desc()).limit(1)).scalar()
             session.execute(CT.update().where(CT.c.id == case.id).values(head_escalation_id=other))
         session.expire_all()
-        _recount(session, new.id)
-        _recount(session, case.id)
+        new_id = int(new.id or 0)
+        _recount(session, new_id)
+        _recount(session, int(case.id or 0))
         audit(session, actor.username, "case.split", "escalation", esc.id,
-              from_case=case.id, into_case=new.id)
-        return int(new.id or 0)
+              from_case=case.id, into_case=new_id)
+        return new_id

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from ruamel.yaml import YAML
 
-from console.web import actions, case_actions, queries, whatif
+from console.web import actions, case_actions, queries, team, views, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
 from console.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -33,6 +33,7 @@ from console.web.auth import (
     start_session,
 )
 from console.web.deps import care_user, csrf_user, current_user, get_ctx, require_role
+from console.web.reply_options import reply_options
 from socialear.errors import NotConfigured
 from storage.console_models import Role
 from storage.engine import session_scope
@@ -123,7 +124,9 @@ def queue(request: Request, user: Principal = Depends(care_user)) -> Response:
         page = queries.queue_page(session, f, user.username)
         choices = queries.filter_choices(session)
         assignable = queries.assignable_users(session) if user.can(Role.lead) else []
+        saved = views.views_for(session, user.user_id)
     return ctx.renderer.page(request, "queue.html", user, {
+        "views": saved,
         "title": "Queue", "f": f, "page": page, "rows_url": _rows_url(f),
         "queues": rules.queues, "brands": [b.name for b in rules.brands],
         "sources": sorted({s.name for s in rules.sources} | set(choices["sources"])),
@@ -203,6 +206,20 @@ def _bulk_done(next_url: str, text: str) -> Response:
     return RedirectResponse(f"{target}{sep}{urlencode({'done': text[:500]})}", 303)
 
 
+@router.post("/queue/views")
+def save_view(request: Request, name: str = Form(""), query: str = Form(""),
+              shared: str = Form(""), user: Principal = Depends(csrf_user)) -> Response:
+    ctx = get_ctx(request)
+    views.save(ctx.engine, user, name, query, shared == "1")
+    return _bulk_done("/queue" + (f"?{query}" if query else ""), f"Saved the view {name.strip()!r}.")
+
+
+@router.post("/queue/views/{view_id}/delete")
+def delete_view(request: Request, view_id: int, user: Principal = Depends(csrf_user)) -> Response:
+    views.delete(get_ctx(request).engine, user, view_id)
+    return _bulk_done("/queue", "Deleted the view.")
+
+
 @router.get("/queue/next")
 def queue_next(request: Request, user: Principal = Depends(current_user)) -> Response:
     """The next item to work ("resolve and next"): the first row in the agent's order that
@@ -243,6 +260,8 @@ def _escalation_page(request: Request, user: Principal, escalation_id: int,
         "m": detail.mention, "author": detail.author, "users": users, "error": error,
         "draft": draft, "reasons": DISMISS_REASONS, "labels": [lab.value for lab in Label],
         **_publishing(ctx.publisher, detail.mention.source),
+        "reply_options": reply_options(ctx.rules(), detail.escalation, detail.mention,
+                                       detail.author),
         "decision": detail.escalation.decision or {},
     }, status)
 
@@ -405,6 +424,21 @@ def dashboard(request: Request, user: Principal = Depends(current_user)) -> Resp
         data = queries.dashboard(session, span=span)
     return ctx.renderer.page(request, "dashboard.html", user, {
         "title": "Dashboard", "ranges": queries.DASHBOARD_RANGES, **data})
+
+
+@router.get("/team", response_class=HTMLResponse)
+def team_page(request: Request, period: str = team.DEFAULT_PERIOD,
+              user: Principal = Depends(current_user)) -> Response:
+    """The lead's view: agent statistics and SLA breaches over a period."""
+    require_role(user, Role.lead, "see the team's statistics")
+    ctx = get_ctx(request)
+    period = period if period in team.PERIODS else team.DEFAULT_PERIOD
+    with session_scope(ctx.engine) as session:
+        data = team.team_stats(session, period)
+    return ctx.renderer.page(request, "team.html", user, {
+        "title": "Team", "period": period, "span": queries.span,
+        "periods": [("1d", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days")],
+        **data})
 
 
 @router.get("/sources", response_class=HTMLResponse)

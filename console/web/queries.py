@@ -30,12 +30,15 @@ from sqlmodel import Session, col
 
 from listener.silence import describe, quiet_for
 from storage.console_models import ConsoleUser, Role
+from storage.customers import lookup as customer_lookup
 from storage.dialect import table
 from storage.models import (
     PRIORITY_RANK,
     AuditEvent,
     Author,
     CareCase,
+    Customer,
+    CustomerIdentity,
     Escalation,
     EscalationStatus,
     Mention,
@@ -163,7 +166,7 @@ def _row_columns() -> list[Any]:
         E.c.created_at, E.c.route, E.c.tags, E.c.replied_at, E.c.case_id,
         sa.func.coalesce(C.c.size, 1).label("case_size"),
         sa.func.substr(M.c.text, 1, 280).label("text"), M.c.source, M.c.platform,
-        M.c.brand, M.c.sentiment_label, M.c.sentiment_compound, M.c.urgency,
+        M.c.brand, M.c.sentiment_label, M.c.sentiment_compound, E.c.urgency,
         M.c.categories, M.c.url, A.c.handle, A.c.followers, A.c.verified,
     ]
 
@@ -465,13 +468,11 @@ def remember_sort(session: Session, user_id: int, sort: str) -> str:
     """The queue order to use: `sort` when the agent chose one (then remembered for them),
     else the one they chose last, else `DEFAULT_SORT`."""
     users = table(ConsoleUser)
-    if sort in SORTS:
-        session.execute(users.update().where(users.c.id == user_id,
-                                             sa.or_(users.c.queue_sort.is_(None),
-                                                    users.c.queue_sort != sort))
-                        .values(queue_sort=sort))
-        return sort
     saved = session.execute(sa.select(users.c.queue_sort).where(users.c.id == user_id)).scalar()
+    if sort in SORTS:
+        if sort != saved:  # write only on a change: the 15-second refresh sends it too
+            session.execute(users.update().where(users.c.id == user_id).values(queue_sort=sort))
+        return sort
     return saved if saved in SORTS else DEFAULT_SORT
 
 
@@ -510,6 +511,9 @@ class Detail:
     reply_delivery: str | None = None  # state of the queued public reply: pending/sending/retry/sent/dead
     case: CareCase | None = None
     case_posts: list[dict[str, Any]] = field(default_factory=list)  # every post of the case
+    customer: Customer | None = None
+    identities: list[dict[str, Any]] = field(default_factory=list)  # platform, handle, posts
+    customer_history: list[dict[str, Any]] = field(default_factory=list)  # all identities' posts
 
 
 def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
@@ -558,7 +562,37 @@ def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
                       sa.func.substr(M.c.text, 1, 280).label("text"))
             .select_from(E.join(M, M.c.id == E.c.mention_id))
             .where(E.c.case_id == case.id).order_by(M.c.created_at, E.c.id).limit(200))]
-    return Detail(esc, mention, author, history, sources, earlier, events, state, case, posts)
+    detail = Detail(esc, mention, author, history, sources, earlier, events, state, case, posts)
+    if author is not None:
+        _add_customer(session, detail, author)
+    return detail
+
+
+def _add_customer(session: Session, detail: Detail, author: Author) -> None:
+    """The author's customer (directory), its identities and their posts across platforms."""
+    found = customer_lookup(session, [(author.platform, author.handle)]).get(
+        (author.platform, author.handle))
+    if found is None:
+        return
+    detail.customer = session.get(Customer, found[0])
+    ci = table(CustomerIdentity)
+    idents = session.execute(sa.select(ci.c.platform, ci.c.handle).where(
+        ci.c.customer_id == found[0]).order_by(ci.c.platform, ci.c.handle)).all()
+    authors = {(p, h): i for i, p, h in session.execute(
+        sa.select(A.c.id, A.c.platform, sa.func.lower(A.c.handle)).where(
+            sa.tuple_(A.c.platform, sa.func.lower(A.c.handle)).in_([tuple(x) for x in idents])))}
+    counts = {aid: int(n) for aid, n in session.execute(
+        sa.select(M.c.author_id, sa.func.count()).where(M.c.author_id.in_(list(authors.values())))
+        .group_by(M.c.author_id))} if authors else {}
+    detail.identities = [{"platform": p, "handle": h, "posts": counts.get(authors.get((p, h), -1), 0)}
+                         for p, h in idents]
+    if authors:
+        detail.customer_history = [dict(r._mapping) for r in session.execute(
+            sa.select(M.c.id, M.c.platform, M.c.created_at, A.c.handle,
+                      sa.func.substr(M.c.text, 1, 160).label("text"))
+            .select_from(M.join(A, A.c.id == M.c.author_id))
+            .where(M.c.author_id.in_(list(authors.values())), M.c.id != detail.mention.id)
+            .order_by(M.c.created_at.desc()).limit(15))]
 
 
 # ------------------------------------------------------------------------------ dashboard
@@ -662,7 +696,7 @@ class Sla:
     total_s: int = 0
 
 
-def _span(seconds: float) -> str:
+def span(seconds: float) -> str:
     seconds = int(abs(seconds))
     days, rest = divmod(seconds, 86_400)
     hours, rest = divmod(rest, 3600)
@@ -687,9 +721,9 @@ def sla_state(status: str, sla_due: datetime | None, created_at: datetime | None
     total = (due - as_utc(created_at)).total_seconds() if created_at else 0
     iso = due.isoformat()
     if left <= 0:
-        return Sla(f"overdue {_span(left)}", "red", iso, int(total))
+        return Sla(f"overdue {span(left)}", "red", iso, int(total))
     level = "amber" if total > 0 and left < 0.25 * total else "ok"
-    return Sla(f"{_span(left)} left", level, iso, int(total))
+    return Sla(f"{span(left)} left", level, iso, int(total))
 
 
 def queue_row(session: Session, escalation_id: int) -> dict[str, Any] | None:

@@ -39,7 +39,7 @@ FIELD_VARIABLES = frozenset(
         "escalation_id", "idempotency_key", "brand", "competitor", "route", "queue", "priority",
         "mention", "author", "sentiment", "urgency", "urgency_signals", "categories", "tags",
         "suggested_reply", "decision", "history", "repeat_contact", "console_url",
-        "handle", "platform", "case_id", "case_ticket",
+        "handle", "platform", "case_id", "case_ticket", "customer_id",
     }
 )  # fmt: skip
 _FIELD_ENV = make_environment()
@@ -150,6 +150,8 @@ def context_text(payload: EscalationPayload) -> str:
         f"{payload.brand or 'No brand'} · route {payload.route} → queue {payload.queue} · "
         f"priority {payload.priority}" + (" · COMPETITOR mention" if payload.competitor else ""),
     ]
+    if payload.customer_id:
+        lines.append(f"Customer: {payload.customer_id}")
     if payload.repeat_contact:
         lines.append(f"Repeat contact: {len(payload.history)} earlier contact(s) from this author.")
     lines += ["", f"Mention on {platform_name(payload)} ({m.get('created_at', 'unknown time')})"]

@@ -144,7 +144,7 @@ def test_walkthrough(server, browser, db):
 
     # alice resolves it
     alice.fill("input[name=resolution]", "Outage fixed, customer informed")
-    alice.click("form[action$='/resolve'] button")
+    alice.click("form[action$='/resolve'] button:not(#resolve-next)")
     alice.wait_for_selector("h1 .status-resolved")
 
     # the XSS escalation page: text, not markup, and no dialog
@@ -166,3 +166,145 @@ def test_walkthrough(server, browser, db):
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], \
         problems
     assert (ARTIFACTS / "queue.png").exists() and (ARTIFACTS / "escalation.png").exists()
+
+
+def _ingest(engine, *posts) -> None:
+    """Posts through the real pipeline (scoring, routing, cases), as a poll would; the
+    rules are the pipeline tests' plus a route for platinum customers (test_customers)."""
+    from datetime import UTC, datetime
+
+    from listener.pipeline import Pipeline
+    from listener.types import Author, Batch, Mention
+    from tests.console.test_customers import _rules
+
+    rules = _rules()
+    mentions = [Mention(source="feed", platform="x", external_id=ext, text=text,
+                        created_at=datetime.now(UTC), author=Author(platform="x", handle=handle),
+                        **extra) for ext, handle, text, extra in posts]
+    Pipeline(engine, lambda: rules).process("feed", Batch(mentions, next_cursor=None), None)
+
+
+def _fits(page, width: int) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, page.url
+    box = page.locator("button", has_text="Sign out").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+
+def test_care_at_speed(server, browser, db):
+    """Bulk dismiss, keyboard triage of five items, a case growing from a follow-up, the
+    new-urgent notice and the phone-width layout."""
+    import sqlalchemy as sa
+
+    from storage.models import Escalation
+
+    base = server
+    noise = [add_escalation(db, f"spam spam {i} nimbus", handle=f"bot{i}", priority="low",
+                            sla_in=timedelta(hours=9)) for i in range(2)]
+    triage = [add_escalation(db, f"Item {i}: still no signal @NimbusMobile", handle=f"t{i}",
+                             priority="high", urgency=90 - i) for i in range(6)]
+    dialogs: list[str] = []
+    problems: list[str] = []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = ctx.new_page()
+    _watch(page, dialogs, problems)
+    _sign_in(page, base, "alice")
+
+    # bulk dismiss with a reason
+    for esc_id in noise:
+        page.check(f"#row-{esc_id} input[type=checkbox]")
+    page.select_option("#bulk-form select[name=action]", "dismiss")
+    page.select_option("#bulk-form select[name=reason]", "spam")
+    page.click("#bulk-form button[type=submit]")
+    page.wait_for_selector(".flash.notice >> text=Dismissed 2 items.")
+    assert page.locator(f"#row-{noise[0]}").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "bulk-dismiss.png"), full_page=True)
+
+    # keyboard: the help overlay, then triage five items without the mouse
+    page.keyboard.press("?")
+    assert page.locator("#kbd-help").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "keyboard-help.png"))
+    page.keyboard.press("Escape")
+    assert not page.locator("#kbd-help").is_visible()
+    first = page.locator("#queue-rows tr.kbd-focus").get_attribute("data-id")
+    assert first == str(triage[0])  # urgency 90 is first among the high ones
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    page.keyboard.press("c")  # claim in place
+    page.wait_for_selector(f"#row-{triage[0]} .status-claimed")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/escalations/{triage[0]}")
+    for expected in triage[1:5]:  # e: resolve and next, five times in all
+        page.keyboard.press("e")
+        page.wait_for_url(f"**/escalations/{expected}")
+    page.keyboard.press("e")
+    page.wait_for_url(f"**/escalations/{triage[5]}")
+    with db.connect() as conn:
+        et = Escalation.__table__
+        done = conn.execute(sa.select(et.c.id).where(et.c.status == "resolved")).scalars().all()
+    assert sorted(done) == sorted(triage[:5])
+
+    # a case grows from a follow-up post: one queue item, the follow-up on its page
+    _ingest(db, ("b1", "ben_t", "Nimbus charged twice this month, awful.", {}))
+    with db.connect() as conn:
+        head = conn.execute(sa.select(et.c.id).order_by(et.c.id.desc()).limit(1)).scalar_one()
+    page.goto(f"{base}/escalations/{head}")
+    assert "1 post" in page.locator("#case h2").inner_text()
+    _ingest(db, ("b2", "ben_t", "@NimbusMobile still charged twice and now no signal at all, awful",
+                 {"in_reply_to": "b1"}))
+    page.reload()
+    assert "2 posts" in page.locator("#case h2").inner_text()
+    assert "now no signal at all" in page.locator("#case").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
+    page.goto(f"{base}/queue")
+    assert "2 posts" in page.locator(f"#row-{head}").inner_text().lower()
+
+    # a new urgent item is announced without a reload, and the tab title counts them
+    page.goto(f"{base}/queue")
+    page.wait_for_load_state("networkidle")  # the first pulse: what "new" is measured from
+    late = add_escalation(db, "URGENT: cannot call emergency services @NimbusMobile",
+                          handle="erin", priority="urgent", urgency=86)
+    page.wait_for_selector("#urgent-notice:not([hidden])", timeout=20_000)
+    page.wait_for_selector(f"#row-{late}", timeout=20_000)
+    assert page.title().startswith("(")
+    page.screenshot(path=str(ARTIFACTS / "urgent-notice.png"), full_page=True)
+
+    # a platinum customer's post jumps the queue (customer directory + a segment route)
+    from console.customers_io import import_csv
+
+    directory = ARTIFACTS / "customers.csv"
+    directory.write_text("customer_id,platform,handle,segment\nC-1,x,plat_pam,platinum\n")
+    import_csv(db, directory)
+    page = ctx.new_page()
+    _watch(page, dialogs, problems)
+    _ingest(db, ("pp1", "plat_pam", "Nimbus charged twice this month, awful.", {}),
+            ("pp2", "plain_paul", "Nimbus charged twice this month, awful.", {}))
+    page.goto(f"{base}/queue?sort=urgency")
+    order = page.eval_on_selector_all(
+        "#queue-rows tr[data-id]", "rows => rows.map(r => [r.querySelector('.handle').textContent, r.className])")
+    handles = [h for h, _ in order]
+    pam, paul = handles.index("@plat_pam"), handles.index("@plain_paul")
+    first_high = next(i for i, (_, cls) in enumerate(order) if "prio-urgent" not in cls)
+    assert pam < first_high < paul, order  # the same words: platinum is urgent, others wait
+    top = page.locator("#queue-rows tr[data-id]").nth(pam)
+    page.screenshot(path=str(ARTIFACTS / "platinum-first.png"), full_page=True)
+    top.locator("a.row-link").click()
+    page.wait_for_selector("#customer")
+    assert "Customer C-1" in page.locator("#customer").inner_text()
+    ctx.close()
+
+    # phone width: nothing wider than the screen, Sign out reachable
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    p = phone.new_page()
+    _watch(p, dialogs, problems)
+    _sign_in(p, base, "alice")
+    _fits(p, 390)
+    p.screenshot(path=str(ARTIFACTS / "phone-queue.png"), full_page=True)
+    p.goto(f"{base}/escalations/{head}")
+    _fits(p, 390)
+    p.screenshot(path=str(ARTIFACTS / "phone-escalation.png"), full_page=True)
+    for path in ("/dashboard", "/sources", "/rules", "/nope"):
+        p.goto(base + path)
+        _fits(p, 390)
+    phone.close()
+    assert dialogs == [] and not [x for x in problems if "Refused" in x], problems

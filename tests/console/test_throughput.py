@@ -38,7 +38,7 @@ def test_bulk_dismiss_with_a_reason_claim_and_resolve(client_for, db: Engine):
                                "ids": [str(ids[0]), str(ids[1]), str(held)], "next": "/queue?queue=care"})
     assert r.headers["location"].startswith("/queue?queue=care&done=")
     text = _done(r)
-    assert text.startswith("Dismissed 2 items. Skipped 1: #%d: cannot dismiss: bob is working" % held)
+    assert text.startswith(f"Dismissed 2 items. Skipped 1: #{held}: cannot dismiss: bob is working")
     assert _status(db, ids[0], ids[1], held) == [
         ("dismissed", "alice", "not_a_complaint"), ("dismissed", "alice", "not_a_complaint"),
         ("claimed", "bob", None)]
@@ -99,3 +99,34 @@ def test_pulse_counts_open_urgent_items_and_names_the_newest(client_for, db: Eng
     assert r.json() == {"urgent_open": 2, "newest_urgent_id": max(a, b)}
     assert r.headers["cache-control"] == "no-store"
     assert client_for().get("/queue/pulse").status_code == 303  # signed-in only
+
+
+def test_saved_views_per_user_and_shared_with_the_team(client_for, db: Engine):
+    billing = add_escalation(db, "bill", queue="billing", categories=["billing"])
+    add_escalation(db, "care")
+    alice, bob, lena = client_for("alice"), client_for("bob"), client_for("lena")
+    r = alice.post("/queue/views", {"name": "  Billing   by SLA ", "query": "queue=billing&sort=sla&page=3&junk=1"})
+    assert _done(r) == "Saved the view 'Billing   by SLA'."
+    alice.post("/queue/views", {"name": "Team urgent", "query": "priority=urgent", "shared": "1"})
+    page = alice.get("/queue").text
+    assert 'href="/queue?queue=billing&amp;sort=sla">Billing by SLA</a>' in page
+    assert ">Team urgent</a>" in page
+    bob_page = bob.get("/queue").text
+    assert "Billing by SLA" not in bob_page and ">Team urgent</a>" in bob_page and "(team)" in bob_page
+    ids = [int(i) for i in __import__("re").findall(r'id="row-(\d+)"', alice.get("/queue?queue=billing&sort=sla").text)]
+    assert ids == [billing]
+    assert alice.post("/queue/views", {"name": "  ", "query": ""}).status_code == 422
+    from storage.console_models import SavedView
+
+    with session_scope(db) as s:
+        team = s.execute(sa.select(SavedView).where(SavedView.name == "Team urgent")).scalar_one()
+        own = s.execute(sa.select(SavedView).where(SavedView.name == "Billing by SLA")).scalar_one()
+        team_id, own_id = team.id, own.id
+    assert bob.post(f"/queue/views/{own_id}/delete").status_code == 403  # not his
+    assert bob.post(f"/queue/views/{team_id}/delete").status_code == 403  # shared: owner or lead
+    assert _done(lena.post(f"/queue/views/{team_id}/delete")) == "Deleted the view."
+    assert ">Team urgent</a>" not in alice.get("/queue").text
+    with session_scope(db) as s:
+        acts = [e.action for e in s.execute(sa.select(AuditEvent).where(
+            AuditEvent.subject_type == "view")).scalars()]  # type: ignore[arg-type]
+    assert acts == ["view.saved", "view.saved", "view.deleted"]

@@ -12,7 +12,10 @@ Create Date: 2026-12-07
   default order, urgency within priority, walks
   ix_escalation_status_priority_urgency_sla instead of sorting every active row. The
   other two orders (SLA, age) have their own (status, ...) indexes.
-* `console_user.queue_sort`: the order the agent chose last.
+* `customer`, `customer_identity`: the customer directory (storage.customers): social
+  identities (platform + handle) of a contact-centre customer id, with its segment.
+* `console_user.queue_sort`: the order the agent chose last; `saved_view`: named queue
+  views, the user's own or shared with the team.
 
 Columns are added with plain ALTER TABLE (batch mode `recreate="never"`): a SQLite batch
 rebuild of `escalation` would drop its triggers and the DESC of its indexes (see 0003).
@@ -122,10 +125,55 @@ def upgrade() -> None:
 
     with op.batch_alter_table("console_user", recreate="never") as batch:
         batch.add_column(sa.Column("queue_sort", sa.String(16), nullable=True))
+    op.create_table(
+        "saved_view",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("params", sa.String(1000), nullable=False),
+        sa.Column("shared", sa.Boolean(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["console_user.id"],
+                                name=op.f("fk_saved_view_user_id_console_user"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_view")),
+    )
+    op.create_index("ix_saved_view_user_id", "saved_view", ["user_id"])
+
+    op.create_table(
+        "customer",
+        sa.Column("id", sa.String(128), nullable=False),
+        sa.Column("segment", sa.String(32), nullable=True),
+        sa.Column("account_masked", sa.String(32), nullable=True),
+        sa.Column("ltv_band", sa.String(32), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer")),
+    )
+    op.create_table(
+        "customer_identity",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.String(128), nullable=False),
+        sa.Column("platform", sa.String(32), nullable=False),
+        sa.Column("handle", sa.String(255), nullable=False),
+        sa.Column("linked_at", TIMESTAMP, nullable=False),
+        sa.ForeignKeyConstraint(["customer_id"], ["customer.id"],
+                                name=op.f("fk_customer_identity_customer_id_customer"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_identity")),
+        sa.UniqueConstraint("platform", "handle",
+                            name=op.f("uq_customer_identity_platform_handle")),
+    )
+    op.create_index("ix_customer_identity_customer_id", "customer_identity", ["customer_id"])
 
 
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
+    op.drop_index("ix_customer_identity_customer_id", "customer_identity")
+    op.drop_table("customer_identity")
+    op.drop_table("customer")
+    op.drop_index("ix_saved_view_user_id", "saved_view")
+    op.drop_table("saved_view")
     op.execute("ALTER TABLE console_user DROP COLUMN queue_sort")
     for name in ("ix_escalation_case_id", "ix_escalation_status_created_at",
                  "ix_escalation_status_sla_due", "ix_escalation_status_priority_urgency_sla"):

@@ -1,0 +1,65 @@
+"""Saved queue views: a name for a set of filters and an order, kept per user or shared
+with the team (everyone who signs in to this console). A view is stored as the queue's
+own query string, re-parsed by `QueueFilters` when used, so a view saved before a filter
+was renamed degrades to fewer filters instead of an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from console.web.actions import Forbidden, Invalid, NotFound, _require, _storable
+from console.web.auth import Principal, audit
+from console.web.queries import QueueFilters
+from storage.console_models import Role, SavedView
+from storage.engine import session_scope
+
+MAX_VIEWS = 50  # per user
+
+
+def views_for(session: Session, user_id: int) -> list[dict[str, Any]]:
+    """The user's own views, then the team's shared ones, by name."""
+    rows = session.execute(
+        sa.select(SavedView).where(sa.or_(SavedView.user_id == user_id,  # type: ignore[arg-type]
+                                          SavedView.shared.is_(True)))  # type: ignore[attr-defined]
+        .order_by(SavedView.shared, SavedView.name)).scalars()  # type: ignore[arg-type]
+    return [{"id": v.id, "name": v.name, "href": "/queue" + (f"?{v.params}" if v.params else ""),
+             "shared": v.shared, "mine": v.user_id == user_id} for v in rows]
+
+
+def save(engine: Engine, actor: Principal, name: str, query: str, shared: bool) -> int:
+    """Save the queue's current filters (`query`, the page's query string) as `name`."""
+    _require(actor, Role.agent, "save views")
+    name = _storable(" ".join(name.split())[:64], "view name")
+    if not name:
+        raise Invalid("give the view a name")
+    f = QueueFilters.from_params(dict(parse_qsl(query)))
+    params = urlencode(f.params(page=1))
+    with session_scope(engine) as session:
+        n = session.execute(sa.select(sa.func.count()).select_from(SavedView).where(
+            SavedView.user_id == actor.user_id)).scalar_one()  # type: ignore[arg-type]
+        if n >= MAX_VIEWS:
+            raise Invalid(f"you have {MAX_VIEWS} views already; delete one first")
+        view = SavedView(user_id=actor.user_id, name=name, params=params, shared=shared)
+        session.add(view)
+        session.flush()
+        audit(session, actor.username, "view.saved", "view", view.id, name=name,
+              params=params, shared=shared)
+        return int(view.id or 0)
+
+
+def delete(engine: Engine, actor: Principal, view_id: int) -> None:
+    """Delete a view: its owner, or a lead for a shared one."""
+    with session_scope(engine) as session:
+        view = session.get(SavedView, view_id)
+        if view is None:
+            raise NotFound(f"no view {view_id}")
+        if view.user_id != actor.user_id and not (view.shared and actor.can(Role.lead)):
+            raise Forbidden("only its owner (or a lead, for a shared view) can delete a view")
+        audit(session, actor.username, "view.deleted", "view", view.id, name=view.name)
+        session.delete(view)
