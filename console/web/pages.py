@@ -209,6 +209,7 @@ def _bulk_done(next_url: str, text: str) -> Response:
 @router.post("/queue/views")
 def save_view(request: Request, name: str = Form(""), query: str = Form(""),
               shared: str = Form(""), user: Principal = Depends(csrf_user)) -> Response:
+    require_role(user, Role.viewer, "save views of the care queue")
     ctx = get_ctx(request)
     views.save(ctx.engine, user, name, query, shared == "1")
     return _bulk_done("/queue" + (f"?{query}" if query else ""), f"Saved the view {name.strip()!r}.")
@@ -216,12 +217,13 @@ def save_view(request: Request, name: str = Form(""), query: str = Form(""),
 
 @router.post("/queue/views/{view_id}/delete")
 def delete_view(request: Request, view_id: int, user: Principal = Depends(csrf_user)) -> Response:
+    require_role(user, Role.viewer, "change views of the care queue")
     views.delete(get_ctx(request).engine, user, view_id)
     return _bulk_done("/queue", "Deleted the view.")
 
 
 @router.get("/queue/next")
-def queue_next(request: Request, user: Principal = Depends(current_user)) -> Response:
+def queue_next(request: Request, user: Principal = Depends(care_user)) -> Response:
     """The next item to work ("resolve and next"): the first row in the agent's order that
     is theirs or nobody's."""
     ctx = get_ctx(request)
@@ -236,7 +238,7 @@ def queue_next(request: Request, user: Principal = Depends(current_user)) -> Res
 
 
 @router.get("/queue/pulse")
-def queue_pulse(request: Request, user: Principal = Depends(current_user)) -> Response:
+def queue_pulse(request: Request, user: Principal = Depends(care_user)) -> Response:
     """Open urgent items now, for the "new urgent items" notice (polled by console.js)."""
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:

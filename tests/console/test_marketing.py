@@ -11,6 +11,7 @@ import pytest
 from console.web.auth import create_api_token, create_user
 from storage import rollups
 from storage.console_models import ConsoleUser
+from storage.models import Escalation
 from storage.engine import session_scope
 from storage.types import utcnow
 from tests.console.conftest import PASSWORD, XSS, add_escalation
@@ -50,8 +51,8 @@ def test_analyst_sees_reports_mentions_and_dashboard_but_not_the_care_queue(
         assert c.get(path).status_code == 200, path
     nav = c.get("/mentions").text
     assert 'href="/reports"' in nav and 'href="/queue"' not in nav
-    for path in ("/queue", "/queue/rows", f"/escalations/{esc}",
-                 f"/escalations/{esc}/holder"):
+    for path in ("/queue", "/queue/rows", "/queue/next", "/queue/pulse", "/team",
+                 f"/escalations/{esc}", f"/escalations/{esc}/holder"):
         assert c.get(path).status_code == 403, path
     assert c.get("/").headers["location"] == "/reports"
     # the care queue's actions are refused server-side, whatever the form says
@@ -60,6 +61,12 @@ def test_analyst_sees_reports_mentions_and_dashboard_but_not_the_care_queue(
     for action in ("claim", "reply", "resolve", "note"):
         r = c.http.post(f"/escalations/{esc}/{action}", data={"csrf": csrf, "text": "x"})
         assert r.status_code == 403, action
+    # nor the queue's bulk actions and saved views (issue 16's throughput tools)
+    r = c.http.post("/queue/bulk", data={"csrf": csrf, "ids": [str(esc)], "action": "claim"})
+    assert r.status_code in (303, 403)
+    with session_scope(db) as s:
+        assert s.get(Escalation, esc).assignee is None  # nothing claimed either way
+    assert c.http.post("/queue/views", data={"csrf": csrf, "name": "mine", "query": ""}).status_code == 403
 
 
 def test_analyst_api_token_reads_reports_but_not_escalations(app, db, analyst):
