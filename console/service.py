@@ -21,6 +21,7 @@ from typing import Any
 from listener.collector import Collector, default_instance_id
 from listener.scheduler import SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
+from responders.outbox_process import OutboxProcess
 from responders.publish import ReplyPublisher
 from responders.status import make_status_poller
 from socialear.config import RulesWatcher
@@ -72,8 +73,17 @@ class Service:
             self.engine, self.sinks, worker_id=self.instance_id,
             parallel=self.settings.outbox_workers, max_attempts=self.settings.outbox_max_attempts,
         )
-        # committed escalations go straight to this process's worker (no claim, no poll wait)
-        self.collector.pipeline.outbox_handoff = self.outbox
+        # Committed escalations go straight to the worker (no claim, no poll wait). By default
+        # the worker runs in a child process, so scoring's CPU does not delay deliveries.
+        self.outbox_process: OutboxProcess | None = None
+        if self.settings.outbox_process:
+            self.outbox_process = OutboxProcess(
+                self.engine.url.render_as_string(hide_password=False), rules_path, self.instance_id,
+                parallel=self.settings.outbox_workers, max_attempts=self.settings.outbox_max_attempts,
+            )
+            self.collector.pipeline.outbox_handoff = self.outbox_process
+        else:
+            self.collector.pipeline.outbox_handoff = self.outbox
         self._stop = threading.Event()
         self._server: Any = None
         self._outbox_thread: threading.Thread | None = None
@@ -90,8 +100,11 @@ class Service:
         # fallback for contact centres that cannot call /hooks: poll ticket status
         self.scheduler.add_job(make_status_poller(self.engine, self.sinks), TICKET_STATUS_POLL_S, "ticket-status")
         self.scheduler.add_job(self.check_deletions, self.deletion_check_s, "deletion-check")
-        self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
-        self._outbox_thread.start()
+        if self.outbox_process is not None:
+            self.outbox_process.start()
+        else:
+            self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
+            self._outbox_thread.start()
         enabled = [s.name for s in self.rules().sinks if s.enabled]
         log.info("outbox delivering to: %s", ", ".join(enabled) or "no sinks")
         if self.console:
@@ -130,6 +143,8 @@ class Service:
         self.scheduler.stop(wait=True)
         if self._outbox_thread is not None:
             self.outbox.stop()
+        if self.outbox_process is not None:
+            self.outbox_process.stop()
         if self._server is not None:
             self._server.should_exit = True
             self._console_thread.join(timeout=10)

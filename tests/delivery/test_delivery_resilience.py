@@ -270,3 +270,40 @@ def test_the_pipeline_hands_committed_rows_to_the_local_worker_already_claimed(e
     assert states(engine) == {"sent": len(rows)}
     delivered = [json.loads(line)["idempotency_key"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(delivered) == len(set(delivered)) == len({r.id for r in rows})
+
+
+def test_the_outbox_process_delivers_handed_rows_and_stops_when_asked(tmp_path: Path) -> None:
+    """`socialear run`'s default: the worker in a child process, fed ids through a pipe."""
+    from listener.collector import Collector
+    from responders.outbox_process import OutboxProcess
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    fixtures = ROOT / "tests" / "fixtures"
+    text = (fixtures / "rules" / "pipeline.yaml").read_text()
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text(text.replace("{feed}", str(fixtures / "pipeline" / "feed.jsonl")).replace("{sink}", str(tmp_path / "out.jsonl")))
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    from socialear.config import load_rules
+
+    rules = load_rules(rules_path)
+    proc = OutboxProcess(url, rules_path, "replica-p", env={k: v for k, v in __import__("os").environ.items()}, idle_s=0.1)
+    proc.start()
+    try:
+        assert proc.wait_ready(120)
+        collector = Collector(engine, lambda: rules, instance_id="replica-p", env={})
+        collector.pipeline.outbox_handoff = proc
+        assert collector.poll("feed").ok
+        deadline = time.monotonic() + 60
+        while states(engine).keys() != {"sent"} and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert states(engine).keys() == {"sent"}
+    finally:
+        started = time.monotonic()
+        proc.stop(timeout=30)
+        assert time.monotonic() - started < 30 and not proc.alive()
+        engine.dispose()
+    delivered = [json.loads(line)["idempotency_key"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(delivered) == len(set(delivered)) > 0
