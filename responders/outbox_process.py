@@ -219,7 +219,10 @@ def child_main(argv: list[str] | None = None) -> None:
             watcher.refresh()
 
     threading.Thread(target=read, name="outbox-stdin", daemon=True).start()
-    print("ready", flush=True)
+    try:
+        print("ready", flush=True)
+    except OSError:  # the parent is already gone: nothing will feed us, stop after resuming
+        worker.stop(timeout=0)
     threading.Thread(target=reload_rules, name="outbox-rules", daemon=True).start()
     try:
         worker.run_forever(idle_s=args.idle)
