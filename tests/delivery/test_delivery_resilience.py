@@ -307,3 +307,31 @@ def test_the_outbox_process_delivers_handed_rows_and_stops_when_asked(tmp_path: 
         engine.dispose()
     delivered = [json.loads(line)["idempotency_key"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(delivered) == len(set(delivered)) > 0
+
+
+def test_a_backlog_of_1000_drains_within_a_minute_most_urgent_first(engine: Engine) -> None:
+    """The sink was down (breaker open, 1,000 escalations waiting); it is back: one probe,
+    then the whole backlog, urgent ones first, well within the minute the issue allows."""
+    receiver = load_receiver().WebhookReceiver(SECRET)
+    rules = rules_for(receiver.url)
+    keys = seed(engine, 1000, urgent_every=10)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(t.SinkBreaker.__table__.insert().values(
+            sink="hook", state="open", failures=3, opens=4, opened_at=now - timedelta(minutes=5),
+            next_probe_at=now, last_error="HTTP 503", updated_at=now))
+    worker = OutboxWorker(engine, SinkSet(lambda: rules, ENV), worker_id="drain-test", parallel=4)
+    runner = threading.Thread(target=worker.run_forever, kwargs={"idle_s": 0.05}, daemon=True)
+    started = time.monotonic()
+    runner.start()
+    try:
+        while len(receiver.arrived) < len(keys) and time.monotonic() - started < 60:
+            time.sleep(0.1)
+        took = time.monotonic() - started
+    finally:
+        worker.stop()
+        receiver.close()
+    assert len(receiver.arrived) == len(keys) and receiver.duplicates == 0, took
+    assert took < 60
+    urgent = {k for k in keys if int(k.rsplit("-", 1)[1]) % 10 == 0}
+    assert max(receiver.order.index(k) for k in urgent) < len(urgent) + worker.parallel
