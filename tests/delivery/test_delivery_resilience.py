@@ -335,3 +335,31 @@ def test_a_backlog_of_1000_drains_within_a_minute_most_urgent_first(engine: Engi
     assert took < 60
     urgent = {k for k in keys if int(k.rsplit("-", 1)[1]) % 10 == 0}
     assert max(receiver.order.index(k) for k in urgent) < len(urgent) + worker.parallel
+
+
+def test_rows_another_process_committed_are_delivered_promptly_notify_wakes_postgresql_workers(engine: Engine) -> None:
+    """Rows committed elsewhere (an import, another replica) wake the worker at once via
+    LISTEN/NOTIFY on PostgreSQL, not at its next idle poll (30 s here). SQLite has no
+    NOTIFY (a no-op there): its worker finds such rows at its idle poll (1 s)."""
+    from storage.outbox import notify_new_rows
+
+    idle = 30.0 if engine.dialect.name == "postgresql" else 1.0
+
+    receiver = load_receiver().WebhookReceiver(SECRET)
+    rules = rules_for(receiver.url)
+    worker = OutboxWorker(engine, SinkSet(lambda: rules, ENV), worker_id="listener")
+    runner = threading.Thread(target=worker.run_forever, kwargs={"idle_s": idle}, daemon=True)
+    runner.start()
+    try:
+        time.sleep(2.0)  # the worker has gone idle (and is listening)
+        keys = seed(engine, 3)
+        with engine.begin() as conn:
+            notify_new_rows(conn)
+        committed = time.monotonic()
+        while len(receiver.arrived) < 3 and time.monotonic() - committed < 10:
+            time.sleep(0.05)
+        took = time.monotonic() - committed
+    finally:
+        worker.stop()
+        receiver.close()
+    assert set(receiver.arrived) == set(keys) and took < 5, took
