@@ -7,8 +7,9 @@ A signed-webhook receiver on 127.0.0.1 (bench/receiver.py, its own process) stan
 the contact centre and de-duplicates on Idempotency-Key, as the README asks receivers to.
 Then, against one database:
 
-1. `--trials K` SIGKILL trials, alternating: `socialear import` of a 600-line file (in
-   50-record transactions) killed at a random moment, then started again; and
+1. `--trials K` SIGKILL trials, alternating: `socialear import` of a 1,500-line file (in
+   50-record transactions) killed at a random moment (half of them from launch, half
+   once it is storing), resumed by the next import trial; and
    `socialear run --no-console` (polling a paced replay feed and delivering to the
    receiver) killed at a random moment, then started again at once. After each `run`
    kill the restart gap is measured: kill → the restarted service has polled again and,
@@ -94,7 +95,7 @@ sinks:
     options: {{url: "{url}", timeout_s: 5}}
     retry: {{probe_max: 5s}}
 """
-FILES = {"feed": 300, "backfill": 600, "late": 200}  # source -> records
+FILES = {"feed": 300, "backfill": 1500, "late": 200}  # source -> records
 
 
 class Harness:
@@ -187,8 +188,15 @@ class Harness:
         run_trials = 0
         for i in range(k):
             if i % 2 == 0:  # import, killed at a random moment, then resumed next time
+                before = self.count("backfill")
                 imp = self.import_("backfill")
-                time.sleep(self.rng.uniform(0.5, 6.0))
+                if i % 4 == 0:  # anywhere from launch (start-up, migrations, first batch)
+                    time.sleep(self.rng.uniform(0.2, 6.0))
+                else:  # while it is storing: after its first batch committed
+                    deadline = time.monotonic() + 60
+                    while self.count("backfill") == before and imp.poll() is None and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    time.sleep(self.rng.uniform(0.0, 1.5))
                 self.kill(imp)
                 continue
             run_trials += 1
@@ -232,11 +240,13 @@ class Harness:
         self.stop(run)
         return requests
 
-    def feed_done(self) -> bool:
+    def count(self, source: str) -> int:
         mt = table(t.Mention)
         with self.engine.connect() as conn:
-            n = conn.execute(sa.select(sa.func.count()).where(mt.c.source == "feed")).scalar_one()
-        return n >= self.expected_feed
+            return conn.execute(sa.select(sa.func.count()).where(mt.c.source == source)).scalar_one()
+
+    def feed_done(self) -> bool:
+        return self.count("feed") >= self.expected_feed
 
     expected_feed = 0
 

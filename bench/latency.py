@@ -1,26 +1,31 @@
 """Escalation latency, fetch → contact centre, through the real service path.
 
-    python bench/latency.py [--n 1000] [--batch 100] [--parallel 4]
+    python bench/latency.py [--n 1000] [--batch 100] [--parallel 4] [--delivery process|thread]
 
-A local HTTP receiver on 127.0.0.1 (a thread running http.server) stands in for the
-contact centre; it checks each request's HMAC signature and records when each
-Idempotency-Key arrived (and any that arrive twice). A burst of N synthetic, deterministic
-mentions (seeded; about half are negative about the brand and escalate) is written to a
-JSONL file and read by a real ReplaySource; `Collector.poll` runs it through the pipeline
-(one transaction per batch: mentions + escalations + outbox rows + cursor), while the
-outbox worker runs concurrently in its own thread, as in `socialear run` (polling every
-50 ms when idle), delivering each escalation through the signed webhook sink.
+A local HTTP receiver on 127.0.0.1 (bench/receiver.py, in its own process so it does not
+queue for this process's interpreter lock) stands in for the contact centre; it checks
+each request's HMAC signature and records when each Idempotency-Key arrived (and any that
+arrive twice). A burst of N synthetic, deterministic mentions (seeded; about half are
+negative about the brand and escalate) is written to a JSONL file and read by a real
+ReplaySource; `Collector.poll` runs it through the pipeline (one transaction per batch:
+mentions + escalations + outbox rows + cursor), while the outbox worker runs as in
+`socialear run`: in a child process (`--delivery process`, the default) or as threads of
+this one (`--delivery thread`), handed each batch's outbox ids the moment it commits, and
+delivering each escalation through the signed webhook sink.
 
 Latency per escalation = time its batch was fetched (the source's `fetch` is wrapped to
 stamp every external id it returns) → time the receiver got it. Prints one JSON object:
 {"n", "escalations", "p50_ms", "p99_ms", "max_ms", "delivered", "duplicates", ...}.
-Targets (issue 5): p99_ms <= 1000, delivered == escalations, duplicates == 0.
+Targets (issue 14): p99_ms <= 500, delivered == escalations, duplicates == 0.
+`p99_fetch_to_commit_ms` and `p99_commit_to_ticket_ms` split the latency into the
+pipeline's part (scoring a batch) and the delivery's part.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -38,6 +43,7 @@ import sqlalchemy as sa  # noqa: E402
 from listener.collector import Collector  # noqa: E402
 from listener.pipeline import idempotency_key  # noqa: E402
 from responders.outbox import OutboxWorker, SinkSet  # noqa: E402
+from responders.outbox_process import OutboxProcess  # noqa: E402
 from socialear.config import RulesConfig, parse_rules_text  # noqa: E402
 from storage import models as t  # noqa: E402
 from storage.dialect import table  # noqa: E402
@@ -129,6 +135,22 @@ def stamp_fetches(collector: Collector, fetched: dict[str, float]) -> None:
     source.fetch = fetch  # type: ignore[method-assign]
 
 
+def stamp_commits(collector: Collector, committed: dict[str, float]) -> None:
+    """Wrap the pipeline: every mention of a batch is stamped when its transaction committed,
+    to split fetch-to-ticket into the pipeline's part and the delivery's part."""
+    pipeline = collector.pipeline
+    original = pipeline.process
+
+    def process(source: str, batch: Any, cursor_before: Any) -> Any:
+        result = original(source, batch, cursor_before)
+        now = time.monotonic()
+        for mention in batch.mentions:
+            committed.setdefault(idempotency_key(source, mention.external_id), now)
+        return result
+
+    pipeline.process = process  # type: ignore[method-assign]
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     if not sorted_values:
@@ -137,22 +159,32 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[rank - 1]
 
 
-def run(n: int, batch: int, parallel: int, tmp: Path) -> dict[str, Any]:
+def run(n: int, batch: int, parallel: int, tmp: Path, delivery: str = "process") -> dict[str, Any]:
     feed = tmp / "burst.jsonl"
     write_feed(feed, n)
     env = {"SOCIALEAR_WEBHOOK_SECRET": SECRET}
     with RemoteReceiver(SECRET) as receiver:
         rules: RulesConfig = parse_rules_text(RULES.format(feed=feed, batch=batch, url=receiver.url))
-        engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
+        db_url = f"sqlite:///{tmp / 'bench.db'}"
+        engine = make_engine(db_url)
         upgrade(engine)
         collector = Collector(engine, lambda: rules, instance_id="bench", env=env)
         _ = collector.pipeline.analyzer  # scorer/matcher built before timing, as in a running service
         fetched: dict[str, float] = {}
         stamp_fetches(collector, fetched)
-        worker = OutboxWorker(engine, SinkSet(lambda: rules, env), worker_id="bench", parallel=parallel)
-        collector.pipeline.outbox_handoff = worker  # as `socialear run` wires them
-        worker_thread = threading.Thread(target=worker.run_forever, kwargs={"idle_s": 0.05}, name="outbox", daemon=True)
-        worker_thread.start()
+        committed: dict[str, float] = {}
+        stamp_commits(collector, committed)
+        if delivery == "process":  # as `socialear run` does
+            rules_path = tmp / "rules.yaml"
+            rules_path.write_text(RULES.format(feed=feed, batch=batch, url=receiver.url))
+            worker: Any = OutboxProcess(db_url, rules_path, "bench", parallel=parallel, env={**os.environ, **env}, idle_s=0.05)
+            worker.start()
+            if not worker.wait_ready():
+                raise SystemExit("the outbox process did not start")
+        else:  # the worker as threads of this process (SOCIALEAR_OUTBOX_PROCESS=false)
+            worker = OutboxWorker(engine, SinkSet(lambda: rules, env), worker_id="bench", parallel=parallel)
+            threading.Thread(target=worker.run_forever, kwargs={"idle_s": 0.05}, name="outbox", daemon=True).start()
+        collector.pipeline.outbox_handoff = worker  # committed ids go straight to the worker
 
         started = time.perf_counter()
         polls = 0
@@ -177,17 +209,22 @@ def run(n: int, batch: int, parallel: int, tmp: Path) -> dict[str, Any]:
 
     arrived = got["arrived"]
     latencies = sorted((arrived[k] - fetched[k]) * 1000 for k in arrived if k in fetched)
+    in_pipeline = sorted((committed[k] - fetched[k]) * 1000 for k in arrived if k in fetched and k in committed)
+    in_delivery = sorted((arrived[k] - committed[k]) * 1000 for k in arrived if k in committed)
     return {
         "n": n,
         "escalations": escalations,
         "p50_ms": round(percentile(latencies, 50), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
         "max_ms": round(latencies[-1], 1) if latencies else 0.0,
+        "p99_fetch_to_commit_ms": round(percentile(in_pipeline, 99), 1),
+        "p99_commit_to_ticket_ms": round(percentile(in_delivery, 99), 1),
         "delivered": len(arrived),
         "duplicates": got["duplicates"],
         "bad_signatures": got["bad_signatures"],
         "batch": batch,
         "parallel": parallel,
+        "delivery": delivery,
         "pipeline_s": round(pipeline_s, 3),
         "wall_s": round(wall_s, 3),
     }
@@ -198,9 +235,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=100, help="mentions per fetch (the replay source's batch_size)")
     ap.add_argument("--parallel", type=int, default=4, help="outbox deliveries in parallel (SOCIALEAR_OUTBOX_WORKERS)")
+    ap.add_argument("--delivery", choices=("process", "thread"), default="process",
+                    help="outbox worker in its own process (as `socialear run`), or as threads of this one")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run(args.n, args.batch, args.parallel, Path(tmp))))
+        print(json.dumps(run(args.n, args.batch, args.parallel, Path(tmp), args.delivery)))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from listener.collector import Collector, default_instance_id
 from listener.jobs import ClusterJob
 from listener.scheduler import STOP_WAIT_S, SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
+from responders.outbox_process import OutboxProcess
 from responders.publish import ReplyPublisher
 from responders.status import make_status_poller
 from socialear.config import RulesWatcher
@@ -84,8 +85,17 @@ class Service:
             self.engine, self.sinks, worker_id=self.instance_id,
             parallel=self.settings.outbox_workers, max_attempts=self.settings.outbox_max_attempts,
         )
-        # committed escalations go straight to this process's worker (no claim, no poll wait)
-        self.collector.pipeline.outbox_handoff = self.outbox
+        # Committed escalations go straight to the worker (no claim, no poll wait). By default
+        # the worker runs in a child process, so scoring's CPU does not delay deliveries.
+        self.outbox_process: OutboxProcess | None = None
+        if self.settings.outbox_process:
+            self.outbox_process = OutboxProcess(
+                self.engine.url.render_as_string(hide_password=False), rules_path, self.instance_id,
+                parallel=self.settings.outbox_workers, max_attempts=self.settings.outbox_max_attempts,
+            )
+            self.collector.pipeline.outbox_handoff = self.outbox_process
+        else:
+            self.collector.pipeline.outbox_handoff = self.outbox
         self._stop = threading.Event()
         self.cluster_jobs: list[ClusterJob] = []
         self._server: Any = None
@@ -126,18 +136,29 @@ class Service:
         self.liveness.watch("scheduler", SCHEDULER_MAX_AGE_S,
                             lambda: bool(self.scheduler.scheduler.running))
         self.liveness.beat("scheduler")
-        self.scheduler.add_job(lambda: self.liveness.beat("scheduler"), HEARTBEAT_S, "heartbeat")
+        self.scheduler.add_job(self._heartbeat, HEARTBEAT_S, "heartbeat")
         self.scheduler.add_job(instrument_job("rules-reload", self.watcher.refresh), RULES_RELOAD_S,
                                "rules-reload")
         self.schedule_cluster_jobs()
-        self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
-        outbox_thread = self._outbox_thread
-        self.liveness.watch("outbox", OUTBOX_MAX_AGE_S, outbox_thread.is_alive)
-        self._outbox_thread.start()
+        if self.outbox_process is not None:
+            self.outbox_process.start()
+            self.liveness.watch("outbox", OUTBOX_MAX_AGE_S, self.outbox_process.alive)
+        else:
+            self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
+            outbox_thread = self._outbox_thread
+            self.liveness.watch("outbox", OUTBOX_MAX_AGE_S, outbox_thread.is_alive)
+            self._outbox_thread.start()
         enabled = [s.name for s in self.rules().sinks if s.enabled]
         log.info("outbox delivering to: %s", ", ".join(enabled) or "no sinks")
         if self.console:
             self._start_console()
+
+    def _heartbeat(self) -> None:
+        """The scheduler ran this job, so it is alive; a delivery child process that is
+        running counts as the outbox's beat (its own rounds beat in thread mode)."""
+        self.liveness.beat("scheduler")
+        if self.outbox_process is not None and self.outbox_process.alive():
+            self.liveness.beat("outbox")
 
     def schedule_cluster_jobs(self) -> None:
         """The jobs one replica runs for the whole cluster (listener.jobs)."""
@@ -197,6 +218,8 @@ class Service:
                 log.warning("could not release job %s", job.name)
         if self._outbox_thread is not None:
             self.outbox.stop()
+        if self.outbox_process is not None:
+            self.outbox_process.stop()
         if self._server is not None:
             self._server.should_exit = True
             self._console_thread.join(timeout=10)

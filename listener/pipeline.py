@@ -44,6 +44,7 @@ from storage import customers
 from storage import models as t
 from storage import rollups
 from storage.dialect import table
+from storage.outbox import notify_new_rows
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -540,6 +541,7 @@ class Pipeline:
             handed.extend(conn.execute(ot.insert().returning(ot.c.id), [{**row, **claim} for row in outbox]).scalars())
         elif outbox:
             conn.execute(ot.insert(), outbox)
+            notify_new_rows(conn)  # an import or a collect --once: wake the replicas' workers
         conn.execute(
             aut.insert(),
             [

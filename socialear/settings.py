@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: int | None = Field(
         default=None, ge=1, description="optional cap on delivery attempts; by default retries are bounded by age (sink retry.max_age)"
     )
+    outbox_process: bool = Field(
+        default=True, description="deliver from a child process (its own core, away from scoring); false: threads"
+    )
     log_level: str = "INFO"
     secure_cookies: bool = False
 

@@ -215,6 +215,17 @@ def requeue(
     })
 
 
+NOTIFY_CHANNEL = "socialear_outbox"
+
+
+def notify_new_rows(conn: Any) -> None:
+    """PostgreSQL: wake every replica's worker when this transaction commits (LISTEN/NOTIFY
+    is transactional: nothing is sent if it rolls back). A no-op on SQLite, where the
+    in-process hand-over and the idle poll cover it."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
 def outbox_counts(session: Session) -> dict[str, int]:
     """Rows per state (every state present, zero if none): for health and metrics."""
     rows = session.execute(sa.select(_c.state, sa.func.count()).group_by(_c.state)).all()
