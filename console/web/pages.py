@@ -110,16 +110,22 @@ def queue(request: Request, user: Principal = Depends(current_user)) -> Response
     f = queries.QueueFilters.from_params(request.query_params)
     rules = ctx.rules()
     with session_scope(ctx.engine) as session:
-        page = queries.queue_page(session, f, user.username)
+        problems = queries.filter_problems(session, f, rules)
+        page = _no_rows() if problems else queries.queue_page(session, f, user.username)
         choices = queries.filter_choices(session)
     return ctx.renderer.page(request, "queue.html", user, {
-        "title": "Queue", "f": f, "page": page, "rows_url": _rows_url(f),
+        "title": "Queue", "f": f, "page": page, "rows_url": _rows_url(f), "filter_errors": problems,
         "queues": rules.queues, "brands": [b.name for b in rules.brands],
         "sources": sorted({s.name for s in rules.sources} | set(choices["sources"])),
         "categories": [c.name for c in rules.categories], "users": choices["users"],
         "priorities": queries.PRIORITIES, "statuses": queries.STATUS_CHOICES,
         "here": _here(request),
-    })
+    }, 400 if problems else 200)
+
+
+def _no_rows() -> queries.QueuePage:
+    """The page shown instead of results when a filter value names nothing."""
+    return queries.QueuePage(rows=[], total=0, page=1, pages=1, has_next=False)
 
 
 def _rows_url(f: queries.QueueFilters) -> str:
@@ -137,11 +143,12 @@ def queue_rows(request: Request, user: Principal = Depends(current_user)) -> Res
     ctx = get_ctx(request)
     f = queries.QueueFilters.from_params(request.query_params)
     with session_scope(ctx.engine) as session:
-        page = queries.queue_page(session, f, user.username)
+        problems = queries.filter_problems(session, f, ctx.rules())
+        page = _no_rows() if problems else queries.queue_page(session, f, user.username)
     here = "/queue" + (f"?{urlencode(f.params())}" if f.params() else "")
     return ctx.renderer.fragment("_queue_rows.html", {
         "page": page, "user": user, "csrf": user.csrf_token, "here": here, "f": f,
-        "rows_url": _rows_url(f)})
+        "rows_url": _rows_url(f), "filter_errors": problems}, 400 if problems else 200)
 
 
 # ------------------------------------------------------------------------------ escalation
