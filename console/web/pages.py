@@ -30,8 +30,10 @@ from console.web.auth import (
     csrf_matches,
     end_session,
     principal_from_request,
+    remember_device,
     start_session,
 )
+from console.web.throttle import DEVICE_COOKIE, DEVICE_TTL
 from console.web.deps import csrf_user, current_user, get_ctx, require_role
 from storage.console_models import Role
 from storage.engine import session_scope
@@ -77,8 +79,10 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
     ctx = get_ctx(request)
     if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), csrf):
         return _login_page(request, next, "Your sign-in form expired; please try again.", 403)
+    device = request.cookies.get(DEVICE_COOKIE)
     try:
-        user = authenticate(ctx.engine, username, password)
+        user = authenticate(ctx.engine, username, password,
+                            address=request.client.host if request.client else None, device=device)
     except LoginRefused as exc:
         return _login_page(request, next, str(exc), 401)
     secret = start_session(ctx.engine, user)
@@ -86,6 +90,9 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
     response.set_cookie(SESSION_COOKIE, secret, max_age=int(SESSION_TTL.total_seconds()),
                         httponly=True, samesite="lax", secure=ctx.settings.secure_cookies,
                         path="/")
+    response.set_cookie(DEVICE_COOKIE, remember_device(ctx.engine, user.username, device),
+                        max_age=int(DEVICE_TTL.total_seconds()), httponly=True, samesite="lax",
+                        secure=ctx.settings.secure_cookies, path="/login")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
