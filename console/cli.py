@@ -256,6 +256,18 @@ def db_upgrade(database_url: DbOpt = None, revision: str = "head") -> None:
     out.print(f"{mask_url(engine.url)}: at revision {rev}")
 
 
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="where to write the copy")],
+    database_url: DbOpt = None,
+) -> None:
+    """Copy a live SQLite database (online backup API) to FILE; for PostgreSQL, use pg_dump."""
+    from storage.backup import backup
+
+    pages = backup(_engine(database_url, upgrade=False), file)
+    out.print(f"backed up {pages} pages to {file}")
+
+
 @app.command()
 def sources(rules: RulesOpt = None, database_url: DbOpt = None) -> None:
     """Health of every source: last success, last error, next run, rate limit, budget."""
