@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from listener.collector import Collector, default_instance_id
+from listener.retention import RUN_EVERY_S as RETENTION_EVERY_S
+from listener.retention import apply_retention
 from listener.scheduler import STOP_WAIT_S, SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
 from responders.publish import ReplyPublisher
@@ -91,6 +93,9 @@ class Service:
         # fallback for contact centres that cannot call /hooks: poll ticket status
         self.scheduler.add_job(make_status_poller(self.engine, self.sinks), TICKET_STATUS_POLL_S, "ticket-status")
         self.scheduler.add_job(self.check_deletions, self.deletion_check_s, "deletion-check")
+        # retention: daily, first a minute after start (a restart does not postpone it a day)
+        self.scheduler.add_job(lambda: apply_retention(self.engine, self.rules()), RETENTION_EVERY_S, "retention",
+                               first_in=60)
         self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
         self._outbox_thread.start()
         enabled = [s.name for s in self.rules().sinks if s.enabled]

@@ -241,6 +241,11 @@ class RulesConfig(Strict):
     replies: dict[str, dict[str, str]] = Field(default_factory=dict, description="template name -> {language: text}")
     sinks: list[SinkConfig] = Field(default_factory=list)
     console_url: str | None = Field(default=None, description="base URL used for ticket links")
+    retention: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="days to keep mention text per platform (x, reddit, ...; `default` for the rest); "
+        "unset keeps it forever. Applied daily; audit rows are kept",
+    )
 
     @field_validator("lexicon")
     @classmethod
