@@ -216,6 +216,8 @@ def import_(
     if not file.exists():
         raise UserError(f"file not found: {file}")
     cfg = load_rules(_rules_path(rules))
+    if cfg.source(source) is not None:  # its cursor is the live source's, not per file
+        raise UserError(f"--source {source}: a source in the rules has that name; import under another name")
     report = backfill(_engine(database_url), cfg, file, source, batch_size, err)
     out.print(summary(file, report), soft_wrap=True)
 

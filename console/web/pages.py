@@ -33,8 +33,8 @@ from console.web.auth import (
     remember_device,
     start_session,
 )
-from console.web.throttle import DEVICE_COOKIE, DEVICE_TTL
 from console.web.deps import csrf_user, current_user, get_ctx, require_role
+from console.web.throttle import DEVICE_COOKIE, DEVICE_TTL
 from storage.console_models import Role
 from storage.engine import session_scope
 from storage.models import Label
