@@ -220,6 +220,8 @@ def import_(
     if not file.exists():
         raise UserError(f"file not found: {file}")
     cfg = load_rules(_rules_path(rules))
+    if cfg.source(source) is not None:  # its cursor is the live source's, not per file
+        raise UserError(f"--source {source}: a source in the rules has that name; import under another name")
     report = backfill(_engine(database_url), cfg, file, source, batch_size, err,
                       shift_to_now=shift_to_now)
     out.print(summary(file, report), soft_wrap=True)
@@ -294,6 +296,18 @@ def db_upgrade(database_url: DbOpt = None, revision: str = "head") -> None:
     engine = make_engine(database_url)
     rev = upgrade(engine, revision)
     out.print(f"{mask_url(engine.url)}: at revision {rev}")
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="where to write the copy")],
+    database_url: DbOpt = None,
+) -> None:
+    """Copy a live SQLite database (online backup API) to FILE; for PostgreSQL, use pg_dump."""
+    from storage.backup import backup
+
+    pages = backup(_engine(database_url, upgrade=False), file)
+    out.print(f"backed up {pages} pages to {file}")
 
 
 @app.command()

@@ -20,6 +20,8 @@ from typing import Any
 
 from listener.collector import Collector, default_instance_id
 from listener.jobs import ClusterJob
+from listener.retention import RUN_EVERY_S as RETENTION_EVERY_S
+from listener.retention import apply_retention
 from listener.scheduler import STOP_WAIT_S, SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
 from responders.outbox_process import OutboxProcess
@@ -166,14 +168,17 @@ class Service:
         self.add_cluster_job("ticket-status", make_status_poller(self.engine, self.sinks), TICKET_STATUS_POLL_S)
         self.add_cluster_job("deletion-check", self.check_deletions, self.deletion_check_s)
         self.add_cluster_job("report-digests", self.digests.tick, DIGEST_TICK_S)  # `reports:` in rules.yaml
+        # retention: daily, first a minute after start (a restart does not postpone it a day)
+        self.add_cluster_job("retention", lambda: apply_retention(self.engine, self.rules()), RETENTION_EVERY_S,
+                             first_in=60)
 
-    def add_cluster_job(self, name: str, fn: Any, seconds: float) -> ClusterJob:
+    def add_cluster_job(self, name: str, fn: Any, seconds: float, first_in: float | None = None) -> ClusterJob:
         """Schedule `fn` every `seconds`, run by one replica of the cluster at a time
         (listener.jobs): for jobs that call a billed API or must not double up (the
         deletion sweep, the ticket-status poller, digests and spike checks)."""
         job = ClusterJob(self.engine, name, instrument_job(name, fn), seconds, self.instance_id)
         self.cluster_jobs.append(job)
-        self.scheduler.add_job(job, seconds, name)
+        self.scheduler.add_job(job, seconds, name, first_in=first_in)
         return job
 
     def check_deletions(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -118,10 +119,15 @@ class SourceScheduler:
             except Exception:  # noqa: BLE001 - never fail the poll's job for a follow-up
                 log.exception("after-store check failed")
 
-    def add_job(self, func: Callable[[], object], seconds: float, job_id: str) -> None:
-        """A housekeeping job (rules reload, deletion checks) on the same scheduler."""
+    def add_job(self, func: Callable[[], object], seconds: float, job_id: str, first_in: float | None = None) -> None:
+        """A housekeeping job (rules reload, deletion checks) on the same scheduler; with
+        `first_in`, its first run is that many seconds from now instead of one interval."""
+        extra: dict[str, object] = {}
+        if first_in is not None:
+            extra["next_run_time"] = utcnow() + timedelta(seconds=first_in)
         self.scheduler.add_job(
-            self._guarded(func), IntervalTrigger(seconds=seconds, timezone="UTC"), id=job_id, replace_existing=True
+            self._guarded(func), IntervalTrigger(seconds=seconds, timezone="UTC"), id=job_id, replace_existing=True,
+            **extra,
         )
 
     def stop(self, wait: bool = True, timeout: float = STOP_WAIT_S) -> bool:

@@ -304,6 +304,11 @@ class RulesConfig(Strict):
     console_url: str | None = Field(default=None, description="base URL used for ticket links")
     reports: list[ReportDigest] = Field(
         default_factory=list, description="scheduled competitor reports (digests) and their recipients")
+    retention: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="days to keep mention text per platform (x, reddit, ...; `default` for the rest); "
+        "unset keeps it forever. Applied daily; audit rows are kept",
+    )
 
     @field_validator("lexicon")
     @classmethod

@@ -95,4 +95,22 @@ class SavedView(SQLModel, table=True):
     )
 
 
-__all__ = ["ApiToken", "ConsoleSession", "ConsoleUser", "Role", "SavedView"]
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-ins per client address (`ip:…`) and per account (`user:…`), and the
+    browsers an account signed in from (`device:<user>:<sha256 of the cookie>`).
+
+    In the database, not in memory, so replicas behind a load balancer share the count
+    and an attacker cannot multiply the allowed rate by the number of replicas.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0  # consecutive failures since the last success (or since forgotten)
+    blocked_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
+    )
+
+
+__all__ = ["ApiToken", "ConsoleSession", "ConsoleUser", "LoginThrottle", "Role", "SavedView"]

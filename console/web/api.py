@@ -145,6 +145,9 @@ def list_escalations(
         "source": source, "category": category, "assignee": assignee, "q": q,
         "page": str(page)})
     with session_scope(get_ctx(request).engine) as session:
+        problems = queries.filter_problems(session, f, get_ctx(request).rules())
+        if problems:
+            raise actions.ActionError("; ".join(problems))  # 400
         result = queries.queue_page(session, f, user.username)
     items = [EscalationSummary(
         id=r["id"], queue=r["queue"], priority=str(r["priority"]), status=str(r["status"]),

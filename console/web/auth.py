@@ -12,8 +12,10 @@ token (form field `csrf` or header `X-CSRF-Token`, which htmx sends via `hx-head
 A request with `Authorization: Bearer <token>` carries no ambient credential, so it needs
 no CSRF token. The sign-in form, which has no session yet, uses a double-submit cookie.
 
-Five failed sign-ins lock an account for 15 minutes; while locked even the right password
-is refused, and the response does not say whether the user exists.
+Failed sign-ins slow the address and the account they came from down (back-off, see
+`console.web.throttle`) instead of locking the account: a browser that signed in to the
+account before is not held back, so the real user gets in while an attacker waits. The
+response never says whether the user exists.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from fastapi import Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from console.web import throttle
 from storage.console_models import ApiToken, ConsoleSession, ConsoleUser, Role
 from storage.engine import session_scope
 from storage.repo import audit
@@ -42,8 +45,6 @@ LOGIN_CSRF_COOKIE = "se_login_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf"
 SESSION_TTL = timedelta(hours=12)
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 TOKEN_PREFIX = "se_"
 # analyst is beside the care ladder, not on it: below viewer, so every check that needs
 # "at least viewer" (the queue, escalations and their actions) refuses an analyst
@@ -125,42 +126,55 @@ def create_api_token(session: Session, user: ConsoleUser, name: str) -> str:
     return token
 
 
-def authenticate(engine: Engine, username: str, password: str) -> ConsoleUser:
-    """The user for these credentials, counting failures; raises LoginRefused."""
+def authenticate(
+    engine: Engine, username: str, password: str, *, address: str | None = None, device: str | None = None
+) -> ConsoleUser:
+    """The user for these credentials, or LoginRefused; failures are throttled per
+    client `address` and per account, except for a browser with a `device` cookie the
+    account signed in from before (console.web.throttle)."""
     now = utcnow()
+    name = username.strip()
+    ip, account = throttle.ip_key(address), throttle.user_key(name)
     with session_scope(engine) as session:
-        user = session.exec(
-            select(ConsoleUser).where(ConsoleUser.username == username.strip())
-        ).first()
+        trusted = throttle.known_device(session, name, device, now)
+        if not trusted and (wait := throttle.wait_s(session, [ip, account], now)):
+            audit(session, name[:128] or "?", "console.sign_in_throttled", "user", name[:128],
+                  address=address, wait_s=wait)
+            raise LoginRefused(f"too many failed sign-ins; try again in {wait} s")
+        user = session.exec(select(ConsoleUser).where(ConsoleUser.username == name)).first()
         if user is None or user.disabled:
             _verify(_DUMMY_HASH, password)
-            audit(session, username[:128] or "?", "console.sign_in_failed", "user",
-                  username[:128], reason="unknown or disabled user")
+            ok = False
+        else:
+            ok = _verify(user.password_hash, password)
+        if not ok:
+            now = utcnow()  # the back-off runs from the refusal, not from the (slow) hash check
+            details: dict[str, Any] = {"address": address, "known_device": trusted}
+            if user is None or user.disabled:
+                details["reason"] = "unknown or disabled user"
+            if trusted and device:
+                throttle.device_failure(session, name, device, now)
+            else:
+                details["failures_from_address"] = throttle.record_failure(session, ip, throttle.IP_FREE, now)
+                details["failures_on_account"] = throttle.record_failure(
+                    session, account, throttle.ACCOUNT_FREE, now)
+            audit(session, name[:128] or "?", "console.sign_in_failed", "user", name[:128], **details)
+            session.commit()  # the count must survive the refusal
             raise LoginRefused("wrong user name or password")
-        if user.locked_until is not None and as_utc(user.locked_until) > now:
-            audit(session, user.username, "console.sign_in_refused", "user", user.username,
-                  reason="locked", locked_until=as_utc(user.locked_until).isoformat())
-            raise LoginRefused("too many failed sign-ins; try again later")
-        if not _verify(user.password_hash, password):
-            user.failed_logins += 1
-            details: dict[str, Any] = {"failed_logins": user.failed_logins}
-            if user.failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until = now + LOCKOUT
-                user.failed_logins = 0
-                audit(session, user.username, "console.locked_out", "user", user.username,
-                      locked_until=user.locked_until.isoformat())
-            audit(session, user.username, "console.sign_in_failed", "user", user.username,
-                  **details)
-            session.add(user)
-            # Commit the count before refusing: the refusal must not roll it back.
-            session.commit()
-            raise LoginRefused("wrong user name or password")
+        assert user is not None
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        user.failed_logins = 0
-        user.locked_until = None
+        throttle.clear(session, ip)
+        if not trusted:
+            throttle.clear(session, account)
         session.add(user)
         return user
+
+
+def remember_device(engine: Engine, username: str, device: str | None) -> str:
+    """The device cookie value to set after a successful sign-in."""
+    with session_scope(engine) as session:
+        return throttle.remember_device(session, username, device, utcnow())
 
 
 def _verify(password_hash: str, password: str) -> bool:

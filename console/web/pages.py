@@ -30,11 +30,13 @@ from console.web.auth import (
     csrf_matches,
     end_session,
     principal_from_request,
+    remember_device,
     start_session,
 )
 from console.web.deps import care_user, csrf_user, current_user, get_ctx, require_role
 from console.web.reply_options import reply_options
 from socialear.errors import NotConfigured
+from console.web.throttle import DEVICE_COOKIE, DEVICE_TTL
 from storage.console_models import Role
 from storage.engine import session_scope
 from storage.models import Label
@@ -79,8 +81,10 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
     ctx = get_ctx(request)
     if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), csrf):
         return _login_page(request, next, "Your sign-in form expired; please try again.", 403)
+    device = request.cookies.get(DEVICE_COOKIE)
     try:
-        user = authenticate(ctx.engine, username, password)
+        user = authenticate(ctx.engine, username, password,
+                            address=request.client.host if request.client else None, device=device)
     except LoginRefused as exc:
         return _login_page(request, next, str(exc), 401)
     secret = start_session(ctx.engine, user)
@@ -90,6 +94,9 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
     response.set_cookie(SESSION_COOKIE, secret, max_age=int(SESSION_TTL.total_seconds()),
                         httponly=True, samesite="lax", secure=ctx.settings.secure_cookies,
                         path="/")
+    response.set_cookie(DEVICE_COOKIE, remember_device(ctx.engine, user.username, device),
+                        max_age=int(DEVICE_TTL.total_seconds()), httponly=True, samesite="lax",
+                        secure=ctx.settings.secure_cookies, path="/login")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -121,13 +128,14 @@ def queue(request: Request, user: Principal = Depends(care_user)) -> Response:
     rules = ctx.rules()
     with session_scope(ctx.engine) as session:
         f = _queue_filters(session, request, user)
-        page = queries.queue_page(session, f, user.username)
+        problems = queries.filter_problems(session, f, rules)
+        page = _no_rows() if problems else queries.queue_page(session, f, user.username)
         choices = queries.filter_choices(session)
         assignable = queries.assignable_users(session) if user.can(Role.lead) else []
         saved = views.views_for(session, user.user_id)
     return ctx.renderer.page(request, "queue.html", user, {
         "views": saved,
-        "title": "Queue", "f": f, "page": page, "rows_url": _rows_url(f),
+        "title": "Queue", "f": f, "page": page, "rows_url": _rows_url(f), "filter_errors": problems,
         "queues": rules.queues, "brands": [b.name for b in rules.brands],
         "sources": sorted({s.name for s in rules.sources} | set(choices["sources"])),
         "categories": [c.name for c in rules.categories], "users": choices["users"],
@@ -135,7 +143,12 @@ def queue(request: Request, user: Principal = Depends(care_user)) -> Response:
         "sorts": queries.SORTS, "here": _here(request),
         "done": request.query_params.get("done", "")[:500], "reasons": DISMISS_REASONS,
         "assignable": assignable,
-    })
+    }, 400 if problems else 200)
+
+
+def _no_rows() -> queries.QueuePage:
+    """The page shown instead of results when a filter value names nothing."""
+    return queries.QueuePage(rows=[], total=0, page=1, pages=1, has_next=False)
 
 
 def _rows_url(f: queries.QueueFilters) -> str:
@@ -153,11 +166,12 @@ def queue_rows(request: Request, user: Principal = Depends(care_user)) -> Respon
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
         f = _queue_filters(session, request, user)
-        page = queries.queue_page(session, f, user.username)
+        problems = queries.filter_problems(session, f, ctx.rules())
+        page = _no_rows() if problems else queries.queue_page(session, f, user.username)
     here = "/queue" + (f"?{urlencode(f.params())}" if f.params() else "")
     return ctx.renderer.fragment("_queue_rows.html", {
         "page": page, "user": user, "csrf": user.csrf_token, "here": here, "f": f,
-        "rows_url": _rows_url(f)})
+        "rows_url": _rows_url(f), "filter_errors": problems}, 400 if problems else 200)
 
 
 BULK_MAX = 200

@@ -113,11 +113,14 @@ class QueueFilters:
     q: str = ""
     sort: str = ""  # one of SORTS; "" = the agent's remembered order
     page: int = 1
+    unknown: dict[str, str] = field(default_factory=dict, compare=False)  # filter -> refused value
 
     @classmethod
     def from_params(cls, params: Any) -> QueueFilters:
         values: dict[str, Any] = {}
         for f in fields(cls):
+            if f.name == "unknown":
+                continue
             raw = params.get(f.name)
             if raw is None:
                 continue
@@ -127,11 +130,16 @@ class QueueFilters:
             else:
                 values[f.name] = raw
         out = cls(**values)
+        # An unknown value is reset, so no query ever runs with it, and kept in `unknown`
+        # so the API answers 400 and the console says so (see `filter_problems`).
         if out.status not in STATUS_CHOICES:
+            out.unknown["status"] = out.status
             out.status = "active"
         if out.priority and out.priority not in PRIORITIES:
+            out.unknown["priority"] = out.priority
             out.priority = ""
         if out.category and not _CATEGORY_RE.match(out.category):
+            out.unknown["category"] = out.category
             out.category = ""
         if out.sort not in SORTS:
             out.sort = ""
@@ -139,7 +147,7 @@ class QueueFilters:
 
     def params(self, **changes: Any) -> dict[str, str]:
         """Non-default filters as query parameters, with `changes` applied."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)} | changes
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "unknown"} | changes
         defaults = QueueFilters()
         return {k: str(v) for k, v in data.items() if v != getattr(defaults, k) and v != ""}
 
@@ -474,6 +482,40 @@ def remember_sort(session: Session, user_id: int, sort: str) -> str:
             session.execute(users.update().where(users.c.id == user_id).values(queue_sort=sort))
         return sort
     return saved if saved in SORTS else DEFAULT_SORT
+
+
+def filter_problems(session: Session, f: QueueFilters, rules: Any) -> list[str]:
+    """One message per filter whose value names nothing: the same for every filter.
+
+    Before, an unknown priority, status or category was silently dropped (the queue
+    showed everything) while an unknown brand or source matched nothing. A value is known
+    when the rules name it or, for values that outlive a rules edit (a renamed queue, a
+    removed brand, source or category), when a stored escalation still carries it.
+    """
+    problems = [
+        f"unknown {name} {value!r} (one of: {', '.join(choices)})"
+        for name, value, choices in (
+            ("status", f.unknown.get("status"), STATUS_CHOICES),
+            ("priority", f.unknown.get("priority"), PRIORITIES),
+        )
+        if value is not None
+    ]
+    if "category" in f.unknown:
+        problems.append(f"unknown category {f.unknown['category']!r} "
+                        f"(one of: {', '.join(c.name for c in rules.categories) or 'none configured'})")
+    stored: dict[str, Any] = {
+        "queue": (f.queue, list(rules.queues), E.c.queue == f.queue),
+        "brand": (f.brand, [b.name for b in rules.brands], E.c.brand == f.brand),
+        "source": (f.source, [s.name for s in rules.sources], E.c.source == f.source),
+        "category": (f.category, [c.name for c in rules.categories],
+                     sa.cast(E.c.categories, sa.Text).like(f'%"{f.category}"%')),
+    }
+    for name, (value, known, test) in stored.items():
+        if not value or value in known:
+            continue
+        if session.execute(sa.select(E.c.id).where(test).limit(1)).first() is None:
+            problems.append(f"unknown {name} {value!r} (one of: {', '.join(known) or 'none configured'})")
+    return problems
 
 
 def filter_choices(session: Session) -> dict[str, list[str]]:

@@ -8,7 +8,6 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from console.web.auth import LOCKOUT, MAX_FAILED_LOGINS
 from storage.engine import session_scope
 from storage.models import AuditEvent, Escalation
 from storage.types import utcnow
@@ -89,24 +88,6 @@ def test_login_form_needs_its_csrf_cookie(client_for):
     c = client_for()
     r = c.http.post("/login", data={"username": "alice", "password": "x", "csrf": "forged"})
     assert r.status_code == 403
-
-
-def test_lock_out_after_five_failures(client_for, db):
-    c = client_for()
-    for _ in range(MAX_FAILED_LOGINS):
-        assert c.login("alice", "wrong").status_code == 401
-    r = c.login("alice")  # the right password, but locked
-    assert r.status_code == 401 and "too many failed sign-ins" in r.text
-    assert ("alice", "console.locked_out") in _actions(db)
-    # 15 minutes later the account opens again
-    from storage.console_models import ConsoleUser
-
-    with session_scope(db) as s:
-        user = s.execute(sa.select(ConsoleUser).where(
-            ConsoleUser.username == "alice")).scalar_one()  # type: ignore[arg-type]
-        user.locked_until = utcnow() - timedelta(seconds=1)
-    assert LOCKOUT == timedelta(minutes=15)
-    assert c.login("alice").status_code == 303
 
 
 def test_open_redirect_refused(client_for):

@@ -125,3 +125,14 @@ def test_cli_second_import_of_a_smaller_file_imports_it(tmp_path: Path, rules_fi
     out = run(b)
     assert "imported 2 records: stored 2" in out and "(0 of them stored by earlier imports)" in out
     assert "imported before" in run(b)
+
+
+def test_cli_refuses_to_import_under_a_live_sources_name(tmp_path: Path, rules_file: Path) -> None:
+    env = {**os.environ, "SOCIALEAR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    a = write_feed(tmp_path / "a.jsonl", "a", 2)
+    res = subprocess.run(
+        [sys.executable, "-m", "console.cli", "import", str(a), "--source", "feed", "--rules", str(rules_file)],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+    )
+    assert res.returncode == 1 and "a source in the rules has that name" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -144,7 +144,7 @@ def test_socialear_run_wraps_the_deletion_sweep_and_ticket_poller(
         for n, svc in enumerate(services):
             svc.instance_id = f"replica-{n}"
             svc.schedule_cluster_jobs()
-            assert sorted(j.name for j in svc.cluster_jobs) == ["deletion-check", "report-digests", "ticket-status"]
+            assert sorted(j.name for j in svc.cluster_jobs) == ["deletion-check", "report-digests", "retention", "ticket-status"]
         for _ in range(3):  # every replica's timer fires, three times
             for svc in services:
                 for job in svc.cluster_jobs:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from socialear.errors import ConfigError
 from socialear.config import parse_rules_text
+from socialear.errors import ConfigError
 from socialear.patterns import PatternError, compile_pattern, pattern_error
 
 ROOT = Path(__file__).resolve().parents[2]
