@@ -40,9 +40,8 @@ from responders.publish import enqueue_auto_reply
 from responders.replies import render_reply
 from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
-from storage import customers
+from storage import customers, rollups
 from storage import models as t
-from storage import rollups
 from storage.dialect import table
 from storage.outbox import notify_new_rows
 from storage.types import utcnow

@@ -35,8 +35,8 @@ from console.web.auth import (
 )
 from console.web.deps import care_user, csrf_user, current_user, get_ctx, require_role
 from console.web.reply_options import reply_options
-from socialear.errors import NotConfigured
 from console.web.throttle import DEVICE_COOKIE, DEVICE_TTL
+from socialear.errors import NotConfigured
 from storage.console_models import Role
 from storage.engine import session_scope
 from storage.models import Label

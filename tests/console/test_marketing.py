@@ -11,8 +11,8 @@ import pytest
 from console.web.auth import create_api_token, create_user
 from storage import rollups
 from storage.console_models import ConsoleUser
-from storage.models import Escalation
 from storage.engine import session_scope
+from storage.models import Escalation
 from storage.types import utcnow
 from tests.console.conftest import PASSWORD, XSS, add_escalation
 
