@@ -69,7 +69,7 @@ def top_posts_by_engagement(conn: Connection, brand: str, start: datetime, end: 
     """Walks ix_mention_brand_engagement backwards (engagement DESC, created_at DESC, which
     is its order), keeping the period's rows, until `limit` are found."""
     mt, at = table(t.Mention), table(t.Author)
-    created = mt.c.created_at
+    created: sa.ColumnElement[Any] = mt.c.created_at
     if conn.dialect.name == "sqlite":
         # `+created_at`: SQLite's planner otherwise skip-scans the index on the period's
         # range and sorts every match; the unary plus keeps the range a plain filter.

@@ -274,7 +274,7 @@ def _drivers(data: _Data, names: list[str], start_h: int, end_h: int, span_h: in
     out: dict[str, list[dict[str, Any]]] = {}
     for n in names:
         cats = set(cur[n]) | set(prev[n]) | set(cur_all[n])
-        rows = []
+        rows: list[dict[str, Any]] = []
         for cat in cats:
             share = _share(cur[n][cat], neg_now[n])
             prev_share = _share(prev[n][cat], neg_prev[n])

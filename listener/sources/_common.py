@@ -349,6 +349,7 @@ class Sweep:
                     bump(self.stats, "dropped/seen")
                 return
             ts = self._last_ts if self._last_ts is not None else self.mark.ts
+        assert ts is not None  # the undated branch above returned when neither is known
         self._last_ts = ts
         if self.mark.ts is not None and ts <= self.mark.ts:
             self.reached = True

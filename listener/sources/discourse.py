@@ -229,7 +229,7 @@ class DiscourseSource:
             topics = topic_list.get("topics") if isinstance(topic_list, dict) else None
             if not isinstance(topics, list):
                 raise TransientError(f"Discourse category {category} has no topic_list.topics", "malformed_body")
-            run.category_more[category] = bool(topic_list.get("more_topics_url"))
+            run.category_more[category] = bool(isinstance(topic_list, dict) and topic_list.get("more_topics_url"))
             return [t for t in topics if not (isinstance(t, dict) and t.get("pinned"))]
 
         def topic(raw: Any) -> None:
@@ -452,6 +452,6 @@ def _wait_seconds(response: httpx.Response) -> float:
     """Discourse's 429 body: `{"error_type": "rate_limit", "extras": {"wait_seconds": 10}}`."""
     try:
         extras = response.json().get("extras") or {}
-        return max(float(extras.get("wait_seconds")), 1.0)
+        return max(float(extras.get("wait_seconds")), 1.0)  # type: ignore[arg-type]  # None -> TypeError
     except (ValueError, TypeError, AttributeError):
         return _http.DEFAULT_RATE_LIMIT_WAIT

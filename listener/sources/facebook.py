@@ -54,6 +54,7 @@ Cursor (JSON): `{"v": 1, "streams": {"feed"|"comments"|"tagged": {"ts", "seen"}}
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -313,14 +314,15 @@ class FacebookSource:
                         if (raw.get("from") or {}).get("id") == self.options.page_id:
                             bump(run.stats, "dropped/own_reply")
                             continue
-                        run.take(raw, lambda r, p=post_id: self._comment(r, p), self.name)
+                        run.take(raw, functools.partial(self._comment, post_id=post_id), self.name)
                 except _PostGone:
                     posts.pop(post_id, None)
                     updated.pop(post_id, None)
                     bump(run.stats, "dropped/post_gone")
                     continue
-                if post_id in changed and changed[post_id] is not None:
-                    updated[post_id] = changed[post_id]
+                new_time = changed.get(post_id)
+                if new_time is not None:
+                    updated[post_id] = new_time
             complete = run.capped == capped
         finally:
             after = _after(mark, read, complete)

@@ -191,7 +191,8 @@ class YouTubeSource:
         """Read new channel comments and new brand videos, within today's quota."""
         now = self.clock()
         state = load_cursor(cursor, self.type, self.name)
-        quota = state.get("quota") if isinstance(state.get("quota"), dict) else {}
+        stored_quota = state.get("quota")
+        quota: dict[str, Any] = stored_quota if isinstance(stored_quota, dict) else {}
         if quota.get("day") != pacific_day(now):
             quota = {"day": pacific_day(now), "used": 0, "search": 0}
         state["quota"] = quota
