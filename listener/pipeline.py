@@ -119,6 +119,7 @@ class Analyzer:
             language=score.language,
             text=m.text,
             question=score.question,
+            negative_probability=(score.sentiment.probabilities or {}).get("negative"),
         )
 
     def route(self, m: Mention, brand: str | None, competitor: bool, score: Any, explain: bool = False) -> Decision:

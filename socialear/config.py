@@ -145,6 +145,13 @@ class Range(Strict):
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
 
+class ProbabilityRange(Range):
+    """A range of a probability (0..1)."""
+
+    min: float | None = Field(default=None, ge=0.0, le=1.0)
+    max: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class When(Strict):
     brand: StrList | None = Field(default=None, description="own | competitor | any | brand names")
     source: StrList | None = None
@@ -158,6 +165,11 @@ class When(Strict):
     language: StrList | None = None
     text: str | None = Field(default=None, description="Python regular expression, case-insensitive")
     question: bool | None = None
+    negative_probability: ProbabilityRange | None = Field(
+        default=None,
+        description="the scorer's calibrated P(negative), 0..1, e.g. {min: 0.7}; never matches a mention "
+        "without probabilities (rules-only scoring, a language the model does not score)",
+    )
 
 
 class Escalate(Strict):
