@@ -277,6 +277,7 @@ class SentimentEngine:
             # a rules.yaml word or phrase overrides a built-in cue with the same text
             if phrase_tokens(phrase) not in overridden:
                 self.matcher.add(phrase, cue)
+        self.rules_words: frozenset[str] = frozenset(k for k in rules if len(phrase_tokens(k)) == 1 and " " not in k)
         for key, valence in rules.items():
             if len(phrase_tokens(key)) == 1 and " " not in key:
                 # single words go to VADER itself, so its negation/booster rules apply
@@ -425,7 +426,10 @@ class SentimentEngine:
         if starts:
             self._apply_cues(words, tokens, values, spans, analysis, cap_diff, starts)
         lexicon = self.lexicon
+        rules_words = self.rules_words
         for i in hits:
+            if rules_words and low[i] in rules_words:
+                analysis.unlearned.append(i)  # a rules.yaml word overrides the learned one
             v = values[i]
             if v and v * lexicon[low[i]] < 0 and i not in spans:  # VADER negated this word
                 if low[i] in _COMPARATIVES:
@@ -541,9 +545,10 @@ class SentimentEngine:
                 (analysis.help if kind == "help" else analysis.urgent).append(" ".join(tokens[start:end]))
                 continue
             valence = cue.valence
-            if kind == "neutral":
+            if kind == "neutral" or kind == "lexicon":
                 # a phrase that says a word is no complaint ("nothing damaged", "by
-                # mistake"): its words do not speak for themselves to the learned layer
+                # mistake"), or a rules.yaml phrase (it overrides what the model learned):
+                # its words do not speak for themselves to the learned layer
                 analysis.unlearned.extend(range(start, end))
             if kind == "emoji" or kind == "emoticon":
                 negated = False
