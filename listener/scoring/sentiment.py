@@ -545,6 +545,7 @@ class SentimentEngine:
                 (analysis.help if kind == "help" else analysis.urgent).append(" ".join(tokens[start:end]))
                 continue
             valence = cue.valence
+            negator = -1
             if kind == "neutral" or kind == "lexicon":
                 # a phrase that says a word is no complaint ("nothing damaged", "by
                 # mistake"), or a rules.yaml phrase (it overrides what the model learned):
@@ -561,6 +562,7 @@ class SentimentEngine:
                     token = tokens[j]
                     if token in negators or token.endswith("n't"):
                         negated = True
+                        negator = j  # (not the loop variable after the loop: mypyc differs)
                         break
                 if not negated and kind == "resolution":
                     negated = any(t in DOUBTERS for t in tokens[max(0, start - 3) : start])
@@ -569,7 +571,8 @@ class SentimentEngine:
             if negated:
                 valence *= NEGATED_COMPLAINT if cue.complaint else NEGATED_OTHER
                 kind = "negated " + kind
-                analysis.unlearned.append(j)
+                if negator >= 0:
+                    analysis.unlearned.append(negator)
                 analysis.unlearned.extend(range(start, end))
             elif valence:
                 if start:
