@@ -13,6 +13,16 @@ ships) or from source (`SOCIALEAR_PURE_PYTHON=1`, or a source edited since the b
 
 Tune on `--split dev` only; `test` (the default) is for reporting a frozen configuration.
 
+    python bench/quality.py --real ../shared/data/real-sentiment
+
+reports every real, human-labelled set in that folder instead (`real_report`): TweetEval's
+test split, and for every set without a split of its own the 20% that training never
+reads (`listener.scoring.train.split_of`, a hash of the text), plus the project's own posts
+(test split); per set: per-class precision/recall/F1, macro-F1, macro-recall (TweetEval's
+metric), accuracy and the confusion matrix, for socialear and plain VADER side by side;
+then both speeds on the same texts in the same run. Star ratings are not passed for the
+review sets: their labels come from the stars, so the text alone must carry them.
+
 Hook for other data: `evaluate(pairs)` takes `(text, gold_label)` pairs (e.g. agents'
 corrections read from the database) and returns the same dict; `evaluate_records` also
 passes each record's star rating, as a review platform would.
@@ -66,13 +76,22 @@ def classification_report(gold: Sequence[str], predicted: Sequence[str]) -> dict
             "f1": round(f1, 3),
             "support": tp + fn,
         }
-    macro = sum(c["f1"] for c in per_class.values()) / len(LABELS)
+    # averaged over the classes the gold labels use (a binary set has no neutral)
+    present = [c for c in per_class.values() if c["support"]] or list(per_class.values())
+    macro = sum(c["f1"] for c in present) / len(present)
+    macro_recall = sum(c["recall"] for c in present) / len(present)
     accuracy = sum(1 for g, p in zip(gold, predicted, strict=True) if g == p) / max(1, len(gold))
     # rows: gold label, columns: predicted label
     confusion = {g: {p: 0 for p in LABELS} for g in LABELS}
     for g, p in zip(gold, predicted, strict=True):
         confusion[g][p] += 1
-    return {"per_class": per_class, "macro_f1": round(macro, 3), "accuracy": round(accuracy, 3), "confusion": confusion}
+    return {
+        "per_class": per_class,
+        "macro_f1": round(macro, 3),
+        "macro_recall": round(macro_recall, 3),
+        "accuracy": round(accuracy, 3),
+        "confusion": confusion,
+    }
 
 
 def default_rules(sentiment: str = "learned") -> RulesConfig:
@@ -202,6 +221,104 @@ def agent_judgement(url: str) -> dict[str, Any]:
     }
 
 
+REAL_SPEED_TEXTS = 3000  # texts timed for the speed ratio (TweetEval test's first ones)
+REAL_SPEED_ROUNDS = 5
+
+
+def real_sets(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each real set's evaluation rows: TweetEval test; the held-back split of the others."""
+    from listener.scoring.train import SPLIT_SETS, TWEETEVAL, read_jsonl, split_of
+
+    sets = {f"{TWEETEVAL}/test": read_jsonl(folder / TWEETEVAL / "test.jsonl")}
+    for name in SPLIT_SETS:
+        path = folder / name / "all.jsonl"
+        if path.exists():
+            sets[f"{name}/held-back"] = [r for r in read_jsonl(path) if split_of(r["text"]) == "test"]
+    return sets
+
+
+def expected_calibration_error(probabilities: Sequence[dict[str, float]], gold: Sequence[str], bins: int = 10) -> float:
+    """ECE of the top-class probability (equal-width bins)."""
+    buckets: list[list[tuple[float, bool]]] = [[] for _ in range(bins)]
+    for p, g in zip(probabilities, gold, strict=True):
+        top = max(p, key=p.__getitem__)
+        buckets[min(bins - 1, int(p[top] * bins))].append((p[top], top == g))
+    n = max(1, len(gold))
+    return round(sum(abs(sum(c for c, _ in b) - sum(ok for _, ok in b)) / n for b in buckets if b), 4)
+
+
+def real_report(folder: Path, sentiment: str = "learned") -> dict[str, Any]:
+    """Quality per real set (and the project's own test posts), then speed, one run."""
+    scorer = Scorer(default_rules(sentiment))
+    vader = SentimentIntensityAnalyzer()
+    sets: dict[str, Any] = {}
+    data = real_sets(folder)
+    own = load_split(DATA, "test")
+    data["own-posts/test"] = [{"text": r["text"], "label": r["label"], "rating": r["rating"]} for r in own]
+    for name, rows in data.items():
+        texts = [r["text"] for r in rows]
+        gold = [r["label"] for r in rows]
+        ratings = [r.get("rating") if name.startswith("own-posts") else None for r in rows]
+        vader_predicted = [vader_label(vader.polarity_scores(t)["compound"]) for t in texts]
+        scored = [scorer.score(_mention(i, t, r)).sentiment for i, (t, r) in enumerate(zip(texts, ratings, strict=True))]
+        ours = classification_report(gold, [s.label for s in scored])
+        theirs = classification_report(gold, vader_predicted)
+        entry = {"n": len(rows), "socialear": ours, "vader": theirs, "macro_f1_gain": round(ours["macro_f1"] - theirs["macro_f1"], 3)}
+        # calibration over the posts the model labelled (not other languages)
+        judged = [(s.probabilities, g) for s, g in zip(scored, gold, strict=True) if s.probabilities]
+        if judged:
+            entry["socialear"]["ece"] = expected_calibration_error([p for p, _ in judged], [g for _, g in judged])
+        sets[name] = entry
+    # the brand sets pooled: what the issue's "held-back split" target reads
+    brand_rows = [r for k in ("apple-twitter", "sxsw-brands", "sentiment140-manual-test") for r in data.get(f"{k}/held-back", [])]
+    if brand_rows:
+        texts = [r["text"] for r in brand_rows]
+        gold = [r["label"] for r in brand_rows]
+        ours = classification_report(gold, [scorer.score(_mention(i, t, None)).sentiment.label for i, t in enumerate(texts)])
+        theirs = classification_report(gold, [vader_label(vader.polarity_scores(t)["compound"]) for t in texts])
+        sets["brand-sets-pooled/held-back"] = {
+            "n": len(texts),
+            "socialear": ours,
+            "vader": theirs,
+            "macro_f1_gain": round(ours["macro_f1"] - theirs["macro_f1"], 3),
+        }
+    timed = [r["text"] for r in data["tweeteval-sentiment/test"][:REAL_SPEED_TEXTS]]
+    mentions = [_mention(i, t, None) for i, t in enumerate(timed)]
+
+    def run_vader() -> None:
+        for t in timed:
+            vader.polarity_scores(t)
+
+    def run_ours() -> None:
+        for m in mentions:
+            scorer.score(m)
+
+    vader_best = ours_best = float("inf")
+    for _ in range(REAL_SPEED_ROUNDS):
+        vader_best = min(vader_best, _best_time(run_vader))
+        ours_best = min(ours_best, _best_time(run_ours))
+    speed = {
+        "texts": len(timed),
+        "vader_texts_per_s": round(len(timed) / vader_best),
+        "socialear_texts_per_s": round(len(timed) / ours_best),
+        "ratio": round(vader_best / ours_best, 3),
+        "scorer_build": compiled.STATUS,
+    }
+    te = sets["tweeteval-sentiment/test"]["socialear"]
+    pooled = sets.get("brand-sets-pooled/held-back")
+    return {
+        "data": str(folder),
+        "sentiment": sentiment,
+        "sets": sets,
+        "speed": speed,
+        "targets": {
+            "tweeteval_test_macro_recall>=0.66": te["macro_recall"] >= 0.66,
+            "brand_held_back_macro_f1>=vader+0.15": bool(pooled and pooled["macro_f1_gain"] >= 0.15),
+            "speed_ratio>=0.5": speed["ratio"] >= 0.5,
+        },
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("dev", "test", "holdout", "holdout2"), default="test")
@@ -213,7 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="learned",
         help="socialear's decision layer (rules.yaml scoring.sentiment)",
     )
+    parser.add_argument("--real", metavar="DIR", type=Path, help="report every real labelled set in DIR instead")
     args = parser.parse_args(argv)
+    if args.real:
+        print(json.dumps(real_report(args.real, args.sentiment)))
+        return 0
     if args.from_db:
         print(json.dumps(agent_judgement(args.from_db)))
         return 0

@@ -145,6 +145,7 @@ class Service:
         if self.outbox_process is not None:
             self.outbox_process.start()
             self.liveness.watch("outbox", OUTBOX_MAX_AGE_S, self.outbox_process.alive)
+            self.liveness.beat("outbox")  # started; the heartbeat job beats it while it runs
         else:
             self._outbox_thread = threading.Thread(target=self.outbox.run_forever, name="outbox", daemon=True)
             outbox_thread = self._outbox_thread

@@ -139,6 +139,7 @@ class Analyzer:
             text=m.text,
             question=score.question,
             segment=(m.extra or {}).get("customer_segment"),
+            negative_probability=(score.sentiment.probabilities or {}).get("negative"),
         )
 
     def route(self, m: Mention, brand: str | None, competitor: bool, score: Any, explain: bool = False) -> Decision:

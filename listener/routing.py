@@ -39,6 +39,7 @@ class RoutingFacts:
     text: str
     question: bool
     segment: str | None = None  # the author's customer segment (storage.customers)
+    negative_probability: float | None = None  # calibrated; None when no model decided
 
 
 @dataclass(slots=True)
@@ -102,6 +103,9 @@ def _conditions(w: When, facts: RoutingFacts) -> Iterator[tuple[str, Any, Callab
         yield "sentiment", w.sentiment, lambda: facts.sentiment, facts.sentiment in w.sentiment
     if w.compound is not None:
         yield "compound", w.compound, lambda: round(facts.compound, 3), w.compound.contains(facts.compound)
+    if w.negative_probability is not None:
+        p = facts.negative_probability
+        yield "negative_probability", w.negative_probability, lambda: p, w.negative_probability.contains(p)
     if w.urgency is not None:
         yield "urgency", w.urgency, lambda: facts.urgency, w.urgency.contains(facts.urgency)
     if w.categories is not None:
@@ -144,7 +148,7 @@ def _predicates(w: When) -> list[Predicate]:
     for attr in ("source", "platform", "sentiment", "language", "segment"):
         if (values := getattr(w, attr)) is not None:
             preds.append(_in(values, attr))
-    for attr in ("compound", "urgency", "followers"):
+    for attr in ("compound", "negative_probability", "urgency", "followers"):
         if (rng := getattr(w, attr)) is not None:
             preds.append(_within(rng, attr))
     if w.categories is not None:

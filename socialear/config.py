@@ -158,6 +158,13 @@ class Range(Strict):
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
 
+class ProbabilityRange(Range):
+    """A range of a probability (0..1)."""
+
+    min: float | None = Field(default=None, ge=0.0, le=1.0)
+    max: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class When(Strict):
     brand: StrList | None = Field(default=None, description="own | competitor | any | brand names")
     source: StrList | None = None
@@ -173,6 +180,11 @@ class When(Strict):
     question: bool | None = None
     segment: StrList | None = Field(
         default=None, description="the author's customer segment (customer directory), e.g. platinum")
+    negative_probability: ProbabilityRange | None = Field(
+        default=None,
+        description="the scorer's calibrated P(negative), 0..1, e.g. {min: 0.7}; never matches a mention "
+        "without probabilities (rules-only scoring, a language the model does not score)",
+    )
 
 
 class Escalate(Strict):

@@ -74,6 +74,9 @@ def explain(
     named: list[str] = []
     shown: set[int] = set()
     label = decision.label
+    # reasons agree with the label: a phrase is shown as a cause only if its valence has
+    # the label's sign (none for neutral), and a push is signed as the label's direction
+    want = 1.0 if label == "positive" else -1.0 if label == "negative" else 0.0
     positive: list[int] | None = None  # the items ranked by strength, per sign, when needed
     negative: list[int] | None = None
     learned = 0
@@ -88,12 +91,12 @@ def explain(
                 if j in cues:
                     # "'nobody' (-1.2, waiting)" says it; "'nobody' (learned, +0.2)" would confuse
                     continue
-                out.append(f"'{j}' (learned, {push:+.1f})")
+                out.append(f"'{j}' (learned, {_signed(push, want)})")
                 learned += 1
             continue
         text = _NAMED_BY_INDEX.get(j)
         if text is not None:
-            named.append(f"{text} ({push:+.1f})")
+            named.append(f"{text} ({_signed(push, want)})")
             continue
         if j in _STARS:
             if stars is None or len(values) <= n:
@@ -119,13 +122,21 @@ def explain(
             if len(items) > 1:
                 items.sort(key=lambda k: -abs(values[k]))
         for k in items:
-            if k in shown:
+            if k in shown or values[k] * want < MIN_PUSH:
                 continue
             if len(out) >= MAX_REASONS:
                 break
             shown.add(k)
             out.append(item_reason(k, tokens, values, spans, stars))
     return (out + named)[:MAX_REASONS]
+
+
+def _signed(push: float, want: float) -> str:
+    """A push towards the label, written as sentiment: "-0.7" towards negative, "+0.7"
+    towards positive, "neutral 0.7" towards neutral."""
+    if want == 0.0:
+        return f"neutral {push:.1f}"
+    return f"{push * want:+.1f}"
 
 
 def item_reason(

@@ -763,6 +763,40 @@ PRAISE: dict[str, float] = {
 
 # Courtesy, not sentiment: "Hi, could you please look into ... Thanks so much!" is a
 # complaint. These count as mild praise only when no open complaint is in the text.
+# Suggestions and idioms that complain without a complaint word, and whose words VADER
+# reads as praise: "it would be great if your app remembered my login", "support was
+# polite at best", "a refund now is a bit late". Counted as (mild) failures; the span
+# replaces VADER's valence of "great", "best", "nice" inside it.
+IDIOMS: dict[str, float] = {
+    "would be great if": -1.5,
+    "would be nice if": -1.5,
+    "would be good if": -1.2,
+    "would be helpful if": -1.2,
+    "it'd be great if": -1.5,
+    "it'd be nice if": -1.5,
+    "would love it if": -1.2,
+    "would it kill you": -2.5,
+    "wish you would": -1.5,
+    "wish you'd": -1.5,
+    "i wish you": -1.2,
+    "at best": -1.8,
+    "to say the least": -1.0,
+    "a bit late": -1.5,
+    "a little late": -1.5,
+    "bit late": -1.5,
+    "too little too late": -2.5,
+    "could be better": -1.5,
+    "could have been better": -1.8,
+    "could've been better": -1.8,
+    "leaves a lot to be desired": -2.2,
+    "left a lot to be desired": -2.2,
+    "no thanks to": -1.5,
+    "some help you are": -2.0,
+    "so much for": -1.5,
+    "good luck with that": -1.2,
+    "love paying for": -2.0,
+}
+
 POLITE: dict[str, float] = {
     "thanks": 1.5,
     "thank you": 1.5,
@@ -994,6 +1028,7 @@ _TABLES: tuple[tuple[str, dict[str, float]], ...] = (
     ("escalation", ESCALATION),
     ("safety", SAFETY),
     ("sarcasm", SARCASM),
+    ("failure", IDIOMS),
     ("resolution", RESOLUTION),
     ("praise", PRAISE),
     ("polite", POLITE),

@@ -2,8 +2,9 @@
 
 The cues (`lexicon`, rules.yaml `lexicon`), VADER and the care logic still do the reading;
 this layer only decides how much each kind of evidence counts, with weights learned on the
-labelled dev split by `listener/scoring/train.py` and stored in `model_weights.py`
-(generated, reviewable, with its cross-validation scores). Applying it is one sparse dot
+real, human-labelled posts by `listener/scoring/train.py` and stored as data in
+`sentiment_model.json.gz` (with how it was trained and its scores; `docs/model-card.md`),
+read once and checked against the SHA-256 in `sentiment_model.sha256`. Applying it is one sparse dot
 product per class; the label is the class with the highest score.
 
 Besides the dense features, the model may hold learned word weights (`LEXICAL`: a word or
@@ -22,16 +23,21 @@ reported as the gram itself (a `str` where a feature has its index).
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
 from listener.scoring.features import FEATURES, gram_sequence
+from listener.scoring.types import MODEL_FILE, ModelFileError
 
 LABELS = ("negative", "neutral", "positive")
+MODEL_VERSION = 2  # the weights file's format; bumped when its meaning changes
 GRAMS_FLOOR = 20  # posts with fewer grams weigh each like a post with this many
 _Entry = tuple[float, float, float, str]  # a learned gram's weight per class, and its name
 _NORM = [1.0 / math.sqrt(max(n, GRAMS_FLOOR)) for n in range(256)]
@@ -48,18 +54,25 @@ class Decision:
     scores: dict[str, float]  # class -> linear score (log-odds up to a constant)
     # feature index (or learned gram) -> push towards `label`, largest first
     contributions: list[tuple[int | str, float]]
+    temperature: float = 1.0  # fitted on validation data, so the probabilities are calibrated
 
     def probabilities(self) -> dict[str, float]:
-        top = max(self.scores.values())
-        exp = {c: math.exp(s - top) for c, s in self.scores.items()}
-        total = sum(exp.values())
-        return {c: e / total for c, e in exp.items()}
+        """softmax(scores / temperature): calibrated class probabilities."""
+        scores = self.scores
+        s0, s1, s2 = scores[LABELS[0]], scores[LABELS[1]], scores[LABELS[2]]
+        top = max(s0, s1, s2)
+        t = self.temperature
+        e0 = math.exp((s0 - top) / t)
+        e1 = math.exp((s1 - top) / t)
+        e2 = math.exp((s2 - top) / t)
+        total = e0 + e1 + e2
+        return {LABELS[0]: e0 / total, LABELS[1]: e1 / total, LABELS[2]: e2 / total}
 
 
 class LinearModel:
     """Weights per class over `FEATURES`; `decide(x)` for a sparse x [(index, value), ...]."""
 
-    __slots__ = ("labels", "bias", "weights", "lexical", "_words", "_pairs", "_columns", "_b", "_margins")
+    __slots__ = ("labels", "bias", "weights", "lexical", "temperature", "_words", "_pairs", "_columns", "_b", "_margins")
 
     def __init__(
         self,
@@ -67,10 +80,14 @@ class LinearModel:
         bias: Mapping[str, float],
         features: Sequence[str] = FEATURES,
         lexical: Mapping[str, Sequence[float]] | None = None,
+        temperature: float = 1.0,
     ) -> None:
         if tuple(features) != FEATURES:
             raise ValueError("model weights were trained for other features; run `python -m listener.scoring.train`")
         self.labels = LABELS
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        self.temperature = float(temperature)
         for label in LABELS:
             if len(weights[label]) != len(FEATURES):
                 raise ValueError(f"weights for {label!r} have {len(weights[label])} values, need {len(FEATURES)}")
@@ -100,8 +117,19 @@ class LinearModel:
         self._margins = [[tuple(w[top] - w[runner] for w in self._columns) for runner in range(3)] for top in range(3)]
 
     @classmethod
-    def from_module(cls, module: ModuleType) -> LinearModel:
-        return cls(module.WEIGHTS, module.BIAS, module.FEATURES, getattr(module, "LEXICAL", None))
+    def from_document(cls, document: Mapping[str, Any]) -> LinearModel:
+        """From the weights file's JSON (`train.write_model`)."""
+        if document.get("version") != MODEL_VERSION:
+            raise ModelFileError(f"weights file has format version {document.get('version')!r}, this code reads {MODEL_VERSION}")
+        if tuple(document["labels"]) != LABELS:
+            raise ModelFileError(f"weights file has labels {document['labels']!r}, need {LABELS!r}")
+        return cls(
+            document["weights"],
+            document["bias"],
+            document["features"],
+            document.get("lexical"),
+            float(document.get("temperature", 1.0)),
+        )
 
     def scores(self, x: Sequence[tuple[int, float]], grams: Sequence[str] = ()) -> dict[str, float]:
         s0, s1, s2 = self._raw(x, grams)
@@ -169,7 +197,7 @@ class LinearModel:
             if p > 0:
                 pushes.append((w[3], p * norm))
         pushes.sort(key=_second, reverse=True)  # stable: equal pushes keep the text's order
-        return Decision(LABELS[top], {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}, pushes)
+        return Decision(LABELS[top], {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}, pushes, self.temperature)
 
     def _learned(self, seq: Sequence[str]) -> tuple[list[Any], int]:
         """The learned grams of a `features.gram_sequence` (its words in order of first
@@ -221,7 +249,40 @@ def _pair_before(seq: Sequence[str], end: int, first: str, second: str) -> bool:
 _second = itemgetter(1)  # sort key: the push
 
 
-def default_model() -> LinearModel:
-    from listener.scoring import model_weights
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
-    return LinearModel.from_module(model_weights)
+
+def recorded_sha256(path: Path) -> str:
+    """The digest recorded beside a weights file (`<stem>.sha256`, as `sha256sum` writes it)."""
+    return path.with_name(path.name.split(".")[0] + ".sha256").read_text(encoding="utf-8").split()[0]
+
+
+def load_model(path: Path = MODEL_FILE) -> LinearModel:
+    """Read and check a weights file: its SHA-256 must equal the one recorded beside it,
+    so a truncated, hand-edited or half-copied file is a clear error, not a silent drift."""
+    try:
+        blob = path.read_bytes()
+        expected = recorded_sha256(path)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the sentiment weights: {exc}; reinstall, or retrain with `python -m listener.scoring.train`") from None
+    actual = hashlib.sha256(blob).hexdigest()
+    if actual != expected:
+        raise ModelFileError(
+            f"{path.name}: SHA-256 {actual} does not match the recorded {expected}; the weights file was altered or "
+            "truncated: reinstall, or retrain with `python -m listener.scoring.train`"
+        )
+    try:
+        document = json.loads(gzip.decompress(blob).decode("utf-8"))
+        return LinearModel.from_document(document)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path.name}: unreadable weights ({exc})") from None
+
+
+_DEFAULT: list[LinearModel] = []  # the shipped model, loaded once per process
+
+
+def default_model() -> LinearModel:
+    if not _DEFAULT:
+        _DEFAULT.append(load_model())
+    return _DEFAULT[0]

@@ -28,16 +28,27 @@ from socialear.config import RulesConfig
 _NO_CONTEXT = ScoringContext()
 
 
+def brand_words(rules: RulesConfig) -> list[str]:
+    """Every word of every configured brand's and competitor's name and handles: entity
+    masking gives them no valence (a brand called "Orange" or "Virgin" is not a feeling)."""
+    words: list[str] = []
+    for brand in rules.brands:
+        words.extend(brand.name.split())
+        for handle in brand.handles.values():
+            words.append(handle.lstrip("@"))
+    return words
+
+
 class Scorer:
     """Scores mentions against one version of the rules."""
 
     def __init__(self, rules: RulesConfig, model: LinearModel | None | Literal["default"] = "default") -> None:
-        """`model`: the sentiment decision layer (default: the trained `model_weights`;
+        """`model`: the sentiment decision layer (default: the trained `sentiment_model.json.gz`;
         None: the label is the sign of the care-adjusted compound, as before the model)."""
         self.rules = rules
         if model == "default" and rules.scoring.sentiment == "rules":
             model = None
-        self.engine = SentimentEngine(rules.lexicon, model=model)
+        self.engine = SentimentEngine(rules.lexicon, model=model, entities=brand_words(rules))
         self.categoriser = Categoriser(rules.categories)
         self.language = LanguageGate()
         self.keywords = keyword_scorers()  # es/fr/de: small keyword lexicons

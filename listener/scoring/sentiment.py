@@ -162,8 +162,17 @@ def stars_in_text(text: str) -> int | None:
 # (prepared text, VADER's tokens, the same lowered, the matcher's tokens, cap_diff,
 # indices of the words VADER scores, indices of the tokens a cue may start at,
 # the tokens that start with a digit)
-Tokenised = tuple[str, list[str], list[str], list[str], bool, list[int], list[int], list[str]]
-_UPPER, _SCORED, _STARTS, _NUMERAL = 1, 2, 4, 8  # `SentimentEngine._word` flags
+Tokenised = tuple[str, list[str], list[str], list[str], bool, list[int], list[int], list[str], list[int]]
+_UPPER, _SCORED, _STARTS, _NUMERAL, _ENTITY = 1, 2, 4, 8, 16  # `SentimentEngine._word` flags
+_TITLE = 32  # Title-case word ("Virgin"): a name when it stands in a brand position
+_ENDS_SENTENCE = 64  # the raw word ends a sentence ("late."): the next word starts one
+_LEADING = "\"'([{*-<>.,:;!?¡¿“‘«"  # stripped before looking for a leading @ or #
+# lowercase words after which a Title-case word names a company, not a feeling: "flew
+# Spirit", "switched to Sky", "with Orange", "thanks to Best Buy" (entity masking)
+_BRAND_POSITION = frozenset(
+    "with from at to by on via fly flew flying flown use using used switch switched switching join joined "
+    "called named chose choose choosing book booked booking ditch ditched leave left".split()
+)
 _ASCII_DIGITS = frozenset("0123456789")
 _WORDS_KEPT = 1 << 14  # distinct words memoised per engine (a few MB at most)
 
@@ -181,10 +190,60 @@ class TextAnalysis:
     question: bool = False
     features: list[tuple[int, float]] = field(default_factory=list)  # the model's input
     grams: list[str] = field(default_factory=list)  # `features.grams`, for `train.py` (keep_grams)
+    # token indices no learned word may use: a negated cue and its negation ("wasn't
+    # delayed": the model must not read "delayed" as a complaint word the cue already undid)
+    unlearned: list[int] = field(default_factory=list)
 
 
 # placeholder until `analyse_tokens` sets the real sentiment (never returned)
 _UNDECIDED = Sentiment("neutral", 0.0, [])
+
+
+# Negation scope: a negation does not turn a comparison around. "never had a worse
+# experience" and "couldn't be worse" are as bad as it gets; "couldn't be better" and
+# "never seen a better phone" as good. VADER flips the word (to +1.6 / -1.4).
+_COMPARATIVES = frozenset("worse worst better best happier nicer easier faster".split())
+_COMPARED_AFTER = frozenset("a an be been".split())
+_SCOPE_NEGATIONS = frozenset("never not no nobody nothing cannot".split())
+SUPERLATIVE_BOOST = 1.25
+
+
+def _comparative_scope(
+    low: list[str], values: list[float], spans: dict[int, tuple[int, str]], i: int, base: float
+) -> None:
+    """Restore the sign of comparative `low[i]` when VADER's negation flipped it in a
+    "never had a worse" / "couldn't be better" construction (and intensify it); a cue
+    on the negation itself ("never had" as in "never had a reply") is then no failure."""
+    if i < 2 or low[i - 1] not in _COMPARED_AFTER or values[i] * base >= 0:
+        return
+    for j in range(max(0, i - 4), i - 1):
+        w = low[j]
+        if w in _SCOPE_NEGATIONS or w.endswith("n't") or w.endswith("nt") and w[:-2] in _MODALS:
+            values[i] = abs(values[i]) * SUPERLATIVE_BOOST * (1.0 if base > 0 else -1.0)
+            for k in range(max(0, i - 4), i):
+                span = spans.get(k)
+                if span is not None and span[0] <= i and k <= j < span[0]:
+                    values[k] = 0.0
+                    del spans[k]
+            return
+
+
+_MODALS = frozenset("couldn could wouldn would can won didn hasn haven isn wasn".split())
+
+DISAGREEING_NEUTRAL = 0.5  # a neutral label with |compound| beyond this shows the model's number
+
+
+def agreeing_compound(label: str, compound: float, probabilities: Mapping[str, float]) -> float:
+    """The compound shown to agents and routes, in agreement with the label: VADER's when
+    its sign agrees, else P(positive) - P(negative) (whose sign always agrees with a
+    negative or positive argmax), so no agent reads "negative, compound +0.6"."""
+    if (
+        (label == "negative" and compound >= 0)
+        or (label == "positive" and compound <= 0)
+        or (label == "neutral" and abs(compound) >= DISAGREEING_NEUTRAL)
+    ):
+        return round(probabilities["positive"] - probabilities["negative"], 4) + 0.0
+    return compound
 
 
 class SentimentEngine:
@@ -196,13 +255,17 @@ class SentimentEngine:
         model: LinearModel | None | Literal["default"] = "default",
         exclude: Collection[tuple[str, ...]] = (),
         keep_grams: bool = False,
+        entities: Collection[str] = (),
     ) -> None:
         """`model`: the learned decision layer (None: the label is the compound's sign, as
         before the model existed). `exclude`: built-in phrases (as `phrase_tokens`) to leave
         out, which `train.py` uses to simulate a lexicon that never saw a fold's texts.
         `keep_grams`: list each text's `features.grams` even when the model has no learned
-        words (`train.py`, which is about to learn them)."""
+        words (`train.py`, which is about to learn them). `entities`: the words of the
+        configured brands' and competitors' names and handles, which carry no valence
+        (a company called "Virgin" or "Sky" is not a sentiment)."""
         self.keep_grams = keep_grams
+        self.entities = frozenset(w.lower().strip(_TOKEN_STRIP) for w in entities if w.strip(_TOKEN_STRIP))
         self.vader = SentimentIntensityAnalyzer()
         self.lexicon = self.vader.lexicon
         self.lexicon.update(NEUTRAL_WORDS)
@@ -214,6 +277,7 @@ class SentimentEngine:
             # a rules.yaml word or phrase overrides a built-in cue with the same text
             if phrase_tokens(phrase) not in overridden:
                 self.matcher.add(phrase, cue)
+        self.rules_words: frozenset[str] = frozenset(k for k in rules if len(phrase_tokens(k)) == 1 and " " not in k)
         for key, valence in rules.items():
             if len(phrase_tokens(key)) == 1 and " " not in key:
                 # single words go to VADER itself, so its negation/booster rules apply
@@ -254,6 +318,9 @@ class SentimentEngine:
         hits: list[int] = []
         starts: list[int] = []
         numerals: list[str] = []
+        entities: list[int] = []
+        names: list[int] = []  # scored Title-case words: entities if in a brand position
+        all_flags: list[int] = []
         upper = 0
         known = self._words.get
         for i, raw in enumerate(text.split()):
@@ -264,18 +331,55 @@ class SentimentEngine:
             words.append(word)
             low.append(lowered)
             tokens.append(token)
+            all_flags.append(flags)
             if flags:
                 if flags & _UPPER:
                     upper += 1
-                if flags & _SCORED:
+                if flags & _ENTITY:
+                    entities.append(i)
+                elif flags & _SCORED:
+                    if flags & _TITLE and i:
+                        names.append(i)
                     hits.append(i)
                 if flags & _STARTS:
                     starts.append(i)
                 if flags & _NUMERAL:
                     numerals.append(token)
         n = len(words)
+        if names:
+            named = self._names(names, all_flags, low)
+            if named:
+                entities = sorted(entities + named)
+                hits = [i for i in hits if i not in named]
+                starts = [i for i in starts if i not in named]
         cap_diff = 0 < n - upper < n  # VADER's allcap_differential
-        return text, words, low, tokens, cap_diff, hits, starts, numerals
+        return text, words, low, tokens, cap_diff, hits, starts, numerals, entities
+
+    @staticmethod
+    def _names(candidates: list[int], flags: list[int], low: list[str]) -> list[int]:
+        """Entity masking for names nobody configured: a Title-case lexicon word that does
+        not start a sentence is a company's name ("Virgin", "Spirit", "Orange", "Best Buy")
+        when it stands next to another Title-case word or an @handle/#hashtag, or after a
+        word such as "flew", "with" or "switched to". Text written in Title Case throughout
+        (a headline) is left alone: there capitals say nothing."""
+        n = len(flags)
+        titled = sum(1 for f in flags if f & _TITLE)
+        if titled * 2 > n:
+            return []
+        named: list[int] = []
+        for i in candidates:
+            if flags[i - 1] & _ENDS_SENTENCE:
+                continue  # the first word of a sentence is capitalised anyway
+            before = flags[i - 1]
+            after = flags[i + 1] if i + 1 < n else 0
+            if (
+                before & _ENTITY
+                or before & _TITLE and i > 1 and not flags[i - 2] & _ENDS_SENTENCE
+                or after & (_ENTITY | _TITLE) and not flags[i] & _ENDS_SENTENCE
+                or low[i - 1] in _BRAND_POSITION
+            ):
+                named.append(i)
+        return named
 
     def _word(self, raw: str) -> tuple[str, str, str, int]:
         """`_tokenise` for one word (VADER's token, lowered, the matcher's token), and
@@ -288,10 +392,20 @@ class SentimentEngine:
         flags = 0
         if word.isupper():
             flags |= _UPPER
-        if lowered in self.lexicon and lowered not in BOOSTER_DICT:
-            flags |= _SCORED
-        if self.matcher.may_start(token):
-            flags |= _STARTS
+        if raw[-1] in ".!?" and not raw.endswith(".."):
+            flags |= _ENDS_SENTENCE
+        # entity masking: an @handle, a #hashtag or a configured brand/competitor word
+        # names something; it carries no valence and starts no cue ("@VirginAtlantic")
+        head = raw.lstrip(_LEADING)[:1]
+        if head == "@" or head == "#" or token in self.entities:
+            flags |= _ENTITY
+        else:
+            if len(word) > 1 and word[0].isupper() and word[1:].islower():
+                flags |= _TITLE
+            if lowered in self.lexicon and lowered not in BOOSTER_DICT:
+                flags |= _SCORED
+            if self.matcher.may_start(token):
+                flags |= _STARTS
         if token[0] in _ASCII_DIGITS:
             flags |= _NUMERAL
         info = (word, lowered, token, flags)
@@ -304,13 +418,28 @@ class SentimentEngine:
         """`analyse` on a text already `tokenise`d. `decide=False` skips the label (the
         model, its features and the reasons) for a caller that only needs the side
         evidence (the scorer, for a text that is not English)."""
-        text, words, low, tokens, cap_diff, hits, starts, numerals = tokenised
+        text, words, low, tokens, cap_diff, hits, starts, numerals, entities = tokenised
         values = word_valences(words, low, self.lexicon, cap_diff, hits)
         # index -> (end, kind) for items that are cues; plain VADER words are absent
         spans: dict[int, tuple[int, str]] = {}
         analysis = TextAnalysis(_UNDECIDED, tokens)
         if starts:
             self._apply_cues(words, tokens, values, spans, analysis, cap_diff, starts)
+        lexicon = self.lexicon
+        rules_words = self.rules_words
+        for i in hits:
+            if rules_words and low[i] in rules_words:
+                analysis.unlearned.append(i)  # a rules.yaml word overrides the learned one
+            v = values[i]
+            if v and v * lexicon[low[i]] < 0 and i not in spans:  # VADER negated this word
+                if low[i] in _COMPARATIVES:
+                    _comparative_scope(low, values, spans, i, lexicon[low[i]])
+                # either way the negation and the word it scopes over are read here, so
+                # neither speaks for itself to the learned layer ("couldn't be better")
+                analysis.unlearned.append(i)
+                for j in range(max(0, i - 4), i):
+                    if low[j] in _SCOPE_NEGATIONS or low[j].endswith("n't"):
+                        analysis.unlearned.append(j)
         self._unexplained_negations(tokens, values, spans)
 
         asked = question_kind(text, tokens)
@@ -365,14 +494,24 @@ class SentimentEngine:
             numerals,
         )
         analysis.features = x
+        # entities and negated cues are no learned words either: a blank breaks the grams there
+        gram_tokens = tokens
+        if entities or analysis.unlearned:
+            gram_tokens = tokens.copy()
+            for i in entities:
+                gram_tokens[i] = ""
+            for i in analysis.unlearned:
+                gram_tokens[i] = ""
         if self.keep_grams:
-            analysis.grams = grams(tokens)
-        decision = model.decide(x, tokens)
+            analysis.grams = grams(gram_tokens)
+        decision = model.decide(x, gram_tokens)
         label = decision.label
         reasons = explain(decision, tokens, values, spans, item_slot, stars, nonzero)
         if not reasons and label != "neutral":
             reasons = self._reasons(label, tokens, values, spans, stars)
-        analysis.sentiment = Sentiment(label, compound, reasons)
+        p = decision.probabilities()
+        probabilities = {c: round(v, 4) for c, v in p.items()}
+        analysis.sentiment = Sentiment(label, agreeing_compound(label, compound, p), reasons, probabilities)
         return analysis
 
     # -- steps -----------------------------------------------------------------------
@@ -406,6 +545,12 @@ class SentimentEngine:
                 (analysis.help if kind == "help" else analysis.urgent).append(" ".join(tokens[start:end]))
                 continue
             valence = cue.valence
+            negator = -1
+            if kind == "neutral" or kind == "lexicon":
+                # a phrase that says a word is no complaint ("nothing damaged", "by
+                # mistake"), or a rules.yaml phrase (it overrides what the model learned):
+                # its words do not speak for themselves to the learned layer
+                analysis.unlearned.extend(range(start, end))
             if kind == "emoji" or kind == "emoticon":
                 negated = False
             else:
@@ -417,6 +562,7 @@ class SentimentEngine:
                     token = tokens[j]
                     if token in negators or token.endswith("n't"):
                         negated = True
+                        negator = j  # (not the loop variable after the loop: mypyc differs)
                         break
                 if not negated and kind == "resolution":
                     negated = any(t in DOUBTERS for t in tokens[max(0, start - 3) : start])
@@ -425,6 +571,9 @@ class SentimentEngine:
             if negated:
                 valence *= NEGATED_COMPLAINT if cue.complaint else NEGATED_OTHER
                 kind = "negated " + kind
+                if negator >= 0:
+                    analysis.unlearned.append(negator)
+                analysis.unlearned.extend(range(start, end))
             elif valence:
                 if start:
                     boost = BOOSTERS.get(tokens[start - 1])
@@ -463,6 +612,8 @@ class SentimentEngine:
             following = tokens[i + 1 : i + 3]
             if not following or following[0] in _HARMLESS_AFTER_NEGATION:
                 continue
+            if not _COMPARATIVES.isdisjoint(tokens[i + 1 : i + 4]):
+                continue  # "never had a worse ...": `_comparative_scope` reads it
             if any(lexicon.get(t) for t in following) or any((i + 1 + k) in spans for k in range(len(following))):
                 continue  # VADER or a cue already reads the negated word
             if i + 1 < n:

@@ -8,7 +8,18 @@ store exactly what made it fire (DESIGN invariant 2: every decision is explained
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+
+# the sentiment weights (data, `listener.scoring.train` writes them); located here because
+# a mypyc-compiled module's `__file__` does not name its source directory
+MODEL_FILE = Path(__file__).resolve().parent / "sentiment_model.json.gz"
+
+
+class ModelFileError(RuntimeError):
+    """The sentiment weights file is missing, altered or unreadable: the scorer must not
+    guess. (Here, not in the compiled `model`: mypyc cannot subclass built-in exceptions.)"""
 
 
 @dataclass(slots=True)
@@ -18,15 +29,22 @@ class Sentiment:
     `compound` is VADER's normalised score (-1..1) after socialear's complaint signals,
     rating and language handling. `reasons` lists what drove the label, strongest first,
     e.g. `["'charged twice' (-2.5, money)", "rating 1★"]`, so an agent can check the
-    machine's judgement instead of trusting a number.
+    machine's judgement instead of trusting a number. When the learned layer decided the
+    label, `compound` always agrees with it in sign (where VADER's compound did not, it is
+    replaced by P(positive) - P(negative)), and `probabilities` are the layer's calibrated
+    class probabilities (None where no model decided: rules-only, other languages).
     """
 
     label: str  # negative | neutral | positive
     compound: float
     reasons: list[str] = field(default_factory=list)
+    probabilities: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "compound": self.compound, "reasons": list(self.reasons)}
+        out: dict[str, Any] = {"label": self.label, "compound": self.compound, "reasons": list(self.reasons)}
+        if self.probabilities is not None:
+            out["probabilities"] = dict(self.probabilities)
+        return out
 
 
 @dataclass(slots=True)

@@ -123,3 +123,59 @@ def test_a_review_of_the_brands_own_app_needs_not_name_the_brand() -> None:
     assert matcher.match("switching to arcwave", implied="Nimbus").primary == "Arcwave"
     assert matcher.match("hello", implied="Nobody").primary is None
     assert matcher.match("hello", implied="Nimbus", only=["Arcwave"]).primary is None
+
+
+CONFIDENT = textwrap.dedent(
+    """\
+    brands:
+      - {name: Nimbus, query: nimbus}
+    queues: [care]
+    routes:
+      - name: sure-negative
+        when: {sentiment: negative, negative_probability: {min: 0.7}}
+        escalate: {queue: care, priority: high}
+    """
+)
+
+
+def test_negative_probability_routes_only_confident_negatives() -> None:
+    rules = parse_rules_text(CONFIDENT)
+    sure = route(facts(sentiment="negative", negative_probability=0.82), rules, explain=True)
+    assert sure.route == "sure-negative" and sure.escalate
+    step = sure.trace[0]["conditions"]
+    assert {"condition": "negative_probability", "ok": True} == {k: step[1][k] for k in ("condition", "ok")}
+    unsure = route(facts(sentiment="negative", negative_probability=0.55), rules, explain=True)
+    assert unsure.route is None
+    # no probabilities (rules-only scoring, an unscored language): the condition never matches
+    assert route(facts(sentiment="negative"), rules).route is None
+
+
+def test_negative_probability_must_be_a_probability() -> None:
+    import pytest
+
+    from socialear.errors import ConfigError
+
+    bad = CONFIDENT.replace("{min: 0.7}", "{min: 70}")
+    with pytest.raises(ConfigError, match="negative_probability"):
+        parse_rules_text(bad)
+
+
+def test_scored_mentions_carry_calibrated_probabilities_into_routing() -> None:
+    from datetime import UTC, datetime
+
+    from listener.pipeline import Analyzer
+    from listener.types import Author, Mention
+
+    analyzer = Analyzer(parse_rules_text(CONFIDENT))
+    mention = Mention(
+        source="s",
+        platform="x",
+        external_id="1",
+        text="nimbus charged me twice and nobody answers, worst service ever",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        author=Author(platform="x", handle="u"),
+    )
+    score = analyzer.scorer.score(mention)
+    facts_ = analyzer.facts(mention, "Nimbus", False, score)
+    assert facts_.negative_probability == score.sentiment.probabilities["negative"] > 0.7
+    assert analyzer.route(mention, "Nimbus", False, score).route == "sure-negative"

@@ -58,10 +58,29 @@ def _reference_tokenised(engine: SentimentEngine, text: str) -> tuple[Any, ...]:
     prepared = engine._prepare(text)
     words, low, tokens, cap_diff = _tokenise(prepared)
     matcher = engine.matcher
-    hits = [i for i, w in enumerate(low) if w in engine.lexicon and w not in BOOSTER_DICT]
-    starts = [i for i, t in enumerate(tokens) if matcher.may_start(t)]
+    raw = prepared.split()
+    # entity masking, plainly: @handles, #hashtags, configured names carry nothing
+    entities = [
+        i for i, r in enumerate(raw) if r.lstrip(sentiment._LEADING)[:1] in ("@", "#") or tokens[i] in engine.entities
+    ]
+    hits = [i for i, w in enumerate(low) if w in engine.lexicon and w not in BOOSTER_DICT and i not in entities]
+    starts = [i for i, t in enumerate(tokens) if matcher.may_start(t) and i not in entities]
+    # ... and Title-case lexicon words in a brand position (`SentimentEngine._names`)
+    title = [len(w) > 1 and w[0].isupper() and w[1:].islower() and i not in entities for i, w in enumerate(words)]
+    ends = [r[-1] in ".!?" and not r.endswith("..") for r in raw]
+    named = []
+    if sum(title) * 2 <= len(words):
+        for i in hits:
+            if not i or not title[i] or ends[i - 1]:
+                continue
+            after = i + 1 < len(words) and (title[i + 1] or i + 1 in entities) and not ends[i]
+            before = (i - 1 in entities) or (title[i - 1] and i > 1 and not ends[i - 2])
+            if before or after or low[i - 1] in sentiment._BRAND_POSITION:
+                named.append(i)
+    hits = [i for i in hits if i not in named]
+    starts = [i for i in starts if i not in named]
     numerals = [t for t in tokens if t[0] in "0123456789"]
-    return prepared, words, low, tokens, cap_diff, hits, starts, numerals
+    return prepared, words, low, tokens, cap_diff, hits, starts, numerals, sorted(entities + named)
 
 
 @pytest.mark.parametrize("text", TEXTS)
@@ -81,10 +100,11 @@ def test_the_word_memo_is_bounded(engine: SentimentEngine, monkeypatch: pytest.M
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_valences_with_known_hits(engine: SentimentEngine, text: str) -> None:
-    _p, words, low, _t, cap_diff, hits, _s, _n = engine.tokenise(text)
-    assert word_valences(words, low, engine.lexicon, cap_diff, hits) == word_valences(
-        words, low, engine.lexicon, cap_diff
-    )
+    _p, words, low, _t, cap_diff, hits, _s, _n, entities = engine.tokenise(text)
+    expected = word_valences(words, low, engine.lexicon, cap_diff)
+    for i in entities:  # masked entities (here: a #hashtag) get no valence
+        expected[i] = 0.0
+    assert word_valences(words, low, engine.lexicon, cap_diff, hits) == expected
 
 
 # -- the phrase matcher: the original algorithm, one bucket scan per token -----------------

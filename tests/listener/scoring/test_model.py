@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from listener.scoring import Scorer, model_weights
+from listener.scoring import Scorer
 from listener.scoring.features import FEATURES, INDEX
 from listener.scoring.model import LABELS, LinearModel, default_model
 from listener.scoring.sentiment import SentimentEngine
@@ -16,14 +16,21 @@ RulesFactory = Callable[..., RulesConfig]
 
 
 def test_weights_load_and_match_the_features() -> None:
+    import gzip
+    import json
+
+    from listener.scoring.model import MODEL_FILE
+
     model = default_model()
-    assert model_weights.FEATURES == FEATURES
-    assert tuple(model_weights.LABELS) == LABELS
+    document = json.loads(gzip.decompress(MODEL_FILE.read_bytes()))
+    assert tuple(document["features"]) == FEATURES
+    assert tuple(document["labels"]) == LABELS
     for label in LABELS:
         assert len(model.weights[label]) == len(FEATURES)
-    # the generated module documents how it was made, on dev data only
-    assert "dev" in model_weights.TRAINING["data"]
-    assert "cv_after_model_cross_fitted" in model_weights.TRAINING
+    # the file documents how it was made: real posts, TweetEval test never read
+    training = document["training"]
+    assert "TweetEval test" in training["data"] and "never read" in training["data"]
+    assert training["tweeteval_val_ece"]["calibrated"] <= training["tweeteval_val_ece"]["T=1"] + 0.01
 
 
 def test_weights_for_other_features_are_refused() -> None:
@@ -80,7 +87,10 @@ def test_rules_lexicon_still_moves_a_label(scoring_rules: RulesFactory) -> None:
     plain = Scorer(scoring_rules(lexicon={})).sentiment(text)
     bad = Scorer(scoring_rules(lexicon={"zorblex thing": -3.0})).sentiment(text)
     good = Scorer(scoring_rules(lexicon={"zorblex thing": 3.0})).sentiment(text)
-    assert plain.label != "negative"
+    # (the real-data model already reads "my order" as slightly negative, as real posts
+    # about orders mostly are; the lexicon entry must still move the label decisively)
+    assert plain.probabilities is not None and bad.probabilities is not None
+    assert bad.probabilities["negative"] > plain.probabilities["negative"] + 0.2
     assert bad.label == "negative"
     assert any("zorblex thing" in r for r in bad.reasons)
     assert good.label == "positive"
@@ -179,7 +189,7 @@ def test_a_learned_word_is_not_shown_again_beside_its_cue(scorer: Scorer) -> Non
 
 def test_training_fits_learned_words_from_rows() -> None:
     from listener.scoring.features import INDEX
-    from listener.scoring.train import fit, vocabulary
+    from listener.scoring.train import fit, split_of, vocabulary
 
     i = INDEX["cue_failure"]
     rows = [
@@ -190,10 +200,10 @@ def test_training_fits_learned_words_from_rows() -> None:
         ([], ["love", "it", "love it"], 2),
         ([], ["love", "this"], 2),
     ]
-    brands = ["a", "b", "c", "a", "b", "c"]
-    vocab = vocabulary(rows, brands, range(len(rows)))
-    assert "no reply" not in vocab  # used for two brands only: never learned
-    model = fit(rows * 3, 0.01, "none", (4.0, 4.0), ["no", "reply", "store", "love"])
+    vocab = vocabulary(rows, min_docs=2)
+    assert "no reply" in vocab and "love it" not in vocab  # in one post only: never learned
+    model = fit(rows * 3, 0.01, 4.0, ["no", "reply", "store", "love"])
     assert set(model.lexical) <= {"no", "reply", "store", "love"}
     assert model.lexical["love"][2] > model.lexical["love"][0]  # a positive word
-    assert model.lexical["reply"][0] > model.lexical["reply"][2]
+    # the brand sets' split is fixed by the text alone
+    assert split_of("abc") == split_of("abc") and {split_of(str(k)) for k in range(200)} == {"test", "tune", "train"}

@@ -161,7 +161,9 @@ def test_to_dict_is_json_ready(scorer: Scorer, mention: MentionFactory) -> None:
         "question",
         "category_hits",
     }
-    assert set(data["sentiment"]) == {"label", "compound", "reasons"}
+    # the learned layer's calibrated class probabilities travel with the label
+    assert set(data["sentiment"]) == {"label", "compound", "reasons", "probabilities"}
+    assert set(data["sentiment"]["probabilities"]) == {"negative", "neutral", "positive"}
 
 
 def test_score_is_pure(scorer: Scorer, mention: MentionFactory) -> None:
