@@ -436,11 +436,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for lam in sorted(LAMBDAS, reverse=True):  # strongest penalty first: each warm-starts the next
             model = previous = fit(rows["train"], lam, scale, vocab, previous)
             scores = evaluate(model, tune_rows, tune_records)
-            entry = {"lambda": lam, "scale": scale, "rank": rank(scores), "tuning": scores}
+            score_rank = rank(scores)
+            entry = {"lambda": lam, "scale": scale, "rank": score_rank, "tuning": scores}
             grid.append(entry)
             print(json.dumps({k: v for k, v in entry.items() if k != "tuning"}), f"{time.perf_counter() - started:.0f}s", file=sys.stderr)
-            if best is None or entry["rank"] > best[0]:
-                best = (entry["rank"], lam, scale, model)
+            if best is None or score_rank > best[0]:
+                best = (score_rank, lam, scale, model)
     assert best is not None
     _, lam, scale, tuned = best
     val_gold = [r[2] for r in rows["val"]]

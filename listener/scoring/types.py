@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 # the sentiment weights (data, `listener.scoring.train` writes them); located here because
 # a mypyc-compiled module's `__file__` does not name its source directory
 MODEL_FILE = Path(__file__).resolve().parent / "sentiment_model.json.gz"
