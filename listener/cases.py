@@ -77,15 +77,18 @@ def group_new(conn: Connection, escalation_ids: list[int], now: datetime) -> dic
         .where(_ET.c.id.in_(escalation_ids))
         .order_by(_MT.c.created_at, _ET.c.id)
     ).all()
+    # Without a customer directory no author is linked to another: skip two look-ups per
+    # post (bench/pipeline.py: case grouping was most of the pipeline's time).
+    directory = conn.execute(sa.select(table(t.CustomerIdentity).c.customer_id).limit(1)).first() is not None
     out: dict[int, int] = {}
     for r in rows:
         new = _New(r.id, r.author_id, r.source, r.in_reply_to, r.conversation_id,
                    int(r.priority_rank), int(r.urgency or 0), r.sla_due, as_utc(r.created_at))
-        out[new.esc_id] = _place(conn, new, now)
+        out[new.esc_id] = _place(conn, new, now, directory)
     return out
 
 
-def _find_case(conn: Connection, new: _New) -> Any | None:
+def _find_case(conn: Connection, new: _New, directory: bool = True) -> Any | None:
     """The case `new` belongs to, open ones first; None for a new matter."""
     cols = (_CT.c.id, _CT.c.status, _CT.c.head_escalation_id, _CT.c.size, _CT.c.urgency,
             _CT.c.updated_at, _CT.c.resolved_at)
@@ -101,7 +104,8 @@ def _find_case(conn: Connection, new: _New) -> Any | None:
         threaded = {c.id for c in candidates}
     if new.author_id is not None:
         candidates += conn.execute(
-            sa.select(*cols).where(_CT.c.author_id.in_(_linked_authors(conn, new.author_id)))
+            sa.select(*cols).where(_CT.c.author_id.in_(
+                _linked_authors(conn, new.author_id) if directory else [new.author_id]))
             .order_by(_CT.c.id.desc()).limit(5)).all()
     reopen = None
     for case in candidates:
@@ -134,8 +138,8 @@ def _linked_authors(conn: Connection, author_id: int) -> list[int]:
     return sorted({author_id, *linked})
 
 
-def _place(conn: Connection, new: _New, now: datetime) -> int:
-    case = _find_case(conn, new)
+def _place(conn: Connection, new: _New, now: datetime, directory: bool = True) -> int:
+    case = _find_case(conn, new, directory)
     if case is None:
         case_id = int(conn.execute(_CT.insert().returning(_CT.c.id).values(
             status="open", author_id=new.author_id, conversation_id=new.conversation_id,
