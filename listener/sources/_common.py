@@ -166,6 +166,17 @@ class BrandMatcher:
         if extra_query:
             self._queries.append(("query", parse_query(extra_query)))
 
+    @classmethod
+    def for_source(cls, kind: str, name: str, brands: Iterable[BrandSpec] | None,
+                   wanted: Iterable[str] | None, extra_query: str | None = None) -> BrandMatcher:
+        """The matcher of a source that names its brands in `options.brands` (None: all of
+        the rules' brands); a name the rules do not know is NotConfigured."""
+        chosen = [b for b in brands or [] if wanted is None or b.name in set(wanted)]
+        missing = set(wanted or ()) - {b.name for b in chosen}
+        if missing:
+            raise NotConfigured(f"{kind} source '{name}': unknown brand(s): {', '.join(sorted(missing))}")
+        return cls(chosen, extra_query)
+
     def __bool__(self) -> bool:
         return bool(self._queries)
 

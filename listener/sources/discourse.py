@@ -136,12 +136,7 @@ class DiscourseSource:
         brands: list[BrandSpec] | None = None,
     ) -> DiscourseSource:
         opts = validate_options(cls, name, options)
-        wanted = set(opts.brands) if opts.brands is not None else None
-        chosen = [b for b in brands or [] if wanted is None or b.name in wanted]
-        if wanted is not None and wanted - {b.name for b in chosen}:
-            missing = ", ".join(sorted(wanted - {b.name for b in chosen}))
-            raise NotConfigured(f"discourse source '{name}': unknown brand(s): {missing}")
-        matcher = BrandMatcher(chosen, opts.query)
+        matcher = BrandMatcher.for_source("discourse", name, brands, opts.brands, opts.query)
         if not matcher and not opts.categories:
             raise NotConfigured(f"discourse source '{name}': no brand queries to match and no categories to read")
         opts.brand = sole_brand(opts.brand, brands)

@@ -193,12 +193,7 @@ class RedditSource:
         brands: list[BrandSpec] | None = None,
     ) -> RedditSource:
         opts = validate_options(cls, name, options)
-        wanted = set(opts.brands) if opts.brands is not None else None
-        chosen = [b for b in brands or [] if wanted is None or b.name in wanted]
-        if wanted is not None and wanted - {b.name for b in chosen}:
-            missing = ", ".join(sorted(wanted - {b.name for b in chosen}))
-            raise NotConfigured(f"reddit source '{name}': unknown brand(s): {missing}")
-        matcher = BrandMatcher(chosen, opts.query)
+        matcher = BrandMatcher.for_source("reddit", name, brands, opts.brands, opts.query)
         if not matcher:
             raise NotConfigured(f"reddit source '{name}': no brand queries to match")
         if client is None:

@@ -171,12 +171,7 @@ class YouTubeSource:
         brands: list[BrandSpec] | None = None,
     ) -> YouTubeSource:
         opts = validate_options(cls, name, options)
-        wanted = set(opts.brands) if opts.brands is not None else None
-        chosen = [b for b in brands or [] if wanted is None or b.name in wanted]
-        if wanted is not None and wanted - {b.name for b in chosen}:
-            missing = ", ".join(sorted(wanted - {b.name for b in chosen}))
-            raise NotConfigured(f"youtube source '{name}': unknown brand(s): {missing}")
-        matcher = BrandMatcher(chosen, opts.query)
+        matcher = BrandMatcher.for_source("youtube", name, brands, opts.brands, opts.query)
         if opts.search and not matcher:
             raise NotConfigured(f"youtube source '{name}': search is on but there are no brand queries")
         opts.brand = sole_brand(opts.brand, brands)
