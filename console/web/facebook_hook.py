@@ -40,6 +40,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from console.web.webhooks import bounded_body
 from listener.pipeline import CursorConflict, Pipeline
 from listener.sources import build_source
 from listener.types import Batch, Mention
@@ -199,12 +200,9 @@ def make_facebook_router(engine: Engine, rules: Callable[[], RulesConfig], env: 
         secret = env.get(SECRET_ENV)
         if not secret:
             return JSONResponse({"detail": f"Facebook webhooks are off: {SECRET_ENV} is not set"}, 503)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
-            return JSONResponse({"detail": "body too large"}, 413)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"detail": "body too large"}, 413)
+        body = await bounded_body(request, MAX_BODY)
+        if isinstance(body, JSONResponse):
+            return body
         if not verify(secret, body, request.headers.get(SIGNATURE)):
             return JSONResponse({"detail": "missing or wrong X-Hub-Signature-256"}, 401)
         try:

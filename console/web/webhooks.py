@@ -122,19 +122,22 @@ def parse_freshdesk(data: Any) -> TicketStatus | None:
     return TicketStatus("freshdesk", ticket_id, str(status))
 
 
+async def bounded_body(request: Request, limit: int = MAX_BODY) -> bytes | JSONResponse:
+    """The request body, or a 413 when it (or its declared length) is over `limit`: every
+    webhook reads its body through this, before any signature check."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        return JSONResponse({"detail": "body too large"}, 413)
+    body = await request.body()
+    if len(body) > limit:
+        return JSONResponse({"detail": "body too large"}, 413)
+    return body
+
+
 def make_router(engine: Engine, rules: Callable[[], RulesConfig], env: Mapping[str, str]) -> APIRouter:
     """The `/hooks` router. `rules` gives the rules in force (to know which sinks are
     Zendesk/Freshdesk); `env` holds ZENDESK_WEBHOOK_SECRET / FRESHDESK_WEBHOOK_TOKEN."""
     router = APIRouter(prefix=PREFIX, tags=["webhooks"])
-
-    async def _body(request: Request) -> bytes | JSONResponse:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
-            return JSONResponse({"detail": "body too large"}, 413)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"detail": "body too large"}, 413)
-        return body
 
     async def _apply(update: TicketStatus | None, vendor: str) -> JSONResponse:
         if update is None or not update.ticket_id or not update.status.strip():
@@ -153,7 +156,7 @@ def make_router(engine: Engine, rules: Callable[[], RulesConfig], env: Mapping[s
         secret = env.get(ZENDESK_SECRET_ENV)
         if not secret:
             return JSONResponse({"detail": f"Zendesk webhooks are off: {ZENDESK_SECRET_ENV} is not set"}, 503)
-        body = await _body(request)
+        body = await bounded_body(request)
         if isinstance(body, JSONResponse):
             return body
         if not verify_zendesk(secret, request.headers.get(ZENDESK_TIMESTAMP), body, request.headers.get(ZENDESK_SIGNATURE)):
@@ -171,7 +174,7 @@ def make_router(engine: Engine, rules: Callable[[], RulesConfig], env: Mapping[s
         given = request.headers.get(FRESHDESK_TOKEN_HEADER) or request.query_params.get("token") or ""
         if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
             return JSONResponse({"detail": "missing or wrong token"}, 401)
-        body = await _body(request)
+        body = await bounded_body(request)
         if isinstance(body, JSONResponse):
             return body
         data = _json(body)
