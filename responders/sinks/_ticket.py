@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from jinja2 import TemplateError, TemplateSyntaxError, meta
 
 from responders.replies import make_environment
 from responders.types import EscalationPayload
-from socialear.errors import PermanentError
+from socialear.errors import PermanentError, RateLimited, RetryableError
 
 PLACEHOLDER_DOMAIN = "social.invalid"  # RFC 2606: never delivers, so ticket triggers mail nobody
 PLATFORM_NAMES = {
@@ -248,3 +250,18 @@ def render_field(template: str, payload: EscalationPayload) -> str:
     except TemplateError as exc:
         raise PermanentError(f"custom field template {template!r}: {exc}") from exc
     return scrub_surrogates(rendered.strip())
+
+
+@contextmanager
+def tracking_ambiguity(ambiguous: set[str], key: str) -> Iterator[None]:
+    """A write to the contact centre that may or may not have landed. A retryable failure
+    (other than a 429, answered before anything is written) marks `key` ambiguous, so the
+    next attempt looks for the earlier write before writing again; success clears it."""
+    try:
+        yield
+    except RateLimited:
+        raise
+    except RetryableError:
+        ambiguous.add(key)
+        raise
+    ambiguous.discard(key)

@@ -163,15 +163,9 @@ class FreshdeskSink:
         text = _ticket.follow_up_text(payload)
         body = _http.json_body({"body": "<br>".join(html.escape(line) for line in text.split("\n")),
                                 "private": True})
-        try:
+        with _ticket.tracking_ambiguity(self._ambiguous, key):
             self._send("POST", f"/api/v2/tickets/{ticket_id}/notes", content=body,
                        headers={"Content-Type": "application/json"})
-        except RateLimited:
-            raise
-        except RetryableError:
-            self._ambiguous.add(key)
-            raise
-        self._ambiguous.discard(key)
         return self._result({"id": int(ticket_id)}, created=True)
 
     def _create(self, body: bytes) -> dict[str, Any]:

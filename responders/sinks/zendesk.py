@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from responders.sinks import _http, _ticket
 from responders.types import DeliveryResult, EscalationPayload
-from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
+from socialear.errors import NotConfigured, PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +131,8 @@ class ZendeskSink:
                 self._ambiguous.discard(key)
                 return existing
         body = _http.json_body({"ticket": self.ticket_fields(payload)})
-        try:
+        with _ticket.tracking_ambiguity(self._ambiguous, key):  # it may exist: the retry looks first
             ticket = self._create(body, key)
-        except RateLimited:
-            raise  # a 429 is answered before anything is created
-        except RetryableError:
-            self._ambiguous.add(key)  # it may exist: the next attempt looks it up first
-            raise
-        self._ambiguous.discard(key)
         return self._result(ticket, created=True)
 
     def add_comment(self, payload: EscalationPayload, *, attempt: int = 1) -> DeliveryResult:
@@ -155,15 +149,9 @@ class ZendeskSink:
         body = _http.json_body({"ticket": {
             "comment": {"body": _ticket.follow_up_text(payload), "public": False},
             "additional_tags": ["socialear_follow_up"]}})
-        try:
+        with _ticket.tracking_ambiguity(self._ambiguous, key):
             response = self._send("PUT", f"/api/v2/tickets/{ticket_id}.json", content=body,
                                   headers={"Content-Type": "application/json"})
-        except RateLimited:
-            raise
-        except RetryableError:
-            self._ambiguous.add(key)
-            raise
-        self._ambiguous.discard(key)
         data = _http.response_json(response, label=self.label)
         ticket = data.get("ticket") if isinstance(data, dict) else None
         return self._result(ticket if isinstance(ticket, dict) else {"id": int(ticket_id)},
