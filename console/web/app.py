@@ -2,14 +2,22 @@
 
 Layout of the package:
 
-    app.py      factory, security headers, error handlers, /healthz, /metrics, /docs
-    auth.py     passwords, lock-out, sessions, API tokens, roles, CSRF
-    pages.py    server-rendered pages (Jinja2, autoescaped) + htmx fragments
-    api.py      JSON API under /api/v1 (token or session auth), shown in /docs
-    actions.py  claim / take over / assign / reply / resolve / dismiss / note (+ audit)
-    queries.py  paged, indexed read queries (free text: the search index of migration 0003)
-    whatif.py   the rules page's what-if: replay recent mentions under pasted rules
-    render.py   the Jinja2 environment and its filters
+    app.py            factory, security headers, error handlers, /healthz (liveness), /metrics, /docs
+    auth.py           passwords, sessions, API tokens, roles (analyst < viewer < agent < lead), CSRF
+    throttle.py       sign-in throttling per address and per account, device cookies
+    deps.py           FastAPI dependencies: caller, care-queue caller, role and CSRF checks
+    pages.py          the care queue's server-rendered pages + htmx fragments, bulk actions
+    actions.py        claim / take over / assign / reply / resolve / dismiss / note (+ audit)
+    case_actions.py   merge and split cases (+ audit)
+    views.py          saved queue views;  team.py  the lead's team statistics
+    reply_options.py  the route's reply templates, rendered for the agent to pick
+    marketing.py      Reports and Mentions pages (analyst, viewer and up)
+    api.py            JSON API under /api/v1, shown in /docs; reports_api.py, customers_api.py
+    queries.py        paged, indexed read queries (free text: the search index of migration 0003)
+    source_metrics.py per-source health and silence for /metrics
+    webhooks.py       ticket status from the contact centre (/hooks); facebook_hook.py the Page webhook
+    whatif.py         the rules page's what-if: replay recent mentions under pasted rules
+    render.py         the Jinja2 environment and its filters;  icons.py  platform icons (inline SVG)
 
 Every route except /healthz, /metrics, /login and /static needs a session or an API token.
 """
