@@ -457,6 +457,47 @@ class FakeDiscourse(Fake):
 
 # ----------------------------------------------------------------------------- the day
 
+class Pusher:
+    """Discourse's outgoing webhook, for `--webhook`: every post is pushed to the real
+    `/hooks/discourse` route (signed, through the ASGI app) at the first poll step at or
+    after it was written, in order. A pushed post counts as one item read (`fake.read`),
+    exactly like a post an API call returned. For two hours a third into the day the
+    deliveries are lost (the console unreachable; Discourse's redelivery is not counted
+    on): the source's hourly checks must find those posts by polling."""
+
+    def __init__(self, engine: Any, rules: Any, env: dict[str, str], fake: Fake, span: float) -> None:
+        from fastapi import FastAPI
+        from fastapi.testclient import TestClient
+
+        from console.web.discourse_hook import make_discourse_router
+        from console.web.source_hook import signature
+
+        app = FastAPI()
+        app.include_router(make_discourse_router(engine, lambda: rules, env))
+        self.client = TestClient(app)
+        self.sign = lambda raw: signature(env["DISCOURSE_WEBHOOK_SECRET"], raw)
+        self.fake = fake
+        self.queue = sorted((i for i in fake.items if i.kind == "post"), key=lambda i: i.at)
+        self.outage = (DAY_START + timedelta(seconds=span / 3), DAY_START + timedelta(seconds=span / 3 + 7200))
+        self.pushed = self.lost = 0
+
+    def push_until(self, now: datetime) -> None:
+        while self.queue and self.queue[0].at <= now:
+            item = self.queue.pop(0)
+            if self.outage[0] <= item.at < self.outage[1]:
+                self.lost += 1
+                continue
+            raw = json.dumps({"post": {**FakeDiscourse.post(item), "topic_archetype": "regular"}}).encode()
+            answer = self.client.post("/hooks/discourse", content=raw, headers={
+                "Content-Type": "application/json", "X-Discourse-Instance": FORUM,
+                "X-Discourse-Event-Type": "post", "X-Discourse-Event": "post_created",
+                "X-Discourse-Event-Signature": self.sign(raw)})
+            if answer.status_code != 200:
+                raise RuntimeError(f"webhook answered {answer.status_code}: {answer.text}")
+            self.fake.read.append(item.id)
+            self.pushed += 1
+
+
 PLATFORMS: dict[str, dict[str, Any]] = {
     "facebook": {
         "source": "facebook-nimbus",
@@ -532,6 +573,7 @@ def simulate(
     restarts: int = 3,
     seed: int = 7,
     database_url: str | None = None,
+    webhook: bool = False,
 ) -> dict[str, Any]:
     """Run the simulated day for `platform`; return the measurements (module docstring)."""
     from listener.collector import Collector
@@ -543,6 +585,11 @@ def simulate(
     from storage.migrate import upgrade
 
     spec = PLATFORMS[platform]
+    if webhook:
+        if platform != "discourse":
+            raise ValueError("--webhook is simulated for discourse only")
+        spec = {**spec, "options": {**spec["options"], "webhook": True},
+                "env": {**spec["env"], "DISCOURSE_WEBHOOK_SECRET": "sim-secret"}}
     source = spec["source"]
     started = time.perf_counter()
     span = hours * 3600
@@ -586,6 +633,7 @@ def simulate(
         generation = 0
         collector = fresh(generation)
         polls = errors = 0
+        hook = Pusher(engine, rules, spec["env"], fake, span) if webhook else None
         steps = int((span + tail) // poll_every)
         for step in range(steps + 1):
             clock.t = DAY_START + timedelta(seconds=step * poll_every)
@@ -593,6 +641,8 @@ def simulate(
                 restart_at.pop(0)
                 generation += 1
                 collector = fresh(generation)
+            if hook is not None:
+                hook.push_until(clock.t)
             outcome = collector.poll(source)
             polls += 1
             errors += bool(outcome.error)
@@ -634,6 +684,10 @@ def simulate(
         result["not_modified"] = fake.not_modified  # type: ignore[attr-defined]
     if platform == "discourse":
         result["non_matching_read"] = len(fake.read) - len(eligible_reads)
+    if hook is not None:
+        result["webhook_pushed"] = hook.pushed
+        result["webhook_lost"] = hook.lost
+        result["polled_reads"] = len(fake.read) - hook.pushed
     return result
 
 
@@ -645,6 +699,7 @@ def main() -> None:
     ap.add_argument("--restarts", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    ap.add_argument("--webhook", action="store_true", help="discourse: posts pushed to /hooks/discourse, polling as the check")
     args = ap.parse_args()
     print(
         json.dumps(
@@ -655,6 +710,7 @@ def main() -> None:
                 restarts=args.restarts,
                 seed=args.seed,
                 database_url=args.database_url,
+                webhook=args.webhook,
             )
         )
     )

@@ -206,6 +206,9 @@ class Service:
         from console.web.facebook_hook import make_facebook_router
 
         app.include_router(make_facebook_router(self.engine, self.rules, os.environ))  # /hooks/facebook: Page webhook
+        from console.web.discourse_hook import make_discourse_router
+
+        app.include_router(make_discourse_router(self.engine, self.rules, os.environ))  # /hooks/discourse: post events
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # we own SIGINT/SIGTERM

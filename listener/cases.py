@@ -36,6 +36,7 @@ caller's transaction, so a crash leaves both the escalation and its case or neit
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,7 +106,7 @@ def lock_key(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _lock_keys(conn: Connection, rows: list[Any], directory: bool) -> None:
+def _lock_keys(conn: Connection, rows: Sequence[Any], directory: bool) -> None:
     """Serialise case placement per author and per thread across transactions (module
     docstring): one `pg_advisory_xact_lock` per key, sorted, released at commit."""
     keys: set[int] = set()

@@ -45,8 +45,8 @@ stores `resume = {"page_token", "pending"}` and continues there next poll.
 
 Reads: commentThreads cannot be asked for "newer than", so a caught-up poll first asks
 for the newest thread alone with `If-None-Match: <etag>` (the Data API's ETags; 304 Not
-Modified carries no thread), then pages 1, 1, 1, 2, 4 ... threads down to the first
-thread already read, where it stops (order=time is strict). A poll that finds something
+Modified carries no thread), then pages from half the last poll's new threads (at
+least 1), doubling, down to the first thread already read, where it stops (order=time is strict). A poll that finds something
 new reads it plus that one boundary thread; an idle poll reads none. Known limit: a
 thread made visible late with the same second as the newest thread read, and listed
 below it, is not seen (the old sweep read the whole second again on every poll).
@@ -259,12 +259,18 @@ class YouTubeSource:
         # first one already read (order=time is strict, so nothing new lies below it).
         # Caught up, a poll first asks for the newest thread alone, conditionally
         # (If-None-Match with the ETag of the last such answer): 304 when nothing changed,
-        # and no thread is read. Otherwise pages grow 1, 1, 2, 4 ... up to 100: a unit a
-        # page either way, and the threads a page returns below the first one already read
-        # are read for nothing, so small pages near the high-water mark keep that overlap
-        # to about one thread. A burst just takes a few more pages.
+        # and no thread is read. Otherwise pages start at half what the last poll found
+        # new (at least 1) and double up to 100: a unit a page either way, and the threads
+        # a page returns below the first one already read are read for nothing, so small
+        # pages near the high-water mark keep that overlap to about one thread. A burst
+        # just takes a few more pages.
         probe = not token and mark.ts is not None
-        sizes = iter([1, 1, 1, 2, 4, 8, 16, 32, 64]) if probe else iter(())
+        start = max(1, min(100, int(entry.get("last_new") or 0) // 2))  # half the last poll's new threads
+        if token and resume:  # carry on where the page cap stopped, at the size reached
+            start = max(1, min(100, int(resume.get("size") or 100)))
+        prefix = [1, 1, 1] if probe and start == 1 else [1] if probe else []
+        sizes = iter([*prefix, *(min(100, start << n) for n in range(8))] if (probe or token) else [])
+        next_size = 100
         etag = entry.get("etag") if probe else None
         new_etag: str | None = None
         for page in range(self.options.max_pages):
@@ -272,6 +278,7 @@ class YouTubeSource:
                 bump(stats, "quota/comments_skipped")
                 break
             size = next(sizes, 100)
+            next_size = min(100, size * 2)
             params: dict[str, Any] = {
                 "part": "snippet,replies",
                 "allThreadsRelatedToChannelId": self.options.channel_id,
@@ -314,18 +321,19 @@ class YouTubeSource:
                 entry.update(Watermark(merged.ts, merged.seen).to_json())
             else:
                 entry.update(mark.to_json())
-                entry["resume"] = {"page_token": token, "pending": merged.to_json()}
+                entry["resume"] = {"page_token": token, "pending": merged.to_json(), "size": next_size}
         elif read_all or mark.ts is None:
             entry.clear()
             entry.update(sweep.advanced().to_json())
         else:
             entry.clear()
             entry.update(mark.to_json())
-            entry["resume"] = {"page_token": token, "pending": sweep.advanced().to_json()}
+            entry["resume"] = {"page_token": token, "pending": sweep.advanced().to_json(), "size": next_size}
             bump(stats, "gap/page_limit")
         known = {m.external_id for m in mentions}
         if new_etag and "resume" not in entry:
             entry["etag"] = new_etag
+        entry["last_new"] = len(sweep.read)
         for thread in sweep.mentions:  # _thread gives the comment and its replies
             for mention in thread:
                 if mention.external_id not in known:

@@ -230,12 +230,11 @@ def test_two_replicas_grouping_the_same_customer_at_once_open_one_case(
     on both replicas is serialised by the pipeline's author update already.)"""
     import threading
 
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
-
     from sqlmodel import Session
 
     from storage.customers import Identity, link
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
 
     engine = make_engine(pg_url)
     upgrade(engine)
