@@ -14,8 +14,9 @@ A thread joins by post ids, not by conversation alone: the replies under a brand
 post share its conversation id but come from many customers.
 
 Joining an open case closes the new escalation into the case's head (the escalation the
-queue shows): status `resolved`, no label, resolution naming the case, so the queue keeps
-one row per case. When the follow-up is more pressing (higher priority or urgency, or an
+queue shows): status `resolved`, no label, `follow_up_of` the head (shown as a follow-up
+in the console and the exports), resolution naming the case, so the queue keeps one row
+per case. When the follow-up is more pressing (higher priority or urgency, or an
 earlier SLA) the head is raised to match: "warranted" means the customer's situation
 got worse, never better. Re-opening makes the new escalation the head.
 
@@ -211,7 +212,7 @@ def _place(conn: Connection, new: _New, now: datetime, directory: bool = True) -
 def _join(conn: Connection, case_id: int, head: Any, new: _New, now: datetime) -> None:
     """Close `new` into the case's active head; raise the head if the follow-up warrants."""
     conn.execute(_ET.update().where(_ET.c.id == new.esc_id).values(
-        case_id=case_id, status="resolved", resolved_at=now, updated_at=now,
+        case_id=case_id, status="resolved", resolved_at=now, updated_at=now, follow_up_of=head.id,
         resolution=f"Follow-up in case {case_id}: handled with escalation #{head.id}"))
     raise_to: dict[str, Any] = {}
     if new.priority_rank > head.priority_rank:
@@ -250,9 +251,10 @@ def sync_status(conn: Connection, escalation_id: int, now: datetime) -> None:
     if case.head_escalation_id != escalation_id:
         if not active:
             return
-        # a closed-in follow-up re-opened by hand becomes the head
+        # a closed-in follow-up re-opened by hand becomes the head, and no longer a follow-up
         conn.execute(_CT.update().where(_CT.c.id == row.case_id).values(
             head_escalation_id=escalation_id, status="open", resolved_at=None))
+        conn.execute(_ET.update().where(_ET.c.id == escalation_id).values(follow_up_of=None))
         return
     conn.execute(_CT.update().where(_CT.c.id == row.case_id).values(
         status="open" if active else "resolved", resolved_at=None if active else now))

@@ -171,7 +171,7 @@ def _row_columns() -> list[Any]:
     """The columns a queue row shows (text cut to 280 characters in SQL)."""
     return [
         E.c.id, E.c.queue, E.c.priority, E.c.status, E.c.assignee, E.c.sla_due,
-        E.c.created_at, E.c.route, E.c.tags, E.c.replied_at, E.c.case_id,
+        E.c.created_at, E.c.route, E.c.tags, E.c.replied_at, E.c.case_id, E.c.follow_up_of,
         sa.func.coalesce(C.c.size, 1).label("case_size"),
         sa.func.substr(M.c.text, 1, 280).label("text"), M.c.source, M.c.platform,
         M.c.brand, M.c.sentiment_label, M.c.sentiment_compound, E.c.urgency,
@@ -599,7 +599,7 @@ def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
     posts: list[dict[str, Any]] = []
     if case is not None:  # ix_escalation_case_id; a case is a handful of posts
         posts = [dict(r._mapping) for r in session.execute(
-            sa.select(E.c.id, E.c.status, E.c.priority, E.c.urgency, E.c.external_ref,
+            sa.select(E.c.id, E.c.status, E.c.priority, E.c.urgency, E.c.external_ref, E.c.follow_up_of,
                       M.c.created_at, M.c.platform, M.c.url,
                       sa.func.substr(M.c.text, 1, 280).label("text"))
             .select_from(E.join(M, M.c.id == E.c.mention_id))

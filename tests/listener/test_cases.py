@@ -83,6 +83,7 @@ def test_follow_ups_join_the_case_and_raise_it(engine: Engine, tmp_path: Path) -
     assert value(rows["b1"].status) == "open"
     for k in ("b2", "b3"):
         assert value(rows[k].status) == "resolved" and rows[k].label is None
+        assert rows[k].follow_up_of == rows["b1"].id  # shown as a follow-up of the head
         assert rows[k].resolution == f"Follow-up in case {ben.id}: handled with escalation #{rows['b1'].id}"
     # ... and the head is raised to the outage follow-up's priority, urgency and SLA
     assert value(rows["b3"].priority) == "urgent"
