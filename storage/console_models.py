@@ -51,6 +51,8 @@ class ConsoleUser(SQLModel, table=True):
     # The team the user works in (0010); a shared saved view is shared with its owner's
     # team only. NULL: no team (shares with the others who have none).
     team: str | None = Field(default=None, max_length=64)
+    # The period chosen last on the dashboard or the team view (console.web.periods, 0010).
+    period: str | None = Field(default=None, max_length=16)
 
 
 class ApiToken(SQLModel, table=True):

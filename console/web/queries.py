@@ -638,16 +638,10 @@ def _add_customer(session: Session, detail: Detail, author: Author) -> None:
 
 
 # ------------------------------------------------------------------------------ dashboard
-DASHBOARD_RANGES = {"today": "today", "7d": "last 7 days", "30d": "last 30 days"}
-
-
-def dashboard(session: Session, now: datetime | None = None,
-              span: str = "today") -> dict[str, Any]:
-    """Counts since midnight UTC (`today`) or over the last 7 / 30 days."""
+def dashboard(session: Session, start: datetime, now: datetime | None = None) -> dict[str, Any]:
+    """Mention counts since `start` (the period picker's, console.web.periods); open
+    escalations and those past their SLA now."""
     now = now or utcnow()
-    start = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    if span in ("7d", "30d"):
-        start = now - timedelta(days=int(span[:-1]))
     today = M.c.created_at >= start
     volume = int(session.execute(sa.select(sa.func.count()).where(today)).scalar_one())
     sentiment = {str(k or "unscored"): int(n) for k, n in session.execute(
@@ -665,7 +659,7 @@ def dashboard(session: Session, now: datetime | None = None,
     overdue = int(session.execute(
         sa.select(sa.func.count()).where(E.c.status.in_(ACTIVE), E.c.sla_due < now)
     ).scalar_one())
-    return {"start": start, "span": span, "span_label": DASHBOARD_RANGES.get(span, span),
+    return {"start": start,
             "volume": volume, "sentiment": sentiment, "brands": brands,
             "by_queue": by_queue, "overdue": overdue,
             "open_total": sum(sum(v.values()) for v in by_queue.values())}

@@ -1,4 +1,4 @@
-"""Care: teams for shared views, follow-ups marked as follow-ups.
+"""Care: teams for shared views, the remembered period, follow-ups marked as follow-ups.
 
 Revision ID: 0010
 Revises: 0009
@@ -6,6 +6,8 @@ Create Date: 2026-12-07
 
 * `console_user.team`: the team a console user works in (NULL: no team). A shared saved
   view is shared with its owner's team only (console.web.views).
+* `console_user.period`: the period the user chose last on the dashboard or the team
+  view (one picker for both, console.web.periods).
 * `escalation.follow_up_of`: for an escalation closed into a case's head (a follow-up
   post that joined an open case, or the head of a case merged into another), the head
   it was closed into. The console and the exports show such rows as follow-ups instead
@@ -36,6 +38,7 @@ _CLOSED_IN = re.compile(r"^(?:Follow-up in|Merged into) case \d+: handled with e
 def upgrade() -> None:
     with op.batch_alter_table("console_user", recreate="never") as batch:
         batch.add_column(sa.Column("team", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("period", sa.String(16), nullable=True))
     with op.batch_alter_table("escalation", recreate="never") as batch:
         batch.add_column(sa.Column("follow_up_of", sa.Integer(), nullable=True))
     bind = op.get_bind()
@@ -55,4 +58,5 @@ def downgrade() -> None:
     with op.batch_alter_table("escalation", recreate="never") as batch:
         batch.drop_column("follow_up_of")
     with op.batch_alter_table("console_user", recreate="never") as batch:
+        batch.drop_column("period")
         batch.drop_column("team")
