@@ -7,7 +7,7 @@ from a command-line argument, which would land in shell history and `ps`.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -64,6 +64,20 @@ def add(
     out.print(f"added {username} ({role}{', team ' + team if team else ''})")
 
 
+def _user(session: Any, username: str) -> Any:
+    """The console user called `username`, or a UserError naming them."""
+    import sqlalchemy as sa
+
+    from storage.console_models import ConsoleUser
+
+    user = session.execute(
+        sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
+    ).scalar_one_or_none()
+    if user is None:
+        raise UserError(f"no user named {username!r}")
+    return user
+
+
 def _team(team: str | None) -> str | None:
     """A team name: trimmed, 1-64 printable characters; empty means no team."""
     team = " ".join((team or "").split())
@@ -79,20 +93,14 @@ def set_team(
     database_url: DbOpt = None,
 ) -> None:
     """Put a user in a team (or in none): their shared queue views are seen by that team."""
-    import sqlalchemy as sa
 
     from console.web.auth import audit
-    from storage.console_models import ConsoleUser
     from storage.engine import session_scope
 
     name = _team(team)
     engine = _engine(database_url)
     with session_scope(engine) as session:
-        user = session.execute(
-            sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
-        ).scalar_one_or_none()
-        if user is None:
-            raise UserError(f"no user named {username!r}")
+        user = _user(session, username)
         audit(session, "cli", "user.team", "user", username, before=user.team, after=name)
         user.team = name
     out.print(f"{username}: {'team ' + name if name else 'no team'}")
@@ -104,16 +112,12 @@ def remove(username: Annotated[str, typer.Argument()], database_url: DbOpt = Non
     import sqlalchemy as sa
 
     from console.web.auth import audit
-    from storage.console_models import ApiToken, ConsoleSession, ConsoleUser
+    from storage.console_models import ApiToken, ConsoleSession
     from storage.engine import session_scope
 
     engine = _engine(database_url)
     with session_scope(engine) as session:
-        user = session.execute(
-            sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
-        ).scalar_one_or_none()
-        if user is None:
-            raise UserError(f"no user named {username!r}")
+        user = _user(session, username)
         # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on.
         session.execute(sa.delete(ApiToken).where(ApiToken.user_id == user.id))  # type: ignore[arg-type]
         session.execute(sa.delete(ConsoleSession).where(  # type: ignore[arg-type]
@@ -153,19 +157,13 @@ def token(
     database_url: DbOpt = None,
 ) -> None:
     """Create an API token for USERNAME and print it (it is shown only this once)."""
-    import sqlalchemy as sa
 
     from console.web.auth import audit, create_api_token
-    from storage.console_models import ConsoleUser
     from storage.engine import session_scope
 
     engine = _engine(database_url)
     with session_scope(engine) as session:
-        user = session.execute(
-            sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
-        ).scalar_one_or_none()
-        if user is None:
-            raise UserError(f"no user named {username!r}")
+        user = _user(session, username)
         secret = create_api_token(session, user, name)
         audit(session, "cli", "token.created", "user", username, name=name)
     print(secret)

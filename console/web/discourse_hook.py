@@ -34,7 +34,6 @@ listen to, so Discourse does not keep redelivering); 401 bad signature; 400 not 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -45,8 +44,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from console.web.source_hook import SourceHook, verify
-from console.web.webhooks import bounded_body
+from console.web.source_hook import SourceHook, signed_json
 from listener.sources.discourse import DiscourseSource
 from socialear.config import RulesConfig
 
@@ -56,7 +54,6 @@ SECRET_ENV = "DISCOURSE_WEBHOOK_SECRET"
 SIGNATURE = "X-Discourse-Event-Signature"
 INSTANCE = "X-Discourse-Instance"
 EVENT = "X-Discourse-Event"
-MAX_BODY = 1 << 20
 STORE_EVENTS = ("post_created", "post_edited", "post_recovered")
 PURGE_EVENTS = ("post_destroyed",)
 
@@ -108,20 +105,9 @@ def make_discourse_router(engine: Engine, rules: Callable[[], RulesConfig], env:
 
     @router.post("/discourse", summary="Discourse webhook (X-Discourse-Event-Signature signed)")
     async def receive(request: Request) -> JSONResponse:
-        secret = env.get(SECRET_ENV)
-        if not secret:
-            return JSONResponse({"detail": f"Discourse webhooks are off: {SECRET_ENV} is not set"}, 503)
-        body = await bounded_body(request, MAX_BODY)
-        if isinstance(body, JSONResponse):
-            return body
-        if not verify(secret, body, request.headers.get(SIGNATURE)):
-            return JSONResponse({"detail": f"missing or wrong {SIGNATURE}"}, 401)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return JSONResponse({"detail": "body is not JSON"}, 400)
-        if not isinstance(data, dict):
-            return JSONResponse({"detail": "body is not a JSON object"}, 400)
+        data = await signed_json(request, env, SECRET_ENV, SIGNATURE, "Discourse")
+        if isinstance(data, JSONResponse):
+            return data
         event = request.headers.get(EVENT) or ""
         if event == "ping":
             return JSONResponse({"ok": True, "stored": 0, "purged": 0, "ignored": 0})

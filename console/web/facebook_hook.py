@@ -28,7 +28,6 @@ storing fails (Meta retries the delivery).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,8 +37,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from console.web.source_hook import SourceHook, signature, verify
-from console.web.webhooks import bounded_body
+from console.web.source_hook import SourceHook, signature, signed_json, verify
 from listener.types import Mention
 from socialear.config import RulesConfig
 
@@ -135,20 +133,9 @@ def make_facebook_router(engine: Engine, rules: Callable[[], RulesConfig], env: 
 
     @router.post("/facebook", summary="Facebook Page webhook (X-Hub-Signature-256 signed)")
     async def receive(request: Request) -> JSONResponse:
-        secret = env.get(SECRET_ENV)
-        if not secret:
-            return JSONResponse({"detail": f"Facebook webhooks are off: {SECRET_ENV} is not set"}, 503)
-        body = await bounded_body(request, MAX_BODY)
-        if isinstance(body, JSONResponse):
-            return body
-        if not verify(secret, body, request.headers.get(SIGNATURE)):
-            return JSONResponse({"detail": "missing or wrong X-Hub-Signature-256"}, 401)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return JSONResponse({"detail": "body is not JSON"}, 400)
-        if not isinstance(data, dict):
-            return JSONResponse({"detail": "body is not a JSON object"}, 400)
+        data = await signed_json(request, env, SECRET_ENV, SIGNATURE, "Facebook", MAX_BODY)
+        if isinstance(data, JSONResponse):
+            return data
         counts = await run_in_threadpool(hook.apply, data)
         return JSONResponse({"ok": True, **counts})
 

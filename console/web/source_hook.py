@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
+from console.web.webhooks import bounded_body
 from listener.pipeline import CursorConflict, Pipeline
 from listener.sources import build_source
 from listener.types import Batch, Mention
@@ -31,6 +35,7 @@ from storage.engine import session_scope
 log = logging.getLogger(__name__)
 
 STORE_ATTEMPTS = 3  # a poll of the same source may move its cursor meanwhile
+MAX_BODY = 1 << 20
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -41,6 +46,28 @@ def signature(secret: str, body: bytes) -> str:
 
 def verify(secret: str, body: bytes, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(signature(secret, body), given or "")
+
+
+async def signed_json(request: Request, env: Mapping[str, str], secret_env: str, header: str,
+                      platform: str, max_body: int = MAX_BODY) -> dict[str, Any] | JSONResponse:
+    """The delivery's JSON object, or the answer refusing it: 503 when `secret_env` is
+    not set, 413 over `max_body`, 401 when `header` is not the body's signature (checked
+    before the JSON is read), 400 when the body is not a JSON object."""
+    secret = env.get(secret_env)
+    if not secret:
+        return JSONResponse({"detail": f"{platform} webhooks are off: {secret_env} is not set"}, 503)
+    body = await bounded_body(request, max_body)
+    if isinstance(body, JSONResponse):
+        return body
+    if not verify(secret, body, request.headers.get(header)):
+        return JSONResponse({"detail": f"missing or wrong {header}"}, 401)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return JSONResponse({"detail": "body is not JSON"}, 400)
+    if not isinstance(data, dict):
+        return JSONResponse({"detail": "body is not a JSON object"}, 400)
+    return data
 
 
 class SourceHook:
