@@ -157,6 +157,8 @@ class DiscourseSource:
         if opts.api_key:
             creds = require_env(env, ENV, cls.type, name)
             headers = {"Api-Key": creds["DISCOURSE_API_KEY"], "Api-Username": creds["DISCOURSE_API_USERNAME"]}
+        if opts.webhook:  # without it every delivery is refused and the source would only poll hourly
+            require_env(env, ("DISCOURSE_WEBHOOK_SECRET",), cls.type, name)
         if client is None:
             client = httpx.Client(headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
         return cls(name, client, matcher, opts, headers)
