@@ -312,14 +312,15 @@ def _join(batch: _Batch, case: _Case, head: _Head, new: _New) -> None:
 
 def _write(conn: Connection, batch: _Batch, now: datetime) -> None:
     """The batch's placements, one statement per kind of change, in the caller's transaction."""
-    if batch.started:  # ids in insertion order: the order one post at a time would give
+    if batch.started:  # inserted in creation order; matched back by head (one case per head)
         rows = [{"status": c.status, "author_id": c.author_id, "conversation_id": c.conversation_id,
                  "head_escalation_id": c.head_escalation_id, "size": c.size, "urgency": c.urgency,
                  "opened_at": now, "updated_at": c.updated_at, "resolved_at": c.resolved_at}
                 for c in batch.started]
-        ids = conn.execute(_CT.insert().returning(_CT.c.id, sort_by_parameter_order=True), rows).scalars().all()
-        for case, case_id in zip(batch.started, ids, strict=True):
-            case.id = int(case_id)
+        # no sort_by_parameter_order: without a sentinel column SQLAlchemy then inserts a row at a time
+        ids = {h: i for h, i in conn.execute(_CT.insert().returning(_CT.c.head_escalation_id, _CT.c.id), rows)}
+        for case in batch.started:
+            case.id = int(ids[case.head_escalation_id])
     if batch.changed:
         conn.execute(_CT.update().where(_CT.c.id == sa.bindparam("cid")).values(
             status=sa.bindparam("st"), head_escalation_id=sa.bindparam("head"), size=sa.bindparam("sz"),
