@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storage import models as t
-from storage.dialect import table
+from storage.dialect import pairs_in, table
 from storage.types import as_utc
 
 # Both windows are measured in post time (care_case.updated_at is the case's latest post),
@@ -169,11 +169,11 @@ def _thread_cases(conn: Connection, news: list[_New]) -> dict[tuple[str, str], i
     """(source, external id) -> case id, for the stored posts the batch replies to."""
     wanted = {(n.source, i) for n in news for i in (n.in_reply_to, n.conversation_id) if i}
     out: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(sorted(wanted)):
+    for cond in pairs_in(_MT.c.source, _MT.c.external_id, wanted):
         out.update(((r.source, r.external_id), int(r.case_id)) for r in conn.execute(
             sa.select(_MT.c.source, _MT.c.external_id, _ET.c.case_id)
             .select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
-            .where(sa.tuple_(_MT.c.source, _MT.c.external_id).in_(chunk), _ET.c.case_id.is_not(None))))
+            .where(cond, _ET.c.case_id.is_not(None))))
     return out
 
 
@@ -217,10 +217,9 @@ def _linked_authors(conn: Connection, author_ids: set[int]) -> dict[int, list[in
         me.update((int(r[0]), (r[1], r[2])) for r in conn.execute(
             sa.select(au.c.id, au.c.platform, sa.func.lower(au.c.handle)).where(au.c.id.in_(chunk))))
     customer_of: dict[tuple[str, str], str] = {}
-    for chunk in _chunks(sorted(set(me.values()))):
+    for cond in pairs_in(ci.c.platform, ci.c.handle, set(me.values())):
         customer_of.update(((r.platform, r.handle), r.customer_id) for r in conn.execute(
-            sa.select(ci.c.platform, ci.c.handle, ci.c.customer_id)
-            .where(sa.tuple_(ci.c.platform, ci.c.handle).in_(chunk))))
+            sa.select(ci.c.platform, ci.c.handle, ci.c.customer_id).where(cond)))
     idents: dict[str, list[tuple[str, str]]] = {}
     for chunk in _chunks(sorted(set(customer_of.values()))):
         for r in conn.execute(sa.select(ci.c.customer_id, ci.c.platform, ci.c.handle)
