@@ -1,0 +1,81 @@
+"""Report speed: day and brand-hour rollups, back-filled; indexes for the report's reads.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-07
+
+Why: a 90-day report at a million mentions read ~130k hourly category rows and grouped
+~26k hourly rows in SQL (bench/report.py), several times the cost of one pass over the
+mentions' text. The coarser twins of the 0004 rollups (storage/rollups.py says what
+each counts) let it read whole days instead:
+
+* `rollup_brand_hour` (brand, hour): the hourly series per brand, platforms summed;
+* `rollup_day` (brand, day, platform) and `rollup_day_category` (brand, day, category).
+
+On SQLite they are WITHOUT ROWID (stored in key order). Back-filled here from the
+existing hourly rollups' source, the stored mentions, with the recount the tests compare
+against (`storage.rollups.rebuild`, these three tables only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010"
+down_revision: str | Sequence[str] | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+NEW_ROLLUPS = ("rollup_brand_hour", "rollup_day", "rollup_day_category")
+
+
+def _counts() -> list[sa.Column]:
+    return [
+        sa.Column("mentions", sa.Integer(), nullable=False),
+        sa.Column("engagement", sa.BigInteger(), nullable=False),
+        sa.Column("positive", sa.Integer(), nullable=False),
+        sa.Column("neutral", sa.Integer(), nullable=False),
+        sa.Column("negative", sa.Integer(), nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rollup_brand_hour",
+        sa.Column("brand", sa.String(128), nullable=False),
+        sa.Column("hour", sa.Integer(), nullable=False),
+        *_counts(),
+        sa.PrimaryKeyConstraint("brand", "hour"),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "rollup_day",
+        sa.Column("brand", sa.String(128), nullable=False),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("platform", sa.String(32), nullable=False),
+        *_counts(),
+        sa.PrimaryKeyConstraint("brand", "day", "platform"),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "rollup_day_category",
+        sa.Column("brand", sa.String(128), nullable=False),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("category", sa.String(64), nullable=False),
+        sa.Column("mentions", sa.Integer(), nullable=False),
+        sa.Column("negative", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("brand", "day", "category"),
+        sqlite_with_rowid=False,
+    )
+
+    from storage.rollups import rebuild
+
+    rebuild(op.get_bind(), only=NEW_ROLLUPS)
+
+
+def downgrade() -> None:
+    for name in reversed(NEW_ROLLUPS):
+        op.drop_table(name)
