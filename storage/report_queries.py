@@ -86,17 +86,19 @@ def top_posts_by_engagement(conn: Connection, brand: str, start: datetime, end: 
     return [_post(r) for r in conn.execute(q)]
 
 
-def top_by_reach(conn: Connection, brand: str, start: datetime, end: datetime,
-                 limit: int = 5) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(top posts by author followers, top authors by followers) for the brand and period.
+def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: datetime,
+                 limit: int = 5) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """brand -> (top posts by author followers, top authors by followers), for the period.
 
     Authors are ranked by followers; each carries their mentions, engagement and negative
-    mentions of the brand in the period, counted in SQL per chunk of authors; then each
-    top author's most engaged post of the period is read.
+    mentions of the brand in the period, counted in SQL per chunk of authors (all brands
+    in one statement); then one statement reads each top author's most engaged post of
+    the period (a window function over their mentions, found through the author index).
     """
     mt, at = table(t.Mention), table(t.Author)
-    found: list[tuple[int, int, int, int, int]] = []  # author id, followers, mentions, engagement, negative
+    found: dict[str, list[tuple[int, int, int, int, int]]] = {b: [] for b in brands}  # author, followers, n, eng, neg
     last: tuple[int, int] | None = None
+    in_period = (mt.c.brand.in_(brands), mt.c.created_at >= start, mt.c.created_at < end, mt.c.deleted_at.is_(None))
     for _ in range(MAX_AUTHOR_CHUNKS):
         q = sa.select(at.c.id, at.c.followers).order_by(at.c.followers.desc(), at.c.id.desc()).limit(AUTHOR_CHUNK)
         if last is not None:
@@ -107,36 +109,45 @@ def top_by_reach(conn: Connection, brand: str, start: datetime, end: datetime,
         last = (chunk[-1][1], chunk[-1][0])
         negative = sa.func.sum(sa.case((mt.c.sentiment_label == "negative", 1), else_=0))
         stats = {
-            int(a): (int(n), int(e or 0), int(neg or 0))
-            for a, n, e, neg in conn.execute(
-                sa.select(mt.c.author_id, sa.func.count(), sa.func.sum(mt.c.engagement), negative)
-                .where(mt.c.author_id.in_([i for i, _ in chunk]), mt.c.brand == brand, mt.c.created_at >= start,
-                       mt.c.created_at < end, mt.c.deleted_at.is_(None))
-                .group_by(mt.c.author_id)
+            (int(a), str(b)): (int(n), int(e or 0), int(neg or 0))
+            for a, b, n, e, neg in conn.execute(
+                sa.select(mt.c.author_id, mt.c.brand, sa.func.count(), sa.func.sum(mt.c.engagement), negative)
+                .where(mt.c.author_id.in_([i for i, _ in chunk]), *in_period)
+                .group_by(mt.c.author_id, mt.c.brand)
             )
         }
-        for author_id, followers in chunk:
-            if author_id in stats and len(found) < limit:
-                found.append((author_id, followers, *stats[author_id]))
-        if len(found) >= limit:
+        for brand in brands:
+            for author_id, followers in chunk:
+                if (author_id, brand) in stats and len(found[brand]) < limit:
+                    found[brand].append((author_id, followers, *stats[(author_id, brand)]))
+        if all(len(v) >= limit for v in found.values()):
             break
-    posts: list[dict[str, Any]] = []
-    authors: list[dict[str, Any]] = []
-    for author_id, followers, n, engagement, negative_n in found:
-        best = conn.execute(
-            sa.select(*_post_columns())
+    authors = sorted({a for v in found.values() for a, *_ in v})
+    best: dict[tuple[int, str], Any] = {}
+    if authors:
+        rank = sa.func.row_number().over(partition_by=(mt.c.author_id, mt.c.brand),
+                                         order_by=(mt.c.engagement.desc(), mt.c.id)).label("rank")
+        ranked = (
+            sa.select(*_post_columns(), mt.c.brand, rank)
             .select_from(mt.join(at, at.c.id == mt.c.author_id))
-            .where(mt.c.author_id == author_id, mt.c.brand == brand, mt.c.created_at >= start,
-                   mt.c.created_at < end, mt.c.deleted_at.is_(None))
-            .order_by(mt.c.engagement.desc(), mt.c.id)
-            .limit(1)
-        ).first()
-        if best is None:
-            continue
-        posts.append(_post(best))
-        authors.append({"author": best.handle, "name": best.author_name, "platform": best.platform,
-                        "followers": followers, "mentions": n, "engagement": engagement, "negative": negative_n})
-    return posts, authors
+            .where(mt.c.author_id.in_(authors), *in_period)
+            .subquery()
+        )
+        best = {(int(r.author_id), str(r.brand)): r
+                for r in conn.execute(sa.select(ranked).where(ranked.c.rank == 1))}
+    out: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    for brand in brands:
+        posts: list[dict[str, Any]] = []
+        people: list[dict[str, Any]] = []
+        for author_id, followers, n, engagement, negative_n in found[brand]:
+            row = best.get((author_id, brand))
+            if row is None:
+                continue
+            posts.append(_post(row))
+            people.append({"author": row.handle, "name": row.author_name, "platform": row.platform,
+                           "followers": followers, "mentions": n, "engagement": engagement, "negative": negative_n})
+        out[brand] = (posts, people)
+    return out
 
 
 def window_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,

@@ -165,6 +165,7 @@ def build_competitor_report(
         platforms = _platforms(data, names, start_h, end_h)
         series = _series(data, names, start_h, end_h, interval)
         drivers = _drivers(data, names, start_h, end_h, span_h)
+        by_reach = rq.top_by_reach(conn, names, start, end, TOP)
         out_brands = []
         for b in chosen:
             tot = totals[b.name]
@@ -173,7 +174,7 @@ def build_competitor_report(
                 if other != b.name:
                     others.update(counts)
             top_posts = rq.top_posts_by_engagement(conn, b.name, start, end, TOP)
-            reach_posts, top_authors = rq.top_by_reach(conn, b.name, start, end, TOP)
+            reach_posts, top_authors = by_reach[b.name]
             out_brands.append({
                 "name": b.name,
                 "competitor": bool(b.competitor),
