@@ -23,6 +23,7 @@ rows, and each read is bounded so a report's cost does not grow with the data:
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import Any
@@ -199,29 +200,35 @@ def text_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
 RESPONSE_BUCKETS: list[float] = [10.0 * 1.1**i for i in range(165)]
 
 
-def _first_response(et: sa.Table) -> Any:
+def _first_response(conn: Connection, et: sa.Table) -> Any:
+    """The earlier of the first reply and the resolution; NULL when neither happened."""
     replied, resolved = et.c.replied_at, et.c.resolved_at
-    return sa.case(
-        (replied.is_(None), resolved),
-        (resolved.is_(None), replied),
-        (replied < resolved, replied),
-        else_=resolved,
-    )
+    if conn.dialect.name == "sqlite":  # min() of two is NULL if either is
+        return sa.func.coalesce(sa.func.min(replied, resolved), replied, resolved)
+    return sa.func.least(replied, resolved)  # PostgreSQL's least() skips NULLs
 
 
 def _seconds_between(conn: Connection, later: Any, earlier: Any) -> Any:
     if conn.dialect.name == "sqlite":
         return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
-    return sa.extract("epoch", later - earlier)
+    return sa.func.date_part("epoch", later - earlier)  # double precision (EXTRACT is numeric: slow)
+
+
+CareRow = tuple[str, tuple[str, ...], str, int, int, int, int]
 
 
 def care_histogram(conn: Connection, brands: list[str], start: datetime, end: datetime,
-                   now: datetime) -> list[dict[str, Any]]:
+                   now: datetime) -> list[CareRow]:
     """The brands' escalations created in [start, end), grouped by queue, categories,
-    status and response-time bucket, with exact counts of responded / within SLA /
-    breached / pending (unanswered and not yet due). Bucket -1: no response yet."""
+    status and response-time bucket: (queue, categories, status, bucket, n, met,
+    breached), with exact counts of within SLA and breached (unanswered and past due
+    counts as breached). Bucket -1: no response yet.
+
+    Reads `ix_escalation_brand_created_at_care`, which holds every column used (no
+    table row is visited on SQLite). Categories and status come back as text, decoded
+    once per distinct value, not per row."""
     et = table(t.Escalation)
-    first = _first_response(et)
+    first = _first_response(conn, et)
     now_param = sa.bindparam("now", now, type_=et.c.sla_due.type)
     met = sa.case((sa.and_(first.is_not(None), sa.or_(et.c.sla_due.is_(None), first <= et.c.sla_due)), 1),
                   else_=0)
@@ -231,27 +238,32 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
         else_=0,
     )
     secs = _seconds_between(conn, first, et.c.created_at)
+    least = sa.func.min if conn.dialect.name == "sqlite" else sa.func.least
     # The bucket whose upper edge is the first above `secs`: floor(log_1.1(secs / 10)) + 1
     # (ln() is built into PostgreSQL and into SQLite since 3.35).
     bucket = sa.case(
         (first.is_(None), -1),
         (secs < RESPONSE_BUCKETS[0], 0),
-        else_=sa.func.min(sa.func.floor(sa.func.ln(secs / RESPONSE_BUCKETS[0]) / math.log(1.1)) + 1,
-                          len(RESPONSE_BUCKETS)) if conn.dialect.name == "sqlite" else
-        sa.func.least(sa.func.floor(sa.func.ln(secs / RESPONSE_BUCKETS[0]) / math.log(1.1)) + 1,
-                      len(RESPONSE_BUCKETS)),
+        else_=least(sa.func.floor(sa.func.ln(secs / RESPONSE_BUCKETS[0]) / math.log(1.1)) + 1,
+                    len(RESPONSE_BUCKETS)),
     ).label("bucket")
+    if conn.dialect.name == "sqlite":
+        cats, status = sa.type_coerce(et.c.categories, sa.Text), sa.type_coerce(et.c.status, sa.Text)
+    else:
+        cats, status = sa.cast(et.c.categories, sa.Text), sa.cast(et.c.status, sa.Text)
     q = (
-        sa.select(et.c.queue, et.c.categories, et.c.status, bucket, sa.func.count().label("n"),
-                  sa.func.sum(met).label("met"), sa.func.sum(breached).label("breached"))
+        sa.select(et.c.queue, cats.label("cats"), status.label("status"), bucket, sa.func.count(),
+                  sa.func.sum(met), sa.func.sum(breached))
         .where(et.c.brand.in_(brands), et.c.created_at >= start, et.c.created_at < end)
-        .group_by(et.c.queue, et.c.categories, et.c.status, sa.literal_column("bucket"))
+        .group_by(et.c.queue, sa.literal_column("cats"), sa.literal_column("status"), sa.literal_column("bucket"))
     )
-    return [
-        {"queue": r.queue, "categories": list(r.categories or []), "status": str(getattr(r.status, "value", r.status)),
-         "bucket": int(r.bucket), "n": int(r.n), "met": int(r.met or 0), "breached": int(r.breached or 0)}
-        for r in conn.execute(q)
-    ]
+    decoded: dict[str | None, tuple[str, ...]] = {}
+    out: list[CareRow] = []
+    for queue, cat_text, state, b, n, m, br in conn.execute(q).all():
+        if cat_text not in decoded:
+            decoded[cat_text] = tuple(json.loads(cat_text) if cat_text else ())
+        out.append((queue, decoded[cat_text], str(state), int(b), int(n), int(m or 0), int(br or 0)))
+    return out
 
 
-__all__ = ["RESPONSE_BUCKETS", "care_histogram", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]
+__all__ = ["RESPONSE_BUCKETS", "CareRow", "care_histogram", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]

@@ -29,6 +29,9 @@ down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The care part of a report reads only these: a covering index, so it never visits the
+# escalation rows (wide: decision trace, replies). It replaces 0004's (brand, created_at).
+CARE_COLUMNS = ["brand", "created_at", "queue", "status", "sla_due", "replied_at", "resolved_at", "categories"]
 NEW_ROLLUPS = ("rollup_brand_hour", "rollup_day", "rollup_day_category")
 
 
@@ -71,11 +74,16 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
 
+    op.drop_index("ix_escalation_brand_created_at", "escalation")
+    op.create_index("ix_escalation_brand_created_at_care", "escalation", CARE_COLUMNS)
+
     from storage.rollups import rebuild
 
     rebuild(op.get_bind(), only=NEW_ROLLUPS)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_escalation_brand_created_at_care", "escalation")
+    op.create_index("ix_escalation_brand_created_at", "escalation", ["brand", "created_at"])
     for name in reversed(NEW_ROLLUPS):
         op.drop_table(name)
