@@ -170,27 +170,36 @@ def window_sample(conn: Connection, brand: str, start: datetime, end: datetime, 
     return [_post(r) for r in conn.execute(q)]
 
 
+NEGATIVE = sa.text("mention.sentiment_label = 'negative'")  # a literal: lets both planners use the partial index
+
+
 def text_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
                 negative_only: bool = True, slices: int = SAMPLE_SLICES,
                 per_slice: int = SLICE_LIMIT) -> list[tuple[int, str]]:
-    """(id, text) of up to slices x per_slice of the brand's mentions, spread over the period."""
+    """(id, text) of up to slices x per_slice of the brand's mentions, spread over the
+    period: the first `per_slice` (by time) of each of `slices` equal slices, in one
+    statement (a UNION ALL of the slices, each a bounded index range). Negative posts are
+    read through `ix_mention_negative_brand_created_at`, a partial index that holds only
+    stored negative mentions, so no other row is visited."""
     mt = table(t.Mention)
     step = (end - start) / slices
-    out: list[tuple[int, str]] = []
+    index = "ix_mention_negative_brand_created_at" if negative_only else "ix_mention_brand_created_at"
+    parts = []
     for i in range(slices):
         a, b = start + step * i, (start + step * (i + 1) if i < slices - 1 else end)
         q = (
-            sa.select(mt.c.id, mt.c.text)
+            sa.select(mt.c.id, mt.c.text, mt.c.created_at)
             .where(mt.c.brand == brand, mt.c.created_at >= a, mt.c.created_at < b, mt.c.deleted_at.is_(None))
-            .order_by(mt.c.created_at)
+            .order_by(mt.c.created_at, mt.c.id)
             .limit(per_slice)
         )
         if negative_only:
-            q = q.where(mt.c.sentiment_label == "negative")
+            q = q.where(NEGATIVE)
         if conn.dialect.name == "sqlite":
-            q = q.with_hint(mt, "INDEXED BY ix_mention_brand_created_at", "sqlite")
-        out.extend((int(i_), str(text or "")) for i_, text in conn.execute(q))
-    return out
+            q = q.with_hint(mt, f"INDEXED BY {index}", "sqlite")
+        sub = q.subquery()
+        parts.append(sa.select(sub.c.id, sub.c.text))
+    return [(int(i_), str(text or "")) for i_, text in conn.execute(sa.union_all(*parts)).all()]
 
 
 # First-response times are counted in geometric buckets (10 s .. ~60 days, x1.1 apart),

@@ -32,6 +32,9 @@ depends_on: str | Sequence[str] | None = None
 # The care part of a report reads only these: a covering index, so it never visits the
 # escalation rows (wide: decision trace, replies). It replaces 0004's (brand, created_at).
 CARE_COLUMNS = ["brand", "created_at", "queue", "status", "sla_due", "replied_at", "resolved_at", "categories"]
+# The distinctive-terms sample reads the brand's stored negative posts by time: a partial
+# index of just those (about a third of the mentions) visits no other row.
+NEGATIVE_STORED = "sentiment_label = 'negative' AND deleted_at IS NULL"
 NEW_ROLLUPS = ("rollup_brand_hour", "rollup_day", "rollup_day_category")
 
 
@@ -76,6 +79,8 @@ def upgrade() -> None:
 
     op.drop_index("ix_escalation_brand_created_at", "escalation")
     op.create_index("ix_escalation_brand_created_at_care", "escalation", CARE_COLUMNS)
+    op.create_index("ix_mention_negative_brand_created_at", "mention", ["brand", "created_at"],
+                    sqlite_where=sa.text(NEGATIVE_STORED), postgresql_where=sa.text(NEGATIVE_STORED))
 
     from storage.rollups import rebuild
 
@@ -83,6 +88,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_mention_negative_brand_created_at", "mention")
     op.drop_index("ix_escalation_brand_created_at_care", "escalation")
     op.create_index("ix_escalation_brand_created_at", "escalation", ["brand", "created_at"])
     for name in reversed(NEW_ROLLUPS):
