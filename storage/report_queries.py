@@ -24,7 +24,6 @@ rows, and each read is bounded so a report's cost does not grow with the data:
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storage import models as t
+from storage import rollups
 from storage.dialect import table
 
 AUTHOR_CHUNK = 100
@@ -206,24 +206,34 @@ def text_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
 # so medians come from a histogram the database builds: a quantile is exact to its bucket
 # and interpolated inside it (within 5 %), and the care part of a report reads a few
 # hundred grouped rows instead of every escalation of the period.
-RESPONSE_BUCKETS: list[float] = [10.0 * 1.1**i for i in range(165)]
-
-
-def _first_response(conn: Connection, et: sa.Table) -> Any:
-    """The earlier of the first reply and the resolution; NULL when neither happened."""
-    replied, resolved = et.c.replied_at, et.c.resolved_at
-    if conn.dialect.name == "sqlite":  # min() of two is NULL if either is
-        return sa.func.coalesce(sa.func.min(replied, resolved), replied, resolved)
-    return sa.func.least(replied, resolved)  # PostgreSQL's least() skips NULLs
-
-
-def _seconds_between(conn: Connection, later: Any, earlier: Any) -> Any:
-    if conn.dialect.name == "sqlite":
-        return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
-    return sa.func.date_part("epoch", later - earlier)  # double precision (EXTRACT is numeric: slow)
+RESPONSE_BUCKETS: list[float] = [10.0 * 1.1**i for i in range(rollups.CARE_BUCKETS)]
 
 
 CareRow = tuple[str, tuple[str, ...], str, int, int, int, int]
+
+
+def _care_raw(conn: Connection, brands: list[str], start: datetime, end: datetime, now: datetime,
+              unanswered_only: bool = False) -> list[tuple[Any, ...]]:
+    """Escalations created in [start, end) grouped as the care rollup is, read through
+    `ix_escalation_brand_created_at_care` (it holds every column used: no table row is
+    visited on SQLite). The expressions are the rollup's own (`rollups.care_sql`)."""
+    et = table(t.Escalation)
+    e = {k: sa.literal_column(v) for k, v in rollups.care_sql(conn.dialect.name, "escalation").items()}
+    now_param = sa.bindparam("now", now, type_=et.c.sla_due.type)
+    breached = sa.case(
+        (sa.and_(e["first"].is_not(None), et.c.sla_due.is_not(None), e["first"] > et.c.sla_due), 1),
+        (sa.and_(e["first"].is_(None), et.c.sla_due < now_param), 1),
+        else_=0,
+    )
+    q = (
+        sa.select(e["queue"], e["categories"], e["status"], e["bucket"], sa.func.count(), sa.func.sum(e["met"]),
+                  sa.func.sum(breached))
+        .where(et.c.brand.in_(brands), et.c.created_at >= start, et.c.created_at < end)
+        .group_by(*(sa.literal_column(str(i)) for i in range(1, 5)))
+    )
+    if unanswered_only:
+        q = q.where(e["first"].is_(None))
+    return list(conn.execute(q).all())
 
 
 def care_histogram(conn: Connection, brands: list[str], start: datetime, end: datetime,
@@ -231,44 +241,30 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     """The brands' escalations created in [start, end), grouped by queue, categories,
     status and response-time bucket: (queue, categories, status, bucket, n, met,
     breached), with exact counts of within SLA and breached (unanswered and past due
-    counts as breached). Bucket -1: no response yet.
+    counts as breached). Bucket -1: no response yet. A group may come in several rows
+    (one per part below); callers add them up.
 
-    Reads `ix_escalation_brand_created_at_care`, which holds every column used (no
-    table row is visited on SQLite). Categories and status come back as text, decoded
-    once per distinct value, not per row."""
-    et = table(t.Escalation)
-    first = _first_response(conn, et)
-    now_param = sa.bindparam("now", now, type_=et.c.sla_due.type)
-    met = sa.case((sa.and_(first.is_not(None), sa.or_(et.c.sla_due.is_(None), first <= et.c.sla_due)), 1),
-                  else_=0)
-    breached = sa.case(
-        (sa.and_(first.is_not(None), et.c.sla_due.is_not(None), first > et.c.sla_due), 1),
-        (sa.and_(first.is_(None), et.c.sla_due < now_param), 1),
-        else_=0,
-    )
-    secs = _seconds_between(conn, first, et.c.created_at)
-    least = sa.func.min if conn.dialect.name == "sqlite" else sa.func.least
-    # The bucket whose upper edge is the first above `secs`: floor(log_1.1(secs / 10)) + 1
-    # (ln() is built into PostgreSQL and into SQLite since 3.35).
-    bucket = sa.case(
-        (first.is_(None), -1),
-        (secs < RESPONSE_BUCKETS[0], 0),
-        else_=least(sa.func.floor(sa.func.ln(secs / RESPONSE_BUCKETS[0]) / math.log(1.1)) + 1,
-                    len(RESPONSE_BUCKETS)),
-    ).label("bucket")
-    if conn.dialect.name == "sqlite":
-        cats, status = sa.type_coerce(et.c.categories, sa.Text), sa.type_coerce(et.c.status, sa.Text)
-    else:
-        cats, status = sa.cast(et.c.categories, sa.Text), sa.cast(et.c.status, sa.Text)
-    q = (
-        sa.select(et.c.queue, cats.label("cats"), status.label("status"), bucket, sa.func.count(),
-                  sa.func.sum(met), sa.func.sum(breached))
-        .where(et.c.brand.in_(brands), et.c.created_at >= start, et.c.created_at < end)
-        .group_by(et.c.queue, sa.literal_column("cats"), sa.literal_column("status"), sa.literal_column("bucket"))
-    )
+    Answered escalations of the period's whole days come from `rollup_care` (a few rows
+    per day, not one per escalation); those of the hours at the period's two ends, and
+    the unanswered ones (the open backlog, whose breach depends on `now`), from the
+    escalations themselves through a covering index. Categories and status come back as
+    text, decoded once per distinct value, not per row."""
+    edges, days = rollups.split_hours(rollups.epoch_hour(start), rollups.epoch_hour(end))
+    rows: list[tuple[Any, ...]] = []
+    for a, b in edges:
+        rows += _care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now)
+    if days:
+        rc = table(rollups.RollupCare)
+        rows += [(*r[:5], r[5], r[4] - r[5]) for r in conn.execute(
+            sa.select(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket, sa.func.sum(rc.c.n), sa.func.sum(rc.c.met))
+            .where(rc.c.brand.in_(brands), rc.c.day >= days[0], rc.c.day < days[1])
+            .group_by(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket)
+        ).all()]
+        rows += _care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,
+                          unanswered_only=True)
     decoded: dict[str | None, tuple[str, ...]] = {}
     out: list[CareRow] = []
-    for queue, cat_text, state, b, n, m, br in conn.execute(q).all():
+    for queue, cat_text, state, b, n, m, br in rows:
         if cat_text not in decoded:
             decoded[cat_text] = tuple(json.loads(cat_text) if cat_text else ())
         out.append((queue, decoded[cat_text], str(state), int(b), int(n), int(m or 0), int(br or 0)))

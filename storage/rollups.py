@@ -25,7 +25,7 @@ same statement batch, so a report reads a few rows per day instead of every hour
 * `rollup_day` (brand, day, platform) and `rollup_day_category` (brand, day, category):
   `rollup_hour` and `rollup_category` by UTC day (`day` = hour // 24). A range of hours
   is read as its whole days from these plus the hours at its two ends from the hourly
-  tables (`_split`), so totals over 90 days read ~90 rows per key, not ~2,160.
+  tables (`split_hours`), so totals over 90 days read ~90 rows per key, not ~2,160.
 
 On SQLite the three are WITHOUT ROWID tables: rows are stored in key order, so a
 brand's range is one contiguous read (a rowid table looks each row up by its key).
@@ -45,6 +45,7 @@ lock them in the same order (no deadlock).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -333,10 +334,142 @@ def as_snapshot(delta: Delta) -> dict[str, set[tuple[Any, ...]]]:
             for model, _keys, _counts, cells in _tables(delta)}
 
 
+# --------------------------------------------------------------------------- care
+
+
+class RollupCare(SQLModel, table=True):
+    """Answered escalations per (brand, day created, queue, categories, status, bucket):
+    how many, and how many within their SLA. Kept by database triggers on `escalation`
+    (migration 0010), so every writer (pipeline, console actions, ticket status sync,
+    case merges, retention) keeps it exact in its own transaction, with no code of its
+    own. `bucket` is the first-response bucket of storage/report_queries.py
+    (RESPONSE_BUCKETS); `categories` the escalation's list as JSON text. Unanswered
+    escalations are not here: whether they breached depends on when the report asks, and
+    they are the open backlog, which the report reads directly."""
+
+    __tablename__ = "rollup_care"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    brand: str = Field(primary_key=True, max_length=128)
+    day: int = Field(primary_key=True)
+    queue: str = Field(primary_key=True, max_length=128)
+    categories: str = Field(primary_key=True, sa_type=sa.Text)
+    status: str = Field(primary_key=True, max_length=16)
+    bucket: int = Field(primary_key=True)
+    n: int = 0
+    met: int = 0
+
+
+CARE_KEY = ("brand", "day", "queue", "categories", "status", "bucket")
+CARE_BUCKETS = 165  # len(storage.report_queries.RESPONSE_BUCKETS): 10 s x 1.1**i
+CARE_COLUMNS = ("brand", "created_at", "queue", "categories", "status", "sla_due", "replied_at", "resolved_at")
+
+
+def care_sql(dialect: str, row: str) -> dict[str, str]:
+    """SQL for the rollup's key and counts of escalation `row` (a table name or a
+    trigger's NEW/OLD), on `dialect`: the one definition the triggers, the recount and
+    the report's direct reads share, so they agree to the last bit."""
+    r = f"{row}."
+    if dialect == "sqlite":
+        first = f"coalesce(min({r}replied_at, {r}resolved_at), {r}replied_at, {r}resolved_at)"
+        secs = f"((julianday({first}) - julianday({r}created_at)) * 86400.0)"
+        day = f"(CAST(strftime('%s', {r}created_at) AS INTEGER) / 86400)"
+        cats, status, least = f"{r}categories", f"{r}status", "min"
+    else:
+        first = f"least({r}replied_at, {r}resolved_at)"  # least() skips NULLs
+        secs = f"date_part('epoch', {first} - {r}created_at)"
+        day = f"CAST(floor(date_part('epoch', {r}created_at) / 86400) AS INTEGER)"
+        cats, status, least = f"CAST({r}categories AS TEXT)", f"CAST({r}status AS TEXT)", "least"
+    # the bucket whose upper edge is the first above secs: floor(log_1.1(secs / 10)) + 1
+    bucket = (f"CASE WHEN {first} IS NULL THEN -1 WHEN {secs} < 10.0 THEN 0 "
+              f"ELSE CAST({least}(floor(ln({secs} / 10.0) / {math.log(1.1)!r}) + 1, {CARE_BUCKETS}) AS INTEGER) END")
+    return {
+        "brand": f"coalesce({r}brand, '')", "day": day, "queue": f"{r}queue", "categories": cats,
+        "status": status, "bucket": bucket, "first": first,
+        "met": f"CASE WHEN {first} IS NOT NULL AND ({r}sla_due IS NULL OR {first} <= {r}sla_due) THEN 1 ELSE 0 END",
+    }
+
+
+def _care_upsert(dialect: str, row: str, where: str) -> str:
+    e = care_sql(dialect, row)
+    keys = ", ".join(e[k] for k in CARE_KEY)
+    return (f"INSERT INTO rollup_care ({', '.join(CARE_KEY)}, n, met) SELECT {keys}, 1, {e['met']} WHERE {where} "
+            f"ON CONFLICT ({', '.join(CARE_KEY)}) DO UPDATE SET n = rollup_care.n + excluded.n, "
+            f"met = rollup_care.met + excluded.met")
+
+
+def _care_uncount(dialect: str, row: str) -> list[str]:
+    e = care_sql(dialect, row)
+    match = " AND ".join(f"{k} = {e[k]}" for k in CARE_KEY)
+    return [f"UPDATE rollup_care SET n = n - 1, met = met - {e['met']} WHERE {match}",
+            f"DELETE FROM rollup_care WHERE {match} AND n <= 0"]
+
+
+def care_triggers(dialect: str) -> list[str]:
+    """DDL of the triggers that keep `rollup_care` exact (migration 0010)."""
+    watched = ", ".join(CARE_COLUMNS)
+    if dialect == "sqlite":
+        new_first, old_first = care_sql(dialect, "NEW")["first"], care_sql(dialect, "OLD")["first"]
+        add = _care_upsert(dialect, "NEW", f"{new_first} IS NOT NULL")
+        sub = [f"{q} AND {old_first} IS NOT NULL" for q in _care_uncount(dialect, "OLD")]
+        return [
+            f"CREATE TRIGGER rollup_care_ai AFTER INSERT ON escalation BEGIN {add}; END",
+            f"CREATE TRIGGER rollup_care_ad AFTER DELETE ON escalation BEGIN {'; '.join(sub)}; END",
+            f"CREATE TRIGGER rollup_care_au AFTER UPDATE OF {watched} ON escalation BEGIN "
+            f"{'; '.join(sub)}; {add}; END",
+        ]
+    new, old = care_sql(dialect, "NEW"), care_sql(dialect, "OLD")
+    return [
+        f"""CREATE FUNCTION rollup_care_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP IN ('UPDATE', 'DELETE') AND {old['first']} IS NOT NULL THEN
+                {'; '.join(_care_uncount(dialect, 'OLD'))};
+            END IF;
+            IF TG_OP IN ('INSERT', 'UPDATE') AND {new['first']} IS NOT NULL THEN
+                {_care_upsert(dialect, 'NEW', 'true')};
+            END IF;
+            RETURN NULL;
+        END $$""",
+        f"""CREATE TRIGGER rollup_care_apply AFTER INSERT OR DELETE OR UPDATE OF {watched} ON escalation
+        FOR EACH ROW EXECUTE FUNCTION rollup_care_apply()""",
+    ]
+
+
+def drop_care_triggers(dialect: str) -> list[str]:
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS rollup_care_{s}" for s in ("ai", "ad", "au")]
+    return ["DROP TRIGGER IF EXISTS rollup_care_apply ON escalation", "DROP FUNCTION IF EXISTS rollup_care_apply()"]
+
+
+def care_recount(conn: Connection) -> set[tuple[Any, ...]]:
+    """`rollup_care` as a full pass over the escalations would compute it."""
+    e = care_sql(conn.dialect.name, "escalation")
+    keys = ", ".join(e[k] for k in CARE_KEY)
+    q = (f"SELECT {keys}, count(*), sum({e['met']}) FROM escalation WHERE {e['first']} IS NOT NULL "
+         f"GROUP BY {', '.join(str(i + 1) for i in range(len(CARE_KEY)))}")
+    return {tuple(r) for r in conn.exec_driver_sql(q)}
+
+
+def rebuild_care(conn: Connection) -> None:
+    """Replace `rollup_care` with a recount (migration 0010's back-fill; repair)."""
+    conn.execute(sa.delete(table(RollupCare)))
+    e = care_sql(conn.dialect.name, "escalation")
+    keys = ", ".join(e[k] for k in CARE_KEY)
+    conn.exec_driver_sql(
+        f"INSERT INTO rollup_care ({', '.join(CARE_KEY)}, n, met) SELECT {keys}, count(*), sum({e['met']}) "
+        f"FROM escalation WHERE {e['first']} IS NOT NULL GROUP BY {', '.join(str(i + 1) for i in range(len(CARE_KEY)))}"
+    )
+
+
+def care_snapshot(conn: Connection) -> set[tuple[Any, ...]]:
+    tbl = table(RollupCare)
+    return {tuple(r) for r in conn.execute(sa.select(tbl))}
+
+
 # --------------------------------------------------------------------------- reading
 
 
-def _split(start_hour: int, end_hour: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+def split_hours(start_hour: int, end_hour: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
     """[start_hour, end_hour) as (hour ranges at its ends, whole-day range or None)."""
     first_day, end_day = -(-start_hour // 24), end_hour // 24
     if first_day >= end_day:
@@ -361,7 +494,7 @@ def _ranged_sums(conn: Connection, hourly: Any, daily: Any, group: Sequence[str]
                  start_hour: int, end_hour: int, brands: Sequence[str]) -> dict[tuple[Any, ...], list[int]]:
     """Sums of `counts` by `group` over the hours: whole days from `daily`, the hours at
     the two ends from `hourly`; one statement (a UNION ALL of the parts)."""
-    edges, days = _split(start_hour, end_hour)
+    edges, days = split_hours(start_hour, end_hour)
     parts = []
     for tbl, col, ranges in ((table(hourly), "hour", edges), (table(daily), "day", [days] if days else [])):
         for a, b in ranges:
@@ -412,6 +545,7 @@ __all__ = [
     "ALL_TABLES",
     "Delta",
     "RollupBrandHour",
+    "RollupCare",
     "RollupCategory",
     "RollupDay",
     "RollupDayCategory",
@@ -420,6 +554,13 @@ __all__ = [
     "add_mentions",
     "as_rollup_row",
     "as_snapshot",
+    "care_recount",
+    "care_snapshot",
+    "care_sql",
+    "care_triggers",
+    "drop_care_triggers",
+    "rebuild_care",
+    "split_hours",
     "category_totals",
     "epoch_hour",
     "hourly_by_brand",

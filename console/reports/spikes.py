@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 MIN_COUNT = 10  # fewer posts than this in a window are never a spike
 MIN_RATIO = 2.0  # and the window must hold at least twice its baseline

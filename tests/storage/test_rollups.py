@@ -111,3 +111,68 @@ def _when(text: str):  # noqa: ANN202
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+
+
+def _assert_care_exact(engine: Engine) -> set:
+    with engine.connect() as conn:
+        stored = rollups.care_snapshot(conn)
+        assert stored == rollups.care_recount(conn), "rollup_care differs from a recount"
+    return stored
+
+
+def _care_groups(rows: list) -> dict:
+    """(queue, categories, status, bucket) -> [n, met, breached], parts added up."""
+    out: dict = {}
+    for queue, cats, status, bucket, n, met, breached in rows:
+        cell = out.setdefault((queue, cats, status, bucket), [0, 0, 0])
+        for i, x in enumerate((n, met, breached)):
+            cell[i] += x
+    return out
+
+
+def test_care_rollup_stays_exact_through_every_escalation_write(engine: Engine) -> None:
+    """`rollup_care` is kept by triggers: replies, resolutions, re-opens, queue and
+    category changes, deletions and inserts without a response all leave it equal to a
+    recount; and the report's care read (rollup for whole days, rows for the ends and
+    the backlog) equals grouping every escalation directly."""
+    from datetime import UTC, datetime, timedelta
+
+    from storage import report_queries as rq
+
+    _import(engine, SAMPLE)
+    et = table(t.Escalation)
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(et.c.id, et.c.created_at).where(
+            et.c.replied_at.is_(None), et.c.resolved_at.is_(None)).order_by(et.c.id)).all()
+    assert len(ids) >= 8, "the sample leaves escalations unanswered"
+    answered = sum(r[6] for r in _assert_care_exact(engine))  # the sample's resolved ones
+    (a, ca), (b, cb), (c, cc), (d, _), (e, _) = ids[:5]
+    writes = [
+        sa.update(et).where(et.c.id == a).values(replied_at=ca + timedelta(minutes=20)),
+        sa.update(et).where(et.c.id == b).values(status="resolved", resolved_at=cb + timedelta(hours=5)),
+        sa.update(et).where(et.c.id == c).values(replied_at=cc + timedelta(seconds=3), status="claimed"),
+        sa.update(et).where(et.c.id == a).values(queue="billing-escalations"),  # moves its key
+        sa.update(et).where(et.c.id == b).values(status="open", resolved_at=None),  # re-opened: uncounted
+        sa.update(et).where(et.c.id == c).values(categories=["outage", "billing"]),
+        sa.update(et).where(et.c.id.in_([d, e])).values(resolved_at=sa.func.coalesce(et.c.sla_due, et.c.created_at),
+                                                         status="resolved"),
+        sa.update(et).values(updated_at=datetime(2026, 12, 1, tzinfo=UTC)),  # a column it does not watch
+        sa.delete(et).where(et.c.id == d),
+    ]
+    for stmt in writes:
+        with engine.begin() as conn:
+            conn.execute(stmt)
+        _assert_care_exact(engine)
+    stored = _assert_care_exact(engine)
+    assert sum(r[6] for r in stored) == answered + 3  # a, c and e answered; b re-opened; d deleted
+
+    with engine.connect() as conn:
+        first = min(x for _, x in ids).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+        last = max(x for _, x in ids) + timedelta(days=2, hours=7)
+        now = last + timedelta(days=1)
+        brands = [b for (b,) in conn.execute(sa.select(et.c.brand).distinct()) if b]
+        combined = rq.care_histogram(conn, brands, first, last, now)
+        direct = [(q, tuple(json.loads(cats)), str(s), int(bk), n, m, br)
+                  for q, cats, s, bk, n, m, br in rq._care_raw(conn, brands, first, last, now)]
+    assert _care_groups(combined) == _care_groups(direct)
+    assert sum(1 for r in combined if r[3] >= 0) >= 1 and any(r[3] == -1 for r in combined)

@@ -10,7 +10,11 @@ mentions' text. The coarser twins of the 0004 rollups (storage/rollups.py says w
 each counts) let it read whole days instead:
 
 * `rollup_brand_hour` (brand, hour): the hourly series per brand, platforms summed;
-* `rollup_day` (brand, day, platform) and `rollup_day_category` (brand, day, category).
+* `rollup_day` (brand, day, platform) and `rollup_day_category` (brand, day, category);
+* `rollup_care` (brand, day, queue, categories, status, first-response bucket): answered
+  escalations and how many were within SLA, kept by triggers on `escalation` (every
+  writer of escalations stays exact without code of its own), back-filled by a recount.
+  The report's care part had grouped every escalation of the period (26k rows at 1M).
 
 On SQLite they are WITHOUT ROWID (stored in key order). Back-filled here from the
 existing hourly rollups' source, the stored mentions, with the recount the tests compare
@@ -82,12 +86,35 @@ def upgrade() -> None:
     op.create_index("ix_mention_negative_brand_created_at", "mention", ["brand", "created_at"],
                     sqlite_where=sa.text(NEGATIVE_STORED), postgresql_where=sa.text(NEGATIVE_STORED))
 
-    from storage.rollups import rebuild
+    op.create_table(
+        "rollup_care",
+        sa.Column("brand", sa.String(128), nullable=False),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("queue", sa.String(128), nullable=False),
+        sa.Column("categories", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("bucket", sa.Integer(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("met", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("brand", "day", "queue", "categories", "status", "bucket"),
+        sqlite_with_rowid=False,
+    )
 
-    rebuild(op.get_bind(), only=NEW_ROLLUPS)
+    from storage.rollups import care_triggers, rebuild, rebuild_care
+
+    bind = op.get_bind()
+    for ddl in care_triggers(bind.dialect.name):
+        op.execute(ddl)
+    rebuild(bind, only=NEW_ROLLUPS)
+    rebuild_care(bind)
 
 
 def downgrade() -> None:
+    from storage.rollups import drop_care_triggers
+
+    for ddl in drop_care_triggers(op.get_bind().dialect.name):
+        op.execute(ddl)
+    op.drop_table("rollup_care")
     op.drop_index("ix_mention_negative_brand_created_at", "mention")
     op.drop_index("ix_escalation_brand_created_at_care", "escalation")
     op.create_index("ix_escalation_brand_created_at", "escalation", ["brand", "created_at"])
