@@ -84,7 +84,7 @@ def top_posts_by_engagement(conn: Connection, brand: str, start: datetime, end: 
     )
     if conn.dialect.name == "sqlite":
         q = q.with_hint(mt, "INDEXED BY ix_mention_brand_engagement", "sqlite")
-    return [_post(r) for r in conn.execute(q)]
+    return [_post(r) for r in conn.execute(q).all()]
 
 
 def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: datetime,
@@ -104,7 +104,7 @@ def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: date
         q = sa.select(at.c.id, at.c.followers).order_by(at.c.followers.desc(), at.c.id.desc()).limit(AUTHOR_CHUNK)
         if last is not None:
             q = q.where(sa.or_(at.c.followers < last[0], sa.and_(at.c.followers == last[0], at.c.id < last[1])))
-        chunk = [(int(i), int(f or 0)) for i, f in conn.execute(q)]
+        chunk = [(int(i), int(f or 0)) for i, f in conn.execute(q).all()]
         if not chunk:
             break
         last = (chunk[-1][1], chunk[-1][0])
@@ -135,7 +135,7 @@ def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: date
             .subquery()
         )
         best = {(int(r.author_id), str(r.brand)): r
-                for r in conn.execute(sa.select(ranked).where(ranked.c.rank == 1))}
+                for r in conn.execute(sa.select(ranked).where(ranked.c.rank == 1)).all()}
     out: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     for brand in brands:
         posts: list[dict[str, Any]] = []
@@ -167,7 +167,7 @@ def window_sample(conn: Connection, brand: str, start: datetime, end: datetime, 
         q = q.where(mt.c.sentiment_label == "negative")
     if conn.dialect.name == "sqlite":
         q = q.with_hint(mt, "INDEXED BY ix_mention_brand_created_at", "sqlite")
-    return [_post(r) for r in conn.execute(q)]
+    return [_post(r) for r in conn.execute(q).all()]
 
 
 NEGATIVE = sa.text("mention.sentiment_label = 'negative'")  # a literal: lets both planners use the partial index

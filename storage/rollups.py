@@ -487,7 +487,7 @@ def hourly_by_brand(
         sa.select(tbl.c.hour, tbl.c.brand, *(tbl.c[c] for c in _COUNTS))
         .where(tbl.c.brand.in_(list(brands)), tbl.c.hour >= start_hour, tbl.c.hour < end_hour)
     )
-    return [tuple(r) for r in conn.execute(q)]  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(q).all()]  # type: ignore[misc]
 
 
 def _ranged_sums(conn: Connection, hourly: Any, daily: Any, group: Sequence[str], counts: Sequence[str],
@@ -504,7 +504,7 @@ def _ranged_sums(conn: Connection, hourly: Any, daily: Any, group: Sequence[str]
                 .group_by(*(tbl.c[g] for g in group))
             )
     out: dict[tuple[Any, ...], list[int]] = {}
-    for row in conn.execute(sa.union_all(*parts)):
+    for row in conn.execute(sa.union_all(*parts)).all():
         cell = out.setdefault(tuple(row[: len(group)]), [0] * len(counts))
         for i, x in enumerate(row[len(group):]):
             cell[i] += int(x or 0)
