@@ -7,18 +7,21 @@ rows, and each read is bounded so a report's cost does not grow with the data:
   created_at) from the top, keeping those inside the period; with K wanted and a share f
   of the brand's mentions in the period, about K/f index entries are read.
 * top posts and authors by reach (followers): walks `ix_author_followers` from the most
-  followed author down, AUTHOR_CHUNK at a time, looking up each chunk's mentions of the
-  brand in the period (`ix_mention_author_id`); stops when enough are found or after
-  MAX_AUTHOR_CHUNKS chunks (a documented bound: "the most followed authors among the
-  first 20,000 by followers"). Mentions are counted per chunk in SQL, never loaded.
+  followed author down, AUTHOR_CHUNK at a time, counting each chunk's mentions of every
+  brand in the period in one statement (`ix_mention_author_id`); stops when each brand
+  has enough or after MAX_AUTHOR_CHUNKS chunks (a documented bound: "the most followed
+  authors among the first 20,000 by followers"). Each top author's best post is read by
+  one window-function statement over those authors' mentions.
 * a spike's examples and its term sample: the brand's mentions inside the spike's hours
   (`ix_mention_brand_created_at`), at most SAMPLE_LIMIT, by engagement.
-* distinctive terms: `text_sample`, at most SAMPLE_SLICES x SLICE_LIMIT texts per brand,
-  the first SLICE_LIMIT of each of SAMPLE_SLICES equal slices of the period
-  (`ix_mention_brand_created_at`), so a whole period is represented, not its last day.
-* care performance: escalations of the brand created in the period
-  (`ix_escalation_brand_created_at`), grouped by the database into a response-time
-  histogram (`care_histogram`).
+* distinctive terms: `text_sample`, at most SAMPLE_SLICES x SLICE_LIMIT negative posts
+  per brand, the first SLICE_LIMIT of each of SAMPLE_SLICES equal slices of the period,
+  so a whole period is represented, not its last day; one statement per brand through
+  the partial index `ix_mention_negative_brand_created_at` (stored negative posts only).
+* care performance: answered escalations of the period's whole days from `rollup_care`
+  (storage/rollups.py, kept by triggers); the hours at the period's ends and the
+  unanswered backlog from the escalations through the covering index
+  `ix_escalation_brand_created_at_care` (`care_histogram`).
 """
 
 from __future__ import annotations
@@ -218,7 +221,7 @@ def _care_raw(conn: Connection, brands: list[str], start: datetime, end: datetim
     `ix_escalation_brand_created_at_care` (it holds every column used: no table row is
     visited on SQLite). The expressions are the rollup's own (`rollups.care_sql`)."""
     et = table(t.Escalation)
-    e = {k: sa.literal_column(v) for k, v in rollups.care_sql(conn.dialect.name, "escalation").items()}
+    e: dict[str, Any] = {k: sa.literal_column(v) for k, v in rollups.care_sql(conn.dialect.name, "escalation").items()}
     now_param = sa.bindparam("now", now, type_=et.c.sla_due.type)
     breached = sa.case(
         (sa.and_(e["first"].is_not(None), et.c.sla_due.is_not(None), e["first"] > et.c.sla_due), 1),

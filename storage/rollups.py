@@ -30,6 +30,12 @@ same statement batch, so a report reads a few rows per day instead of every hour
 On SQLite the three are WITHOUT ROWID tables: rows are stored in key order, so a
 brand's range is one contiguous read (a rowid table looks each row up by its key).
 
+Care: `rollup_care` (below) counts answered escalations per day, queue, categories,
+status and first-response bucket. Escalations have many writers (pipeline, console
+actions, ticket status sync, case merges, retention), so triggers on `escalation` keep
+it, in the writer's transaction, from one SQL definition (`care_sql`) that the recount
+and the report's direct reads share.
+
 Words are not rolled up: a term table grows with vocabulary x days (a year of real text
 holds millions of (day, brand, term) rows, more than the mentions' own scan), and it
 would multiply the pipeline's writes. The reports' distinctive terms come from a
@@ -228,10 +234,10 @@ def _tables(delta: Delta) -> list[tuple[Any, tuple[str, ...], tuple[str, ...], d
                 cell[i] += c[i]
     cats: dict[tuple[Any, ...], list[int]] = {}
     day_cats: dict[tuple[Any, ...], list[int]] = {}
-    for (h, b, p, c, what), n in delta.categories.items():
+    for (h, b, p, cat, what), n in delta.categories.items():
         i = 0 if what == "mentions" else 1
-        cats.setdefault((h, b, p, c), [0, 0])[i] += n
-        day_cats.setdefault((b, h // 24, c), [0, 0])[i] += n
+        cats.setdefault((h, b, p, cat), [0, 0])[i] += n
+        day_cats.setdefault((b, h // 24, cat), [0, 0])[i] += n
     return [
         (RollupHour, ("hour", "brand", "platform"), _COUNTS, delta.hours),  # type: ignore[dict-item]
         (RollupCategory, ("hour", "brand", "platform", "category"), _CAT_COUNTS, cats),
