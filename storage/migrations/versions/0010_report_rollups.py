@@ -16,7 +16,9 @@ each counts) let it read whole days instead:
   writer of escalations stays exact without code of its own), back-filled by a recount.
   The report's care part had grouped every escalation of the period (26k rows at 1M).
 
-On SQLite they are WITHOUT ROWID (stored in key order). Back-filled here from the
+On SQLite they are WITHOUT ROWID (stored in key order). A later migration that
+batch-alters `escalation` with a table rebuild on SQLite drops its triggers: it must
+re-create them (`storage.rollups.care_triggers`) and run `rebuild_care`. Back-filled here from the
 existing hourly rollups' source, the stored mentions, with the recount the tests compare
 against (`storage.rollups.rebuild`, these three tables only).
 """
