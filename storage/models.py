@@ -115,6 +115,11 @@ class Mention(SQLModel, table=True):
         sa.Index("ix_mention_conversation_id", "conversation_id"),
         # Reports' top posts by engagement within a period (migration 0004).
         sa.Index("ix_mention_brand_engagement", "brand", "engagement", "created_at"),
+        # Reports' sample of negative posts per brand (distinctive terms): only the
+        # stored negative mentions, so the sample's reads visit no other row (0010).
+        sa.Index("ix_mention_negative_brand_created_at", "brand", "created_at",
+                 sqlite_where=sa.text("sentiment_label = 'negative' AND deleted_at IS NULL"),
+                 postgresql_where=sa.text("sentiment_label = 'negative' AND deleted_at IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -198,8 +203,11 @@ class Escalation(SQLModel, table=True):
         ),
         sa.Index("ix_escalation_queue_status", "queue", "status"),
         sa.Index("ix_escalation_assignee", "assignee"),
-        # Reports' care performance of a brand over a period (migration 0004).
-        sa.Index("ix_escalation_brand_created_at", "brand", "created_at"),
+        # Reports' care performance of a brand over a period: every column the report's
+        # care histogram reads is in the index, so it never visits the (wide) rows
+        # (migration 0010; it replaced 0004's (brand, created_at)).
+        sa.Index("ix_escalation_brand_created_at_care", "brand", "created_at", "queue", "status", "sla_due",
+                 "replied_at", "resolved_at", "categories"),
         # The agent's queue orders (migration 0008): urgency within priority, SLA, age.
         sa.Index(
             "ix_escalation_status_priority_urgency_sla",

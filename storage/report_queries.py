@@ -7,23 +7,26 @@ rows, and each read is bounded so a report's cost does not grow with the data:
   created_at) from the top, keeping those inside the period; with K wanted and a share f
   of the brand's mentions in the period, about K/f index entries are read.
 * top posts and authors by reach (followers): walks `ix_author_followers` from the most
-  followed author down, AUTHOR_CHUNK at a time, looking up each chunk's mentions of the
-  brand in the period (`ix_mention_author_id`); stops when enough are found or after
-  MAX_AUTHOR_CHUNKS chunks (a documented bound: "the most followed authors among the
-  first 20,000 by followers"). Mentions are counted per chunk in SQL, never loaded.
+  followed author down, AUTHOR_CHUNK at a time, counting each chunk's mentions of every
+  brand in the period in one statement (`ix_mention_author_id`); stops when each brand
+  has enough or after MAX_AUTHOR_CHUNKS chunks (a documented bound: "the most followed
+  authors among the first 20,000 by followers"). Each top author's best post is read by
+  one window-function statement over those authors' mentions.
 * a spike's examples and its term sample: the brand's mentions inside the spike's hours
   (`ix_mention_brand_created_at`), at most SAMPLE_LIMIT, by engagement.
-* distinctive terms: `text_sample`, at most SAMPLE_SLICES x SLICE_LIMIT texts per brand,
-  the first SLICE_LIMIT of each of SAMPLE_SLICES equal slices of the period
-  (`ix_mention_brand_created_at`), so a whole period is represented, not its last day.
-* care performance: escalations of the brand created in the period
-  (`ix_escalation_brand_created_at`), grouped by the database into a response-time
-  histogram (`care_histogram`).
+* distinctive terms: `text_sample`, at most SAMPLE_SLICES x SLICE_LIMIT negative posts
+  per brand, the first SLICE_LIMIT of each of SAMPLE_SLICES equal slices of the period,
+  so a whole period is represented, not its last day; one statement per brand through
+  the partial index `ix_mention_negative_brand_created_at` (stored negative posts only).
+* care performance: answered escalations of the period's whole days from `rollup_care`
+  (storage/rollups.py, kept by triggers); the hours at the period's ends and the
+  unanswered backlog from the escalations through the covering index
+  `ix_escalation_brand_created_at_care` (`care_histogram`).
 """
 
 from __future__ import annotations
 
-import math
+import json
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storage import models as t
+from storage import rollups
 from storage.dialect import table
 
 AUTHOR_CHUNK = 100
@@ -83,60 +87,71 @@ def top_posts_by_engagement(conn: Connection, brand: str, start: datetime, end: 
     )
     if conn.dialect.name == "sqlite":
         q = q.with_hint(mt, "INDEXED BY ix_mention_brand_engagement", "sqlite")
-    return [_post(r) for r in conn.execute(q)]
+    return [_post(r) for r in conn.execute(q).all()]
 
 
-def top_by_reach(conn: Connection, brand: str, start: datetime, end: datetime,
-                 limit: int = 5) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(top posts by author followers, top authors by followers) for the brand and period.
+def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: datetime,
+                 limit: int = 5) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """brand -> (top posts by author followers, top authors by followers), for the period.
 
     Authors are ranked by followers; each carries their mentions, engagement and negative
-    mentions of the brand in the period, counted in SQL per chunk of authors; then each
-    top author's most engaged post of the period is read.
+    mentions of the brand in the period, counted in SQL per chunk of authors (all brands
+    in one statement); then one statement reads each top author's most engaged post of
+    the period (a window function over their mentions, found through the author index).
     """
     mt, at = table(t.Mention), table(t.Author)
-    found: list[tuple[int, int, int, int, int]] = []  # author id, followers, mentions, engagement, negative
+    found: dict[str, list[tuple[int, int, int, int, int]]] = {b: [] for b in brands}  # author, followers, n, eng, neg
     last: tuple[int, int] | None = None
+    in_period = (mt.c.brand.in_(brands), mt.c.created_at >= start, mt.c.created_at < end, mt.c.deleted_at.is_(None))
     for _ in range(MAX_AUTHOR_CHUNKS):
         q = sa.select(at.c.id, at.c.followers).order_by(at.c.followers.desc(), at.c.id.desc()).limit(AUTHOR_CHUNK)
         if last is not None:
             q = q.where(sa.or_(at.c.followers < last[0], sa.and_(at.c.followers == last[0], at.c.id < last[1])))
-        chunk = [(int(i), int(f or 0)) for i, f in conn.execute(q)]
+        chunk = [(int(i), int(f or 0)) for i, f in conn.execute(q).all()]
         if not chunk:
             break
         last = (chunk[-1][1], chunk[-1][0])
         negative = sa.func.sum(sa.case((mt.c.sentiment_label == "negative", 1), else_=0))
         stats = {
-            int(a): (int(n), int(e or 0), int(neg or 0))
-            for a, n, e, neg in conn.execute(
-                sa.select(mt.c.author_id, sa.func.count(), sa.func.sum(mt.c.engagement), negative)
-                .where(mt.c.author_id.in_([i for i, _ in chunk]), mt.c.brand == brand, mt.c.created_at >= start,
-                       mt.c.created_at < end, mt.c.deleted_at.is_(None))
-                .group_by(mt.c.author_id)
+            (int(a), str(b)): (int(n), int(e or 0), int(neg or 0))
+            for a, b, n, e, neg in conn.execute(
+                sa.select(mt.c.author_id, mt.c.brand, sa.func.count(), sa.func.sum(mt.c.engagement), negative)
+                .where(mt.c.author_id.in_([i for i, _ in chunk]), *in_period)
+                .group_by(mt.c.author_id, mt.c.brand)
             )
         }
-        for author_id, followers in chunk:
-            if author_id in stats and len(found) < limit:
-                found.append((author_id, followers, *stats[author_id]))
-        if len(found) >= limit:
+        for brand in brands:
+            for author_id, followers in chunk:
+                if (author_id, brand) in stats and len(found[brand]) < limit:
+                    found[brand].append((author_id, followers, *stats[(author_id, brand)]))
+        if all(len(v) >= limit for v in found.values()):
             break
-    posts: list[dict[str, Any]] = []
-    authors: list[dict[str, Any]] = []
-    for author_id, followers, n, engagement, negative_n in found:
-        best = conn.execute(
-            sa.select(*_post_columns())
+    authors = sorted({a for v in found.values() for a, *_ in v})
+    best: dict[tuple[int, str], Any] = {}
+    if authors:
+        rank = sa.func.row_number().over(partition_by=(mt.c.author_id, mt.c.brand),
+                                         order_by=(mt.c.engagement.desc(), mt.c.id)).label("rank")
+        ranked = (
+            sa.select(*_post_columns(), mt.c.brand, rank)
             .select_from(mt.join(at, at.c.id == mt.c.author_id))
-            .where(mt.c.author_id == author_id, mt.c.brand == brand, mt.c.created_at >= start,
-                   mt.c.created_at < end, mt.c.deleted_at.is_(None))
-            .order_by(mt.c.engagement.desc(), mt.c.id)
-            .limit(1)
-        ).first()
-        if best is None:
-            continue
-        posts.append(_post(best))
-        authors.append({"author": best.handle, "name": best.author_name, "platform": best.platform,
-                        "followers": followers, "mentions": n, "engagement": engagement, "negative": negative_n})
-    return posts, authors
+            .where(mt.c.author_id.in_(authors), *in_period)
+            .subquery()
+        )
+        best = {(int(r.author_id), str(r.brand)): r
+                for r in conn.execute(sa.select(ranked).where(ranked.c.rank == 1)).all()}
+    out: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    for brand in brands:
+        posts: list[dict[str, Any]] = []
+        people: list[dict[str, Any]] = []
+        for author_id, followers, n, engagement, negative_n in found[brand]:
+            row = best.get((author_id, brand))
+            if row is None:
+                continue
+            posts.append(_post(row))
+            people.append({"author": row.handle, "name": row.author_name, "platform": row.platform,
+                           "followers": followers, "mentions": n, "engagement": engagement, "negative": negative_n})
+        out[brand] = (posts, people)
+    return out
 
 
 def window_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
@@ -155,92 +170,108 @@ def window_sample(conn: Connection, brand: str, start: datetime, end: datetime, 
         q = q.where(mt.c.sentiment_label == "negative")
     if conn.dialect.name == "sqlite":
         q = q.with_hint(mt, "INDEXED BY ix_mention_brand_created_at", "sqlite")
-    return [_post(r) for r in conn.execute(q)]
+    return [_post(r) for r in conn.execute(q).all()]
+
+
+NEGATIVE = sa.text("mention.sentiment_label = 'negative'")  # a literal: lets both planners use the partial index
 
 
 def text_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
                 negative_only: bool = True, slices: int = SAMPLE_SLICES,
                 per_slice: int = SLICE_LIMIT) -> list[tuple[int, str]]:
-    """(id, text) of up to slices x per_slice of the brand's mentions, spread over the period."""
+    """(id, text) of up to slices x per_slice of the brand's mentions, spread over the
+    period: the first `per_slice` (by time) of each of `slices` equal slices, in one
+    statement (a UNION ALL of the slices, each a bounded index range). Negative posts are
+    read through `ix_mention_negative_brand_created_at`, a partial index that holds only
+    stored negative mentions, so no other row is visited."""
     mt = table(t.Mention)
     step = (end - start) / slices
-    out: list[tuple[int, str]] = []
+    index = "ix_mention_negative_brand_created_at" if negative_only else "ix_mention_brand_created_at"
+    parts = []
     for i in range(slices):
         a, b = start + step * i, (start + step * (i + 1) if i < slices - 1 else end)
         q = (
-            sa.select(mt.c.id, mt.c.text)
+            sa.select(mt.c.id, mt.c.text, mt.c.created_at)
             .where(mt.c.brand == brand, mt.c.created_at >= a, mt.c.created_at < b, mt.c.deleted_at.is_(None))
-            .order_by(mt.c.created_at)
+            .order_by(mt.c.created_at, mt.c.id)
             .limit(per_slice)
         )
         if negative_only:
-            q = q.where(mt.c.sentiment_label == "negative")
+            q = q.where(NEGATIVE)
         if conn.dialect.name == "sqlite":
-            q = q.with_hint(mt, "INDEXED BY ix_mention_brand_created_at", "sqlite")
-        out.extend((int(i_), str(text or "")) for i_, text in conn.execute(q))
-    return out
+            q = q.with_hint(mt, f"INDEXED BY {index}", "sqlite")
+        sub = q.subquery()
+        parts.append(sa.select(sub.c.id, sub.c.text))
+    return [(int(i_), str(text or "")) for i_, text in conn.execute(sa.union_all(*parts)).all()]
 
 
 # First-response times are counted in geometric buckets (10 s .. ~60 days, x1.1 apart),
 # so medians come from a histogram the database builds: a quantile is exact to its bucket
 # and interpolated inside it (within 5 %), and the care part of a report reads a few
 # hundred grouped rows instead of every escalation of the period.
-RESPONSE_BUCKETS: list[float] = [10.0 * 1.1**i for i in range(165)]
+RESPONSE_BUCKETS: list[float] = [10.0 * 1.1**i for i in range(rollups.CARE_BUCKETS)]
 
 
-def _first_response(et: sa.Table) -> Any:
-    replied, resolved = et.c.replied_at, et.c.resolved_at
-    return sa.case(
-        (replied.is_(None), resolved),
-        (resolved.is_(None), replied),
-        (replied < resolved, replied),
-        else_=resolved,
+CareRow = tuple[str, tuple[str, ...], str, int, int, int, int]
+
+
+def _care_raw(conn: Connection, brands: list[str], start: datetime, end: datetime, now: datetime,
+              unanswered_only: bool = False) -> list[tuple[Any, ...]]:
+    """Escalations created in [start, end) grouped as the care rollup is, read through
+    `ix_escalation_brand_created_at_care` (it holds every column used: no table row is
+    visited on SQLite). The expressions are the rollup's own (`rollups.care_sql`)."""
+    et = table(t.Escalation)
+    e: dict[str, Any] = {k: sa.literal_column(v) for k, v in rollups.care_sql(conn.dialect.name, "escalation").items()}
+    now_param = sa.bindparam("now", now, type_=et.c.sla_due.type)
+    breached = sa.case(
+        (sa.and_(e["first"].is_not(None), et.c.sla_due.is_not(None), e["first"] > et.c.sla_due), 1),
+        (sa.and_(e["first"].is_(None), et.c.sla_due < now_param), 1),
+        else_=0,
     )
-
-
-def _seconds_between(conn: Connection, later: Any, earlier: Any) -> Any:
-    if conn.dialect.name == "sqlite":
-        return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
-    return sa.extract("epoch", later - earlier)
+    q = (
+        sa.select(e["queue"], e["categories"], e["status"], e["bucket"], sa.func.count(), sa.func.sum(e["met"]),
+                  sa.func.sum(breached))
+        .where(et.c.brand.in_(brands), et.c.created_at >= start, et.c.created_at < end)
+        .group_by(*(sa.literal_column(str(i)) for i in range(1, 5)))
+    )
+    if unanswered_only:
+        q = q.where(e["first"].is_(None))
+    return list(conn.execute(q).all())
 
 
 def care_histogram(conn: Connection, brands: list[str], start: datetime, end: datetime,
-                   now: datetime) -> list[dict[str, Any]]:
+                   now: datetime) -> list[CareRow]:
     """The brands' escalations created in [start, end), grouped by queue, categories,
-    status and response-time bucket, with exact counts of responded / within SLA /
-    breached / pending (unanswered and not yet due). Bucket -1: no response yet."""
-    et = table(t.Escalation)
-    first = _first_response(et)
-    now_param = sa.bindparam("now", now, type_=et.c.sla_due.type)
-    met = sa.case((sa.and_(first.is_not(None), sa.or_(et.c.sla_due.is_(None), first <= et.c.sla_due)), 1),
-                  else_=0)
-    breached = sa.case(
-        (sa.and_(first.is_not(None), et.c.sla_due.is_not(None), first > et.c.sla_due), 1),
-        (sa.and_(first.is_(None), et.c.sla_due < now_param), 1),
-        else_=0,
-    )
-    secs = _seconds_between(conn, first, et.c.created_at)
-    # The bucket whose upper edge is the first above `secs`: floor(log_1.1(secs / 10)) + 1
-    # (ln() is built into PostgreSQL and into SQLite since 3.35).
-    bucket = sa.case(
-        (first.is_(None), -1),
-        (secs < RESPONSE_BUCKETS[0], 0),
-        else_=sa.func.min(sa.func.floor(sa.func.ln(secs / RESPONSE_BUCKETS[0]) / math.log(1.1)) + 1,
-                          len(RESPONSE_BUCKETS)) if conn.dialect.name == "sqlite" else
-        sa.func.least(sa.func.floor(sa.func.ln(secs / RESPONSE_BUCKETS[0]) / math.log(1.1)) + 1,
-                      len(RESPONSE_BUCKETS)),
-    ).label("bucket")
-    q = (
-        sa.select(et.c.queue, et.c.categories, et.c.status, bucket, sa.func.count().label("n"),
-                  sa.func.sum(met).label("met"), sa.func.sum(breached).label("breached"))
-        .where(et.c.brand.in_(brands), et.c.created_at >= start, et.c.created_at < end)
-        .group_by(et.c.queue, et.c.categories, et.c.status, sa.literal_column("bucket"))
-    )
-    return [
-        {"queue": r.queue, "categories": list(r.categories or []), "status": str(getattr(r.status, "value", r.status)),
-         "bucket": int(r.bucket), "n": int(r.n), "met": int(r.met or 0), "breached": int(r.breached or 0)}
-        for r in conn.execute(q)
-    ]
+    status and response-time bucket: (queue, categories, status, bucket, n, met,
+    breached), with exact counts of within SLA and breached (unanswered and past due
+    counts as breached). Bucket -1: no response yet. A group may come in several rows
+    (one per part below); callers add them up.
+
+    Answered escalations of the period's whole days come from `rollup_care` (a few rows
+    per day, not one per escalation); those of the hours at the period's two ends, and
+    the unanswered ones (the open backlog, whose breach depends on `now`), from the
+    escalations themselves through a covering index. Categories and status come back as
+    text, decoded once per distinct value, not per row."""
+    edges, days = rollups.split_hours(rollups.epoch_hour(start), rollups.epoch_hour(end))
+    rows: list[tuple[Any, ...]] = []
+    for a, b in edges:
+        rows += _care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now)
+    if days:
+        rc = table(rollups.RollupCare)
+        rows += [(*r[:5], r[5], r[4] - r[5]) for r in conn.execute(
+            sa.select(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket, sa.func.sum(rc.c.n), sa.func.sum(rc.c.met))
+            .where(rc.c.brand.in_(brands), rc.c.day >= days[0], rc.c.day < days[1])
+            .group_by(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket)
+        ).all()]
+        rows += _care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,
+                          unanswered_only=True)
+    decoded: dict[str | None, tuple[str, ...]] = {}
+    out: list[CareRow] = []
+    for queue, cat_text, state, b, n, m, br in rows:
+        if cat_text not in decoded:
+            decoded[cat_text] = tuple(json.loads(cat_text) if cat_text else ())
+        out.append((queue, decoded[cat_text], str(state), int(b), int(n), int(m or 0), int(br or 0)))
+    return out
 
 
-__all__ = ["RESPONSE_BUCKETS", "care_histogram", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]
+__all__ = ["RESPONSE_BUCKETS", "CareRow", "care_histogram", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]

@@ -17,6 +17,25 @@ primary brand; '' when none) and `platform`:
 * `rollup_category` (hour, brand, platform, category): mentions and negative mentions
   that carry the category.
 
+Coarser twins of the same counts (migration 0010), derived from the same delta in the
+same statement batch, so a report reads a few rows per day instead of every hour:
+
+* `rollup_brand_hour` (brand, hour): `rollup_hour` with platforms summed; the hourly
+  series the spike baselines learn from (hours x brands rows, not x platforms).
+* `rollup_day` (brand, day, platform) and `rollup_day_category` (brand, day, category):
+  `rollup_hour` and `rollup_category` by UTC day (`day` = hour // 24). A range of hours
+  is read as its whole days from these plus the hours at its two ends from the hourly
+  tables (`split_hours`), so totals over 90 days read ~90 rows per key, not ~2,160.
+
+On SQLite the three are WITHOUT ROWID tables: rows are stored in key order, so a
+brand's range is one contiguous read (a rowid table looks each row up by its key).
+
+Care: `rollup_care` (below) counts answered escalations per day, queue, categories,
+status and first-response bucket. Escalations have many writers (pipeline, console
+actions, ticket status sync, case merges, retention), so triggers on `escalation` keep
+it, in the writer's transaction, from one SQL definition (`care_sql`) that the recount
+and the report's direct reads share.
+
 Words are not rolled up: a term table grows with vocabulary x days (a year of real text
 holds millions of (day, brand, term) rows, more than the mentions' own scan), and it
 would multiply the pipeline's writes. The reports' distinctive terms come from a
@@ -32,6 +51,7 @@ lock them in the same order (no deadlock).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +86,50 @@ class RollupHour(SQLModel, table=True):
     negative: int = 0
 
 
+class RollupBrandHour(SQLModel, table=True):
+    """`rollup_hour` with platforms summed: per (brand, hour)."""
+
+    __tablename__ = "rollup_brand_hour"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    brand: str = Field(primary_key=True, max_length=128)
+    hour: int = Field(primary_key=True)
+    mentions: int = 0
+    engagement: int = Field(default=0, sa_type=sa.BigInteger)
+    positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+
+
+class RollupDay(SQLModel, table=True):
+    """`rollup_hour` by UTC day: per (brand, day, platform); day = hour // 24."""
+
+    __tablename__ = "rollup_day"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    brand: str = Field(primary_key=True, max_length=128)
+    day: int = Field(primary_key=True)
+    platform: str = Field(primary_key=True, max_length=32)
+    mentions: int = 0
+    engagement: int = Field(default=0, sa_type=sa.BigInteger)
+    positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+
+
+class RollupDayCategory(SQLModel, table=True):
+    """`rollup_category` by UTC day, platforms summed: per (brand, day, category)."""
+
+    __tablename__ = "rollup_day_category"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    brand: str = Field(primary_key=True, max_length=128)
+    day: int = Field(primary_key=True)
+    category: str = Field(primary_key=True, max_length=64)
+    mentions: int = 0
+    negative: int = 0
+
+
 class RollupCategory(SQLModel, table=True):
     """Mentions (and negative mentions) carrying a category, per (hour, brand, platform)."""
 
@@ -79,6 +143,8 @@ class RollupCategory(SQLModel, table=True):
     mentions: int = 0
     negative: int = 0
 
+
+_MODELS = (RollupHour, RollupCategory, RollupBrandHour, RollupDay, RollupDayCategory)
 
 # --------------------------------------------------------------------------- deltas
 
@@ -152,36 +218,59 @@ def _upsert(conn: Connection, model: Any, keys: Sequence[str], counts: Sequence[
         conn.execute(stmt, rows[i : i + 2000])
 
 
-def apply(conn: Connection, delta: Delta) -> None:
-    """Add `delta` to the two tables, in key order (see the module doc on locks)."""
-    hour_rows = [
-        {"hour": h, "brand": b, "platform": p, "mentions": c[0], "engagement": c[1],
-         "positive": c[2], "neutral": c[3], "negative": c[4]}
-        for (h, b, p), c in sorted(delta.hours.items())
+_COUNTS = ("mentions", "engagement", "positive", "neutral", "negative")
+_CAT_COUNTS = ("mentions", "negative")
+
+
+def _tables(delta: Delta) -> list[tuple[Any, tuple[str, ...], tuple[str, ...], dict[tuple[Any, ...], list[int]]]]:
+    """(model, key columns, count columns, key -> counts) for every rollup table, derived
+    from the hourly delta; in a fixed order, each keyed as its primary key is."""
+    brand_hours: dict[tuple[Any, ...], list[int]] = {}
+    days: dict[tuple[Any, ...], list[int]] = {}
+    for (h, b, p), c in delta.hours.items():
+        for key, into in (((b, h), brand_hours), ((b, h // 24, p), days)):
+            cell = into.setdefault(key, [0, 0, 0, 0, 0])
+            for i in range(5):
+                cell[i] += c[i]
+    cats: dict[tuple[Any, ...], list[int]] = {}
+    day_cats: dict[tuple[Any, ...], list[int]] = {}
+    for (h, b, p, cat, what), n in delta.categories.items():
+        i = 0 if what == "mentions" else 1
+        cats.setdefault((h, b, p, cat), [0, 0])[i] += n
+        day_cats.setdefault((b, h // 24, cat), [0, 0])[i] += n
+    return [
+        (RollupHour, ("hour", "brand", "platform"), _COUNTS, delta.hours),  # type: ignore[dict-item]
+        (RollupCategory, ("hour", "brand", "platform", "category"), _CAT_COUNTS, cats),
+        (RollupBrandHour, ("brand", "hour"), _COUNTS, brand_hours),
+        (RollupDay, ("brand", "day", "platform"), _COUNTS, days),
+        (RollupDayCategory, ("brand", "day", "category"), _CAT_COUNTS, day_cats),
     ]
-    _upsert(conn, RollupHour, ("hour", "brand", "platform"),
-            ("mentions", "engagement", "positive", "neutral", "negative"), hour_rows)
-    cats: dict[tuple[int, str, str, str], dict[str, Any]] = {}
-    for (h, b, p, c, what), n in delta.categories.items():
-        row = cats.setdefault((h, b, p, c), {"hour": h, "brand": b, "platform": p, "category": c,
-                                              "mentions": 0, "negative": 0})
-        row[what] += n
-    _upsert(conn, RollupCategory, ("hour", "brand", "platform", "category"), ("mentions", "negative"),
-            [cats[k] for k in sorted(cats)])
-    if any(c[0] < 0 for c in delta.hours.values()):
-        _drop_empty(conn, delta)
 
 
-def _drop_empty(conn: Connection, delta: Delta) -> None:
+ALL_TABLES = ("rollup_hour", "rollup_category", "rollup_brand_hour", "rollup_day", "rollup_day_category")
+
+
+def apply(conn: Connection, delta: Delta, only: Sequence[str] = ALL_TABLES) -> None:
+    """Add `delta` to the rollup tables (`only` these), each in key order (see the
+    module doc on locks)."""
+    subtracts = any(c[0] < 0 for c in delta.hours.values())
+    for model, keys, counts, cells in _tables(delta):
+        if table(model).name not in only:
+            continue
+        rows = [{**dict(zip(keys, k, strict=True)), **dict(zip(counts, c, strict=True))}
+                for k, c in sorted(cells.items())]
+        _upsert(conn, model, keys, counts, rows)
+        if subtracts:
+            _drop_empty(conn, model, keys, sorted(cells))
+
+
+def _drop_empty(conn: Connection, model: Any, keys: Sequence[str], touched: list[tuple[Any, ...]]) -> None:
     """After a subtraction: the touched rows counted down to zero go, so a recount (which
     has no zero rows) compares equal. Only the touched keys: a purge must not scan."""
-    ht, ct = table(RollupHour), table(RollupCategory)
-    for h, b, p in sorted(delta.hours):
-        conn.execute(sa.delete(ht).where(ht.c.hour == h, ht.c.brand == b, ht.c.platform == p,
-                                         ht.c.mentions <= 0))
-    for h, b, p, c in sorted({k[:4] for k in delta.categories}):
-        conn.execute(sa.delete(ct).where(ct.c.hour == h, ct.c.brand == b, ct.c.platform == p,
-                                         ct.c.category == c, ct.c.mentions <= 0))
+    tbl = table(model)
+    for key in touched:
+        conn.execute(sa.delete(tbl).where(*(tbl.c[k] == v for k, v in zip(keys, key, strict=True)),
+                                          tbl.c.mentions <= 0))
 
 
 def add_mentions(conn: Connection, rows: Iterable[RollupRow]) -> None:
@@ -227,17 +316,19 @@ def recount(conn: Connection) -> Delta:
     return delta
 
 
-def rebuild(conn: Connection) -> None:
-    """Replace the rollups with a full recount (migration 0004's back-fill; repair)."""
-    for model in (RollupHour, RollupCategory):
-        conn.execute(sa.delete(table(model)))
-    apply(conn, recount(conn))
+def rebuild(conn: Connection, only: Sequence[str] = ALL_TABLES) -> None:
+    """Replace the rollups (`only` these tables) with a full recount (the migrations'
+    back-fill: 0004 for the hourly tables, 0010 for their coarser twins; repair)."""
+    for model in _MODELS:
+        if table(model).name in only:
+            conn.execute(sa.delete(table(model)))
+    apply(conn, recount(conn), only)
 
 
 def snapshot(conn: Connection) -> dict[str, set[tuple[Any, ...]]]:
     """Every rollup row as a tuple, per table: what tests compare with `recount`."""
     out: dict[str, set[tuple[Any, ...]]] = {}
-    for model in (RollupHour, RollupCategory):
+    for model in _MODELS:
         tbl = table(model)
         out[tbl.name] = {tuple(r) for r in conn.execute(sa.select(tbl))}
     return out
@@ -245,58 +336,202 @@ def snapshot(conn: Connection) -> dict[str, set[tuple[Any, ...]]]:
 
 def as_snapshot(delta: Delta) -> dict[str, set[tuple[Any, ...]]]:
     """`delta` in `snapshot`'s shape (zero counts dropped)."""
-    cats: dict[tuple[int, str, str, str], list[int]] = {}
-    for (h, b, p, c, what), n in delta.categories.items():
-        cats.setdefault((h, b, p, c), [0, 0])[0 if what == "mentions" else 1] += n
+    return {table(model).name: {(*k, *c) for k, c in cells.items() if c[0]}
+            for model, _keys, _counts, cells in _tables(delta)}
+
+
+# --------------------------------------------------------------------------- care
+
+
+class RollupCare(SQLModel, table=True):
+    """Answered escalations per (brand, day created, queue, categories, status, bucket):
+    how many, and how many within their SLA. Kept by database triggers on `escalation`
+    (migration 0010), so every writer (pipeline, console actions, ticket status sync,
+    case merges, retention) keeps it exact in its own transaction, with no code of its
+    own. `bucket` is the first-response bucket of storage/report_queries.py
+    (RESPONSE_BUCKETS); `categories` the escalation's list as JSON text. Unanswered
+    escalations are not here: whether they breached depends on when the report asks, and
+    they are the open backlog, which the report reads directly."""
+
+    __tablename__ = "rollup_care"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    brand: str = Field(primary_key=True, max_length=128)
+    day: int = Field(primary_key=True)
+    queue: str = Field(primary_key=True, max_length=128)
+    categories: str = Field(primary_key=True, sa_type=sa.Text)
+    status: str = Field(primary_key=True, max_length=16)
+    bucket: int = Field(primary_key=True)
+    n: int = 0
+    met: int = 0
+
+
+CARE_KEY = ("brand", "day", "queue", "categories", "status", "bucket")
+CARE_BUCKETS = 165  # len(storage.report_queries.RESPONSE_BUCKETS): 10 s x 1.1**i
+CARE_COLUMNS = ("brand", "created_at", "queue", "categories", "status", "sla_due", "replied_at", "resolved_at")
+
+
+def care_sql(dialect: str, row: str) -> dict[str, str]:
+    """SQL for the rollup's key and counts of escalation `row` (a table name or a
+    trigger's NEW/OLD), on `dialect`: the one definition the triggers, the recount and
+    the report's direct reads share, so they agree to the last bit."""
+    r = f"{row}."
+    if dialect == "sqlite":
+        first = f"coalesce(min({r}replied_at, {r}resolved_at), {r}replied_at, {r}resolved_at)"
+        secs = f"((julianday({first}) - julianday({r}created_at)) * 86400.0)"
+        day = f"(CAST(strftime('%s', {r}created_at) AS INTEGER) / 86400)"
+        cats, status, least = f"{r}categories", f"{r}status", "min"
+    else:
+        first = f"least({r}replied_at, {r}resolved_at)"  # least() skips NULLs
+        secs = f"date_part('epoch', {first} - {r}created_at)"
+        day = f"CAST(floor(date_part('epoch', {r}created_at) / 86400) AS INTEGER)"
+        cats, status, least = f"CAST({r}categories AS TEXT)", f"CAST({r}status AS TEXT)", "least"
+    # the bucket whose upper edge is the first above secs: floor(log_1.1(secs / 10)) + 1
+    bucket = (f"CASE WHEN {first} IS NULL THEN -1 WHEN {secs} < 10.0 THEN 0 "
+              f"ELSE CAST({least}(floor(ln({secs} / 10.0) / {math.log(1.1)!r}) + 1, {CARE_BUCKETS}) AS INTEGER) END")
     return {
-        "rollup_hour": {(h, b, p, *c) for (h, b, p), c in delta.hours.items() if c[0]},
-        "rollup_category": {(h, b, p, c, *n) for (h, b, p, c), n in cats.items() if n[0]},
+        "brand": f"coalesce({r}brand, '')", "day": day, "queue": f"{r}queue", "categories": cats,
+        "status": status, "bucket": bucket, "first": first,
+        "met": f"CASE WHEN {first} IS NOT NULL AND ({r}sla_due IS NULL OR {first} <= {r}sla_due) THEN 1 ELSE 0 END",
     }
+
+
+def _care_upsert(dialect: str, row: str, where: str) -> str:
+    e = care_sql(dialect, row)
+    keys = ", ".join(e[k] for k in CARE_KEY)
+    return (f"INSERT INTO rollup_care ({', '.join(CARE_KEY)}, n, met) SELECT {keys}, 1, {e['met']} WHERE {where} "
+            f"ON CONFLICT ({', '.join(CARE_KEY)}) DO UPDATE SET n = rollup_care.n + excluded.n, "
+            f"met = rollup_care.met + excluded.met")
+
+
+def _care_uncount(dialect: str, row: str) -> list[str]:
+    e = care_sql(dialect, row)
+    match = " AND ".join(f"{k} = {e[k]}" for k in CARE_KEY)
+    return [f"UPDATE rollup_care SET n = n - 1, met = met - {e['met']} WHERE {match}",
+            f"DELETE FROM rollup_care WHERE {match} AND n <= 0"]
+
+
+def care_triggers(dialect: str) -> list[str]:
+    """DDL of the triggers that keep `rollup_care` exact (migration 0010)."""
+    watched = ", ".join(CARE_COLUMNS)
+    if dialect == "sqlite":
+        new_first, old_first = care_sql(dialect, "NEW")["first"], care_sql(dialect, "OLD")["first"]
+        add = _care_upsert(dialect, "NEW", f"{new_first} IS NOT NULL")
+        sub = [f"{q} AND {old_first} IS NOT NULL" for q in _care_uncount(dialect, "OLD")]
+        return [
+            f"CREATE TRIGGER rollup_care_ai AFTER INSERT ON escalation BEGIN {add}; END",
+            f"CREATE TRIGGER rollup_care_ad AFTER DELETE ON escalation BEGIN {'; '.join(sub)}; END",
+            f"CREATE TRIGGER rollup_care_au AFTER UPDATE OF {watched} ON escalation BEGIN "
+            f"{'; '.join(sub)}; {add}; END",
+        ]
+    new, old = care_sql(dialect, "NEW"), care_sql(dialect, "OLD")
+    return [
+        f"""CREATE FUNCTION rollup_care_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP IN ('UPDATE', 'DELETE') AND {old['first']} IS NOT NULL THEN
+                {'; '.join(_care_uncount(dialect, 'OLD'))};
+            END IF;
+            IF TG_OP IN ('INSERT', 'UPDATE') AND {new['first']} IS NOT NULL THEN
+                {_care_upsert(dialect, 'NEW', 'true')};
+            END IF;
+            RETURN NULL;
+        END $$""",
+        f"""CREATE TRIGGER rollup_care_apply AFTER INSERT OR DELETE OR UPDATE OF {watched} ON escalation
+        FOR EACH ROW EXECUTE FUNCTION rollup_care_apply()""",
+    ]
+
+
+def drop_care_triggers(dialect: str) -> list[str]:
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS rollup_care_{s}" for s in ("ai", "ad", "au")]
+    return ["DROP TRIGGER IF EXISTS rollup_care_apply ON escalation", "DROP FUNCTION IF EXISTS rollup_care_apply()"]
+
+
+def care_recount(conn: Connection) -> set[tuple[Any, ...]]:
+    """`rollup_care` as a full pass over the escalations would compute it."""
+    e = care_sql(conn.dialect.name, "escalation")
+    keys = ", ".join(e[k] for k in CARE_KEY)
+    q = (f"SELECT {keys}, count(*), sum({e['met']}) FROM escalation WHERE {e['first']} IS NOT NULL "
+         f"GROUP BY {', '.join(str(i + 1) for i in range(len(CARE_KEY)))}")
+    return {tuple(r) for r in conn.exec_driver_sql(q)}
+
+
+def rebuild_care(conn: Connection) -> None:
+    """Replace `rollup_care` with a recount (migration 0010's back-fill; repair)."""
+    conn.execute(sa.delete(table(RollupCare)))
+    e = care_sql(conn.dialect.name, "escalation")
+    keys = ", ".join(e[k] for k in CARE_KEY)
+    conn.exec_driver_sql(
+        f"INSERT INTO rollup_care ({', '.join(CARE_KEY)}, n, met) SELECT {keys}, count(*), sum({e['met']}) "
+        f"FROM escalation WHERE {e['first']} IS NOT NULL GROUP BY {', '.join(str(i + 1) for i in range(len(CARE_KEY)))}"
+    )
+
+
+def care_snapshot(conn: Connection) -> set[tuple[Any, ...]]:
+    tbl = table(RollupCare)
+    return {tuple(r) for r in conn.execute(sa.select(tbl))}
 
 
 # --------------------------------------------------------------------------- reading
 
 
-_COUNTS = ("mentions", "engagement", "positive", "neutral", "negative")
+def split_hours(start_hour: int, end_hour: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+    """[start_hour, end_hour) as (hour ranges at its ends, whole-day range or None)."""
+    first_day, end_day = -(-start_hour // 24), end_hour // 24
+    if first_day >= end_day:
+        return [(start_hour, end_hour)], None
+    edges = [(a, b) for a, b in ((start_hour, first_day * 24), (end_day * 24, end_hour)) if a < b]
+    return edges, (first_day, end_day)
 
 
 def hourly_by_brand(
     conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
 ) -> list[tuple[int, str, int, int, int, int, int]]:
     """(hour, brand, mentions, engagement, positive, neutral, negative), platforms summed."""
-    tbl = table(RollupHour)
+    tbl = table(RollupBrandHour)
     q = (
-        sa.select(tbl.c.hour, tbl.c.brand, *(sa.func.sum(tbl.c[c]) for c in _COUNTS))
-        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour, tbl.c.brand.in_(list(brands)))
-        .group_by(tbl.c.hour, tbl.c.brand)
+        sa.select(tbl.c.hour, tbl.c.brand, *(tbl.c[c] for c in _COUNTS))
+        .where(tbl.c.brand.in_(list(brands)), tbl.c.hour >= start_hour, tbl.c.hour < end_hour)
     )
-    return [(int(h), b, *(int(x or 0) for x in rest)) for h, b, *rest in conn.execute(q)]  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(q).all()]  # type: ignore[misc]
+
+
+def _ranged_sums(conn: Connection, hourly: Any, daily: Any, group: Sequence[str], counts: Sequence[str],
+                 start_hour: int, end_hour: int, brands: Sequence[str]) -> dict[tuple[Any, ...], list[int]]:
+    """Sums of `counts` by `group` over the hours: whole days from `daily`, the hours at
+    the two ends from `hourly`; one statement (a UNION ALL of the parts)."""
+    edges, days = split_hours(start_hour, end_hour)
+    parts = []
+    for tbl, col, ranges in ((table(hourly), "hour", edges), (table(daily), "day", [days] if days else [])):
+        for a, b in ranges:
+            parts.append(
+                sa.select(*(tbl.c[g] for g in group), *(sa.func.sum(tbl.c[c]).label(c) for c in counts))
+                .where(tbl.c.brand.in_(list(brands)), tbl.c[col] >= a, tbl.c[col] < b)
+                .group_by(*(tbl.c[g] for g in group))
+            )
+    out: dict[tuple[Any, ...], list[int]] = {}
+    for row in conn.execute(sa.union_all(*parts)).all():
+        cell = out.setdefault(tuple(row[: len(group)]), [0] * len(counts))
+        for i, x in enumerate(row[len(group):]):
+            cell[i] += int(x or 0)
+    return out
 
 
 def platform_totals(
     conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
 ) -> list[tuple[str, str, int, int, int, int, int]]:
     """(brand, platform, mentions, engagement, positive, neutral, negative) over the hours."""
-    tbl = table(RollupHour)
-    q = (
-        sa.select(tbl.c.brand, tbl.c.platform, *(sa.func.sum(tbl.c[c]) for c in _COUNTS))
-        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour, tbl.c.brand.in_(list(brands)))
-        .group_by(tbl.c.brand, tbl.c.platform)
-    )
-    return [(b, p, *(int(x or 0) for x in rest)) for b, p, *rest in conn.execute(q)]  # type: ignore[misc]
+    sums = _ranged_sums(conn, RollupHour, RollupDay, ("brand", "platform"), _COUNTS, start_hour, end_hour, brands)
+    return [(b, p, *c) for (b, p), c in sums.items()]  # type: ignore[misc]
 
 
 def category_totals(
     conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
 ) -> list[tuple[str, str, int, int]]:
     """(brand, category, mentions, negative mentions) over the hours."""
-    tbl = table(RollupCategory)
-    q = (
-        sa.select(tbl.c.brand, tbl.c.category, sa.func.sum(tbl.c.mentions), sa.func.sum(tbl.c.negative))
-        .where(tbl.c.hour >= start_hour, tbl.c.hour < end_hour, tbl.c.brand.in_(list(brands)))
-        .group_by(tbl.c.brand, tbl.c.category)
-    )
-    return [(b, c, int(m or 0), int(n or 0)) for b, c, m, n in conn.execute(q)]
+    sums = _ranged_sums(conn, RollupCategory, RollupDayCategory, ("brand", "category"), _CAT_COUNTS,
+                        start_hour, end_hour, brands)
+    return [(b, c, m, n) for (b, c), (m, n) in sums.items()]
 
 
 def brands_with_data(conn: Connection) -> list[str]:
@@ -313,13 +548,25 @@ def as_rollup_row(values: Mapping[str, Any]) -> RollupRow:
 
 
 __all__ = [
+    "ALL_TABLES",
     "Delta",
+    "RollupBrandHour",
+    "RollupCare",
     "RollupCategory",
+    "RollupDay",
+    "RollupDayCategory",
     "RollupHour",
     "RollupRow",
     "add_mentions",
     "as_rollup_row",
     "as_snapshot",
+    "care_recount",
+    "care_snapshot",
+    "care_sql",
+    "care_triggers",
+    "drop_care_triggers",
+    "rebuild_care",
+    "split_hours",
     "category_totals",
     "epoch_hour",
     "hourly_by_brand",

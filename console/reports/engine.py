@@ -165,6 +165,7 @@ def build_competitor_report(
         platforms = _platforms(data, names, start_h, end_h)
         series = _series(data, names, start_h, end_h, interval)
         drivers = _drivers(data, names, start_h, end_h, span_h)
+        by_reach = rq.top_by_reach(conn, names, start, end, TOP)
         out_brands = []
         for b in chosen:
             tot = totals[b.name]
@@ -173,7 +174,7 @@ def build_competitor_report(
                 if other != b.name:
                     others.update(counts)
             top_posts = rq.top_posts_by_engagement(conn, b.name, start, end, TOP)
-            reach_posts, top_authors = rq.top_by_reach(conn, b.name, start, end, TOP)
+            reach_posts, top_authors = by_reach[b.name]
             out_brands.append({
                 "name": b.name,
                 "competitor": bool(b.competitor),
@@ -436,52 +437,63 @@ def _quantile(hist: Counter[int], q: float) -> float | None:
     return None
 
 
-def _care_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """First response = the earlier of the first reply and the resolution (an escalation
-    closed without a public reply was handled too). Within SLA: responded by `sla_due`.
-    Unanswered escalations count as breached once `sla_due` has passed, and as pending
-    (not in the share) before. Median and p90 come from the response-time histogram
-    (storage/report_queries.py), within 5 %."""
-    hist: Counter[int] = Counter()
-    n = met = breached = 0
-    for r in rows:
-        n += r["n"]
-        met += r["met"]
-        breached += r["breached"]
-        if r["bucket"] >= 0:
-            hist[r["bucket"]] += r["n"]
-    responded = sum(hist.values())
-    return {
-        "escalations": n,
-        "responded": responded,
-        "first_response_median_s": _quantile(hist, 0.5),
-        "first_response_p90_s": _quantile(hist, 0.9),
-        "within_sla": met,
-        "breached_sla": breached,
-        "pending": n - met - breached,
-        "within_sla_share": _share(met, met + breached) if met + breached else None,
-    }
+class _CareCell:
+    """Escalations, within SLA, breached and the response-time histogram of one group."""
+
+    __slots__ = ("n", "met", "breached", "hist")
+
+    def __init__(self) -> None:
+        self.n = self.met = self.breached = 0
+        self.hist: Counter[int] = Counter()
+
+    def add(self, bucket: int, n: int, met: int, breached: int) -> None:
+        self.n += n
+        self.met += met
+        self.breached += breached
+        if bucket >= 0:
+            self.hist[bucket] += n
+
+    def stats(self) -> dict[str, Any]:
+        """First response = the earlier of the first reply and the resolution (an
+        escalation closed without a public reply was handled too). Within SLA:
+        responded by `sla_due`. Unanswered escalations count as breached once `sla_due`
+        has passed, and as pending (not in the share) before. Median and p90 come from
+        the response-time histogram (storage/report_queries.py), within 5 %."""
+        met, breached = self.met, self.breached
+        return {
+            "escalations": self.n,
+            "responded": sum(self.hist.values()),
+            "first_response_median_s": _quantile(self.hist, 0.5),
+            "first_response_p90_s": _quantile(self.hist, 0.9),
+            "within_sla": met,
+            "breached_sla": breached,
+            "pending": self.n - met - breached,
+            "within_sla_share": _share(met, met + breached) if met + breached else None,
+        }
 
 
 def care_performance(conn: Connection, own: list[str], start: datetime, end: datetime,
                      now: datetime) -> dict[str, Any]:
-    rows = rq.care_histogram(conn, own, start, end, now)
-    by_queue: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    by_cat: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """Care over the period, overall, by status, by queue and by category (an escalation
+    with several categories counts in each; one with none under "(none)"), in one pass
+    over the database's grouped histogram."""
+    overall = _CareCell()
+    by_queue: dict[str, _CareCell] = defaultdict(_CareCell)
+    by_cat: dict[str, _CareCell] = defaultdict(_CareCell)
     status: Counter[str] = Counter()
-    for r in rows:
-        by_queue[r["queue"]].append(r)
-        for c in r["categories"] or ["(none)"]:
-            by_cat[c].append(r)
-        status[r["status"]] += r["n"]
-    cat_sizes = {c: sum(r["n"] for r in v) for c, v in by_cat.items()}
+    for queue, cats, state, bucket, n, met, breached in rq.care_histogram(conn, own, start, end, now):
+        overall.add(bucket, n, met, breached)
+        by_queue[queue].add(bucket, n, met, breached)
+        for c in cats or ("(none)",):
+            by_cat[c].add(bucket, n, met, breached)
+        status[state] += n
     return {
         "brands": own,
-        **_care_stats(rows),
+        **overall.stats(),
         "by_status": dict(status),
-        "by_queue": [{"queue": q, **_care_stats(v)} for q, v in sorted(by_queue.items())],
-        "by_category": [{"category": c, **_care_stats(v)}
-                        for c, v in sorted(by_cat.items(), key=lambda kv: (-cat_sizes[kv[0]], kv[0]))],
+        "by_queue": [{"queue": q, **cell.stats()} for q, cell in sorted(by_queue.items())],
+        "by_category": [{"category": c, **cell.stats()}
+                        for c, cell in sorted(by_cat.items(), key=lambda kv: (-kv[1].n, kv[0]))],
     }
 
 

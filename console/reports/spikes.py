@@ -35,6 +35,9 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
 
 MIN_COUNT = 10  # fewer posts than this in a window are never a spike
 MIN_RATIO = 2.0  # and the window must hold at least twice its baseline
@@ -48,6 +51,9 @@ WINDOWS = (1, 3)  # hours
 LEVEL_DAYS = 7
 TRIM = 0.15  # trimmed share at each end for the rhythm estimates
 HOW_PRIOR = 5.0  # expected posts of shrinkage for the hour-of-week correction
+
+
+_first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 @dataclass(slots=True)
@@ -75,33 +81,53 @@ def _weekday(epoch_day: int) -> int:
     return (epoch_day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
 
 
+@lru_cache(maxsize=16)
+def _calendar(first_hour: int, n: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, int, int], ...]]:
+    """Calendar positions of hours first_hour .. first_hour + n - 1, computed once per
+    (first_hour, n) and shared by every series of a report (they all span the same
+    hours): (hour of day per index, hour of week per index, (day, first index, end
+    index) per UTC day touched)."""
+    hod = tuple((first_hour + i) % 24 for i in range(n))
+    how = tuple(_hour_of_week(first_hour + i) for i in range(n))
+    days = []
+    i = 0
+    while i < n:
+        day = (first_hour + i) // 24
+        j = min(n, (day + 1) * 24 - first_hour)
+        days.append((day, i, j))
+        i = j
+    return hod, how, tuple(days)
+
+
 def expected_counts(counts: Sequence[int], first_hour: int) -> list[float]:
-    """e_t for every hour of `counts` (hour 0 = epoch hour `first_hour`)."""
+    """e_t for every hour of `counts` (hour 0 = epoch hour `first_hour`).
+
+    Written day by day over precomputed calendar positions (a report runs it on six
+    series of ~4,000 hours); the arithmetic and its order are those of the plain
+    per-hour definition, so the figures are the same to the last bit."""
     n = len(counts)
     if n == 0:
         return []
+    hod, how, day_spans = _calendar(first_hour, n)
     offset = next((i for i, x in enumerate(counts) if x), n)
     by_hod: list[list[float]] = [[] for _ in range(24)]
-    for i in range(offset, n):
-        by_hod[(first_hour + i) % 24].append(float(counts[i]))
+    for j in range(offset, min(n, offset + 24)):  # every 24th hour from j: one hour of day
+        by_hod[hod[j]] = [float(x) for x in counts[j::24]]
     s = [trimmed_mean(v) for v in by_hod]
     total_s = sum(s)
     shares = [v / total_s for v in s] if total_s > 0 else [1 / 24] * 24
     # Daily totals, partial days scaled up by the share of the day they cover.
-    first_day = first_hour // 24
-    days: dict[int, list[float]] = {}
-    for i, x in enumerate(counts):
-        h = first_hour + i
-        cell = days.setdefault(h // 24, [0.0, 0.0])
-        cell[0] += x
-        cell[1] += shares[h % 24]
     # Days before the series' first post are unknown, not quiet: a brand added last week
     # has no history, and zeros would make its first day a "spike".
-    first_seen = first_hour + offset if offset < n else None
-    totals = {
-        d: (c[0] / c[1] if c[1] > 0.2 and first_seen is not None and d >= first_seen // 24 else None)
-        for d, c in days.items()
-    }
+    first_seen_day = (first_hour + offset) // 24 if offset < n else None
+    totals: dict[int, float | None] = {}
+    for d, i, j in day_spans:
+        covered = 0.0
+        for h in hod[i:j]:
+            covered += shares[h]
+        x = float(sum(counts[i:j]))
+        ok = covered > 0.2 and first_seen_day is not None and d >= first_seen_day
+        totals[d] = x / covered if ok else None
     known = {d: v for d, v in totals.items() if v is not None}
     overall = trimmed_mean(list(known.values())) if known else 0.0
     w = [1.0] * 7
@@ -112,22 +138,19 @@ def expected_counts(counts: Sequence[int], first_hour: int) -> list[float]:
                 w[wd] = max(trimmed_mean(vals) / overall, 0.05)
     deseason = {d: v / w[_weekday(d)] for d, v in known.items()}
     global_level = statistics.median(deseason.values()) if deseason else 0.0
-    level: dict[int, float] = {}
-    for d in range(first_day, (first_hour + n - 1) // 24 + 1):
+    base: list[float] = []
+    for d, i, j in day_spans:
         prev = [deseason[p] for p in range(d - LEVEL_DAYS, d) if p in deseason]
-        level[d] = statistics.median(prev) if len(prev) >= 3 else global_level
-    base = [
-        level[(first_hour + i) // 24] * w[_weekday((first_hour + i) // 24)] * shares[(first_hour + i) % 24]
-        for i in range(n)
-    ]
-    return _hour_of_week_correction(counts, base, first_hour, offset)
+        scale = (statistics.median(prev) if len(prev) >= 3 else global_level) * w[_weekday(d)]
+        base.extend([scale * shares[h] for h in hod[i:j]])
+    return _hour_of_week_correction(counts, base, how, offset)
 
 
 def _hour_of_week(hour: int) -> int:
     return _weekday(hour // 24) * 24 + hour % 24
 
 
-def _hour_of_week_correction(counts: Sequence[int], base: list[float], first_hour: int,
+def _hour_of_week_correction(counts: Sequence[int], base: list[float], how: Sequence[int],
                              offset: int) -> list[float]:
     """Scale each hour by how its hour-of-week slot ran against the product model.
 
@@ -137,17 +160,17 @@ def _hour_of_week_correction(counts: Sequence[int], base: list[float], first_hou
     slot ran highest (a spike in it must not teach the baseline), shrunk toward 1 by
     HOW_PRIOR expected posts so that a sparse slot keeps the product model.
     """
-    slots: list[list[tuple[float, float]]] = [[] for _ in range(168)]
-    for i in range(offset, len(counts)):
-        slots[_hour_of_week(first_hour + i)].append((float(counts[i]), base[i]))
+    slots: list[list[tuple[float, float, float]]] = [[] for _ in range(168)]
+    for j in range(offset, min(len(counts), offset + 168)):  # every 168th hour: one slot
+        slots[how[j]] = [(float(x), e, x - e) for x, e in zip(counts[j::168], base[j::168], strict=True)]
     factor = [1.0] * 168
     for k, pairs in enumerate(slots):
         if len(pairs) >= 3:
-            pairs = sorted(pairs, key=lambda p: p[0] - p[1])[:-1]
-        xs = sum(p[0] for p in pairs)
-        es = sum(p[1] for p in pairs)
+            pairs = sorted(pairs, key=_third)[:-1]
+        xs = sum(map(_first, pairs))
+        es = sum(map(_second, pairs))
         factor[k] = (xs + HOW_PRIOR) / (es + HOW_PRIOR)
-    return [e * factor[_hour_of_week(first_hour + i)] for i, e in enumerate(base)]
+    return [e * factor[k] for e, k in zip(base, how, strict=True)]
 
 
 def dispersion(counts: Sequence[int], expected: Sequence[float]) -> float:
@@ -160,10 +183,10 @@ def dispersion(counts: Sequence[int], expected: Sequence[float]) -> float:
     pairs = [(x - e, e) for x, e in zip(counts, expected, strict=True) if e > 0.5]
     if len(pairs) < 24:
         return 10.0
-    pairs.sort(key=lambda p: p[0])
+    pairs.sort(key=_first)
     pairs = pairs[: max(1, int(len(pairs) * 0.98))]
-    excess = sum(r * r - e for r, e in pairs)
-    scale = sum(e * e for _, e in pairs)
+    excess = sum([r * r - e for r, e in pairs])
+    scale = sum([e * e for _, e in pairs])
     if scale <= 0 or excess <= 0:
         return 200.0
     return min(max(scale / (excess * VAR_INFLATION), 3.0), 200.0)
@@ -212,11 +235,10 @@ def detect(
     r = dispersion(counts, e)
     flagged: dict[int, float] = {}
     for width in WINDOWS:
-        for i in range(max(0, from_index - width + 1), n - width + 1):
-            x = sum(counts[i : i + width])
-            mu = sum(e[i : i + width])
-            if x < min_count or x < min_ratio * mu:
-                continue
+        xs, mus = _window_sums(counts, width), _window_sums(e, width)
+        lo = max(0, from_index - width + 1)
+        for i in [i for i in range(lo, len(xs)) if xs[i] >= min_count and xs[i] >= min_ratio * mus[i]]:
+            x, mu = xs[i], mus[i]
             p = nb_tail(int(x), mu, r * width)
             if p < alpha:
                 for j in range(i, i + width):  # the window's hours that carry the excess
@@ -235,6 +257,15 @@ def detect(
             group = [h]
     episodes.append(_episode(group, counts, e, r, flagged))
     return [ep for ep in episodes if ep.end > from_index]
+
+
+def _window_sums(values: Sequence[Any], width: int) -> list[Any]:
+    """sum(values[i:i + width]) for every i, added left to right as sum() does (so the
+    same floats), in `width` passes over the list instead of one sum() per window."""
+    acc = list(values[: len(values) - width + 1])
+    for k in range(1, width):
+        acc = [a + b for a, b in zip(acc, values[k:], strict=False)]
+    return acc
 
 
 def _clearly_above(x: int, e: float, r: float, sds: float = 2.0) -> bool:

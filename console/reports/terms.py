@@ -24,7 +24,9 @@ STOP_WORDS = frozenset(
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+    if not unicodedata.is_normalized("NFKC", text):  # the check is much cheaper than normalising
+        text = unicodedata.normalize("NFKC", text)
+    return text.casefold().replace("’", "'")
 
 
 def mention_terms(text: str) -> set[str]:
@@ -37,30 +39,30 @@ def mention_terms(text: str) -> set[str]:
     """
     if not text:
         return set()
-    clean = _HANDLE.sub(" ", _URL.sub(" ", _fold(text)))
-    words = [w.strip("'-") for w in _WORD.findall(clean)]
+    clean = _fold(text)
+    if "http" in clean or "www." in clean:  # neither pattern can match otherwise: skip the scans
+        clean = _URL.sub(" ", clean)
+    if "@" in clean or "#" in clean:
+        clean = _HANDLE.sub(" ", clean)
     out: list[str] = []
-    prev: str | None = None
-    for w in words:
-        if len(w) > TERM_MAX_LEN // 2 - 1:
+    prev: str | None = None  # the word a phrase may start from: a kept word or a negator
+    for w in _WORD.findall(clean):
+        w = w.strip("'-")
+        if len(w) > _MAX_WORD:
             prev = None
-            continue
-        keep = len(w) >= 2 and w not in STOP_WORDS
-        if keep:
+        elif len(w) >= 2 and w not in STOP_WORDS:
             out.append(w)
-        # "no signal", "not working": a negator starts a phrase; other stop words break one.
-        if prev is not None and (keep or w in _NEGATORS) and (prev not in STOP_WORDS or prev in _NEGATORS):
-            if keep:
+            if prev is not None:
                 out.append(f"{prev} {w}")
-        prev = w if (keep or w in _NEGATORS) else None
-    seen: dict[str, None] = {}
-    for term in out:
-        seen.setdefault(term, None)
-        if len(seen) >= MAX_TERMS_PER_MENTION:
-            break
-    return set(seen)
+            prev = w
+        else:  # "no signal", "not working": a negator starts a phrase; other stop words break one
+            prev = w if w in _NEGATORS else None
+    if len(out) <= MAX_TERMS_PER_MENTION:
+        return set(out)
+    return set(list(dict.fromkeys(out))[:MAX_TERMS_PER_MENTION])  # the first distinct ones
 
 
+_MAX_WORD = TERM_MAX_LEN // 2 - 1  # a longer "word" is noise (a hash, a run of letters)
 _NEGATORS = frozenset({"no", "not", "never", "cannot", "can't", "won't", "don't"})
 
 

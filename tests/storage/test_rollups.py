@@ -111,3 +111,130 @@ def _when(text: str):  # noqa: ANN202
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+
+
+def _assert_care_exact(engine: Engine) -> set:
+    with engine.connect() as conn:
+        stored = rollups.care_snapshot(conn)
+        assert stored == rollups.care_recount(conn), "rollup_care differs from a recount"
+    return stored
+
+
+def _care_groups(rows: list) -> dict:
+    """(queue, categories, status, bucket) -> [n, met, breached], parts added up."""
+    out: dict = {}
+    for queue, cats, status, bucket, n, met, breached in rows:
+        cell = out.setdefault((queue, cats, status, bucket), [0, 0, 0])
+        for i, x in enumerate((n, met, breached)):
+            cell[i] += x
+    return out
+
+
+def test_care_rollup_stays_exact_through_every_escalation_write(engine: Engine) -> None:
+    """`rollup_care` is kept by triggers: replies, resolutions, re-opens, queue and
+    category changes, deletions and inserts without a response all leave it equal to a
+    recount; and the report's care read (rollup for whole days, rows for the ends and
+    the backlog) equals grouping every escalation directly."""
+    from datetime import UTC, datetime, timedelta
+
+    from storage import report_queries as rq
+
+    _import(engine, SAMPLE)
+    et = table(t.Escalation)
+    with engine.connect() as conn:
+        ids = conn.execute(sa.select(et.c.id, et.c.created_at).where(
+            et.c.replied_at.is_(None), et.c.resolved_at.is_(None)).order_by(et.c.id)).all()
+    assert len(ids) >= 8, "the sample leaves escalations unanswered"
+    answered = sum(r[6] for r in _assert_care_exact(engine))  # the sample's resolved ones
+    (a, ca), (b, cb), (c, cc), (d, _), (e, _) = ids[:5]
+    writes = [
+        sa.update(et).where(et.c.id == a).values(replied_at=ca + timedelta(minutes=20)),
+        sa.update(et).where(et.c.id == b).values(status="resolved", resolved_at=cb + timedelta(hours=5)),
+        sa.update(et).where(et.c.id == c).values(replied_at=cc + timedelta(seconds=3), status="claimed"),
+        sa.update(et).where(et.c.id == a).values(queue="billing-escalations"),  # moves its key
+        sa.update(et).where(et.c.id == b).values(status="open", resolved_at=None),  # re-opened: uncounted
+        sa.update(et).where(et.c.id == c).values(categories=["outage", "billing"]),
+        sa.update(et).where(et.c.id.in_([d, e])).values(resolved_at=sa.func.coalesce(et.c.sla_due, et.c.created_at),
+                                                         status="resolved"),
+        sa.update(et).values(updated_at=datetime(2026, 12, 1, tzinfo=UTC)),  # a column it does not watch
+        sa.delete(et).where(et.c.id == d),
+    ]
+    for stmt in writes:
+        with engine.begin() as conn:
+            conn.execute(stmt)
+        _assert_care_exact(engine)
+    stored = _assert_care_exact(engine)
+    assert sum(r[6] for r in stored) == answered + 3  # a, c and e answered; b re-opened; d deleted
+
+    with engine.connect() as conn:
+        first = min(x for _, x in ids).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+        last = max(x for _, x in ids) + timedelta(days=2, hours=7)
+        now = last + timedelta(days=1)
+        brands = [b for (b,) in conn.execute(sa.select(et.c.brand).distinct()) if b]
+        combined = rq.care_histogram(conn, brands, first, last, now)
+        direct = [(q, tuple(json.loads(cats)), str(s), int(bk), n, m, br)
+                  for q, cats, s, bk, n, m, br in rq._care_raw(conn, brands, first, last, now)]
+    assert _care_groups(combined) == _care_groups(direct)
+    assert sum(1 for r in combined if r[3] >= 0) >= 1 and any(r[3] == -1 for r in combined)
+
+
+def test_day_twins_answer_any_hour_range_like_the_hourly_rollups(engine: Engine) -> None:
+    """A range read as whole days (day tables) plus its end hours (hourly tables) sums to
+    what the hourly rollups alone give, for ranges cut anywhere: inside one day, across
+    midnights, aligned and not."""
+    _import(engine, SAMPLE)
+    ht, ct = table(rollups.RollupHour), table(rollups.RollupCategory)
+    with engine.connect() as conn:
+        lo, hi = conn.execute(sa.select(sa.func.min(ht.c.hour), sa.func.max(ht.c.hour))).one()
+        brands = [b for (b,) in conn.execute(sa.select(ht.c.brand).distinct())]
+        ranges = [(lo, hi + 1), (lo - lo % 24, hi - hi % 24), (lo + 5, lo + 17), (lo + 13, hi - 30),
+                  (lo + 24 * 3, lo + 24 * 9), (hi - 40, hi + 100)]
+        for a, b in ranges:
+            platforms = {(r[0], r[1]): list(r[2:]) for r in rollups.platform_totals(conn, a, b, brands)}
+            expected = {(r[0], r[1]): [int(x) for x in r[2:]] for r in conn.execute(
+                sa.select(ht.c.brand, ht.c.platform, *(sa.func.sum(ht.c[c]) for c in rollups._COUNTS))
+                .where(ht.c.hour >= a, ht.c.hour < b).group_by(ht.c.brand, ht.c.platform))}
+            assert platforms == expected, (a, b)
+            cats = {(r[0], r[1]): (r[2], r[3]) for r in rollups.category_totals(conn, a, b, brands)}
+            expected_cats = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in conn.execute(
+                sa.select(ct.c.brand, ct.c.category, sa.func.sum(ct.c.mentions), sa.func.sum(ct.c.negative))
+                .where(ct.c.hour >= a, ct.c.hour < b).group_by(ct.c.brand, ct.c.category))}
+            assert cats == expected_cats, (a, b)
+        assert any(rollups.split_hours(a, b)[1] for a, b in ranges)  # the day tables were read
+
+
+def test_migration_0010_backfills_the_day_twins_and_the_care_rollup(db_url: str) -> None:
+    """A database at 0009 with mentions and answered escalations gets exact twins and an
+    exact `rollup_care` from the upgrade."""
+    from datetime import timedelta
+
+    from tests.console.report_data import add_escalation
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0009")
+        posts = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()][:200]
+        rows = [{
+            "source": "old", "platform": p["platform"], "external_id": f"old-{i}", "text": p["text"],
+            "created_at": _when(p["created_at"]), "fetched_at": _when(p["created_at"]),
+            "brand": ["Nimbus Mobile", "Arcwave", "Telvio", None][i % 4], "brands": [], "competitor": i % 4 in (1, 2),
+            "engagement": i % 9, "is_repost": False, "sentiment_label": ["negative", "positive", "neutral"][i % 3],
+            "urgency": 0, "categories": [["outage"], ["billing", "outage"], []][i % 5 % 3], "scoring": {},
+        } for i, p in enumerate(posts)]
+        mt = table(t.Mention)
+        with engine.begin() as conn:
+            conn.execute(mt.insert(), rows)
+            rollups.rebuild(conn, only=("rollup_hour", "rollup_category"))  # as 0004 left them
+            ids = conn.execute(sa.select(mt.c.id, mt.c.created_at).order_by(mt.c.id).limit(9)).all()
+        for k, (mention_id, created) in enumerate(ids):
+            add_escalation(engine, mention_id, created=created, sla_due=created + timedelta(hours=1),
+                           replied=created + timedelta(minutes=7 * k) if k % 3 else None,
+                           resolved=created + timedelta(hours=k) if k % 2 else None,
+                           categories=[["outage"], [], ["billing", "outage"]][k % 3], queue=["care", "billing"][k % 2])
+        upgrade(engine)
+        stored = _assert_exact(engine)
+        assert stored["rollup_day"] and stored["rollup_brand_hour"] and stored["rollup_day_category"]
+        care = _assert_care_exact(engine)
+        assert sum(r[6] for r in care) == 7  # 9 escalations, 2 with neither reply nor resolution
+    finally:
+        engine.dispose()
