@@ -10,7 +10,7 @@ escalations of the own brand, and text drawn from a Zipfian vocabulary of 6,000 
 (real text's long tail; a tiny vocabulary would flatter anything that counts words).
 Rows go in with `executemany` in large batches, and the rollups with the very function
 the pipeline calls in its transaction (`storage.rollups.add_mentions`); the care rollup
-is kept by the database's own triggers as the escalations go in (migration 0010).
+is kept by the database's own triggers as the escalations go in (migration 0011).
 
 Then, in the same run, it times (median of 3, after one warm-up each):
 * `report_s`: `build_competitor_report` over the whole 90 days, all brands;

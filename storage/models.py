@@ -116,7 +116,7 @@ class Mention(SQLModel, table=True):
         # Reports' top posts by engagement within a period (migration 0004).
         sa.Index("ix_mention_brand_engagement", "brand", "engagement", "created_at"),
         # Reports' sample of negative posts per brand (distinctive terms): only the
-        # stored negative mentions, so the sample's reads visit no other row (0010).
+        # stored negative mentions, so the sample's reads visit no other row (0011).
         sa.Index("ix_mention_negative_brand_created_at", "brand", "created_at",
                  sqlite_where=sa.text("sentiment_label = 'negative' AND deleted_at IS NULL"),
                  postgresql_where=sa.text("sentiment_label = 'negative' AND deleted_at IS NULL")),
@@ -205,7 +205,7 @@ class Escalation(SQLModel, table=True):
         sa.Index("ix_escalation_assignee", "assignee"),
         # Reports' care performance of a brand over a period: every column the report's
         # care histogram reads is in the index, so it never visits the (wide) rows
-        # (migration 0010; it replaced 0004's (brand, created_at)).
+        # (migration 0011; it replaced 0004's (brand, created_at)).
         sa.Index("ix_escalation_brand_created_at_care", "brand", "created_at", "queue", "status", "sla_due",
                  "replied_at", "resolved_at", "categories"),
         # The agent's queue orders (migration 0008): urgency within priority, SLA, age.

@@ -17,7 +17,7 @@ primary brand; '' when none) and `platform`:
 * `rollup_category` (hour, brand, platform, category): mentions and negative mentions
   that carry the category.
 
-Coarser twins of the same counts (migration 0010), derived from the same delta in the
+Coarser twins of the same counts (migration 0011), derived from the same delta in the
 same statement batch, so a report reads a few rows per day instead of every hour:
 
 * `rollup_brand_hour` (brand, hour): `rollup_hour` with platforms summed; the hourly
@@ -318,7 +318,7 @@ def recount(conn: Connection) -> Delta:
 
 def rebuild(conn: Connection, only: Sequence[str] = ALL_TABLES) -> None:
     """Replace the rollups (`only` these tables) with a full recount (the migrations'
-    back-fill: 0004 for the hourly tables, 0010 for their coarser twins; repair)."""
+    back-fill: 0004 for the hourly tables, 0011 for their coarser twins; repair)."""
     for model in _MODELS:
         if table(model).name in only:
             conn.execute(sa.delete(table(model)))
@@ -346,7 +346,7 @@ def as_snapshot(delta: Delta) -> dict[str, set[tuple[Any, ...]]]:
 class RollupCare(SQLModel, table=True):
     """Answered escalations per (brand, day created, queue, categories, status, bucket):
     how many, and how many within their SLA. Kept by database triggers on `escalation`
-    (migration 0010), so every writer (pipeline, console actions, ticket status sync,
+    (migration 0011), so every writer (pipeline, console actions, ticket status sync,
     case merges, retention) keeps it exact in its own transaction, with no code of its
     own. `bucket` is the first-response bucket of storage/report_queries.py
     (RESPONSE_BUCKETS); `categories` the escalation's list as JSON text. Unanswered
@@ -412,7 +412,7 @@ def _care_uncount(dialect: str, row: str) -> list[str]:
 
 
 def care_triggers(dialect: str) -> list[str]:
-    """DDL of the triggers that keep `rollup_care` exact (migration 0010)."""
+    """DDL of the triggers that keep `rollup_care` exact (migration 0011)."""
     watched = ", ".join(CARE_COLUMNS)
     if dialect == "sqlite":
         new_first, old_first = care_sql(dialect, "NEW")["first"], care_sql(dialect, "OLD")["first"]
@@ -457,7 +457,7 @@ def care_recount(conn: Connection) -> set[tuple[Any, ...]]:
 
 
 def rebuild_care(conn: Connection) -> None:
-    """Replace `rollup_care` with a recount (migration 0010's back-fill; repair)."""
+    """Replace `rollup_care` with a recount (migration 0011's back-fill; repair)."""
     conn.execute(sa.delete(table(RollupCare)))
     e = care_sql(conn.dialect.name, "escalation")
     keys = ", ".join(e[k] for k in CARE_KEY)

@@ -203,7 +203,7 @@ def test_day_twins_answer_any_hour_range_like_the_hourly_rollups(engine: Engine)
         assert any(rollups.split_hours(a, b)[1] for a, b in ranges)  # the day tables were read
 
 
-def test_migration_0010_backfills_the_day_twins_and_the_care_rollup(db_url: str) -> None:
+def test_migration_0011_backfills_the_day_twins_and_the_care_rollup(db_url: str) -> None:
     """A database at 0009 with mentions and answered escalations gets exact twins and an
     exact `rollup_care` from the upgrade."""
     from datetime import timedelta

@@ -59,7 +59,7 @@ def upgrade() -> None:
 
     from storage.rollups import rebuild
 
-    rebuild(op.get_bind(), only=("rollup_hour", "rollup_category"))  # 0010 fills its own
+    rebuild(op.get_bind(), only=("rollup_hour", "rollup_category"))  # 0011 fills its own
 
 
 def downgrade() -> None:
