@@ -218,6 +218,10 @@ def child_main(argv: list[str] | None = None) -> None:
         while not worker._stop.wait(RULES_RELOAD_S):
             watcher.refresh()
 
+    try:
+        worker.warm_up()  # before "ready": the service's first escalation finds it warm
+    except Exception:  # noqa: BLE001 - only a head start; run_forever goes on without it
+        log.warning("outbox: warm-up failed", exc_info=True)
     threading.Thread(target=read, name="outbox-stdin", daemon=True).start()
     try:
         print("ready", flush=True)
