@@ -225,7 +225,7 @@ class OutboxWorker:
         next ones (bench/latency.py, 54 rows: 95 ms against 10 ms on a quiet machine, over
         300 ms on a busy one), and that round is the first escalations after every start.
         """
-        if self._warm:
+        if self._warm or self._stop.is_set():
             return
         self._warm = True
         for cfg in self.sinks.rules().sinks:

@@ -454,3 +454,33 @@ def test_warm_up_builds_the_sinks_before_the_first_escalation(engine: Engine, mo
         worker.close()
         receiver.close()
     assert set(receiver.arrived) == set(keys)
+
+
+def test_a_stop_does_not_wait_for_a_delivery_process_still_starting(tmp_path: Path) -> None:
+    """On a busy host the child's imports take seconds; a service stopped meanwhile used to
+    wait for the child to finish starting (and resuming) before it could exit, beyond the
+    stop grace period. A child that has not reported ready has delivered nothing: it is
+    terminated at once."""
+    import os
+
+    from responders.outbox_process import OutboxProcess
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    slow = tmp_path / "slow-start"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text("import sys, time\nif '--instance-id' in sys.argv:\n    time.sleep(20)\n")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text("brands: [{name: Nimbus, query: nimbus}]\n")
+    proc = OutboxProcess(url, rules_path, "starting", env={**os.environ, "PYTHONPATH": str(slow)})
+    proc.start()
+    time.sleep(1.0)
+    assert proc.alive() and not proc.wait_ready(0)
+    started = time.monotonic()
+    proc.stop(timeout=30)
+    took = time.monotonic() - started
+    assert not proc.alive() and took < 5, took
