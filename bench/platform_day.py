@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import random
 import sys
@@ -299,6 +300,7 @@ def youtube_items(rng: random.Random, span: float) -> list[Item]:
 
 class FakeYouTube(Fake):
     units: int = 0
+    not_modified: int = 0  # 304 answers (no items read)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         now, inside = self.begin()
@@ -350,11 +352,23 @@ class FakeYouTube(Fake):
         start = int(q.get("pageToken", "0"))
         size = int(q.get("maxResults", "20"))
         page = pool[start : start + size]
+        # Like the Data API, a list answer carries an ETag (in the body and the header) that
+        # changes with its content; a request whose If-None-Match equals it gets 304 Not
+        # Modified and no items. Such a call is still charged its unit here (whether Google
+        # charges a 304 is not documented; this errs on the costly side).
+        etag = '"' + hashlib.sha256(repr([(i.id, i.text) for i in page]).encode()).hexdigest()[:27] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            self.not_modified += 1
+            return httpx.Response(304, headers={"ETag": etag})
         self.read += [i.id for i in page]
-        body: dict[str, Any] = {"kind": "youtube#commentThreadListResponse", "items": [self.thread(i) for i in page]}
+        body: dict[str, Any] = {
+            "kind": "youtube#commentThreadListResponse",
+            "etag": etag,
+            "items": [self.thread(i) for i in page],
+        }
         if start + size < len(pool):
             body["nextPageToken"] = str(start + size)
-        return httpx.Response(200, json=body)
+        return httpx.Response(200, json=body, headers={"ETag": etag})
 
     @staticmethod
     def thread(i: Item) -> dict[str, Any]:
@@ -443,6 +457,47 @@ class FakeDiscourse(Fake):
 
 # ----------------------------------------------------------------------------- the day
 
+class Pusher:
+    """Discourse's outgoing webhook, for `--webhook`: every post is pushed to the real
+    `/hooks/discourse` route (signed, through the ASGI app) at the first poll step at or
+    after it was written, in order. A pushed post counts as one item read (`fake.read`),
+    exactly like a post an API call returned. For two hours a third into the day the
+    deliveries are lost (the console unreachable; Discourse's redelivery is not counted
+    on): the source's hourly checks must find those posts by polling."""
+
+    def __init__(self, engine: Any, rules: Any, env: dict[str, str], fake: Fake, span: float) -> None:
+        from fastapi import FastAPI
+        from fastapi.testclient import TestClient
+
+        from console.web.discourse_hook import make_discourse_router
+        from console.web.source_hook import signature
+
+        app = FastAPI()
+        app.include_router(make_discourse_router(engine, lambda: rules, env))
+        self.client = TestClient(app)
+        self.sign = lambda raw: signature(env["DISCOURSE_WEBHOOK_SECRET"], raw)
+        self.fake = fake
+        self.queue = sorted((i for i in fake.items if i.kind == "post"), key=lambda i: i.at)
+        self.outage = (DAY_START + timedelta(seconds=span / 3), DAY_START + timedelta(seconds=span / 3 + 7200))
+        self.pushed = self.lost = 0
+
+    def push_until(self, now: datetime) -> None:
+        while self.queue and self.queue[0].at <= now:
+            item = self.queue.pop(0)
+            if self.outage[0] <= item.at < self.outage[1]:
+                self.lost += 1
+                continue
+            raw = json.dumps({"post": {**FakeDiscourse.post(item), "topic_archetype": "regular"}}).encode()
+            answer = self.client.post("/hooks/discourse", content=raw, headers={
+                "Content-Type": "application/json", "X-Discourse-Instance": FORUM,
+                "X-Discourse-Event-Type": "post", "X-Discourse-Event": "post_created",
+                "X-Discourse-Event-Signature": self.sign(raw)})
+            if answer.status_code != 200:
+                raise RuntimeError(f"webhook answered {answer.status_code}: {answer.text}")
+            self.fake.read.append(item.id)
+            self.pushed += 1
+
+
 PLATFORMS: dict[str, dict[str, Any]] = {
     "facebook": {
         "source": "facebook-nimbus",
@@ -518,6 +573,7 @@ def simulate(
     restarts: int = 3,
     seed: int = 7,
     database_url: str | None = None,
+    webhook: bool = False,
 ) -> dict[str, Any]:
     """Run the simulated day for `platform`; return the measurements (module docstring)."""
     from listener.collector import Collector
@@ -529,6 +585,11 @@ def simulate(
     from storage.migrate import upgrade
 
     spec = PLATFORMS[platform]
+    if webhook:
+        if platform != "discourse":
+            raise ValueError("--webhook is simulated for discourse only")
+        spec = {**spec, "options": {**spec["options"], "webhook": True},
+                "env": {**spec["env"], "DISCOURSE_WEBHOOK_SECRET": "sim-secret"}}
     source = spec["source"]
     started = time.perf_counter()
     span = hours * 3600
@@ -572,6 +633,7 @@ def simulate(
         generation = 0
         collector = fresh(generation)
         polls = errors = 0
+        hook = Pusher(engine, rules, spec["env"], fake, span) if webhook else None
         steps = int((span + tail) // poll_every)
         for step in range(steps + 1):
             clock.t = DAY_START + timedelta(seconds=step * poll_every)
@@ -579,6 +641,8 @@ def simulate(
                 restart_at.pop(0)
                 generation += 1
                 collector = fresh(generation)
+            if hook is not None:
+                hook.push_until(clock.t)
             outcome = collector.poll(source)
             polls += 1
             errors += bool(outcome.error)
@@ -617,8 +681,13 @@ def simulate(
         result["own_items_read"] = len(fake.read) - len(eligible_reads)
     if platform == "youtube":
         result["quota_units"] = fake.units  # type: ignore[attr-defined]
+        result["not_modified"] = fake.not_modified  # type: ignore[attr-defined]
     if platform == "discourse":
         result["non_matching_read"] = len(fake.read) - len(eligible_reads)
+    if hook is not None:
+        result["webhook_pushed"] = hook.pushed
+        result["webhook_lost"] = hook.lost
+        result["polled_reads"] = len(fake.read) - hook.pushed
     return result
 
 
@@ -630,6 +699,7 @@ def main() -> None:
     ap.add_argument("--restarts", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    ap.add_argument("--webhook", action="store_true", help="discourse: posts pushed to /hooks/discourse, polling as the check")
     args = ap.parse_args()
     print(
         json.dumps(
@@ -640,6 +710,7 @@ def main() -> None:
                 restarts=args.restarts,
                 seed=args.seed,
                 database_url=args.database_url,
+                webhook=args.webhook,
             )
         )
     )

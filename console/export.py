@@ -48,6 +48,7 @@ ESCALATION_COLUMNS = (
     "sla_due",
     "resolved_at",
     "resolution",
+    "follow_up_of",
     "label",
     "external_ref",
     "suggested_reply",
@@ -86,8 +87,8 @@ CASE_CHUNK = 500
 
 
 def _case_records(conn: sa.Connection, since: datetime | None) -> Any:
-    """One record per case: the case, its author, every post's external id (oldest first)
-    and the sink's ticket (the first ticket reference among its escalations). Cases are
+    """One record per case: the case, its author, every post's external id (oldest first),
+    the ones among them that were follow-ups closed into the case's head, and the sink's ticket (the first ticket reference among its escalations). Cases are
     read in chunks; each chunk's posts in one query (escalation.case_id is indexed)."""
     ct, et, mt, at = table(t.CareCase), table(t.Escalation), table(t.Mention), table(t.Author)
     ci = table(t.CustomerIdentity)
@@ -104,17 +105,21 @@ def _case_records(conn: sa.Connection, since: datetime | None) -> Any:
     for chunk in result.mappings().partitions(CASE_CHUNK):
         ids = [r["case_id"] for r in chunk]
         posts: dict[int, list[str]] = {i: [] for i in ids}
+        follow_ups: dict[int, list[str]] = {i: [] for i in ids}
         tickets: dict[int, str] = {}
-        for case_id, external_id, ref in conn.execute(
-            sa.select(et.c.case_id, mt.c.external_id, et.c.external_ref)
+        for case_id, external_id, ref, follow_up_of in conn.execute(
+            sa.select(et.c.case_id, mt.c.external_id, et.c.external_ref, et.c.follow_up_of)
             .select_from(et.join(mt, mt.c.id == et.c.mention_id))
             .where(et.c.case_id.in_(ids)).order_by(et.c.case_id, mt.c.created_at, et.c.id)
         ):
             posts[case_id].append(external_id)
+            if follow_up_of is not None:
+                follow_ups[case_id].append(external_id)
             if ref and case_id not in tickets:
                 tickets[case_id] = ref
         for r in chunk:
             yield {**r, "mention_external_ids": posts[r["case_id"]],
+                   "follow_up_external_ids": follow_ups[r["case_id"]],
                    "ticket_ref": tickets.get(r["case_id"])}
 
 

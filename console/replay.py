@@ -4,6 +4,8 @@ Stored mentions from the window are re-scored and re-routed with the proposed ru
 compared with a baseline: the current rules replayed the same way (when a proposed file
 is given, so only the rules differ), or else the decisions stored at the time. Recent-
 history signals (repeat contact, pile-on) are replayed without history, on both sides.
+Customer segments are applied as the live pipeline applies them (storage.customers.annotate,
+the directory as it is now), so a route on `segment` replays as it would fire.
 The result lists escalations added and removed per route, with examples, so a lexicon or
 rule change is checked on history before it goes live.
 """
@@ -23,6 +25,7 @@ from sqlalchemy.engine import Engine
 from listener.pipeline import Analyzer
 from listener.types import Author, Mention
 from socialear.config import RulesConfig
+from storage import customers
 from storage import models as t
 from storage.dialect import table
 
@@ -46,30 +49,39 @@ def stored_mentions(engine: Engine, since: datetime | None) -> Iterator[tuple[Me
     )
     if since is not None:
         q = q.where(mt.c.created_at >= since)
-    with engine.connect() as conn:
-        for r in conn.execution_options(yield_per=1000).execute(q):
-            m = Mention(
-                source=r.source,
-                platform=r.platform,
-                external_id=r.external_id,
-                text=r.text,
-                created_at=r.created_at,
-                author=Author(
-                    platform=r.platform,
-                    handle=r.handle or "unknown",
-                    name=r.author_name,
-                    followers=r.followers or 0,
-                    verified=bool(r.verified),
-                ),
-                url=r.url,
-                lang=r.lang,
-                rating=r.rating,
-                in_reply_to=r.in_reply_to,
-                conversation_id=r.conversation_id,
-                engagement=r.engagement or 0,
-                title=r.title,
-            )
-            yield m, (r.esc_route if r.esc_id else r.route), r.esc_id is not None, r.sentiment_label
+    with engine.connect() as conn, engine.connect() as lookups:
+        for chunk in conn.execution_options(yield_per=CHUNK).execute(q).partitions(CHUNK):
+            rows = [(_mention(r), r) for r in chunk]
+            customers.annotate(lookups, [m for m, _ in rows])
+            for m, r in rows:
+                yield m, (r.esc_route if r.esc_id else r.route), r.esc_id is not None, r.sentiment_label
+
+
+CHUNK = 500  # mentions per directory look-up
+
+
+def _mention(r: Any) -> Mention:
+    return Mention(
+        source=r.source,
+        platform=r.platform,
+        external_id=r.external_id,
+        text=r.text,
+        created_at=r.created_at,
+        author=Author(
+            platform=r.platform,
+            handle=r.handle or "unknown",
+            name=r.author_name,
+            followers=r.followers or 0,
+            verified=bool(r.verified),
+        ),
+        url=r.url,
+        lang=r.lang,
+        rating=r.rating,
+        in_reply_to=r.in_reply_to,
+        conversation_id=r.conversation_id,
+        engagement=r.engagement or 0,
+        title=r.title,
+    )
 
 
 def _decide(analyzer: Analyzer, m: Mention) -> tuple[bool, str | None, str | None]:

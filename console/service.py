@@ -227,6 +227,9 @@ class Service:
         from console.web.facebook_hook import make_facebook_router
 
         app.include_router(make_facebook_router(self.engine, self.rules, os.environ))  # /hooks/facebook: Page webhook
+        from console.web.discourse_hook import make_discourse_router
+
+        app.include_router(make_discourse_router(self.engine, self.rules, os.environ))  # /hooks/discourse: post events
         self._server = uvicorn.Server(console_server_config(app, self.host, self.port))
         self._server.install_signal_handlers = lambda: None  # we own SIGINT/SIGTERM
         self._console_thread = threading.Thread(target=self._server.run, name="console", daemon=True)

@@ -7,7 +7,7 @@ from a command-line argument, which would land in shell history and `ps`.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -40,7 +40,9 @@ def _password(from_stdin: bool) -> str:
 @users_app.command("add")
 def add(
     username: Annotated[str, typer.Argument(help="sign-in name")],
-    role: Annotated[str, typer.Option("--role", help="agent | lead | viewer")] = "agent",
+    role: Annotated[str, typer.Option("--role", help="agent | lead | viewer | analyst")] = "agent",
+    team: Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Optional here
+        "--team", help="the team the user works in (shared views are shared within it)")] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin",
                                                  help="read the password from stdin")] = False,
     database_url: DbOpt = None,
@@ -49,15 +51,59 @@ def add(
     from console.web.auth import audit, create_user
     from storage.engine import session_scope
 
+    team = _team(team)
     engine = _engine(database_url)
     password = _password(password_stdin)
     try:
         with session_scope(engine) as session:
-            create_user(session, username, password, role)
-            audit(session, "cli", "user.added", "user", username, role=role)
+            user = create_user(session, username, password, role)
+            user.team = team
+            audit(session, "cli", "user.added", "user", username, role=role, team=team)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    out.print(f"added {username} ({role})")
+    out.print(f"added {username} ({role}{', team ' + team if team else ''})")
+
+
+def _user(session: Any, username: str) -> Any:
+    """The console user called `username`, or a UserError naming them."""
+    import sqlalchemy as sa
+
+    from storage.console_models import ConsoleUser
+
+    user = session.execute(
+        sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
+    ).scalar_one_or_none()
+    if user is None:
+        raise UserError(f"no user named {username!r}")
+    return user
+
+
+def _team(team: str | None) -> str | None:
+    """A team name: trimmed, 1-64 printable characters; empty means no team."""
+    team = " ".join((team or "").split())
+    if len(team) > 64 or not team.isprintable():
+        raise UserError("a team name is at most 64 printable characters")
+    return team or None
+
+
+@users_app.command("team")
+def set_team(
+    username: Annotated[str, typer.Argument()],
+    team: Annotated[str, typer.Argument(help="the team's name; \"\" for no team")],
+    database_url: DbOpt = None,
+) -> None:
+    """Put a user in a team (or in none): their shared queue views are seen by that team."""
+
+    from console.web.auth import audit
+    from storage.engine import session_scope
+
+    name = _team(team)
+    engine = _engine(database_url)
+    with session_scope(engine) as session:
+        user = _user(session, username)
+        audit(session, "cli", "user.team", "user", username, before=user.team, after=name)
+        user.team = name
+    out.print(f"{username}: {'team ' + name if name else 'no team'}")
 
 
 @users_app.command("remove")
@@ -66,16 +112,12 @@ def remove(username: Annotated[str, typer.Argument()], database_url: DbOpt = Non
     import sqlalchemy as sa
 
     from console.web.auth import audit
-    from storage.console_models import ApiToken, ConsoleSession, ConsoleUser
+    from storage.console_models import ApiToken, ConsoleSession
     from storage.engine import session_scope
 
     engine = _engine(database_url)
     with session_scope(engine) as session:
-        user = session.execute(
-            sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
-        ).scalar_one_or_none()
-        if user is None:
-            raise UserError(f"no user named {username!r}")
+        user = _user(session, username)
         # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on.
         session.execute(sa.delete(ApiToken).where(ApiToken.user_id == user.id))  # type: ignore[arg-type]
         session.execute(sa.delete(ConsoleSession).where(  # type: ignore[arg-type]
@@ -95,7 +137,7 @@ def list_(database_url: DbOpt = None) -> None:
     from storage.types import as_utc, utcnow
 
     engine = _engine(database_url)
-    table = Table("user", "role", "status", "created", "API tokens")
+    table = Table("user", "role", "team", "status", "created", "API tokens")
     with session_scope(engine) as session:
         users = session.execute(sa.select(ConsoleUser).order_by(ConsoleUser.username)).scalars()  # type: ignore[arg-type]
         for u in users:
@@ -103,7 +145,7 @@ def list_(database_url: DbOpt = None) -> None:
                 ApiToken.user_id == u.id)).scalars().all()
             status = "disabled" if u.disabled else (
                 "locked" if u.locked_until and as_utc(u.locked_until) > utcnow() else "active")
-            table.add_row(u.username, str(u.role), status, u.created_at.strftime("%Y-%m-%d"),
+            table.add_row(u.username, str(u.role), u.team or "–", status, u.created_at.strftime("%Y-%m-%d"),
                           ", ".join(tokens) or "–")
     out.print(table)
 
@@ -115,19 +157,13 @@ def token(
     database_url: DbOpt = None,
 ) -> None:
     """Create an API token for USERNAME and print it (it is shown only this once)."""
-    import sqlalchemy as sa
 
     from console.web.auth import audit, create_api_token
-    from storage.console_models import ConsoleUser
     from storage.engine import session_scope
 
     engine = _engine(database_url)
     with session_scope(engine) as session:
-        user = session.execute(
-            sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
-        ).scalar_one_or_none()
-        if user is None:
-            raise UserError(f"no user named {username!r}")
+        user = _user(session, username)
         secret = create_api_token(session, user, name)
         audit(session, "cli", "token.created", "user", username, name=name)
     print(secret)

@@ -14,10 +14,18 @@ A thread joins by post ids, not by conversation alone: the replies under a brand
 post share its conversation id but come from many customers.
 
 Joining an open case closes the new escalation into the case's head (the escalation the
-queue shows): status `resolved`, no label, resolution naming the case, so the queue keeps
-one row per case. When the follow-up is more pressing (higher priority or urgency, or an
+queue shows): status `resolved`, no label, `follow_up_of` the head (shown as a follow-up
+in the console and the exports), resolution naming the case, so the queue keeps one row
+per case. When the follow-up is more pressing (higher priority or urgency, or an
 earlier SLA) the head is raised to match: "warranted" means the customer's situation
 got worse, never better. Re-opening makes the new escalation the head.
+
+Replicas: two PostgreSQL replicas can group posts of the same author (or thread) at the
+same instant, each in its own transaction; neither would see the other's new case, and the
+author would get two. So `group_new` first takes a transaction-scoped advisory lock for
+every author (with their linked identities) and thread it is about to place, all at once
+and in sorted order (no deadlock between two batches): the second replica waits until
+the first commits, then finds its case. SQLite has one writer at a time already.
 
 The sinks deliver a case as one ticket: `responders.outbox` sends every escalation after
 the case's first as a comment on the first's ticket.
@@ -28,6 +36,8 @@ caller's transaction, so a crash leaves both the escalation and its case or neit
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,7 +82,7 @@ def group_new(conn: Connection, escalation_ids: list[int], now: datetime) -> dic
     rows = conn.execute(
         sa.select(_ET.c.id, _MT.c.author_id, _MT.c.source, _MT.c.in_reply_to,
                   _MT.c.conversation_id, _ET.c.priority_rank, _ET.c.urgency, _ET.c.sla_due,
-                  _MT.c.created_at)
+                  _MT.c.created_at, _MT.c.external_id)
         .select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
         .where(_ET.c.id.in_(escalation_ids))
         .order_by(_MT.c.created_at, _ET.c.id)
@@ -80,12 +90,40 @@ def group_new(conn: Connection, escalation_ids: list[int], now: datetime) -> dic
     # Without a customer directory no author is linked to another: skip two look-ups per
     # post (bench/pipeline.py: case grouping was most of the pipeline's time).
     directory = conn.execute(sa.select(table(t.CustomerIdentity).c.customer_id).limit(1)).first() is not None
+    if conn.dialect.name == "postgresql":
+        _lock_keys(conn, rows, directory)
     out: dict[int, int] = {}
     for r in rows:
         new = _New(r.id, r.author_id, r.source, r.in_reply_to, r.conversation_id,
                    int(r.priority_rank), int(r.urgency or 0), r.sla_due, as_utc(r.created_at))
         out[new.esc_id] = _place(conn, new, now, directory)
     return out
+
+
+def lock_key(*parts: object) -> int:
+    """A signed 64-bit advisory-lock key for a case key (("author", id), ("customer",
+    id) or ("thread", source, post id)): the first 8 bytes of its SHA-256."""
+    digest = hashlib.sha256("\x1f".join(map(str, ("case", *parts))).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _lock_keys(conn: Connection, rows: Sequence[Any], directory: bool) -> None:
+    """Serialise case placement per author and per thread across transactions (module
+    docstring): one `pg_advisory_xact_lock` per key, sorted, released at commit."""
+    keys: set[int] = set()
+    for r in rows:
+        if r.author_id is not None:
+            keys.add(lock_key("author", r.author_id))
+            customer = _customer(conn, r.author_id)[0] if directory else None
+            if customer is not None:  # the same person on another platform, maybe a new row
+                keys.add(lock_key("customer", customer))
+                keys.update(lock_key("author", a) for a in _linked_authors(conn, r.author_id, customer))
+        for post in {r.external_id, r.in_reply_to, r.conversation_id} - {None, ""}:
+            keys.add(lock_key("thread", r.source, post))
+    if keys:  # one round trip; the ordered subquery takes them in key order
+        conn.execute(sa.text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                             "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS ordered"),
+                     {"keys": sorted(keys)})
 
 
 def _find_case(conn: Connection, new: _New, directory: bool = True) -> Any | None:
@@ -118,16 +156,24 @@ def _find_case(conn: Connection, new: _New, directory: bool = True) -> Any | Non
     return reopen
 
 
-def _linked_authors(conn: Connection, author_id: int) -> list[int]:
-    """The author and, when the customer directory links them to a customer, every author
-    row of that customer's other identities (the same person on another platform)."""
+def _customer(conn: Connection, author_id: int) -> tuple[str | None, Any]:
+    """(customer id, (platform, lower-case handle)) of an author row; no customer when
+    the directory does not link the identity."""
     ci, au = table(t.CustomerIdentity), table(t.Author)
     me = conn.execute(sa.select(au.c.platform, sa.func.lower(au.c.handle)).where(
         au.c.id == author_id)).first()
     if me is None:
-        return [author_id]
-    customer = conn.execute(sa.select(ci.c.customer_id).where(
-        ci.c.platform == me[0], ci.c.handle == me[1])).scalar()
+        return None, None
+    return conn.execute(sa.select(ci.c.customer_id).where(
+        ci.c.platform == me[0], ci.c.handle == me[1])).scalar(), me
+
+
+def _linked_authors(conn: Connection, author_id: int, customer: str | None = None) -> list[int]:
+    """The author and, when the customer directory links them to a customer, every author
+    row of that customer's other identities (the same person on another platform)."""
+    ci, au = table(t.CustomerIdentity), table(t.Author)
+    if customer is None:
+        customer = _customer(conn, author_id)[0]
     if customer is None:
         return [author_id]
     idents = conn.execute(sa.select(ci.c.platform, ci.c.handle).where(
@@ -166,7 +212,7 @@ def _place(conn: Connection, new: _New, now: datetime, directory: bool = True) -
 def _join(conn: Connection, case_id: int, head: Any, new: _New, now: datetime) -> None:
     """Close `new` into the case's active head; raise the head if the follow-up warrants."""
     conn.execute(_ET.update().where(_ET.c.id == new.esc_id).values(
-        case_id=case_id, status="resolved", resolved_at=now, updated_at=now,
+        case_id=case_id, status="resolved", resolved_at=now, updated_at=now, follow_up_of=head.id,
         resolution=f"Follow-up in case {case_id}: handled with escalation #{head.id}"))
     raise_to: dict[str, Any] = {}
     if new.priority_rank > head.priority_rank:
@@ -205,9 +251,10 @@ def sync_status(conn: Connection, escalation_id: int, now: datetime) -> None:
     if case.head_escalation_id != escalation_id:
         if not active:
             return
-        # a closed-in follow-up re-opened by hand becomes the head
+        # a closed-in follow-up re-opened by hand becomes the head, and no longer a follow-up
         conn.execute(_CT.update().where(_CT.c.id == row.case_id).values(
             head_escalation_id=escalation_id, status="open", resolved_at=None))
+        conn.execute(_ET.update().where(_ET.c.id == escalation_id).values(follow_up_of=None))
         return
     conn.execute(_CT.update().where(_CT.c.id == row.case_id).values(
         status="open" if active else "resolved", resolved_at=None if active else now))

@@ -341,10 +341,7 @@ class Pipeline:
         window.prepare(conn, min(created), max(created))
         prior = _escalations_by_author(conn, mentions)  # key -> [open, total]
         # the customer directory: routes may match the segment, SLAs depend on it
-        known = customers.lookup(conn, {(m.author.platform, m.author.handle) for m in mentions})
-        for m in mentions:
-            if (found := known.get((m.author.platform, m.author.handle))) is not None:
-                m.extra = {**(m.extra or {}), "customer_id": found[0], "customer_segment": found[1]}
+        customers.annotate(conn, mentions)
         out = []
         for m in sorted(mentions, key=lambda x: as_utc(x.created_at)):
             key = (m.author.platform, m.author.handle)

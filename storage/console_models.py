@@ -48,6 +48,11 @@ class ConsoleUser(SQLModel, table=True):
     disabled: bool = False
     # The agent's chosen queue order (console.web.queries.SORTS), remembered (0008).
     queue_sort: str | None = Field(default=None, max_length=16)
+    # The team the user works in (0010); a shared saved view is shared with its owner's
+    # team only. NULL: no team (shares with the others who have none).
+    team: str | None = Field(default=None, max_length=64)
+    # The period chosen last on the dashboard or the team view (console.web.periods, 0010).
+    period: str | None = Field(default=None, max_length=16)
 
 
 class ApiToken(SQLModel, table=True):
@@ -81,7 +86,7 @@ class ConsoleSession(SQLModel, table=True):
 
 class SavedView(SQLModel, table=True):
     """A named queue view (its filters and order as a query string): the owner's own, or
-    shared with everyone who signs in to this console (the team)."""
+    shared with the owner's team (console_user.team)."""
 
     __tablename__ = "saved_view"
 

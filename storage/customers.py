@@ -152,6 +152,18 @@ def lookup(conn: Connection | Session, keys: Iterable[tuple[str, str]]
     return out
 
 
+def annotate(conn: Connection | Session, mentions: Iterable[Any]) -> None:
+    """Put the directory's customer id and segment in each mention's `extra`
+    (`customer_id`, `customer_segment`), where routes (`when.segment`) and SLAs per
+    segment read them: the live pipeline and `rules replay` / the what-if page call this
+    one function, so history is re-routed with the segments the pipeline would use."""
+    mentions = list(mentions)
+    known = lookup(conn, {(m.author.platform, m.author.handle) for m in mentions})
+    for m in mentions:
+        if (found := known.get((m.author.platform, m.author.handle))) is not None:
+            m.extra = {**(m.extra or {}), "customer_id": found[0], "customer_segment": found[1]}
+
+
 def author_ids(session: Session, customer_id: str) -> list[int]:
     """Authors (platform + handle, case ignored) linked to the customer."""
     idents = session.execute(sa.select(CI.c.platform, CI.c.handle).where(

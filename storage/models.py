@@ -292,6 +292,10 @@ class Escalation(SQLModel, table=True):
     # No foreign key: SQLite can add one only by rebuilding `escalation` (see 0008), and
     # cases are never deleted (a merge moves escalations, then closes the emptied case).
     case_id: int | None = None
+    # The head escalation this one was closed into (a follow-up that joined an open case,
+    # or a merged case's head; migration 0010): shown as a follow-up, not as a resolved
+    # item without a label. NULL for every item an agent works.
+    follow_up_of: int | None = None
 
 
 class CaseStatus(StrEnum):

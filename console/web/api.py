@@ -41,6 +41,7 @@ class EscalationSummary(BaseModel):
     urgency: int
     categories: list[str]
     url: str | None
+    follow_up_of: int | None = Field(None, description="a follow-up closed into this escalation of its case")
 
 
 class EscalationPage(BaseModel):
@@ -73,6 +74,7 @@ class Escalation_(BaseModel):
     resolved_at: datetime | None
     resolution: str | None
     label: str | None
+    follow_up_of: int | None = None  # closed into this head escalation of its case (a follow-up)
     tags: list[str]
     decision: dict[str, Any]
     external_ref: str | None
@@ -155,6 +157,7 @@ def list_escalations(
         route=r["route"], source=r["source"], platform=r["platform"], brand=r["brand"],
         author=r["handle"], text=r["text"], sentiment=r["sentiment_label"],
         urgency=r["urgency"], categories=list(r["categories"] or []), url=r["url"],
+        follow_up_of=r["follow_up_of"],
     ) for r in result.rows]
     return EscalationPage(items=items, page=result.page, per_page=queries.PAGE_SIZE,
                           total=result.total, total_capped=result.capped,

@@ -15,7 +15,8 @@ Layout of the package:
     api.py            JSON API under /api/v1, shown in /docs; reports_api.py, customers_api.py
     queries.py        paged, indexed read queries (free text: the search index of migration 0003)
     source_metrics.py per-source health and silence for /metrics
-    webhooks.py       ticket status from the contact centre (/hooks); facebook_hook.py the Page webhook
+    webhooks.py       ticket status from the contact centre (/hooks); facebook_hook.py the Page webhook,
+                      discourse_hook.py post events, source_hook.py what both share
     whatif.py         the rules page's what-if: replay recent mentions under pasted rules
     render.py         the Jinja2 environment and its filters;  icons.py  platform icons (inline SVG)
 

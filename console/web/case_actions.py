@@ -82,6 +82,7 @@ def merge(engine: Engine, actor: Principal, escalation_id: int, into: str) -> in
             if target_head is not None and str(target_head.status) in ACTIVE:
                 session.execute(ET.update().where(ET.c.id == head.id).values(
                     status="resolved", resolved_at=utcnow(), updated_at=utcnow(),
+                    follow_up_of=target_head.id,
                     resolution=f"Merged into case {target.id}: handled with escalation "
                                f"#{target_head.id}"))
             else:  # the target case was closed: the merged-in active item becomes its head
@@ -109,10 +110,8 @@ def split(engine: Engine, actor: Principal, escalation_id: int) -> int:
                        updated_at=mention.created_at if mention else utcnow())
         session.add(new)
         session.flush()
-        values: dict[str, object] = {"case_id": new.id, "updated_at": utcnow()}
-        closed_in = esc.label is None and (esc.resolution or "").startswith(
-            ("Follow-up in case", "Merged into case"))
-        if str(esc.status) not in ACTIVE and closed_in:
+        values: dict[str, object] = {"case_id": new.id, "updated_at": utcnow(), "follow_up_of": None}
+        if str(esc.status) not in ACTIVE and esc.follow_up_of is not None:  # closed into the old case
             values |= {"status": "open", "resolved_at": None, "resolution": None,
                        "assignee": None}
         session.execute(ET.update().where(ET.c.id == esc.id).values(**values))

@@ -27,28 +27,19 @@ storing fails (Meta retries the delivery).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from console.web.webhooks import bounded_body
-from listener.pipeline import CursorConflict, Pipeline
-from listener.sources import build_source
-from listener.types import Batch, Mention
+from console.web.source_hook import SourceHook, signature, signed_json, verify
+from listener.types import Mention
 from socialear.config import RulesConfig
-from socialear.errors import NotConfigured
-from storage import models as t
-from storage.dialect import table
-from storage.engine import session_scope
 
 log = logging.getLogger(__name__)
 
@@ -56,46 +47,19 @@ SECRET_ENV = "FACEBOOK_APP_SECRET"
 VERIFY_ENV = "FACEBOOK_VERIFY_TOKEN"
 SIGNATURE = "X-Hub-Signature-256"
 MAX_BODY = 1 << 20
-STORE_ATTEMPTS = 3  # a poll of the same source may move its cursor meanwhile
+PURGE_REASON = "deleted on Facebook (Page webhook, verb remove)"
+
+__all__ = ["FacebookHook", "make_facebook_router", "signature", "verify"]
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, body: bytes, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(signature(secret, body), given or "")
-
-
-class FacebookHook:
+class FacebookHook(SourceHook):
     """Applies verified Page webhook bodies: stores new items, purges removed ones."""
 
-    def __init__(self, engine: Engine, rules: Callable[[], RulesConfig], env: Mapping[str, str]):
-        self.engine = engine
-        self.rules = rules
-        self.env = env
-        self.pipeline = Pipeline(engine, rules)
-        self._sources: dict[str, tuple[Any, Any]] = {}
+    source_type = "facebook"
 
     def sources_for(self, page_id: str) -> list[Any]:
         """Built `facebook` sources listening to `page_id` (one per configured source)."""
-        rules = self.rules()
-        out = []
-        for cfg in rules.sources:
-            if cfg.type != "facebook" or not cfg.enabled or str(cfg.options.get("page_id")) != page_id:
-                continue
-            cached = self._sources.get(cfg.name)
-            if cached is None or cached[0] != cfg:
-                brands = [b for b in rules.brands if cfg.brands is None or b.name in cfg.brands]
-                try:
-                    source = build_source(cfg.name, cfg.type, cfg.options, env=self.env, brands=brands)
-                except NotConfigured as exc:
-                    log.warning("facebook webhook: source %s is off: %s", cfg.name, exc)
-                    continue
-                cached = (cfg, source)
-                self._sources[cfg.name] = cached
-            out.append(cached[1])
-        return out
+        return list(self.sources(lambda cfg: str(cfg.options.get("page_id")) == page_id))
 
     def apply(self, data: Mapping[str, Any]) -> dict[str, int]:
         counts = {"stored": 0, "purged": 0, "ignored": 0}
@@ -120,7 +84,7 @@ class FacebookHook:
                         continue
                     item_id = str(value.get("comment_id") or value.get("post_id") or "")
                     if value.get("verb") == "remove":
-                        counts["purged"] += self.purge(source.name, item_id)
+                        counts["purged"] += self.purge(source.name, item_id, PURGE_REASON)
                         continue
                     mention = self.mention(source, change["field"], value)
                     if mention is None:
@@ -150,34 +114,6 @@ class FacebookHook:
             mention.extra["kind"] = "mention"
         return mention
 
-    def store(self, source: str, mentions: list[Mention]) -> int:
-        """Through the pipeline, leaving the source's cursor where the poller put it."""
-        st = table(t.SourceState)
-        for attempt in range(STORE_ATTEMPTS):
-            with self.engine.connect() as conn:
-                cursor = conn.execute(sa.select(st.c.cursor).where(st.c.source == source)).scalar_one_or_none()
-            batch = Batch(mentions=list(mentions), next_cursor=None, stats={"webhook/received": len(mentions)})
-            try:
-                return self.pipeline.process(source, batch, cursor).stored
-            except CursorConflict:
-                if attempt == STORE_ATTEMPTS - 1:
-                    raise
-        return 0
-
-    def purge(self, source: str, external_id: str) -> int:
-        from storage.repo import purge_mention_content
-
-        mt = table(t.Mention)
-        with session_scope(self.engine) as session:
-            mention_id = session.execute(
-                sa.select(mt.c.id).where(mt.c.source == source, mt.c.external_id == external_id)
-            ).scalar_one_or_none()
-            if mention_id is None:
-                return 0
-            purged = purge_mention_content(session, mention_id, "deleted on Facebook (Page webhook, verb remove)")
-            return int(bool(purged))
-
-
 def make_facebook_router(engine: Engine, rules: Callable[[], RulesConfig], env: Mapping[str, str]) -> APIRouter:
     """The `/hooks/facebook` routes; `env` holds FACEBOOK_APP_SECRET and FACEBOOK_VERIFY_TOKEN
     (and the Page token the sources need)."""
@@ -197,20 +133,9 @@ def make_facebook_router(engine: Engine, rules: Callable[[], RulesConfig], env: 
 
     @router.post("/facebook", summary="Facebook Page webhook (X-Hub-Signature-256 signed)")
     async def receive(request: Request) -> JSONResponse:
-        secret = env.get(SECRET_ENV)
-        if not secret:
-            return JSONResponse({"detail": f"Facebook webhooks are off: {SECRET_ENV} is not set"}, 503)
-        body = await bounded_body(request, MAX_BODY)
-        if isinstance(body, JSONResponse):
-            return body
-        if not verify(secret, body, request.headers.get(SIGNATURE)):
-            return JSONResponse({"detail": "missing or wrong X-Hub-Signature-256"}, 401)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return JSONResponse({"detail": "body is not JSON"}, 400)
-        if not isinstance(data, dict):
-            return JSONResponse({"detail": "body is not a JSON object"}, 400)
+        data = await signed_json(request, env, SECRET_ENV, SIGNATURE, "Facebook", MAX_BODY)
+        if isinstance(data, JSONResponse):
+            return data
         counts = await run_in_threadpool(hook.apply, data)
         return JSONResponse({"ok": True, **counts})
 

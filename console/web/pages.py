@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from ruamel.yaml import YAML
 
-from console.web import actions, case_actions, queries, team, views, whatif
+from console.web import actions, case_actions, periods, queries, team, views, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
 from console.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -434,27 +434,25 @@ def case_split(request: Request, escalation_id: int,
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(request: Request, user: Principal = Depends(current_user)) -> Response:
     ctx = get_ctx(request)
-    span = request.query_params.get("range", "today")
-    span = span if span in queries.DASHBOARD_RANGES else "today"
+    asked = request.query_params.get(periods.PARAM) or request.query_params.get("range")  # old links
     with session_scope(ctx.engine) as session:
-        data = queries.dashboard(session, span=span)
+        period = periods.chosen(session, user.user_id, asked)
+        data = queries.dashboard(session, period.start)
     return ctx.renderer.page(request, "dashboard.html", user, {
-        "title": "Dashboard", "ranges": queries.DASHBOARD_RANGES, **data})
+        "title": "Dashboard", "period": period, **data})
 
 
 @router.get("/team", response_class=HTMLResponse)
-def team_page(request: Request, period: str = team.DEFAULT_PERIOD,
-              user: Principal = Depends(current_user)) -> Response:
-    """The lead's view: agent statistics and SLA breaches over a period."""
+def team_page(request: Request, user: Principal = Depends(current_user)) -> Response:
+    """The lead's view: agent statistics and SLA breaches over the period picked here or
+    on the dashboard (one picker, remembered per user)."""
     require_role(user, Role.lead, "see the team's statistics")
     ctx = get_ctx(request)
-    period = period if period in team.PERIODS else team.DEFAULT_PERIOD
     with session_scope(ctx.engine) as session:
-        data = team.team_stats(session, period)
+        period = periods.chosen(session, user.user_id, request.query_params.get(periods.PARAM))
+        data = team.team_stats(session, period.start)
     return ctx.renderer.page(request, "team.html", user, {
-        "title": "Team", "period": period, "span": queries.span,
-        "periods": [("1d", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days")],
-        **data})
+        "title": "Team", "period": period, "span": queries.span, **data})
 
 
 @router.get("/sources", response_class=HTMLResponse)

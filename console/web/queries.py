@@ -171,7 +171,7 @@ def _row_columns() -> list[Any]:
     """The columns a queue row shows (text cut to 280 characters in SQL)."""
     return [
         E.c.id, E.c.queue, E.c.priority, E.c.status, E.c.assignee, E.c.sla_due,
-        E.c.created_at, E.c.route, E.c.tags, E.c.replied_at, E.c.case_id,
+        E.c.created_at, E.c.route, E.c.tags, E.c.replied_at, E.c.case_id, E.c.follow_up_of,
         sa.func.coalesce(C.c.size, 1).label("case_size"),
         sa.func.substr(M.c.text, 1, 280).label("text"), M.c.source, M.c.platform,
         M.c.brand, M.c.sentiment_label, M.c.sentiment_compound, E.c.urgency,
@@ -599,7 +599,7 @@ def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
     posts: list[dict[str, Any]] = []
     if case is not None:  # ix_escalation_case_id; a case is a handful of posts
         posts = [dict(r._mapping) for r in session.execute(
-            sa.select(E.c.id, E.c.status, E.c.priority, E.c.urgency, E.c.external_ref,
+            sa.select(E.c.id, E.c.status, E.c.priority, E.c.urgency, E.c.external_ref, E.c.follow_up_of,
                       M.c.created_at, M.c.platform, M.c.url,
                       sa.func.substr(M.c.text, 1, 280).label("text"))
             .select_from(E.join(M, M.c.id == E.c.mention_id))
@@ -638,16 +638,10 @@ def _add_customer(session: Session, detail: Detail, author: Author) -> None:
 
 
 # ------------------------------------------------------------------------------ dashboard
-DASHBOARD_RANGES = {"today": "today", "7d": "last 7 days", "30d": "last 30 days"}
-
-
-def dashboard(session: Session, now: datetime | None = None,
-              span: str = "today") -> dict[str, Any]:
-    """Counts since midnight UTC (`today`) or over the last 7 / 30 days."""
+def dashboard(session: Session, start: datetime, now: datetime | None = None) -> dict[str, Any]:
+    """Mention counts since `start` (the period picker's, console.web.periods); open
+    escalations and those past their SLA now."""
     now = now or utcnow()
-    start = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    if span in ("7d", "30d"):
-        start = now - timedelta(days=int(span[:-1]))
     today = M.c.created_at >= start
     volume = int(session.execute(sa.select(sa.func.count()).where(today)).scalar_one())
     sentiment = {str(k or "unscored"): int(n) for k, n in session.execute(
@@ -665,7 +659,7 @@ def dashboard(session: Session, now: datetime | None = None,
     overdue = int(session.execute(
         sa.select(sa.func.count()).where(E.c.status.in_(ACTIVE), E.c.sla_due < now)
     ).scalar_one())
-    return {"start": start, "span": span, "span_label": DASHBOARD_RANGES.get(span, span),
+    return {"start": start,
             "volume": volume, "sentiment": sentiment, "brands": brands,
             "by_queue": by_queue, "overdue": overdue,
             "open_total": sum(sum(v.values()) for v in by_queue.values())}

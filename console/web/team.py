@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,8 +24,6 @@ from storage.dialect import table
 from storage.models import Author, Escalation, EscalationStatus, Mention
 from storage.types import as_utc, utcnow
 
-PERIODS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-DEFAULT_PERIOD = "7d"
 MAX_ROWS = 100_000
 BREACH_LIMIT = 100
 E, M, A = table(Escalation), table(Mention), table(Author)  # type: ignore[attr-defined]
@@ -50,9 +48,10 @@ class AgentStats:
         return self.within_sla / self.handled if self.handled else None
 
 
-def team_stats(session: Session, period: str, now: datetime | None = None) -> dict[str, Any]:
+def team_stats(session: Session, since: datetime, now: datetime | None = None) -> dict[str, Any]:
+    """Statistics of what was closed since `since` (the period picker's start,
+    console.web.periods); the open breaches as of now."""
     now = now or utcnow()
-    since = now - PERIODS.get(period, PERIODS[DEFAULT_PERIOD])
     closed = (EscalationStatus.resolved.value, EscalationStatus.dismissed.value)
     rows = session.execute(
         sa.select(E.c.assignee, E.c.status, E.c.label, E.c.created_at, E.c.replied_at,

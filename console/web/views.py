@@ -1,5 +1,6 @@
 """Saved queue views: a name for a set of filters and an order, kept per user or shared
-with the team (everyone who signs in to this console). A view is stored as the queue's
+with the owner's team (`console_user.team`, set with `socialear users team`; people
+without a team share with each other). A view is stored as the queue's
 own query string, re-parsed by `QueueFilters` when used, so a view saved before a filter
 was renamed degrades to fewer filters instead of an error.
 """
@@ -16,20 +17,34 @@ from sqlmodel import Session
 from console.web.actions import Forbidden, Invalid, NotFound, _require, _storable
 from console.web.auth import Principal, audit
 from console.web.queries import QueueFilters
-from storage.console_models import Role, SavedView
+from storage.console_models import ConsoleUser, Role, SavedView
 from storage.engine import session_scope
 
 MAX_VIEWS = 50  # per user
 
 
+def team_of(session: Session, user_id: int) -> str | None:
+    return session.execute(sa.select(ConsoleUser.team).where(  # type: ignore[call-overload]
+        ConsoleUser.id == user_id)).scalar_one_or_none()
+
+
+def _same_team(team: str | None) -> Any:
+    """Owners in `team` (NULL-safe: no team matches no team)."""
+    owners = sa.select(ConsoleUser.id).where(  # type: ignore[call-overload]
+        ConsoleUser.team.is_not_distinct_from(team))  # type: ignore[union-attr]
+    return SavedView.user_id.in_(owners)  # type: ignore[attr-defined]
+
+
 def views_for(session: Session, user_id: int) -> list[dict[str, Any]]:
-    """The user's own views, then the team's shared ones, by name."""
+    """The user's own views, then the ones shared in the user's team, by name."""
+    team = team_of(session, user_id)
     rows = session.execute(
-        sa.select(SavedView).where(sa.or_(SavedView.user_id == user_id,  # type: ignore[arg-type]
-                                          SavedView.shared.is_(True)))  # type: ignore[attr-defined]
+        sa.select(SavedView).where(sa.or_(
+            SavedView.user_id == user_id,  # type: ignore[arg-type]
+            sa.and_(SavedView.shared.is_(True), _same_team(team))))  # type: ignore[attr-defined]
         .order_by(SavedView.shared, SavedView.name)).scalars()  # type: ignore[arg-type]
     return [{"id": v.id, "name": v.name, "href": "/queue" + (f"?{v.params}" if v.params else ""),
-             "shared": v.shared, "mine": v.user_id == user_id} for v in rows]
+             "shared": v.shared, "mine": v.user_id == user_id, "team": team} for v in rows]
 
 
 def save(engine: Engine, actor: Principal, name: str, query: str, shared: bool) -> int:
@@ -54,12 +69,13 @@ def save(engine: Engine, actor: Principal, name: str, query: str, shared: bool) 
 
 
 def delete(engine: Engine, actor: Principal, view_id: int) -> None:
-    """Delete a view: its owner, or a lead for a shared one."""
+    """Delete a view: its owner, or a lead of the team it is shared with."""
     with session_scope(engine) as session:
         view = session.get(SavedView, view_id)
         if view is None:
             raise NotFound(f"no view {view_id}")
-        if view.user_id != actor.user_id and not (view.shared and actor.can(Role.lead)):
-            raise Forbidden("only its owner (or a lead, for a shared view) can delete a view")
+        in_team = view.shared and team_of(session, view.user_id) == team_of(session, actor.user_id)
+        if view.user_id != actor.user_id and not (in_team and actor.can(Role.lead)):
+            raise Forbidden("only its owner (or a lead of its team, for a shared view) can delete a view")
         audit(session, actor.username, "view.deleted", "view", view.id, name=view.name)
         session.delete(view)

@@ -320,10 +320,14 @@ class Sweep:
     and then remembered like any other item.
     """
 
-    def __init__(self, source: str, mark: Watermark, stats: dict[str, int]):
+    def __init__(self, source: str, mark: Watermark, stats: dict[str, int], stop_at_seen: bool = False):
         self.source = source
         self.mark = mark
         self.stats = stats
+        # A listing strictly ordered by the item's own time (YouTube commentThreads with
+        # order=time) has nothing new below an item already read: stop there, so the
+        # overlap with the previous poll is that one item, not everything at its second.
+        self.stop_at_seen = stop_at_seen
         self.mentions: list[Any] = []
         self.quarantined: list[Quarantined] = []
         self.read: list[tuple[str, float]] = []
@@ -369,6 +373,8 @@ class Sweep:
             return
         if item_id in self._ids or not self.mark.is_new(item_id, ts):
             bump(self.stats, "dropped/seen")
+            if self.stop_at_seen and item_id in self.mark.seen:
+                self.done = True
             return
         self._ids.add(item_id)
         self.read.append((item_id, ts))

@@ -32,6 +32,14 @@ the highest id read. A poll that hits `max_pages` before reaching `since` stores
 the gap first, then adopts `pending`: nothing skipped, nothing read twice. The first poll
 reads one page and starts from there (no back-fill of the forum's history).
 
+Reads: `/posts.json` has no "after" and always answers a page of 50 (Discourse's
+LatestPostsQuery: `id < before`, newest first, PAGE_SIZE 50), so a poll every few minutes
+reads the same posts again and again, however early it stops at `since`. With
+`webhook: true` the forum pushes each post once to `/hooks/discourse`
+(console.web.discourse_hook), which also moves `since` to it; polling then only checks,
+once per `webhook_silence` without a delivery, that nothing was missed (cursor
+`hook = {"at", "checked", "doubt_since"?}`; see `_hook_is_live`).
+
 Credentials: none for a public forum. For a private one set `api_key: true` and
 DISCOURSE_API_KEY / DISCOURSE_API_USERNAME (sent as the `Api-Key` / `Api-Username`
 headers). Errors: `listener.sources._http` (timeouts, 5xx, a bad body retried; 429 ->
@@ -102,6 +110,11 @@ class DiscourseSource:
         categories: list[int] = Field(default_factory=list)  # category ids kept whatever the text
         max_pages: int = Field(5, ge=1, le=50)  # per stream per poll
         timeout: float = Field(15.0, gt=0, le=120)
+        # The forum pushes posts to /hooks/discourse (console.web.discourse_hook): polling
+        # then only checks, once per `webhook_silence` without a delivery, that the hook
+        # still works, and catches up if it does not.
+        webhook: bool = False
+        webhook_silence: float = Field(3600.0, ge=60, le=7 * 86_400)  # seconds
 
         @model_validator(mode="after")
         def _something_to_read(self) -> DiscourseSource.Options:
@@ -144,6 +157,8 @@ class DiscourseSource:
         if opts.api_key:
             creds = require_env(env, ENV, cls.type, name)
             headers = {"Api-Key": creds["DISCOURSE_API_KEY"], "Api-Username": creds["DISCOURSE_API_USERNAME"]}
+        if opts.webhook:  # without it every delivery is refused and the source would only poll hourly
+            require_env(env, ("DISCOURSE_WEBHOOK_SECRET",), cls.type, name)
         if client is None:
             client = httpx.Client(headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
         return cls(name, client, matcher, opts, headers)
@@ -155,6 +170,8 @@ class DiscourseSource:
         state = load_cursor(cursor, self.type, self.name)
         streams: dict[str, Any] = state.setdefault("streams", {})
         stats: dict[str, int] = {}
+        if self.options.webhook and self._hook_is_live(state, stats):
+            return Batch(mentions=[], next_cursor=dump_cursor(state), exhausted=True, stats=stats)
         run = _Run()
         exhausted = True
         if self.options.posts:
@@ -165,6 +182,8 @@ class DiscourseSource:
         if self.options.categories and not self.options.posts:
             for category in self.options.categories:
                 exhausted &= self._category(category, streams.setdefault(f"category:{category}", {}), run, stats)
+        if self.options.webhook:
+            self._settle(state, exhausted)
         state["v"] = 1
         bump(stats, "fetched", len(run.mentions))
         if run.quarantined:
@@ -176,6 +195,70 @@ class DiscourseSource:
             exhausted=exhausted,
             stats=stats,
         )
+
+    def _hook_is_live(self, state: dict[str, Any], stats: dict[str, int]) -> bool:
+        """With the webhook on: True (skip this poll) while deliveries come. A poll runs as
+        a check when `webhook_silence` passed without a delivery or a check; from then on
+        the hook is "in doubt" (it may be broken, or the forum quiet): deliveries are still
+        stored but no longer move the high-water mark, and a check runs once per
+        `webhook_silence`, until a check reads through to the newest post after a
+        delivery came in (`_settle`). So a hook that stops loses nothing: the checks read
+        from the last post known to be contiguous."""
+        now = self.clock().timestamp()
+        hook = dict(state.get("hook") or {}) if isinstance(state.get("hook"), dict) else {}
+        doubt = hook.get("doubt_since")
+        last = float(hook.get("checked") or 0)
+        if doubt is None:
+            last = max(last, float(hook.get("at") or 0))
+        if now - last < self.options.webhook_silence:
+            bump(stats, "webhook/live" if doubt is None else "webhook/in_doubt")
+            return True
+        hook["checked"] = now
+        if doubt is None:
+            hook["doubt_since"] = now
+        state["hook"] = hook
+        bump(stats, "webhook/check")
+        return False
+
+    @staticmethod
+    def _settle(state: dict[str, Any], caught_up: bool) -> None:
+        """After a check: the hook is trusted again when the check read through to the
+        newest post and a delivery arrived after the doubt began."""
+        hook = state.get("hook") or {}
+        doubt = hook.get("doubt_since")
+        if caught_up and doubt is not None and float(hook.get("at") or 0) > float(doubt):
+            hook.pop("doubt_since", None)
+
+    @staticmethod
+    def after_delivery(cursor: str | None, post_ids: list[int], at: datetime, name: str = "discourse") -> str:
+        """The cursor after the webhook delivered `post_ids` at `at`: the delivery time is
+        kept (polling waits while deliveries come) and, unless the hook is in doubt, every
+        post-id stream's high-water mark moves up to them (the next check starts there)."""
+        state = load_cursor(cursor, "discourse", name)
+        streams: dict[str, Any] = state.setdefault("streams", {})
+        stored = state.get("hook")
+        hook: dict[str, Any] = stored if isinstance(stored, dict) else {}
+        top = max(post_ids, default=None)
+        if top is not None and hook.get("doubt_since") is None:
+            for key in ["posts", *[k for k in streams if k.startswith("search:")]]:
+                entry = streams.setdefault(key, {})
+                since = _int(entry.get("since"))
+                if since is None or top > since:
+                    entry["since"] = top
+        state["hook"] = {**hook, "at": at.timestamp()}
+        state["v"] = 1
+        return dump_cursor(state)
+
+    def mention_from_webhook(self, post: Any, stats: dict[str, int]) -> Mention | None:
+        """A Mention for a `post_created` / `post_edited` delivery's post when it is for us
+        (brand match or category), else None; raises on a malformed post. Private messages
+        (`topic_archetype: private_message`) are never kept."""
+        if isinstance(post, dict) and post.get("topic_archetype") == "private_message":
+            bump(stats, "dropped/private")
+            return None
+        run = _Run()
+        self._keep_post(post, run, stats)
+        return run.mentions[0] if run.mentions else None
 
     def _posts(self, entry: dict[str, Any], run: _Run, stats: dict[str, int]) -> bool:
         """Page /posts.json down to `since` (or through a stored gap). True when caught up."""

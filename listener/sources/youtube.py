@@ -4,7 +4,7 @@ the YouTube Data API v3 with an API key.
 Two streams:
 
 * `comments`: `commentThreads.list?part=snippet,replies&allThreadsRelatedToChannelId=
-  <channel>&order=time&maxResults=100` (1 quota unit a page): every comment thread on the
+  <channel>&order=time&maxResults=1..100` (1 quota unit a page): every comment thread on the
   channel's videos, newest first, with the replies the thread resource carries. Every
   comment is kept (it is on your channel); replies become mentions answering the
   top-level comment. A reply added later to a thread already read is not seen (reading
@@ -39,9 +39,17 @@ channel) -> PermanentError; 5xx, timeouts, network errors and bad bodies -> retr
 in the URL, so it does not end up in logs.
 
 Cursor (JSON): `{"v": 1, "quota": {"day": "YYYY-MM-DD" (Pacific), "used", "search"},
-"streams": {"comments": {"ts", "seen", "resume"?}, "search": {"ts", "seen"}}}`; see
-`Watermark`. A comments poll stopped by `max_pages` before reaching the watermark
+"streams": {"comments": {"ts", "seen", "etag"?, "resume"?}, "search": {"ts", "seen"}}}`;
+see `Watermark`. A comments poll stopped by `max_pages` before reaching the watermark
 stores `resume = {"page_token", "pending"}` and continues there next poll.
+
+Reads: commentThreads cannot be asked for "newer than", so a caught-up poll first asks
+for the newest thread alone with `If-None-Match: <etag>` (the Data API's ETags; 304 Not
+Modified carries no thread), then pages from half the last poll's new threads (at
+least 1), doubling, down to the first thread already read, where it stops (order=time is strict). A poll that finds something
+new reads it plus that one boundary thread; an idle poll reads none. Known limit: a
+thread made visible late with the same second as the newest thread read, and listed
+below it, is not seen (the old sweep read the whole second again on every poll).
 """
 
 from __future__ import annotations
@@ -245,18 +253,32 @@ class YouTubeSource:
         mark = Watermark.from_json(entry)
         resume = entry.get("resume") if isinstance(entry.get("resume"), dict) else None
         token = resume.get("page_token") if resume else None
-        sweep = Sweep(self.name, mark, stats)
+        sweep = Sweep(self.name, mark, stats, stop_at_seen=True)
         ended = False
-        # commentThreads has no "since": every poll reads from the newest thread down to one
-        # at the watermark. The first page is sized to what the last poll found new, plus
-        # that one, and each further page doubles (up to 100): a unit per page either way,
-        # and every thread already stored that a page returns again is a wasted read, so
-        # the overshoot stays within the last page. A burst just takes a few more pages.
-        size = 100 if token or mark.ts is None else min(100, int(entry.get("last_new") or 0) + 2)
-        for _ in range(self.options.max_pages):
+        # commentThreads has no "since": every poll reads from the newest thread down to the
+        # first one already read (order=time is strict, so nothing new lies below it).
+        # Caught up, a poll first asks for the newest thread alone, conditionally
+        # (If-None-Match with the ETag of the last such answer): 304 when nothing changed,
+        # and no thread is read. Otherwise pages start at half what the last poll found
+        # new (at least 1) and double up to 100: a unit a page either way, and the threads
+        # a page returns below the first one already read are read for nothing, so small
+        # pages near the high-water mark keep that overlap to about one thread. A burst
+        # just takes a few more pages.
+        probe = not token and mark.ts is not None
+        start = max(1, min(100, int(entry.get("last_new") or 0) // 2))  # half the last poll's new threads
+        if token and resume:  # carry on where the page cap stopped, at the size reached
+            start = max(1, min(100, int(resume.get("size") or 100)))
+        prefix = [1, 1, 1] if probe and start == 1 else [1] if probe else []
+        sizes = iter([*prefix, *(min(100, start << n) for n in range(8))] if (probe or token) else [])
+        next_size = 100
+        etag = entry.get("etag") if probe else None
+        new_etag: str | None = None
+        for page in range(self.options.max_pages):
             if self._left(quota) < COST["commentThreads"]:
                 bump(stats, "quota/comments_skipped")
                 break
+            size = next(sizes, 100)
+            next_size = min(100, size * 2)
             params: dict[str, Any] = {
                 "part": "snippet,replies",
                 "allThreadsRelatedToChannelId": self.options.channel_id,
@@ -266,7 +288,14 @@ class YouTubeSource:
             }
             if token:
                 params["pageToken"] = token
-            body = self._get("commentThreads", params, quota, stats)
+            body = self._get("commentThreads", params, quota, stats, etag=etag if page == 0 else None)
+            if body is None:  # 304: the newest thread is the one read last time
+                bump(stats, "not_modified")
+                ended = True
+                new_etag = etag
+                break
+            if probe and page == 0 and isinstance(body.get("etag"), str):
+                new_etag = body["etag"]
             items = body.get("items")
             if not isinstance(items, list):
                 raise TransientError("YouTube commentThreads answer has no items list", "malformed_body")
@@ -281,7 +310,6 @@ class YouTubeSource:
                 if sweep.done:
                     break
             token = body.get("nextPageToken")
-            size = min(100, size * 2)
             if sweep.done or not token:
                 ended = True
                 break
@@ -293,16 +321,18 @@ class YouTubeSource:
                 entry.update(Watermark(merged.ts, merged.seen).to_json())
             else:
                 entry.update(mark.to_json())
-                entry["resume"] = {"page_token": token, "pending": merged.to_json()}
+                entry["resume"] = {"page_token": token, "pending": merged.to_json(), "size": next_size}
         elif read_all or mark.ts is None:
             entry.clear()
             entry.update(sweep.advanced().to_json())
         else:
             entry.clear()
             entry.update(mark.to_json())
-            entry["resume"] = {"page_token": token, "pending": sweep.advanced().to_json()}
+            entry["resume"] = {"page_token": token, "pending": sweep.advanced().to_json(), "size": next_size}
             bump(stats, "gap/page_limit")
         known = {m.external_id for m in mentions}
+        if new_etag and "resume" not in entry:
+            entry["etag"] = new_etag
         entry["last_new"] = len(sweep.read)
         for thread in sweep.mentions:  # _thread gives the comment and its replies
             for mention in thread:
@@ -459,8 +489,16 @@ class YouTubeSource:
 
     # ------------------------------------------------------------------ HTTP
 
-    def _get(self, resource: str, params: Mapping[str, Any], quota: dict[str, Any], stats: dict[str, int]) -> Any:
-        """One Data API call; its units are charged to `quota` whatever the answer."""
+    def _get(
+        self,
+        resource: str,
+        params: Mapping[str, Any],
+        quota: dict[str, Any],
+        stats: dict[str, int],
+        etag: str | None = None,
+    ) -> Any:
+        """One Data API call; its units are charged to `quota` whatever the answer. With
+        `etag`, a conditional request: None when the API answers 304 Not Modified."""
         url = f"{API}/{resource}"
 
         def classify(response: httpx.Response) -> Exception | None:
@@ -496,13 +534,15 @@ class YouTubeSource:
                 url,
                 label="YouTube",
                 params=params,
-                headers={"X-Goog-Api-Key": self.key},
+                headers={"X-Goog-Api-Key": self.key, **({"If-None-Match": etag} if etag else {})},
                 timeout=self.options.timeout,
                 policy=RetryPolicy(attempts=1),
                 stats=stats,
                 clock=self.clock,
                 classify=classify,
             )
+            if response.status_code == 304:
+                return None
             try:
                 body = response.json()
             except ValueError as exc:

@@ -256,6 +256,13 @@ def test_care_at_speed(server, browser, db):
     assert "2 posts" in page.locator("#case h2").inner_text()
     assert "now no signal at all" in page.locator("#case").inner_text()
     page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
+    assert page.locator("#case .pill.follow-up").count() == 1
+    with db.connect() as conn:
+        follow = conn.execute(sa.select(et.c.id).order_by(et.c.id.desc()).limit(1)).scalar_one()
+    page.goto(f"{base}/escalations/{follow}")  # the follow-up says so, and where it is worked
+    assert page.locator("h1 .status-follow-up").inner_text() == "follow-up"
+    assert page.locator(f"a[href='/escalations/{head}']").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "follow-up.png"), full_page=True)
     page.goto(f"{base}/queue")
     assert "2 posts" in page.locator(f"#row-{head}").inner_text().lower()
 
@@ -307,4 +314,17 @@ def test_care_at_speed(server, browser, db):
         p.goto(base + path)
         _fits(p, 390)
     phone.close()
+
+    # a lead picks a period on the team view; the dashboard shows the same period
+    lead = browser.new_context(viewport={"width": 1360, "height": 900})
+    q = lead.new_page()
+    _watch(q, dialogs, problems)
+    _sign_in(q, base, "lena")
+    q.goto(f"{base}/team")
+    q.click("nav[aria-label=Period] >> text=Last 30 days")
+    q.wait_for_url("**/team?period=30d")
+    q.screenshot(path=str(ARTIFACTS / "team-period.png"), full_page=True)
+    q.goto(f"{base}/dashboard")
+    assert q.locator("nav[aria-label=Period] a.active").inner_text() == "Last 30 days"
+    lead.close()
     assert dialogs == [] and not [x for x in problems if "Refused" in x], problems

@@ -117,3 +117,41 @@ def test_export_cases_jsonl_and_csv(db: Engine):
     export_rows(db, "cases", "csv", None, out)
     table = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert len(table) == 2 and json.loads(table[0]["mention_external_ids"]) == rows[0]["mention_external_ids"]
+
+
+def test_follow_ups_show_as_follow_ups_in_queue_case_view_api_and_exports(client_for, db: Engine):
+    """A post that joined its author's open case is closed into the case's head: it is
+    shown as a follow-up of that head (not as a resolved item with no label) in the queue,
+    on its page, in the case panel, in the API and in both exports."""
+    head = add_escalation(db, "charged twice", handle="ben_t")
+    follow = add_escalation(db, "still charged twice", handle="ben_t2")
+    with session_scope(db) as s:  # the same author wrote both
+        first, second = (s.get(Escalation, i) for i in (head, follow))
+        assert first is not None and second is not None
+        s.execute(sa.text("UPDATE mention SET author_id = (SELECT author_id FROM mention WHERE id = :a) "
+                          "WHERE id = :b"), {"a": first.mention_id, "b": second.mention_id})
+    _grouped(db, head, follow)
+    assert _esc(db, follow).follow_up_of == head and _esc(db, head).follow_up_of is None
+    c = client_for("alice")
+    queue = c.get("/queue", params={"status": "resolved"}).text
+    row = queue.split(f'id="row-{follow}"')[1].split("</tr>")[0]
+    assert "follow-up of" in row and f'href="/escalations/{head}"' in row and ">resolved<" not in row
+    page = c.get(f"/escalations/{follow}").text
+    assert '<span class="status status-follow-up">follow-up</span>' in page
+    assert "<h2>Follow-up</h2>" in page and f"escalation #{head}</a>" in page
+    panel = c.get(f"/escalations/{head}").text.split('id="case"')[1].split("</section>")[0]
+    assert panel.count('class="pill follow-up"') == 1
+    api = c.http.get(f"/api/v1/escalations/{follow}").json()
+    assert api["follow_up_of"] == head and api["status"] == "resolved"
+    out = io.StringIO()
+    export_rows(db, "escalations", "csv", None, out)
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(out.getvalue()))}
+    assert rows[follow]["follow_up_of"] == str(head) and rows[head]["follow_up_of"] == ""
+    out = io.StringIO()
+    export_rows(db, "cases", "jsonl", None, out)
+    (case,) = [json.loads(line) for line in out.getvalue().splitlines()
+               if json.loads(line)["case_id"] == _esc(db, head).case_id]
+    assert len(case["mention_external_ids"]) == 2 and len(case["follow_up_external_ids"]) == 1
+    # reopened by hand, it is worked on its own: no longer a follow-up
+    assert c.post(f"/escalations/{follow}/reopen", {}).status_code == 303
+    assert _esc(db, follow).follow_up_of is None

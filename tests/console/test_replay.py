@@ -63,3 +63,32 @@ def test_replay_reports_a_lexicon_change(engine: Engine, stored: RulesConfig) ->
     report = replay_report(engine, stored, lexicon, None)
     assert report["sentiment_changed"] >= 1
     assert sum(report["removed"].values()) >= 1
+
+
+PLATINUM_FIRST = """
+  - name: platinum
+    when: {brand: own, segment: platinum}
+    escalate: {queue: urgent, priority: urgent}
+"""
+
+
+def test_replay_applies_customer_segments_like_the_pipeline(engine: Engine, stored: RulesConfig,
+                                                           tmp_path: Path) -> None:
+    """A route on `segment` fires in replay for a customer the directory knows, as it would
+    live (and not for anyone else): the replayed mentions carry the segment."""
+    from sqlmodel import Session
+
+    from storage.customers import Identity, link
+
+    with Session(engine) as s:
+        link(s, "test", "C-9", segment="platinum", identities=[Identity("x", "ben_t")])
+        s.commit()
+    text = (FIXTURES / "rules" / "pipeline.yaml").read_text().replace("routes:\n", "routes:" + PLATINUM_FIRST, 1)
+    proposed = parse_rules_text(
+        text.replace("{feed}", str(FIXTURES / "pipeline" / "feed.jsonl")).replace("{sink}", str(tmp_path / "o.jsonl")))
+    report = replay_report(engine, stored, proposed, None, examples=3)
+    # ben_t's complaint (p2) moves from `complaint` to `platinum`; nobody else's post does
+    assert report["rerouted"] == {"complaint → platinum": 1}, report
+    assert report["added"] == {} and report["removed"] == {}
+    (example,) = report["examples"]["rerouted"]
+    assert example["external_id"] == "p2"

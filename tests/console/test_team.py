@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
@@ -50,6 +51,30 @@ def test_agent_statistics_and_sla_breaches(client_for, db: Engine):
     assert f'href="/escalations/{a2}"' in page  # handled late
     month = lead.get("/team?period=30d").text
     assert "<td>alice</td><td class=\"num\">4</td>" in month  # the old one counts in 30 days
-    assert lead.get("/team?period=bogus").status_code == 200
+    assert lead.get("/team?period=bogus").status_code == 200  # falls back to the remembered period
     assert client_for("alice").get("/team").status_code == 403
     assert 'href="/team"' in lead.get("/queue").text and 'href="/team"' not in c.get("/queue").text
+
+
+def test_one_period_picker_shared_by_the_dashboard_and_the_team_view(client_for, db) -> None:
+    """The same picker (?period=today|7d|30d) on both pages, remembered per user: a
+    period chosen on /team is the dashboard's too, and the other way round; another user
+    keeps their own; an unknown value keeps the remembered one; old ?range= links work."""
+    lead, other = client_for("lena"), client_for("vic")
+    active = re.compile(r'<a href="(/\w+)\?period=(\w+)" class="active" aria-current="page">')
+
+    def picked(page: str) -> tuple[str, str]:
+        m = active.search(page)
+        assert m, page
+        return m.group(1), m.group(2)
+
+    assert picked(lead.get("/team").text) == ("/team", "today")  # nothing chosen yet
+    assert picked(lead.get("/team?period=30d").text) == ("/team", "30d")
+    dash = lead.get("/dashboard").text
+    assert picked(dash) == ("/dashboard", "30d") and "mentions last 30 days" in dash
+    assert picked(lead.get("/dashboard?period=7d").text) == ("/dashboard", "7d")
+    assert picked(lead.get("/team").text) == ("/team", "7d")
+    assert picked(lead.get("/team?period=bogus").text) == ("/team", "7d")
+    assert picked(other.get("/dashboard").text) == ("/dashboard", "today")  # per user
+    assert picked(other.get("/dashboard?range=30d").text) == ("/dashboard", "30d")
+    assert picked(lead.get("/team?period=1d").text) == ("/team", "today")  # the old "24 hours" link

@@ -130,3 +130,35 @@ def test_saved_views_per_user_and_shared_with_the_team(client_for, db: Engine):
         acts = [e.action for e in s.execute(sa.select(AuditEvent).where(
             AuditEvent.subject_type == "view")).scalars()]  # type: ignore[arg-type]
     assert acts == ["view.saved", "view.saved", "view.deleted"]
+
+
+def test_shared_views_are_shared_within_the_owner_s_team(client_for, db: Engine, tmp_path):
+    """alice and lena work in billing, bob in network: alice's shared view is seen by lena
+    (and deletable by her, a lead of that team), not by bob; people without a team share
+    among themselves. Teams are set with `socialear users team`."""
+    from typer.testing import CliRunner
+
+    from console.users_cli import users_app
+    from storage.console_models import SavedView
+
+    url = db.url.render_as_string(hide_password=False)
+    run = CliRunner().invoke
+    for name, team in (("alice", "billing"), ("lena", "billing"), ("bob", "network")):
+        r = run(users_app, ["team", name, team, "--database-url", url])
+        assert r.exit_code == 0 and f"team {team}" in r.output, r.output
+    assert "billing" in run(users_app, ["list", "--database-url", url]).output
+    assert run(users_app, ["team", "nobody", "x", "--database-url", url]).exit_code != 0
+    alice, bob, lena, vic = client_for("alice"), client_for("bob"), client_for("lena"), client_for("vic")
+    alice.post("/queue/views", {"name": "Billing urgent", "query": "priority=urgent", "shared": "1"})
+    bob.post("/queue/views", {"name": "Network outages", "query": "queue=urgent", "shared": "1"})
+    assert ">Billing urgent</a>" in lena.get("/queue").text and "(billing)" in lena.get("/queue").text
+    assert ">Billing urgent</a>" not in bob.get("/queue").text
+    assert ">Network outages</a>" not in lena.get("/queue").text
+    assert ">Billing urgent</a>" not in vic.get("/queue").text  # vic has no team
+    with session_scope(db) as s:
+        ids = {v.name: v.id for v in s.execute(sa.select(SavedView)).scalars()}
+    assert lena.post(f"/queue/views/{ids['Network outages']}/delete").status_code == 403  # another team's
+    assert _done(lena.post(f"/queue/views/{ids['Billing urgent']}/delete")) == "Deleted the view."
+    # without a team, views are shared with the others who have none
+    assert run(users_app, ["team", "bob", "", "--database-url", url]).exit_code == 0
+    assert ">Network outages</a>" in vic.get("/queue").text

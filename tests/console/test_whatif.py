@@ -122,3 +122,28 @@ def test_oversized_rules_are_refused(client_for) -> None:
     lead = client_for("lena")
     r = lead.post("/rules/whatif", {"proposed": "#" * (whatif.MAX_TEXT + 1)})
     assert r.status_code == 422 and "longer than" in r.text
+
+
+def test_a_segment_route_fires_for_the_directory_s_customers(client_for, rules, db: Engine) -> None:
+    """The what-if re-routes history with the customer directory's segments, as the live
+    pipeline routes: a `segment: platinum` route catches the platinum customer's post only."""
+    from sqlmodel import Session
+
+    from storage.customers import Identity, link
+
+    add_escalation(db, "nimbus billing is terrible and I was charged twice, furious", handle="plat_pat")
+    add_escalation(db, "nimbus billing is terrible and I was charged twice, furious", handle="std_sam")
+    with Session(db) as s:
+        link(s, "test", "C-1", segment="platinum", identities=[Identity("x", "plat_pat")])
+        s.commit()
+    platinum = """
+routes:
+  - name: platinum
+    when: {brand: own, segment: platinum}
+    escalate: {queue: care, priority: urgent}
+"""
+    r = client_for("lena").post("/rules/whatif", {"proposed": _proposed(rules, platinum), "window": "7d"})
+    assert r.status_code == 200, r.text
+    row = re.search(r'<tr class="change-added"><td>added</td><td><code>platinum</code></td>'
+                    r'<td class="num">(\d+)</td>', r.text)
+    assert row and int(row.group(1)) == 1, r.text

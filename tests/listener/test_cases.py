@@ -83,6 +83,7 @@ def test_follow_ups_join_the_case_and_raise_it(engine: Engine, tmp_path: Path) -
     assert value(rows["b1"].status) == "open"
     for k in ("b2", "b3"):
         assert value(rows[k].status) == "resolved" and rows[k].label is None
+        assert rows[k].follow_up_of == rows["b1"].id  # shown as a follow-up of the head
         assert rows[k].resolution == f"Follow-up in case {ben.id}: handled with escalation #{rows['b1'].id}"
     # ... and the head is raised to the outage follow-up's priority, urgency and SLA
     assert value(rows["b3"].priority) == "urgent"
@@ -208,3 +209,90 @@ def test_three_posts_make_one_zendesk_ticket_and_two_comments_through_an_outage_
         states = conn.execute(sa.select(ot.c.state, ot.c.external_ref).order_by(ot.c.id)).all()
     assert [(value(s), r) for s, r in states] == [("sent", str(ticket_id))] * 3
     assert {r.external_ref for r in escalations(engine)} == {str(ticket_id)}
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """A fresh PostgreSQL schema: replicas share a database only on PostgreSQL (SQLite
+    deployments are one process)."""
+    import os
+
+    if not os.environ.get("SOCIALEAR_TEST_POSTGRES_URL"):
+        pytest.skip("needs SOCIALEAR_TEST_POSTGRES_URL: replicas run on PostgreSQL only")
+    return str(request.getfixturevalue("_pg_schema"))
+
+
+def test_two_replicas_grouping_the_same_customer_at_once_open_one_case(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two replicas (two engines, two threads, two real transactions) each store a post of
+    the same customer, one from X and one from Facebook (two author rows, linked in the
+    directory); replica B places its post while A's new case is still uncommitted.
+    Without the lock B cannot see A's case and opens a second one. (The same author row
+    on both replicas is serialised by the pipeline's author update already.)"""
+    import threading
+
+    from sqlmodel import Session
+
+    from storage.customers import Identity, link
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    with Session(engine) as s:
+        link(s, "test", "C-1", segment="gold", identities=[Identity("x", "ben_t"), Identity("facebook", "ben.t")])
+        s.commit()
+    rules = zendesk_rules(tmp_path)
+    other = make_engine(pg_url)
+    a_grouped, b_done = threading.Event(), threading.Event()
+    original = cases.group_new
+
+    def interleaved(conn: sa.Connection, ids: list[int], now: datetime) -> dict[int, int]:
+        if threading.current_thread().name == "replica-a":
+            out = original(conn, ids, now)
+            a_grouped.set()
+            b_done.wait(timeout=2.0)  # hold A's transaction open while B groups
+            return out
+        assert a_grouped.wait(timeout=30)
+        try:
+            return original(conn, ids, now)
+        finally:
+            b_done.set()
+
+    monkeypatch.setattr(cases, "group_new", interleaved)
+    errors: list[BaseException] = []
+
+    def replica(eng: Engine, mention: Mention) -> None:
+        try:
+            Pipeline(eng, lambda: rules).process(mention.source, Batch([mention], next_cursor=None), None)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=replica, name="replica-a",
+                         args=(engine, post("r1", "Nimbus charged twice this month, awful.", 0))),
+        threading.Thread(target=replica, name="replica-b",
+                         args=(other, Mention(source="page", platform="facebook", external_id="r2",
+                                              text="Nimbus still charging me twice, awful.", created_at=T0,
+                                              author=Author(platform="facebook", handle="ben.t")))),
+    ]
+    try:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=60)
+    finally:
+        other.dispose()
+    assert not errors, errors
+    try:
+        check_one_case(engine)
+    finally:
+        engine.dispose()
+
+
+def check_one_case(engine: Engine) -> None:
+    rows = {r.external_id: r for r in escalations(engine)}
+    assert set(rows) == {"r1", "r2"}
+    (case,) = case_rows(engine)  # one case, not one per replica
+    assert case.size == 2 and {r.case_id for r in rows.values()} == {case.id}
+    assert sorted(value(r.status) for r in rows.values()) == ["open", "resolved"]  # one queue item

@@ -37,3 +37,22 @@ def test_compressed_day(platform: str) -> None:
     assert result["restarts"] == 3
     if platform == "facebook":  # `since` from the second after the newest read: nothing twice
         assert result["reads_per_unique"] == 1.0 and result["reads_per_unique_mention"] == 1.0
+
+
+def test_compressed_discourse_day_with_the_webhook() -> None:
+    """Posts pushed to /hooks/discourse are read once; the two hours of lost deliveries are
+    found by the source's hourly checks; nothing is missed or stored twice."""
+    result = platform_day.simulate("discourse", hours=6.0, poll_every=300.0, restarts=3, webhook=True)
+    assert result["webhook_lost"] > 0 and result["webhook_pushed"] > 100
+    assert result["missing"] == 0 and result["duplicates"] == 0 and result["unexpected"] == 0
+    assert result["requests_during_throttle"] == 0
+    # polling alone reads each post many times (a /posts.json page is 50 posts, whatever is new)
+    assert result["reads_per_unique_mention"] < 1.6, result
+
+
+def test_compressed_youtube_day_reads_little_more_than_once() -> None:
+    """Idle polls are answered 304 and read nothing; a poll reads its new threads plus the
+    one thread it stops at."""
+    result = platform_day.simulate("youtube", hours=4.0, poll_every=300.0, restarts=3)
+    assert result["not_modified"] > 0
+    assert result["reads_per_unique_mention"] < 1.5, result

@@ -134,3 +134,24 @@ def test_json_columns_track_in_place_changes(session: Session, factory) -> None:
     assert loaded is not None
     assert loaded.tags == ["refund", "vip"]
     assert loaded.decision == {"rule": "complaints", "score": 71}
+
+
+def test_0010_marks_existing_follow_ups_from_their_resolution(engine: Engine) -> None:
+    """Rows closed into a case before 0010 (pipeline follow-ups, merged heads) get
+    `follow_up_of` from the resolution text; worked items keep NULL."""
+    from storage.migrate import downgrade
+    from tests.console.conftest import add_escalation
+
+    ids = [add_escalation(engine, f"post {n}", status=status) for n, status in
+           enumerate(("open", "resolved", "resolved", "resolved"))]
+    texts = [None, f"Follow-up in case 7: handled with escalation #{ids[0]}",
+             f"Merged into case 7: handled with escalation #{ids[0]}", "Fixed the bill, customer happy"]
+    et = Escalation.__table__
+    with engine.begin() as conn:
+        for eid, text in zip(ids, texts, strict=True):
+            conn.execute(et.update().where(et.c.id == eid).values(resolution=text, case_id=7))
+    downgrade(engine, "0009")
+    upgrade(engine)
+    with engine.connect() as conn:
+        got = dict(conn.execute(sa.select(et.c.id, et.c.follow_up_of).where(et.c.id.in_(ids))).all())
+    assert got == {ids[0]: None, ids[1]: ids[0], ids[2]: ids[0], ids[3]: None}

@@ -175,3 +175,13 @@ def test_429_without_retry_after_waits_the_bodys_wait_seconds(fast_retry, sleeps
 def test_nothing_to_read_is_refused():
     with pytest.raises(NotConfigured, match="nothing to read"):
         DiscourseSource.from_options("d", {"base_url": BASE, "posts": False}, brands=[NIMBUS])
+
+
+def test_webhook_mode_needs_the_webhook_secret():
+    """With `webhook: true` and no DISCOURSE_WEBHOOK_SECRET every delivery would be refused
+    and the source would only check hourly: refuse the configuration, naming the variable."""
+    with pytest.raises(NotConfigured, match="DISCOURSE_WEBHOOK_SECRET"):
+        DiscourseSource.from_options("d", {"base_url": BASE, "webhook": True}, env={}, brands=[NIMBUS])
+    source = DiscourseSource.from_options(
+        "d", {"base_url": BASE, "webhook": True}, env={"DISCOURSE_WEBHOOK_SECRET": "s"}, brands=[NIMBUS])
+    assert source.options.webhook and source.options.webhook_silence == 3600

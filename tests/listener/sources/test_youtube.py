@@ -181,3 +181,62 @@ def test_searches_are_spread_over_the_day(fast_retry):
     assert search.call_count == 1 and hour_later.stats["quota/search_not_due"] == 1
     make_source(fast_retry, now=NOW + timedelta(hours=6), search_units_per_day=400).fetch(hour_later.next_cursor)
     assert search.call_count == 2
+
+
+class ThreadServer:
+    """commentThreads newest first with offset page tokens and an ETag per answer, 304 on a
+    matching If-None-Match, like the Data API; counts the threads it returns."""
+
+    def __init__(self, threads):
+        self.threads = list(threads)
+        self.returned: list[str] = []
+        self.sizes: list[int] = []
+        self.not_modified = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        q = {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query).items()}
+        start, size = int(q.get("pageToken", "0")), int(q["maxResults"])
+        page = self.threads[start:start + size]
+        etag = '"' + "-".join(t["id"] for t in page) + '"'
+        if request.headers.get("If-None-Match") == etag:
+            self.not_modified += 1
+            return httpx.Response(304, headers={"ETag": etag})
+        self.sizes.append(size)
+        self.returned += [t["id"] for t in page]
+        body = {"kind": "youtube#commentThreadListResponse", "etag": etag, "items": page}
+        if start + size < len(self.threads):
+            body["nextPageToken"] = str(start + size)
+        return httpx.Response(200, json=body, headers={"ETag": etag})
+
+
+@respx.mock
+def test_a_caught_up_poll_reads_only_new_threads_plus_the_one_it_stops_at(fast_retry):
+    """The high-water mark: a poll with nothing new is a conditional request answered 304
+    (no thread read); a poll with new threads reads them and stops at the first thread
+    already read, however many older threads the channel has."""
+    threads = fixture_json("youtube", "comment_threads_page1")["items"]  # three, newest first
+    older = [{**threads[2], "id": f"UgOld{n:020d}"} for n in range(40)]
+    for n, thread in enumerate(older):  # forty older threads, a minute apart
+        top = thread["snippet"]["topLevelComment"]
+        stamp = (datetime(2024, 11, 1, tzinfo=UTC) - timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        thread["snippet"] = {**thread["snippet"], "topLevelComment": {
+            **top, "id": thread["id"], "snippet": {**top["snippet"], "publishedAt": stamp}}}
+    server = ThreadServer(older)
+    respx.get(THREADS).mock(side_effect=server)
+    first = make_source(fast_retry, search=False).fetch(None)
+    assert len(first.mentions) == 40
+    server.returned.clear()
+    learn = make_source(fast_retry, search=False).fetch(first.next_cursor)  # the newest thread, for its ETag
+    assert learn.mentions == [] and server.returned == [older[0]["id"]] and server.sizes[-1] == 1
+    server.returned.clear()
+    idle = make_source(fast_retry, search=False).fetch(learn.next_cursor)
+    assert idle.mentions == [] and server.not_modified == 1 and server.returned == []
+    assert idle.stats["not_modified"] == 1 and idle.rate_limit.remaining == 10_000 - 3  # still a unit
+    server.threads = [threads[1], threads[2], *older]  # two new threads on top
+    busy = make_source(fast_retry, search=False).fetch(idle.next_cursor)
+    assert [m.external_id for m in busy.mentions if "." not in m.external_id] == [threads[1]["id"], threads[2]["id"]]
+    assert server.returned == [threads[1]["id"], threads[2]["id"], older[0]["id"]]  # new ones + one overlap
+    assert server.sizes[-3:] == [1, 1, 1]
+    server.returned.clear()
+    again = make_source(fast_retry, search=False).fetch(busy.next_cursor)
+    assert again.mentions == [] and server.returned == [] and server.not_modified == 2
