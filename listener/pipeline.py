@@ -42,7 +42,7 @@ from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
 from storage import customers, rollups
 from storage import models as t
-from storage.dialect import table
+from storage.dialect import pairs_in, table
 from storage.outbox import notify_new_rows
 from storage.types import utcnow
 
@@ -377,8 +377,7 @@ class Pipeline:
         if not latest:
             return {}
         ids: dict[tuple[str, str], int] = {}
-        for chunk in _chunks(list(latest), 300):
-            cond = sa.tuple_(at.c.platform, at.c.handle).in_(chunk)
+        for cond in pairs_in(at.c.platform, at.c.handle, latest):
             for row in conn.execute(sa.select(at.c.id, at.c.platform, at.c.handle).where(cond)):
                 ids[(row.platform, row.handle)] = row.id
         if ids:
@@ -674,14 +673,14 @@ def render_named(rules: RulesConfig, name: str | None, language: str | None,
 def _escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tuple[str, str], list[int]]:
     """(platform, handle) -> [open escalations, all escalations] for the batch's authors."""
     mt, et, at = table(t.Mention), table(t.Escalation), table(t.Author)
-    keys = list({(m.author.platform, m.author.handle) for m in mentions})
+    keys = {(m.author.platform, m.author.handle) for m in mentions}
     is_open = sa.case((et.c.status.in_(OPEN_STATUSES), 1), else_=0)
     out: dict[tuple[str, str], list[int]] = {}
-    for chunk in _chunks(keys, 300):
+    for cond in pairs_in(at.c.platform, at.c.handle, keys):
         rows = conn.execute(
             sa.select(at.c.platform, at.c.handle, sa.func.sum(is_open), sa.func.count(et.c.id))
             .select_from(at.join(mt, mt.c.author_id == at.c.id).join(et, et.c.mention_id == mt.c.id))
-            .where(sa.tuple_(at.c.platform, at.c.handle).in_(chunk))
+            .where(cond)
             .group_by(at.c.platform, at.c.handle)
         )
         for p, h, n_open, n_all in rows:

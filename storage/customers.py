@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from storage.dialect import table
+from storage.dialect import pairs_in, table
 from storage.models import AuditEvent, Author, Customer, CustomerIdentity, Mention
 from storage.repo import audit, purge_mention_content
 from storage.types import utcnow
@@ -140,13 +140,11 @@ def lookup(conn: Connection | Session, keys: Iterable[tuple[str, str]]
     """(platform, handle as the platform spells it) -> (customer id, segment)."""
     wanted = {(p, h.lstrip("@").lower()): (p, h) for p, h in keys if h}
     out: dict[tuple[str, str], tuple[str, str | None]] = {}
-    items = list(wanted)
-    for i in range(0, len(items), 300):
-        chunk = items[i:i + 300]
+    for cond in pairs_in(CI.c.platform, CI.c.handle, wanted):
         rows = conn.execute(
             sa.select(CI.c.platform, CI.c.handle, CU.c.id, CU.c.segment)
             .select_from(CI.join(CU, CU.c.id == CI.c.customer_id))
-            .where(sa.tuple_(CI.c.platform, CI.c.handle).in_(chunk)))
+            .where(cond))
         for platform, handle, cid, segment in rows:
             out[wanted[(platform, handle)]] = (cid, segment)
     return out

@@ -7,8 +7,11 @@ follow-ups as comments, through a sink outage and a restart."""
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -296,3 +299,159 @@ def check_one_case(engine: Engine) -> None:
     (case,) = case_rows(engine)  # one case, not one per replica
     assert case.size == 2 and {r.case_id for r in rows.values()} == {case.id}
     assert sorted(value(r.status) for r in rows.values()) == ["open", "resolved"]  # one queue item
+
+
+def _grouping(engine: Engine, run: str) -> dict[str, Any]:
+    """Run `run`'s cases and escalations, with ids replaced by post names (comparable across runs)."""
+    rows = [r for r in escalations(engine) if r.external_id.startswith(run)]
+    name = {r.id: r.external_id.removeprefix(run) for r in rows}
+    members: dict[int, list[str]] = {}
+    for r in rows:
+        members.setdefault(r.case_id, []).append(name[r.id])
+    by_case = {c.id: c for c in case_rows(engine)}
+    out: dict[str, Any] = {}
+    for case_id, posts in members.items():
+        c = by_case[case_id]
+        out["case " + "+".join(sorted(posts))] = (value(c.status), c.size, c.urgency, name[c.head_escalation_id])
+    for r in rows:
+        resolution = re.sub(r"#(\d+)", lambda g: "#" + name[int(g[1])], (r.resolution or "")
+                            .replace(f"case {r.case_id}:", "case C:"))
+        out[name[r.id]] = (value(r.status), value(r.priority), r.urgency, r.sla_due, resolution)
+    at = t.AuditEvent.__table__
+    with engine.connect() as conn:
+        audits = conn.execute(sa.select(at.c.action, at.c.subject_id, at.c.details)
+                              .where(at.c.action.like("case.%")).order_by(at.c.id)).all()
+    out["audits"] = [(a.action, name[int(a.subject_id)], (a.details or {}).get("raised"))
+                     for a in audits if int(a.subject_id) in name]
+    return out
+
+
+def test_a_batch_is_grouped_exactly_as_its_posts_one_at_a_time(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set-based grouping (one read of the candidates, one write per kind of change) must
+    place every post of a batch as placing one post at a time does: a batch's own
+    follow-ups join the case its first post started, a reply joins by thread, a post
+    re-opens a resolved case and the next one joins the re-opened case (raising its new
+    head), a post past CASE_WINDOW starts a new case, and identities the customer
+    directory links share one. Two twin runs get identical escalations (same urgency,
+    priority and SLA); run "one_" is grouped a post at a time, run "all_" in one call."""
+    from sqlmodel import Session
+
+    from storage import customers
+
+    rules = zendesk_rules(tmp_path)
+    with Session(engine) as s:
+        for run in ("one_", "all_"):  # one customer per run: ann on X and on Reddit
+            customers.link(s, "test", f"cust-{run}", segment=None, identities=[
+                customers.Identity("x", f"{run}ann"), customers.Identity("reddit", f"{run}ann_r")])
+        s.commit()
+
+    def posts(run: str) -> list[Mention]:
+        def p(ext: str, text: str, minutes: int, handle: str, platform: str = "x", **kw: str) -> Mention:
+            m = post(f"{run}{ext}", text, minutes, f"{run}{handle}", **{k: f"{run}{v}" for k, v in kw.items()})
+            return dataclass_replace(m, platform=platform, author=dataclass_replace(m.author, platform=platform))
+        return [
+            p("a1", "Nimbus charged twice this month, awful.", 0, "ann"),
+            p("a2", "@NimbusMobile still no refund, charged twice, terrible", 20, "ann"),
+            p("b1", "@NimbusMobile network down, no signal at all, awful", 25, "bob",
+              in_reply_to="a1", conversation_id="a1"),
+            p("a3", "Nimbus charged twice again, awful.", 30, "ann_r", platform="reddit"),
+            p("r1", "Nimbus billing is a mess, charged twice, awful", 60, "rita"),
+            p("r2", "@NimbusMobile network down for me too, no signal, urgent!", 90, "rita"),
+            p("a4", "Nimbus charged twice, awful.", 60 * 24 * 3, "ann"),
+        ]
+
+    et = t.Escalation.__table__
+    for run in ("one_", "all_"):  # rita's earlier matter, resolved: her posts re-open it
+        ingest(engine, rules, post(f"{run}r0", "Nimbus charged twice, awful service", -600, f"{run}rita"))
+        r0 = next(r for r in escalations(engine) if r.external_id == f"{run}r0")
+        with engine.begin() as conn:
+            conn.execute(et.update().where(et.c.id == r0.id).values(status="resolved", resolved_at=T0))
+            cases.sync_status(conn, r0.id, T0)
+    with monkeypatch.context() as patched:  # store both runs' escalations, not yet in cases
+        patched.setattr(cases, "group_new", lambda *args: {})
+        ingest(engine, rules, *posts("one_"), *posts("all_"))
+    rows = {r.external_id: r for r in escalations(engine)}
+    with engine.begin() as conn:  # the twins' escalations are alike in everything grouping reads
+        for ext, r in rows.items():
+            if ext.startswith("all_"):
+                twin = rows["one_" + ext.removeprefix("all_")]
+                conn.execute(et.update().where(et.c.id == r.id).values(
+                    priority=twin.priority, priority_rank=twin.priority_rank, urgency=twin.urgency,
+                    sla_due=twin.sla_due))
+    ungrouped = [r for r in rows.values() if r.case_id is None]
+    by_time = sorted(ungrouped, key=lambda r: (next(m for m in posts("")
+                                                    if r.external_id.endswith("_" + m.external_id)).created_at))
+    for r in by_time:
+        if r.external_id.startswith("one_"):
+            with engine.begin() as conn:
+                cases.group_new(conn, [r.id], T0)
+    with engine.begin() as conn:
+        cases.group_new(conn, [r.id for r in ungrouped if r.external_id.startswith("all_")], T0)
+    one, batched = _grouping(engine, "one_"), _grouping(engine, "all_")
+    assert batched == one
+    # and what they agree on is the intended grouping
+    assert one["case a1+a2+a3+b1"][:2] == ("open", 4)
+    assert one["case r0+r1+r2"][0] == "open" and one["case r0+r1+r2"][3] == "r1"  # r1 re-opened it, r2 joined
+    assert one["case a4"][:2] == ("open", 1)
+    assert [a[:2] for a in one["audits"]] == [
+        ("case.joined", "a1"), ("case.joined", "a1"), ("case.joined", "a1"),
+        ("case.reopened", "r1"), ("case.joined", "r1")]
+
+
+def test_case_grouping_takes_the_same_number_of_statements_for_any_batch_size(
+        engine: Engine, tmp_path: Path) -> None:
+    """The write path is set-based: a batch of 40 escalations costs the database as many
+    statements as a batch of 4 (the per-post look-ups cost about six each)."""
+    rules = zendesk_rules(tmp_path)
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    def batch(prefix: str, n: int, cursor: str | None) -> int:
+        mentions = [post(f"{prefix}{i}", "Nimbus charged twice this month, awful.", i, f"{prefix}user{i}")
+                    for i in range(n)]
+        statements.clear()
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            result = Pipeline(engine, lambda: rules).process("feed", Batch(mentions, next_cursor=prefix), cursor)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        assert result.escalated == n
+        return len(statements)
+
+    batch("w", 1, None)  # the source's first batch also creates its cursor row
+    small = batch("s", 4, "w")
+    large = batch("l", 40, "s")
+    assert large == small, (small, large)
+
+
+def test_no_write_path_query_reads_a_whole_table(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """Every look-up a batch makes (dedupe, authors, their escalations, threads, cases)
+    uses an index, so ingest does not slow down as history grows. SQLite planned the old
+    `(platform, handle) IN (VALUES ...)` as "SCAN author": each batch read every author
+    and every mention of theirs (bench/pipeline.py --prefill 1000000: 40 % of the time)."""
+    engine = sqlite_engine
+    rules = zendesk_rules(tmp_path)
+    ingest(engine, rules, post("b1", "Nimbus charged twice this month, awful.", 0))
+    selects: list[tuple[str, Any]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        ingest(engine, rules,
+               post("b2", "Still no refund from Nimbus, charged twice. Terrible.", 30),
+               post("b3", "@NimbusMobile no signal at all, network down", 40, in_reply_to="b1", conversation_id="b1"),
+               post("c1", "Nimbus charged twice, awful service", 41, handle="someone_else"))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    big = ("mention", "author", "escalation", "care_case", "audit_event", "outbox_item")
+    with engine.connect() as conn:
+        for statement, parameters in selects:
+            plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+            scans = [step for step in plan if step.startswith("SCAN") and step.split()[1] in big]
+            assert not scans, (statement, plan)
