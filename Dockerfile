@@ -18,8 +18,12 @@ RUN python -m build --wheel --outdir /wheels . \
  && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/*.whl
 
 FROM python:3.11-slim
+# FORWARDED_ALLOW_IPS: whose X-Forwarded-For the console believes. Nobody's but loopback by
+# default (a client could otherwise pick the address sign-in throttling counts against);
+# behind a reverse proxy set it to the proxy's address, as docker-compose.yml does for Caddy.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    SOCIALEAR_HOST=0.0.0.0 SOCIALEAR_PORT=8000 SOCIALEAR_RULES=/app/rules.yaml
+    SOCIALEAR_HOST=0.0.0.0 SOCIALEAR_PORT=8000 SOCIALEAR_RULES=/app/rules.yaml \
+    FORWARDED_ALLOW_IPS=127.0.0.1,::1
 RUN useradd --create-home --uid 10001 socialear
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels socialear && rm -rf /wheels

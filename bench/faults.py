@@ -41,7 +41,6 @@ import argparse
 import json
 import os
 import random
-import secrets
 import signal
 import subprocess
 import sys
@@ -57,6 +56,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import sqlalchemy as sa  # noqa: E402
 from latency import write_feed  # noqa: E402
 from receiver import RemoteReceiver  # noqa: E402
+from scratch_db import pg_schema  # noqa: E402
 
 from storage import models as t  # noqa: E402
 from storage.dialect import table  # noqa: E402
@@ -276,23 +276,6 @@ def stored(engine: Any) -> tuple[set[tuple[str, str]], set[str]]:
     return mentions, keys
 
 
-def pg_schema(url: str) -> tuple[str, Any]:
-    """A fresh schema for this run in the given PostgreSQL database; (url, drop)."""
-    schema = f"socialear_faults_{secrets.token_hex(4)}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    parsed = sa.make_url(url)
-    scoped = parsed.set(query={**dict(parsed.query), "options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
-
-    return scoped, drop
-
-
 def run(trials: int, seed: int, grace: float, tmp: Path) -> dict[str, Any]:
     started = time.monotonic()
     rng = random.Random(seed)
@@ -301,7 +284,7 @@ def run(trials: int, seed: int, grace: float, tmp: Path) -> dict[str, Any]:
     base = os.environ.get("SOCIALEAR_DATABASE_URL")
     drop = None
     if base and base.startswith("postgresql"):
-        db_url, drop = pg_schema(base)
+        db_url, drop = pg_schema(base, "socialear_faults")
         db = "postgresql"
     else:
         db_url, db = f"sqlite:///{tmp / 'faults.db'}", "sqlite"

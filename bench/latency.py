@@ -1,6 +1,7 @@
 """Escalation latency, fetch → contact centre, through the real service path.
 
     python bench/latency.py [--n 1000] [--batch 100] [--parallel 4] [--delivery process|thread]
+                            [--database-url postgresql+psycopg://...]
 
 A local HTTP receiver on 127.0.0.1 (bench/receiver.py, in its own process so it does not
 queue for this process's interpreter lock) stands in for the contact centre; it checks
@@ -19,6 +20,9 @@ stamp every external id it returns) → time the receiver got it. Prints one JSO
 Targets (issue 14): p99_ms <= 500, delivered == escalations, duplicates == 0.
 `p99_fetch_to_commit_ms` and `p99_commit_to_ticket_ms` split the latency into the
 pipeline's part (scoring a batch) and the delivery's part.
+
+SQLite (a temporary file) by default; `--database-url` (default $SOCIALEAR_DATABASE_URL)
+runs on PostgreSQL, in a schema of its own that is dropped afterwards (bench/scratch_db.py).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from storage.migrate import upgrade  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from receiver import RemoteReceiver  # noqa: E402
+from scratch_db import pg_schema  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 SOURCE = "burst"
@@ -159,13 +164,26 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[rank - 1]
 
 
-def run(n: int, batch: int, parallel: int, tmp: Path, delivery: str = "process") -> dict[str, Any]:
+def run(n: int, batch: int, parallel: int, tmp: Path, delivery: str = "process",
+        database_url: str | None = None) -> dict[str, Any]:
+    drop = None
+    if database_url:
+        db_url, drop = pg_schema(database_url, "socialear_latency")
+    else:
+        db_url = f"sqlite:///{tmp / 'bench.db'}"
+    try:
+        return _run(n, batch, parallel, tmp, delivery, db_url)
+    finally:
+        if drop is not None:
+            drop()
+
+
+def _run(n: int, batch: int, parallel: int, tmp: Path, delivery: str, db_url: str) -> dict[str, Any]:
     feed = tmp / "burst.jsonl"
     write_feed(feed, n)
     env = {"SOCIALEAR_WEBHOOK_SECRET": SECRET}
     with RemoteReceiver(SECRET) as receiver:
         rules: RulesConfig = parse_rules_text(RULES.format(feed=feed, batch=batch, url=receiver.url))
-        db_url = f"sqlite:///{tmp / 'bench.db'}"
         engine = make_engine(db_url)
         upgrade(engine)
         collector = Collector(engine, lambda: rules, instance_id="bench", env=env)
@@ -225,6 +243,7 @@ def run(n: int, batch: int, parallel: int, tmp: Path, delivery: str = "process")
         "batch": batch,
         "parallel": parallel,
         "delivery": delivery,
+        "database": engine.dialect.name,
         "pipeline_s": round(pipeline_s, 3),
         "wall_s": round(wall_s, 3),
     }
@@ -237,9 +256,13 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=4, help="outbox deliveries in parallel (SOCIALEAR_OUTBOX_WORKERS)")
     ap.add_argument("--delivery", choices=("process", "thread"), default="process",
                     help="outbox worker in its own process (as `socialear run`), or as threads of this one")
+    ap.add_argument("--database-url", default=os.environ.get("SOCIALEAR_DATABASE_URL"),
+                    help="a postgresql+psycopg:// URL (a fresh schema in it); default: a temporary SQLite file")
     args = ap.parse_args()
+    if args.database_url and not args.database_url.startswith("postgres"):
+        ap.error("--database-url: a postgresql+psycopg:// URL (SQLite is the default, in a temporary file)")
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run(args.n, args.batch, args.parallel, Path(tmp), args.delivery)))
+        print(json.dumps(run(args.n, args.batch, args.parallel, Path(tmp), args.delivery, args.database_url)))
 
 
 if __name__ == "__main__":

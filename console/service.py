@@ -43,6 +43,27 @@ DELETION_CHECK_DEFAULT = "15m"
 HEARTBEAT_S = 10  # the scheduler beats this often ...
 SCHEDULER_MAX_AGE_S = 120  # ... and /healthz says it is stuck after this long without a beat
 OUTBOX_MAX_AGE_S = 120  # an outbox round (idle ones included) at least this often
+FORWARDED_ALLOW_IPS_ENV = "FORWARDED_ALLOW_IPS"  # uvicorn's own name for it
+FORWARDED_ALLOW_IPS_DEFAULT = "127.0.0.1,::1"
+
+
+def console_server_config(app: Any, host: str, port: int) -> Any:
+    """The console's uvicorn configuration (a `uvicorn.Config`).
+
+    Client addresses: the console throttles sign-in per client address, so behind a
+    reverse proxy it must see the address the proxy saw, and must not let a client name
+    its own. uvicorn takes `X-Forwarded-For` / `X-Forwarded-Proto` only from the peers in
+    $FORWARDED_ALLOW_IPS (addresses or networks, comma-separated); from anyone else the
+    headers are ignored and the peer's address counts. Default: loopback only (a proxy
+    on the same host). docker-compose.yml gives Caddy a fixed address and sets this to
+    it; Caddy in turn replaces any X-Forwarded-For a client sends. Never `*` with the
+    port reachable other than through the proxy.
+    """
+    import uvicorn
+
+    trusted = os.environ.get(FORWARDED_ALLOW_IPS_ENV, "").strip() or FORWARDED_ALLOW_IPS_DEFAULT
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                          proxy_headers=True, forwarded_allow_ips=trusted)
 
 
 class Service:
@@ -209,12 +230,12 @@ class Service:
         from console.web.discourse_hook import make_discourse_router
 
         app.include_router(make_discourse_router(self.engine, self.rules, os.environ))  # /hooks/discourse: post events
-        config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(console_server_config(app, self.host, self.port))
         self._server.install_signal_handlers = lambda: None  # we own SIGINT/SIGTERM
         self._console_thread = threading.Thread(target=self._server.run, name="console", daemon=True)
         self._console_thread.start()
-        log.info("console at http://%s:%d", self.host, self.port)
+        log.info("console at http://%s:%d (client addresses from X-Forwarded-For of %s only)", self.host, self.port,
+                 self._server.config.forwarded_allow_ips)
 
     def stop(self) -> None:
         log.info("stopping: finishing running polls and deliveries")

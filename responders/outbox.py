@@ -40,9 +40,11 @@ backoff deterministically.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -60,7 +62,7 @@ from responders.sinks import build_sink
 from responders.types import DeliveryResult, EscalationPayload, Sink
 from socialear.config import RulesConfig, SinkRetry, parse_duration
 from socialear.errors import NotConfigured
-from storage import breakers, repo
+from storage import breakers, outbox, repo
 from storage import models as t
 from storage.dialect import table
 from storage.engine import session_scope
@@ -182,10 +184,10 @@ class OutboxWorker:
         self._wake = threading.Event()
         self._done = threading.Event()
         self._delivering = threading.Event()
-        self._gate: RoundGate | None = None
+        self._warm = False
+        self._recorder: _Recorder | None = None  # run_forever only: rounds recorded off the delivery path
         self._handed: list[int] = []  # committed rows claimed for us by the pipeline, not yet delivered
         self._handed_lock = threading.Lock()
-        self._probes: set[str] = set()  # sinks this round probes (their breaker was open)
 
     @property
     def owner(self) -> str:
@@ -214,6 +216,30 @@ class OutboxWorker:
             ids, self._handed = self._handed[:limit], self._handed[limit:]
         return ids
 
+    def warm_up(self) -> None:
+        """Pay this process's one-off costs before an escalation has to: build every
+        configured sink (an HTTP client imports its transport and loads the CA bundle) and
+        run a round's read queries once, so SQLAlchemy has compiled them. Read-only.
+
+        Why: a fresh delivery process took 3-10x longer over its first round than over the
+        next ones (bench/latency.py, 54 rows: 95 ms against 10 ms on a quiet machine, over
+        300 ms on a busy one), and that round is the first escalations after every start.
+        """
+        if self._warm or self._stop.is_set():
+            return
+        self._warm = True
+        for cfg in self.sinks.rules().sinks:
+            if cfg.enabled:
+                try:
+                    self.sinks.get(cfg.name)
+                except NotConfigured:
+                    pass  # remembered with its reason; delivery reports it
+        et = table(t.Escalation)
+        with self.engine.connect() as conn:
+            newest = list(conn.execute(sa.select(et.c.id).order_by(et.c.id.desc()).limit(1)).scalars())
+            build_payloads(conn, newest or [0], self.sinks.console_url())
+        self._load([])
+
     def resume(self) -> int:
         """Take back the rows this instance was sending when it last died (start-up only)."""
         with session_scope(self.engine) as session:
@@ -238,6 +264,10 @@ class OutboxWorker:
         handed = self._take_handed()
         if handed:  # already ours: no claim transaction to wait for behind the pipeline's
             return self._deliver_handed(handed)
+        with self.engine.connect() as conn:  # look before claiming: a read never waits (any_due)
+            if not (breakers.probes_due(conn, now)
+                    or outbox.any_due(conn, now, exclude_sinks=breakers.blocked_sinks(conn))):
+                return OutboxStats()
         with session_scope(self.engine) as session:
             probes = breakers.take_probes(session, self.worker_id, now, ttl)
             blocked = breakers.blocked_sinks(session)
@@ -258,9 +288,9 @@ class OutboxWorker:
         """A round over rows the pipeline handed over: those of a sink whose breaker is
         open go back to wait with the rest of its backlog, the others are delivered."""
         with self.engine.connect() as conn:  # reads only: never waits behind a writer
-            bt, ot = table(t.SinkBreaker), table(t.OutboxItem)
-            blocked = set(conn.execute(sa.select(bt.c.sink).where(bt.c.state != breakers.CLOSED)).scalars())
-            prior = dict(conn.execute(sa.select(bt.c.sink, bt.c.failures).where(bt.c.state == breakers.CLOSED, bt.c.failures > 0)).all())
+            ot = table(t.OutboxItem)
+            blocked = breakers.blocked_sinks(conn)
+            prior = breakers.failures(conn)
             held = list(conn.execute(sa.select(ot.c.id).where(ot.c.id.in_(ids), ot.c.sink.in_(blocked))).scalars()) if blocked else []
         stats = OutboxStats()
         if held:
@@ -274,13 +304,26 @@ class OutboxWorker:
         return round_stats
 
     def _round(self, ids: list[int], prior: dict[str, int], probes: set[str]) -> OutboxStats:
-        self._probes = probes
-        self._gate = RoundGate(prior, lambda name: self.sinks.retry_policy(name).open_after, probes)
+        """Load, deliver and record one round. Under `run_forever` a round in which every
+        delivery succeeded is recorded by the recorder thread while the next round already
+        delivers (see `_Recorder`); any other round (a failure, a probe) waits for the
+        rounds before it to be recorded and records itself, so the breakers the next round
+        reads are current."""
+        recorder = self._recorder
+        if recorder is not None:  # failures of sinks that since succeeded in a round not yet recorded
+            prior = {sink: n for sink, n in prior.items() if sink not in recorder.succeeded()}
+        gate = RoundGate(prior, lambda name: self.sinks.retry_policy(name).open_after, probes)
         self._delivering.set()
         try:
             jobs = self._load(ids)
-            outcomes = list(self._pool.map(self._attempt, jobs))
-            return self._record(outcomes)
+            outcomes = list(self._pool.map(self._attempt, jobs, itertools.repeat(gate)))
+            done = _Delivered(outcomes, gate, probes)
+            if recorder is not None and not probes and all(exc is None for _, _, exc in outcomes):
+                recorder.submit(done)
+                return OutboxStats(sent=len(outcomes))
+            if recorder is not None:
+                recorder.flush()
+            return self._record([done])
         finally:
             self._delivering.clear()
 
@@ -301,11 +344,16 @@ class OutboxWorker:
         """Rounds until `stop()`: back to back while there is work, else sleep `idle_s`
         or until `wake()`. A heartbeat thread renews the claims of a round in flight."""
         heartbeat = threading.Thread(target=self._heartbeat, name="outbox-heartbeat", daemon=True)
+        self._recorder = _Recorder(self._record)
         try:
             try:
                 self.resume()
             except Exception:  # noqa: BLE001 - the lease expiry recovers them anyway
                 log.exception("outbox: could not resume this instance's rows")
+            try:
+                self.warm_up()
+            except Exception:  # noqa: BLE001 - only a head start; the first round pays instead
+                log.warning("outbox: warm-up failed", exc_info=True)
             heartbeat.start()
             if self.engine.dialect.name == "postgresql":
                 threading.Thread(target=self._listen, name="outbox-listen", daemon=True).start()
@@ -320,6 +368,8 @@ class OutboxWorker:
                 if s.sent + s.retried + s.dead == 0:
                     self._wake.wait(idle_s)
         finally:
+            self._recorder.close()  # every delivered round recorded before the rows go back
+            self._recorder = None
             self._hand_back()
             self.sinks.flush(force=True)
             self.close()
@@ -359,7 +409,8 @@ class OutboxWorker:
         while not self._stop.wait(every):
             with self._handed_lock:
                 waiting = bool(self._handed)
-            if not (self._delivering.is_set() or waiting):
+            recorder = self._recorder
+            if not (self._delivering.is_set() or waiting or (recorder is not None and recorder.pending())):
                 continue
             try:
                 with session_scope(self.engine) as session:
@@ -457,12 +508,11 @@ class OutboxWorker:
                     next_attempt_at=due, locked_by=None, locked_until=None, last_error=why,
                     updated_at=utcnow()))
 
-    def _attempt(self, job: _Job) -> tuple[_Job, DeliveryResult | None, BaseException | None]:
+    def _attempt(self, job: _Job, gate: RoundGate) -> _Outcome:
         """One delivery (runs in the pool): network only, no database writes."""
         if job.error is not None:
             return job, None, job.error
-        gate = self._gate
-        if gate is not None and not gate.allows(job.sink):
+        if not gate.allows(job.sink):
             return job, None, _SKIPPED
         try:
             if job.kind == "reply":
@@ -473,15 +523,13 @@ class OutboxWorker:
                 sink = self.sinks.get(job.sink)
                 result = sink.deliver(job.payload, attempt=job.attempt)  # type: ignore[call-arg]
         except Exception as exc:  # noqa: BLE001 - classified in _record; the row records it
-            if gate is not None:
-                gate.report(job.sink, exc)
+            gate.report(job.sink, exc)
             return job, None, exc
-        if gate is not None:
-            gate.report(job.sink, None)
+        gate.report(job.sink, None)
         return job, result, None
 
-    def _record(self, outcomes: list[tuple[_Job, DeliveryResult | None, BaseException | None]]) -> OutboxStats:
-        """Every outcome of the round in one transaction."""
+    def _record(self, rounds: list[_Delivered]) -> OutboxStats:
+        """Every outcome of the given rounds, in order, in one transaction."""
         stats = OutboxStats()
         now = utcnow()
         ot, et, at = table(t.OutboxItem), table(t.Escalation), table(t.AuditEvent)
@@ -493,6 +541,7 @@ class OutboxWorker:
             audits.append({"at": now, "actor": "system", "action": action, "subject_type": "escalation",
                            "subject_id": str(job.escalation_id), "details": {"sink": job.sink, **details}})
 
+        outcomes = [outcome for delivered in rounds for outcome in delivered.outcomes]
         with session_scope(self.engine) as session:
             conn = session.connection()
             skipped = [job.id for job, _, exc in outcomes if exc is _SKIPPED]
@@ -543,18 +592,17 @@ class OutboxWorker:
                 )
             if audits:
                 conn.execute(at.insert(), audits)
-            self._record_breakers(session)
+            for delivered in rounds:
+                self._record_breakers(session, delivered.gate, delivered.probes)
         return stats
 
-    def _record_breakers(self, session: Any) -> None:
-        """Fold the round's view of each sink into its shared breaker (same transaction)."""
-        if self._gate is None:
-            return
+    def _record_breakers(self, session: Any, gate: RoundGate, probes: set[str]) -> None:
+        """Fold a round's view of each sink into its shared breaker (same transaction)."""
         now = self.clock()
-        for sink, report in self._gate.reports().items():
+        for sink, report in gate.reports().items():
             policy = self.sinks.retry_policy(sink)
             probe_max = parse_duration(policy.probe_max).total_seconds()
-            was_open = sink in self._probes
+            was_open = sink in probes
 
             def delay(opens: int, retry_after: float | None, cap: float = probe_max) -> float:
                 return probe_delay(opens, retry_after, cap, self.rng)
@@ -581,6 +629,91 @@ class _Job:
     created_at: datetime | None = None
     payload: EscalationPayload | None = None
     error: BaseException | None = None
+
+
+_Outcome = tuple[_Job, DeliveryResult | None, BaseException | None]
+
+
+@dataclass(slots=True)
+class _Delivered:
+    """A delivered round on its way to `_record`: the outcomes and the gate that saw them."""
+
+    outcomes: list[_Outcome]
+    gate: RoundGate
+    probes: set[str]  # sinks the round probed (their breaker was open)
+
+
+class _Recorder:
+    """Records delivered rounds on a thread of its own, in order, so the next round's
+    deliveries do not wait for this one's bookkeeping.
+
+    Why: recording is a write. On SQLite it waits for the write lock, which the pipeline
+    holds for most of each batch; bench/latency.py saw rounds wait 50-200 ms (and, when
+    SQLite's busy wait missed the gap between two batches, much longer) before the ids the
+    pipeline had just handed over could even be loaded. Rounds that queue up while one
+    waits are recorded together in one transaction. A delivered row stays `sending`, its
+    lease renewed by the heartbeat, until its round is recorded; a crash in between
+    re-delivers it, as a crash between a delivery and its record always could, which
+    every sink's idempotency key absorbs.
+    """
+
+    RETRIES = 3
+
+    def __init__(self, record: Callable[[list[_Delivered]], OutboxStats]):
+        self._record = record
+        self._queue: list[_Delivered] = []
+        self._busy: list[_Delivered] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="outbox-recorder", daemon=True)
+        self._thread.start()
+
+    def submit(self, delivered: _Delivered) -> None:
+        with self._cond:
+            self._queue.append(delivered)
+            self._cond.notify_all()
+
+    def pending(self) -> bool:
+        with self._cond:
+            return bool(self._queue or self._busy)
+
+    def succeeded(self) -> set[str]:
+        """Sinks delivered to in rounds not yet recorded (their breaker's count is stale)."""
+        with self._cond:
+            return {sink for d in (*self._busy, *self._queue) for sink, r in d.gate.reports().items() if r.succeeded}
+
+    def flush(self) -> None:
+        """Until every submitted round is recorded (or given up on)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not (self._queue or self._busy))
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closed)
+                if not self._queue:
+                    return
+                self._busy, self._queue = self._queue, []
+            try:
+                for attempt in range(1, self.RETRIES + 1):
+                    try:
+                        self._record(self._busy)
+                        break
+                    except Exception:  # noqa: BLE001 - the rows stay `sending`: re-delivered after the lease
+                        log.exception("outbox: could not record %d delivered round(s) (try %d of %d)",
+                                      len(self._busy), attempt, self.RETRIES)
+                        if attempt < self.RETRIES:
+                            time.sleep(0.5 * attempt)
+            finally:
+                with self._cond:
+                    self._busy = []
+                    self._cond.notify_all()
 
 
 class _Skipped(Exception):

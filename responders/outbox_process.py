@@ -152,6 +152,12 @@ class OutboxProcess:
                     pass
         if proc is None:
             return
+        if not self._ready.is_set() and proc.poll() is None:
+            # Still starting (imports take seconds on a busy host): it has delivered nothing,
+            # and the ids it was handed are this instance's `sending` rows, which the next
+            # start resumes. Waiting for it to finish starting only to stop would hold up
+            # the service's stop; after start-up SIGTERM is a graceful stop anyway.
+            proc.terminate()
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -219,6 +225,10 @@ def child_main(argv: list[str] | None = None) -> None:
             watcher.refresh()
 
     threading.Thread(target=read, name="outbox-stdin", daemon=True).start()
+    try:
+        worker.warm_up()  # before "ready": the service's first escalation finds it warm (skipped when stopping)
+    except Exception:  # noqa: BLE001 - only a head start; run_forever goes on without it
+        log.warning("outbox: warm-up failed", exc_info=True)
     try:
         print("ready", flush=True)
     except OSError:  # the parent is already gone: nothing will feed us, stop after resuming

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from storage.dialect import dialect_name, insert_for, table
@@ -49,15 +50,29 @@ class RoundReport:
     retry_after: float | None = None  # the longest Retry-After the sink asked for
 
 
-def blocked_sinks(session: Session) -> set[str]:
+def blocked_sinks(session: Session | Connection) -> set[str]:
     """Sinks whose rows nobody claims in the normal way: open or being probed."""
     return set(session.execute(sa.select(_c.sink).where(_c.state != CLOSED)).scalars())
 
 
-def failures(session: Session) -> dict[str, int]:
+def failures(session: Session | Connection) -> dict[str, int]:
     """Consecutive failures so far of closed sinks that have some (the threshold counts them)."""
     rows = session.execute(sa.select(_c.sink, _c.failures).where(_c.state == CLOSED, _c.failures > 0))
     return {sink: n for sink, n in rows}
+
+
+def _probe_due(now: datetime) -> sa.ColumnElement[bool]:
+    """Breakers whose sink may be probed now: open and due, or half-open with a dead prober."""
+    now = as_utc(now)
+    return sa.or_(
+        sa.and_(_c.state == OPEN, _c.next_probe_at <= now),
+        sa.and_(_c.state == HALF_OPEN, _c.probe_until < now),
+    )
+
+
+def probes_due(conn: Session | Connection, now: datetime) -> bool:
+    """Whether `take_probes` would find a sink to probe, read-only (see storage.outbox.any_due)."""
+    return conn.execute(sa.select(_c.sink).where(_probe_due(now)).limit(1)).first() is not None
 
 
 def take_probes(session: Session, owner: str, now: datetime, ttl_s: float) -> list[str]:
@@ -67,12 +82,8 @@ def take_probes(session: Session, owner: str, now: datetime, ttl_s: float) -> li
     winner commits and finds the row half-open; SQLite serialises writers.
     """
     now = as_utc(now)
-    due = sa.or_(
-        sa.and_(_c.state == OPEN, _c.next_probe_at <= now),
-        sa.and_(_c.state == HALF_OPEN, _c.probe_until < now),
-    )
     stmt = (
-        sa.update(_T).where(due)
+        sa.update(_T).where(_probe_due(now))
         .values(state=HALF_OPEN, probe_owner=owner, probe_until=now + timedelta(seconds=ttl_s), updated_at=now)
         .returning(_c.sink)
     )

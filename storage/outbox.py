@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from storage.dialect import dialect_name, table
@@ -113,6 +114,22 @@ def resume_own(session: Session, worker_id: str, now: datetime | None = None) ->
     return _set(session, sa.and_(_c.state == S.sending, _c.locked_by == worker_id), {
         "state": S.retry, "next_attempt_at": now, "updated_at": now, "locked_by": None, "locked_until": None,
     })
+
+
+def any_due(conn: Session | Connection, now: datetime | None = None, *, exclude_sinks: Collection[str] = ()) -> bool:
+    """Whether `claim_outbox` would find a row, read-only.
+
+    A claim is a write. On SQLite a write queues for the database's one write lock, which
+    the pipeline holds for most of each batch; SQLite's busy wait polls with sleeps of up
+    to 100 ms, so a claim can miss the short gaps between back-to-back batches for a second
+    or more, and the rows the pipeline hands over wait behind it (bench/latency.py's tail).
+    A read never waits (WAL), so the worker looks first and claims only when there is
+    something to take.
+    """
+    where = _due(as_utc(now or utcnow()))
+    if exclude_sinks:
+        where = sa.and_(where, _c.sink.not_in(list(exclude_sinks)))
+    return conn.execute(sa.select(_c.id).where(where).limit(1)).first() is not None
 
 
 def renew(session: Session, worker_id: str, now: datetime | None = None, *, lease_s: float = DEFAULT_LEASE_S) -> int:

@@ -363,3 +363,124 @@ def test_rows_another_process_committed_are_delivered_promptly_notify_wakes_post
         worker.stop()
         receiver.close()
     assert set(receiver.arrived) == set(keys) and took < 5, took
+
+
+def _hold_sqlite_write_lock(engine: Engine):  # noqa: ANN202 - sqlite3.Connection
+    """What the pipeline does for most of every batch: hold SQLite's one write lock."""
+    import sqlite3
+
+    raw = sqlite3.connect(engine.url.database or "", isolation_level=None)
+    raw.execute("BEGIN IMMEDIATE")
+    return raw
+
+
+def test_an_idle_round_does_not_queue_for_sqlite_s_write_lock(sqlite_engine: Engine) -> None:
+    """Nothing due: the worker looks (a read) instead of claiming (a write), so it is not
+    stuck behind the pipeline's batch transaction while handed rows wait. The old claim
+    waited out the 5 s busy timeout, then failed with "database is locked"."""
+    receiver = load_receiver().WebhookReceiver(SECRET)
+    rules = rules_for(receiver.url)
+    worker = OutboxWorker(sqlite_engine, SinkSet(lambda: rules, ENV), worker_id="idle")
+    lock = _hold_sqlite_write_lock(sqlite_engine)
+    try:
+        started = time.monotonic()
+        stats = worker.run_once()
+        took = time.monotonic() - started
+        lock.rollback()
+        keys = seed(sqlite_engine, 2)
+        assert worker.run_once().sent == 2  # due rows are still claimed and delivered
+    finally:
+        lock.close()
+        worker.close()
+        receiver.close()
+    assert stats.sent + stats.retried + stats.dead == 0 and took < 1.0, took
+    assert set(receiver.arrived) == set(keys)
+
+
+def test_handed_rows_are_delivered_while_the_pipeline_holds_the_write_lock(sqlite_engine: Engine) -> None:
+    """Round after round goes out while SQLite's write lock is taken: recording a round's
+    outcomes (a write) happens off the delivery path, and catches up once the lock is
+    free. The old worker recorded each round before starting the next, so a second batch
+    waited behind the first one's record for as long as the pipeline held the lock."""
+    from storage.outbox import claim_outbox
+
+    receiver = load_receiver().WebhookReceiver(SECRET)
+    rules = rules_for(receiver.url)
+    worker = OutboxWorker(sqlite_engine, SinkSet(lambda: rules, ENV), worker_id="replica-a")
+    runner = threading.Thread(target=worker.run_forever, kwargs={"idle_s": 0.05}, daemon=True)
+    runner.start()
+    time.sleep(0.5)  # resumed and idle
+    keys = seed(sqlite_engine, 6, age=-timedelta(hours=1))  # not due: only the hand-over delivers them
+    with session_scope(sqlite_engine) as session:  # as the pipeline writes them: claimed for this worker
+        ids = claim_outbox(session, "replica-a", 10, datetime.now(UTC) + timedelta(hours=2))
+    assert len(ids) == 6
+    ot = t.OutboxItem.__table__
+    with sqlite_engine.connect() as conn:
+        key_of = dict(conn.execute(sa.select(ot.c.id, ot.c.idempotency_key)).all())
+    lock = _hold_sqlite_write_lock(sqlite_engine)
+    try:
+        started = time.monotonic()
+        for batch in (ids[:3], ids[3:]):  # two batches committed by the pipeline, handed over
+            worker.accept(batch)
+            want = {key_of[i] for i in batch}
+            while not want <= set(receiver.arrived) and time.monotonic() - started < 4:
+                time.sleep(0.02)
+        took = time.monotonic() - started
+        assert states(sqlite_engine) == {"sending": 6}  # delivered, not recorded yet: the lock is held
+    finally:
+        lock.rollback()
+        lock.close()
+        worker.stop()
+        receiver.close()
+    assert set(receiver.arrived) == set(keys) and took < 3.0, took
+    assert receiver.duplicates == 0
+    assert states(sqlite_engine) == {"sent": 6}  # recorded once the lock was free, before the stop returned
+
+
+def test_warm_up_builds_the_sinks_before_the_first_escalation(engine: Engine, monkeypatch) -> None:  # noqa: ANN001
+    """`warm_up` (the delivery process runs it before it reports ready) pays for building
+    the sinks' HTTP clients up front, so the first round after a start does not."""
+    import responders.outbox as outbox_module
+
+    receiver = load_receiver().WebhookReceiver(SECRET)
+    rules = rules_for(receiver.url)
+    worker = OutboxWorker(engine, SinkSet(lambda: rules, ENV), worker_id="warm")
+    try:
+        worker.warm_up()
+        monkeypatch.setattr(outbox_module, "build_sink", lambda *a, **k: (_ for _ in ()).throw(AssertionError("built in a round")))
+        keys = seed(engine, 3)
+        assert worker.run_once().sent == 3
+    finally:
+        worker.close()
+        receiver.close()
+    assert set(receiver.arrived) == set(keys)
+
+
+def test_a_stop_does_not_wait_for_a_delivery_process_still_starting(tmp_path: Path) -> None:
+    """On a busy host the child's imports take seconds; a service stopped meanwhile used to
+    wait for the child to finish starting (and resuming) before it could exit, beyond the
+    stop grace period. A child that has not reported ready has delivered nothing: it is
+    terminated at once."""
+    import os
+
+    from responders.outbox_process import OutboxProcess
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    slow = tmp_path / "slow-start"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text("import sys, time\nif '--instance-id' in sys.argv:\n    time.sleep(20)\n")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text("brands: [{name: Nimbus, query: nimbus}]\n")
+    proc = OutboxProcess(url, rules_path, "starting", env={**os.environ, "PYTHONPATH": str(slow)})
+    proc.start()
+    time.sleep(1.0)
+    assert proc.alive() and not proc.wait_ready(0)
+    started = time.monotonic()
+    proc.stop(timeout=30)
+    took = time.monotonic() - started
+    assert not proc.alive() and took < 5, took

@@ -115,3 +115,34 @@ def test_concurrent_workers_never_share_a_row(engine: Engine, factory) -> None:
     assert not [i for i, n in Counter(claimed).items() if n > 1]
     with session_scope(engine) as s:
         assert repo.outbox_counts(s)["sending"] == 120
+
+
+def test_any_due_and_probes_due_say_what_a_claim_would_find_without_writing(session: Session, factory) -> None:
+    """The worker's look before it claims (a claim is a write, and on SQLite waits for the
+    pipeline's write lock): true exactly when `claim_outbox` / `take_probes` would take
+    something, for every reason a row can be due."""
+    from storage import breakers
+    from storage.models import SinkBreaker
+    from storage.outbox import any_due
+
+    assert not any_due(session, T0) and not breakers.probes_due(session, T0)
+    later = factory.outbox(session, next_attempt_at=T0 + timedelta(minutes=5))
+    session.commit()
+    assert not any_due(session, T0)  # waiting out its backoff
+    assert any_due(session, T0 + timedelta(minutes=5))
+    assert not any_due(session, T0 + timedelta(minutes=5), exclude_sinks={"zendesk"})  # its breaker is open
+    assert repo.claim_outbox(session, "w1", 10, T0 + timedelta(minutes=5), lease_s=30) == [later.id]
+    assert not any_due(session, T0 + timedelta(minutes=5, seconds=29))  # claimed, lease running
+    assert any_due(session, T0 + timedelta(minutes=5, seconds=31))  # the claimer died: the lease lapsed
+    assert repo.claim_outbox(session, "w2", 10, T0 + timedelta(minutes=5, seconds=31)) == [later.id]
+    assert repo.mark_sent(session, later.id, "ZD-1", now=T0)
+    assert not any_due(session, T0 + timedelta(days=1))  # sent is final
+
+    session.add(SinkBreaker(sink="zendesk", state="open", failures=3, opens=1, opened_at=T0,
+                            next_probe_at=T0 + timedelta(seconds=10), updated_at=T0))
+    session.commit()
+    assert not breakers.probes_due(session, T0 + timedelta(seconds=9))
+    assert breakers.probes_due(session, T0 + timedelta(seconds=10))
+    assert breakers.take_probes(session, "w1", T0 + timedelta(seconds=10), ttl_s=30) == ["zendesk"]
+    assert not breakers.probes_due(session, T0 + timedelta(seconds=20))  # half-open, its prober alive
+    assert breakers.probes_due(session, T0 + timedelta(seconds=41))  # the prober died
