@@ -27,9 +27,11 @@ import gzip
 import hashlib
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter, methodcaller
+from itertools import repeat
+from operator import itemgetter, methodcaller, mul, sub
 from pathlib import Path
 from typing import Any
 
@@ -166,12 +168,10 @@ class LinearModel:
         norm = 0.0
         if tokens and self.lexical:
             found, count = self._learned(gram_sequence(tokens))
-            if found:
-                l0 = l1 = l2 = 0.0
-                for w in found:
-                    l0 += w[0]
-                    l1 += w[1]
-                    l2 += w[2]
+            if found:  # per class, the found grams' weights summed (C-level passes)
+                l0: float = sum(map(_W0, found))
+                l1: float = sum(map(_W1, found))
+                l2: float = sum(map(_W2, found))
                 norm = gram_norm(count)
                 s0 += l0 * norm
                 s1 += l1 * norm
@@ -191,11 +191,12 @@ class LinearModel:
             p = margin[j] * v
             if p > 0:
                 pushes.append((j, p))
-        for w in found:
-            p = w[top] - w[runner]  # (top, runner are 0-2: the weights)
-            if p > 0:
-                pushes.append((w[3], p * norm))
+        if found:  # each gram's push, C-level: (name, (w[top] - w[runner]) * norm)
+            margins = map(sub, map(_WEIGHT[top], found), map(_WEIGHT[runner], found))
+            pushes.extend(zip(map(_NAME, found), map(mul, margins, repeat(norm)), strict=False))
         pushes.sort(key=_second, reverse=True)  # stable: equal pushes keep the text's order
+        if found and pushes[-1][1] <= 0:  # only pushes towards the label are reasons
+            del pushes[bisect_left(pushes, 0.0, key=_pull) :]
         return Decision(LABELS[top], {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}, pushes, self.temperature)
 
     def _learned(self, seq: Sequence[str]) -> tuple[list[Any], int]:
@@ -224,6 +225,15 @@ class LinearModel:
 
 
 _second = itemgetter(1)  # sort key: the push
+_W0, _W1, _W2, _NAME = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)  # of an `_Entry`
+_WEIGHT = (_W0, _W1, _W2)
+
+
+def _pull(push: tuple[int | str, float]) -> float:
+    """Minus a push: ascending along pushes sorted largest first (for `bisect_left`)."""
+    return -push[1]
+
+
 _HAS_BLANK = methodcaller("__contains__", "")  # pair -> whether either word is blank (C-level)
 
 
