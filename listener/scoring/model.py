@@ -27,11 +27,9 @@ import gzip
 import hashlib
 import json
 import math
-from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
-from operator import itemgetter, methodcaller, mul, sub
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +98,15 @@ class LinearModel:
             if len(ws) != len(LABELS):
                 raise ValueError(f"learned weights for {gram!r} have {len(ws)} values, need {len(LABELS)}")
             self.lexical[gram] = (float(ws[0]), float(ws[1]), float(ws[2]))
-        # the hot path's view of `lexical`: words by themselves, pairs by (first, second)
-        # (what `zip` over a post's tokens yields); each entry carries its gram's name
+        # the hot path's view of `lexical`: words by themselves, pairs by first word then
+        # second, so a pair costs a lookup only when its first word starts a learned pair
+        # and no string or tuple is built for a miss; each entry carries its gram's name
         self._words: dict[str, _Entry] = {}
-        self._pairs: dict[tuple[str, str], _Entry] = {}
+        self._pairs: dict[str, dict[str, _Entry]] = {}
         for gram, w in self.lexical.items():
             first, _, second = gram.partition(" ")
             if second:
-                self._pairs[(first, second)] = (w[0], w[1], w[2], gram)
+                self._pairs.setdefault(first, {})[second] = (w[0], w[1], w[2], gram)
             else:
                 self._words[gram] = (w[0], w[1], w[2], gram)
         # per feature, its weight for each class: one pass over a sparse x scores all three
@@ -168,10 +167,12 @@ class LinearModel:
         norm = 0.0
         if tokens and self.lexical:
             found, count = self._learned(gram_sequence(tokens))
-            if found:  # per class, the found grams' weights summed (C-level passes)
-                l0: float = sum(map(_W0, found))
-                l1: float = sum(map(_W1, found))
-                l2: float = sum(map(_W2, found))
+            if found:
+                l0 = l1 = l2 = 0.0
+                for w in found:
+                    l0 += w[0]
+                    l1 += w[1]
+                    l2 += w[2]
                 norm = gram_norm(count)
                 s0 += l0 * norm
                 s1 += l1 * norm
@@ -191,50 +192,61 @@ class LinearModel:
             p = margin[j] * v
             if p > 0:
                 pushes.append((j, p))
-        if found:  # each gram's push, C-level: (name, (w[top] - w[runner]) * norm)
-            margins = map(sub, map(_WEIGHT[top], found), map(_WEIGHT[runner], found))
-            pushes.extend(zip(map(_NAME, found), map(mul, margins, repeat(norm)), strict=False))
+        for w in found:
+            p = w[top] - w[runner]  # (top, runner are 0-2: the weights)
+            if p > 0:
+                pushes.append((w[3], p * norm))
         pushes.sort(key=_second, reverse=True)  # stable: equal pushes keep the text's order
-        if found and pushes[-1][1] <= 0:  # only pushes towards the label are reasons
-            del pushes[bisect_left(pushes, 0.0, key=_pull) :]
         return Decision(LABELS[top], {LABELS[0]: s0, LABELS[1]: s1, LABELS[2]: s2}, pushes, self.temperature)
 
     def _learned(self, seq: Sequence[str]) -> tuple[list[Any], int]:
         """The learned grams of a `features.gram_sequence` (its words in order of first
         use, then its pairs likewise) and how many distinct grams it has: what
-        `grams(tokens)` and a lexicon lookup of each would give.
-
-        Built from C-level builtins only (`dict.fromkeys` keeps first use, `map(dict.get)`
-        looks up, `filter(None)` drops the misses; entries are non-empty tuples): no
-        per-token Python loop, so the source build runs it as fast as the compiled one
-        (the hot path's Python loops were why the source build was half as fast). Only a
-        post with a blanked token ("" for a digit, an entity, a negated cue) walks its
-        pairs once more, to leave out those that touch a blank."""
+        `grams(tokens)` and a lexicon lookup of each would give, in one pass with no set
+        of pairs. A pair can only repeat an earlier one if its first word is itself a
+        repeat, so only then is the text searched for it."""
         # `Any`, not `_Entry`: compiled, a typed tuple would be unpacked into C values and
-        # boxed again for each hit; these entries are only passed on
+        # boxed again for each hit (about 4x slower); these entries are only passed on
         words: dict[str, Any] = self._words
-        pairs: dict[tuple[str, str], Any] = self._pairs
-        distinct = dict.fromkeys(seq)
-        bigrams = dict.fromkeys(zip(seq, seq[1:], strict=False))
-        count = len(distinct) + len(bigrams)
-        if "" in distinct:  # had a digit or was masked: no gram, and no pair across it
-            count -= 1 + sum(map(_HAS_BLANK, bigrams))
-        found: list[Any] = list(filter(None, map(words.get, distinct)))
-        found.extend(filter(None, map(pairs.get, bigrams)))
-        return found, count
+        pairs: dict[str, dict[str, Any]] = self._pairs
+        found_words: list[Any] = []
+        found_pairs: list[Any] = []
+        seen: set[str] = set()
+        count = 0
+        previous = ""
+        previous_repeats = False
+        for i, token in enumerate(seq):
+            if not token:  # had a digit: no gram, and no pair across it
+                previous = ""
+                continue
+            repeats = token in seen
+            if not repeats:
+                seen.add(token)
+                count += 1
+                w = words.get(token)
+                if w is not None:
+                    found_words.append(w)
+            if previous and not (previous_repeats and _pair_before(seq, i - 1, previous, token)):
+                count += 1
+                following = pairs.get(previous)
+                if following is not None:
+                    w = following.get(token)
+                    if w is not None:
+                        found_pairs.append(w)
+            previous = token
+            previous_repeats = repeats
+        return found_words + found_pairs, count
+
+
+def _pair_before(seq: Sequence[str], end: int, first: str, second: str) -> bool:
+    """Whether `first second` occurs in `seq` with `first` before position `end`."""
+    for j in range(end):
+        if seq[j] == first and seq[j + 1] == second:
+            return True
+    return False
 
 
 _second = itemgetter(1)  # sort key: the push
-_W0, _W1, _W2, _NAME = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)  # of an `_Entry`
-_WEIGHT = (_W0, _W1, _W2)
-
-
-def _pull(push: tuple[int | str, float]) -> float:
-    """Minus a push: ascending along pushes sorted largest first (for `bisect_left`)."""
-    return -push[1]
-
-
-_HAS_BLANK = methodcaller("__contains__", "")  # pair -> whether either word is blank (C-level)
 
 
 def sha256_file(path: Path) -> str:

@@ -35,7 +35,6 @@ import re
 import string
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from itertools import compress
 from typing import Literal
 
 from vaderSentiment.vaderSentiment import BOOSTER_DICT, SentimentIntensityAnalyzer
@@ -175,9 +174,6 @@ _BRAND_POSITION = frozenset(
     "called named chose choose choosing book booked booking ditch ditched leave left".split()
 )
 _ASCII_DIGITS = frozenset("0123456789")
-# `SentimentEngine._word`: VADER's token, lowered, the matcher's token, the flags, then
-# the flags as 0/1 columns (upper, scored, entity, starts a cue, numeral, scored Title-case)
-_WordInfo = tuple[str, str, str, int, int, int, int, int, int, int]
 _WORDS_KEPT = 1 << 14  # distinct words memoised per engine (a few MB at most)
 
 
@@ -295,7 +291,7 @@ class SentimentEngine:
         self._prep_table.update(_DROP_CHARS)
         self._prep_table.update({ord("’"): "'", ord("‘"): "'"})
         # raw word -> `_word`'s result; lexicon and cues are fixed from here on
-        self._words: dict[str, _WordInfo] = {}
+        self._words: dict[str, tuple[str, str, str, int]] = {}
 
     # -- public --------------------------------------------------------------------
     def sentiment(self, text: str, rating: float | None = None) -> Sentiment:
@@ -316,34 +312,48 @@ class SentimentEngine:
             text = text.strip()
         else:
             text = text.translate(self._prep_table).strip()
-        raws = text.split()
-        if not raws:
-            return text, [], [], [], False, [], [], [], []
-        # C-level builtins from here on (map, zip, compress, sum), no per-word Python
-        # loop: the source build runs this as fast as the compiled one
-        infos = list(map(self._words.get, raws))
-        if None in infos:  # words not seen yet (or since the memo was cleared)
-            for i, info in enumerate(infos):
-                if info is None:
-                    infos[i] = self._word(raws[i])
-        columns = list(zip(*infos, strict=True))  # one tuple per field of `_word`'s result
-        n = len(raws)
-        positions = range(n)
-        # an entity is never scored and never starts a cue (see `_word`)
-        entities = list(compress(positions, columns[6]))
-        hits = list(compress(positions, columns[5]))
-        starts = list(compress(positions, columns[7]))
-        numerals = list(compress(columns[2], columns[8]))
-        names = list(compress(range(1, n), columns[9][1:]))  # scored Title-case words, not the first
+        words: list[str] = []
+        low: list[str] = []
+        tokens: list[str] = []
+        hits: list[int] = []
+        starts: list[int] = []
+        numerals: list[str] = []
+        entities: list[int] = []
+        names: list[int] = []  # scored Title-case words: entities if in a brand position
+        all_flags: list[int] = []
+        upper = 0
+        known = self._words.get
+        for i, raw in enumerate(text.split()):
+            info = known(raw)
+            if info is None:
+                info = self._word(raw)
+            word, lowered, token, flags = info
+            words.append(word)
+            low.append(lowered)
+            tokens.append(token)
+            all_flags.append(flags)
+            if flags:
+                if flags & _UPPER:
+                    upper += 1
+                if flags & _ENTITY:
+                    entities.append(i)
+                elif flags & _SCORED:
+                    if flags & _TITLE and i:
+                        names.append(i)
+                    hits.append(i)
+                if flags & _STARTS:
+                    starts.append(i)
+                if flags & _NUMERAL:
+                    numerals.append(token)
+        n = len(words)
         if names:
-            named = self._names(names, list(columns[3]), list(columns[1]))
+            named = self._names(names, all_flags, low)
             if named:
                 entities = sorted(entities + named)
                 hits = [i for i in hits if i not in named]
                 starts = [i for i in starts if i not in named]
-        upper: int = sum(columns[4])
         cap_diff = 0 < n - upper < n  # VADER's allcap_differential
-        return text, list(columns[0]), list(columns[1]), list(columns[2]), cap_diff, hits, starts, numerals, entities
+        return text, words, low, tokens, cap_diff, hits, starts, numerals, entities
 
     @staticmethod
     def _names(candidates: list[int], flags: list[int], low: list[str]) -> list[int]:
@@ -371,7 +381,7 @@ class SentimentEngine:
                 named.append(i)
         return named
 
-    def _word(self, raw: str) -> _WordInfo:
+    def _word(self, raw: str) -> tuple[str, str, str, int]:
         """`_tokenise` for one word (VADER's token, lowered, the matcher's token), and
         flags: VADER's isupper, scored by `word_valences`, a cue may start here, the
         token starts with a digit."""
@@ -398,21 +408,7 @@ class SentimentEngine:
                 flags |= _STARTS
         if token[0] in _ASCII_DIGITS:
             flags |= _NUMERAL
-        # the flags again as 0/1 columns for `tokenise`'s `compress`: upper, scored (a
-        # VADER hit), entity, may start a cue, numeral, scored Title-case word
-        scored = flags & _SCORED
-        info = (
-            word,
-            lowered,
-            token,
-            flags,
-            flags & _UPPER,
-            scored,
-            flags & _ENTITY,
-            flags & _STARTS,
-            flags & _NUMERAL,
-            1 if scored and flags & _TITLE else 0,
-        )
+        info = (word, lowered, token, flags)
         if len(self._words) >= _WORDS_KEPT:
             self._words.clear()  # a bounded memo; common words come straight back
         self._words[raw] = info

@@ -129,8 +129,8 @@ def test_the_hot_path_scores_exactly_the_learned_grams() -> None:
 
 
 def test_the_one_pass_gram_walk_equals_grams_on_random_posts() -> None:
-    """`_learned` finds the learned grams and counts the distinct ones with C-level
-    builtins only (no per-token loop); random posts over a small vocabulary (so words and pairs repeat, and digits
+    """`_learned` finds the learned grams and counts the distinct ones without a set of
+    pairs; random posts over a small vocabulary (so words and pairs repeat, and digits
     break pairs) must give exactly `grams()` looked up in the lexicon, in text order."""
     import random
 
