@@ -3,7 +3,7 @@
 The scorer is most of socialear's per-mention CPU time, and it is plain Python. When the
 package is installed (`pip install`, `make test`, the Docker build), `setup.py` compiles
 its hot modules (NATIVE in `setup.py`) to C extensions with mypyc, from the same source,
-which makes scoring about 1.5x faster. A compiler is not required: without one the build
+which makes scoring about 1.2-1.5x faster (CPU time, `bench/quality.py --real`). A compiler is not required: without one the build
 says so and everything runs from source.
 
 A compiled copy sits next to its `.py` and Python would import it even after the source

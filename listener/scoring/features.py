@@ -26,7 +26,8 @@ Groups (names in `FEATURES`):
   post -> neutral" and labelled "terrible", "awful service" or "great" neutral. A short
   post is now judged only by what it says;
 - generic complaint markers that do not depend on a phrase list (distinct words, capped):
-  negations (those not already spent on turning a cue around, as in "wasn't delayed"), numbers,
+  negations (those not already spent on turning a cue around, as in "wasn't delayed", or on a
+  comparison, as in "never had a better experience"), numbers,
   durations and days, first and second person, "still/again/yet/since", help and
   urgency requests.
 """
@@ -174,6 +175,7 @@ def extract(
     item_slot: dict[int, int] | None = None,
     nonzero: Sequence[int] | None = None,
     numerals: Iterable[str] | None = None,
+    compared: int = 0,
 ) -> list[tuple[int, float]]:
     """The sparse feature vector of one analysed text.
 
@@ -185,6 +187,9 @@ def extract(
     `nonzero`, when given, lists (ascending) every index where `pre` is non-zero; `values`
     must be zero wherever `pre` is (as after the care logic, which never revives a zero).
     `numerals`, when given, are the tokens that start with a digit (repeats allowed).
+    `compared`: how many negations the comparison rule spent ("never had a better
+    experience", `sentiment._comparative_scope`): like a negated cue's, they are read
+    through the compound and are no `negations` evidence of a complaint.
     """
     if nonzero is None:
         nonzero = [k for k, v in enumerate(pre) if v]
@@ -280,7 +285,8 @@ def extract(
         x.append((_I_LENGTH, _LONG[n] if n < 200 else (math.log1p(n) - _LONG_BASE) / 4.0))
     # distinct words of each group (set intersections run in C); digits only when present
     present = set(tokens)
-    negs = len(present & _NEGATIONS) - negated_cues  # a negation that turned a cue around is already read
+    # a negation that turned a cue around, or made a comparison ("never had a better"), is already read
+    negs = len(present & _NEGATIONS) - negated_cues - compared
     if negs > 0:
         x.append((_I_NEGATIONS, _THIRDS[min(3, negs)]))
     if "but" in present:

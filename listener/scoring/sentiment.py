@@ -210,12 +210,13 @@ SUPERLATIVE_BOOST = 1.25
 
 def _comparative_scope(
     low: list[str], values: list[float], spans: dict[int, tuple[int, str]], i: int, base: float
-) -> None:
+) -> bool:
     """Restore the sign of comparative `low[i]` when VADER's negation flipped it in a
     "never had a worse" / "couldn't be better" construction (and intensify it); a cue
-    on the negation itself ("never had" as in "never had a reply") is then no failure."""
+    on the negation itself ("never had" as in "never had a reply") is then no failure.
+    Returns whether it did (the negation is then spent on the comparison)."""
     if i < 2 or low[i - 1] not in _COMPARED_AFTER or values[i] * base >= 0:
-        return
+        return False
     for j in range(max(0, i - 4), i - 1):
         w = low[j]
         if w in _SCOPE_NEGATIONS or w.endswith("n't") or w.endswith("nt") and w[:-2] in _MODALS:
@@ -225,7 +226,8 @@ def _comparative_scope(
                 if span is not None and span[0] <= i and k <= j < span[0]:
                     values[k] = 0.0
                     del spans[k]
-            return
+            return True
+    return False
 
 
 _MODALS = frozenset("couldn could wouldn would can won didn hasn haven isn wasn".split())
@@ -427,13 +429,14 @@ class SentimentEngine:
             self._apply_cues(words, tokens, values, spans, analysis, cap_diff, starts)
         lexicon = self.lexicon
         rules_words = self.rules_words
+        compared = 0  # negations spent on a comparison ("never had a better"), not complaints
         for i in hits:
             if rules_words and low[i] in rules_words:
                 analysis.unlearned.append(i)  # a rules.yaml word overrides the learned one
             v = values[i]
             if v and v * lexicon[low[i]] < 0 and i not in spans:  # VADER negated this word
-                if low[i] in _COMPARATIVES:
-                    _comparative_scope(low, values, spans, i, lexicon[low[i]])
+                if low[i] in _COMPARATIVES and _comparative_scope(low, values, spans, i, lexicon[low[i]]):
+                    compared += 1
                 # either way the negation and the word it scopes over are read here, so
                 # neither speaks for itself to the learned layer ("couldn't be better")
                 analysis.unlearned.append(i)
@@ -492,6 +495,7 @@ class SentimentEngine:
             item_slot,
             nonzero,
             numerals,
+            compared,
         )
         analysis.features = x
         # entities and negated cues are no learned words either: a blank breaks the grams there

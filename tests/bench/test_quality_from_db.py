@@ -58,6 +58,7 @@ def test_the_report_says_which_scorer_build_it_timed() -> None:
     texts = ["still no signal since Monday", "love the new app", "what time do you open?"]
     report = q.evaluate_records(texts, ["negative", "positive", "neutral"])
     assert report["speed"]["scorer_build"] == compiled.STATUS
+    assert report["speed"]["clock"] == "process CPU time"  # not the wall clock: see `_best_time`
     assert report["speed"]["vader_texts_per_s"] > 0 and report["speed"]["socialear_texts_per_s"] > 0
     assert set(report["targets"]) == {
         "negative_recall>=0.80",
@@ -66,3 +67,13 @@ def test_the_report_says_which_scorer_build_it_timed() -> None:
         "speed_ratio>=0.5",
     }
     assert report["socialear"]["confusion"]["negative"]["negative"] == 1
+
+
+def test_the_speed_clock_counts_cpu_time_not_waiting() -> None:
+    """A round that sleeps (a process waiting for a core looks the same to the wall clock)
+    costs next to nothing; one that computes costs its work."""
+    import time
+
+    q = load_quality()
+    assert q._best_time(lambda: time.sleep(0.2)) < 0.05
+    assert q._best_time(lambda: sum(i * i for i in range(300_000))) > 0.0

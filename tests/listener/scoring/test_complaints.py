@@ -48,15 +48,7 @@ def test_plain_vader_misses_what_socialear_catches(scorer: Scorer) -> None:
         ("The app is not working", "The app is working again"),
         ("My flight was delayed", "My flight wasn't delayed at all"),
         ("Lots of issues since the upgrade", "No issues at all since the upgrade"),
-        pytest.param(
-            "The parcel has arrived damaged",
-            "The parcel has arrived, nothing damaged",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known limit of the real-data model (docs/model-card.md): 'parcel' and 'arrived' "
-                "are learned complaint evidence and outweigh the denial",
-            ),
-        ),
+        ("The parcel has arrived damaged", "The parcel has arrived, nothing damaged"),
     ],
 )
 def test_negation_flips(scorer: Scorer, negative: str, not_negative: str) -> None:

@@ -207,3 +207,19 @@ def test_training_fits_learned_words_from_rows() -> None:
     assert model.lexical["love"][2] > model.lexical["love"][0]  # a positive word
     # the brand sets' split is fixed by the text alone
     assert split_of("abc") == split_of("abc") and {split_of(str(k)) for k in range(200)} == {"test", "tune", "train"}
+
+
+def test_brand_tweets_weigh_more_in_training() -> None:
+    """`domain_weights` gives the brand sets' posts BRAND_WEIGHT; in `fit`, a heavier row
+    wins a disagreement the plain rows would have won by number."""
+    from listener.scoring.train import BRAND_SETS, BRAND_WEIGHT, domain_weights, fit
+
+    assert BRAND_WEIGHT > 1
+    records = [(BRAND_SETS[0], "t", "neutral", None), ("tweeteval-sentiment", "t", "neutral", None)]
+    assert domain_weights(records) == [BRAND_WEIGHT, 1.0]
+    # "launch" is negative in two plain posts and neutral in one brand post (weighed 3)
+    rows = [([], ["launch"], 0), ([], ["launch"], 0), ([], ["launch"], 1), ([], ["other"], 1), ([], ["other"], 2), ([], ["x"], 2)]
+    for weight, label in ((1.0, "negative"), (3.0, "neutral")):
+        model = fit(rows, 0.01, 4.0, ["launch"], row_weights=[1.0, 1.0, weight, 1.0, 1.0, 1.0])
+        scores = model.scores([], ["launch"])
+        assert max(scores, key=scores.__getitem__) == label, (weight, scores)
