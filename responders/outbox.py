@@ -471,7 +471,7 @@ class OutboxWorker:
                 if job.payload is None:
                     raise RuntimeError(f"outbox {job.id}: no payload to deliver")
                 sink = self.sinks.get(job.sink)
-                result = sink.deliver(job.payload, attempt=job.attempt)  # type: ignore[call-arg]
+                result = sink.deliver(job.payload, attempt=job.attempt)
         except Exception as exc:  # noqa: BLE001 - classified in _record; the row records it
             if gate is not None:
                 gate.report(job.sink, exc)

@@ -7,8 +7,12 @@ what was decided at the time).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import httpx
 
 PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
 
@@ -65,11 +69,37 @@ class DeliveryResult:
 
 @runtime_checkable
 class Sink(Protocol):
-    """A destination for escalations. One class per target under `responders/sinks/`."""
+    """A destination for escalations. One class per target under `responders/sinks/`, or
+    in a plugin package (entry-point group `socialear.sinks`)."""
 
     name: str
-    type: str
 
-    def deliver(self, payload: EscalationPayload) -> DeliveryResult:
-        """Create the item once per `payload.idempotency_key`; safe to call again after a failure."""
+    @property
+    def type(self) -> str: ...
+
+    def deliver(self, payload: EscalationPayload, *, attempt: int = 1) -> DeliveryResult:
+        """Create the item once per `payload.idempotency_key`; safe to call again after a
+        failure. `attempt` is the outbox row's 1-based attempt number: a ticket sink looks
+        for an item an earlier attempt may have created before creating one."""
         ...
+
+
+class SinkClass(Protocol):
+    """A sink class as the registry sees it (`type[SinkClass]`): what it declares about
+    itself and how to build one. Invalid options raise pydantic's ValidationError; missing
+    credentials NotConfigured with the reason. `Options` is checked at load
+    (`socialear.components.options_model`): mypy cannot match a nested class."""
+
+    type: ClassVar[str]
+    description: ClassVar[str]
+    needs: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def from_options(
+        cls,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        env: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
+    ) -> Sink: ...

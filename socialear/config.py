@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from socialear.components import RULE_CHECKS, SINK_COMPONENTS, SOURCE_COMPONENTS, Component, Registry, options_model
 from socialear.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
@@ -416,21 +417,10 @@ Checker = Callable[[RulesConfig], list[Problem]]
 
 
 def _cross_check(cfg: RulesConfig) -> list[Problem]:
-    from listener.query import QueryError, parse_query
-
     problems: list[Problem] = []
     for section in ("brands", "sources", "routes", "sinks", "categories"):
         problems += _dup_names(getattr(cfg, section), section)
 
-    for i, brand in enumerate(cfg.brands):
-        try:
-            parse_query(brand.query)
-        except QueryError as exc:
-            problems.append(
-                Problem(
-                    ("brands", i, "query"), f"brands[{i}].query: invalid query: {exc.message}", offset=exc.column - 1
-                )
-            )
     for i, cat in enumerate(cfg.categories):
         for j, pattern in enumerate(cat.patterns):
             if err := _regex_error(pattern):
@@ -482,9 +472,12 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
         if route.ignore and (route.escalate or route.reply):
             problems.append(Problem(at, f"routes[{i}]: `ignore: true` cannot be combined with escalate or reply"))
 
-    problems += _check_replies(cfg)
     problems += _check_components(cfg)
     problems += _check_digests(cfg)
+    # what the layers above know and this one may not import: a brand query parses (the
+    # listener's query language), a reply template uses known variables (responders)...
+    for name in RULE_CHECKS:
+        problems += RULE_CHECKS[name](cfg)
     return problems
 
 
@@ -524,39 +517,13 @@ def _regex_error(pattern: str) -> str | None:
     return pattern_error(pattern)
 
 
-def _check_replies(cfg: RulesConfig) -> list[Problem]:
-    from jinja2 import TemplateSyntaxError
-
-    from responders.replies import ALLOWED_VARIABLES, template_variables
-
-    problems = []
-    for name, by_lang in cfg.replies.items():
-        for lang, text in by_lang.items():
-            loc = ("replies", name, lang)
-            try:
-                unknown = template_variables(text) - set(ALLOWED_VARIABLES)
-            except TemplateSyntaxError as exc:
-                problems.append(Problem(loc, f"replies.{name}.{lang}: template syntax error: {exc.message}"))
-                continue
-            for var in sorted(unknown):
-                problems.append(
-                    Problem(
-                        loc,
-                        f"replies.{name}.{lang}: unknown variable {var!r} (allowed: {', '.join(sorted(ALLOWED_VARIABLES))})",
-                    )
-                )
-    return problems
-
-
 def _check_components(cfg: RulesConfig) -> list[Problem]:
-    """Source and sink types against their registries; options against each component's model."""
-    from listener.sources import SOURCES
-    from responders.sinks import SINKS
-
+    """Source and sink types against their registries (socialear.components: entry points,
+    so a plugin's type is known); options against each component's own model."""
     problems: list[Problem] = []
-    sections: tuple[tuple[str, Sequence[SourceConfig | SinkConfig], dict[str, Any]], ...] = (
-        ("sources", cfg.sources, SOURCES),
-        ("sinks", cfg.sinks, SINKS),
+    sections: tuple[tuple[str, Sequence[SourceConfig | SinkConfig], Registry[type[Component]]], ...] = (
+        ("sources", cfg.sources, SOURCE_COMPONENTS),
+        ("sinks", cfg.sinks, SINK_COMPONENTS),
     )
     for section, items, registry in sections:
         for i, item in enumerate(items):
@@ -565,32 +532,17 @@ def _check_components(cfg: RulesConfig) -> list[Problem]:
                 problems.append(
                     Problem(
                         (section, i, "type"),
-                        f"{section}[{i}].type: unknown type {item.type!r} (known: {', '.join(sorted(registry))})",
+                        f"{section}[{i}].type: unknown type {item.type!r} (known: {', '.join(registry)})",
                     )
                 )
                 continue
-            options_model = getattr(cls, "Options", None)
-            if options_model is None:
-                continue
             try:
-                options_model.model_validate(item.options)
+                options_model(cls).model_validate(item.options)
             except ValidationError as exc:
                 for p in _pydantic_problems(exc):
                     loc = (section, i, "options", *p.loc)
                     msg = f"{section}[{i}].options.{p.message}"
                     problems.append(Problem(loc, msg, at_key=p.at_key))
-    if any(s.type == "x" and s.enabled for s in cfg.sources):
-        from listener.query import QueryError, parse_query, to_x_query
-
-        for i, brand in enumerate(cfg.brands):
-            try:
-                to_x_query(parse_query(brand.query))
-            except QueryError as exc:
-                problems.append(
-                    Problem(("brands", i, "query"), f"brands[{i}].query: cannot be used for X search: {exc.message}")
-                )
-            except Exception:  # noqa: BLE001 - the plain parse error is reported above
-                pass
     return problems
 
 

@@ -27,7 +27,7 @@ at most `max_pages` pages per app and country, and one 429 stops the fetch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -79,7 +79,7 @@ class AppStoreSource:
         "Apple App Store reviews from the public customer-reviews feed (newest 500 per app and country). No key needed."
     )
     needs: ClassVar[tuple[str, ...]] = ()
-    expected_update_period: ClassVar[float] = 14 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 14 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -116,10 +116,11 @@ class AppStoreSource:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> AppStoreSource:
         opts = validate_options(cls, name, options)
         opts.brand = sole_brand(opts.brand, brands)

@@ -58,7 +58,7 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
@@ -154,7 +154,7 @@ class FacebookSource:
         "API with a Page access token (the Page webhook /hooks/facebook is the fast path)."
     )
     needs: ClassVar[tuple[str, ...]] = ENV
-    expected_update_period: ClassVar[float] = 2 * 86_400.0
+    expected_update_period: ClassVar[float | None] = 2 * 86_400.0
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -192,10 +192,11 @@ class FacebookSource:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> FacebookSource:
         import os
 

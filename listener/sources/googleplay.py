@@ -34,7 +34,7 @@ import re
 import socket
 import threading
 import urllib.error
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -92,7 +92,7 @@ class GooglePlaySource:
         "Google Play reviews (google-play-scraper, newest first) per app, language and country. No key needed."
     )
     needs: ClassVar[tuple[str, ...]] = ()
-    expected_update_period: ClassVar[float] = 14 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 14 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -124,10 +124,11 @@ class GooglePlaySource:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> GooglePlaySource:
         """`client` is a `reviews`-compatible callable; default: google_play_scraper's."""
         opts = validate_options(cls, name, options)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -153,7 +153,7 @@ class RedditSource:
         "Reddit submissions (search, newest first) and comments in chosen subreddits that match a brand's query."
     )
     needs: ClassVar[tuple[str, ...]] = ENV
-    expected_update_period: ClassVar[float] = 2 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 2 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -187,10 +187,11 @@ class RedditSource:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> RedditSource:
         opts = validate_options(cls, name, options)
         matcher = BrandMatcher.for_source("reddit", name, brands, opts.brands, opts.query)

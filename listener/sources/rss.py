@@ -30,7 +30,7 @@ from __future__ import annotations
 import calendar
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, ClassVar
@@ -91,7 +91,7 @@ class RssSource:
         "query. Conditional requests with ETag/Last-Modified."
     )
     needs: ClassVar[tuple[str, ...]] = ()
-    expected_update_period: ClassVar[float] = 7 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 7 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -115,10 +115,11 @@ class RssSource:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> RssSource:
         opts = validate_options(cls, name, options)
         matcher = None

@@ -23,7 +23,7 @@ when sent, become Batch.rate_limit; at most `max_pages` requests per poll.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -60,7 +60,7 @@ class TrustpilotSource:
     platform: ClassVar[str] = "trustpilot"
     description: ClassVar[str] = "Trustpilot service reviews of a business unit (Business Units API, newest first)."
     needs: ClassVar[tuple[str, ...]] = ("TRUSTPILOT_API_KEY",)
-    expected_update_period: ClassVar[float] = 14 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 14 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -84,10 +84,11 @@ class TrustpilotSource:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> TrustpilotSource:
         opts = validate_options(cls, name, options)
         key = require_env(env, cls.needs, cls.type, name)["TRUSTPILOT_API_KEY"]

@@ -50,9 +50,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import requests
 import tweepy
@@ -98,6 +98,9 @@ USER_FIELDS = ["username", "name", "public_metrics", "verified"]
 EXPANSIONS = ["author_id", "referenced_tweets.id"]
 MIN_PAGE, MAX_PAGE = 10, 100  # X's bounds for max_results on recent search
 DEFAULT_WINDOW = 15 * 60.0  # X rate-limit windows are 15 minutes
+
+if TYPE_CHECKING:
+    from socialear.config import Problem, RulesConfig
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -223,6 +226,28 @@ def first_of_next_month(now: datetime) -> datetime:
     return datetime(now.year, now.month + 1, 1, tzinfo=UTC)
 
 
+def check_rules(cfg: RulesConfig) -> list[Problem]:
+    """rules.yaml check (entry point `socialear.checks`): with an X source enabled, every
+    brand query must translate to X's search syntax (a plain parse error is reported by
+    `listener.query.check_rules`)."""
+    from listener.query import QueryError, parse_query, to_x_query
+    from socialear.config import Problem
+
+    problems: list[Problem] = []
+    if not any(s.type == XSource.type and s.enabled for s in cfg.sources):
+        return problems
+    for i, brand in enumerate(cfg.brands):
+        try:
+            to_x_query(parse_query(brand.query))
+        except QueryError as exc:
+            problems.append(
+                Problem(("brands", i, "query"), f"brands[{i}].query: cannot be used for X search: {exc.message}")
+            )
+        except Exception:  # noqa: BLE001 - the plain parse error is reported by listener.query
+            pass
+    return problems
+
+
 class XSource:
     """Posts on X matching each brand's query, via API v2 recent search."""
 
@@ -233,7 +258,7 @@ class XSource:
         "brand's query (retweets excluded), with a monthly read budget."
     )
     needs: ClassVar[tuple[str, ...]] = ("X_BEARER_TOKEN",)
-    expected_update_period: ClassVar[float] = 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -266,10 +291,11 @@ class XSource:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> XSource:
         opts = validate_options(cls, name, options)
         queries = cls._build_queries(name, opts, brands)
@@ -282,7 +308,7 @@ class XSource:
         return cls(name, client, queries, opts)
 
     @classmethod
-    def _build_queries(cls, name: str, opts: XSource.Options, brands: list[BrandSpec] | None) -> dict[str, str]:
+    def _build_queries(cls, name: str, opts: XSource.Options, brands: Sequence[BrandSpec] | None) -> dict[str, str]:
         from listener.query import QueryError, parse_query, to_x_query
 
         wanted = set(opts.brands) if opts.brands is not None else None

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import praw
 import prawcore
 
-from responders.publishers import REDDIT_ENV, ReplyJob, same_reply
+from responders.publishers import ReplyJob, same_reply
 from responders.types import DeliveryResult
 from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
 
@@ -42,6 +42,8 @@ TIMEOUT_S = 16.0
 DEFAULT_LAG_S = 5.0
 HISTORY_LIMIT = 100
 _WAIT = re.compile(r"(\d+)\s*(second|minute)", re.IGNORECASE)
+
+REDDIT_ENV = ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT", "REDDIT_USERNAME", "REDDIT_PASSWORD")  # write credentials
 
 
 def _no_prawcore_retries(reddit: Any) -> None:

@@ -32,13 +32,14 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
-from responders.publishers import X_ENV, ReplyJob, same_reply
+from responders.publishers import ReplyJob, same_reply
 from responders.types import DeliveryResult
 from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
 
 TIMEOUT_S = 15.0
 DEFAULT_LAG_S = 5.0  # seconds a just-posted tweet may take to show in the timeline
 TIMELINE_PAGES = 3  # 3 × 100 of our own tweets since the parent: plenty for a care account
+X_ENV = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")  # write credentials
 CREDENTIALS_HINT = ", ".join(X_ENV)
 
 

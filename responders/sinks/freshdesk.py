@@ -28,7 +28,7 @@ import html
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -72,9 +72,9 @@ def describe_error(response: httpx.Response) -> str:
 class FreshdeskSink:
     """Creates a Freshdesk ticket per escalation with the mention context as its description."""
 
-    type = "freshdesk"
-    description = "Creates one Freshdesk ticket per escalation (API v2, API key auth)."
-    needs = ("FRESHDESK_API_KEY",)
+    type: ClassVar[str] = "freshdesk"
+    description: ClassVar[str] = "Creates one Freshdesk ticket per escalation (API v2, API key auth)."
+    needs: ClassVar[tuple[str, ...]] = ("FRESHDESK_API_KEY",)
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -114,7 +114,8 @@ class FreshdeskSink:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
     ) -> FreshdeskSink:

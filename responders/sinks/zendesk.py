@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -59,9 +59,9 @@ def describe_error(response: httpx.Response) -> str:
 class ZendeskSink:
     """Creates a Zendesk ticket per escalation with the mention context as an internal note."""
 
-    type = "zendesk"
-    description = "Creates one Zendesk Support ticket per escalation (Tickets API, API token auth)."
-    needs = ("ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
+    type: ClassVar[str] = "zendesk"
+    description: ClassVar[str] = "Creates one Zendesk Support ticket per escalation (Tickets API, API token auth)."
+    needs: ClassVar[tuple[str, ...]] = ("ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -108,7 +108,8 @@ class ZendeskSink:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
     ) -> ZendeskSink:
