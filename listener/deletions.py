@@ -27,8 +27,9 @@ import praw
 import prawcore
 
 from listener.sources._common import RetryPolicy, call_with_retries, utcnow
-from listener.sources.reddit import _fields, _no_prawcore_retries, map_praw_error
+from listener.sources.reddit import map_praw_error
 from listener.sources.x import call_x
+from platforms.reddit import no_prawcore_retries, praw_fields
 
 BATCH = 100
 GONE_TEXT = {"[deleted]", "[removed]"}
@@ -75,7 +76,7 @@ class RedditDeletionChecker:
         self.reddit = reddit
         self.retry = retry or RetryPolicy()
         self.stats: dict[str, int] = {}
-        _no_prawcore_retries(reddit)
+        no_prawcore_retries(reddit)
 
     def gone(self, fullnames: list[str]) -> set[str]:
         """The subset of `fullnames` (t3_/t1_ ids) that are deleted or removed."""
@@ -90,7 +91,7 @@ class RedditDeletionChecker:
 
             found: dict[str, Any] = {}
             for item in call_with_retries(lookup, self.retry, self.stats):
-                raw = _fields(item)
+                raw = praw_fields(item)
                 found[str(raw.get("name"))] = raw
             for fullname in chunk:
                 fields = found.get(fullname)

@@ -42,7 +42,6 @@ stays under 100 requests/minute); `reddit.auth.limits` becomes Batch.rate_limit.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -72,15 +71,9 @@ from listener.sources._common import (
 )
 from listener.sources._http import reset_at_from, retry_after_from
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from platforms.reddit import READ_ENV as ENV
+from platforms.reddit import UA_ACCOUNT, no_prawcore_retries, praw_fields, read_client
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
-
-ENV = ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT")
-_UA_ACCOUNT = re.compile(r"/?u/[A-Za-z0-9_-]{3,}")
-
-
-def _fields(item: Any) -> dict[str, Any]:
-    """The attributes praw parsed from the listing, without triggering a lazy fetch."""
-    return vars(item) if hasattr(item, "__dict__") else dict(item)
 
 
 def map_praw_error(exc: Exception, what: str) -> Exception:
@@ -126,22 +119,6 @@ def map_praw_error(exc: Exception, what: str) -> Exception:
     if isinstance(exc, praw.exceptions.RedditAPIException):
         return PermanentError(f"Reddit API error on {what}: {exc}")
     return exc
-
-
-def _no_prawcore_retries(reddit: Any) -> None:
-    """Our RetryPolicy retries; prawcore's own retries would triple the attempts."""
-
-    class _Once(prawcore.sessions.FiniteRetryStrategy):
-        def __init__(self, retries: int = 0) -> None:
-            super().__init__(retries=0)
-
-        def _sleep_seconds(self) -> float | None:
-            return None  # the base class sleeps 2-4 s before a request once retries run out
-
-    for attr in ("_core", "_read_only_core", "_authorized_core"):
-        session = getattr(reddit, attr, None)
-        if session is not None and hasattr(session, "_retry_strategy_class"):
-            session._retry_strategy_class = _Once
 
 
 class RedditSource:
@@ -200,21 +177,13 @@ class RedditSource:
         if client is None:
             creds = require_env(env, ENV, cls.type, name)
             agent = creds["REDDIT_USER_AGENT"]
-            if not _UA_ACCOUNT.search(agent):
+            if not UA_ACCOUNT.search(agent):
                 raise NotConfigured(
                     f"reddit source '{name}': REDDIT_USER_AGENT must describe the app and its "
                     "Reddit account, e.g. 'linux:com.example.socialear:v0.1 (by /u/yourname)'"
                 )
-            client = praw.Reddit(
-                client_id=creds["REDDIT_CLIENT_ID"],
-                client_secret=creds["REDDIT_CLIENT_SECRET"],
-                user_agent=agent,
-                timeout=math.ceil(opts.timeout),
-                check_for_updates=False,
-                check_for_async=False,
-            )
-            client.read_only = True
-        _no_prawcore_retries(client)
+            client = read_client(creds, opts.timeout)
+        no_prawcore_retries(client)
         source = cls(name, client, matcher, opts)
         source._watch_rate_limit_headers()
         return source
@@ -316,7 +285,7 @@ class RedditSource:
         items = self._list(key, listing, params, stats)
         last_fullname: str | None = None
         for item in items:
-            raw = _fields(item)
+            raw = praw_fields(item)
             fullname = safely(lambda r: str(r["name"]), raw)
             last_fullname = fullname or last_fullname
             sweep.offer(
@@ -373,7 +342,7 @@ class RedditSource:
     def _normalise(self, item: Any) -> Mention | object | None:
         """A Mention; None when no brand query matches; DELETED when the author or the
         content is gone (both counted, neither quarantined)."""
-        raw = _fields(item)
+        raw = praw_fields(item)
         fullname = str(raw["name"])
         created = parse_time(float(raw["created_utc"]))
         if _is_deleted(raw):

@@ -57,7 +57,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import requests
 import tweepy
 from pydantic import BaseModel, ConfigDict, Field
-from requests.adapters import HTTPAdapter
 
 from listener.sources._common import (
     BrandSpec,
@@ -75,6 +74,7 @@ from listener.sources._common import (
 )
 from listener.sources._http import rate_limit_from_headers
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from platforms.x import install_timeout, read_client
 from socialear.errors import (
     BadCredentials,
     NotConfigured,
@@ -101,28 +101,6 @@ DEFAULT_WINDOW = 15 * 60.0  # X rate-limit windows are 15 minutes
 
 if TYPE_CHECKING:
     from socialear.config import Problem, RulesConfig
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """tweepy passes no timeout to requests; this adapter supplies one to every call."""
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self.timeout = timeout
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
-
-
-def install_timeout(client: Any, timeout: float) -> None:
-    """Mount a timeout-supplying adapter on a tweepy client's requests session."""
-    session = getattr(client, "session", None)
-    if isinstance(session, requests.Session):
-        adapter = _TimeoutAdapter(timeout)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
 
 
 def _problem_detail(response: Any) -> str:
@@ -301,9 +279,7 @@ class XSource:
         queries = cls._build_queries(name, opts, brands)
         if client is None:
             token = require_env(env, cls.needs, cls.type, name)["X_BEARER_TOKEN"]
-            client = tweepy.Client(bearer_token=token, return_type=requests.Response, wait_on_rate_limit=False)
-        if hasattr(client, "wait_on_rate_limit"):
-            client.wait_on_rate_limit = False  # never sleep in a worker thread
+            client = read_client(token, opts.timeout)
         install_timeout(client, opts.timeout)
         return cls(name, client, queries, opts)
 

@@ -28,7 +28,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from listener.sources.facebook import GRAPH, THROTTLE_CODES, usage_from_headers
+from platforms.facebook import ENV as FACEBOOK_ENV
+from platforms.facebook import GRAPH, THROTTLE_CODES, usage_from_headers
 from responders.publishers import ReplyJob, same_reply
 from responders.types import DeliveryResult
 from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
@@ -37,7 +38,6 @@ TIMEOUT_S = 15.0
 DEFAULT_LAG_S = 5.0
 THROTTLE_WAIT_S = 900.0
 
-FACEBOOK_ENV = ("FACEBOOK_PAGE_ACCESS_TOKEN",)  # write credentials
 
 
 class FacebookReplyPublisher:

@@ -30,8 +30,9 @@ from typing import Any, ClassVar
 
 import requests
 import tweepy
-from requests.adapters import HTTPAdapter
 
+from platforms.x import WRITE_ENV as X_ENV
+from platforms.x import install_timeout, write_client
 from responders.publishers import ReplyJob, same_reply
 from responders.types import DeliveryResult
 from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
@@ -39,21 +40,7 @@ from socialear.errors import BadCredentials, PermanentError, RateLimited, Retrya
 TIMEOUT_S = 15.0
 DEFAULT_LAG_S = 5.0  # seconds a just-posted tweet may take to show in the timeline
 TIMELINE_PAGES = 3  # 3 × 100 of our own tweets since the parent: plenty for a care account
-X_ENV = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")  # write credentials
 CREDENTIALS_HINT = ", ".join(X_ENV)
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """tweepy passes no timeout to requests; every call gets one here."""
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self.timeout = timeout
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
 
 
 def _detail(exc: tweepy.HTTPException) -> str:
@@ -101,19 +88,8 @@ class XReplyPublisher:
     @classmethod
     def from_env(cls, name: str, env: Mapping[str, str], client: Any = None) -> XReplyPublisher:
         if client is None:
-            client = tweepy.Client(
-                consumer_key=env["X_API_KEY"],
-                consumer_secret=env["X_API_SECRET"],
-                access_token=env["X_ACCESS_TOKEN"],
-                access_token_secret=env["X_ACCESS_TOKEN_SECRET"],
-                return_type=requests.Response,
-                wait_on_rate_limit=False,
-            )
-        session = getattr(client, "session", None)
-        if isinstance(session, requests.Session):
-            adapter = _TimeoutAdapter(TIMEOUT_S)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+            client = write_client(env, TIMEOUT_S)
+        install_timeout(client, TIMEOUT_S)
         return cls(name, client)
 
     # -- posting ---------------------------------------------------------------------
