@@ -47,6 +47,8 @@ def _unique(ids: Iterable[str]) -> list[str]:
 class XDeletionChecker:
     """Finds X posts that no longer exist (or can no longer be shown)."""
 
+    charges_reads = True  # X bills every post a lookup returns
+
     def __init__(self, client: Any, retry: RetryPolicy | None = None):
         self.client = client
         self.retry = retry or RetryPolicy()
@@ -71,6 +73,8 @@ class XDeletionChecker:
 
 class RedditDeletionChecker:
     """Finds Reddit submissions/comments deleted or removed on Reddit."""
+
+    charges_reads = False
 
     def __init__(self, reddit: Any, retry: RetryPolicy | None = None):
         self.reddit = reddit

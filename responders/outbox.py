@@ -57,7 +57,7 @@ from responders.breaker import RoundGate, probe_delay
 from responders.payloads import build_payloads
 from responders.publish import Publishers, deliver_reply, record_published
 from responders.sinks import build_sink
-from responders.types import DeliveryResult, EscalationPayload, Sink
+from responders.types import DeliveryResult, EscalationPayload, Sink, is_ticket_sink
 from socialear.config import RulesConfig, SinkRetry, parse_duration
 from socialear.errors import NotConfigured
 from storage import breakers, repo
@@ -70,8 +70,6 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 # A case's follow-up waits this long between looks at whether the case's ticket exists.
 CASE_WAIT_S = 5.0
-# Sinks that keep one ticket per case (their deliver() comments when payload.case_ticket).
-TICKET_SINKS = frozenset({"zendesk", "freshdesk"})
 
 
 @dataclass(slots=True)
@@ -440,9 +438,9 @@ class OutboxWorker:
         return waiting
 
     def _makes_tickets(self, sink_name: str) -> bool:
-        """Sinks that turn a case's later posts into comments (`TICKET_SINKS`)."""
+        """Ticket sinks (`responders.types.TicketSink`) turn a case's later posts into comments."""
         try:
-            return self.sinks.get(sink_name).type in TICKET_SINKS
+            return is_ticket_sink(self.sinks.get(sink_name))
         except NotConfigured:
             return False  # delivery reports why; nothing to thread
 

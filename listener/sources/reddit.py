@@ -45,7 +45,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import praw
 import prawcore
@@ -74,6 +74,9 @@ from listener.types import Author, Batch, Mention, Quarantined, RateLimit
 from platforms.reddit import READ_ENV as ENV
 from platforms.reddit import UA_ACCOUNT, no_prawcore_retries, praw_fields, read_client
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
+
+if TYPE_CHECKING:
+    from listener.deletions import RedditDeletionChecker
 
 
 def map_praw_error(exc: Exception, what: str) -> Exception:
@@ -210,6 +213,13 @@ class RedditSource:
         http.hooks.setdefault("response", []).append(hook)
 
     # ------------------------------------------------------------------ fetch
+
+    def deletion_checker(self) -> RedditDeletionChecker:
+        """Which stored posts were deleted on the platform, asked through this source's
+        client (the platform's terms require purging them; listener.purge sweeps)."""
+        from listener.deletions import RedditDeletionChecker  # deletions imports this module: import when used
+
+        return RedditDeletionChecker(self.reddit)
 
     def fetch(self, cursor: str | None) -> Batch:
         """Read new matching submissions and comments since the cursor."""

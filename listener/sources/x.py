@@ -100,6 +100,7 @@ MIN_PAGE, MAX_PAGE = 10, 100  # X's bounds for max_results on recent search
 DEFAULT_WINDOW = 15 * 60.0  # X rate-limit windows are 15 minutes
 
 if TYPE_CHECKING:
+    from listener.deletions import XDeletionChecker
     from socialear.config import Problem, RulesConfig
 
 
@@ -308,6 +309,13 @@ class XSource:
         return queries
 
     # ------------------------------------------------------------------ fetch
+
+    def deletion_checker(self) -> XDeletionChecker:
+        """Which stored posts were deleted on the platform, asked through this source's
+        client (the platform's terms require purging them; listener.purge sweeps)."""
+        from listener.deletions import XDeletionChecker  # deletions imports this module: import when used
+
+        return XDeletionChecker(self.client)
 
     def fetch(self, cursor: str | None) -> Batch:
         """Read posts newer than the cursor for every brand, within the poll cap and budget."""

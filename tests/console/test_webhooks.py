@@ -16,7 +16,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from console.web.webhooks import make_router, verify_zendesk, zendesk_signature
+from console.web.webhooks import make_router
+from responders.sinks.zendesk import verify_zendesk, zendesk_signature
 from socialear.config import RulesConfig, parse_rules_text
 from storage import models as t
 

@@ -1,8 +1,8 @@
 """Components are found by entry point, built-ins and plugins alike (socialear.components).
 
 The plugin here is a real installed distribution: a package and its `.dist-info` (METADATA
-and entry_points.txt) written to tmp_path and put on `sys.path`, which is what pip leaves
-behind. Nothing in socialear names it.
+and entry_points.txt) written to tmp_path and put on `sys.path` (the `install_plugin`
+fixture), which is what pip leaves behind. Nothing in socialear names it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 import tomllib
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from listener.sources import SOURCES, build_source
 from listener.types import Batch
 from responders.publishers import PUBLISHERS
 from responders.sinks import SINKS
-from socialear.components import CHECK_GROUP, RULE_CHECKS, SINK_COMPONENTS, SOURCE_COMPONENTS, reload_all
+from socialear.components import CHECK_GROUP, RULE_CHECKS, SINK_COMPONENTS, SOURCE_COMPONENTS
 from socialear.config import parse_rules_text
 from socialear.errors import ConfigError, NotConfigured
 
@@ -74,26 +73,12 @@ sources:
 """
 
 
-def install_plugin(root: Path, entry_points: str) -> Path:
-    """Write the package and its dist-info as pip would install them under `root`."""
-    (root / "acme_socialear").mkdir(parents=True)
-    (root / "acme_socialear" / "__init__.py").write_text(PLUGIN)
-    info = root / "acme_socialear-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-socialear\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
-    return root
+SOURCE_ENTRY = "[socialear.sources]\nacme = acme_socialear:AcmeSource\n"
 
 
 @pytest.fixture
-def plugin_on_path(tmp_path, monkeypatch):
-    root = install_plugin(tmp_path / "site", "[socialear.sources]\nacme = acme_socialear:AcmeSource\n")
-    monkeypatch.syspath_prepend(str(root))
-    reload_all()
-    yield root
-    monkeypatch.undo()
-    sys.modules.pop("acme_socialear", None)
-    reload_all()
+def plugin_on_path(install_plugin):
+    return install_plugin("acme_socialear", PLUGIN, SOURCE_ENTRY)
 
 
 def test_a_plugin_source_is_registered_checked_and_built(plugin_on_path):
@@ -120,9 +105,9 @@ def test_without_the_plugin_its_type_is_unknown():
         build_source("forum", "acme", {})
 
 
-def test_rules_check_accepts_the_plugins_type_in_a_fresh_process(tmp_path):
+def test_rules_check_accepts_the_plugins_type_in_a_fresh_process(tmp_path, install_plugin):
     """The CLI, as a user runs it, with the plugin installed on PYTHONPATH."""
-    root = install_plugin(tmp_path / "site", "[socialear.sources]\nacme = acme_socialear:AcmeSource\n")
+    root = install_plugin("acme_socialear", PLUGIN, SOURCE_ENTRY)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
 
@@ -139,17 +124,10 @@ def test_rules_check_accepts_the_plugins_type_in_a_fresh_process(tmp_path):
     assert "sources[0].type: unknown type 'acme'" in without.stdout
 
 
-def test_a_plugin_that_breaks_the_contract_is_refused_with_its_name(tmp_path, monkeypatch):
-    root = install_plugin(tmp_path / "site", "[socialear.sources]\nacme = acme_socialear:Misnamed\n")
-    monkeypatch.syspath_prepend(str(root))
-    reload_all()
-    try:
-        with pytest.raises(RuntimeError, match="source 'acme' .*declares type 'not-its-entry-point'"):
-            SOURCES.get("acme")
-    finally:
-        monkeypatch.undo()
-        sys.modules.pop("acme_socialear", None)
-        reload_all()
+def test_a_plugin_that_breaks_the_contract_is_refused_with_its_name(install_plugin):
+    install_plugin("acme_socialear", PLUGIN, "[socialear.sources]\nacme = acme_socialear:Misnamed\n")
+    with pytest.raises(RuntimeError, match="source 'acme' .*declares type 'not-its-entry-point'"):
+        SOURCES.get("acme")
 
 
 def test_the_built_ins_are_the_entry_points_in_pyproject():
