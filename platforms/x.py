@@ -10,13 +10,17 @@ timeout on every request: tweepy passes none to requests.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
+from platforms.http import reset_at_from
+
 READ_ENV = ("X_BEARER_TOKEN",)
+WINDOW_S = 15 * 60.0  # X's rate-limit windows are 15 minutes: the wait when no reset is sent
 WRITE_ENV = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 
 
@@ -71,3 +75,23 @@ def write_client(env: Mapping[str, str], timeout: float) -> tweepy.Client:
     )
     install_timeout(client, timeout)
     return client
+
+
+def reset_wait(headers: Mapping[str, str], now: datetime) -> float:
+    """Seconds until X's rate-limit window resets (`x-rate-limit-reset`, epoch seconds),
+    at least 1; a whole window when the header is missing."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    reset = reset_at_from(lower.get("x-rate-limit-reset"), now)
+    return max((reset - now).total_seconds(), 1.0) if reset is not None else WINDOW_S
+
+
+def problem_detail(response: Any) -> str:
+    """X's own words for a refused request (its problem JSON's `detail` or `title`); ""
+    when the body says nothing readable."""
+    try:
+        body = response.json()
+    except Exception:  # noqa: BLE001 - any unreadable body just has no detail
+        return ""
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("title") or "")
+    return ""

@@ -74,7 +74,7 @@ from listener.sources._common import (
 )
 from listener.sources._http import rate_limit_from_headers
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
-from platforms.x import install_timeout, read_client
+from platforms.x import WINDOW_S, install_timeout, problem_detail, read_client, reset_wait
 from socialear.errors import (
     BadCredentials,
     NotConfigured,
@@ -97,21 +97,10 @@ USER_FIELDS = ["username", "name", "public_metrics", "verified"]
 # is cut to "RT @user: ..." at 140 characters, the original holds the full text.
 EXPANSIONS = ["author_id", "referenced_tweets.id"]
 MIN_PAGE, MAX_PAGE = 10, 100  # X's bounds for max_results on recent search
-DEFAULT_WINDOW = 15 * 60.0  # X rate-limit windows are 15 minutes
 
 if TYPE_CHECKING:
     from listener.deletions import XDeletionChecker
     from socialear.config import Problem, RulesConfig
-
-
-def _problem_detail(response: Any) -> str:
-    try:
-        body = response.json()
-    except Exception:  # noqa: BLE001 - any unreadable body just has no detail
-        return ""
-    if isinstance(body, dict):
-        return str(body.get("detail") or body.get("title") or "")
-    return ""
 
 
 def map_tweepy_error(exc: Exception, clock: Callable[[], datetime], what: str) -> Exception:
@@ -119,15 +108,13 @@ def map_tweepy_error(exc: Exception, clock: Callable[[], datetime], what: str) -
     if isinstance(exc, tweepy.Unauthorized):
         return BadCredentials("X_BEARER_TOKEN was rejected (401): check the token")
     if isinstance(exc, tweepy.Forbidden):
-        detail = _problem_detail(exc.response)
+        detail = problem_detail(exc.response)
         suffix = f" ({detail})" if detail else ""
         return BadCredentials(f"403: your X app lacks access to {what}{suffix}")
     if isinstance(exc, tweepy.TooManyRequests):
         now = clock()
         rl = rate_limit_from_headers(exc.response.headers, now)
-        wait = DEFAULT_WINDOW
-        if rl and rl.reset_at:
-            wait = max((rl.reset_at - now).total_seconds(), 1.0)
+        wait = reset_wait(exc.response.headers, now)
         err = RateLimited(f"X rate limit reached on {what}; resets in {wait:.0f}s", retry_after=wait)
         err.rate_limit = rl or RateLimit(remaining=0)  # type: ignore[attr-defined]
         return err
@@ -140,7 +127,7 @@ def map_tweepy_error(exc: Exception, clock: Callable[[], datetime], what: str) -
         return TransientError(f"X network error on {what}: {exc}", "network")
     if isinstance(exc, tweepy.HTTPException):
         status = exc.response.status_code
-        detail = _problem_detail(exc.response) or str(exc)
+        detail = problem_detail(exc.response) or str(exc)
         return PermanentError(f"X rejected the request to {what} ({status}): {detail}")
     return exc
 
@@ -358,7 +345,7 @@ class XSource:
                 error = result.error
                 bump(stats, f"partial/{getattr(error, 'reason', type(error).__name__)}")
                 if isinstance(error, RateLimited):
-                    wait = error.retry_after or DEFAULT_WINDOW
+                    wait = error.retry_after or WINDOW_S
                     state["not_before"] = now.timestamp() + wait
                     rate_limit = getattr(error, "rate_limit", None) or rate_limit
                 exhausted = False

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import requests
 import tweepy
 
 from platforms.x import WRITE_ENV as X_ENV
-from platforms.x import install_timeout, write_client
+from platforms.x import install_timeout, problem_detail, reset_wait, write_client
 from responders.publishers import ReplyJob, same_reply
 from responders.types import DeliveryResult
 from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
@@ -44,13 +45,7 @@ CREDENTIALS_HINT = ", ".join(X_ENV)
 
 
 def _detail(exc: tweepy.HTTPException) -> str:
-    try:
-        body = exc.response.json()
-    except Exception:  # noqa: BLE001 - an unreadable body has no detail
-        return ", ".join(exc.api_messages) or str(exc)
-    if isinstance(body, dict):
-        return str(body.get("detail") or body.get("title") or body)
-    return str(body)
+    return problem_detail(exc.response) or ", ".join(exc.api_messages) or str(exc)
 
 
 def _json(response: Any) -> dict[str, Any]:
@@ -168,10 +163,7 @@ class XReplyPublisher:
         if isinstance(exc, tweepy.Forbidden):
             return BadCredentials(f"X refused {what} (403): {_detail(exc)}; the app needs read and write access")
         if isinstance(exc, tweepy.TooManyRequests):
-            reset = exc.response.headers.get("x-rate-limit-reset")
-            wait = 900.0
-            if reset and reset.isdigit():
-                wait = max(1.0, float(reset) - self.clock())
+            wait = reset_wait(exc.response.headers, datetime.fromtimestamp(self.clock(), UTC))
             return RateLimited(f"X rate limit reached while {what}; resets in {wait:.0f}s", retry_after=wait)
         transient = isinstance(exc, tweepy.TwitterServerError | requests.Timeout | requests.ConnectionError)
         if transient:
