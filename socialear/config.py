@@ -166,26 +166,81 @@ class ProbabilityRange(Range):
     max: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+OperatorKind = Literal["brand", "member", "range", "flag", "any_of", "regex"]
+
+
+@dataclass(frozen=True)
+class Operator:
+    """How a `when:` condition tests the mention's routing fact of the same name. Declared
+    once, on the `When` field (`Annotated[..., Operator(...)]`), next to its help text (the
+    field's description): routing (`listener.routing`) compiles each kind into one
+    predicate used by both the fast and the explained path, and the JSON Schema and the
+    README's list of conditions (`when_help`) are derived from the same fields.
+
+    brand    own | competitor | any | brand names      member  the fact is one of the values
+    range    {min, max}, either optional               flag    the fact equals true/false
+    any_of   the fact (a list) shares a value          regex   RE2 search, case-insensitive
+    """
+
+    kind: OperatorKind
+    digits: int | None = None  # round the fact to this many digits when explaining
+
+
 class When(Strict):
-    brand: StrList | None = Field(default=None, description="own | competitor | any | brand names")
-    source: StrList | None = None
-    platform: StrList | None = None
-    sentiment: Annotated[list[SentimentLabel], BeforeValidator(_as_list)] | None = None
-    compound: Range | None = None
-    urgency: Range | None = None
-    categories: StrList | None = Field(default=None, description="matches if any of these categories")
-    followers: Range | None = None
-    verified: bool | None = None
-    language: StrList | None = None
-    text: str | None = Field(default=None, description="regular expression (RE2 syntax), case-insensitive")
-    question: bool | None = None
-    segment: StrList | None = Field(
-        default=None, description="the author's customer segment (customer directory), e.g. platinum")
-    negative_probability: ProbabilityRange | None = Field(
+    """Conditions of a route; all that are set must hold. Explanations list them in this order."""
+
+    brand: Annotated[StrList | None, Operator("brand")] = Field(
+        default=None, description="own | competitor | any | brand names")
+    source: Annotated[StrList | None, Operator("member")] = Field(
+        default=None, description="configured source names")
+    platform: Annotated[StrList | None, Operator("member")] = Field(
+        default=None, description="platforms, e.g. x, reddit, appstore")
+    sentiment: Annotated[Annotated[list[SentimentLabel], BeforeValidator(_as_list)] | None, Operator("member")] = Field(
+        default=None, description="sentiment labels: negative, neutral, positive")
+    compound: Annotated[Range | None, Operator("range", digits=3)] = Field(
+        default=None, description="the care-adjusted sentiment score, -1..1, e.g. {max: -0.5}")
+    negative_probability: Annotated[ProbabilityRange | None, Operator("range")] = Field(
         default=None,
         description="the scorer's calibrated P(negative), 0..1, e.g. {min: 0.7}; never matches a mention "
         "without probabilities (rules-only scoring, a language the model does not score)",
     )
+    urgency: Annotated[Range | None, Operator("range")] = Field(
+        default=None, description="the urgency score, 0..100, e.g. {min: 60}")
+    categories: Annotated[StrList | None, Operator("any_of")] = Field(
+        default=None, description="matches if any of these categories")
+    followers: Annotated[Range | None, Operator("range")] = Field(
+        default=None, description="the author's followers, e.g. {min: 10000}")
+    verified: Annotated[bool | None, Operator("flag")] = Field(
+        default=None, description="the author's account is verified")
+    language: Annotated[StrList | None, Operator("member")] = Field(
+        default=None, description="detected languages, e.g. [en, de]")
+    question: Annotated[bool | None, Operator("flag")] = Field(
+        default=None, description="the mention asks a question")
+    segment: Annotated[StrList | None, Operator("member")] = Field(
+        default=None, description="the author's customer segment (customer directory), e.g. platinum")
+    text: Annotated[str | None, Operator("regex")] = Field(
+        default=None, description="regular expression (RE2 syntax), case-insensitive")
+
+
+def when_operators() -> dict[str, Operator]:
+    """Each `when:` condition's operator, in declaration (and explanation) order."""
+    out: dict[str, Operator] = {}
+    for name, info in When.model_fields.items():
+        found = [m for m in info.metadata if isinstance(m, Operator)]
+        if len(found) != 1:
+            raise TypeError(f"When.{name} must declare exactly one Operator")
+        out[name] = found[0]
+    return out
+
+
+def when_help() -> str:
+    """The README's list of `when:` conditions, derived from `When` (a test keeps the
+    README equal to it)."""
+    lines = []
+    for name, operator in when_operators().items():
+        description = When.model_fields[name].description or ""
+        lines.append(f"  - `{name}` ({operator.kind.replace('_', ' ')}): {description}")
+    return "\n".join(lines)
 
 
 class Escalate(Strict):
