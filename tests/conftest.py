@@ -78,6 +78,7 @@ def no_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         host = address[0] if isinstance(address, tuple) else address
         if not _is_loopback(host):
             attempts.append(repr(address))
+            sock.close()  # socket.create_connection closes only on OSError: never leak it
             raise NetworkBlocked(f"network access attempted in a test: {address!r}")
 
     def connect(sock: socket.socket, address: Any) -> Any:

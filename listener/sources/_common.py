@@ -95,6 +95,24 @@ class TransientError(RetryableError):
         super().__init__(message, retry_after=retry_after)
 
 
+# --------------------------------------------------------------------------- base
+
+
+class PlatformSource:
+    """The state every platform source starts with, set in one place: its configured name
+    and options, the retry policy for transient failures inside one fetch (tests swap in a
+    fast one) and the clock (tests freeze it). A subclass annotates `options` with its own
+    `Options` model and adds its client."""
+
+    options: Any
+
+    def __init__(self, name: str, options: Any) -> None:
+        self.name = name
+        self.options = options
+        self.retry = RetryPolicy()
+        self.clock: Callable[[], datetime] = utcnow
+
+
 # --------------------------------------------------------------------------- config
 
 

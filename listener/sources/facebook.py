@@ -66,6 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from listener.sources import _http
 from listener.sources._common import (
     BrandSpec,
+    PlatformSource,
     RetryPolicy,
     TransientError,
     Watermark,
@@ -78,7 +79,6 @@ from listener.sources._common import (
     require_env,
     safely,
     sole_brand,
-    utcnow,
     validate_options,
 )
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
@@ -98,7 +98,7 @@ class Throttled(RateLimited):
         self.usage = usage
 
 
-class FacebookSource:
+class FacebookSource(PlatformSource):
     """Comments, visitor posts and mentions on one Facebook Page."""
 
     type: ClassVar[str] = "facebook"
@@ -126,6 +126,8 @@ class FacebookSource:
         throttle_wait: float = Field(900.0, ge=1, le=86_400)  # seconds, when no estimate is given
         timeout: float = Field(15.0, gt=0, le=120)
 
+    options: FacebookSource.Options
+
     def __init__(
         self,
         name: str,
@@ -134,13 +136,10 @@ class FacebookSource:
         options: FacebookSource.Options,
         app_secret: str | None = None,
     ):
-        self.name = name
+        super().__init__(name, options)
         self.client = client
         self.token = token
-        self.options = options
         self.app_secret = app_secret
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def from_options(

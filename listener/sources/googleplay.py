@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import (
     BrandSpec,
-    RetryPolicy,
+    PlatformSource,
     Sweep,
     TransientError,
     Watermark,
@@ -83,7 +83,7 @@ def _at(review: Mapping[str, Any]) -> datetime:
     return parse_time(value)
 
 
-class GooglePlaySource:
+class GooglePlaySource(PlatformSource):
     """Reviews of one or more Android apps on Google Play, per language and country."""
 
     type: ClassVar[str] = "googleplay"
@@ -106,6 +106,8 @@ class GooglePlaySource:
         max_pages: int = Field(5, ge=1, le=50)
         timeout: float = Field(30.0, gt=0, le=300)
 
+    options: GooglePlaySource.Options
+
     def __init__(
         self,
         name: str,
@@ -113,12 +115,10 @@ class GooglePlaySource:
         sort: Any,
         options: GooglePlaySource.Options,
     ):
-        self.name = name
+        super().__init__(name, options)
         self.reviews = reviews
         self.sort = sort
-        self.options = options
         self.app_ids = list(dict.fromkeys(([options.app_id] if options.app_id else []) + options.app_ids))
-        self.retry = RetryPolicy()
 
     @classmethod
     def from_options(

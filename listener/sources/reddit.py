@@ -55,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from listener.sources._common import (
     BrandMatcher,
     BrandSpec,
-    RetryPolicy,
+    PlatformSource,
     Sweep,
     TransientError,
     Watermark,
@@ -124,7 +124,7 @@ def map_praw_error(exc: Exception, what: str) -> Exception:
     return exc
 
 
-class RedditSource:
+class RedditSource(PlatformSource):
     """Reddit posts and comments that match a brand query, in chosen subreddits."""
 
     type: ClassVar[str] = "reddit"
@@ -148,6 +148,8 @@ class RedditSource:
         search_lookback: float = Field(3600.0, ge=0, le=86_400)
         timeout: float = Field(16.0, gt=0, le=120)
 
+    options: RedditSource.Options
+
     def __init__(
         self,
         name: str,
@@ -155,12 +157,9 @@ class RedditSource:
         matcher: BrandMatcher,
         options: RedditSource.Options,
     ):
-        self.name = name
+        super().__init__(name, options)
         self.reddit = reddit
         self.matcher = matcher
-        self.options = options
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
         self._limit_headers: tuple[dict[str, str], datetime] | None = None
 
     @classmethod

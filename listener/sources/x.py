@@ -60,6 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import (
     BrandSpec,
+    PlatformSource,
     RetryPolicy,
     TransientError,
     bump,
@@ -69,7 +70,6 @@ from listener.sources._common import (
     parse_time,
     quarantine,
     require_env,
-    utcnow,
     validate_options,
 )
 from listener.sources._http import rate_limit_from_headers
@@ -214,7 +214,7 @@ def check_rules(cfg: RulesConfig) -> list[Problem]:
     return problems
 
 
-class XSource:
+class XSource(PlatformSource):
     """Posts on X matching each brand's query, via API v2 recent search."""
 
     type: ClassVar[str] = "x"
@@ -238,6 +238,8 @@ class XSource:
         max_posts_per_month: int | None = Field(None, ge=MIN_PAGE)
         timeout: float = Field(15.0, gt=0, le=120)
 
+    options: XSource.Options
+
     def __init__(
         self,
         name: str,
@@ -245,13 +247,10 @@ class XSource:
         queries: Mapping[str, str],
         options: XSource.Options | None = None,
     ):
-        self.name = name
+        super().__init__(name, options or XSource.Options.model_validate({}))
         self.client = client
         self.queries = dict(queries)  # stream key (brand name) -> X query string
-        self.options = options or XSource.Options.model_validate({})
         self.budget_used_this_month = 0  # set by the pipeline before each fetch
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def from_options(
