@@ -116,6 +116,21 @@ class SinkSet:
                 except Exception:  # noqa: BLE001 - an alert channel down must not stop deliveries
                     log.exception("sink %s: flush failed", getattr(sink, "name", "?"))
 
+    def close(self) -> None:
+        """Close the built sinks' connections (each sink with a `close()`: the HTTP sinks own
+        an httpx client); a later `get` builds them again. Left open, every client leaked
+        its keep-alive sockets at shutdown (pytest's ResourceWarning showed it)."""
+        with self._lock:
+            sinks = list(self._sinks.values())
+            self._sinks, self._built_for = {}, None
+        for sink in sinks:
+            close = getattr(sink, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing one must not stop closing the rest
+                    log.exception("sink %s: close failed", getattr(sink, "name", "?"))
+
     def retry_policy(self, name: str) -> SinkRetry:
         """The sink's `retry:` block from the rules (defaults for rows without a rules sink)."""
         for cfg in self._rules().sinks:
@@ -372,7 +387,9 @@ class OutboxWorker:
         self._done.wait(timeout)
 
     def close(self) -> None:
+        """After the last round: wait for deliveries in flight, then close the sinks."""
         self._pool.shutdown(wait=True)
+        self.sinks.close()
 
     # -- one round ---------------------------------------------------------------------
     def _load(self, ids: list[int]) -> list[_Job]:
