@@ -46,8 +46,7 @@ def praw_fields(item: Any) -> dict[str, Any]:
     return vars(item) if hasattr(item, "__dict__") else dict(item)
 
 
-def read_client(creds: Mapping[str, str], timeout: float) -> praw.Reddit:
-    """A read-only app client."""
+def _client(creds: Mapping[str, str], timeout: float, **login: Any) -> praw.Reddit:
     client = praw.Reddit(
         client_id=creds["REDDIT_CLIENT_ID"],
         client_secret=creds["REDDIT_CLIENT_SECRET"],
@@ -55,23 +54,19 @@ def read_client(creds: Mapping[str, str], timeout: float) -> praw.Reddit:
         timeout=math.ceil(timeout),
         check_for_updates=False,
         check_for_async=False,
+        **login,
     )
-    client.read_only = True
     no_prawcore_retries(client)
+    return client
+
+
+def read_client(creds: Mapping[str, str], timeout: float) -> praw.Reddit:
+    """A read-only app client (no account)."""
+    client = _client(creds, timeout)
+    client.read_only = True
     return client
 
 
 def write_client(env: Mapping[str, str], timeout: float) -> praw.Reddit:
     """A script-account client that posts as `REDDIT_USERNAME`."""
-    client = praw.Reddit(
-        client_id=env["REDDIT_CLIENT_ID"],
-        client_secret=env["REDDIT_CLIENT_SECRET"],
-        user_agent=env["REDDIT_USER_AGENT"],
-        username=env.get("REDDIT_USERNAME") or "",
-        password=env["REDDIT_PASSWORD"],
-        timeout=math.ceil(timeout),
-        check_for_updates=False,
-        check_for_async=False,
-    )
-    no_prawcore_retries(client)
-    return client
+    return _client(env, timeout, username=env.get("REDDIT_USERNAME") or "", password=env["REDDIT_PASSWORD"])
