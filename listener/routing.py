@@ -152,11 +152,11 @@ def _brand_shown(facts: RoutingFacts) -> str:
 
 
 OPERATORS = when_operators()
-_COMPILED: dict[int, tuple[Route, list[Condition]]] = {}
+# id(route) -> (route, its conditions, their predicates alone: the fast path's inner loop)
+_COMPILED: dict[int, tuple[Route, list[Condition], tuple[Predicate, ...]]] = {}
 
 
-def conditions(route: Route) -> list[Condition]:
-    """The route's set conditions, compiled once per route object (in `When` order)."""
+def _compiled(route: Route) -> tuple[Route, list[Condition], tuple[Predicate, ...]]:
     entry = _COMPILED.get(id(route))
     if entry is None or entry[0] is not route:
         if len(_COMPILED) > 4096:  # rules reloaded many times: forget old routes
@@ -167,13 +167,25 @@ def conditions(route: Route) -> list[Condition]:
             for name, operator in OPERATORS.items()
             if (value := getattr(when, name)) is not None
         ]
-        entry = _COMPILED[id(route)] = (route, compiled)
-    return entry[1]
+        entry = _COMPILED[id(route)] = (route, compiled, tuple(c.test for c in compiled))
+    return entry
+
+
+def conditions(route: Route) -> list[Condition]:
+    """The route's set conditions, compiled once per route object (in `When` order)."""
+    return _compiled(route)[1]
 
 
 def matches(route: Route, facts: RoutingFacts) -> bool:
-    """The fast path: stop at the first condition that fails, explain nothing."""
-    return all(c.test(facts) for c in conditions(route))
+    """The fast path: stop at the first condition that fails, explain nothing. (The cache
+    look-up is inlined: one call less per route and mention is a tenth of this path.)"""
+    entry = _COMPILED.get(id(route))
+    if entry is None or entry[0] is not route:
+        entry = _compiled(route)
+    for test in entry[2]:
+        if not test(facts):
+            return False
+    return True
 
 
 def evaluate(route: Route, facts: RoutingFacts) -> tuple[bool, list[dict[str, Any]]]:
