@@ -10,6 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
  && pip install --no-cache-dir --upgrade pip build
 COPY pyproject.toml setup.py README.md ./
 COPY socialear socialear
+COPY platforms platforms
 COPY listener listener
 COPY responders responders
 COPY storage storage

@@ -293,8 +293,7 @@ def simulated_time(clock: SimClock) -> Iterator[None]:
         "storage.repo.utcnow",
         "listener.collector.utcnow",
         "listener.pipeline.utcnow",
-        "listener.sources._common.utcnow",
-        "listener.sources.x.utcnow",
+        "listener.sources._common.utcnow",  # the X source's clock (PlatformSource)
     ]
     with contextlib.ExitStack() as stack:
         for target in targets:

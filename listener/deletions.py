@@ -27,8 +27,9 @@ import praw
 import prawcore
 
 from listener.sources._common import RetryPolicy, call_with_retries, utcnow
-from listener.sources.reddit import _fields, _no_prawcore_retries, map_praw_error
+from listener.sources.reddit import map_praw_error
 from listener.sources.x import call_x
+from platforms.reddit import no_prawcore_retries, praw_fields
 
 BATCH = 100
 GONE_TEXT = {"[deleted]", "[removed]"}
@@ -45,6 +46,8 @@ def _unique(ids: Iterable[str]) -> list[str]:
 
 class XDeletionChecker:
     """Finds X posts that no longer exist (or can no longer be shown)."""
+
+    charges_reads = True  # X bills every post a lookup returns
 
     def __init__(self, client: Any, retry: RetryPolicy | None = None):
         self.client = client
@@ -71,11 +74,13 @@ class XDeletionChecker:
 class RedditDeletionChecker:
     """Finds Reddit submissions/comments deleted or removed on Reddit."""
 
+    charges_reads = False
+
     def __init__(self, reddit: Any, retry: RetryPolicy | None = None):
         self.reddit = reddit
         self.retry = retry or RetryPolicy()
         self.stats: dict[str, int] = {}
-        _no_prawcore_retries(reddit)
+        no_prawcore_retries(reddit)
 
     def gone(self, fullnames: list[str]) -> set[str]:
         """The subset of `fullnames` (t3_/t1_ ids) that are deleted or removed."""
@@ -90,7 +95,7 @@ class RedditDeletionChecker:
 
             found: dict[str, Any] = {}
             for item in call_with_retries(lookup, self.retry, self.stats):
-                raw = _fields(item)
+                raw = praw_fields(item)
                 found[str(raw.get("name"))] = raw
             for fullname in chunk:
                 fields = found.get(fullname)

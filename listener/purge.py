@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from listener.deletions import RedditDeletionChecker, XDeletionChecker
+from listener.sources import SOURCES
 from socialear.errors import NotConfigured, SocialearError
 from storage import models as t
 from storage import repo
@@ -46,11 +46,12 @@ log = logging.getLogger(__name__)
 
 ACTION = "deletions.checked"
 PURGE_REASON = "deleted on the platform"
-PLATFORMS = ("x", "reddit")  # the source types whose terms require deletion checks
 
 
 class DeletionChecker(Protocol):
     """Tells which of the given platform ids no longer exist on the platform."""
+
+    charges_reads: bool  # each id looked up counts against the platform's read budget (X)
 
     def gone(self, ids: list[str]) -> set[str]:
         """The subset of `ids` deleted (or no longer visible); raises if a lookup failed."""
@@ -58,17 +59,11 @@ class DeletionChecker(Protocol):
 
 
 def checker_for(source: Any) -> DeletionChecker | None:
-    """A deletion checker sharing the built source's client, or None for other platforms.
-
-    X: the source's tweepy client (`source.client`); Reddit: its praw instance
-    (`source.reddit`). Same credentials, same timeouts, same session.
-    """
-    kind = getattr(source, "type", None)
-    if kind == "x":
-        return XDeletionChecker(source.client)
-    if kind == "reddit":
-        return RedditDeletionChecker(source.reddit)
-    return None
+    """A deletion checker sharing the built source's client (same credentials, timeouts and
+    session), or None for a platform whose terms ask for no deletion checks. A source
+    whose platform does offers `deletion_checker()` (X, Reddit)."""
+    make = getattr(source, "deletion_checker", None)
+    return make() if callable(make) else None
 
 
 def checkers_from(collector: Any, rules: Any) -> dict[str, DeletionChecker]:
@@ -76,7 +71,7 @@ def checkers_from(collector: Any, rules: Any) -> dict[str, DeletionChecker]:
     `Collector`'s sources (so they share the sources' clients)."""
     out: dict[str, DeletionChecker] = {}
     for cfg in rules.sources:
-        if not cfg.enabled or cfg.type not in PLATFORMS:
+        if not cfg.enabled or not hasattr(SOURCES.get(cfg.type), "deletion_checker"):
             continue
         try:
             checker = checker_for(collector.source(cfg.name))
@@ -215,7 +210,7 @@ class DeletionSweeper:
             for mention_id, external_id in rows:
                 if external_id in gone and repo.purge_mention_content(session, mention_id, PURGE_REASON):
                     purged += 1
-            if isinstance(checker, XDeletionChecker):
+            if checker.charges_reads:
                 self._charge_reads(session, name, len(rows) - len(gone))
             self._audit(session, name, after_id, pass_started, len(rows), purged)
         return purged

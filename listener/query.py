@@ -47,9 +47,13 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken, VisitError
+
+if TYPE_CHECKING:
+    from socialear.config import Problem, RulesConfig
 
 __all__ = [
     "And",
@@ -782,3 +786,19 @@ def to_x_query(
     if len(result) > max_length:
         raise QueryError(f"X query is {len(result)} characters; the limit is {max_length}", 1)
     return result
+
+
+def check_rules(cfg: RulesConfig) -> list[Problem]:
+    """rules.yaml check (entry point `socialear.checks`): every brand query parses, the
+    error pointing at the offending column."""
+    from socialear.config import Problem
+
+    problems: list[Problem] = []
+    for i, brand in enumerate(cfg.brands):
+        try:
+            parse_query(brand.query)
+        except QueryError as exc:
+            problems.append(
+                Problem(("brands", i, "query"), f"brands[{i}].query: invalid query: {exc.message}", offset=exc.column - 1)
+            )
+    return problems

@@ -8,16 +8,22 @@ everything and records that the mention was deliberately ignored.
 
 The result carries a trace of every route evaluated up to the decision, with each
 condition's expected and actual value, so the console can show an agent exactly why a
-mention was (or was not) escalated (invariant 2). Pure function: replayable over history.
+mention was (or was not) escalated (invariant 4). Pure function: replayable over history.
+
+Each condition's operator is declared once, on its `socialear.config.When` field; each
+operator kind has one predicate here (`_compile`), which both paths use: `matches` (the
+fast path, most mentions) and `evaluate` (the explained path, for escalations).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from functools import partial
+from operator import attrgetter
 from typing import Any
 
-from socialear.config import Range, Route, RulesConfig, When
+from socialear.config import Operator, Range, Route, RulesConfig, when_operators
 from socialear.patterns import compile_pattern
 
 
@@ -64,13 +70,26 @@ class Decision:
 
 
 def _range_text(r: Range) -> str:
+    if r.min is None and r.max is None:
+        return "any value"  # `{}`: valid, matches any value that is set (explaining it crashed)
     if r.min is not None and r.max is not None:
         return f"{r.min:g}..{r.max:g}"
     return f">= {r.min:g}" if r.min is not None else f"<= {r.max:g}"
 
 
-def _compiled(pattern: str) -> Any:
-    return compile_pattern(pattern)  # RE2: a user's pattern runs in linear time
+Predicate = Callable[[RoutingFacts], bool]
+Actual = Callable[[RoutingFacts], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One `when:` condition of a route, compiled once: its predicate (the only test of the
+    condition, used by the fast and the explained path alike) and how to show it."""
+
+    name: str
+    expected: Any  # as the trace shows it
+    test: Predicate
+    actual: Actual  # the fact as the trace shows it (only computed when explaining)
 
 
 def _brand_ok(wanted: list[str], facts: RoutingFacts) -> bool:
@@ -86,109 +105,94 @@ def _brand_ok(wanted: list[str], facts: RoutingFacts) -> bool:
     return False
 
 
-def _conditions(w: When, facts: RoutingFacts) -> Iterator[tuple[str, Any, Callable[[], Any], bool]]:
-    """(name, expected, actual, ok) for each condition a route sets, lazily and in order."""
-    if w.brand is not None:
-        yield (
-            "brand",
-            w.brand,
-            lambda: f"{facts.brand} ({'competitor' if facts.competitor else 'own'})",
-            _brand_ok(w.brand, facts),
-        )
-    if w.source is not None:
-        yield "source", w.source, lambda: facts.source, facts.source in w.source
-    if w.platform is not None:
-        yield "platform", w.platform, lambda: facts.platform, facts.platform in w.platform
-    if w.sentiment is not None:
-        yield "sentiment", w.sentiment, lambda: facts.sentiment, facts.sentiment in w.sentiment
-    if w.compound is not None:
-        yield "compound", w.compound, lambda: round(facts.compound, 3), w.compound.contains(facts.compound)
-    if w.negative_probability is not None:
-        p = facts.negative_probability
-        yield "negative_probability", w.negative_probability, lambda: p, w.negative_probability.contains(p)
-    if w.urgency is not None:
-        yield "urgency", w.urgency, lambda: facts.urgency, w.urgency.contains(facts.urgency)
-    if w.categories is not None:
-        yield "categories", w.categories, lambda: facts.categories, not set(w.categories).isdisjoint(facts.categories)
-    if w.followers is not None:
-        yield "followers", w.followers, lambda: facts.followers, w.followers.contains(facts.followers)
-    if w.verified is not None:
-        yield "verified", w.verified, lambda: facts.verified, facts.verified == w.verified
-    if w.language is not None:
-        yield "language", w.language, lambda: facts.language, facts.language in w.language
-    if w.question is not None:
-        yield "question", w.question, lambda: facts.question, facts.question == w.question
-    if w.segment is not None:
-        yield "segment", w.segment, lambda: facts.segment, facts.segment in w.segment
-    if w.text is not None:
-        hit = _compiled(w.text).search(facts.text)
-        yield "text", w.text, lambda: hit.group(0) if hit else None, hit is not None
+def _fact(name: str, digits: int | None) -> Actual:
+    get = attrgetter(name)
+    if digits is None:
+        return get
+    return lambda f: None if (v := get(f)) is None else round(v, digits)
 
 
-Predicate = Callable[[RoutingFacts], bool]
+def _compile(name: str, operator: Operator, expected: Any) -> Condition:
+    """The predicate of each operator kind (socialear.config.Operator), written once."""
+    get = attrgetter(name)
+    shown: Any = expected
+    test: Predicate
+    actual = _fact(name, operator.digits)
+    if operator.kind == "brand":
+        test = partial(_brand_ok, list(expected))
+        actual = _brand_shown
+    elif operator.kind == "member":
+        allowed = frozenset(expected)
+        test = lambda f: get(f) in allowed  # noqa: E731 - a closure per condition, compiled once
+    elif operator.kind == "range":
+        lo = float("-inf") if expected.min is None else expected.min
+        hi = float("inf") if expected.max is None else expected.max
+        test = lambda f: (v := get(f)) is not None and lo <= v <= hi  # noqa: E731
+        shown = _range_text(expected)
+    elif operator.kind == "flag":
+        flag = bool(expected)
+        test = lambda f: get(f) == flag  # noqa: E731
+    elif operator.kind == "any_of":
+        wanted = frozenset(expected)
+        test = lambda f: not wanted.isdisjoint(get(f))  # noqa: E731
+    elif operator.kind == "regex":
+        search = compile_pattern(expected).search  # RE2: a user's pattern runs in linear time
+        test = lambda f: search(get(f)) is not None  # noqa: E731
+
+        def actual(f: RoutingFacts) -> Any:
+            hit = search(get(f))
+            return hit.group(0) if hit else None
+    else:  # a new kind in socialear.config without its predicate here
+        raise TypeError(f"when.{name}: no predicate for operator kind {operator.kind!r}")
+    return Condition(name, shown, test, actual)
 
 
-def _in(values: list[str], attr: str) -> Predicate:
-    allowed = frozenset(values)
-    return lambda f: getattr(f, attr) in allowed
+def _brand_shown(facts: RoutingFacts) -> str:
+    return f"{facts.brand} ({'competitor' if facts.competitor else 'own'})"
 
 
-def _within(r: Range, attr: str) -> Predicate:
-    lo = float("-inf") if r.min is None else r.min
-    hi = float("inf") if r.max is None else r.max
-    return lambda f: (v := getattr(f, attr)) is not None and lo <= v <= hi
+OPERATORS = when_operators()
+# id(route) -> (route, its conditions, their predicates alone: the fast path's inner loop)
+_COMPILED: dict[int, tuple[Route, list[Condition], tuple[Predicate, ...]]] = {}
 
 
-def _predicates(w: When) -> list[Predicate]:
-    """The same conditions as `_conditions`, compiled once into closures for the fast path."""
-    preds: list[Predicate] = []
-    if w.brand is not None:
-        brands = w.brand
-        preds.append(lambda f: _brand_ok(brands, f))
-    for attr in ("source", "platform", "sentiment", "language", "segment"):
-        if (values := getattr(w, attr)) is not None:
-            preds.append(_in(values, attr))
-    for attr in ("compound", "negative_probability", "urgency", "followers"):
-        if (rng := getattr(w, attr)) is not None:
-            preds.append(_within(rng, attr))
-    if w.categories is not None:
-        cats = frozenset(w.categories)
-        preds.append(lambda f: not cats.isdisjoint(f.categories))
-    if w.verified is not None:
-        verified = w.verified
-        preds.append(lambda f: f.verified == verified)
-    if w.question is not None:
-        question = w.question
-        preds.append(lambda f: f.question == question)
-    if w.text is not None:
-        search = _compiled(w.text).search
-        preds.append(lambda f: search(f.text) is not None)
-    return preds
-
-
-_COMPILED: dict[int, tuple[Route, list[Predicate]]] = {}
-
-
-def matches(route: Route, facts: RoutingFacts) -> bool:
-    """The fast path: stop at the first condition that fails, explain nothing."""
+def _compiled(route: Route) -> tuple[Route, list[Condition], tuple[Predicate, ...]]:
     entry = _COMPILED.get(id(route))
     if entry is None or entry[0] is not route:
         if len(_COMPILED) > 4096:  # rules reloaded many times: forget old routes
             _COMPILED.clear()
-        entry = _COMPILED[id(route)] = (route, _predicates(route.when))
-    return all(p(facts) for p in entry[1])
+        when = route.when
+        compiled = [
+            _compile(name, operator, value)
+            for name, operator in OPERATORS.items()
+            if (value := getattr(when, name)) is not None
+        ]
+        entry = _COMPILED[id(route)] = (route, compiled, tuple(c.test for c in compiled))
+    return entry
+
+
+def conditions(route: Route) -> list[Condition]:
+    """The route's set conditions, compiled once per route object (in `When` order)."""
+    return _compiled(route)[1]
+
+
+def matches(route: Route, facts: RoutingFacts) -> bool:
+    """The fast path: stop at the first condition that fails, explain nothing. (The cache
+    look-up is inlined: one call less per route and mention is a tenth of this path.)"""
+    entry = _COMPILED.get(id(route))
+    if entry is None or entry[0] is not route:
+        entry = _compiled(route)
+    for test in entry[2]:
+        if not test(facts):
+            return False
+    return True
 
 
 def evaluate(route: Route, facts: RoutingFacts) -> tuple[bool, list[dict[str, Any]]]:
-    """Check every condition of one route; return (matched, per-condition explanation)."""
+    """The explained path: every condition of one route, with its expected and actual value."""
     explained = [
-        {
-            "condition": name,
-            "expected": _range_text(exp) if isinstance(exp, Range) else exp,
-            "actual": actual(),
-            "ok": ok,
-        }
-        for name, exp, actual, ok in _conditions(route.when, facts)
+        {"condition": c.name, "expected": c.expected, "actual": c.actual(facts), "ok": c.test(facts)}
+        for c in conditions(route)
     ]
     return all(c["ok"] for c in explained), explained
 

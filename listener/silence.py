@@ -29,7 +29,7 @@ def expected_period(cfg: SourceConfig) -> timedelta | None:
     from listener.sources import SOURCES
 
     cls = SOURCES.get(cfg.type)
-    if cls is None or not hasattr(cls, "expected_update_period"):
+    if cls is None:
         return DEFAULT_PERIOD
     seconds = cls.expected_update_period
     return None if seconds is None else timedelta(seconds=float(seconds))

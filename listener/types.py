@@ -7,9 +7,10 @@ owns storage, so a source can be tested with nothing but recorded payloads.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
 def storable_text(value: str) -> str:
@@ -194,11 +195,48 @@ class Batch:
 
 @runtime_checkable
 class Source(Protocol):
-    """A platform reader. One class per platform under `listener/sources/`."""
+    """A platform reader, built by a `SourceClass`. One class per platform under
+    `listener/sources/`, or in a plugin package (entry-point group `socialear.sources`)."""
 
     name: str
-    platform: str
 
     def fetch(self, cursor: str | None) -> Batch:
         """Read what is new since `cursor`; raise RetryableError/PermanentError on failure."""
+        ...
+
+
+class BrandSpec(Protocol):
+    """What a source needs to know about a brand (rules.yaml `brands[]`)."""
+
+    name: str
+    query: str  # the boolean query language of `listener.query`
+    handles: dict[str, str]  # platform -> handle, e.g. {"x": "nimbus", "reddit": "nimbus"}
+
+
+class SourceClass(Protocol):
+    """A source class as the registry sees it: what it declares about itself (read without
+    building it) and how to build one. The registry holds `type[SourceClass]`; every
+    built-in is checked against it by mypy where they are listed (`listener.sources`), and
+    every entry point at load. `Options` (a nested pydantic model with `extra="forbid"`) is
+    part of the contract too, checked at load (`socialear.components.options_model`): mypy
+    cannot match a nested class against a protocol member."""
+
+    type: ClassVar[str]  # the `type:` that names it in rules.yaml (its entry point's name)
+    description: ClassVar[str]
+    needs: ClassVar[tuple[str, ...]]  # environment variables it cannot run without
+    # seconds without a stored mention after which it shows as silent; None: never
+    expected_update_period: ClassVar[float | None]
+
+    @classmethod
+    def from_options(
+        cls,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        env: Mapping[str, str] | None = None,
+        client: Any = None,
+        brands: Sequence[BrandSpec] | None = None,
+    ) -> Source:
+        """Build the configured source `name`; NotConfigured says why it cannot run. `client`
+        replaces the platform client (tests feed recorded payloads through it)."""
         ...

@@ -59,7 +59,7 @@ from responders.breaker import RoundGate, probe_delay
 from responders.payloads import build_payloads
 from responders.publish import Publishers, deliver_reply, record_published
 from responders.sinks import build_sink
-from responders.types import DeliveryResult, EscalationPayload, Sink
+from responders.types import DeliveryResult, EscalationPayload, Sink, is_ticket_sink
 from socialear.config import RulesConfig, SinkRetry, parse_duration
 from socialear.errors import NotConfigured
 from storage import breakers, outbox, repo
@@ -72,8 +72,6 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 # A case's follow-up waits this long between looks at whether the case's ticket exists.
 CASE_WAIT_S = 5.0
-# Sinks that keep one ticket per case (their deliver() comments when payload.case_ticket).
-TICKET_SINKS = frozenset({"zendesk", "freshdesk"})
 
 
 @dataclass(slots=True)
@@ -119,6 +117,21 @@ class SinkSet:
                     flush(force=force)
                 except Exception:  # noqa: BLE001 - an alert channel down must not stop deliveries
                     log.exception("sink %s: flush failed", getattr(sink, "name", "?"))
+
+    def close(self) -> None:
+        """Close the built sinks' connections (each sink with a `close()`: the HTTP sinks own
+        an httpx client); a later `get` builds them again. Left open, every client leaked
+        its keep-alive sockets at shutdown (pytest's ResourceWarning showed it)."""
+        with self._lock:
+            sinks = list(self._sinks.values())
+            self._sinks, self._built_for = {}, None
+        for sink in sinks:
+            close = getattr(sink, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing one must not stop closing the rest
+                    log.exception("sink %s: close failed", getattr(sink, "name", "?"))
 
     def retry_policy(self, name: str) -> SinkRetry:
         """The sink's `retry:` block from the rules (defaults for rows without a rules sink)."""
@@ -425,7 +438,9 @@ class OutboxWorker:
         self._done.wait(timeout)
 
     def close(self) -> None:
+        """After the last round: wait for deliveries in flight, then close the sinks."""
         self._pool.shutdown(wait=True)
+        self.sinks.close()
 
     # -- one round ---------------------------------------------------------------------
     def _load(self, ids: list[int]) -> list[_Job]:
@@ -491,9 +506,9 @@ class OutboxWorker:
         return waiting
 
     def _makes_tickets(self, sink_name: str) -> bool:
-        """Sinks that turn a case's later posts into comments (`TICKET_SINKS`)."""
+        """Ticket sinks (`responders.types.TicketSink`) turn a case's later posts into comments."""
         try:
-            return self.sinks.get(sink_name).type in TICKET_SINKS
+            return is_ticket_sink(self.sinks.get(sink_name))
         except NotConfigured:
             return False  # delivery reports why; nothing to thread
 
@@ -521,7 +536,7 @@ class OutboxWorker:
                 if job.payload is None:
                     raise RuntimeError(f"outbox {job.id}: no payload to deliver")
                 sink = self.sinks.get(job.sink)
-                result = sink.deliver(job.payload, attempt=job.attempt)  # type: ignore[call-arg]
+                result = sink.deliver(job.payload, attempt=job.attempt)
         except Exception as exc:  # noqa: BLE001 - classified in _record; the row records it
             gate.report(job.sink, exc)
             return job, None, exc

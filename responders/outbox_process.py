@@ -164,6 +164,8 @@ class OutboxProcess:
             log.error("outbox process did not stop within %.0fs; killing it", timeout)
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()  # the child's "ready" pipe: left open, its file leaked (ResourceWarning)
 
 
 # -- child side ---------------------------------------------------------------------------

@@ -39,7 +39,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from responders.publishers import CREDENTIALS, PlatformPublisher, ReplyJob, build_publisher, missing_credentials
+from responders.publishers import (
+    PlatformPublisher,
+    ReplyJob,
+    build_publisher,
+    can_publish,
+    missing_credentials,
+    supported,
+)
 from responders.replies import PLATFORM_NAMES, check_reply_length
 from responders.types import DeliveryResult
 from socialear.config import RulesConfig, SourceConfig
@@ -81,11 +88,10 @@ class Publishers:
             raise PublishingOff(f"publishing is off: no source named {source!r} in the rules")
         if not cfg.publish_replies:
             raise PublishingOff(f"publishing is off for source {source!r}: set publish_replies: true")
-        if cfg.type not in CREDENTIALS:
-            supported = ", ".join(sorted(CREDENTIALS))
+        if not can_publish(cfg.type):
             raise PublishingOff(
                 f"publishing is off for source {source!r}: a {cfg.type!r} source cannot post; "
-                f"socialear publishes replies on {supported} only"
+                f"socialear publishes replies on {supported()} only"
             )
         if source not in self._clients:
             missing = missing_credentials(cfg.type, self.env)
@@ -265,7 +271,7 @@ def enqueue_auto_reply(
     reason: str | None = None
     if cfg is None or not cfg.publish_replies:
         reason = f"publishing is off for source {target.source!r}: set publish_replies: true"
-    elif cfg.type not in CREDENTIALS:
+    elif not can_publish(cfg.type):
         reason = f"a {cfg.type!r} source cannot post replies"
     elif missing := missing_credentials(cfg.type, env):
         reason = f"write credentials {', '.join(missing)} not set"

@@ -24,13 +24,16 @@ import functools
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import StrictUndefined, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from socialear.errors import PermanentError
+
+if TYPE_CHECKING:
+    from socialear.config import Problem, RulesConfig
 
 ALLOWED_VARIABLES: frozenset[str] = frozenset(
     {"author", "handle", "brand", "brand_handle", "ticket_link", "category", "queue"}
@@ -102,6 +105,26 @@ def template_variables(source: str) -> set[str]:
 def unknown_variables(source: str) -> set[str]:
     """Variables a template reads that a reply template may not use."""
     return template_variables(source) - ALLOWED_VARIABLES
+
+
+def check_rules(cfg: RulesConfig) -> list[Problem]:
+    """rules.yaml check (entry point `socialear.checks`): every reply template parses and
+    reads only the variables a reply is given."""
+    from socialear.config import Problem
+
+    problems = []
+    allowed = ", ".join(sorted(ALLOWED_VARIABLES))
+    for name, by_lang in cfg.replies.items():
+        for lang, text in by_lang.items():
+            loc = ("replies", name, lang)
+            try:
+                unknown = unknown_variables(text)
+            except jinja2.TemplateSyntaxError as exc:
+                problems.append(Problem(loc, f"replies.{name}.{lang}: template syntax error: {exc.message}"))
+                continue
+            for var in sorted(unknown):
+                problems.append(Problem(loc, f"replies.{name}.{lang}: unknown variable {var!r} (allowed: {allowed})"))
+    return problems
 
 
 def reply_variables(payload: Any, *, brand_handle: str = "", ticket_link: str = "") -> dict[str, str]:

@@ -1,8 +1,12 @@
 """Ticket status back from the contact centre: solved there → resolved here, reopened there
 → open again here. Two ways in, one way to apply:
 
-    POST /hooks/zendesk, /hooks/freshdesk (console/web/webhooks.py) ─┐
-    poll_ticket_status(engine, sink, since)   (no inbound webhooks) ──┴─► apply_status()
+    POST /hooks/<sink type> (console/web/webhooks.py) ──────────────┐
+    poll_ticket_status(engine, sink, since)   (no inbound webhooks) ─┴─► apply_status()
+
+Everything vendor specific (how to poll, how to verify and read a webhook, the vendor's
+status words) belongs to the ticket sink (`responders.types.TicketSink`: ZendeskSink,
+FreshdeskSink, or a plugin's); nothing here branches on a vendor's name.
 
 Which escalation: Zendesk tickets carry `external_id` = the escalation's idempotency key
 (ZendeskSink sets it), the surest match. Otherwise the ticket id is looked up in the
@@ -18,11 +22,9 @@ What changes (one transaction, with an audit event; a repeated update changes no
     anything else, or no change ► external_status recorded only
     a dismissed escalation stays dismissed: an agent decided it needs no action.
 
-Polling: Zendesk "show many" (`GET /api/v2/tickets/show_many.json?ids=...`, 100 ids per
-call); Freshdesk has no show-many, so `GET /api/v2/tickets?updated_since=<since>` pages
-(100 per page) through tickets changed since the window opened, keeping ours. Vendor
-errors surface as socialear errors (429 → RateLimited) from the sink's client; what was
-applied before the error stays applied.
+Polling: `sink.ticket_statuses(ids, since)` (Zendesk "show many"; Freshdesk pages through
+tickets updated since the window opened). Vendor errors surface as socialear errors (429 →
+RateLimited) from the sink's client; what was applied before the error stays applied.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from responders.sinks import SINKS
+from responders.types import Sink, TicketStatus, is_ticket_sink, is_ticket_sink_class
 from socialear.config import RulesConfig
 from storage import models as t
 from storage.dialect import table
@@ -44,24 +48,8 @@ from storage.types import as_utc, utcnow
 log = logging.getLogger(__name__)
 
 Change = Literal["resolved", "reopened", "unchanged", "unknown_ticket"]
-VENDOR_NAMES = {"zendesk": "Zendesk", "freshdesk": "Freshdesk"}
 FINAL = {"solved", "closed", "resolved"}
-FRESHDESK_STATUS = {2: "open", 3: "pending", 4: "resolved", 5: "closed", 6: "waiting on customer", 7: "waiting on third party"}
-SHOW_MANY = 100
-FRESHDESK_PAGE = 100
-FRESHDESK_MAX_PAGES = 300  # Freshdesk's own cap on list pagination
 _ET, _OT, _AT = table(t.Escalation), table(t.OutboxItem), table(t.AuditEvent)
-
-
-@dataclass(frozen=True, slots=True)
-class TicketStatus:
-    """One ticket's status as the contact centre reports it."""
-
-    vendor: str  # zendesk | freshdesk
-    ticket_id: str | None
-    status: str
-    external_id: str | None = None  # Zendesk external_id (our idempotency key)
-    via: str = "webhook"  # webhook | poll
 
 
 @dataclass(slots=True)
@@ -71,16 +59,15 @@ class StatusOutcome:
     status: str | None = None  # the escalation's status afterwards
 
 
-def normalise_status(vendor: str, status: Any) -> str:
-    """'SOLVED', 'Solved', 4, '4' → 'solved' / 'resolved'; lower case, spaces not underscores."""
-    if vendor == "freshdesk" and str(status).strip().isdigit():
-        return FRESHDESK_STATUS.get(int(str(status).strip()), str(status).strip())
+def normalise_status(status: Any) -> str:
+    """'SOLVED', 'Solved', 'on_hold' → 'solved', 'on hold': lower case, spaces not
+    underscores (a sink has already turned a vendor's codes into words)."""
     return " ".join(str(status or "").replace("_", " ").split()).lower()
 
 
-def sink_names(rules: RulesConfig, vendor: str) -> list[str]:
-    """Names of the configured sinks of one vendor (`type`)."""
-    return [s.name for s in rules.sinks if s.type == vendor]
+def sink_names(rules: RulesConfig, sink_type: str) -> list[str]:
+    """Names of the configured sinks of one type."""
+    return [s.name for s in rules.sinks if s.type == sink_type]
 
 
 def find_escalation(conn: sa.Connection, update: TicketStatus, sinks: Iterable[str]) -> int | None:
@@ -111,8 +98,8 @@ def apply_status(
 ) -> StatusOutcome:
     """Mark the ticket's escalation resolved or reopened (module docstring); idempotent."""
     now = as_utc(now or utcnow())
-    status = normalise_status(update.vendor, update.status)
-    vendor = VENDOR_NAMES.get(update.vendor, update.vendor)
+    status = normalise_status(update.status)
+    vendor = update.label
     actor = f"{update.vendor}:{update.via}"
     with engine.begin() as conn:
         esc_id = find_escalation(conn, update, sinks)
@@ -176,63 +163,25 @@ def tracked_tickets(engine: Engine, sink_name: str, since: datetime) -> dict[str
     return {str(r.external_ref): int(r.escalation_id) for r in rows}
 
 
-def poll_ticket_status(engine: Engine, sink: Any, since: datetime, *, now: datetime | None = None) -> PollSummary:
-    """Fetch the status of the tickets `sink` (a ZendeskSink or FreshdeskSink) created for
-    escalations since `since`, and apply each. Raises the sink's mapped errors (e.g.
-    RateLimited); updates applied before an error are kept."""
-    kind = getattr(sink, "type", "")
+def poll_ticket_status(engine: Engine, sink: Sink, since: datetime, *, now: datetime | None = None) -> PollSummary:
+    """Fetch the status of the tickets `sink` created for escalations since `since`, and
+    apply each. Raises the sink's mapped errors (e.g. RateLimited); updates applied before
+    an error are kept."""
+    if not is_ticket_sink(sink):
+        raise ValueError(f"poll_ticket_status: sink {sink.name!r} is a {sink.type!r} sink, which makes no tickets")
     summary = PollSummary(sink.name)
     tickets = tracked_tickets(engine, sink.name, since)
     if not tickets:
         return summary
-    if kind == "zendesk":
-        fetched = _zendesk_statuses(sink, list(tickets))
-    elif kind == "freshdesk":
-        fetched = _freshdesk_statuses(sink, set(tickets), since)
-    else:
-        raise ValueError(f"poll_ticket_status: sink {sink.name!r} is a {kind!r} sink, not zendesk/freshdesk")
     seen: set[str] = set()
-    for ticket_id, status, external_id in fetched:
-        if ticket_id not in tickets:
+    for update in sink.ticket_statuses(list(tickets), since):
+        if update.ticket_id not in tickets:
             continue
-        seen.add(ticket_id)
-        update = TicketStatus(kind, ticket_id, status, external_id, via="poll")
+        seen.add(update.ticket_id)
         summary.count(apply_status(engine, update, [sink.name], now=now))
-    if kind == "zendesk":
+    if sink.polls_by_id:
         summary.missing = len(set(tickets) - seen)
     return summary
-
-
-def _zendesk_statuses(sink: Any, ids: list[str]) -> Iterable[tuple[str, str, str | None]]:
-    from responders.sinks import _http
-
-    for start in range(0, len(ids), SHOW_MANY):
-        chunk = ids[start:start + SHOW_MANY]
-        # the sink's own client, auth, timeout and error mapping
-        response = sink._send("GET", "/api/v2/tickets/show_many.json", params={"ids": ",".join(chunk)})
-        for ticket in _http.response_json(response, label=sink.label).get("tickets") or []:
-            if ticket.get("id") is not None:
-                yield str(ticket["id"]), str(ticket.get("status") or ""), ticket.get("external_id") or None
-
-
-def _freshdesk_statuses(sink: Any, ours: set[str], since: datetime) -> Iterable[tuple[str, str, str | None]]:
-    from responders.sinks import _http
-
-    stamp = as_utc(since).strftime("%Y-%m-%dT%H:%M:%SZ")
-    found = 0
-    for page in range(1, FRESHDESK_MAX_PAGES + 1):
-        response = sink._send("GET", "/api/v2/tickets", params={
-            "updated_since": stamp, "per_page": FRESHDESK_PAGE, "page": page, "order_by": "updated_at", "order_type": "asc",
-        })
-        tickets = _http.response_json(response, label=sink.label)
-        if not isinstance(tickets, list):
-            break
-        for ticket in tickets:
-            if str(ticket.get("id")) in ours:
-                found += 1
-                yield str(ticket["id"]), str(ticket.get("status") or ""), None
-        if len(tickets) < FRESHDESK_PAGE or found >= len(ours):
-            break
 
 
 def make_status_poller(
@@ -240,7 +189,7 @@ def make_status_poller(
     sinks: Any,
     window: timedelta = timedelta(days=14),
 ) -> Callable[[], list[PollSummary]]:
-    """A job for the scheduler: poll every configured Zendesk/Freshdesk sink in `sinks`
+    """A job for the scheduler: poll every configured ticket sink in `sinks`
     (a responders.outbox.SinkSet) for tickets of the last `window`. One sink's failure is
     logged and does not stop the others."""
 
@@ -248,7 +197,7 @@ def make_status_poller(
         out: list[PollSummary] = []
         since = utcnow() - window
         for cfg in sinks.rules().sinks:
-            if not cfg.enabled or cfg.type not in ("zendesk", "freshdesk"):
+            if not cfg.enabled or not is_ticket_sink_class(SINKS.get(cfg.type)):
                 continue
             try:
                 summary = poll_ticket_status(engine, sinks.get(cfg.name), since)

@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from socialear.components import RULE_CHECKS, SINK_COMPONENTS, SOURCE_COMPONENTS, Component, Registry, options_model
 from socialear.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
@@ -165,26 +166,81 @@ class ProbabilityRange(Range):
     max: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+OperatorKind = Literal["brand", "member", "range", "flag", "any_of", "regex"]
+
+
+@dataclass(frozen=True)
+class Operator:
+    """How a `when:` condition tests the mention's routing fact of the same name. Declared
+    once, on the `When` field (`Annotated[..., Operator(...)]`), next to its help text (the
+    field's description): routing (`listener.routing`) compiles each kind into one
+    predicate used by both the fast and the explained path, and the JSON Schema and the
+    README's list of conditions (`when_help`) are derived from the same fields.
+
+    brand    own | competitor | any | brand names      member  the fact is one of the values
+    range    {min, max}, either optional               flag    the fact equals true/false
+    any_of   the fact (a list) shares a value          regex   RE2 search, case-insensitive
+    """
+
+    kind: OperatorKind
+    digits: int | None = None  # round the fact to this many digits when explaining
+
+
 class When(Strict):
-    brand: StrList | None = Field(default=None, description="own | competitor | any | brand names")
-    source: StrList | None = None
-    platform: StrList | None = None
-    sentiment: Annotated[list[SentimentLabel], BeforeValidator(_as_list)] | None = None
-    compound: Range | None = None
-    urgency: Range | None = None
-    categories: StrList | None = Field(default=None, description="matches if any of these categories")
-    followers: Range | None = None
-    verified: bool | None = None
-    language: StrList | None = None
-    text: str | None = Field(default=None, description="regular expression (RE2 syntax), case-insensitive")
-    question: bool | None = None
-    segment: StrList | None = Field(
-        default=None, description="the author's customer segment (customer directory), e.g. platinum")
-    negative_probability: ProbabilityRange | None = Field(
+    """Conditions of a route; all that are set must hold. Explanations list them in this order."""
+
+    brand: Annotated[StrList | None, Operator("brand")] = Field(
+        default=None, description="own | competitor | any | brand names")
+    source: Annotated[StrList | None, Operator("member")] = Field(
+        default=None, description="configured source names")
+    platform: Annotated[StrList | None, Operator("member")] = Field(
+        default=None, description="platforms, e.g. x, reddit, appstore")
+    sentiment: Annotated[Annotated[list[SentimentLabel], BeforeValidator(_as_list)] | None, Operator("member")] = Field(
+        default=None, description="sentiment labels: negative, neutral, positive")
+    compound: Annotated[Range | None, Operator("range", digits=3)] = Field(
+        default=None, description="the care-adjusted sentiment score, -1..1, e.g. {max: -0.5}")
+    negative_probability: Annotated[ProbabilityRange | None, Operator("range")] = Field(
         default=None,
         description="the scorer's calibrated P(negative), 0..1, e.g. {min: 0.7}; never matches a mention "
         "without probabilities (rules-only scoring, a language the model does not score)",
     )
+    urgency: Annotated[Range | None, Operator("range")] = Field(
+        default=None, description="the urgency score, 0..100, e.g. {min: 60}")
+    categories: Annotated[StrList | None, Operator("any_of")] = Field(
+        default=None, description="matches if any of these categories")
+    followers: Annotated[Range | None, Operator("range")] = Field(
+        default=None, description="the author's followers, e.g. {min: 10000}")
+    verified: Annotated[bool | None, Operator("flag")] = Field(
+        default=None, description="the author's account is verified")
+    language: Annotated[StrList | None, Operator("member")] = Field(
+        default=None, description="detected languages, e.g. [en, de]")
+    question: Annotated[bool | None, Operator("flag")] = Field(
+        default=None, description="the mention asks a question")
+    segment: Annotated[StrList | None, Operator("member")] = Field(
+        default=None, description="the author's customer segment (customer directory), e.g. platinum")
+    text: Annotated[str | None, Operator("regex")] = Field(
+        default=None, description="regular expression (RE2 syntax), case-insensitive")
+
+
+def when_operators() -> dict[str, Operator]:
+    """Each `when:` condition's operator, in declaration (and explanation) order."""
+    out: dict[str, Operator] = {}
+    for name, info in When.model_fields.items():
+        found = [m for m in info.metadata if isinstance(m, Operator)]
+        if len(found) != 1:
+            raise TypeError(f"When.{name} must declare exactly one Operator")
+        out[name] = found[0]
+    return out
+
+
+def when_help() -> str:
+    """The README's list of `when:` conditions, derived from `When` (a test keeps the
+    README equal to it)."""
+    lines = []
+    for name, operator in when_operators().items():
+        description = When.model_fields[name].description or ""
+        lines.append(f"  - `{name}` ({operator.kind.replace('_', ' ')}): {description}")
+    return "\n".join(lines)
 
 
 class Escalate(Strict):
@@ -416,21 +472,10 @@ Checker = Callable[[RulesConfig], list[Problem]]
 
 
 def _cross_check(cfg: RulesConfig) -> list[Problem]:
-    from listener.query import QueryError, parse_query
-
     problems: list[Problem] = []
     for section in ("brands", "sources", "routes", "sinks", "categories"):
         problems += _dup_names(getattr(cfg, section), section)
 
-    for i, brand in enumerate(cfg.brands):
-        try:
-            parse_query(brand.query)
-        except QueryError as exc:
-            problems.append(
-                Problem(
-                    ("brands", i, "query"), f"brands[{i}].query: invalid query: {exc.message}", offset=exc.column - 1
-                )
-            )
     for i, cat in enumerate(cfg.categories):
         for j, pattern in enumerate(cat.patterns):
             if err := _regex_error(pattern):
@@ -482,9 +527,12 @@ def _cross_check(cfg: RulesConfig) -> list[Problem]:
         if route.ignore and (route.escalate or route.reply):
             problems.append(Problem(at, f"routes[{i}]: `ignore: true` cannot be combined with escalate or reply"))
 
-    problems += _check_replies(cfg)
     problems += _check_components(cfg)
     problems += _check_digests(cfg)
+    # what the layers above know and this one may not import: a brand query parses (the
+    # listener's query language), a reply template uses known variables (responders)...
+    for name in RULE_CHECKS:
+        problems += RULE_CHECKS[name](cfg)
     return problems
 
 
@@ -524,39 +572,13 @@ def _regex_error(pattern: str) -> str | None:
     return pattern_error(pattern)
 
 
-def _check_replies(cfg: RulesConfig) -> list[Problem]:
-    from jinja2 import TemplateSyntaxError
-
-    from responders.replies import ALLOWED_VARIABLES, template_variables
-
-    problems = []
-    for name, by_lang in cfg.replies.items():
-        for lang, text in by_lang.items():
-            loc = ("replies", name, lang)
-            try:
-                unknown = template_variables(text) - set(ALLOWED_VARIABLES)
-            except TemplateSyntaxError as exc:
-                problems.append(Problem(loc, f"replies.{name}.{lang}: template syntax error: {exc.message}"))
-                continue
-            for var in sorted(unknown):
-                problems.append(
-                    Problem(
-                        loc,
-                        f"replies.{name}.{lang}: unknown variable {var!r} (allowed: {', '.join(sorted(ALLOWED_VARIABLES))})",
-                    )
-                )
-    return problems
-
-
 def _check_components(cfg: RulesConfig) -> list[Problem]:
-    """Source and sink types against their registries; options against each component's model."""
-    from listener.sources import SOURCES
-    from responders.sinks import SINKS
-
+    """Source and sink types against their registries (socialear.components: entry points,
+    so a plugin's type is known); options against each component's own model."""
     problems: list[Problem] = []
-    sections: tuple[tuple[str, Sequence[SourceConfig | SinkConfig], dict[str, Any]], ...] = (
-        ("sources", cfg.sources, SOURCES),
-        ("sinks", cfg.sinks, SINKS),
+    sections: tuple[tuple[str, Sequence[SourceConfig | SinkConfig], Registry[type[Component]]], ...] = (
+        ("sources", cfg.sources, SOURCE_COMPONENTS),
+        ("sinks", cfg.sinks, SINK_COMPONENTS),
     )
     for section, items, registry in sections:
         for i, item in enumerate(items):
@@ -565,32 +587,17 @@ def _check_components(cfg: RulesConfig) -> list[Problem]:
                 problems.append(
                     Problem(
                         (section, i, "type"),
-                        f"{section}[{i}].type: unknown type {item.type!r} (known: {', '.join(sorted(registry))})",
+                        f"{section}[{i}].type: unknown type {item.type!r} (known: {', '.join(registry)})",
                     )
                 )
                 continue
-            options_model = getattr(cls, "Options", None)
-            if options_model is None:
-                continue
             try:
-                options_model.model_validate(item.options)
+                options_model(cls).model_validate(item.options)
             except ValidationError as exc:
                 for p in _pydantic_problems(exc):
                     loc = (section, i, "options", *p.loc)
                     msg = f"{section}[{i}].options.{p.message}"
                     problems.append(Problem(loc, msg, at_key=p.at_key))
-    if any(s.type == "x" and s.enabled for s in cfg.sources):
-        from listener.query import QueryError, parse_query, to_x_query
-
-        for i, brand in enumerate(cfg.brands):
-            try:
-                to_x_query(parse_query(brand.query))
-            except QueryError as exc:
-                problems.append(
-                    Problem(("brands", i, "query"), f"brands[{i}].query: cannot be used for X search: {exc.message}")
-                )
-            except Exception:  # noqa: BLE001 - the plain parse error is reported above
-                pass
     return problems
 
 

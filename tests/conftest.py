@@ -78,6 +78,7 @@ def no_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         host = address[0] if isinstance(address, tuple) else address
         if not _is_loopback(host):
             attempts.append(repr(address))
+            sock.close()  # socket.create_connection closes only on OSError: never leak it
             raise NetworkBlocked(f"network access attempted in a test: {address!r}")
 
     def connect(sock: socket.socket, address: Any) -> Any:
@@ -188,3 +189,36 @@ def sqlite_engine(tmp_path: Path, _sqlite_template: Path) -> Iterator[Engine]:
     eng = make_engine(f"sqlite:///{path}")
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`install_plugin(package, source, entry_points)`: a third-party distribution as pip
+    leaves it (the package and its `.dist-info` with METADATA and entry_points.txt) in a
+    temporary site directory put on `sys.path`; socialear's registries are reloaded so
+    they see its entry points, and again after the test so they forget them."""
+    import sys
+    import textwrap
+
+    from socialear.components import reload_all
+
+    installed: list[str] = []
+
+    def install(package: str, source: str, entry_points: str) -> Path:
+        site = tmp_path / f"site-{package}"
+        (site / package).mkdir(parents=True)
+        (site / package / "__init__.py").write_text(textwrap.dedent(source))
+        info = site / f"{package}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package.replace('_', '-')}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+        monkeypatch.syspath_prepend(str(site))
+        installed.append(package)
+        reload_all()
+        return site
+
+    yield install
+    monkeypatch.undo()
+    for package in installed:
+        sys.modules.pop(package, None)
+    reload_all()

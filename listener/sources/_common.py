@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from tenacity import (
@@ -28,21 +28,13 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from listener.types import Quarantined
+from listener.types import BrandSpec, Quarantined
 from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
 
 T = TypeVar("T")
 
 # Quarantined payloads are kept verbatim, but a multi-megabyte body is not useful.
 MAX_QUARANTINE_PAYLOAD = 64_000
-
-
-class BrandSpec(Protocol):
-    """What a source needs to know about a brand (rules.yaml `brands[]`)."""
-
-    name: str
-    query: str  # the boolean query language of `listener.query`
-    handles: dict[str, str]  # platform -> handle, e.g. {"x": "nimbus", "reddit": "nimbus"}
 
 
 def utcnow() -> datetime:
@@ -103,10 +95,28 @@ class TransientError(RetryableError):
         super().__init__(message, retry_after=retry_after)
 
 
+# --------------------------------------------------------------------------- base
+
+
+class PlatformSource:
+    """The state every platform source starts with, set in one place: its configured name
+    and options, the retry policy for transient failures inside one fetch (tests swap in a
+    fast one) and the clock (tests freeze it). A subclass annotates `options` with its own
+    `Options` model and adds its client."""
+
+    options: Any
+
+    def __init__(self, name: str, options: Any) -> None:
+        self.name = name
+        self.options = options
+        self.retry = RetryPolicy()
+        self.clock: Callable[[], datetime] = utcnow
+
+
 # --------------------------------------------------------------------------- config
 
 
-def sole_brand(brand: str | None, brands: list[BrandSpec] | None) -> str | None:
+def sole_brand(brand: str | None, brands: Sequence[BrandSpec] | None) -> str | None:
     """The brand a review source's posts are about: the configured one, else the only
     brand in rules.yaml (reviews of your own app need not name you)."""
     if brand is None and brands and len(brands) == 1:

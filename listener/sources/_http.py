@@ -4,7 +4,8 @@ Vendor errors become socialear's exceptions here:
 
     httpx.TimeoutException          -> RetryableError (reason "timeout"), retried
     httpx.TransportError            -> RetryableError (reason "network"), retried
-    5xx                             -> RetryableError (reason "server_error"), retried
+    5xx, 408, 409, 425              -> RetryableError (reason "server_error" / "http_409"),
+                                       retried (platforms.http: the one status policy)
     429                             -> RateLimited(retry_after from Retry-After or
                                        X-RateLimit-Reset; 60 s when neither is sent)
     401 / 403                       -> BadCredentials (message names the credential)
@@ -15,34 +16,15 @@ Vendor errors become socialear's exceptions here:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from listener.sources._common import RetryPolicy, TransientError, call_with_retries, utcnow
 from listener.types import RateLimit
+from platforms.http import DEFAULT_RATE_LIMIT_WAIT, as_int, classify_status, parse_retry_after, reset_at_from
 from socialear.errors import BadCredentials, PermanentError, RateLimited
-
-DEFAULT_RATE_LIMIT_WAIT = 60.0
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def reset_at_from(value: Any, now: datetime) -> datetime | None:
-    """A reset header is either epoch seconds (X) or seconds from now (Reddit, others)."""
-    seconds = _int(value)
-    if seconds is None:
-        return None
-    if seconds > 1_000_000_000:
-        return datetime.fromtimestamp(seconds, UTC)
-    return now + timedelta(seconds=seconds)
 
 
 def rate_limit_from_headers(headers: Mapping[str, str], now: datetime) -> RateLimit | None:
@@ -60,22 +42,15 @@ def rate_limit_from_headers(headers: Mapping[str, str], now: datetime) -> RateLi
     reset = pick("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset")
     if remaining is None and limit is None and reset is None:
         return None
-    return RateLimit(remaining=_int(remaining), limit=_int(limit), reset_at=reset_at_from(reset, now))
+    return RateLimit(remaining=as_int(remaining), limit=as_int(limit), reset_at=reset_at_from(reset, now))
 
 
 def retry_after_from(headers: Mapping[str, str], now: datetime) -> float:
     """Seconds to wait after a 429: Retry-After (seconds or HTTP date), else the reset."""
     lower = {k.lower(): v for k, v in headers.items()}
-    value = lower.get("retry-after")
-    if value:
-        seconds = _int(value)
-        if seconds is not None:
-            return float(max(seconds, 1))
-        try:
-            when = parsedate_to_datetime(value)
-            return max((when - now).total_seconds(), 1.0)
-        except (TypeError, ValueError):
-            pass
+    wait = parse_retry_after(lower.get("retry-after"), now.timestamp())
+    if wait is not None:
+        return max(wait, 1.0)
     rl = rate_limit_from_headers(headers, now)
     if rl and rl.reset_at:
         return max((rl.reset_at - now).total_seconds(), 1.0)
@@ -118,18 +93,20 @@ def request(
             error = classify(response)
             if error is not None:
                 raise error
-        if status == 429:
+        kind = classify_status(status)
+        if kind == "rate_limited":
             wait = retry_after_from(response.headers, clock())
             raise RateLimited(f"{label} rate limit reached (429); retry in {wait:.0f}s", retry_after=wait)
-        if status in (401, 403):
+        if kind == "credentials":
             body = response.text[:200]
             message = (
                 credential_message(status, body) if credential_message else f"{label} refused access ({status}): {body}"
             )
             raise BadCredentials(message)
-        if status >= 500:
-            raise TransientError(f"{label} server error {status} ({url})", "server_error")
-        if status >= 400:
+        if kind == "retryable":
+            reason = "server_error" if status >= 500 else f"http_{status}"
+            raise TransientError(f"{label} server error {status} ({url})", reason)
+        if kind == "permanent":
             raise PermanentError(f"{label} rejected the request ({status}): {response.text[:200]}")
         return response
 

@@ -27,8 +27,7 @@ at most `max_pages` pages per app and country, and one 429 stops the fetch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -37,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from listener.sources import _http
 from listener.sources._common import (
     BrandSpec,
+    PlatformSource,
     RetryPolicy,
     Sweep,
     TransientError,
@@ -48,7 +48,6 @@ from listener.sources._common import (
     parse_time,
     safely,
     sole_brand,
-    utcnow,
     validate_options,
 )
 from listener.types import Author, Batch, Mention, Quarantined
@@ -70,7 +69,7 @@ def _label(entry: Mapping[str, Any], key: str) -> Any:
     return value["label"] if isinstance(value, Mapping) else value
 
 
-class AppStoreSource:
+class AppStoreSource(PlatformSource):
     """Reviews of one or more iOS apps, per storefront country, newest first."""
 
     type: ClassVar[str] = "appstore"
@@ -79,7 +78,7 @@ class AppStoreSource:
         "Apple App Store reviews from the public customer-reviews feed (newest 500 per app and country). No key needed."
     )
     needs: ClassVar[tuple[str, ...]] = ()
-    expected_update_period: ClassVar[float] = 14 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 14 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -105,21 +104,21 @@ class AppStoreSource:
             self.countries = list(dict.fromkeys(countries or ["us"]))
             return self
 
+    options: AppStoreSource.Options
+
     def __init__(self, name: str, client: httpx.Client, options: AppStoreSource.Options):
-        self.name = name
+        super().__init__(name, options)
         self.client = client
-        self.options = options
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> AppStoreSource:
         opts = validate_options(cls, name, options)
         opts.brand = sole_brand(opts.brand, brands)

@@ -49,7 +49,7 @@ BadCredentials saying the forum wants a key or the key lacks access).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -95,7 +95,7 @@ class DiscourseSource:
         "per category). No key needed for a public forum."
     )
     needs: ClassVar[tuple[str, ...]] = ()  # only with api_key: true
-    expected_update_period: ClassVar[float] = 7 * 86_400.0
+    expected_update_period: ClassVar[float | None] = 7 * 86_400.0
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -143,10 +143,11 @@ class DiscourseSource:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> DiscourseSource:
         opts = validate_options(cls, name, options)
         matcher = BrandMatcher.for_source("discourse", name, brands, opts.brands, opts.query)

@@ -55,10 +55,7 @@ Cursor (JSON): `{"v": 1, "streams": {"feed"|"comments"|"tagged": {"ts", "seen"}}
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
-import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
@@ -69,6 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from listener.sources import _http
 from listener.sources._common import (
     BrandSpec,
+    PlatformSource,
     RetryPolicy,
     TransientError,
     Watermark,
@@ -81,16 +79,12 @@ from listener.sources._common import (
     require_env,
     safely,
     sole_brand,
-    utcnow,
     validate_options,
 )
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from platforms.facebook import ENV, GRAPH, SECRET_ENV, THROTTLE_CODES, appsecret_proof, usage_from_headers
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
 
-GRAPH = "https://graph.facebook.com"
-ENV = ("FACEBOOK_PAGE_ACCESS_TOKEN",)
-SECRET_ENV = "FACEBOOK_APP_SECRET"  # optional: adds appsecret_proof to every call
-THROTTLE_CODES = {4, 17, 32, 613, 80001}
 BATCH_IDS = 50  # Graph's limit of ids in one `?ids=` lookup
 POST_FIELDS = "id,message,created_time,from{id,name},permalink_url"
 COMMENT_FIELDS = "id,message,created_time,from{id,name},parent{id},permalink_url,like_count,comment_count"
@@ -104,47 +98,7 @@ class Throttled(RateLimited):
         self.usage = usage
 
 
-def usage_from_headers(headers: Mapping[str, str]) -> tuple[float, float | None]:
-    """(highest usage percent, minutes until access is regained or None) from
-    X-App-Usage, X-Page-Usage and X-Business-Use-Case-Usage. Unreadable headers count as 0."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    highest = 0.0
-    regain: float | None = None
-
-    def take(figures: Any) -> None:
-        nonlocal highest, regain
-        if not isinstance(figures, Mapping):
-            return
-        for key in ("call_count", "total_cputime", "total_time", "acc_id_util_pct"):
-            value = figures.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                highest = max(highest, float(value))
-        minutes = figures.get("estimated_time_to_regain_access")
-        if isinstance(minutes, int | float) and minutes > 0:
-            regain = max(regain or 0.0, float(minutes))
-
-    for name in ("x-app-usage", "x-page-usage", "x-ad-account-usage"):
-        try:
-            take(json.loads(lower.get(name) or "null"))
-        except ValueError:
-            pass
-    try:
-        buc = json.loads(lower.get("x-business-use-case-usage") or "null")
-    except ValueError:
-        buc = None
-    if isinstance(buc, Mapping):
-        for entries in buc.values():
-            for figures in entries if isinstance(entries, list) else [entries]:
-                take(figures)
-    return highest, regain
-
-
-def appsecret_proof(token: str, secret: str) -> str:
-    """HMAC-SHA256 of the token keyed by the app secret (Graph's "Require App Secret")."""
-    return hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
-
-
-class FacebookSource:
+class FacebookSource(PlatformSource):
     """Comments, visitor posts and mentions on one Facebook Page."""
 
     type: ClassVar[str] = "facebook"
@@ -154,7 +108,7 @@ class FacebookSource:
         "API with a Page access token (the Page webhook /hooks/facebook is the fast path)."
     )
     needs: ClassVar[tuple[str, ...]] = ENV
-    expected_update_period: ClassVar[float] = 2 * 86_400.0
+    expected_update_period: ClassVar[float | None] = 2 * 86_400.0
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -172,6 +126,8 @@ class FacebookSource:
         throttle_wait: float = Field(900.0, ge=1, le=86_400)  # seconds, when no estimate is given
         timeout: float = Field(15.0, gt=0, le=120)
 
+    options: FacebookSource.Options
+
     def __init__(
         self,
         name: str,
@@ -180,22 +136,20 @@ class FacebookSource:
         options: FacebookSource.Options,
         app_secret: str | None = None,
     ):
-        self.name = name
+        super().__init__(name, options)
         self.client = client
         self.token = token
-        self.options = options
         self.app_secret = app_secret
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> FacebookSource:
         import os
 

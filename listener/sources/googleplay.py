@@ -34,7 +34,7 @@ import re
 import socket
 import threading
 import urllib.error
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import (
     BrandSpec,
-    RetryPolicy,
+    PlatformSource,
     Sweep,
     TransientError,
     Watermark,
@@ -83,7 +83,7 @@ def _at(review: Mapping[str, Any]) -> datetime:
     return parse_time(value)
 
 
-class GooglePlaySource:
+class GooglePlaySource(PlatformSource):
     """Reviews of one or more Android apps on Google Play, per language and country."""
 
     type: ClassVar[str] = "googleplay"
@@ -92,7 +92,7 @@ class GooglePlaySource:
         "Google Play reviews (google-play-scraper, newest first) per app, language and country. No key needed."
     )
     needs: ClassVar[tuple[str, ...]] = ()
-    expected_update_period: ClassVar[float] = 14 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 14 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -106,6 +106,8 @@ class GooglePlaySource:
         max_pages: int = Field(5, ge=1, le=50)
         timeout: float = Field(30.0, gt=0, le=300)
 
+    options: GooglePlaySource.Options
+
     def __init__(
         self,
         name: str,
@@ -113,21 +115,20 @@ class GooglePlaySource:
         sort: Any,
         options: GooglePlaySource.Options,
     ):
-        self.name = name
+        super().__init__(name, options)
         self.reviews = reviews
         self.sort = sort
-        self.options = options
         self.app_ids = list(dict.fromkeys(([options.app_id] if options.app_id else []) + options.app_ids))
-        self.retry = RetryPolicy()
 
     @classmethod
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> GooglePlaySource:
         """`client` is a `reviews`-compatible callable; default: google_play_scraper's."""
         opts = validate_options(cls, name, options)

@@ -42,11 +42,10 @@ stays under 100 requests/minute); `reddit.auth.limits` becomes Batch.rate_limit.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import praw
 import prawcore
@@ -56,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from listener.sources._common import (
     BrandMatcher,
     BrandSpec,
-    RetryPolicy,
+    PlatformSource,
     Sweep,
     TransientError,
     Watermark,
@@ -72,15 +71,12 @@ from listener.sources._common import (
 )
 from listener.sources._http import reset_at_from, retry_after_from
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from platforms.reddit import READ_ENV as ENV
+from platforms.reddit import UA_ACCOUNT, no_prawcore_retries, praw_fields, read_client
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
 
-ENV = ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT")
-_UA_ACCOUNT = re.compile(r"/?u/[A-Za-z0-9_-]{3,}")
-
-
-def _fields(item: Any) -> dict[str, Any]:
-    """The attributes praw parsed from the listing, without triggering a lazy fetch."""
-    return vars(item) if hasattr(item, "__dict__") else dict(item)
+if TYPE_CHECKING:
+    from listener.deletions import RedditDeletionChecker
 
 
 def map_praw_error(exc: Exception, what: str) -> Exception:
@@ -128,23 +124,7 @@ def map_praw_error(exc: Exception, what: str) -> Exception:
     return exc
 
 
-def _no_prawcore_retries(reddit: Any) -> None:
-    """Our RetryPolicy retries; prawcore's own retries would triple the attempts."""
-
-    class _Once(prawcore.sessions.FiniteRetryStrategy):
-        def __init__(self, retries: int = 0) -> None:
-            super().__init__(retries=0)
-
-        def _sleep_seconds(self) -> float | None:
-            return None  # the base class sleeps 2-4 s before a request once retries run out
-
-    for attr in ("_core", "_read_only_core", "_authorized_core"):
-        session = getattr(reddit, attr, None)
-        if session is not None and hasattr(session, "_retry_strategy_class"):
-            session._retry_strategy_class = _Once
-
-
-class RedditSource:
+class RedditSource(PlatformSource):
     """Reddit posts and comments that match a brand query, in chosen subreddits."""
 
     type: ClassVar[str] = "reddit"
@@ -153,7 +133,7 @@ class RedditSource:
         "Reddit submissions (search, newest first) and comments in chosen subreddits that match a brand's query."
     )
     needs: ClassVar[tuple[str, ...]] = ENV
-    expected_update_period: ClassVar[float] = 2 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 2 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -168,6 +148,8 @@ class RedditSource:
         search_lookback: float = Field(3600.0, ge=0, le=86_400)
         timeout: float = Field(16.0, gt=0, le=120)
 
+    options: RedditSource.Options
+
     def __init__(
         self,
         name: str,
@@ -175,22 +157,20 @@ class RedditSource:
         matcher: BrandMatcher,
         options: RedditSource.Options,
     ):
-        self.name = name
+        super().__init__(name, options)
         self.reddit = reddit
         self.matcher = matcher
-        self.options = options
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
         self._limit_headers: tuple[dict[str, str], datetime] | None = None
 
     @classmethod
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> RedditSource:
         opts = validate_options(cls, name, options)
         matcher = BrandMatcher.for_source("reddit", name, brands, opts.brands, opts.query)
@@ -199,21 +179,13 @@ class RedditSource:
         if client is None:
             creds = require_env(env, ENV, cls.type, name)
             agent = creds["REDDIT_USER_AGENT"]
-            if not _UA_ACCOUNT.search(agent):
+            if not UA_ACCOUNT.search(agent):
                 raise NotConfigured(
                     f"reddit source '{name}': REDDIT_USER_AGENT must describe the app and its "
                     "Reddit account, e.g. 'linux:com.example.socialear:v0.1 (by /u/yourname)'"
                 )
-            client = praw.Reddit(
-                client_id=creds["REDDIT_CLIENT_ID"],
-                client_secret=creds["REDDIT_CLIENT_SECRET"],
-                user_agent=agent,
-                timeout=math.ceil(opts.timeout),
-                check_for_updates=False,
-                check_for_async=False,
-            )
-            client.read_only = True
-        _no_prawcore_retries(client)
+            client = read_client(creds, opts.timeout)
+        no_prawcore_retries(client)
         source = cls(name, client, matcher, opts)
         source._watch_rate_limit_headers()
         return source
@@ -240,6 +212,13 @@ class RedditSource:
         http.hooks.setdefault("response", []).append(hook)
 
     # ------------------------------------------------------------------ fetch
+
+    def deletion_checker(self) -> RedditDeletionChecker:
+        """Which stored posts were deleted on the platform, asked through this source's
+        client (the platform's terms require purging them; listener.purge sweeps)."""
+        from listener.deletions import RedditDeletionChecker  # deletions imports this module: import when used
+
+        return RedditDeletionChecker(self.reddit)
 
     def fetch(self, cursor: str | None) -> Batch:
         """Read new matching submissions and comments since the cursor."""
@@ -315,7 +294,7 @@ class RedditSource:
         items = self._list(key, listing, params, stats)
         last_fullname: str | None = None
         for item in items:
-            raw = _fields(item)
+            raw = praw_fields(item)
             fullname = safely(lambda r: str(r["name"]), raw)
             last_fullname = fullname or last_fullname
             sweep.offer(
@@ -372,7 +351,7 @@ class RedditSource:
     def _normalise(self, item: Any) -> Mention | object | None:
         """A Mention; None when no brand query matches; DELETED when the author or the
         content is gone (both counted, neither quarantined)."""
-        raw = _fields(item)
+        raw = praw_fields(item)
         fullname = str(raw["name"])
         created = parse_time(float(raw["created_utc"]))
         if _is_deleted(raw):

@@ -78,7 +78,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,7 +87,7 @@ from typing import IO, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import validate_options
-from listener.types import Author, Batch, Mention, Quarantined, storable_json
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined, storable_json
 from socialear.errors import PermanentError
 
 MAX_LINE_BYTES = 1 << 20  # a longer line is quarantined, never held in memory whole
@@ -204,8 +204,17 @@ class ReplaySource:
         self._released = 0  # records released by this instance, for pacing
 
     @classmethod
-    def from_options(cls, name: str, options: dict[str, Any]) -> ReplaySource:
-        """Build from `sources[].options`; invalid options raise NotConfigured naming the key."""
+    def from_options(
+        cls,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        env: Mapping[str, str] | None = None,
+        client: Any = None,
+        brands: Sequence[BrandSpec] | None = None,
+    ) -> ReplaySource:
+        """Build from `sources[].options`; invalid options raise NotConfigured naming the key.
+        A file needs no credentials, client or brands: those are accepted and unused."""
         opts = validate_options(cls, name, options)
         return cls(
             name,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import calendar
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, ClassVar
@@ -43,6 +43,7 @@ from listener.sources import _http
 from listener.sources._common import (
     BrandMatcher,
     BrandSpec,
+    PlatformSource,
     RetryPolicy,
     TransientError,
     bump,
@@ -51,7 +52,6 @@ from listener.sources._common import (
     load_cursor,
     payload_id,
     quarantine,
-    utcnow,
     validate_options,
 )
 from listener.types import Author, Batch, Mention, Quarantined
@@ -81,7 +81,7 @@ def html_to_text(markup: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-class RssSource:
+class RssSource(PlatformSource):
     """Entries of one RSS/Atom feed that mention a brand."""
 
     type: ClassVar[str] = "rss"
@@ -91,7 +91,7 @@ class RssSource:
         "query. Conditional requests with ETag/Last-Modified."
     )
     needs: ClassVar[tuple[str, ...]] = ()
-    expected_update_period: ClassVar[float] = 7 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 7 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -103,22 +103,22 @@ class RssSource:
         max_seen: int = Field(1000, ge=10, le=100_000)
         timeout: float = Field(20.0, gt=0, le=120)
 
+    options: RssSource.Options
+
     def __init__(self, name: str, client: httpx.Client, matcher: BrandMatcher | None, options: Options):
-        self.name = name
+        super().__init__(name, options)
         self.client = client
         self.matcher = matcher
-        self.options = options
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> RssSource:
         opts = validate_options(cls, name, options)
         matcher = None

@@ -23,8 +23,7 @@ when sent, become Batch.rate_limit; at most `max_pages` requests per poll.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from listener.sources import _http
 from listener.sources._common import (
     BrandSpec,
+    PlatformSource,
     RetryPolicy,
     Sweep,
     TransientError,
@@ -45,7 +45,6 @@ from listener.sources._common import (
     require_env,
     safely,
     sole_brand,
-    utcnow,
     validate_options,
 )
 from listener.types import Author, Batch, Mention, RateLimit
@@ -53,14 +52,14 @@ from listener.types import Author, Batch, Mention, RateLimit
 API = "https://api.trustpilot.com/v1/business-units/{unit}/reviews"
 
 
-class TrustpilotSource:
+class TrustpilotSource(PlatformSource):
     """Reviews of one Trustpilot business unit (one company domain), newest first."""
 
     type: ClassVar[str] = "trustpilot"
     platform: ClassVar[str] = "trustpilot"
     description: ClassVar[str] = "Trustpilot service reviews of a business unit (Business Units API, newest first)."
     needs: ClassVar[tuple[str, ...]] = ("TRUSTPILOT_API_KEY",)
-    expected_update_period: ClassVar[float] = 14 * 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 14 * 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -72,22 +71,22 @@ class TrustpilotSource:
         max_pages: int = Field(10, ge=1, le=100)
         timeout: float = Field(15.0, gt=0, le=120)
 
+    options: TrustpilotSource.Options
+
     def __init__(self, name: str, client: httpx.Client, api_key: str, options: Options):
-        self.name = name
+        super().__init__(name, options)
         self.client = client
         self.api_key = api_key
-        self.options = options
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> TrustpilotSource:
         opts = validate_options(cls, name, options)
         key = require_env(env, cls.needs, cls.type, name)["TRUSTPILOT_API_KEY"]

@@ -50,17 +50,17 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import requests
 import tweepy
 from pydantic import BaseModel, ConfigDict, Field
-from requests.adapters import HTTPAdapter
 
 from listener.sources._common import (
     BrandSpec,
+    PlatformSource,
     RetryPolicy,
     TransientError,
     bump,
@@ -70,11 +70,11 @@ from listener.sources._common import (
     parse_time,
     quarantine,
     require_env,
-    utcnow,
     validate_options,
 )
 from listener.sources._http import rate_limit_from_headers
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from platforms.x import WINDOW_S, install_timeout, problem_detail, read_client, reset_wait
 from socialear.errors import (
     BadCredentials,
     NotConfigured,
@@ -97,39 +97,10 @@ USER_FIELDS = ["username", "name", "public_metrics", "verified"]
 # is cut to "RT @user: ..." at 140 characters, the original holds the full text.
 EXPANSIONS = ["author_id", "referenced_tweets.id"]
 MIN_PAGE, MAX_PAGE = 10, 100  # X's bounds for max_results on recent search
-DEFAULT_WINDOW = 15 * 60.0  # X rate-limit windows are 15 minutes
 
-
-class _TimeoutAdapter(HTTPAdapter):
-    """tweepy passes no timeout to requests; this adapter supplies one to every call."""
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self.timeout = timeout
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
-
-
-def install_timeout(client: Any, timeout: float) -> None:
-    """Mount a timeout-supplying adapter on a tweepy client's requests session."""
-    session = getattr(client, "session", None)
-    if isinstance(session, requests.Session):
-        adapter = _TimeoutAdapter(timeout)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-
-
-def _problem_detail(response: Any) -> str:
-    try:
-        body = response.json()
-    except Exception:  # noqa: BLE001 - any unreadable body just has no detail
-        return ""
-    if isinstance(body, dict):
-        return str(body.get("detail") or body.get("title") or "")
-    return ""
+if TYPE_CHECKING:
+    from listener.deletions import XDeletionChecker
+    from socialear.config import Problem, RulesConfig
 
 
 def map_tweepy_error(exc: Exception, clock: Callable[[], datetime], what: str) -> Exception:
@@ -137,15 +108,13 @@ def map_tweepy_error(exc: Exception, clock: Callable[[], datetime], what: str) -
     if isinstance(exc, tweepy.Unauthorized):
         return BadCredentials("X_BEARER_TOKEN was rejected (401): check the token")
     if isinstance(exc, tweepy.Forbidden):
-        detail = _problem_detail(exc.response)
+        detail = problem_detail(exc.response)
         suffix = f" ({detail})" if detail else ""
         return BadCredentials(f"403: your X app lacks access to {what}{suffix}")
     if isinstance(exc, tweepy.TooManyRequests):
         now = clock()
         rl = rate_limit_from_headers(exc.response.headers, now)
-        wait = DEFAULT_WINDOW
-        if rl and rl.reset_at:
-            wait = max((rl.reset_at - now).total_seconds(), 1.0)
+        wait = reset_wait(exc.response.headers, now)
         err = RateLimited(f"X rate limit reached on {what}; resets in {wait:.0f}s", retry_after=wait)
         err.rate_limit = rl or RateLimit(remaining=0)  # type: ignore[attr-defined]
         return err
@@ -158,7 +127,7 @@ def map_tweepy_error(exc: Exception, clock: Callable[[], datetime], what: str) -
         return TransientError(f"X network error on {what}: {exc}", "network")
     if isinstance(exc, tweepy.HTTPException):
         status = exc.response.status_code
-        detail = _problem_detail(exc.response) or str(exc)
+        detail = problem_detail(exc.response) or str(exc)
         return PermanentError(f"X rejected the request to {what} ({status}): {detail}")
     return exc
 
@@ -223,7 +192,29 @@ def first_of_next_month(now: datetime) -> datetime:
     return datetime(now.year, now.month + 1, 1, tzinfo=UTC)
 
 
-class XSource:
+def check_rules(cfg: RulesConfig) -> list[Problem]:
+    """rules.yaml check (entry point `socialear.checks`): with an X source enabled, every
+    brand query must translate to X's search syntax (a plain parse error is reported by
+    `listener.query.check_rules`)."""
+    from listener.query import QueryError, parse_query, to_x_query
+    from socialear.config import Problem
+
+    problems: list[Problem] = []
+    if not any(s.type == XSource.type and s.enabled for s in cfg.sources):
+        return problems
+    for i, brand in enumerate(cfg.brands):
+        try:
+            to_x_query(parse_query(brand.query))
+        except QueryError as exc:
+            problems.append(
+                Problem(("brands", i, "query"), f"brands[{i}].query: cannot be used for X search: {exc.message}")
+            )
+        except Exception:  # noqa: BLE001 - the plain parse error is reported by listener.query
+            pass
+    return problems
+
+
+class XSource(PlatformSource):
     """Posts on X matching each brand's query, via API v2 recent search."""
 
     type: ClassVar[str] = "x"
@@ -233,7 +224,7 @@ class XSource:
         "brand's query (retweets excluded), with a monthly read budget."
     )
     needs: ClassVar[tuple[str, ...]] = ("X_BEARER_TOKEN",)
-    expected_update_period: ClassVar[float] = 86_400.0  # seconds; see listener.silence
+    expected_update_period: ClassVar[float | None] = 86_400.0  # seconds; see listener.silence
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -247,6 +238,8 @@ class XSource:
         max_posts_per_month: int | None = Field(None, ge=MIN_PAGE)
         timeout: float = Field(15.0, gt=0, le=120)
 
+    options: XSource.Options
+
     def __init__(
         self,
         name: str,
@@ -254,35 +247,31 @@ class XSource:
         queries: Mapping[str, str],
         options: XSource.Options | None = None,
     ):
-        self.name = name
+        super().__init__(name, options or XSource.Options.model_validate({}))
         self.client = client
         self.queries = dict(queries)  # stream key (brand name) -> X query string
-        self.options = options or XSource.Options.model_validate({})
         self.budget_used_this_month = 0  # set by the pipeline before each fetch
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> XSource:
         opts = validate_options(cls, name, options)
         queries = cls._build_queries(name, opts, brands)
         if client is None:
             token = require_env(env, cls.needs, cls.type, name)["X_BEARER_TOKEN"]
-            client = tweepy.Client(bearer_token=token, return_type=requests.Response, wait_on_rate_limit=False)
-        if hasattr(client, "wait_on_rate_limit"):
-            client.wait_on_rate_limit = False  # never sleep in a worker thread
+            client = read_client(token, opts.timeout)
         install_timeout(client, opts.timeout)
         return cls(name, client, queries, opts)
 
     @classmethod
-    def _build_queries(cls, name: str, opts: XSource.Options, brands: list[BrandSpec] | None) -> dict[str, str]:
+    def _build_queries(cls, name: str, opts: XSource.Options, brands: Sequence[BrandSpec] | None) -> dict[str, str]:
         from listener.query import QueryError, parse_query, to_x_query
 
         wanted = set(opts.brands) if opts.brands is not None else None
@@ -306,6 +295,13 @@ class XSource:
         return queries
 
     # ------------------------------------------------------------------ fetch
+
+    def deletion_checker(self) -> XDeletionChecker:
+        """Which stored posts were deleted on the platform, asked through this source's
+        client (the platform's terms require purging them; listener.purge sweeps)."""
+        from listener.deletions import XDeletionChecker  # deletions imports this module: import when used
+
+        return XDeletionChecker(self.client)
 
     def fetch(self, cursor: str | None) -> Batch:
         """Read posts newer than the cursor for every brand, within the poll cap and budget."""
@@ -348,7 +344,7 @@ class XSource:
                 error = result.error
                 bump(stats, f"partial/{getattr(error, 'reason', type(error).__name__)}")
                 if isinstance(error, RateLimited):
-                    wait = error.retry_after or DEFAULT_WINDOW
+                    wait = error.retry_after or WINDOW_S
                     state["not_before"] = now.timestamp() + wait
                     rate_limit = getattr(error, "rate_limit", None) or rate_limit
                 exhausted = False

@@ -55,7 +55,7 @@ below it, is not seen (the old sweep read the whole second again on every poll).
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -127,7 +127,7 @@ class YouTubeSource:
         "brand (search), within the daily quota (10,000 units, a search costs 100)."
     )
     needs: ClassVar[tuple[str, ...]] = ("YOUTUBE_API_KEY",)
-    expected_update_period: ClassVar[float] = 7 * 86_400.0
+    expected_update_period: ClassVar[float | None] = 7 * 86_400.0
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -173,10 +173,11 @@ class YouTubeSource:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: Any = None,
-        brands: list[BrandSpec] | None = None,
+        brands: Sequence[BrandSpec] | None = None,
     ) -> YouTubeSource:
         opts = validate_options(cls, name, options)
         matcher = BrandMatcher.for_source("youtube", name, brands, opts.brands, opts.query)

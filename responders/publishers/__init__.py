@@ -1,8 +1,11 @@
 """Platform publishers: post an approved reply on X, Reddit or a Facebook Page, once.
 
-One module per platform (`x.py`, `reddit.py`, `facebook.py`), registered here like the sinks are. A
-publisher is built for a *source* (the reply goes back where the mention came from) from
-the environment's write credentials, never from rules.yaml:
+One module per platform (`x.py`, `reddit.py`, `facebook.py`), registered like sources and
+sinks: an entry point in the group `socialear.publishers` named after the source type it
+posts for (socialear's own in pyproject.toml), checked at load against
+`PublisherClass`. A publisher is built for a *source* (the reply goes back where the
+mention came from) from the environment's write credentials (its `needs`), never from
+rules.yaml:
 
     X        X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET (OAuth 1.0a user context)
     Reddit   REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET, REDDIT_USER_AGENT, REDDIT_USERNAME, REDDIT_PASSWORD
@@ -22,15 +25,11 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from responders.types import DeliveryResult
+from socialear.components import PUBLISHER_GROUP, Registry
 from socialear.errors import NotConfigured
-
-X_ENV = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
-REDDIT_ENV = ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT", "REDDIT_USERNAME", "REDDIT_PASSWORD")
-FACEBOOK_ENV = ("FACEBOOK_PAGE_ACCESS_TOKEN",)
-CREDENTIALS: dict[str, tuple[str, ...]] = {"x": X_ENV, "reddit": REDDIT_ENV, "facebook": FACEBOOK_ENV}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +64,7 @@ class ReplyJob:
         )
 
 
+@runtime_checkable
 class PlatformPublisher(Protocol):
     """Posts replies on one platform for one source."""
 
@@ -75,17 +75,41 @@ class PlatformPublisher(Protocol):
         ...
 
 
+class PublisherClass(Protocol):
+    """A publisher class as the registry sees it (`type[PublisherClass]`): the source
+    `type` it posts for, the write credentials it `needs`, and how to build one."""
+
+    type: ClassVar[str]
+    needs: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def from_env(cls, name: str, env: Mapping[str, str], client: Any = None) -> PlatformPublisher: ...
+
+
+PUBLISHERS: Registry[type[PublisherClass]] = Registry(PUBLISHER_GROUP, "publisher", ("type", "needs", "from_env"))
+
+
 def missing_credentials(source_type: str, env: Mapping[str, str]) -> list[str]:
-    """The write-credential variables a source type needs that `env` lacks."""
-    return [var for var in CREDENTIALS.get(source_type, ()) if not env.get(var)]
+    """The write-credential variables a source type's publisher needs that `env` lacks."""
+    factory = PUBLISHERS.get(source_type)
+    return [var for var in (factory.needs if factory else ()) if not env.get(var)]
+
+
+def can_publish(source_type: str) -> bool:
+    return source_type in PUBLISHERS
+
+
+def supported() -> str:
+    """The source types replies can be posted on, for messages."""
+    return ", ".join(PUBLISHERS)
 
 
 def build_publisher(name: str, source_type: str, env: Mapping[str, str], client: Any = None) -> PlatformPublisher:
     """A publisher for source `name`; NotConfigured with the reason when it cannot post."""
-    if source_type not in CREDENTIALS:
-        supported = ", ".join(sorted(CREDENTIALS))
+    factory = PUBLISHERS.get(source_type)
+    if factory is None:
         raise NotConfigured(
-            f"source {name!r} is a {source_type!r} source: socialear publishes replies on {supported} only"
+            f"source {name!r} is a {source_type!r} source: socialear publishes replies on {supported()} only"
         )
     if client is None:
         missing = missing_credentials(source_type, env)
@@ -93,17 +117,7 @@ def build_publisher(name: str, source_type: str, env: Mapping[str, str], client:
             raise NotConfigured(
                 f"publishing on source {name!r} needs write credentials: {', '.join(missing)} not set"
             )
-    if source_type == "x":
-        from responders.publishers.x import XReplyPublisher
-
-        return XReplyPublisher.from_env(name, env, client)
-    if source_type == "facebook":
-        from responders.publishers.facebook import FacebookReplyPublisher
-
-        return FacebookReplyPublisher.from_env(name, env, client)
-    from responders.publishers.reddit import RedditReplyPublisher
-
-    return RedditReplyPublisher.from_env(name, env, client)
+    return factory.from_env(name, env, client)
 
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -130,9 +144,21 @@ def same_reply(ours: str, theirs: str) -> bool:
     return False
 
 
+if TYPE_CHECKING:
+    # mypy checks every built-in class against the contract; pyproject.toml's entry points
+    # name the same classes.
+    from responders.publishers.facebook import FacebookReplyPublisher
+    from responders.publishers.reddit import RedditReplyPublisher
+    from responders.publishers.x import XReplyPublisher
+
+    BUILT_INS: tuple[type[PublisherClass], ...] = (FacebookReplyPublisher, RedditReplyPublisher, XReplyPublisher)
+
 __all__ = [
-    "CREDENTIALS",
+    "PUBLISHERS",
     "PlatformPublisher",
+    "PublisherClass",
+    "can_publish",
+    "supported",
     "ReplyJob",
     "build_publisher",
     "comparable",

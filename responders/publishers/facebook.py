@@ -28,14 +28,16 @@ from typing import Any, ClassVar
 
 import httpx
 
-from listener.sources.facebook import GRAPH, THROTTLE_CODES, usage_from_headers
-from responders.publishers import FACEBOOK_ENV, ReplyJob, same_reply
+from platforms.facebook import ENV as FACEBOOK_ENV
+from platforms.facebook import GRAPH, THROTTLE_CODES, usage_from_headers
+from responders.publishers import ReplyJob, same_reply
 from responders.types import DeliveryResult
 from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
 
 TIMEOUT_S = 15.0
 DEFAULT_LAG_S = 5.0
 THROTTLE_WAIT_S = 900.0
+
 
 
 class FacebookReplyPublisher:

@@ -26,7 +26,6 @@ Errors (the boundary):
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -34,7 +33,10 @@ from typing import Any, ClassVar
 import praw
 import prawcore
 
-from responders.publishers import REDDIT_ENV, ReplyJob, same_reply
+from platforms.http import DEFAULT_RATE_LIMIT_WAIT, parse_retry_after
+from platforms.reddit import WRITE_ENV as REDDIT_ENV
+from platforms.reddit import no_prawcore_retries, praw_fields, write_client
+from responders.publishers import ReplyJob, same_reply
 from responders.types import DeliveryResult
 from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
 
@@ -43,26 +45,6 @@ DEFAULT_LAG_S = 5.0
 HISTORY_LIMIT = 100
 _WAIT = re.compile(r"(\d+)\s*(second|minute)", re.IGNORECASE)
 
-
-def _no_prawcore_retries(reddit: Any) -> None:
-    """prawcore retries a request after a 5xx or read timeout: for a POST that may post twice."""
-
-    class _Once(prawcore.sessions.FiniteRetryStrategy):
-        def __init__(self, retries: int = 0) -> None:
-            super().__init__(retries=0)
-
-        def _sleep_seconds(self) -> float | None:
-            return None
-
-    for attr in ("_core", "_read_only_core", "_authorized_core"):
-        session = getattr(reddit, attr, None)
-        if session is not None and hasattr(session, "_retry_strategy_class"):
-            session._retry_strategy_class = _Once
-
-
-def _fields(item: Any) -> dict[str, Any]:
-    """What praw parsed, read without triggering a lazy fetch."""
-    return vars(item) if hasattr(item, "__dict__") else dict(item)
 
 
 class RedditReplyPublisher:
@@ -82,17 +64,8 @@ class RedditReplyPublisher:
     def from_env(cls, name: str, env: Mapping[str, str], client: Any = None) -> RedditReplyPublisher:
         username = env.get("REDDIT_USERNAME") or ""
         if client is None:
-            client = praw.Reddit(
-                client_id=env["REDDIT_CLIENT_ID"],
-                client_secret=env["REDDIT_CLIENT_SECRET"],
-                user_agent=env["REDDIT_USER_AGENT"],
-                username=username,
-                password=env["REDDIT_PASSWORD"],
-                timeout=math.ceil(TIMEOUT_S),
-                check_for_updates=False,
-                check_for_async=False,
-            )
-        _no_prawcore_retries(client)
+            client = write_client(env, TIMEOUT_S)
+        no_prawcore_retries(client)
         if not username:  # an injected client knows whose it is
             username = str(getattr(getattr(client, "config", None), "username", None) or "")
         return cls(name, client, username)
@@ -120,7 +93,7 @@ class RedditReplyPublisher:
                 return found
             raise RetryableError("Reddit accepted the reply but returned no comment; the retry looks it up", self.lag_s)
         self._ambiguous.discard(job.key)
-        return self._result(_fields(reply), created=True)
+        return self._result(praw_fields(reply), created=True)
 
     def find(self, job: ReplyJob) -> DeliveryResult | None:
         """Our comment replying to `job.in_reply_to` with `job.text`, if one exists."""
@@ -128,7 +101,7 @@ class RedditReplyPublisher:
             return None
         try:
             for comment in self.reddit.redditor(self.username).comments.new(limit=HISTORY_LIMIT):
-                data = _fields(comment)
+                data = praw_fields(comment)
                 if data.get("parent_id") == job.in_reply_to and same_reply(job.text, str(data.get("body") or "")):
                     return self._result(data, created=False)
         except Exception as exc:  # noqa: BLE001 - mapped
@@ -153,8 +126,8 @@ class RedditReplyPublisher:
                     return RateLimited(f"Reddit rate limit while {what}: {item.message}", retry_after=wait)
             return PermanentError(f"Reddit refused {what}: {exc}")
         if isinstance(exc, prawcore.exceptions.TooManyRequests):
-            retry = exc.response.headers.get("retry-after")
-            wait = float(retry) if retry and retry.replace(".", "", 1).isdigit() else 60.0
+            told = parse_retry_after(exc.response.headers.get("retry-after"))
+            wait = DEFAULT_RATE_LIMIT_WAIT if told is None else told
             return RateLimited(f"Reddit rate limit (429) while {what}", retry_after=wait)
         if isinstance(exc, prawcore.exceptions.OAuthException):
             return BadCredentials(

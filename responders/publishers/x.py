@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import requests
 import tweepy
-from requests.adapters import HTTPAdapter
 
-from responders.publishers import X_ENV, ReplyJob, same_reply
+from platforms.x import WRITE_ENV as X_ENV
+from platforms.x import install_timeout, problem_detail, reset_wait, write_client
+from responders.publishers import ReplyJob, same_reply
 from responders.types import DeliveryResult
 from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
 
@@ -42,27 +44,8 @@ TIMELINE_PAGES = 3  # 3 × 100 of our own tweets since the parent: plenty for a 
 CREDENTIALS_HINT = ", ".join(X_ENV)
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """tweepy passes no timeout to requests; every call gets one here."""
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self.timeout = timeout
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
-
-
 def _detail(exc: tweepy.HTTPException) -> str:
-    try:
-        body = exc.response.json()
-    except Exception:  # noqa: BLE001 - an unreadable body has no detail
-        return ", ".join(exc.api_messages) or str(exc)
-    if isinstance(body, dict):
-        return str(body.get("detail") or body.get("title") or body)
-    return str(body)
+    return problem_detail(exc.response) or ", ".join(exc.api_messages) or str(exc)
 
 
 def _json(response: Any) -> dict[str, Any]:
@@ -100,19 +83,8 @@ class XReplyPublisher:
     @classmethod
     def from_env(cls, name: str, env: Mapping[str, str], client: Any = None) -> XReplyPublisher:
         if client is None:
-            client = tweepy.Client(
-                consumer_key=env["X_API_KEY"],
-                consumer_secret=env["X_API_SECRET"],
-                access_token=env["X_ACCESS_TOKEN"],
-                access_token_secret=env["X_ACCESS_TOKEN_SECRET"],
-                return_type=requests.Response,
-                wait_on_rate_limit=False,
-            )
-        session = getattr(client, "session", None)
-        if isinstance(session, requests.Session):
-            adapter = _TimeoutAdapter(TIMEOUT_S)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
+            client = write_client(env, TIMEOUT_S)
+        install_timeout(client, TIMEOUT_S)
         return cls(name, client)
 
     # -- posting ---------------------------------------------------------------------
@@ -191,10 +163,7 @@ class XReplyPublisher:
         if isinstance(exc, tweepy.Forbidden):
             return BadCredentials(f"X refused {what} (403): {_detail(exc)}; the app needs read and write access")
         if isinstance(exc, tweepy.TooManyRequests):
-            reset = exc.response.headers.get("x-rate-limit-reset")
-            wait = 900.0
-            if reset and reset.isdigit():
-                wait = max(1.0, float(reset) - self.clock())
+            wait = reset_wait(exc.response.headers, datetime.fromtimestamp(self.clock(), UTC))
             return RateLimited(f"X rate limit reached while {what}; resets in {wait:.0f}s", retry_after=wait)
         transient = isinstance(exc, tweepy.TwitterServerError | requests.Timeout | requests.ConnectionError)
         if transient:

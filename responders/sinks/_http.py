@@ -1,4 +1,5 @@
-"""The one place HTTP sinks turn vendor answers into socialear's errors.
+"""The one place HTTP sinks turn vendor answers into socialear's errors (the status policy
+itself, and Retry-After parsing, are `platforms.http`'s, shared with every HTTP caller).
 
     httpx.TimeoutException, httpx.TransportError ──► RetryableError   (may have been sent!)
     408, 409, 425, 5xx ────────────────────────────► RetryableError   (may have been acted on)
@@ -13,36 +14,17 @@ Every request carries an explicit timeout; a sink never waits forever on a vendo
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from platforms.http import classify_status, parse_retry_after
 from socialear.errors import BadCredentials, PermanentError, RateLimited, RetryableError
 
 DEFAULT_TIMEOUT_S = 10.0
-_RETRYABLE_STATUS = {408, 409, 425}
 
 ErrorDescriber = Callable[[httpx.Response], str]
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 def json_body(data: Any) -> bytes:
@@ -78,13 +60,14 @@ def raise_for_status(
     detail = describe(response)
     if detail:
         what = f"{what}: {detail}"
-    if status == 429:
+    kind = classify_status(status)
+    if kind == "rate_limited":
         raise RateLimited(what, retry_after=parse_retry_after(response.headers.get("Retry-After")))
-    if status in (401, 403):
+    if kind == "credentials":
         raise BadCredentials(f"{what} (check {credential})")
-    if status >= 500 or status in _RETRYABLE_STATUS:
+    if kind == "retryable":
         raise RetryableError(what, retry_after=parse_retry_after(response.headers.get("Retry-After")))
-    raise PermanentError(what)
+    raise PermanentError(what)  # 3xx too: a sink follows no redirects
 
 
 def send(

@@ -265,3 +265,11 @@ def tracking_ambiguity(ambiguous: set[str], key: str) -> Iterator[None]:
         ambiguous.add(key)
         raise
     ambiguous.discard(key)
+
+
+def text_or_none(value: Any) -> str | None:
+    """A webhook field as stripped text; None when absent or blank."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None

@@ -26,7 +26,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,9 +41,9 @@ log = logging.getLogger(__name__)
 class AlertSink:
     """Folds urgent escalations into one Slack/Teams/email summary per route and brand window."""
 
-    type = "alert"
-    description = "Grouped alerts for urgent routes to Slack, Microsoft Teams or email (apprise URLs)."
-    needs = ("SOCIALEAR_ALERT_URLS",)
+    type: ClassVar[str] = "alert"
+    description: ClassVar[str] = "Grouped alerts for urgent routes to Slack, Microsoft Teams or email (apprise URLs)."
+    needs: ClassVar[tuple[str, ...]] = ("SOCIALEAR_ALERT_URLS",)
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -73,7 +73,8 @@ class AlertSink:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
     ) -> AlertSink:

@@ -24,18 +24,21 @@ Errors (mapped in `_http`):
 from __future__ import annotations
 
 import hashlib
+import hmac
 import html
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from responders.sinks import _http, _ticket
-from responders.types import DeliveryResult, EscalationPayload
+from responders.types import DeliveryResult, EscalationPayload, TicketStatus
 from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
+from storage.types import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +72,36 @@ def describe_error(response: httpx.Response) -> str:
     return "; ".join(parts) or response.text[:300].strip()
 
 
-class FreshdeskSink:
-    """Creates a Freshdesk ticket per escalation with the mention context as its description."""
+STATUS_NAMES = {2: "open", 3: "pending", 4: "resolved", 5: "closed", 6: "waiting on customer", 7: "waiting on third party"}
+LIST_PAGE = 100
+LIST_MAX_PAGES = 300  # Freshdesk's own cap on list pagination
+TOKEN_HEADER = "X-Socialear-Token"
 
-    type = "freshdesk"
-    description = "Creates one Freshdesk ticket per escalation (API v2, API key auth)."
-    needs = ("FRESHDESK_API_KEY",)
+
+def status_name(status: Any) -> str:
+    """Freshdesk's numeric status (4, "4") as its name ("resolved"); text passes through."""
+    text = str(status if status is not None else "").strip()
+    return STATUS_NAMES.get(int(text), text) if text.isdigit() else text
+
+
+class FreshdeskSink:
+    """Creates a Freshdesk ticket per escalation with the mention context as its description.
+
+    Ticket status: Freshdesk has no "show many", so polling pages through
+    `GET /api/v2/tickets?updated_since=<since>` (100 per page) keeping ours; or a webhook
+    (`POST /hooks/freshdesk`): automation webhooks cannot be signed, so the request carries
+    the token from FRESHDESK_WEBHOOK_TOKEN in `X-Socialear-Token` or as `?token=` (the URL
+    is then a secret: use HTTPS). Body `{"ticket_id": "{{ticket.id}}", "status":
+    "{{ticket.status}}"}`, or the "Simple" content's `{"freshdesk_webhook": {"ticket_id",
+    "ticket_status"}}`.
+    """
+
+    type: ClassVar[str] = "freshdesk"
+    description: ClassVar[str] = "Creates one Freshdesk ticket per escalation (API v2, API key auth)."
+    needs: ClassVar[tuple[str, ...]] = ("FRESHDESK_API_KEY",)
+    vendor_name: ClassVar[str] = "Freshdesk"
+    webhook_secret_env: ClassVar[str] = "FRESHDESK_WEBHOOK_TOKEN"
+    polls_by_id: ClassVar[bool] = False  # the listing shows only tickets updated since
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -114,7 +141,8 @@ class FreshdeskSink:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
     ) -> FreshdeskSink:
@@ -124,6 +152,48 @@ class FreshdeskSink:
             raise NotConfigured(f"freshdesk sink {name!r}: {opts.api_key_env} is not set")
         return cls(name, opts, env[opts.api_key_env], client)
 
+    # -- ticket status ------------------------------------------------------------------
+    def ticket_statuses(self, ids: Sequence[str], since: datetime) -> Iterator[TicketStatus]:
+        """The status of the tickets in `ids` updated since `since`."""
+        ours = set(ids)
+        stamp = as_utc(since).strftime("%Y-%m-%dT%H:%M:%SZ")
+        found = 0
+        for page in range(1, LIST_MAX_PAGES + 1):
+            response = self._send("GET", "/api/v2/tickets", params={
+                "updated_since": stamp, "per_page": LIST_PAGE, "page": page, "order_by": "updated_at",
+                "order_type": "asc",
+            })
+            tickets = _http.response_json(response, label=self.label)
+            if not isinstance(tickets, list):
+                break
+            for ticket in tickets:
+                if str(ticket.get("id")) in ours:
+                    found += 1
+                    yield TicketStatus(self.type, str(ticket["id"]), status_name(ticket.get("status")),
+                                       via="poll", vendor_name=self.vendor_name)
+            if len(tickets) < LIST_PAGE or found >= len(ours):
+                break
+
+    @classmethod
+    def webhook_refusal(
+        cls, secret: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> str | None:
+        given = headers.get(TOKEN_HEADER) or query.get("token") or ""
+        if hmac.compare_digest(given.encode("utf-8"), secret.encode("utf-8")):
+            return None
+        return "missing or wrong token"
+
+    @classmethod
+    def parse_webhook(cls, data: Any) -> TicketStatus | None:
+        if not isinstance(data, dict):
+            return None
+        nested = data.get("freshdesk_webhook")
+        inner: dict[str, Any] = nested if isinstance(nested, dict) else data
+        ticket_id = _ticket.text_or_none(inner.get("ticket_id") or inner.get("id"))
+        status = inner.get("status") or inner.get("ticket_status") or ""
+        return TicketStatus(cls.type, ticket_id, status_name(status), vendor_name=cls.vendor_name)
+
+    # -- delivery ------------------------------------------------------------------------
     def deliver(self, payload: EscalationPayload, *, attempt: int = 1) -> DeliveryResult:
         """Create the ticket once per idempotency key; on a retry, find the earlier one first.
         A case's follow-up (`payload.case_ticket` set) becomes a private note on that ticket."""

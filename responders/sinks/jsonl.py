@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 class JsonlSink:
     """Appends escalations to a JSON Lines file, one line per idempotency key."""
 
-    type = "jsonl"
-    description = "Appends each escalation as one JSON line to a local file (default data/escalations.jsonl)."
-    needs: tuple[str, ...] = ()
+    type: ClassVar[str] = "jsonl"
+    description: ClassVar[str] = "Appends each escalation as one JSON line to a local file (default data/escalations.jsonl)."
+    needs: ClassVar[tuple[str, ...]] = ()
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -60,7 +60,8 @@ class JsonlSink:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
     ) -> JsonlSink:

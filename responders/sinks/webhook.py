@@ -27,7 +27,7 @@ import hmac
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -81,9 +81,9 @@ def verify_signature(
 class WebhookSink:
     """POSTs each escalation as signed JSON to a configured URL."""
 
-    type = "webhook"
-    description = "POSTs each escalation as HMAC-signed JSON to a URL (escalation.created events)."
-    needs = ("SOCIALEAR_WEBHOOK_SECRET",)
+    type: ClassVar[str] = "webhook"
+    description: ClassVar[str] = "POSTs each escalation as HMAC-signed JSON to a URL (escalation.created events)."
+    needs: ClassVar[tuple[str, ...]] = ("SOCIALEAR_WEBHOOK_SECRET",)
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -130,7 +130,8 @@ class WebhookSink:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
     ) -> WebhookSink:

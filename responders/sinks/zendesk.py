@@ -18,16 +18,21 @@ Errors (mapped in `_http`):
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any, Literal
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from responders.sinks import _http, _ticket
-from responders.types import DeliveryResult, EscalationPayload
+from responders.types import DeliveryResult, EscalationPayload, TicketStatus
 from socialear.errors import NotConfigured, PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
@@ -56,12 +61,59 @@ def describe_error(response: httpx.Response) -> str:
     return "; ".join(parts) or response.text[:300].strip()
 
 
-class ZendeskSink:
-    """Creates a Zendesk ticket per escalation with the mention context as an internal note."""
+SHOW_MANY = 100  # ids per "show many" call, Zendesk's limit
+SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
+TOLERANCE_S = 300.0  # a signed webhook older (or newer) than this is a replay
 
-    type = "zendesk"
-    description = "Creates one Zendesk Support ticket per escalation (Tickets API, API token auth)."
-    needs = ("ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
+
+def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """base64(HMAC-SHA256(secret, timestamp + body)), as Zendesk computes it."""
+    digest = hmac.new(secret.encode("utf-8"), timestamp.encode("utf-8") + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _epoch(timestamp: str) -> float | None:
+    value = timestamp.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def verify_zendesk(
+    secret: str, timestamp: str | None, body: bytes, signature: str | None, *, now: float | None = None
+) -> bool:
+    """True when the signature matches the raw body and the timestamp is fresh."""
+    if not timestamp or not signature:
+        return False
+    sent = _epoch(timestamp)
+    current = time.time() if now is None else now
+    if sent is None or abs(current - sent) > TOLERANCE_S:
+        return False
+    return hmac.compare_digest(zendesk_signature(secret, timestamp, body), signature.strip())
+
+
+class ZendeskSink:
+    """Creates a Zendesk ticket per escalation with the mention context as an internal note.
+
+    Ticket status: polled with "show many" (`GET /api/v2/tickets/show_many.json?ids=...`,
+    100 ids per call), or pushed by a signed webhook (`POST /hooks/zendesk`; the signing
+    secret in ZENDESK_WEBHOOK_SECRET): a trigger/automation body
+    `{"ticket_id": "{{ticket.id}}", "external_id": "{{ticket.external_id}}", "status":
+    "{{ticket.status}}"}`, or an event-subscription body
+    (`zen:event-type:ticket.status_changed`: `detail.id`, `detail.external_id`,
+    `event.current` or `detail.status`).
+    """
+
+    type: ClassVar[str] = "zendesk"
+    description: ClassVar[str] = "Creates one Zendesk Support ticket per escalation (Tickets API, API token auth)."
+    needs: ClassVar[tuple[str, ...]] = ("ZENDESK_EMAIL", "ZENDESK_API_TOKEN")
+    vendor_name: ClassVar[str] = "Zendesk"
+    webhook_secret_env: ClassVar[str] = "ZENDESK_WEBHOOK_SECRET"
+    polls_by_id: ClassVar[bool] = True  # show_many answers for every ticket that still exists
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -108,7 +160,8 @@ class ZendeskSink:
     def from_options(
         cls,
         name: str,
-        options: dict[str, Any],
+        options: Mapping[str, Any],
+        *,
         env: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
     ) -> ZendeskSink:
@@ -119,6 +172,49 @@ class ZendeskSink:
                 raise NotConfigured(f"zendesk sink {name!r}: {var} is not set")
         return cls(name, opts, env[opts.email_env], env[opts.token_env], client)
 
+    # -- ticket status ------------------------------------------------------------------
+    def ticket_statuses(self, ids: Sequence[str], since: datetime) -> Iterator[TicketStatus]:
+        """The status of each ticket in `ids` Zendesk still has, 100 per call."""
+        ids = list(ids)
+        for start in range(0, len(ids), SHOW_MANY):
+            chunk = ids[start:start + SHOW_MANY]
+            response = self._send("GET", "/api/v2/tickets/show_many.json", params={"ids": ",".join(chunk)})
+            for ticket in _http.response_json(response, label=self.label).get("tickets") or []:
+                if ticket.get("id") is not None:
+                    yield TicketStatus(self.type, str(ticket["id"]), str(ticket.get("status") or ""),
+                                       ticket.get("external_id") or None, via="poll", vendor_name=self.vendor_name)
+
+    @classmethod
+    def webhook_refusal(
+        cls, secret: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> str | None:
+        if verify_zendesk(secret, headers.get(TIMESTAMP_HEADER), body, headers.get(SIGNATURE_HEADER)):
+            return None
+        return "invalid or stale signature"
+
+    @classmethod
+    def parse_webhook(cls, data: Any) -> TicketStatus | None:
+        """A trigger body or an event-subscription body (see the class docstring)."""
+        if not isinstance(data, dict):
+            return None
+        text = _ticket.text_or_none
+        detail = data.get("detail")
+        if isinstance(detail, dict):  # zen:event-type:ticket.*
+            event = data.get("event")
+            current = event.get("current") if isinstance(event, dict) else None
+            if isinstance(current, dict):
+                current = current.get("status")
+            status = current if isinstance(current, str) else detail.get("status")
+            ticket_id = text(detail.get("id")) or text(str(data.get("subject", "")).rpartition(":")[2])
+            return TicketStatus(cls.type, ticket_id, str(status or ""), text(detail.get("external_id")),
+                                vendor_name=cls.vendor_name)
+        nested = data.get("ticket")
+        ticket: dict[str, Any] = nested if isinstance(nested, dict) else data
+        ticket_id = text(ticket.get("ticket_id") or ticket.get("id"))
+        return TicketStatus(cls.type, ticket_id, str(ticket.get("status") or ""), text(ticket.get("external_id")),
+                            vendor_name=cls.vendor_name)
+
+    # -- delivery ------------------------------------------------------------------------
     def deliver(self, payload: EscalationPayload, *, attempt: int = 1) -> DeliveryResult:
         """Create the ticket once per idempotency key; on a retry, find the earlier one first.
         A case's follow-up (`payload.case_ticket` set) becomes a comment on that ticket."""

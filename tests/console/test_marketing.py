@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from console.web.auth import create_api_token, create_user
 from storage import rollups
@@ -37,7 +38,7 @@ def _competitor_mentions(db, n: int = 12, text: str = "Stratus charged twice, no
 
 def test_analyst_is_a_role_the_database_accepts(db, analyst):
     with session_scope(db) as s:
-        user = s.query(ConsoleUser).filter_by(username="mia").one()
+        user = s.execute(sa.select(ConsoleUser).filter_by(username="mia")).scalar_one()
         assert user.role.value == "analyst"
 
 
@@ -75,7 +76,7 @@ def test_analyst_api_token_reads_reports_but_not_escalations(app, db, analyst):
     add_escalation(db, "Stratus down again")
     _rollups(db)
     with session_scope(db) as s:
-        token = create_api_token(s, s.query(ConsoleUser).filter_by(username="mia").one(), "t")
+        token = create_api_token(s, s.execute(sa.select(ConsoleUser).filter_by(username="mia")).scalar_one(), "t")
     with TestClient(app) as http:
         h = {"authorization": f"Bearer {token}"}
         assert http.get("/api/v1/escalations", headers=h).status_code == 403
@@ -161,7 +162,7 @@ def test_dashboard_has_a_time_range(client_for, db):
     add_escalation(db, "No signal today @NimbusMobile")
     add_escalation(db, "No signal last week @NimbusMobile")
     with session_scope(db) as s:
-        last = s.query(Mention).order_by(Mention.id.desc()).first()
+        last = s.execute(sa.select(Mention).order_by(sa.desc(Mention.id)).limit(1)).scalar()
         last.created_at = utcnow() - timedelta(days=3)
     c = client_for("vic")
     today = c.get("/dashboard").text

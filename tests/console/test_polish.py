@@ -61,9 +61,9 @@ def test_the_reply_button_says_what_will_happen(db: Engine, rules):
     from tests.console.conftest import Client
 
     rules.sources[0].publish_replies = True  # x-main may post (credentials below)
-    from responders.publishers import CREDENTIALS
+    from responders.publishers import PUBLISHERS
 
-    pub = ReplyPublisher(db, lambda: rules, env={var: "set" for var in CREDENTIALS["x"]})
+    pub = ReplyPublisher(db, lambda: rules, env={var: "set" for var in PUBLISHERS["x"].needs})
     c = Client(create_app(db, lambda: rules, publisher=pub))
     assert c.login("alice").status_code == 303
     on_x = add_escalation(db, source="x-main", platform="x")

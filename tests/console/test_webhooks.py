@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from console.web.webhooks import make_router, verify_zendesk, zendesk_signature
+from console.web.webhooks import make_router
+from responders.outbox import SinkSet
+from responders.sinks import build_sink
+from responders.sinks.zendesk import verify_zendesk, zendesk_signature
+from responders.status import make_status_poller
+from responders.types import is_ticket_sink
 from socialear.config import RulesConfig, parse_rules_text
 from storage import models as t
 
@@ -167,3 +172,97 @@ def test_unknown_tickets_bad_bodies_and_missing_secrets(engine: Engine) -> None:
     response: Any = off.post("/hooks/zendesk", content=b"{}")
     assert response.status_code == 503 and "ZENDESK_WEBHOOK_SECRET is not set" in response.json()["detail"]
     assert off.post("/hooks/freshdesk", content=b"{}").status_code == 503
+
+
+# -- a ticket sink from a plugin ------------------------------------------------------------
+# It gets what Zendesk and Freshdesk get, with no line of socialear naming it: its webhook
+# route (`/hooks/<type>`, verified and parsed by the sink) and status polling
+# (`ticket_statuses`). The proof that no code branches on a vendor's name (issue 15).
+
+HELPY = '''
+"""Helpy, a made-up helpdesk."""
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from responders.types import DeliveryResult, TicketStatus
+
+STATUSES = {"901": "Closed"}
+
+
+class HelpySink:
+    type: ClassVar[str] = "helpy"
+    description: ClassVar[str] = "Helpy tickets (a plugin)."
+    needs: ClassVar[tuple[str, ...]] = ()
+    vendor_name: ClassVar[str] = "Helpy"
+    webhook_secret_env: ClassVar[str] = "HELPY_TOKEN"
+    polls_by_id: ClassVar[bool] = True
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, name):
+        self.name = name
+
+    @classmethod
+    def from_options(cls, name, options, *, env=None, client=None):
+        cls.Options.model_validate(dict(options))
+        return cls(name)
+
+    def deliver(self, payload, *, attempt=1):
+        return DeliveryResult("901")
+
+    def ticket_statuses(self, ids, since):
+        for ticket in ids:
+            if ticket in STATUSES:
+                yield TicketStatus(self.type, ticket, STATUSES[ticket], via="poll", vendor_name=self.vendor_name)
+
+    @classmethod
+    def webhook_refusal(cls, secret, headers, query, body):
+        return None if headers.get("X-Helpy") == secret else "bad helpy token"
+
+    @classmethod
+    def parse_webhook(cls, data):
+        return TicketStatus(cls.type, str(data.get("ref") or ""), str(data.get("state") or ""),
+                            vendor_name=cls.vendor_name)
+'''
+ENTRY = "[socialear.sinks]\nhelpy = helpy_socialear:HelpySink\n"
+HELPY_ENTRY = "[socialear.sinks]\nhelpy = helpy_socialear:HelpySink\n"
+HELPY_RULES = json.dumps({
+    "brands": [{"name": "Nimbus", "query": "nimbus"}],
+    "sinks": [{"name": "desk", "type": "helpy"}],
+})
+
+
+def status_of(engine: Engine, esc_id: int) -> tuple[str, str | None, str | None]:
+    row = esc_row(engine, esc_id)
+    return str(getattr(row.status, "value", row.status)), row.resolution, row.external_status
+
+
+def test_a_plugin_ticket_sink_has_its_webhook(engine: Engine, install_plugin) -> None:
+    install_plugin("helpy_socialear", HELPY, HELPY_ENTRY)
+    rules = parse_rules_text(HELPY_RULES)
+    esc = seed(engine, 1, sink="desk", ticket="77")
+    app = FastAPI()
+    app.include_router(make_router(engine, lambda: rules, {"HELPY_TOKEN": "s3cret"}))
+    client = TestClient(app)
+    body = {"ref": "77", "state": "Solved"}
+    assert client.post("/hooks/helpy", json=body, headers={"X-Helpy": "wrong"}).json() == {"detail": "bad helpy token"}
+    answer = client.post("/hooks/helpy", json=body, headers={"X-Helpy": "s3cret"})
+    assert answer.status_code == 200 and answer.json()["change"] == "resolved"
+    assert status_of(engine, esc) == ("resolved", "Solved in Helpy (ticket 77)", "solved")
+    # without its secret the route says which variable turns it on
+    off = TestClient(FastAPI())
+    off.app.include_router(make_router(engine, lambda: rules, {}))
+    assert off.post("/hooks/helpy", json=body).json() == {"detail": "Helpy webhooks are off: HELPY_TOKEN is not set"}
+
+
+def test_a_plugin_ticket_sink_is_polled(engine: Engine, install_plugin) -> None:
+    install_plugin("helpy_socialear", HELPY, HELPY_ENTRY)
+    rules = parse_rules_text(HELPY_RULES)
+    done, gone = seed(engine, 1, sink="desk", ticket="901"), seed(engine, 2, sink="desk", ticket="902")
+    sinks = SinkSet(lambda: rules, env={})
+    [summary] = make_status_poller(engine, sinks, window=timedelta(days=1))()
+    assert (summary.sink, summary.resolved, summary.missing, summary.errors) == ("desk", 1, 1, [])
+    assert status_of(engine, done)[0] == "resolved" and status_of(engine, gone)[0] == "open"
+    assert is_ticket_sink(build_sink("desk", "helpy", {}))

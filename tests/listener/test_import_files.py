@@ -6,6 +6,7 @@ offset inside b.jsonl and silently skipped b's first records.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ from storage import models as t
 from storage.dialect import table
 
 ROOT = Path(__file__).resolve().parents[2]
-QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - the progress bar's sink
+QUIET = Console(file=io.StringIO())  # the progress bar writes nowhere (an open devnull leaked a file)
 
 
 def write_feed(path: Path, prefix: str, n: int, start: int = 1, pad: str = "") -> Path:

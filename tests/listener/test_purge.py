@@ -293,6 +293,8 @@ def test_failed_lookup_purges_nothing(engine: Engine, rules: RulesConfig, api, f
 
 
 class FakeChecker:
+    charges_reads = False  # the DeletionChecker protocol: no read budget to charge
+
     def __init__(self, gone: set[str] | None = None):
         self.gone_ids = gone or set()
         self.calls: list[list[str]] = []

@@ -8,6 +8,8 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from responders.spike_alerts import SpikeAlerter, alert_senders, explain, message
 from socialear.config import Brand, Category, RulesConfig, SinkConfig
 from storage import rollups
@@ -116,7 +118,7 @@ def test_two_replicas_send_each_spike_exactly_once(engine, db_url) -> None:
     assert all_keys and len(all_keys) == len(set(all_keys))
     assert sum(len(o.sent) for o in outs) >= 1
     with session_scope(engine) as s:
-        rows = s.query(SpikeAlert).all()
+        rows = s.execute(sa.select(SpikeAlert)).scalars().all()
         assert sorted(r.key for r in rows) == sorted(all_keys)
         assert all(r.sent_at is not None for r in rows)
 

@@ -122,7 +122,7 @@ def test_poll_zendesk_shows_many_tickets_by_id(engine: Engine) -> None:
 
 @respx.mock
 def test_poll_zendesk_in_batches_of_100(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("responders.status.SHOW_MANY", 2)
+    monkeypatch.setattr("responders.sinks.zendesk.SHOW_MANY", 2)
     for n in range(5):
         seed(engine, n, sink="zd", ticket=str(100 + n))
     route = respx.get(f"{ZD}/api/v2/tickets/show_many.json").mock(

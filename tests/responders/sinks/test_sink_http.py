@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from responders.sinks._http import parse_retry_after, raise_for_status, send
+from platforms.http import parse_retry_after
+from responders.sinks._http import raise_for_status, send
 from socialear.errors import (
     BadCredentials,
     PermanentError,
