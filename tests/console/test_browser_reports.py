@@ -33,14 +33,15 @@ HOSTILE = 'Arcwave <img src=x onerror=alert(1)><script>alert("x")</script> outag
 def demo(engine, tmp_path) -> Iterator[str]:
     """The sample feed through the real pipeline, then a hostile, much-liked post."""
     rules = load_rules(ROOT / "rules.yaml")
-    quiet = Console(file=open(tmp_path / "progress.txt", "w"))  # noqa: SIM115
-    backfill(engine, rules, ROOT / "samples" / "mentions.jsonl", "sample", 500, quiet,
-             shift_to_now=True)
     hostile = tmp_path / "hostile.jsonl"
     hostile.write_text(json.dumps({"id": "x-evil", "platform": "x", "text": HOSTILE,
                                    "author": {"handle": "mallory", "followers": 250_000},
                                    "engagement": 9000, "url": "javascript:alert(1)"}) + "\n")
-    backfill(engine, rules, hostile, "hostile", 10, quiet)
+    with open(tmp_path / "progress.txt", "w") as progress:
+        quiet = Console(file=progress)
+        backfill(engine, rules, ROOT / "samples" / "mentions.jsonl", "sample", 500, quiet,
+                 shift_to_now=True)
+        backfill(engine, rules, hostile, "hostile", 10, quiet)
     with session_scope(engine) as s:
         create_user(s, "mia", PASSWORD, "analyst")
     port = _free_port()
