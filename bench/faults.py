@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import sqlalchemy as sa  # noqa: E402
-from latency import write_feed  # noqa: E402
+from latency import care_rules, write_feed  # noqa: E402
 from receiver import RemoteReceiver  # noqa: E402
 from scratch_db import pg_schema  # noqa: E402
 
@@ -64,37 +64,13 @@ from storage.engine import make_engine  # noqa: E402
 
 SECRET = "faults-webhook-secret"
 INSTANCE = "faults-replica-1"
-RULES = """
-brands:
-  - name: Nimbus Mobile
-    handles: {{x: NimbusMobile}}
-    query: '"nimbus mobile" OR @NimbusMobile OR nimbus'
-sources:
+FEED_SOURCE = """sources:
   - name: feed
     type: replay
     schedule: {{every: 1s}}
     options: {{path: "{feed}", batch_size: 25, pace: {pace}}}
-categories:
-  - {{name: outage, severity: 5, phrases: [no signal, outage, network down]}}
-  - {{name: billing, severity: 3, phrases: [charged twice, refund, bill]}}
-queues: [urgent, care]
-routes:
-  - name: outage-urgent
-    when: {{brand: own, sentiment: negative, categories: [outage]}}
-    escalate: {{queue: urgent, priority: urgent}}
-    reply: sorry
-  - name: complaint
-    when: {{brand: own, sentiment: negative}}
-    escalate: {{queue: care, priority: normal}}
-    reply: sorry
-replies:
-  sorry: {{en: "Hi {{{{ author }}}}, sorry about that. DM {{{{ brand_handle }}}} and we'll help."}}
-sinks:
-  - name: contact-centre
-    type: webhook
-    options: {{url: "{url}", timeout_s: 5}}
-    retry: {{probe_max: 5s}}
 """
+SINK_RETRY = "    retry: {probe_max: 5s}\n"
 FILES = {"feed": 300, "backfill": 1500, "late": 200}  # source -> records
 
 
@@ -251,14 +227,12 @@ class Harness:
     expected_feed = 0
 
 
-def reference(tmp: Path) -> tuple[set[tuple[str, str]], set[str]]:
+def reference(tmp: Path, receiver_url: str) -> tuple[set[tuple[str, str]], set[str]]:
     """Mentions and escalation keys a clean run stores: the same files imported, no faults."""
     url = f"sqlite:///{tmp / 'reference.db'}"
     # the same rules without the live `feed` source: `import` refuses to write under a live
     # source's name (they would share its cursor), and the reference only imports
-    text = (tmp / "rules.yaml").read_text()
-    head, rest = text.split("sources:\n", 1)
-    (tmp / "reference-rules.yaml").write_text(head + "categories:\n" + rest.split("categories:\n", 1)[1])
+    (tmp / "reference-rules.yaml").write_text(care_rules(receiver_url, sink_extra=SINK_RETRY))
     env = {**os.environ, "SOCIALEAR_DATABASE_URL": url, "SOCIALEAR_RULES": str(tmp / "reference-rules.yaml"),
            "SOCIALEAR_WEBHOOK_SECRET": SECRET}
     for source in FILES:
@@ -290,8 +264,9 @@ def run(trials: int, seed: int, grace: float, tmp: Path) -> dict[str, Any]:
         db_url, db = f"sqlite:///{tmp / 'faults.db'}", "sqlite"
     try:
         with RemoteReceiver(SECRET) as receiver:
-            (tmp / "rules.yaml").write_text(RULES.format(feed=tmp / "feed.jsonl", pace=0.02, url=receiver.url))
-            want_mentions, want_keys = reference(tmp)
+            feed = FEED_SOURCE.format(feed=tmp / "feed.jsonl", pace=0.02)
+            (tmp / "rules.yaml").write_text(care_rules(receiver.url, feed, SINK_RETRY))
+            want_mentions, want_keys = reference(tmp, receiver.url)
             subprocess.run([sys.executable, "-m", "console.cli", "db", "upgrade"], cwd=tmp, check=True, capture_output=True,
                            env={**os.environ, "SOCIALEAR_DATABASE_URL": db_url})
             h = Harness(tmp, db_url, receiver, rng, grace)

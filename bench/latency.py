@@ -77,17 +77,14 @@ OTHER = [
     "{b} store staff in {p} were friendly and helpful",
 ]
 PLACES = ["Leeds", "Bristol", "Cardiff", "Glasgow", "Norwich", "York", "Derby", "Bath"]
-RULES = """
+# The care rules both delivery benches run (faults.py imports them): the sources block
+# and any sink retry settings are the only parts that differ.
+CARE_RULES = """
 brands:
   - name: Nimbus Mobile
     handles: {{x: NimbusMobile}}
     query: '"nimbus mobile" OR @NimbusMobile OR nimbus'
-sources:
-  - name: burst
-    type: replay
-    schedule: {{every: 1m}}
-    options: {{path: "{feed}", batch_size: {batch}}}
-categories:
+{sources}categories:
   - {{name: outage, severity: 5, phrases: [no signal, outage, network down]}}
   - {{name: billing, severity: 3, phrases: [charged twice, refund, bill]}}
 queues: [urgent, care]
@@ -106,7 +103,18 @@ sinks:
   - name: contact-centre
     type: webhook
     options: {{url: "{url}", timeout_s: 5}}
+{sink_extra}"""
+BURST_SOURCE = """sources:
+  - name: burst
+    type: replay
+    schedule: {{every: 1m}}
+    options: {{path: "{feed}", batch_size: {batch}}}
 """
+
+
+def care_rules(url: str, sources: str = "", sink_extra: str = "") -> str:
+    """CARE_RULES with a `sources:` block (none: an import-only configuration)."""
+    return CARE_RULES.format(url=url, sources=sources, sink_extra=sink_extra)
 
 
 def write_feed(path: Path, n: int, seed: int = 7) -> None:
@@ -183,7 +191,7 @@ def _run(n: int, batch: int, parallel: int, tmp: Path, delivery: str, db_url: st
     write_feed(feed, n)
     env = {"SOCIALEAR_WEBHOOK_SECRET": SECRET}
     with RemoteReceiver(SECRET) as receiver:
-        rules: RulesConfig = parse_rules_text(RULES.format(feed=feed, batch=batch, url=receiver.url))
+        rules: RulesConfig = parse_rules_text(care_rules(receiver.url, BURST_SOURCE.format(feed=feed, batch=batch)))
         engine = make_engine(db_url)
         upgrade(engine)
         collector = Collector(engine, lambda: rules, instance_id="bench", env=env)
@@ -194,7 +202,7 @@ def _run(n: int, batch: int, parallel: int, tmp: Path, delivery: str, db_url: st
         stamp_commits(collector, committed)
         if delivery == "process":  # as `socialear run` does
             rules_path = tmp / "rules.yaml"
-            rules_path.write_text(RULES.format(feed=feed, batch=batch, url=receiver.url))
+            rules_path.write_text(care_rules(receiver.url, BURST_SOURCE.format(feed=feed, batch=batch)))
             worker: Any = OutboxProcess(db_url, rules_path, "bench", parallel=parallel, env={**os.environ, **env}, idle_s=0.05)
             worker.start()
             if not worker.wait_ready():
