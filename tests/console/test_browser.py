@@ -7,6 +7,7 @@ renders as text and no dialog ever opens. Screenshots land in tests/artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -34,9 +35,15 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(db, rules) -> Iterator[str]:
+    with serve(create_app(db, lambda: rules)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve(app: object) -> Iterator[str]:
+    """The console app on a free loopback port in a uvicorn thread, for the real browser."""
     port = _free_port()
-    config = uvicorn.Config(create_app(db, lambda: rules), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -6,13 +6,10 @@ on its own; a hostile mention is text everywhere and no dialog ever opens. Scree
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from rich.console import Console
 
 from console.backfill import backfill
@@ -21,7 +18,7 @@ from console.web.auth import create_user
 from socialear.config import load_rules
 from storage.engine import session_scope
 from tests.console.conftest import PASSWORD
-from tests.console.test_browser import ARTIFACTS, _free_port, _watch, browser  # noqa: F401
+from tests.console.test_browser import ARTIFACTS, _watch, browser, serve  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -44,20 +41,8 @@ def demo(engine, tmp_path) -> Iterator[str]:
         backfill(engine, rules, hostile, "hostile", 10, quiet)
     with session_scope(engine) as s:
         create_user(s, "mia", PASSWORD, "analyst")
-    port = _free_port()
-    config = uvicorn.Config(create_app(engine, lambda: rules), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(engine, lambda: rules)) as url:
+        yield url
 
 
 def test_reports_page_and_the_html_report_file(demo, browser, tmp_path):  # noqa: F811
