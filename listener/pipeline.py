@@ -283,11 +283,16 @@ class Pipeline:
             failed: list[Quarantined] = []  # mentions the analysis raised on: kept, not stored
             scored = self._analyse(conn, analyzer, fresh, only, result, failed)
             author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
-            mention_ids = self._insert_mentions(conn, scored, author_ids, now)  # ids of the escalated ones
+            mention_ids, counted = self._insert_mentions(conn, scored, author_ids, now)  # ids of the escalated
             result.stored = len(scored)
             result.escalated = self._escalate(conn, rules, scored, mention_ids, now, handed)
             self._quarantine(conn, [*batch.quarantined, *failed])
             self._advance(conn, source, cursor_before, batch, result, now)
+            # Last, in the same transaction: the rollup rows (brand x day/hour) are the rows every
+            # replica's batch updates, so their row locks are taken just before the commit and held
+            # for the shortest time; taken earlier they would serialise the replicas' whole batches
+            # (and the case-grouping lock of listener.cases would wait behind them).
+            rollups.add_mentions(conn, counted)
         if handed and self.outbox_handoff is not None:
             self.outbox_handoff.accept(handed)  # committed: deliver now, not at the next poll
         return result
@@ -412,9 +417,11 @@ class Pipeline:
     @staticmethod
     def _insert_mentions(
         conn: Connection, scored: list[Scored], author_ids: dict[tuple[str, str], int], now: datetime
-    ) -> dict[str, int]:
+    ) -> tuple[dict[str, int], list[rollups.RollupRow]]:
+        """Insert the mentions; return the ids of the escalated ones and the rows the
+        rollups count (added by the caller at the end of the transaction)."""
         if not scored:
-            return {}
+            return {}, []
         mt = table(t.Mention)
         rows = []
         for s in scored:
@@ -448,14 +455,13 @@ class Pipeline:
                 }
             )
         conn.execute(mt.insert(), rows)  # plain executemany: RETURNING every id costs more than it gives
-        rollups.add_mentions(conn, (rollups.as_rollup_row(r) for r in rows))  # same transaction
         wanted = [s.mention.external_id for s in scored if s.decision.escalate]
         ids: dict[str, int] = {}
         source = scored[0].mention.source
         for chunk in _chunks(wanted, 500):
             q = sa.select(mt.c.external_id, mt.c.id).where(mt.c.source == source, mt.c.external_id.in_(chunk))
             ids.update({external_id: mention_id for external_id, mention_id in conn.execute(q)})
-        return ids
+        return ids, [rollups.as_rollup_row(r) for r in rows]
 
     def _escalate(
         self,

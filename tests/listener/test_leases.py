@@ -76,6 +76,14 @@ def test_a_long_poll_keeps_its_lease_by_heartbeat(
     monkeypatch.setattr(ReplaySource, "fetch", slow)
     ttl = 0.6
     polling = Collector(engine, lambda: rules, instance_id="busy", lease_ttl_s=ttl)
+    releasing = threading.Event()  # set as the poll lets its lease go: a take after that is fair
+    release = polling._release_lease
+
+    def flagged_release(name: str) -> None:
+        releasing.set()
+        release(name)
+
+    monkeypatch.setattr(polling, "_release_lease", flagged_release)
     done: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: done.setdefault("outcome", polling.poll("feed")))
     thread.start()
@@ -83,10 +91,16 @@ def test_a_long_poll_keeps_its_lease_by_heartbeat(
         taken = []
         for _ in range(4):  # 0.4 .. 1.6 s into a ~1.5 s poll, well past one TTL
             time.sleep(0.4)
-            if not thread.is_alive():
+            if releasing.is_set():
                 break
             with session_scope(engine) as session:
-                taken.append(state.acquire_lease(session, "feed", "thief", ttl))
+                got = state.acquire_lease(session, "feed", "thief", ttl)
+            if releasing.is_set():  # the poll ended while we asked: not a lapse of the heartbeat
+                if got:
+                    with session_scope(engine) as session:
+                        state.release_lease(session, "feed", "thief")
+                break
+            taken.append(got)
     finally:
         thread.join(timeout=30)
     assert len(taken) >= 2 and not any(taken)
