@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -38,6 +38,17 @@ RulesOpt = Annotated[
 DbOpt = Annotated[
     str | None, typer.Option("--database-url", help="default $SOCIALEAR_DATABASE_URL or sqlite:///./data/socialear.db")
 ]
+_opened: list[Any] = []  # the engines the running command opened (`_engine`), disposed of as it ends
+
+
+@app.callback()
+def _command(ctx: typer.Context) -> None:
+    ctx.call_on_close(_dispose_engines)
+
+
+def _dispose_engines() -> None:
+    while _opened:
+        _opened.pop().dispose()
 
 
 def _rules_path(path: Path | None) -> Path:
@@ -47,10 +58,14 @@ def _rules_path(path: Path | None) -> Path:
 
 
 def _engine(url: str | None, upgrade: bool = True):  # noqa: ANN202
+    """The command's engine, disposed of when the command ends: a command run in-process
+    (tests, `socialear` called from Python) must not leave pooled connections for the
+    garbage collector to close."""
     from storage.engine import make_engine
     from storage.migrate import upgrade as do_upgrade
 
     engine = make_engine(url)
+    _opened.append(engine)
     if upgrade:
         do_upgrade(engine)
     return engine
@@ -290,10 +305,10 @@ def customers_erase(customer_id: str, database_url: DbOpt = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(database_url: DbOpt = None, revision: str = "head") -> None:
     """Apply migrations up to REVISION (default head)."""
-    from storage.engine import make_engine, mask_url
+    from storage.engine import mask_url
     from storage.migrate import upgrade
 
-    engine = make_engine(database_url)
+    engine = _engine(database_url, upgrade=False)
     rev = upgrade(engine, revision)
     out.print(f"{mask_url(engine.url)}: at revision {rev}")
 

@@ -23,12 +23,9 @@ DbOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Opti
 
 
 def _engine(url: str | None):  # noqa: ANN202
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
+    from console.cli import _engine as command_engine  # one way to open a command's database
 
-    engine = make_engine(url)
-    upgrade(engine)
-    return engine
+    return command_engine(url)
 
 
 def _password(from_stdin: bool) -> str:
