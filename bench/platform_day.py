@@ -398,13 +398,24 @@ class FakeYouTube(Fake):
 # ----------------------------------------------------------------------------- Discourse
 
 
+HOLE_RATE = 0.1  # chance, before each public post, of one more id we may not see
+
+
 def discourse_items(rng: random.Random, span: float) -> list[Item]:
+    """Public posts, their ids with holes: a real forum's post ids are shared with private
+    messages, whispers, private categories and deleted posts, which anonymous readers get
+    403 or 404 for. Before each public post come k such ids, P(k >= n) = HOLE_RATE ** n
+    (drawn from a second generator, so the public posts are the same with or without)."""
+    holes = random.Random("discourse holes")
     out = []
+    post_id = 100000
     for seq, t in enumerate(times(rng, 1500, span, 300)):
         matching = rng.random() < 0.45
-        out.append(
-            Item(str(100000 + seq), DAY_START + timedelta(seconds=t), "post", text(rng, matching, seq), matching)
-        )
+        while holes.random() < HOLE_RATE:
+            out.append(Item(str(post_id), DAY_START + timedelta(seconds=t), "hole", "", False))
+            post_id += 1
+        out.append(Item(str(post_id), DAY_START + timedelta(seconds=t), "post", text(rng, matching, seq), matching))
+        post_id += 1
     return out
 
 
@@ -424,11 +435,28 @@ class FakeDiscourse(Fake):
                 "extras": {"wait_seconds": wait, "time_left": f"{wait} seconds"},
             }
             return httpx.Response(429, json=body, headers={"Retry-After": str(wait)})
-        q = {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query).items()}
+        url = urlparse(str(request.url))
+        if url.path.startswith("/posts/"):  # GET /posts/<id>.json: one post, 403 or 404 for a hole
+            return self.one(int(url.path.removeprefix("/posts/").removesuffix(".json")), now)
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
         before = int(q["before"]) if "before" in q else None
         pool = [i for i in reversed(self.visible(("post",))) if before is None or int(i.id) < before][:50]
         self.read += [i.id for i in pool]
         return httpx.Response(200, json={"latest_posts": [self.post(i) for i in pool]})
+
+    def one(self, post_id: int, now: datetime) -> httpx.Response:
+        by_id = self.__dict__.setdefault("_by_id", {i.id: i for i in self.items})
+        item = by_id.get(str(post_id))
+        item = item if item is not None and item.at <= now else None
+        if item is not None and item.kind == "post":
+            self.read.append(item.id)
+            return httpx.Response(200, json=self.post(item))
+        if item is not None and post_id % 2:  # a private message or a private category's post
+            body = {"errors": ["You are not permitted to view the requested resource."], "error_type": "invalid_access"}
+            return httpx.Response(403, json=body)
+        # deleted, or not written yet
+        body = {"errors": ["The requested URL or resource could not be found."], "error_type": "not_found"}
+        return httpx.Response(404, json=body)
 
     @staticmethod
     def post(i: Item) -> dict[str, Any]:
@@ -661,7 +689,7 @@ def simulate(
     result = {
         "platform": platform,
         "simulated_hours": round(sim_hours, 2),
-        "items_published": len(items),
+        "items_published": sum(i.kind != "hole" for i in items),
         "expected": len(expected),
         "items_read": len(fake.read),
         "unique_items_read": len(set(fake.read)),
@@ -687,6 +715,7 @@ def simulate(
         result["not_modified"] = fake.not_modified  # type: ignore[attr-defined]
     if platform == "discourse":
         result["non_matching_read"] = len(fake.read) - len(eligible_reads)
+        result["hidden_ids"] = sum(i.kind == "hole" for i in items)  # 403/404 to us: no item read
     if hook is not None:
         result["webhook_pushed"] = hook.pushed
         result["webhook_lost"] = hook.lost
