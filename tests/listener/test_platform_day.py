@@ -51,8 +51,9 @@ def test_compressed_discourse_day_with_the_webhook() -> None:
 
 
 def test_compressed_youtube_day_reads_little_more_than_once() -> None:
-    """Idle polls are answered 304 and read nothing; a poll reads its new threads plus the
-    one thread it stops at."""
+    """commentThreads has no "since": a read of n new threads returns n + 1 (the one it
+    stops at). Reads wait for about `comments_per_read` new threads, pages are sized to
+    what is expected above the watermark, and idle probes are answered 304."""
     result = platform_day.simulate("youtube", hours=4.0, poll_every=300.0, restarts=3)
     assert result["not_modified"] > 0
-    assert result["reads_per_unique_mention"] < 1.5, result
+    assert result["reads_per_unique_mention"] < 1.1, result
