@@ -2,11 +2,12 @@
 
 Three ways in, so a quiet brand forum and a busy general forum can both be read:
 
-* `posts` (default on): `GET /posts.json`, the forum's latest posts newest first, 50 a
-  page, paged down with `before=<post id>`. Each post carries `raw` (the author's
-  markdown), so nothing else is fetched. A post is kept when a brand's boolean query
-  matches it, or when it is in one of `categories` (your own support categories: every
-  post there is for you).
+* `posts` (default on): every new post. The first poll reads `GET /posts.json` (the
+  forum's latest posts newest first, 50 a page, paged down with `before=<post id>`);
+  after it the ids above the newest one read are walked, `GET /posts/<id>.json` (see
+  Reads). Each post carries `raw` (the author's markdown), so nothing else is fetched. A
+  post is kept when a brand's boolean query matches it, or when it is in one of
+  `categories` (your own support categories: every post there is for you).
 * `search`: `GET /search.json?q=<term> order:latest`, one search per brand term, for a
   forum too busy to read whole. A hit carries only a blurb, so each new hit's post is
   read once with `GET /posts/<id>.json` and matched against the brand query.
@@ -25,20 +26,29 @@ topic_id}], "topics": [...], "grouped_search_result": {"more_full_page_results"}
 `/c/<id>/l/latest.json` is `{"topic_list": {"topics": [{id, title, slug, created_at,
 category_id}], "more_topics_url"}}`; `/t/<id>.json` has `post_stream.posts[]`.
 
-Cursor (JSON): `{"v": 1, "streams": {"posts": {"since", "gap"?}, "search:<term>":
-{"since"}, "category:<id>": {"since"}}}`. Post and topic ids only grow, so `since` is
-the highest id read. A poll that hits `max_pages` before reaching `since` stores
-`gap = {"before": <lowest id read>, "pending": <highest id read>}`; the next poll reads
-the gap first, then adopts `pending`: nothing skipped, nothing read twice. The first poll
-reads one page and starts from there (no back-fill of the forum's history).
+Cursor (JSON): `{"v": 1, "streams": {"posts": {"since", "gap"?, "ahead"?, "found_at"?,
+"leap_at"?}, "search:<term>": {"since"}, "category:<id>": {"since"}}, "hook"?,
+"not_before"?}`. Post and topic ids only grow, so `since` is the highest id read. The
+first poll reads one page of /posts.json and starts from there (no back-fill of the
+forum's history).
 
 Reads: `/posts.json` has no "after" and always answers a page of 50 (Discourse's
-LatestPostsQuery: `id < before`, newest first, PAGE_SIZE 50), so a poll every few minutes
-reads the same posts again and again, however early it stops at `since`. With
-`webhook: true` the forum pushes each post once to `/hooks/discourse`
-(console.web.discourse_hook), which also moves `since` to it; polling then only checks,
-once per `webhook_silence` without a delivery, that nothing was missed (cursor
-`hook = {"at", "checked", "doubt_since"?}`; see `_hook_is_live`).
+LatestPostsQuery: `id < before`, newest first, PAGE_SIZE 50), so paging it every few
+minutes reads the same posts again and again, however early it stops at `since` (a
+simulated busy day: 9.2 reads a post). So after the first page the source *walks* the
+ids above `since`, `GET /posts/<id>.json` (`_walk`): every post is read once, and a
+poll with nothing new costs `lookahead` + 1 requests that read nothing. Ids we may not
+see (private messages, whispers, private categories: 403; deleted: 404) cost a request
+each; the walk makes at most `max_requests` a poll, paced to Discourse's per-address
+limits, and a backlog beyond that is read over the next polls (the latency it trades).
+`walk: false` pages /posts.json as before: a poll that hits `max_pages` before reaching
+`since` stores `gap = {"before": <lowest id read>, "pending": <highest id read>}` and the
+next poll reads the gap first. With `webhook: true` the forum pushes each post once to
+`/hooks/discourse` (console.web.discourse_hook), which also moves `since` to it; polling
+then only checks, once per `webhook_silence` without a delivery, that nothing was
+missed, walking only the ids the hook did not deliver (cursor `hook = {"at",
+"checked", "doubt_since"?, "behind"?}`; see `_hook_is_live`). A 429 after some
+requests succeeded keeps what was read and waits (`not_before`).
 
 Credentials: none for a public forum. For a private one set `api_key: true` and
 DISCOURSE_API_KEY / DISCOURSE_API_USERNAME (sent as the `Api-Key` / `Api-Username`
