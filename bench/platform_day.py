@@ -17,6 +17,10 @@ the platform throttles us the way it really does:
   it); every request before then is answered `quotaExceeded` again.
 * discourse: `429` with `Retry-After: 600` and Discourse's rate-limit body.
 
+The forum answers `/posts.json` (50 newest public posts below `before`) and
+`/posts/<id>.json` (one post; 403 or 404 for an id anonymous readers may not see: a
+tenth of the ids, shared with private messages and deleted posts).
+
 The real source, Collector and pipeline run on a fresh SQLite database; the collector
 polls every `--poll-every` simulated seconds and is restarted `--restarts` times (fresh
 Collector, source and HTTP client), one restart inside the throttled window.
@@ -450,7 +454,10 @@ class FakeDiscourse(Fake):
         item = item if item is not None and item.at <= now else None
         if item is not None and item.kind == "post":
             self.read.append(item.id)
-            return httpx.Response(200, json=self.post(item))
+            # PostsController#show renders PostSerializer without add_title: no topic_title,
+            # topic_html_title or category_id (those only listings carry)
+            single = {k: v for k, v in self.post(item).items() if k not in ("topic_title", "category_id")}
+            return httpx.Response(200, json=single)
         if item is not None and post_id % 2:  # a private message or a private category's post
             body = {"errors": ["You are not permitted to view the requested resource."], "error_type": "invalid_access"}
             return httpx.Response(403, json=body)

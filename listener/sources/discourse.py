@@ -324,7 +324,9 @@ class DiscourseSource(PlatformSource):
         """Walk the post ids above `since` (`walk: true`, once a first page of /posts.json
         set `since`), else page /posts.json down to `since` (or through a stored gap).
         True when caught up."""
-        if self.options.walk and not entry.get("gap"):
+        # /posts/<id>.json carries no category_id (PostSerializer adds it, and topic_title,
+        # only for listings): a source that keeps whole categories pages /posts.json.
+        if self.options.walk and not self.options.categories and not entry.get("gap"):
             ahead = [i for i in (_int(v) for v in entry.get("ahead") or []) if i is not None]
             if _int(entry.get("since")) is None and ahead:
                 entry["since"] = min(ahead) - 1  # the webhook's first delivery is where we start
@@ -563,7 +565,12 @@ class DiscourseSource(PlatformSource):
             return
         mention = self._mention(raw)
         in_category = raw.get("category_id") in self.options.categories
-        matched = self.matcher.matches(mention.text if mention.title is None else f"{mention.title}\n{mention.text}")
+        title = mention.title
+        if title is None and mention.extra["post_number"] == 1 and not raw.get("topic_title"):
+            # a single post (/posts/<id>.json, the walk) has no topic_title: the slug (the
+            # title in ASCII words) stands in for it in the brand match
+            title = str(raw.get("topic_slug") or "").replace("-", " ") or None
+        matched = self.matcher.matches(mention.text if title is None else f"{title}\n{mention.text}")
         if not (matched or in_category or keep_all):
             bump(stats, "dropped/no_match")
             return

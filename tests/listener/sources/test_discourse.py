@@ -121,8 +121,13 @@ class PostsById:
         return httpx.Response(404, json=fixture_json("discourse", "error_404"))
 
 
+def single(post: dict) -> dict:
+    """A post as /posts/<id>.json renders it: no topic_title, topic_html_title, category_id."""
+    return {k: v for k, v in post.items() if k not in ("topic_title", "topic_html_title", "category_id")}
+
+
 def newer_posts() -> dict[int, dict]:
-    return {p["id"]: p for p in fixture_json("discourse", "posts_newer")["latest_posts"] if p["id"] > 48213}
+    return {p["id"]: single(p) for p in fixture_json("discourse", "posts_newer")["latest_posts"] if p["id"] > 48213}
 
 
 def walk_cursor(since: int, **extra) -> str:
@@ -225,6 +230,22 @@ def test_walk_refuses_a_bad_key_rather_than_taking_it_for_hidden_posts(fast_retr
     env = {"DISCOURSE_API_KEY": "wrong", "DISCOURSE_API_USERNAME": "system"}
     with pytest.raises(BadCredentials, match="DISCOURSE_API_KEY/DISCOURSE_API_USERNAME were refused"):
         make_source(fast_retry, env=env, api_key=True).fetch(walk_cursor(100))
+
+
+@respx.mock
+def test_walked_opening_post_matches_on_its_slug_and_categories_page_the_listing(fast_retry):
+    """/posts/<id>.json has no topic_title: an opening post whose title alone names the
+    brand is matched on its slug. A source that keeps whole categories needs category_id,
+    which only listings carry, so it pages /posts.json instead of walking."""
+    opening = single(dict(fixture_json("discourse", "posts_latest")["latest_posts"][1], id=101, post_number=1,
+                          topic_slug="nimbus-outage-in-hull", raw="Anyone else without internet in Hull?"))
+    forum = PostsById({101: opening})
+    respx.get(url__regex=rf"^{BASE}/posts/\d+\.json$").mock(side_effect=forum)
+    batch = make_source(fast_retry).fetch(walk_cursor(100))
+    assert ids(batch) == ["101"] and batch.mentions[0].extra["brands"] == ["Nimbus"]
+    listing = respx.get(f"{BASE}/posts.json").mock(return_value=ok("posts_empty"))
+    make_source(fast_retry, categories=[5]).fetch(walk_cursor(100))
+    assert listing.call_count == 1 and forum.asked == [*range(101, 108)]  # only the first source walked
 
 
 @respx.mock
