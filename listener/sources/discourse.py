@@ -41,7 +41,9 @@ poll with nothing new costs `lookahead` + 1 requests that read nothing. Ids we m
 see (private messages, whispers, private categories: 403; deleted: 404) cost a request
 each; the walk makes at most `max_requests` a poll, paced to Discourse's per-address
 limits, and a backlog beyond that is read over the next polls (the latency it trades).
-`walk: false` pages /posts.json as before: a poll that hits `max_pages` before reaching
+A single post carries no `topic_title` or `category_id` (PostSerializer adds them only
+to listings): a walked opening post is matched on its slug, and a source with
+`categories` pages /posts.json. `walk: false` pages /posts.json too: a poll that hits `max_pages` before reaching
 `since` stores `gap = {"before": <lowest id read>, "pending": <highest id read>}` and the
 next poll reads the gap first. With `webhook: true` the forum pushes each post once to
 `/hooks/discourse` (console.web.discourse_hook), which also moves `since` to it; polling
