@@ -2,7 +2,7 @@
 is nothing sent while the platform has us throttled?
 
     python bench/platform_day.py --platform facebook|youtube|discourse [--hours 24]
-        [--poll-every 300] [--restarts 3] [--seed 7]
+        [--poll-every 300] [--restarts 3] [--seed 7] [--webhook] [--option KEY=JSON ...]
 
 In the style of bench/x_day.py: a fake platform API (a respx side effect) serves a
 deterministic day of items on a simulated clock, a daytime-shaped trickle plus an outage
@@ -612,8 +612,10 @@ def simulate(
     seed: int = 7,
     database_url: str | None = None,
     webhook: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the simulated day for `platform`; return the measurements (module docstring)."""
+    """Run the simulated day for `platform`; return the measurements (module docstring).
+    `options` are added to the source's options (e.g. YouTube's comments_per_read)."""
     from listener.collector import Collector
     from listener.sources._common import RetryPolicy
     from socialear.config import parse_rules_text
@@ -628,6 +630,8 @@ def simulate(
             raise ValueError("--webhook is simulated for discourse only")
         spec = {**spec, "options": {**spec["options"], "webhook": True},
                 "env": {**spec["env"], "DISCOURSE_WEBHOOK_SECRET": "sim-secret"}}
+    if options:
+        spec = {**spec, "options": {**spec["options"], **options}}
     source = spec["source"]
     started = time.perf_counter()
     span = hours * 3600
@@ -739,7 +743,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     ap.add_argument("--webhook", action="store_true", help="discourse: posts pushed to /hooks/discourse, polling as the check")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=JSON",
+                    help="a source option, e.g. --option comments_per_read=20 --option max_delay=3600")
     args = ap.parse_args()
+    extra = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
     print(
         json.dumps(
             simulate(
@@ -750,6 +757,7 @@ def main() -> None:
                 seed=args.seed,
                 database_url=args.database_url,
                 webhook=args.webhook,
+                options=extra,
             )
         )
     )
