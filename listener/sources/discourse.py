@@ -403,7 +403,7 @@ class DiscourseSource(PlatformSource):
                         bump(stats, "walk/hole_skipped")
                         ahead.add(probe)
                         found_at = now
-                        caught_up = False  # the ids below it are walked from the next poll
+                        caught_up = False  # the ids below it are walked by the next fetch
                         break
         finally:
             entry.clear()
