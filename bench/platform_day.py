@@ -2,7 +2,7 @@
 is nothing sent while the platform has us throttled?
 
     python bench/platform_day.py --platform facebook|youtube|discourse [--hours 24]
-        [--poll-every 300] [--restarts 3] [--seed 7]
+        [--poll-every 300] [--restarts 3] [--seed 7] [--webhook] [--option KEY=JSON ...]
 
 In the style of bench/x_day.py: a fake platform API (a respx side effect) serves a
 deterministic day of items on a simulated clock, a daytime-shaped trickle plus an outage
@@ -16,6 +16,10 @@ the platform throttles us the way it really does:
 * youtube: `403 quotaExceeded`, which lasts until midnight Pacific (the day runs past
   it); every request before then is answered `quotaExceeded` again.
 * discourse: `429` with `Retry-After: 600` and Discourse's rate-limit body.
+
+The forum answers `/posts.json` (50 newest public posts below `before`) and
+`/posts/<id>.json` (one post; 403 or 404 for an id anonymous readers may not see: a
+tenth of the ids, shared with private messages and deleted posts).
 
 The real source, Collector and pipeline run on a fresh SQLite database; the collector
 polls every `--poll-every` simulated seconds and is restarted `--restarts` times (fresh
@@ -398,13 +402,24 @@ class FakeYouTube(Fake):
 # ----------------------------------------------------------------------------- Discourse
 
 
+HOLE_RATE = 0.1  # chance, before each public post, of one more id we may not see
+
+
 def discourse_items(rng: random.Random, span: float) -> list[Item]:
+    """Public posts, their ids with holes: a real forum's post ids are shared with private
+    messages, whispers, private categories and deleted posts, which anonymous readers get
+    403 or 404 for. Before each public post come k such ids, P(k >= n) = HOLE_RATE ** n
+    (drawn from a second generator, so the public posts are the same with or without)."""
+    holes = random.Random("discourse holes")
     out = []
+    post_id = 100000
     for seq, t in enumerate(times(rng, 1500, span, 300)):
         matching = rng.random() < 0.45
-        out.append(
-            Item(str(100000 + seq), DAY_START + timedelta(seconds=t), "post", text(rng, matching, seq), matching)
-        )
+        while holes.random() < HOLE_RATE:
+            out.append(Item(str(post_id), DAY_START + timedelta(seconds=t), "hole", "", False))
+            post_id += 1
+        out.append(Item(str(post_id), DAY_START + timedelta(seconds=t), "post", text(rng, matching, seq), matching))
+        post_id += 1
     return out
 
 
@@ -424,11 +439,31 @@ class FakeDiscourse(Fake):
                 "extras": {"wait_seconds": wait, "time_left": f"{wait} seconds"},
             }
             return httpx.Response(429, json=body, headers={"Retry-After": str(wait)})
-        q = {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query).items()}
+        url = urlparse(str(request.url))
+        if url.path.startswith("/posts/"):  # GET /posts/<id>.json: one post, 403 or 404 for a hole
+            return self.one(int(url.path.removeprefix("/posts/").removesuffix(".json")), now)
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
         before = int(q["before"]) if "before" in q else None
         pool = [i for i in reversed(self.visible(("post",))) if before is None or int(i.id) < before][:50]
         self.read += [i.id for i in pool]
         return httpx.Response(200, json={"latest_posts": [self.post(i) for i in pool]})
+
+    def one(self, post_id: int, now: datetime) -> httpx.Response:
+        by_id = self.__dict__.setdefault("_by_id", {i.id: i for i in self.items})
+        item = by_id.get(str(post_id))
+        item = item if item is not None and item.at <= now else None
+        if item is not None and item.kind == "post":
+            self.read.append(item.id)
+            # PostsController#show renders PostSerializer without add_title: no topic_title,
+            # topic_html_title or category_id (those only listings carry)
+            single = {k: v for k, v in self.post(item).items() if k not in ("topic_title", "category_id")}
+            return httpx.Response(200, json=single)
+        if item is not None and post_id % 2:  # a private message or a private category's post
+            body = {"errors": ["You are not permitted to view the requested resource."], "error_type": "invalid_access"}
+            return httpx.Response(403, json=body)
+        # deleted, or not written yet
+        body = {"errors": ["The requested URL or resource could not be found."], "error_type": "not_found"}
+        return httpx.Response(404, json=body)
 
     @staticmethod
     def post(i: Item) -> dict[str, Any]:
@@ -577,8 +612,10 @@ def simulate(
     seed: int = 7,
     database_url: str | None = None,
     webhook: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the simulated day for `platform`; return the measurements (module docstring)."""
+    """Run the simulated day for `platform`; return the measurements (module docstring).
+    `options` are added to the source's options (e.g. YouTube's comments_per_read)."""
     from listener.collector import Collector
     from listener.sources._common import RetryPolicy
     from socialear.config import parse_rules_text
@@ -593,6 +630,8 @@ def simulate(
             raise ValueError("--webhook is simulated for discourse only")
         spec = {**spec, "options": {**spec["options"], "webhook": True},
                 "env": {**spec["env"], "DISCOURSE_WEBHOOK_SECRET": "sim-secret"}}
+    if options:
+        spec = {**spec, "options": {**spec["options"], **options}}
     source = spec["source"]
     started = time.perf_counter()
     span = hours * 3600
@@ -661,7 +700,7 @@ def simulate(
     result = {
         "platform": platform,
         "simulated_hours": round(sim_hours, 2),
-        "items_published": len(items),
+        "items_published": sum(i.kind != "hole" for i in items),
         "expected": len(expected),
         "items_read": len(fake.read),
         "unique_items_read": len(set(fake.read)),
@@ -687,6 +726,7 @@ def simulate(
         result["not_modified"] = fake.not_modified  # type: ignore[attr-defined]
     if platform == "discourse":
         result["non_matching_read"] = len(fake.read) - len(eligible_reads)
+        result["hidden_ids"] = sum(i.kind == "hole" for i in items)  # 403/404 to us: no item read
     if hook is not None:
         result["webhook_pushed"] = hook.pushed
         result["webhook_lost"] = hook.lost
@@ -703,7 +743,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     ap.add_argument("--webhook", action="store_true", help="discourse: posts pushed to /hooks/discourse, polling as the check")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=JSON",
+                    help="a source option, e.g. --option comments_per_read=20 --option max_delay=3600")
     args = ap.parse_args()
+    extra = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
     print(
         json.dumps(
             simulate(
@@ -714,6 +757,7 @@ def main() -> None:
                 seed=args.seed,
                 database_url=args.database_url,
                 webhook=args.webhook,
+                options=extra,
             )
         )
     )

@@ -1,11 +1,11 @@
 """The Discourse webhook, `POST /hooks/discourse`: the fast path for `discourse` sources
 with `webhook: true`.
 
-Polling /posts.json reads the forum's 50 newest posts whatever is new (the endpoint has
-no "after"), so a poll every few minutes reads most posts many times over. With the
-webhook the forum pushes each post once, seconds after it is written, and the source's
-polling only checks, once per `webhook_silence` without deliveries, that nothing was
-missed (listener.sources.discourse).
+Polling reads each new post once (it walks the post ids, listener.sources.discourse) but
+only as often as the source is polled. With the webhook the forum pushes each post once,
+seconds after it is written, and the source's polling only checks, once per
+`webhook_silence` without deliveries, that nothing was missed, reading only the ids the
+hook did not deliver.
 
 Set up in Discourse: Admin → API → Webhooks → New: Payload URL
 `https://<console>/hooks/discourse`, content type application/json, a secret (the same

@@ -2,11 +2,12 @@
 
 Three ways in, so a quiet brand forum and a busy general forum can both be read:
 
-* `posts` (default on): `GET /posts.json`, the forum's latest posts newest first, 50 a
-  page, paged down with `before=<post id>`. Each post carries `raw` (the author's
-  markdown), so nothing else is fetched. A post is kept when a brand's boolean query
-  matches it, or when it is in one of `categories` (your own support categories: every
-  post there is for you).
+* `posts` (default on): every new post. The first poll reads `GET /posts.json` (the
+  forum's latest posts newest first, 50 a page, paged down with `before=<post id>`);
+  after it the ids above the newest one read are walked, `GET /posts/<id>.json` (see
+  Reads). Each post carries `raw` (the author's markdown), so nothing else is fetched. A
+  post is kept when a brand's boolean query matches it, or when it is in one of
+  `categories` (your own support categories: every post there is for you).
 * `search`: `GET /search.json?q=<term> order:latest`, one search per brand term, for a
   forum too busy to read whole. A hit carries only a blurb, so each new hit's post is
   read once with `GET /posts/<id>.json` and matched against the brand query.
@@ -25,20 +26,31 @@ topic_id}], "topics": [...], "grouped_search_result": {"more_full_page_results"}
 `/c/<id>/l/latest.json` is `{"topic_list": {"topics": [{id, title, slug, created_at,
 category_id}], "more_topics_url"}}`; `/t/<id>.json` has `post_stream.posts[]`.
 
-Cursor (JSON): `{"v": 1, "streams": {"posts": {"since", "gap"?}, "search:<term>":
-{"since"}, "category:<id>": {"since"}}}`. Post and topic ids only grow, so `since` is
-the highest id read. A poll that hits `max_pages` before reaching `since` stores
-`gap = {"before": <lowest id read>, "pending": <highest id read>}`; the next poll reads
-the gap first, then adopts `pending`: nothing skipped, nothing read twice. The first poll
-reads one page and starts from there (no back-fill of the forum's history).
+Cursor (JSON): `{"v": 1, "streams": {"posts": {"since", "gap"?, "ahead"?, "found_at"?,
+"leap_at"?}, "search:<term>": {"since"}, "category:<id>": {"since"}}, "hook"?,
+"not_before"?}`. Post and topic ids only grow, so `since` is the highest id read. The
+first poll reads one page of /posts.json and starts from there (no back-fill of the
+forum's history).
 
 Reads: `/posts.json` has no "after" and always answers a page of 50 (Discourse's
-LatestPostsQuery: `id < before`, newest first, PAGE_SIZE 50), so a poll every few minutes
-reads the same posts again and again, however early it stops at `since`. With
-`webhook: true` the forum pushes each post once to `/hooks/discourse`
-(console.web.discourse_hook), which also moves `since` to it; polling then only checks,
-once per `webhook_silence` without a delivery, that nothing was missed (cursor
-`hook = {"at", "checked", "doubt_since"?}`; see `_hook_is_live`).
+LatestPostsQuery: `id < before`, newest first, PAGE_SIZE 50), so paging it every few
+minutes reads the same posts again and again, however early it stops at `since` (a
+simulated busy day: 9.2 reads a post). So after the first page the source *walks* the
+ids above `since`, `GET /posts/<id>.json` (`_walk`): every post is read once, and a
+poll with nothing new costs `lookahead` + 1 requests that read nothing. Ids we may not
+see (private messages, whispers, private categories: 403; deleted: 404) cost a request
+each; the walk makes at most `max_requests` a poll, paced to Discourse's per-address
+limits, and a backlog beyond that is read over the next polls (the latency it trades).
+A single post carries no `topic_title` or `category_id` (PostSerializer adds them only
+to listings): a walked opening post is matched on its slug, and a source with
+`categories` pages /posts.json. `walk: false` pages /posts.json too: a poll that hits `max_pages` before reaching
+`since` stores `gap = {"before": <lowest id read>, "pending": <highest id read>}` and the
+next poll reads the gap first. With `webhook: true` the forum pushes each post once to
+`/hooks/discourse` (console.web.discourse_hook), which also moves `since` to it; polling
+then only checks, once per `webhook_silence` without a delivery, that nothing was
+missed, walking only the ids the hook did not deliver (cursor `hook = {"at",
+"checked", "doubt_since"?, "behind"?}`; see `_hook_is_live`). A 429 after some
+requests succeeded keeps what was read and waits (`not_before`).
 
 Credentials: none for a public forum. For a private one set `api_key: true` and
 DISCOURSE_API_KEY / DISCOURSE_API_USERNAME (sent as the `Api-Key` / `Api-Username`
@@ -50,7 +62,7 @@ BadCredentials saying the forum wants a key or the key lacks access).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -61,6 +73,7 @@ from listener.sources import _http
 from listener.sources._common import (
     BrandMatcher,
     BrandSpec,
+    PlatformSource,
     RetryPolicy,
     TransientError,
     bump,
@@ -72,20 +85,22 @@ from listener.sources._common import (
     quarantine,
     require_env,
     sole_brand,
-    utcnow,
     validate_options,
 )
 from listener.sources.rss import html_to_text
-from listener.types import Author, Batch, Mention, Quarantined
-from socialear.errors import NotConfigured, RateLimited
+from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from socialear.errors import BadCredentials, NotConfigured, RateLimited
 
 ENV = ("DISCOURSE_API_KEY", "DISCOURSE_API_USERNAME")
 PAGE_SIZE = 50  # /posts.json's page
+MAX_AHEAD = 5000  # delivered post ids above the contiguous mark kept in the cursor
+BURST = 40  # walk requests a poll makes before pacing itself (under Discourse's 50 per 10 s)
+LEAPS = 10  # probes past a long run of missing ids: +1, +2, +4, ... +512
 REGULAR = 1  # post_type of a member's post; 2-4 are moderator actions and whispers
 USER_AGENT = "socialear/0.1 (customer-care listening)"
 
 
-class DiscourseSource:
+class DiscourseSource(PlatformSource):
     """Posts on a Discourse forum that mention a brand, or sit in chosen categories."""
 
     type: ClassVar[str] = "discourse"
@@ -109,6 +124,17 @@ class DiscourseSource:
         search: bool = False  # search each brand term (/search.json)
         categories: list[int] = Field(default_factory=list)  # category ids kept whatever the text
         max_pages: int = Field(5, ge=1, le=50)  # per stream per poll
+        # Read new posts one by one by id (/posts/<id>.json) instead of paging /posts.json,
+        # which answers 50 posts whatever is new: every post is read once, a quiet poll
+        # costs one request and reads nothing (see `_walk`).
+        walk: bool = True
+        # Walk requests per poll, the first BURST at once, then `requests_per_minute`
+        # (Discourse's defaults: 50 per 10 s and 200 a minute per address, 60 a minute for
+        # an admin API key): a backlog beyond `max_requests` is read over the next polls.
+        max_requests: int = Field(200, ge=1, le=5000)
+        requests_per_minute: float = Field(120.0, gt=0, le=6000)
+        lookahead: int = Field(5, ge=0, le=50)  # ids probed past a missing one before the walk stops
+        hole_check: float = Field(900.0, ge=60, le=7 * 86_400)  # seconds without a new post before probing past a long hole
         timeout: float = Field(15.0, gt=0, le=120)
         # The forum pushes posts to /hooks/discourse (console.web.discourse_hook): polling
         # then only checks, once per `webhook_silence` without a delivery, that the hook
@@ -123,6 +149,8 @@ class DiscourseSource:
                 raise ValueError("nothing to read: set posts: true, search: true or categories")
             return self
 
+    options: DiscourseSource.Options
+
     def __init__(
         self,
         name: str,
@@ -131,13 +159,10 @@ class DiscourseSource:
         options: DiscourseSource.Options,
         headers: Mapping[str, str] | None = None,
     ):
-        self.name = name
+        super().__init__(name, options)
         self.client = client
         self.matcher = matcher
-        self.options = options
         self.headers = dict(headers or {})
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def from_options(
@@ -167,22 +192,40 @@ class DiscourseSource:
     # ------------------------------------------------------------------ fetch
 
     def fetch(self, cursor: str | None) -> Batch:
-        """Read what is new since the cursor on every configured stream."""
+        """Read what is new since the cursor on every configured stream. A 429 after some
+        requests succeeded keeps what was read: the cursor's `not_before` (and
+        Batch.rate_limit) make the next fetch wait for the forum's Retry-After."""
+        now = self.clock()
         state = load_cursor(cursor, self.type, self.name)
+        not_before = state.get("not_before")
+        if not_before and float(not_before) > now.timestamp():
+            wait = float(not_before) - now.timestamp()
+            raise RateLimited(f"Discourse rate limit: waiting {wait:.0f}s", retry_after=wait)
+        state.pop("not_before", None)
         streams: dict[str, Any] = state.setdefault("streams", {})
         stats: dict[str, int] = {}
         if self.options.webhook and self._hook_is_live(state, stats):
             return Batch(mentions=[], next_cursor=dump_cursor(state), exhausted=True, stats=stats)
         run = _Run()
         exhausted = True
-        if self.options.posts:
-            exhausted &= self._posts(streams.setdefault("posts", {}), run, stats)
-        if self.options.search:
-            for term in self.matcher.terms():
-                exhausted &= self._search(term, streams.setdefault(f"search:{term}", {}), run, stats)
-        if self.options.categories and not self.options.posts:
-            for category in self.options.categories:
-                exhausted &= self._category(category, streams.setdefault(f"category:{category}", {}), run, stats)
+        rate_limit: RateLimit | None = None
+        try:
+            if self.options.posts:
+                exhausted &= self._posts(streams.setdefault("posts", {}), run, stats)
+            if self.options.search:
+                for term in self.matcher.terms():
+                    exhausted &= self._search(term, streams.setdefault(f"search:{term}", {}), run, stats)
+            if self.options.categories and not self.options.posts:
+                for category in self.options.categories:
+                    exhausted &= self._category(category, streams.setdefault(f"category:{category}", {}), run, stats)
+        except RateLimited as exc:
+            if not run.requests_ok:
+                raise  # nothing read: the collector waits for the reset
+            wait = max(exc.retry_after or _http.DEFAULT_RATE_LIMIT_WAIT, 1.0)
+            state["not_before"] = now.timestamp() + wait
+            rate_limit = RateLimit(remaining=0, reset_at=now + timedelta(seconds=wait))
+            bump(stats, "partial/rate_limited")
+            exhausted = False
         if self.options.webhook:
             self._settle(state, exhausted)
         state["v"] = 1
@@ -192,8 +235,10 @@ class DiscourseSource:
         return Batch(
             mentions=run.mentions,
             next_cursor=dump_cursor(state),
+            rate_limit=rate_limit,
             quarantined=run.quarantined,
-            exhausted=exhausted,
+            # a walk stopped by its request budget goes on at the next poll, not at once
+            exhausted=bool(rate_limit) or exhausted or run.paced,
             stats=stats,
         )
 
@@ -211,7 +256,7 @@ class DiscourseSource:
         last = float(hook.get("checked") or 0)
         if doubt is None:
             last = max(last, float(hook.get("at") or 0))
-        if now - last < self.options.webhook_silence:
+        if now - last < self.options.webhook_silence and not hook.get("behind"):
             bump(stats, "webhook/live" if doubt is None else "webhook/in_doubt")
             return True
         hook["checked"] = now
@@ -229,12 +274,20 @@ class DiscourseSource:
         doubt = hook.get("doubt_since")
         if caught_up and doubt is not None and float(hook.get("at") or 0) > float(doubt):
             hook.pop("doubt_since", None)
+        # a check cut short (the walk's request budget, a 429) goes on at the next poll
+        if caught_up:
+            hook.pop("behind", None)
+        else:
+            hook["behind"] = True
+        state["hook"] = hook
 
     @staticmethod
     def after_delivery(cursor: str | None, post_ids: list[int], at: datetime, name: str = "discourse") -> str:
         """The cursor after the webhook delivered `post_ids` at `at`: the delivery time is
         kept (polling waits while deliveries come) and, unless the hook is in doubt, every
-        post-id stream's high-water mark moves up to them (the next check starts there)."""
+        post-id stream's high-water mark moves up to them (the next check starts there).
+        In doubt, the delivered ids are remembered (`posts.ahead`) so the check's walk
+        skips them: it reads only the posts the hook did not deliver."""
         state = load_cursor(cursor, "discourse", name)
         streams: dict[str, Any] = state.setdefault("streams", {})
         stored = state.get("hook")
@@ -246,6 +299,14 @@ class DiscourseSource:
                 since = _int(entry.get("since"))
                 if since is None or top > since:
                     entry["since"] = top
+        if top is not None:  # the walk's "no new post for hole_check" counts from here
+            streams.setdefault("posts", {})["found_at"] = at.timestamp()
+        if top is not None and hook.get("doubt_since") is not None:
+            entry = streams.setdefault("posts", {})
+            since = _int(entry.get("since"))
+            ahead = {i for i in (_int(v) for v in entry.get("ahead") or []) if i is not None}
+            ahead |= {i for i in post_ids if since is None or i > since}
+            entry["ahead"] = sorted(ahead)[-MAX_AHEAD:]
         state["hook"] = {**hook, "at": at.timestamp()}
         state["v"] = 1
         return dump_cursor(state)
@@ -262,10 +323,20 @@ class DiscourseSource:
         return run.mentions[0] if run.mentions else None
 
     def _posts(self, entry: dict[str, Any], run: _Run, stats: dict[str, int]) -> bool:
-        """Page /posts.json down to `since` (or through a stored gap). True when caught up."""
+        """Walk the post ids above `since` (`walk: true`, once a first page of /posts.json
+        set `since`), else page /posts.json down to `since` (or through a stored gap).
+        True when caught up."""
+        # /posts/<id>.json carries no category_id (PostSerializer adds it, and topic_title,
+        # only for listings): a source that keeps whole categories pages /posts.json.
+        if self.options.walk and not self.options.categories and not entry.get("gap"):
+            ahead = [i for i in (_int(v) for v in entry.get("ahead") or []) if i is not None]
+            if _int(entry.get("since")) is None and ahead:
+                entry["since"] = min(ahead) - 1  # the webhook's first delivery is where we start
+            if _int(entry.get("since")) is not None:
+                return self._walk(entry, run, stats)
 
         def page(before: int | None) -> list[Any]:
-            body = self._get("/posts.json", {"before": before} if before else None, stats)
+            body = self._get("/posts.json", {"before": before} if before else None, stats, run=run)
             posts = body.get("latest_posts") if isinstance(body, dict) else None
             if not isinstance(posts, list):
                 raise TransientError("Discourse /posts.json has no latest_posts list", "malformed_body")
@@ -273,12 +344,104 @@ class DiscourseSource:
 
         return self._sweep(entry, page, PAGE_SIZE, lambda raw: self._keep_post(raw, run, stats), run, stats)
 
+    def _walk(self, entry: dict[str, Any], run: _Run, stats: dict[str, int]) -> bool:
+        """Read the posts above `since` one by one, `GET /posts/<id>.json`, in id order.
+
+        Post ids only grow and every post gets one, so the new posts are exactly the ids
+        above the highest one read: each is read once, and a poll with nothing new costs
+        1 + `lookahead` requests and reads nothing. An id that answers 404 (deleted, or
+        not used yet) or 403 (a private message, a whisper, a private category) is a
+        *miss*: a hole when a higher id exists, else the end of the forum. The walk
+        stops after `lookahead` + 1 misses in a row, unless a higher id is known to exist
+        (`ahead`: delivered by the webhook, or found by a leap), and `since` moves to the
+        highest id below which every id was answered. A run of holes longer than the
+        lookahead would hide later posts, so after `hole_check` seconds without a new
+        post the walk probes further ahead once (+1, +2, +4, ... +512 past the misses):
+        a post found there is read and marks the ids below it as to be walked. At most
+        `max_requests` requests a poll, the first BURST at once and then
+        `requests_per_minute` (Discourse allows 50 per 10 s and 200 a minute per address):
+        a backlog larger than that is read over the next polls (`run.paced`).
+
+        Cursor: `{"since", "ahead"?: [ids read above since], "found_at"?, "leap_at"?}`."""
+        since = int(entry["since"])
+        ahead = {i for i in (_int(v) for v in entry.get("ahead") or []) if i is not None and i > since}
+        now = self.clock().timestamp()
+        found_at = float(entry.get("found_at") or now)
+        leap_at = float(entry.get("leap_at") or 0)
+        requests = misses = 0
+        top = since  # every id up to here is answered (read or a hole)
+        post_id = since
+        caught_up = False
+        try:
+            while True:
+                post_id += 1
+                if post_id in ahead:
+                    top, misses = post_id, 0
+                    continue
+                if requests >= self.options.max_requests:
+                    run.paced = True
+                    bump(stats, "walk/budget_spent")
+                    break
+                requests += 1
+                self._pace(requests)
+                if self._read_post(post_id, run, stats):
+                    top, misses, found_at = post_id, 0, now
+                    continue
+                misses += 1
+                if misses > self.options.lookahead and not any(i > post_id for i in ahead):
+                    caught_up = True
+                    break
+            if caught_up and now - found_at >= self.options.hole_check and now - leap_at >= self.options.hole_check:
+                leap_at = now
+                for n in range(LEAPS):
+                    if requests >= self.options.max_requests:
+                        break
+                    requests += 1
+                    self._pace(requests)
+                    probe = post_id + (1 << n)
+                    if self._read_post(probe, run, stats):
+                        bump(stats, "walk/hole_skipped")
+                        ahead.add(probe)
+                        found_at = now
+                        caught_up = False  # the ids below it are walked by the next fetch
+                        break
+        finally:
+            entry.clear()
+            entry["since"] = top
+            rest = sorted(i for i in ahead if i > top)
+            if rest:
+                entry["ahead"] = rest[-MAX_AHEAD:]
+            entry["found_at"] = found_at
+            if leap_at:
+                entry["leap_at"] = leap_at
+        return caught_up
+
+    def _pace(self, requests: int) -> None:
+        """Past the first BURST requests of a poll, wait so the walk keeps to
+        `requests_per_minute` (through the retry policy's sleep, which tests replace)."""
+        if requests > BURST:
+            self.retry.sleep(60.0 / self.options.requests_per_minute)
+
+    def _read_post(self, post_id: int, run: _Run, stats: dict[str, int]) -> bool:
+        """`GET /posts/<id>.json` and keep the post if it is for us. False when the id
+        is a miss (404, 403); True when a post was read (kept, dropped or quarantined)."""
+        raw = self._get(f"/posts/{post_id}.json", None, stats, run=run, missing_ok=True)
+        if raw is None:
+            bump(stats, "walk/miss")
+            return False
+        bump(stats, "walk/read")
+        try:
+            self._keep_post(raw, run, stats)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            run.quarantined.append(quarantine(self.name, raw, exc, post_id))
+        return True
+
     def _search(self, term: str, entry: dict[str, Any], run: _Run, stats: dict[str, int]) -> bool:
         def page(before: int | None) -> list[Any]:
             number = 1 + run.search_pages.get(term, 0)
             run.search_pages[term] = number
             params = {"q": f"{term} order:latest", "page": number}
-            body = self._get("/search.json", params, stats)
+            body = self._get("/search.json", params, stats, run=run)
             posts = body.get("posts", []) if isinstance(body, dict) else None
             if not isinstance(posts, list):
                 raise TransientError("Discourse /search.json has no posts list", "malformed_body")
@@ -291,7 +454,7 @@ class DiscourseSource:
             if str(post_id) in run.ids:
                 bump(stats, "dropped/duplicate")
                 return
-            full = self._get(f"/posts/{int(post_id)}.json", None, stats)
+            full = self._get(f"/posts/{int(post_id)}.json", None, stats, run=run)
             self._keep_post(full, run, stats)
 
         return self._sweep(entry, page, None, hit, run, stats, more=lambda: run.search_more.get(term, False))
@@ -303,7 +466,7 @@ class DiscourseSource:
             params: dict[str, Any] = {"order": "created"}
             if number:
                 params["page"] = number
-            body = self._get(f"/c/{category}/l/latest.json", params, stats)
+            body = self._get(f"/c/{category}/l/latest.json", params, stats, run=run)
             topic_list = body.get("topic_list") if isinstance(body, dict) else None
             topics = topic_list.get("topics") if isinstance(topic_list, dict) else None
             if not isinstance(topics, list):
@@ -312,7 +475,7 @@ class DiscourseSource:
             return [t for t in topics if not (isinstance(t, dict) and t.get("pinned"))]
 
         def topic(raw: Any) -> None:
-            body = self._get(f"/t/{int(raw['id'])}.json", None, stats)
+            body = self._get(f"/t/{int(raw['id'])}.json", None, stats, run=run)
             first = ((body.get("post_stream") or {}).get("posts") or [None])[0]
             if not isinstance(first, dict):
                 raise ValueError(f"topic {raw['id']} has no opening post")
@@ -404,7 +567,12 @@ class DiscourseSource:
             return
         mention = self._mention(raw)
         in_category = raw.get("category_id") in self.options.categories
-        matched = self.matcher.matches(mention.text if mention.title is None else f"{mention.title}\n{mention.text}")
+        title = mention.title
+        if title is None and mention.extra["post_number"] == 1 and not raw.get("topic_title"):
+            # a single post (/posts/<id>.json, the walk) has no topic_title: the slug (the
+            # title in ASCII words) stands in for it in the brand match
+            title = str(raw.get("topic_slug") or "").replace("-", " ") or None
+        matched = self.matcher.matches(mention.text if title is None else f"{title}\n{mention.text}")
         if not (matched or in_category or keep_all):
             bump(stats, "dropped/no_match")
             return
@@ -460,13 +628,27 @@ class DiscourseSource:
 
     # ------------------------------------------------------------------ HTTP
 
-    def _get(self, path: str, params: Mapping[str, Any] | None, stats: dict[str, int]) -> Any:
+    def _get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        stats: dict[str, int],
+        run: _Run | None = None,
+        missing_ok: bool = False,
+    ) -> Any:
+        """One GET, retried per `self.retry`. With `missing_ok`, a 404 or a 403 that is
+        not about the API key answers None (a post we may not see, or not written yet)."""
         url = self.options.base_url + quote(path, safe="/.")
 
         def classify(response: httpx.Response) -> Exception | None:
-            if response.status_code == 429 and "retry-after" not in {k.lower() for k in response.headers}:
+            status = response.status_code
+            if status == 429 and "retry-after" not in {k.lower() for k in response.headers}:
                 wait = _wait_seconds(response)
                 return RateLimited(f"Discourse rate limit reached (429); retry in {wait:.0f}s", retry_after=wait)
+            if missing_ok and status in (403, 404, 410):
+                if status == 403 and "api username or key is invalid" in response.text.lower():
+                    return BadCredentials(self._credential_message(status, response.text[:200]))
+                return _Missing(path)
             return None
 
         def get() -> Any:
@@ -491,7 +673,13 @@ class DiscourseSource:
                     f"Discourse returned a malformed body for {path}: {exc}", "malformed_body"
                 ) from exc
 
-        return call_with_retries(get, self.retry, stats)
+        try:
+            body = call_with_retries(get, self.retry, stats)
+        except _Missing:
+            body = None
+        if run is not None:
+            run.requests_ok += 1
+        return body
 
     def _credential_message(self, status: int, body: str) -> str:
         if self.options.api_key:
@@ -505,10 +693,16 @@ class DiscourseSource:
         )
 
 
+class _Missing(Exception):
+    """A post id that answers 404 or 403 (see `DiscourseSource._walk`)."""
+
+
 class _Run:
     """What one fetch has gathered so far, across streams."""
 
     def __init__(self) -> None:
+        self.requests_ok = 0  # answered requests (a 429 after some keeps what they read)
+        self.paced = False  # the walk spent its request budget: more next poll
         self.mentions: list[Mention] = []
         self.ids: set[str] = set()
         self.search_pages: dict[str, int] = {}

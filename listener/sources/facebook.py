@@ -214,30 +214,17 @@ class FacebookSource(PlatformSource):
         )
 
     def _feed(self, streams: dict[str, Any], posts: dict[str, float], run: _Run) -> None:
-        mark = Watermark.from_json(streams.get("feed"))
-        since = self._since(mark, run)
-        read: list[tuple[str, float]] = []
-        complete = False
-        capped = run.capped
-        try:
-            for raw in self._list(f"{self.options.page_id}/feed", POST_FIELDS, since, run):
-                post_id = safely(lambda r: str(r["id"]), raw)
-                ts = safely(lambda r: parse_time(r["created_time"]).timestamp(), raw)
-                if post_id is None or ts is None:
-                    run.quarantine(self.name, raw, "post has no id or created_time")
-                    continue
-                if not mark.is_new(post_id, ts):
-                    bump(run.stats, "dropped/seen")
-                    continue
-                read.append((post_id, ts))
-                posts[post_id] = ts
-                author = (raw.get("from") or {}).get("id")
-                if author == self.options.page_id or not self.options.visitor_posts:
-                    continue  # the Page's own post: its comments are what we want
-                run.take(raw, lambda r: self._post(r, "visitor_post"), self.name)
-            complete = run.capped == capped
-        finally:
-            streams["feed"] = _after(mark, read, complete).to_json()
+        """The Page's feed: a visitor's post is a mention; every post (the Page's own too)
+        is remembered so its comments are read."""
+
+        def keep(raw: dict[str, Any], post_id: str, ts: float) -> None:
+            posts[post_id] = ts
+            author = (raw.get("from") or {}).get("id")
+            if author == self.options.page_id or not self.options.visitor_posts:
+                return  # the Page's own post: its comments are what we want
+            run.take(raw, lambda r: self._post(r, "visitor_post"), self.name)
+
+        self._post_edge(streams, "feed", run, "post", keep)
 
     def _comments(self, streams: dict[str, Any], posts: dict[str, float], updated: dict[str, float], run: _Run) -> None:
         """New comments on the remembered posts. Only posts whose `updated_time` moved since
@@ -317,26 +304,42 @@ class FacebookSource(PlatformSource):
         return out
 
     def _tagged(self, streams: dict[str, Any], run: _Run) -> None:
-        mark = Watermark.from_json(streams.get("tagged"))
+        """Posts that tag or @mention the Page: each a mention."""
+        self._post_edge(
+            streams, "tagged", run, "tagged post",
+            lambda raw, _id, _ts: run.take(raw, lambda r: self._post(r, "mention"), self.name))
+
+    def _post_edge(
+        self,
+        streams: dict[str, Any],
+        edge: str,
+        run: _Run,
+        what: str,
+        keep: Callable[[dict[str, Any], str, float], None],
+    ) -> None:
+        """Read one of the Page's post edges (`feed`, `tagged`) since its watermark
+        (`streams[edge]`), handing each new post to `keep`. The watermark moves only
+        when the pass was complete (see `_after`)."""
+        mark = Watermark.from_json(streams.get(edge))
         since = self._since(mark, run)
         read: list[tuple[str, float]] = []
         complete = False
         capped = run.capped
         try:
-            for raw in self._list(f"{self.options.page_id}/tagged", POST_FIELDS, since, run):
+            for raw in self._list(f"{self.options.page_id}/{edge}", POST_FIELDS, since, run):
                 post_id = safely(lambda r: str(r["id"]), raw)
                 ts = safely(lambda r: parse_time(r["created_time"]).timestamp(), raw)
                 if post_id is None or ts is None:
-                    run.quarantine(self.name, raw, "tagged post has no id or created_time")
+                    run.quarantine(self.name, raw, f"{what} has no id or created_time")
                     continue
                 if not mark.is_new(post_id, ts) or post_id in run.ids:
                     bump(run.stats, "dropped/seen")
                     continue
                 read.append((post_id, ts))
-                run.take(raw, lambda r: self._post(r, "mention"), self.name)
+                keep(raw, post_id, ts)
             complete = run.capped == capped
         finally:
-            streams["tagged"] = _after(mark, read, complete).to_json()
+            streams[edge] = _after(mark, read, complete).to_json()
 
     def _since(self, mark: Watermark, run: _Run) -> float:
         """Graph's `since` is the start of the range, inclusive, in whole seconds: ask from

@@ -39,23 +39,32 @@ channel) -> PermanentError; 5xx, timeouts, network errors and bad bodies -> retr
 in the URL, so it does not end up in logs.
 
 Cursor (JSON): `{"v": 1, "quota": {"day": "YYYY-MM-DD" (Pacific), "used", "search"},
-"streams": {"comments": {"ts", "seen", "etag"?, "resume"?}, "search": {"ts", "seen"}}}`;
-see `Watermark`. A comments poll stopped by `max_pages` before reaching the watermark
-stores `resume = {"page_token", "pending"}` and continues there next poll.
+"streams": {"comments": {"ts", "seen", "etag"?, "rate"?, "read_at"?, "resume"?},
+"search": {"ts", "seen"}}}`; see `Watermark`. A comments read stopped by `max_pages`
+before reaching the watermark stores `resume = {"page_token", "pending", "size", "new",
+"started", "etag"?}` and continues there at the next fetch.
 
-Reads: commentThreads cannot be asked for "newer than", so a caught-up poll first asks
-for the newest thread alone with `If-None-Match: <etag>` (the Data API's ETags; 304 Not
-Modified carries no thread), then pages from half the last poll's new threads (at
-least 1), doubling, down to the first thread already read, where it stops (order=time is strict). A poll that finds something
-new reads it plus that one boundary thread; an idle poll reads none. Known limit: a
-thread made visible late with the same second as the newest thread read, and listed
-below it, is not seen (the old sweep read the whole second again on every poll).
+Reads: search.list takes `publishedAfter` (the second after the newest video read), so
+a search returns only videos not read before. commentThreads cannot be asked for
+"newer than": a read goes from the newest thread down to the first one already read
+(order=time is strict), so a read that finds n new threads returns at least n + 1, the
+one it stops at. To keep that one a small share, a caught-up channel is read only when
+its learnt rate (new threads a second, from the last reads) expects `comments_per_read`
+new threads, or `max_delay` after the last read (`_due`; the latency it trades), and
+each page's `maxResults` is sized to the threads still expected above the watermark
+(`_page_size`), so the page that meets the watermark seldom returns more than that one.
+A read first asks for the newest thread alone with `If-None-Match: <etag>` (the Data
+API's ETags; 304 Not Modified carries no thread). A simulated day (bench/platform_day.py)
+reads each thread about 1.05 times with the defaults (10 threads, 30 minutes); 1 + (reads
+a day / threads a day) is the floor. Known limit: a thread made visible late with the
+same second as the newest thread read, and listed below it, is not seen.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -67,6 +76,7 @@ from listener.sources import _http
 from listener.sources._common import (
     BrandMatcher,
     BrandSpec,
+    PlatformSource,
     RetryPolicy,
     Sweep,
     TransientError,
@@ -79,7 +89,6 @@ from listener.sources._common import (
     require_env,
     safely,
     sole_brand,
-    utcnow,
     validate_options,
 )
 from listener.types import Author, Batch, Mention, Quarantined, RateLimit
@@ -117,7 +126,7 @@ def _reasons(response: httpx.Response) -> tuple[set[str], str]:
     return reasons, str(error.get("message") or "")
 
 
-class YouTubeSource:
+class YouTubeSource(PlatformSource):
     """Comments on one YouTube channel, and new videos that mention a brand."""
 
     type: ClassVar[str] = "youtube"
@@ -141,6 +150,12 @@ class YouTubeSource:
         max_units_per_day: int = Field(DAILY_QUOTA, ge=1, le=10_000_000)
         search_units_per_day: int = Field(2_000, ge=0, le=10_000_000)
         max_pages: int = Field(5, ge=1, le=100)  # comment pages per poll
+        # commentThreads has no "since": every read that finds new threads also reads the
+        # one it stops at. So the channel is read when about `comments_per_read` new
+        # threads are expected (its rate, learnt from earlier reads), and at the latest
+        # `max_delay` seconds after the last read (0: every poll). See `_due`.
+        comments_per_read: int = Field(10, ge=1, le=100)
+        max_delay: float = Field(1800.0, ge=0, le=86_400)
         region_code: str | None = Field(None, pattern=r"^[A-Z]{2}$")
         relevance_language: str | None = None
         timeout: float = Field(15.0, gt=0, le=120)
@@ -153,6 +168,8 @@ class YouTubeSource:
                 raise ValueError("nothing to read: set comments: true or search: true")
             return self
 
+    options: YouTubeSource.Options
+
     def __init__(
         self,
         name: str,
@@ -161,13 +178,10 @@ class YouTubeSource:
         matcher: BrandMatcher,
         options: YouTubeSource.Options,
     ):
-        self.name = name
+        super().__init__(name, options)
         self.client = client
         self.key = key
         self.matcher = matcher
-        self.options = options
-        self.retry = RetryPolicy()
-        self.clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def from_options(
@@ -243,6 +257,24 @@ class YouTubeSource:
             retry_after=max((reset - now).total_seconds(), 1.0),
         )
 
+    def _due(self, entry: Mapping[str, Any], now: float, stats: dict[str, int]) -> bool:
+        """Whether a caught-up channel is worth reading now: when its rate (new threads a
+        second, learnt from earlier reads) says about `comments_per_read` new threads are
+        waiting, or `max_delay` passed since the last read. commentThreads cannot be asked
+        for "newer than", so a read that finds n new threads returns at least n + 1 (it
+        must see one thread it read before to know it is through); waiting for about
+        `comments_per_read` of them keeps that one extra thread to a small share, at the
+        price of that much latency (at most `max_delay`)."""
+        read_at = entry.get("read_at")
+        if read_at is None or self.options.max_delay == 0:
+            return True
+        elapsed = now - float(read_at)
+        expected = float(entry.get("rate") or 0.0) * elapsed
+        if expected >= self.options.comments_per_read or elapsed >= self.options.max_delay:
+            return True
+        bump(stats, "comments/not_due")
+        return False
+
     def _comments(
         self,
         entry: dict[str, Any],
@@ -254,32 +286,31 @@ class YouTubeSource:
         mark = Watermark.from_json(entry)
         resume = entry.get("resume") if isinstance(entry.get("resume"), dict) else None
         token = resume.get("page_token") if resume else None
+        now = self.clock().timestamp()
+        caught_up = not token and mark.ts is not None
+        if caught_up and not self._due(entry, now, stats):
+            return True
+        rate = float(entry.get("rate") or 0.0)
+        read_at = _float(entry.get("read_at"))
         sweep = Sweep(self.name, mark, stats, stop_at_seen=True)
         ended = False
-        # commentThreads has no "since": every poll reads from the newest thread down to the
+        # commentThreads has no "since": every read goes from the newest thread down to the
         # first one already read (order=time is strict, so nothing new lies below it).
-        # Caught up, a poll first asks for the newest thread alone, conditionally
+        # Caught up, a read first asks for the newest thread alone, conditionally
         # (If-None-Match with the ETag of the last such answer): 304 when nothing changed,
-        # and no thread is read. Otherwise pages start at half what the last poll found
-        # new (at least 1) and double up to 100: a unit a page either way, and the threads
-        # a page returns below the first one already read are read for nothing, so small
-        # pages near the high-water mark keep that overlap to about one thread. A burst
-        # just takes a few more pages.
-        probe = not token and mark.ts is not None
-        start = max(1, min(100, int(entry.get("last_new") or 0) // 2))  # half the last poll's new threads
+        # and no thread is read. Then each page is sized to the new threads still expected
+        # above the watermark (`_page_size`), so the page that reaches the first thread
+        # already read seldom returns more than that one: a unit a page either way.
+        probe = caught_up
+        size = 1 if probe else 100
         if token and resume:  # carry on where the page cap stopped, at the size reached
-            start = max(1, min(100, int(resume.get("size") or 100)))
-        prefix = [1, 1, 1] if probe and start == 1 else [1] if probe else []
-        sizes = iter([*prefix, *(min(100, start << n) for n in range(8))] if (probe or token) else [])
-        next_size = 100
+            size = max(1, min(100, int(resume.get("size") or 100)))
         etag = entry.get("etag") if probe else None
         new_etag: str | None = None
         for page in range(self.options.max_pages):
             if self._left(quota) < COST["commentThreads"]:
                 bump(stats, "quota/comments_skipped")
                 break
-            size = next(sizes, 100)
-            next_size = min(100, size * 2)
             params: dict[str, Any] = {
                 "part": "snippet,replies",
                 "allThreadsRelatedToChannelId": self.options.channel_id,
@@ -314,7 +345,13 @@ class YouTubeSource:
             if sweep.done or not token:
                 ended = True
                 break
+            size = _page_size(sweep.read, mark.ts, rate) if mark.ts is not None else 100
         read_all = ended or sweep.reached
+        # A read cut by max_pages goes on from its page token (next fetch); what it found
+        # so far, the ETag of its probe and its start are kept for when it ends.
+        found = len(sweep.read) + int((resume or {}).get("new") or 0)
+        new_etag = new_etag or (resume or {}).get("etag")
+        started = _float((resume or {}).get("started")) or now
         if resume:
             merged = Watermark.from_json(resume.get("pending")).advanced(sweep.read)
             entry.clear()
@@ -322,19 +359,23 @@ class YouTubeSource:
                 entry.update(Watermark(merged.ts, merged.seen).to_json())
             else:
                 entry.update(mark.to_json())
-                entry["resume"] = {"page_token": token, "pending": merged.to_json(), "size": next_size}
+                entry["resume"] = {"page_token": token, "pending": merged.to_json(), "size": size}
         elif read_all or mark.ts is None:
             entry.clear()
             entry.update(sweep.advanced().to_json())
         else:
             entry.clear()
             entry.update(mark.to_json())
-            entry["resume"] = {"page_token": token, "pending": sweep.advanced().to_json(), "size": next_size}
+            entry["resume"] = {"page_token": token, "pending": sweep.advanced().to_json(), "size": size}
             bump(stats, "gap/page_limit")
         known = {m.external_id for m in mentions}
-        if new_etag and "resume" not in entry:
-            entry["etag"] = new_etag
-        entry["last_new"] = len(sweep.read)
+        if "resume" in entry:  # the rate is learnt when the read ends
+            entry["resume"].update({"new": found, "started": started, **({"etag": new_etag} if new_etag else {})})
+            entry.update({k: v for k, v in (("read_at", read_at), ("rate", rate)) if v is not None})
+        else:
+            if new_etag:
+                entry["etag"] = new_etag
+            entry.update(_learn_rate(rate, read_at, found, started))
         for thread in sweep.mentions:  # _thread gives the comment and its replies
             for mention in thread:
                 if mention.external_id not in known:
@@ -555,6 +596,52 @@ class YouTubeSource:
             return body
 
         return call_with_retries(get, self.retry, stats)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _learn_rate(rate: float, read_at: float | None, new: int, now: float) -> dict[str, float]:
+    """The channel's rate of new threads (a second) after a read that found `new` threads
+    since the read at `read_at`: half the old estimate, half this read's (an average over
+    the last few reads that follows a burst within a read or two)."""
+    if read_at is not None and now > read_at:
+        observed = new / (now - read_at)
+        rate = observed if rate <= 0 else (rate + observed) / 2
+    return {"read_at": now, "rate": rate}
+
+
+PRIOR = 3.0  # threads' worth of weight the learnt rate has against a read's own density
+
+
+def _page_size(read: Sequence[tuple[str, float]], mark_ts: float, rate: float) -> int:
+    """The next page's maxResults, from the new threads still expected between the oldest
+    thread read so far and the watermark. Their number is about Poisson with mean
+    `expected`; asking for its lower 2 % (mean - 2 sd, at least 1, at most 100) makes a
+    page that runs past the watermark rare: under-asking costs a unit for one more page,
+    over-asking returns threads already read (the page that reaches the watermark returns
+    everything below it on that page). The density is this read's own (threads over its
+    span of time) weighed with the learnt rate, which counts for PRIOR threads, and at
+    most the learnt rate."""
+    if not read:
+        return 1
+    newest, oldest = read[0][1], read[-1][1]
+    gaps, span = len(read) - 1, max(newest - oldest, 0.0)
+    if rate > 0:  # the learnt rate as a prior worth PRIOR threads (a gamma posterior mean)
+        density = (gaps + PRIOR) / (span + PRIOR / rate)
+    else:
+        density = gaps / span if span > 0 else 0.0
+    # Never more than the learnt rate (without one, than the read's threads over the whole
+    # time since the watermark): a burst at the top of the read, or a quiet stretch just
+    # above the watermark, would otherwise be carried into the unread stretch and over-ask;
+    # under-asking only costs another page.
+    density = min(density, rate if rate > 0 else len(read) / max(newest - mark_ts, 1.0))
+    expected = density * max(oldest - mark_ts, 0.0)
+    return max(1, min(100, int(expected - 2 * math.sqrt(expected))))
 
 
 def _youtube_term(term: str) -> str:

@@ -110,40 +110,60 @@ def test_created_post_is_stored_once_edits_too_and_destroyed_purges(engine: Engi
 @respx.mock
 def test_polling_waits_while_deliveries_come_then_checks_from_the_high_water_mark(engine: Engine, monkeypatch) -> None:
     """While the hook delivers, polls send nothing; after `webhook_silence` without a
-    delivery a poll checks /posts.json from the post the hook delivered last, and stores a
-    missed post once."""
-    from listener.sources import discourse
+    delivery a poll checks the post ids above the one the hook delivered last
+    (`/posts/<id>.json`, past a run of hidden ids by leaping), and stores a missed post
+    once; a post delivered while the hook is in doubt is not read again by the check."""
+    from listener.sources import _common
 
     now = [datetime(2024, 11, 13, 15, 5, tzinfo=UTC)]
-    monkeypatch.setattr(discourse, "utcnow", lambda: now[0])  # sources built from here on read it
+    monkeypatch.setattr(_common, "utcnow", lambda: now[0])  # sources built from here on read it
     c = client(engine)
     assert deliver(c, created()).json()["stored"] == 1
-    posts = respx.get(f"{FORUM}/posts.json")
+    missed = created(id=48240, raw="Nimbus app crashes on login since the update, awful")["post"]
+    board: dict[int, dict] = {}
+    asked: list[int] = []
+
+    def by_id(request: httpx.Request) -> httpx.Response:
+        post_id = int(request.url.path.removeprefix("/posts/").removesuffix(".json"))
+        asked.append(post_id)
+        if post_id in board:
+            return httpx.Response(200, json=board[post_id])
+        return httpx.Response(404, json=json.loads((FIXTURES / "error_404.json").read_text()))
+
+    listing = respx.get(f"{FORUM}/posts.json")
+    respx.get(url__regex=rf"^{FORUM}/posts/\d+\.json$").mock(side_effect=by_id)
     collector = Collector(engine, lambda: RULES, env=ENV)
     for minutes in (5, 30, 55):  # within the hour of silence the source allows
         now[0] = datetime(2024, 11, 13, 15, 5, tzinfo=UTC) + timedelta(minutes=minutes)
         outcome = collector.poll("forum")
         assert outcome.ok, outcome.error
-    assert posts.call_count == 0
-    missed = created(id=48240, raw="Nimbus app crashes on login since the update, awful")["post"]
-    seen = created()["post"]
-    posts.mock(return_value=httpx.Response(200, json={"latest_posts": [missed, seen]}))
+    assert asked == [] and listing.call_count == 0
+    board[48240] = missed  # ids 48231-48239: private messages, deleted posts
     now[0] += timedelta(minutes=10)  # 65 minutes without a delivery: check
     outcome = collector.poll("forum")
     assert outcome.ok, outcome.error
-    assert posts.call_count == 1 and outcome.result.stored == 1
-    assert set(mentions(engine)) == {"48230", "48240"}
-    now[0] += timedelta(minutes=5)  # checked just now: wait again
-    assert collector.poll("forum").ok and posts.call_count == 1
-    # The hook was in doubt (silent for an hour): a delivery is stored but does not move the
-    # high-water mark, so a post it might have missed before it came back is still read ...
+    assert outcome.result.stored == 1 and set(mentions(engine)) == {"48230", "48240"}
+    # six misses, then leaps +1, +2, +4 find 48240; the poll's next batch walks the ids
+    # below it (holes now: a later id exists) and on, without asking 48240 again
+    assert asked == [*range(48231, 48237), 48237, 48238, 48240, *range(48231, 48240), *range(48241, 48247)]
+    assert cursor(engine)["streams"]["posts"]["since"] == 48240
+    asked.clear()
+    now[0] += timedelta(minutes=5)  # checked through: wait again
+    assert collector.poll("forum").ok and asked == []
+    # The hook is in doubt (it was silent for an hour): a delivery is stored but does not
+    # move the high-water mark, so a post it might have missed before it came back is
+    # still read ...
     now[0] += timedelta(minutes=5)
     later = created(id=48250, raw="Nimbus refund still missing, awful")["post"]
     assert deliver(c, {"post": later}).json()["stored"] == 1
-    assert cursor(engine)["streams"]["posts"]["since"] == 48240 and "doubt_since" in cursor(engine)["hook"]
-    now[0] += timedelta(minutes=55)  # ... by the next check, which reads through and trusts the hook again
-    posts.mock(return_value=httpx.Response(200, json={"latest_posts": [later, missed, seen]}))
+    state = cursor(engine)
+    assert state["streams"]["posts"]["since"] == 48240 and "doubt_since" in state["hook"]
+    assert state["streams"]["posts"]["ahead"] == [48250]
+    board[48250] = later
+    now[0] += timedelta(minutes=55)  # ... by the next check, which skips what the hook delivered
     outcome = collector.poll("forum")
-    assert outcome.ok and posts.call_count == 2 and outcome.result.stored == 0
+    assert outcome.ok and outcome.result.stored == 0 and 48250 not in asked
+    assert asked[:9] == list(range(48241, 48250))
     state = cursor(engine)
     assert state["streams"]["posts"]["since"] == 48250 and "doubt_since" not in state["hook"]
+    assert listing.call_count == 0

@@ -281,6 +281,13 @@ class DiscourseHarness(HttpxHarness):
     def unauthorized(self) -> httpx.Response:
         return httpx.Response(403, json=fixture_json("discourse", "error_403"))
 
+    def route(self, mock: Any, scenario: str, route: Any) -> Any:
+        # After the first page the source walks the ids above it (/posts/<id>.json); this
+        # forum has nothing newer: Discourse's 404 for an id not written yet.
+        mock.get(url__regex=r"^https://community\.nimbus\.example/posts/\d+\.json").mock(
+            return_value=httpx.Response(404, json=fixture_json("discourse", "error_404")))
+        return route
+
 
 class YouTubeHarness(HttpxHarness):
     type = "youtube"

@@ -89,10 +89,10 @@ def test_page_cap_resumes_from_the_page_token(fast_retry):
     base = seed.fetch(start.next_cursor)  # watermark at the oldest thread
     assert ids(base) == ["UgwSRpgkjCe6OHHe3IJ4AaABAg"]
     respx.get(THREADS).mock(side_effect=[ok("comment_threads_paged_1"), ok("comment_threads_paged_2")])
-    capped = make_source(fast_retry, search=False, max_pages=1).fetch(base.next_cursor)
+    capped = make_source(fast_retry, search=False, max_pages=1, max_delay=0).fetch(base.next_cursor)
     assert not capped.exhausted and capped.stats["gap/page_limit"] == 1
     assert json.loads(capped.next_cursor)["streams"]["comments"]["resume"]["page_token"]
-    rest = make_source(fast_retry, search=False, max_pages=1).fetch(capped.next_cursor)
+    rest = make_source(fast_retry, search=False, max_pages=1, max_delay=0).fetch(capped.next_cursor)
     assert rest.exhausted and rest.mentions == []  # page 2 holds only the thread read before
     every = ids(base) + ids(capped) + ids(rest)
     assert len(every) == len(set(every)) == 4
@@ -223,20 +223,82 @@ def test_a_caught_up_poll_reads_only_new_threads_plus_the_one_it_stops_at(fast_r
             **top, "id": thread["id"], "snippet": {**top["snippet"], "publishedAt": stamp}}}
     server = ThreadServer(older)
     respx.get(THREADS).mock(side_effect=server)
-    first = make_source(fast_retry, search=False).fetch(None)
+    first = make_source(fast_retry, search=False, max_delay=0).fetch(None)
     assert len(first.mentions) == 40
     server.returned.clear()
-    learn = make_source(fast_retry, search=False).fetch(first.next_cursor)  # the newest thread, for its ETag
+    learn = make_source(fast_retry, search=False, max_delay=0).fetch(first.next_cursor)  # the newest thread, for its ETag
     assert learn.mentions == [] and server.returned == [older[0]["id"]] and server.sizes[-1] == 1
     server.returned.clear()
-    idle = make_source(fast_retry, search=False).fetch(learn.next_cursor)
+    idle = make_source(fast_retry, search=False, max_delay=0).fetch(learn.next_cursor)
     assert idle.mentions == [] and server.not_modified == 1 and server.returned == []
     assert idle.stats["not_modified"] == 1 and idle.rate_limit.remaining == 10_000 - 3  # still a unit
     server.threads = [threads[1], threads[2], *older]  # two new threads on top
-    busy = make_source(fast_retry, search=False).fetch(idle.next_cursor)
+    busy = make_source(fast_retry, search=False, max_delay=0).fetch(idle.next_cursor)
     assert [m.external_id for m in busy.mentions if "." not in m.external_id] == [threads[1]["id"], threads[2]["id"]]
     assert server.returned == [threads[1]["id"], threads[2]["id"], older[0]["id"]]  # new ones + one overlap
     assert server.sizes[-3:] == [1, 1, 1]
     server.returned.clear()
-    again = make_source(fast_retry, search=False).fetch(busy.next_cursor)
+    again = make_source(fast_retry, search=False, max_delay=0).fetch(busy.next_cursor)
     assert again.mentions == [] and server.returned == [] and server.not_modified == 2
+
+
+def threads_a_minute_apart(n: int, newest: datetime, prefix: str) -> list[dict]:
+    base = fixture_json("youtube", "comment_threads_page1")["items"][2]
+    out = []
+    for k in range(n):
+        top = base["snippet"]["topLevelComment"]
+        stamp = (newest - timedelta(minutes=k)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append({**base, "id": f"{prefix}{k:020d}", "snippet": {**base["snippet"], "topLevelComment": {
+            **top, "id": f"{prefix}{k:020d}", "snippet": {**top["snippet"], "publishedAt": stamp}}}})
+    return out
+
+
+@respx.mock
+def test_the_channel_is_read_when_about_comments_per_read_threads_are_expected(fast_retry):
+    """A read that finds n new threads returns n + 1 (the one it stops at), so a caught-up
+    channel is read when its learnt rate expects `comments_per_read` new threads, or after
+    `max_delay`; in between a poll sends nothing."""
+    old = threads_a_minute_apart(5, NOW, "UgOld")
+    server = ThreadServer(old)
+    respx.get(THREADS).mock(side_effect=server)
+    first = make_source(fast_retry, search=False).fetch(None)
+    assert len(first.mentions) == 5
+    # 20 new threads, one a minute, over the next 20 minutes
+    server.threads = threads_a_minute_apart(20, NOW + timedelta(minutes=20), "UgNew") + old
+    early = make_source(fast_retry, now=NOW + timedelta(minutes=20), search=False).fetch(first.next_cursor)
+    assert early.mentions == [] and early.stats["comments/not_due"] == 1  # no rate learnt yet: max_delay
+    later = NOW + timedelta(minutes=30)
+    read = make_source(fast_retry, now=later, search=False, max_pages=50).fetch(early.next_cursor)
+    assert len(read.mentions) == 20 and len(server.returned) == 5 + 20 + 1  # the new ones and one more
+    entry = json.loads(read.next_cursor)["streams"]["comments"]
+    assert entry["rate"] == pytest.approx(20 / 1800) and entry["read_at"] == later.timestamp()
+    # at 20 threads in 30 minutes, 10 are expected after 15 minutes
+    calls = len(server.returned)
+    quiet = make_source(fast_retry, now=later + timedelta(minutes=10), search=False).fetch(read.next_cursor)
+    assert quiet.stats["comments/not_due"] == 1 and len(server.returned) == calls
+    due = make_source(fast_retry, now=later + timedelta(minutes=15), search=False).fetch(read.next_cursor)
+    assert "comments/not_due" not in due.stats and server.not_modified == 1  # nothing new after all
+
+
+@respx.mock
+def test_pages_are_sized_to_the_threads_expected_above_the_watermark(fast_retry):
+    """Forty new threads a minute apart, in a steady stream since the watermark: pages grow
+    with the density the read sees and shrink as it nears the watermark, so the read
+    returns the forty and only the one thread it stops at (the page that reaches it ends
+    there). (A quiet stretch just above the watermark can make the last page return a
+    few more: the sizing assumes the threads spread evenly.)"""
+    old = threads_a_minute_apart(3, NOW - timedelta(minutes=81), "UgOld")
+    server = ThreadServer(old)
+    respx.get(THREADS).mock(side_effect=server)
+    first = make_source(fast_retry, now=NOW - timedelta(minutes=81), search=False).fetch(None)
+    server.threads = threads_a_minute_apart(40, NOW - timedelta(minutes=41), "UgMid") + old
+    learnt = make_source(fast_retry, now=NOW - timedelta(minutes=40), search=False, max_pages=50).fetch(
+        first.next_cursor)
+    assert json.loads(learnt.next_cursor)["streams"]["comments"]["rate"] == pytest.approx(40 / (41 * 60))
+    server.returned.clear()
+    server.sizes.clear()
+    server.threads = threads_a_minute_apart(40, NOW, "UgNew") + server.threads
+    batch = make_source(fast_retry, search=False, max_delay=0, max_pages=50).fetch(learnt.next_cursor)
+    assert len(batch.mentions) == 40
+    assert server.returned == [t["id"] for t in server.threads[:41]]  # the forty, then one already read
+    assert max(server.sizes) > 5 and len(server.sizes) < 20, server.sizes  # not a thread a page throughout
