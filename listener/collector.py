@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from listener.pipeline import BatchResult, CursorConflict, Pipeline
 from listener.sources import build_source
+from listener.sources._common import RetryPolicy
 from listener.types import Source
 from socialear.config import RulesConfig, SourceConfig
 from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
@@ -110,6 +111,8 @@ class Collector:
             return cached[1]
         brands = [b for b in rules.brands if cfg.brands is None or b.name in cfg.brands]
         src = build_source(name, cfg.type, cfg.options, env=self.env, client=self.clients.get(name), brands=brands)
+        if isinstance(getattr(src, "retry", None), RetryPolicy):
+            src.retry.stopping = self.stopping  # type: ignore[attr-defined]  # waits inside a fetch end on shutdown
         self._sources[name] = (cfg, src)
         return src
 

@@ -11,6 +11,7 @@ for it. `PermanentError` (401/403/400) is never retried.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,19 @@ class RetryPolicy:
     max_total: float = 30.0  # seconds, waits included
     wait: wait_base = field(default_factory=lambda: wait_exponential_jitter(initial=1, max=8))
     sleep: Callable[[float], None] = time.sleep
+    # Set by the collector on shutdown: a source that paces itself inside one fetch (the
+    # Discourse walk) stops waiting and ends the fetch with what it read, so SIGTERM is
+    # not held up for the length of the pacing.
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def pause(self, seconds: float) -> bool:
+        """Wait `seconds`; False, at once, when the service is stopping."""
+        if self.stopping.is_set():
+            return False
+        if self.sleep is time.sleep:
+            return not self.stopping.wait(seconds)
+        self.sleep(seconds)
+        return not self.stopping.is_set()
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -383,7 +383,9 @@ class DiscourseSource(PlatformSource):
                     bump(stats, "walk/budget_spent")
                     break
                 requests += 1
-                self._pace(requests)
+                if not self._pace(requests):  # the service is stopping: keep what was read
+                    run.paced = True
+                    break
                 if self._read_post(post_id, run, stats):
                     top, misses, found_at = post_id, 0, now
                     continue
@@ -397,7 +399,8 @@ class DiscourseSource(PlatformSource):
                     if requests >= self.options.max_requests:
                         break
                     requests += 1
-                    self._pace(requests)
+                    if not self._pace(requests):
+                        break
                     probe = post_id + (1 << n)
                     if self._read_post(probe, run, stats):
                         bump(stats, "walk/hole_skipped")
@@ -416,11 +419,13 @@ class DiscourseSource(PlatformSource):
                 entry["leap_at"] = leap_at
         return caught_up
 
-    def _pace(self, requests: int) -> None:
+    def _pace(self, requests: int) -> bool:
         """Past the first BURST requests of a poll, wait so the walk keeps to
-        `requests_per_minute` (through the retry policy's sleep, which tests replace)."""
+        `requests_per_minute` (through the retry policy, whose sleep tests replace);
+        False when the service is stopping."""
         if requests > BURST:
-            self.retry.sleep(60.0 / self.options.requests_per_minute)
+            return self.retry.pause(60.0 / self.options.requests_per_minute)
+        return not self.retry.stopping.is_set()
 
     def _read_post(self, post_id: int, run: _Run, stats: dict[str, int]) -> bool:
         """`GET /posts/<id>.json` and keep the post if it is for us. False when the id

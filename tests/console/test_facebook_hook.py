@@ -143,3 +143,13 @@ def test_the_poll_does_not_store_a_webhook_item_twice(engine: Engine) -> None:
     outcome = Collector(engine, lambda: RULES, env=ENV).poll("fb-page")
     assert outcome.ok, outcome.error
     assert outcome.result.stored == 0 and len(mentions(engine)) == 1
+
+
+def test_the_collector_hands_its_stop_signal_to_the_sources_waits(engine: Engine) -> None:
+    """A source's in-fetch waits (retry backoff, pacing) end on shutdown: the collector
+    gives every source it builds its own `stopping` event."""
+    collector = Collector(engine, lambda: RULES, env=ENV)
+    source = collector.source("fb-page")
+    assert source.retry.stopping is collector.stopping  # type: ignore[attr-defined]
+    collector.stopping.set()
+    assert source.retry.pause(60.0) is False  # type: ignore[attr-defined]

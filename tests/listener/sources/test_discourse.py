@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -11,6 +13,7 @@ import pytest
 import respx
 from source_helpers import NIMBUS, fixture_json
 
+from listener.sources._common import RetryPolicy
 from listener.sources.discourse import DiscourseSource
 from socialear.errors import BadCredentials, NotConfigured, RateLimited
 
@@ -332,3 +335,25 @@ def test_webhook_mode_needs_the_webhook_secret():
     source = DiscourseSource.from_options(
         "d", {"base_url": BASE, "webhook": True}, env={"DISCOURSE_WEBHOOK_SECRET": "s"}, brands=[NIMBUS])
     assert source.options.webhook and source.options.webhook_silence == 3600
+
+
+@respx.mock
+def test_a_stopping_service_ends_the_paced_walk_with_what_it_read() -> None:
+    """SIGTERM during a long paced walk (200 requests at 120 a minute is 80 s) must not
+    hold the service up: the wait ends at once and the fetch returns the posts read so
+    far, its cursor just past them, so the next start reads on from there."""
+    posts = {i: dict(newer_posts()[48220], id=i, raw=f"Nimbus post {i}") for i in range(101, 251)}
+    forum = PostsById(posts)
+    respx.get(url__regex=rf"^{BASE}/posts/\d+\.json$").mock(side_effect=forum)
+    policy = RetryPolicy()  # the real, waiting sleep
+    source = make_source(policy, max_requests=200, requests_per_minute=1)  # 60 s a request past the burst
+    stopper = threading.Timer(0.3, policy.stopping.set)
+    stopper.start()
+    started = time.monotonic()
+    try:
+        batch = source.fetch(walk_cursor(100))
+    finally:
+        stopper.cancel()
+    assert time.monotonic() - started < 5
+    assert [int(i) for i in ids(batch)] == list(range(101, 141))  # the burst, read before the wait
+    assert batch.exhausted and json.loads(batch.next_cursor)["streams"]["posts"]["since"] == 140
