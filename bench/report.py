@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa  # noqa: E402
 
-from console.reports import build_competitor_report  # noqa: E402
+from reports import build_competitor_report  # noqa: E402
 from socialear.config import Brand, Category, RulesConfig  # noqa: E402
 from storage import models as t  # noqa: E402
 from storage import rollups  # noqa: E402

@@ -209,7 +209,7 @@ def test_migration_0011_backfills_the_day_twins_and_the_care_rollup(db_url: str)
     exact `rollup_care` from the upgrade."""
     from datetime import timedelta
 
-    from tests.console.report_data import add_escalation
+    from tests.reports.report_data import add_escalation
 
     engine = make_engine(db_url)
     try:

@@ -1,6 +1,6 @@
 """The competitor report: one dict, built from the rollups plus a few bounded reads.
 
-See `console/reports/__init__.py` for the JSON shape. Costs: every count comes from the
+See `reports/__init__.py` for the JSON shape. Costs: every count comes from the
 rollups (storage/rollups.py); top posts, top authors, spike examples and care read rows
 through indexes with fixed limits (storage/report_queries.py). So the time of a report
 depends on the period's hours and brands, not on how many mentions they hold.
@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from console.reports import spikes as spk
-from console.reports.logodds import distinctive_terms
-from console.reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
-from console.reports.terms import mention_terms
+from reports import spikes as spk
+from reports.logodds import distinctive_terms
+from reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
+from reports.terms import mention_terms
 from socialear.config import RulesConfig
 from storage import report_queries as rq
 from storage import rollups
