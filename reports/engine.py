@@ -457,13 +457,6 @@ class _CareCell:
         self.n = self.met = self.breached = 0
         self.hist: Counter[int] = Counter()
 
-    def add(self, bucket: int, n: int, met: int, breached: int) -> None:
-        self.n += n
-        self.met += met
-        self.breached += breached
-        if bucket >= 0:
-            self.hist[bucket] += n
-
     def stats(self) -> dict[str, Any]:
         """First response = the earlier of the first reply and the resolution (an
         escalation closed without a public reply was handled too). Within SLA:
@@ -492,11 +485,14 @@ def care_performance(conn: Connection, own: list[str], start: datetime, end: dat
     by_queue: dict[str, _CareCell] = defaultdict(_CareCell)
     by_cat: dict[str, _CareCell] = defaultdict(_CareCell)
     status: Counter[str] = Counter()
+    none = ("(none)",)
     for queue, cats, state, bucket, n, met, breached in rq.care_histogram(conn, own, start, end, now):
-        overall.add(bucket, n, met, breached)
-        by_queue[queue].add(bucket, n, met, breached)
-        for c in cats or ("(none)",):
-            by_cat[c].add(bucket, n, met, breached)
+        for cell in (overall, by_queue[queue], *(by_cat[c] for c in cats or none)):
+            cell.n += n
+            cell.met += met
+            cell.breached += breached
+            if bucket >= 0:
+                cell.hist[bucket] += n
         status[state] += n
     return {
         "brands": own,
