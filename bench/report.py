@@ -12,7 +12,8 @@ Rows go in with `executemany` in large batches, and the rollups with the very fu
 the pipeline calls in its transaction (`storage.rollups.add_mentions`); the care rollup
 is kept by the database's own triggers as the escalations go in (migration 0011).
 
-Then, in the same run, it times (median of 3, after one warm-up each):
+Then, in the same run, it times (median of 5, after one warm-up each, the two
+measurements interleaved so that both see the same load):
 * `report_s`: `build_competitor_report` over the whole 90 days, all brands;
 * `scan_s`: `SELECT sum(length(text)) FROM mention`, one pass over the mentions' text
   (the cost of the naive report);
@@ -167,14 +168,19 @@ def _cumulative(weights: list[float]) -> Any:
         yield total
 
 
-def _median_time(fn: Any, repeat: int = 3) -> float:
-    fn()  # warm-up: both measurements run on a warm cache
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
+def _median_times(fns: list[Any], repeat: int = 5) -> list[float]:
+    """Median seconds of each function, after one warm-up each (both measurements run on
+    a warm cache). The runs are interleaved (a, b, a, b, ...), so on a shared, noisy
+    machine both see the same load and their ratio is fair."""
+    for fn in fns:
         fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, out in zip(fns, samples, strict=True):
+            started = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - started)
+    return [statistics.median(x) for x in samples]
 
 
 def measure(engine: Any) -> tuple[float, float]:
@@ -187,7 +193,8 @@ def measure(engine: Any) -> tuple[float, float]:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT sum(length(text)) FROM mention")).scalar()
 
-    return _median_time(report), _median_time(scan)
+    report_s, scan_s = _median_times([report, scan])
+    return report_s, scan_s
 
 
 class Database:
