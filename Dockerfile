@@ -14,6 +14,7 @@ COPY platforms platforms
 COPY listener listener
 COPY responders responders
 COPY storage storage
+COPY reports reports
 COPY console console
 RUN python -m build --wheel --outdir /wheels . \
  && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/*.whl

@@ -30,7 +30,7 @@ test: $(DEVSTAMP)
 ## lint: ruff, mypy and the layering contracts of docs/architecture.md (import-linter); CI runs it
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy socialear platforms listener responders storage console
+	$(BIN)/mypy socialear platforms storage reports listener responders console
 	$(BIN)/lint-imports
 
 ## native: recompile the scorer's hot modules (mypyc) after editing them; until then they run from source

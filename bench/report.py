@@ -1,6 +1,6 @@
 """Report benchmark: the competitor report reads rollups, so it does not grow with mentions.
 
-    python bench/report.py [--n 1000000] [--small-n 10000] [--database-url URL]
+    python bench/report.py [--n 1000000] [--small-n 10000] [--database-url URL] [--keep DIR]
 
 For each size, a fresh database (SQLite: a temporary file; PostgreSQL: a fresh schema in
 the URL's database, dropped afterwards) is built by the production migrations and filled
@@ -12,12 +12,20 @@ Rows go in with `executemany` in large batches, and the rollups with the very fu
 the pipeline calls in its transaction (`storage.rollups.add_mentions`); the care rollup
 is kept by the database's own triggers as the escalations go in (migration 0011).
 
-Then, in the same run, it times (median of 3, after one warm-up each):
+Then, in the same run, it times (median of 5, after one warm-up each, the two
+measurements interleaved so that both see the same load):
 * `report_s`: `build_competitor_report` over the whole 90 days, all brands;
 * `scan_s`: `SELECT sum(length(text)) FROM mention`, one pass over the mentions' text
   (the cost of the naive report);
 and prints one JSON object: ratio = report_s / scan_s (target <= 0.25) and growth =
 report_s / small_n_report_s (target <= 5).
+
+`--keep DIR` keeps each filled database (SQLite: DIR/bench-report-N.db; PostgreSQL: the
+schema bench_report_keep_N) and reuses it on the next run when it holds exactly N bench
+mentions (the fill is deterministic: same seed, same rows), so repeated measurements
+skip the 10+ minute fill at N=1,000,000. A reused database is brought to the current
+migration first, so a new migration's back-fill runs on it as it would in production;
+`fill_s` is then 0 and `reused` true.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa  # noqa: E402
 
-from console.reports import build_competitor_report  # noqa: E402
+from reports import build_competitor_report  # noqa: E402
 from socialear.config import Brand, Category, RulesConfig  # noqa: E402
 from storage import models as t  # noqa: E402
 from storage import rollups  # noqa: E402
@@ -160,14 +168,19 @@ def _cumulative(weights: list[float]) -> Any:
         yield total
 
 
-def _median_time(fn: Any, repeat: int = 3) -> float:
-    fn()  # warm-up: both measurements run on a warm cache
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
+def _median_times(fns: list[Any], repeat: int = 5) -> list[float]:
+    """Median seconds of each function, after one warm-up each (both measurements run on
+    a warm cache). The runs are interleaved (a, b, a, b, ...), so on a shared, noisy
+    machine both see the same load and their ratio is fair."""
+    for fn in fns:
         fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, out in zip(fns, samples, strict=True):
+            started = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - started)
+    return [statistics.median(x) for x in samples]
 
 
 def measure(engine: Any) -> tuple[float, float]:
@@ -180,42 +193,78 @@ def measure(engine: Any) -> tuple[float, float]:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT sum(length(text)) FROM mention")).scalar()
 
-    return _median_time(report), _median_time(scan)
+    report_s, scan_s = _median_times([report, scan])
+    return report_s, scan_s
 
 
 class Database:
-    """A fresh database for one size: a temp SQLite file, or a PostgreSQL schema."""
+    """A database for one size: a fresh temp SQLite file or PostgreSQL schema, dropped
+    afterwards; or, with `keep`, a named one that is kept and reused (see --keep)."""
 
-    def __init__(self, base_url: str | None):
-        self.base_url = base_url
+    def __init__(self, base_url: str | None, n: int, keep: str | None = None):
+        self.base_url, self.n, self.keep = base_url, n, keep
         self.schema: str | None = None
         self.tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.postgres = bool(base_url and base_url.startswith("postgresql"))
 
     def __enter__(self) -> Any:
-        if self.base_url and self.base_url.startswith("postgresql"):
-            self.schema = f"bench_report_{secrets.token_hex(4)}"
+        if self.postgres and self.base_url:
+            self.schema = f"bench_report_keep_{self.n}" if self.keep else f"bench_report_{secrets.token_hex(4)}"
             admin = make_engine(self.base_url)
             with admin.begin() as conn:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{self.schema}"')
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             admin.dispose()
             url = sa.make_url(self.base_url)
             url = url.set(query={**url.query, "options": f"-csearch_path={self.schema}"})
             self.engine = make_engine(url.render_as_string(hide_password=False))
         else:
-            self.tmp = tempfile.TemporaryDirectory(prefix="bench-report-")
-            self.engine = make_engine(f"sqlite:///{os.path.join(self.tmp.name, 'bench.db')}")
+            if self.keep:
+                os.makedirs(self.keep, exist_ok=True)
+                path = os.path.join(self.keep, f"bench-report-{self.n}.db")
+            else:
+                self.tmp = tempfile.TemporaryDirectory(prefix="bench-report-")
+                path = os.path.join(self.tmp.name, "bench.db")
+            self.engine = make_engine(f"sqlite:///{path}")
         upgrade(self.engine)
         return self.engine
 
+    def filled(self) -> bool:
+        """A kept database that already holds this size's N bench mentions."""
+        if not self.keep:
+            return False
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM mention WHERE source = 'bench'")).scalar() or 0) == self.n
+
     def __exit__(self, *exc: object) -> None:
+        self.engine.dispose()
+        if not self.keep:
+            self.drop()
+
+    def drop(self) -> None:
+        """Remove the database (the engine is disposed first)."""
         self.engine.dispose()
         if self.schema and self.base_url:
             admin = make_engine(self.base_url)
             with admin.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{self.schema}" CASCADE')
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
             admin.dispose()
-        if self.tmp:
+        elif self.tmp:
             self.tmp.cleanup()
+        elif self.keep:
+            path = os.path.join(self.keep, f"bench-report-{self.n}.db")
+            for name in (path, path + "-wal", path + "-shm"):
+                if os.path.exists(name):
+                    os.remove(name)
+
+    def ready(self) -> tuple[Any, float, bool]:
+        """(engine, seconds spent filling, whether a kept database was reused)."""
+        engine = self.__enter__()
+        if self.filled():
+            return engine, 0.0, True
+        if self.keep:  # a kept database with a broken or different fill: start it again
+            self.drop()
+            engine = self.__enter__()
+        return engine, fill(engine, self.n), False
 
 
 def main() -> None:
@@ -223,13 +272,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--small-n", type=int, default=10_000)
     parser.add_argument("--database-url", default=None, help="postgresql+psycopg://... (default: SQLite)")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="keep the filled databases (SQLite files in DIR; PostgreSQL schemas) and reuse them")
     args = parser.parse_args()
-    with Database(args.database_url) as engine:
-        fill_small = fill(engine, args.small_n)
+    small_db = Database(args.database_url, args.small_n, args.keep)
+    try:
+        engine, fill_small, _ = small_db.ready()
         small_report, small_scan = measure(engine)
-    with Database(args.database_url) as engine:
-        fill_big = fill(engine, args.n)
+    finally:
+        small_db.__exit__(None, None, None)
+    big_db = Database(args.database_url, args.n, args.keep)
+    try:
+        engine, fill_big, reused = big_db.ready()
         report_s, scan_s = measure(engine)
+    finally:
+        big_db.__exit__(None, None, None)
     print(json.dumps({
         "n": args.n,
         "report_s": round(report_s, 4),
@@ -240,6 +297,7 @@ def main() -> None:
         "growth": round(report_s / small_report, 2),
         "small_n_scan_s": round(small_scan, 5),
         "fill_s": round(fill_big + fill_small, 1),
+        "reused": reused,
         "database": "postgresql" if args.database_url and args.database_url.startswith("postgresql") else "sqlite",
     }))
 

@@ -413,9 +413,8 @@ _register_optional()
 
 
 def _register_reports() -> None:
-    """`socialear report ...` (console/reports/cli.py)."""
-    from console.reports import digest_cli  # noqa: F401  (adds `report send`)
-    from console.reports.cli import report_app
+    """`socialear report ...` (console/report_cli.py)."""
+    from console.report_cli import report_app
 
     app.add_typer(report_app, name="report")
 

@@ -35,6 +35,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from reports import ReportError, build_competitor_report
+from reports.html import render_html
+from reports.period import ceil_hour, floor_hour
 from responders.alerts import defang
 from responders.backoff import next_delay
 from socialear.config import ReportDigest, RulesConfig, parse_duration
@@ -126,9 +129,6 @@ def summary(report: Mapping[str, Any], link: str | None) -> str:
 
 def build(engine: Engine, rules: RulesConfig, digest: ReportDigest,
           now: datetime) -> dict[str, Any]:
-    from console.reports import ReportError, build_competitor_report
-    from console.reports.period import ceil_hour, floor_hour
-
     end = ceil_hour(now)
     start = floor_hour(now - parse_duration(digest.period))
     try:
@@ -142,8 +142,6 @@ def deliver(engine: Engine, rules: RulesConfig, digest: ReportDigest, *, now: da
             notify: Notify = apprise_notify, env: Mapping[str, str] | None = None) -> int:
     """Build and send one digest to all its recipients; returns how many; DigestError if
     any recipient could not be reached (or there is nothing to report)."""
-    from console.reports.html import render_html
-
     urls = recipients(digest, env)
     if not urls:
         raise DigestError(f"report {digest.name!r}: no recipients "

@@ -2,7 +2,7 @@
 
 When: the scheduler calls `SpikeAlerter.check()` after every poll that stored something,
 so a spike is seen within one poll of its data arriving. Detection is the report
-engine's (`console.reports.recent_spikes`: the seasonal baseline and count-aware test),
+engine's (`reports.recent_spikes`: the seasonal baseline and count-aware test),
 on the own brand and every competitor; a competitor's outage is a marketing opportunity,
 the own brand's a crisis, and the message says which.
 
@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from reports import recent_spikes
 from responders.alerts import Send, defang
 from socialear.config import RulesConfig
 from storage.alert_models import SpikeAlert
@@ -107,15 +108,11 @@ class SpikeAlerter:
         detect: Detect | None = None,
         clock: Callable[[], datetime] = utcnow,
     ):
-        if detect is None:
-            from console.reports import recent_spikes
-
-            detect = recent_spikes
         self.engine = engine
         self.rules = rules
         self.senders = list(senders)
         self.instance_id = instance_id
-        self.detect = detect
+        self.detect = detect or recent_spikes
         self.clock = clock
         self._lock = threading.Lock()  # polls of several sources finish at once
 

@@ -208,6 +208,13 @@ class Escalation(SQLModel, table=True):
         # (migration 0011; it replaced 0004's (brand, created_at)).
         sa.Index("ix_escalation_brand_created_at_care", "brand", "created_at", "queue", "status", "sla_due",
                  "replied_at", "resolved_at", "categories"),
+        # The same columns for the unanswered escalations only (the open backlog, whose
+        # breach depends on when the report asks): a report reads the backlog of its whole
+        # days here, visiting no answered escalation (migration 0012).
+        sa.Index("ix_escalation_backlog_care", "brand", "created_at", "queue", "status", "sla_due",
+                 "replied_at", "resolved_at", "categories",
+                 sqlite_where=sa.text("replied_at IS NULL AND resolved_at IS NULL"),
+                 postgresql_where=sa.text("replied_at IS NULL AND resolved_at IS NULL")),
         # The agent's queue orders (migration 0008): urgency within priority, SLA, age.
         sa.Index(
             "ix_escalation_status_priority_urgency_sla",

@@ -19,15 +19,18 @@ rows, and each read is bounded so a report's cost does not grow with the data:
   so a whole period is represented, not its last day; one statement per brand through
   the partial index `ix_mention_negative_brand_created_at` (stored negative posts only).
 * care performance: answered escalations of the period's whole days from `rollup_care`
-  (storage/rollups.py, kept by triggers); the hours at the period's ends and the
-  unanswered backlog from the escalations through the covering index
-  `ix_escalation_brand_created_at_care` (`care_histogram`).
+  (storage/rollups.py, kept by triggers); the hours at the period's ends from the
+  escalations through the covering index `ix_escalation_brand_created_at_care`, and the
+  unanswered backlog of the whole days through its partial twin
+  `ix_escalation_backlog_care`, which holds only unanswered escalations, so a period's
+  answered ones are not walked past (`care_histogram`).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -99,26 +102,19 @@ def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: date
     in one statement); then one statement reads each top author's most engaged post of
     the period (a window function over their mentions, found through the author index).
     """
-    mt, at = table(t.Mention), table(t.Author)
     found: dict[str, list[tuple[int, int, int, int, int]]] = {b: [] for b in brands}  # author, followers, n, eng, neg
+    chunks, stats_q, best_q = _reach_statements()
+    period: dict[str, Any] = {"brands": list(brands), "start": start, "end": end}
     last: tuple[int, int] | None = None
-    in_period = (mt.c.brand.in_(brands), mt.c.created_at >= start, mt.c.created_at < end, mt.c.deleted_at.is_(None))
     for _ in range(MAX_AUTHOR_CHUNKS):
-        q = sa.select(at.c.id, at.c.followers).order_by(at.c.followers.desc(), at.c.id.desc()).limit(AUTHOR_CHUNK)
-        if last is not None:
-            q = q.where(sa.or_(at.c.followers < last[0], sa.and_(at.c.followers == last[0], at.c.id < last[1])))
-        chunk = [(int(i), int(f or 0)) for i, f in conn.execute(q).all()]
+        params = {} if last is None else {"followers": last[0], "id": last[1]}
+        chunk = [(int(i), int(f or 0)) for i, f in conn.execute(chunks[last is not None], params).all()]
         if not chunk:
             break
         last = (chunk[-1][1], chunk[-1][0])
-        negative = sa.func.sum(sa.case((mt.c.sentiment_label == "negative", 1), else_=0))
         stats = {
             (int(a), str(b)): (int(n), int(e or 0), int(neg or 0))
-            for a, b, n, e, neg in conn.execute(
-                sa.select(mt.c.author_id, mt.c.brand, sa.func.count(), sa.func.sum(mt.c.engagement), negative)
-                .where(mt.c.author_id.in_([i for i, _ in chunk]), *in_period)
-                .group_by(mt.c.author_id, mt.c.brand)
-            )
+            for a, b, n, e, neg in conn.execute(stats_q, {**period, "authors": [i for i, _ in chunk]})
         }
         for brand in brands:
             for author_id, followers in chunk:
@@ -129,16 +125,8 @@ def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: date
     authors = sorted({a for v in found.values() for a, *_ in v})
     best: dict[tuple[int, str], Any] = {}
     if authors:
-        rank = sa.func.row_number().over(partition_by=(mt.c.author_id, mt.c.brand),
-                                         order_by=(mt.c.engagement.desc(), mt.c.id)).label("rank")
-        ranked = (
-            sa.select(*_post_columns(), mt.c.brand, rank)
-            .select_from(mt.join(at, at.c.id == mt.c.author_id))
-            .where(mt.c.author_id.in_(authors), *in_period)
-            .subquery()
-        )
         best = {(int(r.author_id), str(r.brand)): r
-                for r in conn.execute(sa.select(ranked).where(ranked.c.rank == 1)).all()}
+                for r in conn.execute(best_q, {**period, "authors": authors}).all()}
     out: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
     for brand in brands:
         posts: list[dict[str, Any]] = []
@@ -152,6 +140,34 @@ def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: date
                            "followers": followers, "mentions": n, "engagement": engagement, "negative": negative_n})
         out[brand] = (posts, people)
     return out
+
+
+@cache
+def _reach_statements() -> tuple[tuple[Any, Any], Any, Any]:
+    """`top_by_reach`'s statements, built once with every value a parameter: ((the first
+    chunk of authors, a next chunk after (followers, id)), one chunk's counts per author
+    and brand in the period, each top author's most engaged post of the period)."""
+    mt, at = table(t.Mention), table(t.Author)
+    first = sa.select(at.c.id, at.c.followers).order_by(at.c.followers.desc(), at.c.id.desc()).limit(AUTHOR_CHUNK)
+    after = first.where(sa.or_(at.c.followers < sa.bindparam("followers"),
+                               sa.and_(at.c.followers == sa.bindparam("followers"), at.c.id < sa.bindparam("id"))))
+    created_type = mt.c.created_at.type
+    in_period = (mt.c.brand.in_(sa.bindparam("brands", expanding=True)),
+                 mt.c.created_at >= sa.bindparam("start", type_=created_type),
+                 mt.c.created_at < sa.bindparam("end", type_=created_type), mt.c.deleted_at.is_(None))
+    authors = mt.c.author_id.in_(sa.bindparam("authors", expanding=True))
+    negative = sa.func.sum(sa.case((mt.c.sentiment_label == "negative", 1), else_=0))
+    stats = (sa.select(mt.c.author_id, mt.c.brand, sa.func.count(), sa.func.sum(mt.c.engagement), negative)
+             .where(authors, *in_period).group_by(mt.c.author_id, mt.c.brand))
+    rank = sa.func.row_number().over(partition_by=(mt.c.author_id, mt.c.brand),
+                                     order_by=(mt.c.engagement.desc(), mt.c.id)).label("rank")
+    ranked = (
+        sa.select(*_post_columns(), mt.c.brand, rank)
+        .select_from(mt.join(at, at.c.id == mt.c.author_id))
+        .where(authors, *in_period)
+        .subquery()
+    )
+    return (first, after), stats, sa.select(ranked).where(ranked.c.rank == 1)
 
 
 def window_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
@@ -184,25 +200,40 @@ def text_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
     statement (a UNION ALL of the slices, each a bounded index range). Negative posts are
     read through `ix_mention_negative_brand_created_at`, a partial index that holds only
     stored negative mentions, so no other row is visited."""
-    mt = table(t.Mention)
     step = (end - start) / slices
+    params: dict[str, Any] = {"brand": brand, "per_slice": per_slice}
+    for i in range(slices):
+        params[f"from_{i}"] = start + step * i
+        params[f"to_{i}"] = start + step * (i + 1) if i < slices - 1 else end
+    stmt = _text_sample_statement(conn.dialect.name, negative_only, slices)
+    return [(int(i_), str(text or "")) for i_, text in conn.execute(stmt, params).all()]
+
+
+@cache
+def _text_sample_statement(dialect: str, negative_only: bool, slices: int) -> Any:
+    """`text_sample`'s statement, built once per shape with every value a parameter:
+    building and compiling a 12-part union cost more CPU than running it (~3 ms a brand)."""
+    mt = table(t.Mention)
     index = "ix_mention_negative_brand_created_at" if negative_only else "ix_mention_brand_created_at"
+    created_type = mt.c.created_at.type
     parts = []
     for i in range(slices):
-        a, b = start + step * i, (start + step * (i + 1) if i < slices - 1 else end)
         q = (
             sa.select(mt.c.id, mt.c.text, mt.c.created_at)
-            .where(mt.c.brand == brand, mt.c.created_at >= a, mt.c.created_at < b, mt.c.deleted_at.is_(None))
+            .where(mt.c.brand == sa.bindparam("brand"),
+                   mt.c.created_at >= sa.bindparam(f"from_{i}", type_=created_type),
+                   mt.c.created_at < sa.bindparam(f"to_{i}", type_=created_type),
+                   mt.c.deleted_at.is_(None))
             .order_by(mt.c.created_at, mt.c.id)
-            .limit(per_slice)
+            .limit(sa.bindparam("per_slice", type_=sa.Integer))
         )
         if negative_only:
             q = q.where(NEGATIVE)
-        if conn.dialect.name == "sqlite":
+        if dialect == "sqlite":
             q = q.with_hint(mt, f"INDEXED BY {index}", "sqlite")
         sub = q.subquery()
         parts.append(sa.select(sub.c.id, sub.c.text))
-    return [(int(i_), str(text or "")) for i_, text in conn.execute(sa.union_all(*parts)).all()]
+    return sa.union_all(*parts)
 
 
 # First-response times are counted in geometric buckets (10 s .. ~60 days, x1.1 apart),
@@ -213,6 +244,9 @@ RESPONSE_BUCKETS: list[float] = [10.0 * 1.1**i for i in range(rollups.CARE_BUCKE
 
 
 CareRow = tuple[str, tuple[str, ...], str, int, int, int, int]
+# Unanswered: neither replied nor resolved (care_sql's `first` IS NULL). A literal, as the
+# partial index `ix_escalation_backlog_care` spells it, so the planners match the two.
+BACKLOG = sa.text("escalation.replied_at IS NULL AND escalation.resolved_at IS NULL")
 
 
 def _care_raw(conn: Connection, brands: list[str], start: datetime, end: datetime, now: datetime,
@@ -220,9 +254,16 @@ def _care_raw(conn: Connection, brands: list[str], start: datetime, end: datetim
     """Escalations created in [start, end) grouped as the care rollup is, read through
     `ix_escalation_brand_created_at_care` (it holds every column used: no table row is
     visited on SQLite). The expressions are the rollup's own (`rollups.care_sql`)."""
+    stmt = _care_raw_statement(conn.dialect.name, unanswered_only)
+    return list(conn.execute(stmt, {"brands": list(brands), "start": start, "end": end, "now": now}).all())
+
+
+@cache
+def _care_raw_statement(dialect: str, unanswered_only: bool) -> Any:
+    """`_care_raw`'s statement, built once per dialect with every value a parameter."""
     et = table(t.Escalation)
-    e: dict[str, Any] = {k: sa.literal_column(v) for k, v in rollups.care_sql(conn.dialect.name, "escalation").items()}
-    now_param = sa.bindparam("now", now, type_=et.c.sla_due.type)
+    e: dict[str, Any] = {k: sa.literal_column(v) for k, v in rollups.care_sql(dialect, "escalation").items()}
+    now_param = sa.bindparam("now", type_=et.c.sla_due.type)
     breached = sa.case(
         (sa.and_(e["first"].is_not(None), et.c.sla_due.is_not(None), e["first"] > et.c.sla_due), 1),
         (sa.and_(e["first"].is_(None), et.c.sla_due < now_param), 1),
@@ -231,12 +272,30 @@ def _care_raw(conn: Connection, brands: list[str], start: datetime, end: datetim
     q = (
         sa.select(e["queue"], e["categories"], e["status"], e["bucket"], sa.func.count(), sa.func.sum(e["met"]),
                   sa.func.sum(breached))
-        .where(et.c.brand.in_(brands), et.c.created_at >= start, et.c.created_at < end)
+        .where(et.c.brand.in_(sa.bindparam("brands", expanding=True)),
+               et.c.created_at >= sa.bindparam("start", type_=et.c.created_at.type),
+               et.c.created_at < sa.bindparam("end", type_=et.c.created_at.type))
         .group_by(*(sa.literal_column(str(i)) for i in range(1, 5)))
     )
     if unanswered_only:
-        q = q.where(e["first"].is_(None))
-    return list(conn.execute(q).all())
+        # the partial index's own predicate (the same rows as `first IS NULL`), so both
+        # planners read the backlog from `ix_escalation_backlog_care` alone
+        q = q.where(BACKLOG)
+        if dialect == "sqlite":
+            q = q.with_hint(et, "INDEXED BY ix_escalation_backlog_care", "sqlite")
+    return q
+
+
+@cache
+def _care_rollup_statement() -> Any:
+    """Answered escalations of whole days from `rollup_care`, summed per group."""
+    rc = table(rollups.RollupCare)
+    return (
+        sa.select(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket, sa.func.sum(rc.c.n), sa.func.sum(rc.c.met))
+        .where(rc.c.brand.in_(sa.bindparam("brands", expanding=True)),
+               rc.c.day >= sa.bindparam("from_day"), rc.c.day < sa.bindparam("to_day"))
+        .group_by(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket)
+    )
 
 
 def care_histogram(conn: Connection, brands: list[str], start: datetime, end: datetime,
@@ -253,24 +312,25 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     escalations themselves through a covering index. Categories and status come back as
     text, decoded once per distinct value, not per row."""
     edges, days = rollups.split_hours(rollups.epoch_hour(start), rollups.epoch_hour(end))
-    rows: list[tuple[Any, ...]] = []
-    for a, b in edges:
-        rows += _care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now)
-    if days:
-        rc = table(rollups.RollupCare)
-        rows += [(*r[:5], r[5], r[4] - r[5]) for r in conn.execute(
-            sa.select(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket, sa.func.sum(rc.c.n), sa.func.sum(rc.c.met))
-            .where(rc.c.brand.in_(brands), rc.c.day >= days[0], rc.c.day < days[1])
-            .group_by(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket)
-        ).all()]
-        rows += _care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,
-                          unanswered_only=True)
     decoded: dict[str | None, tuple[str, ...]] = {}
     out: list[CareRow] = []
-    for queue, cat_text, state, b, n, m, br in rows:
-        if cat_text not in decoded:
-            decoded[cat_text] = tuple(json.loads(cat_text) if cat_text else ())
-        out.append((queue, decoded[cat_text], str(state), int(b), int(n), int(m or 0), int(br or 0)))
+
+    def add(rows: Any, answered: bool) -> None:
+        for queue, cat_text, state, b, n, m, *rest in rows:
+            cats = decoded.get(cat_text)
+            if cats is None:
+                cats = decoded[cat_text] = tuple(json.loads(cat_text) if cat_text else ())
+            # answered rollup rows: breached = n - met (an answered escalation either met its SLA or not)
+            br = n - m if answered else rest[0]
+            out.append((queue, cats, str(state), int(b), int(n), int(m or 0), int(br or 0)))
+
+    for a, b in edges:
+        add(_care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now), False)
+    if days:
+        add(conn.execute(_care_rollup_statement(), {"brands": list(brands), "from_day": days[0], "to_day": days[1]}),
+            True)
+        add(_care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,
+                      unanswered_only=True), False)
     return out
 
 

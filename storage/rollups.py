@@ -56,6 +56,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -486,14 +487,19 @@ def split_hours(start_hour: int, end_hour: int) -> tuple[list[tuple[int, int]], 
 
 def hourly_by_brand(
     conn: Connection, start_hour: int, end_hour: int, brands: Sequence[str]
-) -> list[tuple[int, str, int, int, int, int, int]]:
-    """(hour, brand, mentions, engagement, positive, neutral, negative), platforms summed."""
+) -> list[Sequence[Any]]:
+    """(hour, brand, mentions, engagement, positive, neutral, negative) rows, platforms summed."""
+    return list(conn.execute(_hourly_statement(), {"brands": list(brands), "start": start_hour, "end": end_hour}))
+
+
+@cache
+def _hourly_statement() -> Any:
+    """Built once, values as parameters: a report reads thousands of rows with it, and
+    rebuilding the statement each time cost as much CPU as reading them."""
     tbl = table(RollupBrandHour)
-    q = (
-        sa.select(tbl.c.hour, tbl.c.brand, *(tbl.c[c] for c in _COUNTS))
-        .where(tbl.c.brand.in_(list(brands)), tbl.c.hour >= start_hour, tbl.c.hour < end_hour)
-    )
-    return [tuple(r) for r in conn.execute(q).all()]  # type: ignore[misc]
+    return sa.select(tbl.c.hour, tbl.c.brand, *(tbl.c[c] for c in _COUNTS)).where(
+        tbl.c.brand.in_(sa.bindparam("brands", expanding=True)),
+        tbl.c.hour >= sa.bindparam("start"), tbl.c.hour < sa.bindparam("end"))
 
 
 def _ranged_sums(conn: Connection, hourly: Any, daily: Any, group: Sequence[str], counts: Sequence[str],
@@ -501,20 +507,35 @@ def _ranged_sums(conn: Connection, hourly: Any, daily: Any, group: Sequence[str]
     """Sums of `counts` by `group` over the hours: whole days from `daily`, the hours at
     the two ends from `hourly`; one statement (a UNION ALL of the parts)."""
     edges, days = split_hours(start_hour, end_hour)
-    parts = []
-    for tbl, col, ranges in ((table(hourly), "hour", edges), (table(daily), "day", [days] if days else [])):
-        for a, b in ranges:
-            parts.append(
-                sa.select(*(tbl.c[g] for g in group), *(sa.func.sum(tbl.c[c]).label(c) for c in counts))
-                .where(tbl.c.brand.in_(list(brands)), tbl.c[col] >= a, tbl.c[col] < b)
-                .group_by(*(tbl.c[g] for g in group))
-            )
+    ranges = [("hour", a, b) for a, b in edges] + ([("day", *days)] if days else [])
+    params: dict[str, Any] = {"brands": list(brands)}
+    for i, (_col, a, b) in enumerate(ranges):
+        params[f"from_{i}"], params[f"to_{i}"] = a, b
+    stmt = _ranged_statement(hourly, daily, tuple(group), tuple(counts), tuple(col for col, _a, _b in ranges))
     out: dict[tuple[Any, ...], list[int]] = {}
-    for row in conn.execute(sa.union_all(*parts)).all():
-        cell = out.setdefault(tuple(row[: len(group)]), [0] * len(counts))
-        for i, x in enumerate(row[len(group):]):
+    width = len(group)
+    for row in conn.execute(stmt, params):
+        cell = out.setdefault(tuple(row[:width]), [0] * len(counts))
+        for i, x in enumerate(row[width:]):
             cell[i] += int(x or 0)
     return out
+
+
+@cache
+def _ranged_statement(hourly: Any, daily: Any, group: tuple[str, ...], counts: tuple[str, ...],
+                      parts: tuple[str, ...]) -> Any:
+    """`_ranged_sums`' statement for one shape (which parts: hour ranges, day range),
+    built once with the bounds and brands as parameters."""
+    selects = []
+    for i, col in enumerate(parts):
+        tbl = table(hourly if col == "hour" else daily)
+        selects.append(
+            sa.select(*(tbl.c[g] for g in group), *(sa.func.sum(tbl.c[c]).label(c) for c in counts))
+            .where(tbl.c.brand.in_(sa.bindparam("brands", expanding=True)),
+                   tbl.c[col] >= sa.bindparam(f"from_{i}"), tbl.c[col] < sa.bindparam(f"to_{i}"))
+            .group_by(*(tbl.c[g] for g in group))
+        )
+    return sa.union_all(*selects)
 
 
 def platform_totals(

@@ -3,7 +3,7 @@
 Who sees them: every signed-in role, including `analyst`, marketing's role, which sees
 these, the dashboard and sources but not the care queue (`deps.care_user`).
 
-The Reports page shows the same body as the HTML report file (`console.reports.html.
+The Reports page shows the same body as the HTML report file (`reports.html.
 render_body`), charts included: server-rendered SVG with presentation attributes only,
 so the console's CSP (no inline style or script) holds. Its stylesheet is the report's
 own, served from the package at /reports/report.css. "Download" returns the standalone
@@ -22,11 +22,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
-from console.reports import ReportError, build_competitor_report, resolve_period
-from console.reports.html import CSS_PATH, render_body, render_html
 from console.web.auth import Principal
 from console.web.deps import current_user, get_ctx
 from console.web.queries import FTS, PG_TSVECTOR, TextQuery
+from reports import ReportError, build_competitor_report, resolve_period
+from reports.html import CSS_PATH, render_body, render_html
 from storage.dialect import table
 from storage.engine import session_scope
 from storage.models import Author, Mention

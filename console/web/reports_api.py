@@ -1,4 +1,4 @@
-"""`GET /api/v1/reports/competitors`: the competitor report as JSON (console/reports).
+"""`GET /api/v1/reports/competitors`: the competitor report as JSON (reports/).
 
 The same query as `socialear report competitors`: `since` (e.g. 30d, the default) or
 `from`/`to` (YYYY-MM-DD or ISO 8601), `brands` (comma-separated), `interval`. Any signed-in
@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from console.reports import EmptyPeriod, ReportError, build_competitor_report, resolve_period
 from console.web.auth import Principal
 from console.web.deps import api_user, get_ctx
+from reports import EmptyPeriod, ReportError, build_competitor_report, resolve_period
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 

@@ -1,4 +1,4 @@
-"""The competitor report against hand-counted fixtures (tests/console/report_data.py), the
+"""The competitor report against hand-counted fixtures (tests/reports/report_data.py), the
 log-odds method on a fixture, the CLI's errors, and the API. SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from console.reports import EmptyPeriod, ReportError, build_competitor_report, resolve_period
-from console.reports.cli import to_csv
-from console.reports.logodds import distinctive_terms, log_odds_z
-from console.reports.terms import mention_terms
 from console.web.auth import create_api_token
+from reports import EmptyPeriod, ReportError, build_competitor_report, resolve_period
+from reports.formats import to_csv
+from reports.logodds import distinctive_terms, log_odds_z
+from reports.terms import mention_terms
 from storage.console_models import ConsoleUser
 from storage.engine import session_scope
 from tests.console.conftest import make_rules
-from tests.console.report_data import DAY, WEEK_END, WEEK_START, add_escalation, store
+from tests.reports.report_data import DAY, WEEK_END, WEEK_START, add_escalation, store
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -179,6 +179,44 @@ def test_care_rollup_stays_exact_through_every_escalation_write(engine: Engine) 
     assert sum(1 for r in combined if r[3] >= 0) >= 1 and any(r[3] == -1 for r in combined)
 
 
+def test_care_backlog_is_read_from_its_partial_index(engine: Engine) -> None:
+    """The report's read of the unanswered escalations (`_care_raw(unanswered_only=True)`)
+    goes through `ix_escalation_backlog_care`, which holds only unanswered ones, on both
+    databases (PostgreSQL with sequential scans off: its planner scans a table this small
+    anyway; the point is that the query's predicate matches the partial index's), and
+    returns exactly the unanswered escalations of the period."""
+    from datetime import UTC, datetime
+
+    from storage import report_queries as rq
+
+    _import(engine, SAMPLE)
+    et = table(t.Escalation)
+    start, end, now = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    with engine.connect() as conn:
+        brands = [b for (b,) in conn.execute(sa.select(et.c.brand).distinct()) if b]
+        unanswered = conn.execute(sa.select(sa.func.count()).select_from(et).where(
+            et.c.replied_at.is_(None), et.c.resolved_at.is_(None), et.c.brand.in_(brands))).scalar()
+        rows = rq._care_raw(conn, brands, start, end, now, unanswered_only=True)
+        assert unanswered and sum(r[4] for r in rows) == unanswered
+        assert {r[3] for r in rows} == {-1}  # no response: no bucket
+        seen: list[tuple[str, object]] = []
+
+        def keep(_conn, _cursor, statement, parameters, *_args) -> None:  # noqa: ANN001
+            seen.append((statement, parameters))
+
+        sa.event.listen(conn, "before_cursor_execute", keep)
+        rq._care_raw(conn, brands, start, end, now, unanswered_only=True)
+        sa.event.remove(conn, "before_cursor_execute", keep)
+        statement, parameters = seen[-1]
+        if conn.dialect.name == "sqlite":
+            plan = " ".join(str(r[3]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+        else:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+            conn.exec_driver_sql("SET enable_seqscan = on")
+    assert "ix_escalation_backlog_care" in plan, plan
+
+
 def test_day_twins_answer_any_hour_range_like_the_hourly_rollups(engine: Engine) -> None:
     """A range read as whole days (day tables) plus its end hours (hourly tables) sums to
     what the hourly rollups alone give, for ranges cut anywhere: inside one day, across
@@ -209,7 +247,7 @@ def test_migration_0011_backfills_the_day_twins_and_the_care_rollup(db_url: str)
     exact `rollup_care` from the upgrade."""
     from datetime import timedelta
 
-    from tests.console.report_data import add_escalation
+    from tests.reports.report_data import add_escalation
 
     engine = make_engine(db_url)
     try:

@@ -1,6 +1,6 @@
 """The competitor report: one dict, built from the rollups plus a few bounded reads.
 
-See `console/reports/__init__.py` for the JSON shape. Costs: every count comes from the
+See `reports/__init__.py` for the JSON shape. Costs: every count comes from the
 rollups (storage/rollups.py); top posts, top authors, spike examples and care read rows
 through indexes with fixed limits (storage/report_queries.py). So the time of a report
 depends on the period's hours and brands, not on how many mentions they hold.
@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from console.reports import spikes as spk
-from console.reports.logodds import distinctive_terms
-from console.reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
-from console.reports.terms import mention_terms
+from reports import spikes as spk
+from reports.logodds import distinctive_terms
+from reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
+from reports.terms import mention_terms
 from socialear.config import RulesConfig
 from storage import report_queries as rq
 from storage import rollups
@@ -93,26 +93,31 @@ def _excluded_terms(rules: RulesConfig) -> set[str]:
 class _Data:
     """The rollups a report needs, summed by the database.
 
-    `hourly[brand][hour]` and `platforms[(brand, platform)]` hold
-    [mentions, engagement, positive, neutral, negative]; `platforms` covers [start, end).
+    `hourly[brand][hour]` holds the row (hour, brand, mentions, engagement, positive,
+    neutral, negative) as read (counts from index 2: unpacking thousands of rows into
+    lists cost more than reading them); `platforms[(brand, platform)]` holds [mentions,
+    engagement, positive, neutral, negative] over [start, end).
     """
 
     def __init__(self, conn: Connection, rules: RulesConfig, start_h: int, end_h: int, hist_h: int):
         names = [b.name for b in rules.brands]
         self.conn, self.names = conn, names
-        self.hourly: dict[str, dict[int, list[int]]] = {n: {} for n in names}
-        for hour, brand, *counts in rollups.hourly_by_brand(conn, hist_h, end_h, names):
-            self.hourly[brand][hour] = counts
+        self.hourly: dict[str, dict[int, Sequence[Any]]] = {n: {} for n in names}
+        for row in rollups.hourly_by_brand(conn, hist_h, end_h, names):
+            self.hourly[row[1]][row[0]] = row
         self.platforms = {(b, p): counts for b, p, *counts in rollups.platform_totals(conn, start_h, end_h, names)}
         self.start_h, self.end_h, self.hist_h = start_h, end_h, hist_h
+        self._sums: dict[tuple[str, int, int], list[int]] = {}
+
+    def rows(self, brand: str, start_h: int, end_h: int) -> list[Sequence[Any]]:
+        return [c for hour, c in self.hourly.get(brand, {}).items() if start_h <= hour < end_h]
 
     def sums(self, brand: str, start_h: int, end_h: int) -> list[int]:
-        out = [0, 0, 0, 0, 0]
-        for hour, c in self.hourly.get(brand, {}).items():
-            if start_h <= hour < end_h:
-                for i in range(5):
-                    out[i] += c[i]
-        return out
+        """[mentions, engagement, positive, neutral, negative] over the hours (computed once)."""
+        key = (brand, start_h, end_h)
+        if key not in self._sums:
+            self._sums[key] = _column_sums(self.rows(brand, start_h, end_h))
+        return self._sums[key]
 
     def categories(self, start_h: int, end_h: int, brands: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
         """brand -> category -> (mentions, negative mentions) over the hours."""
@@ -123,6 +128,13 @@ class _Data:
 
 
 _KEYS = ("mentions", "engagement", "positive", "neutral", "negative")
+
+
+def _column_sums(rows: Sequence[Sequence[Any]]) -> list[int]:
+    """The five counts of hourly rows (hour, brand, *counts), added up column by column."""
+    if not rows:
+        return [0, 0, 0, 0, 0]
+    return [int(sum(col)) for col in list(zip(*rows, strict=True))[2:]]
 
 
 def _named(c: Sequence[int]) -> dict[str, int]:
@@ -237,12 +249,11 @@ def _series(data: _Data, names: list[str], start_h: int, end_h: int, interval: s
     buckets = _buckets(start_h, end_h, interval)
     out: dict[str, list[dict[str, Any]]] = {}
     for n in names:
-        cells: dict[int, list[int]] = {}
+        grouped: dict[int, list[Sequence[Any]]] = defaultdict(list)
         for hour, c in data.hourly.get(n, {}).items():
             if start_h <= hour < end_h:
-                cell = cells.setdefault(_bucket(hour, interval), [0, 0, 0, 0, 0])
-                for i in range(5):
-                    cell[i] += c[i]
+                grouped[_bucket(hour, interval)].append(c)
+        cells = {b: _column_sums(rows) for b, rows in grouped.items()}
         rows = []
         for b in buckets:
             c = cells.get(b, [0, 0, 0, 0, 0])
@@ -314,8 +325,8 @@ def _hourly(data: _Data, brand: str, first_h: int, end_h: int) -> tuple[list[int
     negative = [0] * (end_h - first_h)
     for hour, c in data.hourly.get(brand, {}).items():
         if first_h <= hour < end_h:
-            volume[hour - first_h] = c[0]
-            negative[hour - first_h] = c[4]
+            volume[hour - first_h] = c[2]
+            negative[hour - first_h] = c[6]
     return volume, negative
 
 
@@ -446,13 +457,6 @@ class _CareCell:
         self.n = self.met = self.breached = 0
         self.hist: Counter[int] = Counter()
 
-    def add(self, bucket: int, n: int, met: int, breached: int) -> None:
-        self.n += n
-        self.met += met
-        self.breached += breached
-        if bucket >= 0:
-            self.hist[bucket] += n
-
     def stats(self) -> dict[str, Any]:
         """First response = the earlier of the first reply and the resolution (an
         escalation closed without a public reply was handled too). Within SLA:
@@ -481,11 +485,14 @@ def care_performance(conn: Connection, own: list[str], start: datetime, end: dat
     by_queue: dict[str, _CareCell] = defaultdict(_CareCell)
     by_cat: dict[str, _CareCell] = defaultdict(_CareCell)
     status: Counter[str] = Counter()
+    none = ("(none)",)
     for queue, cats, state, bucket, n, met, breached in rq.care_histogram(conn, own, start, end, now):
-        overall.add(bucket, n, met, breached)
-        by_queue[queue].add(bucket, n, met, breached)
-        for c in cats or ("(none)",):
-            by_cat[c].add(bucket, n, met, breached)
+        for cell in (overall, by_queue[queue], *(by_cat[c] for c in cats or none)):
+            cell.n += n
+            cell.met += met
+            cell.breached += breached
+            if bucket >= 0:
+                cell.hist[bucket] += n
         status[state] += n
     return {
         "brands": own,

@@ -1,6 +1,6 @@
 """Competitor reports (issue 13): the engine behind the CLI, the console and the digests.
 
-Public API (import from `console.reports`):
+Public API (import from `reports`):
 
     build_competitor_report(engine, rules, *, start, end, brands=None, interval=None, now=None) -> dict
     recent_spikes(engine, rules, *, hours=3, brands=None, now=None) -> list[dict]   # for alerts
@@ -9,7 +9,7 @@ Public API (import from `console.reports`):
     ReportError                            # a UserError: unknown brand, bad date or interval
     EmptyPeriod(ReportError)               # no mentions of the brands in the period
 
-The HTML renderer is `console.reports.html.render_html(report) -> str` (reportui).
+The HTML renderer is `reports.html.render_html(report) -> str` (reportui).
 
 The report (JSON; times ISO 8601 UTC with "Z"; the period is whole hours, [from, to)):
 
@@ -29,7 +29,7 @@ The report (JSON; times ISO 8601 UTC with "Z"; the period is whole hours, [from,
                    period before; change = share - previous_share)
         terms[]: {term, count, z, significant}   words/phrases distinctive of the brand's
                  negative mentions against the other brands' (weighted log-odds,
-                 informative Dirichlet prior; console/reports/logodds.py), best z first;
+                 informative Dirichlet prior; reports/logodds.py), best z first;
                  significant = z >= 1.96
         series[]: {start, mentions, engagement, positive, neutral, negative, net_sentiment}
                   one per interval, empty intervals included
@@ -52,7 +52,7 @@ The report (JSON; times ISO 8601 UTC with "Z"; the period is whole hours, [from,
 Mention text in the report is verbatim: every renderer must escape it.
 """
 
-from console.reports.engine import build_competitor_report, recent_spikes, series_rows
-from console.reports.period import EmptyPeriod, ReportError, resolve_period
+from reports.engine import build_competitor_report, recent_spikes, series_rows
+from reports.period import EmptyPeriod, ReportError, resolve_period
 
 __all__ = ["EmptyPeriod", "ReportError", "build_competitor_report", "recent_spikes", "resolve_period", "series_rows"]

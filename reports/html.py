@@ -2,7 +2,7 @@
 
 What "self-contained" buys: the file is forwarded by email, opened offline and printed to
 PDF, so it fetches nothing (no script at all, no web font, no stylesheet link); the charts
-are inline SVG (`console.reports.charts`) and the styles one `<style>` block, with print
+are inline SVG (`reports.charts`) and the styles one `<style>` block, with print
 rules that keep cards and tables whole on a page.
 
 Every string from a mention (text, author, url) is escaped by Jinja2's autoescape; links
@@ -10,7 +10,7 @@ are kept only for http(s) urls, so a hostile post stays visible text and never m
 
 The console's Reports page shows the same body (`render_body`) inside its own layout, so
 the two cannot drift apart. Input is the JSON-shaped dict of
-`console.reports.engine.build_competitor_report`; optional sections (care, top posts,
+`reports.engine.build_competitor_report`; optional sections (care, top posts,
 terms) are shown when present.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from console.reports import charts
+from reports import charts
 
 HERE = Path(__file__).resolve().parent
 CSS_PATH = HERE / "report.css"

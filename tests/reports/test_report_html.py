@@ -1,6 +1,6 @@
-"""The HTML report (console/reports/html.py): one self-contained file, charts as inline
+"""The HTML report (reports/html.py): one self-contained file, charts as inline
 SVG, spikes marked, every mention escaped. Input is a hand-made report in the documented
-JSON shape (console/reports/__init__.py), so these tests do not depend on the engine."""
+JSON shape (reports/__init__.py), so these tests do not depend on the engine."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
-from console.reports import charts
-from console.reports.html import render_body, render_html, spike_groups
+from reports import charts
+from reports.html import render_body, render_html, spike_groups
 
 HOSTILE = '<img src=x onerror=alert(1)><script>alert("x")</script>'
 EVIL_URL = "javascript:alert(1)"

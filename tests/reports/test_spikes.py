@@ -15,11 +15,11 @@ import pytest
 from scipy.stats import nbinom
 from sqlalchemy.engine import Engine
 
-from console.reports import build_competitor_report, recent_spikes
-from console.reports.spikes import detect, nb_tail
+from reports import build_competitor_report, recent_spikes
+from reports.spikes import detect, nb_tail
 from storage.rollups import epoch_hour, hour_start
 from tests.console.conftest import make_rules
-from tests.console.report_data import store
+from tests.reports.report_data import store
 
 ROOT = Path(__file__).resolve().parents[2]
 MONDAY = 493_776  # epoch hour of 2026-05-04 00:00 UTC, a Monday
@@ -35,7 +35,7 @@ def _bench():  # noqa: ANN202 - bench/spikes.py as a module
 
 
 def test_precision_and_recall_on_200_synthetic_series() -> None:
-    """Seed 101 was not used to calibrate ALPHA/VAR_INFLATION (see console/reports/spikes.py)."""
+    """Seed 101 was not used to calibrate ALPHA/VAR_INFLATION (see reports/spikes.py)."""
     result = _bench().evaluate(series=200, seed=101)
     assert result["series"] == 200 and result["injected"] >= 150
     assert result["precision"] >= 0.95, result

@@ -1,57 +1,16 @@
-"""`socialear report ...`: competitor reports on the command line.
-
-Formats: json (the report as `console.reports` documents it), csv (one row per brand
-per interval, for spreadsheets), and html once `console.reports.html.render_html`
-exists (the presentation side of issue 13): until then `--format html` is refused as an
-unknown format, never answered with a placeholder.
+"""`socialear report ...`: competitor reports on the command line (`competitors`) and a
+scheduled digest sent now (`send`). The report itself is built and rendered by the
+`reports` package; this module only reads options and writes the result.
 """
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-import io
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from console.reports.period import ReportError
-
 report_app = typer.Typer(no_args_is_help=True, help="Competitor reports.")
-
-
-def formats() -> tuple[str, ...]:
-    has_html = importlib.util.find_spec("console.reports.html") is not None
-    return ("json", "csv", "html") if has_html else ("json", "csv")
-
-
-def render(report: dict[str, Any], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        return to_csv(report)
-    if fmt == "html" and "html" in formats():
-        from console.reports.html import render_html  # type: ignore[import-not-found]
-
-        return str(render_html(report))
-    raise ReportError(f"--format must be one of {', '.join(formats())}, not {fmt!r}")
-
-
-CSV_COLUMNS = ("brand", "competitor", "interval", "start", "mentions", "engagement", "positive", "neutral",
-               "negative", "net_sentiment")
-
-
-def to_csv(report: dict[str, Any]) -> str:
-    from console.reports.engine import series_rows
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in series_rows(report):
-        writer.writerow({**row, "net_sentiment": "" if row["net_sentiment"] is None else row["net_sentiment"]})
-    return buf.getvalue()
 
 
 @report_app.command("competitors")
@@ -68,11 +27,11 @@ def competitors(
 ) -> None:
     """Share of voice, sentiment, complaint drivers, spikes, top posts and care, per brand."""
     from console.cli import _engine, _rules_path, err
-    from console.reports import build_competitor_report, resolve_period
+    from reports import build_competitor_report, resolve_period
+    from reports.formats import check_format, render
     from socialear.config import load_rules
 
-    if fmt not in formats():
-        raise ReportError(f"--format must be one of {', '.join(formats())}, not {fmt!r}")
+    check_format(fmt)
     start, end = resolve_period(since if (since or from_ or to) else "30d", from_, to)
     names = [b for b in (brands or "").split(",") if b.strip()] or None
     cfg = load_rules(_rules_path(rules))
@@ -85,3 +44,22 @@ def competitors(
                   highlight=False, markup=False)
     else:
         typer.echo(text, nl=False)
+
+
+@report_app.command("send")
+def send(
+    name: Annotated[str, typer.Argument(help="a digest's name under `reports:` in rules.yaml")],
+    rules: Annotated[Path | None, typer.Option("--rules", "-r", help="rules file")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", help="database URL")] = None,
+) -> None:
+    """Build a scheduled report now and send it to its recipients (email: the HTML report;
+    chat: a summary with a link). A failure prints one line and exits non-zero."""
+    from console.cli import _engine, _rules_path, out
+    from listener.collector import default_instance_id
+    from responders.digests import DigestRunner
+    from socialear.config import load_rules
+
+    cfg = load_rules(_rules_path(rules))
+    runner = DigestRunner(_engine(database_url), lambda: cfg, default_instance_id())
+    n = runner.send_now(name)
+    out.print(f"sent report {name!r} to {n} recipient(s)", highlight=False, markup=False)
