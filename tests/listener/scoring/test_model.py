@@ -223,3 +223,29 @@ def test_brand_tweets_weigh_more_in_training() -> None:
         model = fit(rows, 0.01, 4.0, ["launch"], row_weights=[1.0, 1.0, weight, 1.0, 1.0, 1.0])
         scores = model.scores([], ["launch"])
         assert max(scores, key=scores.__getitem__) == label, (weight, scores)
+
+
+def test_nb_prior_lets_class_words_carry_more_weight() -> None:
+    """`nb_prior` (NBSVM's log-count ratio as a per-weight L2 scale): a gram the counts tie
+    to one class gets a larger scale for that class than a gram spread over all three, and
+    under the same L2 strength `fit` gives the tied gram more weight than plain L2 does."""
+    from listener.scoring.train import fit, nb_prior
+
+    rows = [
+        ([], ["refund", "the"], 0),
+        ([], ["refund", "the"], 0),
+        ([], ["the", "store"], 1),
+        ([], ["the", "store"], 1),
+        ([], ["the", "love"], 2),
+        ([], ["the", "love"], 2),
+    ]
+    vocab = ["love", "refund", "store", "the"]
+    prior = nb_prior(rows, vocab, 0.5)
+    assert abs(float(prior.mean()) - 1.0) < 1e-9
+    assert prior[1, 0] > prior[3, 0] and prior[0, 2] > prior[3, 2]  # "refund" / "love" vs "the"
+    assert (nb_prior(rows, vocab, exponent=0.0) == 1.0).all()  # exponent 0: plain L2
+    plain = fit(rows, 1.0, 4.0, vocab)
+    scaled = fit(rows, 1.0, 4.0, vocab, prior=prior)
+    for gram, label in (("refund", 0), ("love", 2)):
+        assert scaled.lexical[gram][label] > plain.lexical[gram][label] > 0, gram
+    assert abs(scaled.lexical.get("the", (0.0, 0.0, 0.0))[1]) < 0.05  # spread evenly: held near 0
