@@ -372,7 +372,8 @@ def _write(conn: Connection, batch: _Batch, now: datetime) -> None:
             [{"cid": c.id, "st": c.status, "head": c.head_escalation_id, "sz": c.size, "urg": c.urgency,
               "upd": c.updated_at, "res": c.resolved_at} for c in batch.changed.values()])
     if batch.placed:
-        conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("eid")).values(case_id=sa.bindparam("cid")),
+        conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("eid")).values(case_id=sa.bindparam("cid"),
+                                                                                 updated_at=now),
                      [{"eid": esc_id, "cid": case.id} for esc_id, case in batch.placed])
     if batch.joined:
         conn.execute(
