@@ -43,12 +43,19 @@ class Scored:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """The history-free analysis of one mention: its brands and its pre-score (None, with
-    no primary brand, when the mention is about none of the brands)."""
+    no primary brand, when the mention is about none of the brands).
+
+    `decision`, when set, is the route as it would be with `routed_for` = (urgency,
+    customer segment): routing is a pure function of facts that are all history-free but
+    these two, so `complete` reuses it when the finished score and the segment agree
+    (most mentions: no repeat contact, no pile-on, no directory entry)."""
 
     brands: tuple[str, ...]
     primary: str | None
     competitor: bool
     pre: PreScore | None
+    decision: Decision | None = None
+    routed_for: tuple[int, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,10 @@ def fresh_mentions(mentions: Sequence[Mention], stats: Counter[str] | None = Non
     return out
 
 
+def _segment(m: Mention) -> str | None:
+    return (m.extra or {}).get("customer_segment")
+
+
 def failure(exc: Exception) -> Failed:
     return Failed(f"analysis failed: {type(exc).__name__}: {exc}")
 
@@ -112,7 +123,7 @@ class Analyzer:
             language=score.language,
             text=m.text,
             question=score.question,
-            segment=(m.extra or {}).get("customer_segment"),
+            segment=_segment(m),
             negative_probability=(score.sentiment.probabilities or {}).get("negative"),
         )
 
@@ -126,21 +137,30 @@ class Analyzer:
             decision = route(facts, self.rules, explain=True)
         return decision
 
-    def prepare(self, m: Mention, only_brands: list[str] | None = None) -> Prepared:
-        """The history-free half: which brands, and the pre-score when there is one."""
+    def prepare(self, m: Mention, only_brands: list[str] | None = None, *, speculate: bool = False) -> Prepared:
+        """The history-free half: which brands, and the pre-score when there is one;
+        `speculate` (a worker with time to spare): also the route as it is without history."""
         implied = m.extra.get("brand") if m.extra else None
         match = self.matcher.match(m.text, m.title, only_brands, implied if isinstance(implied, str) else None)
         if match.primary is None:
             return Prepared(match.brands, None, match.competitor, None)
-        return Prepared(match.brands, match.primary, match.competitor, self.scorer.prescore(m))
+        pre = self.scorer.prescore(m)
+        if not speculate:
+            return Prepared(match.brands, match.primary, match.competitor, pre)
+        score = self.scorer.finish(pre)
+        decision = self.route(m, match.primary, match.competitor, score)
+        return Prepared(match.brands, match.primary, match.competitor, pre, decision,
+                        (score.urgency, _segment(m)))
 
-    def prepare_all(self, mentions: Sequence[Mention], only_brands: list[str] | None) -> list[Prepared | Failed]:
+    def prepare_all(
+        self, mentions: Sequence[Mention], only_brands: list[str] | None, *, speculate: bool = False
+    ) -> list[Prepared | Failed]:
         """`prepare` for each mention; one that raises becomes a `Failed` (it is quarantined,
         the others go on), so a worker process can hand the whole batch back."""
         out: list[Prepared | Failed] = []
         for m in mentions:
             try:
-                out.append(self.prepare(m, only_brands))
+                out.append(self.prepare(m, only_brands, speculate=speculate))
             except Exception as exc:  # noqa: BLE001 - one poison mention must not fail its batch
                 out.append(failure(exc))
         return out
@@ -152,7 +172,10 @@ class Analyzer:
         if prepared.primary is None or prepared.pre is None:
             return None
         score = self.scorer.finish(prepared.pre, context(prepared.primary) if context else None)
-        decision = self.route(m, prepared.primary, prepared.competitor, score)
+        if prepared.decision is not None and prepared.routed_for == (score.urgency, _segment(m)):
+            decision = prepared.decision  # the same facts, so the same route and trace
+        else:
+            decision = self.route(m, prepared.primary, prepared.competitor, score)
         return Scored(m, prepared.brands, prepared.primary, prepared.competitor, score, decision)
 
     def analyse(

@@ -5,7 +5,8 @@ process while the pipeline stores the current batch.
     worker:        ... prepare k │ prepare k+1              │ prepare k+2 ...
 
 Only `Analyzer.prepare` (brand match, language, sentiment, categories, the urgency
-signals of the text) runs in the worker; what reads history (repeat contact, the pile-on
+signals of the text, and the route as it is without history, which the pipeline reuses
+when history changed neither the urgency nor the segment) runs in the worker; what reads history (repeat contact, the pile-on
 window, the routing that depends on them) stays in the pipeline's process, in post order,
 and every batch is still one transaction. So the results are those of the serial path
 (`tests/listener/test_prescoring.py` compares the stored rows).
@@ -58,7 +59,7 @@ def _start(rules: RulesConfig, parent: int) -> None:
 
 def _prepare(mentions: list[Mention], only: list[str] | None) -> list[Prepared | Failed]:
     assert _analyzer is not None, "worker not initialised"
-    return _analyzer.prepare_all(mentions, only)
+    return _analyzer.prepare_all(mentions, only, speculate=True)
 
 
 def _ready() -> int:
