@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storage import models as t
+from storage.bulk import execute_many, insert_rows
 from storage.dialect import pairs_in, table
 from storage.types import as_utc
 
@@ -354,6 +355,17 @@ def _join(batch: _Batch, case: _Case, head: _Head, new: _New) -> None:
     }))
 
 
+# the writes of every batch, as module constants (storage.bulk caches their plans)
+_CASE_CHANGED = _CT.update().where(_CT.c.id == sa.bindparam("cid")).values(
+    status=sa.bindparam("st"), head_escalation_id=sa.bindparam("head"), size=sa.bindparam("sz"),
+    urgency=sa.bindparam("urg"), updated_at=sa.bindparam("upd"), resolved_at=sa.bindparam("res"))
+_PLACED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
+    case_id=sa.bindparam("cid"), updated_at=sa.bindparam("now"))
+_JOINED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
+    case_id=sa.bindparam("cid"), status="resolved", resolved_at=sa.bindparam("now"), updated_at=sa.bindparam("now"),
+    follow_up_of=sa.bindparam("head"), resolution=sa.bindparam("why"))
+
+
 def _write(conn: Connection, batch: _Batch, now: datetime) -> None:
     """The batch's placements, one statement per kind of change, in the caller's transaction."""
     if batch.started:  # inserted in creation order; matched back by head (one case per head)
@@ -366,21 +378,15 @@ def _write(conn: Connection, batch: _Batch, now: datetime) -> None:
         for case in batch.started:
             case.id = int(ids[case.head_escalation_id])
     if batch.changed:
-        conn.execute(_CT.update().where(_CT.c.id == sa.bindparam("cid")).values(
-            status=sa.bindparam("st"), head_escalation_id=sa.bindparam("head"), size=sa.bindparam("sz"),
-            urgency=sa.bindparam("urg"), updated_at=sa.bindparam("upd"), resolved_at=sa.bindparam("res")),
-            [{"cid": c.id, "st": c.status, "head": c.head_escalation_id, "sz": c.size, "urg": c.urgency,
-              "upd": c.updated_at, "res": c.resolved_at} for c in batch.changed.values()])
+        execute_many(conn, _CASE_CHANGED, [
+            {"cid": c.id, "st": c.status, "head": c.head_escalation_id, "sz": c.size, "urg": c.urgency,
+             "upd": c.updated_at, "res": c.resolved_at} for c in batch.changed.values()])
     if batch.placed:
-        conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("eid")).values(case_id=sa.bindparam("cid"),
-                                                                                 updated_at=now),
-                     [{"eid": esc_id, "cid": case.id} for esc_id, case in batch.placed])
+        execute_many(conn, _PLACED, [{"eid": esc_id, "cid": case.id, "now": now} for esc_id, case in batch.placed])
     if batch.joined:
-        conn.execute(
-            _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
-                case_id=sa.bindparam("cid"), status="resolved", resolved_at=now, updated_at=now,
-                follow_up_of=sa.bindparam("head"), resolution=sa.bindparam("why")),
-            [{"eid": esc_id, "cid": case.id, "head": head,
+        execute_many(
+            conn, _JOINED,
+            [{"eid": esc_id, "cid": case.id, "head": head, "now": now,
               "why": f"Follow-up in case {case.id}: handled with escalation #{head}"}
              for esc_id, case, head in batch.joined])
     raised: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -391,7 +397,7 @@ def _write(conn: Connection, batch: _Batch, now: datetime) -> None:
         conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
             updated_at=now, **{c: sa.bindparam(c) for c in columns}), params)
     if batch.audits:
-        conn.execute(_AT.insert(), [
+        insert_rows(conn, _AT, [
             {"at": now, "actor": "system", "action": action, "subject_type": "escalation",
              "subject_id": str(esc_id), "details": {"case_id": case.id, **details}}
             for esc_id, action, case, details in batch.audits])

@@ -44,6 +44,7 @@ from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
 from storage import customers, rollups
 from storage import models as t
+from storage.bulk import execute_many, insert_rows
 from storage.dialect import pairs_in, table
 from storage.outbox import notify_new_rows
 from storage.types import utcnow
@@ -51,6 +52,11 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("open", "claimed")
+_AT = table(t.Author)
+_AUTHOR_SEEN = (  # a stored author seen again (a module constant: storage.bulk caches its plan)
+    _AT.update().where(_AT.c.id == sa.bindparam("aid"))
+    .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls"))
+)
 
 
 class OutboxHandoff(Protocol):
@@ -317,15 +323,10 @@ class Pipeline:
             for row in conn.execute(sa.select(at.c.id, at.c.platform, at.c.handle).where(cond)):
                 ids[(row.platform, row.handle)] = row.id
         if ids:
-            conn.execute(
-                at.update()
-                .where(at.c.id == sa.bindparam("aid"))
-                .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls")),
-                [
-                    {"aid": ids[k], "f": latest[k].author.followers, "v": latest[k].author.verified, "ls": now}
-                    for k in ids
-                ],
-            )
+            execute_many(conn, _AUTHOR_SEEN, [
+                {"aid": ids[k], "f": latest[k].author.followers, "v": latest[k].author.verified, "ls": now}
+                for k in ids
+            ])
         new = [k for k in latest if k not in ids]
         if new:
             rows = [
@@ -385,7 +386,7 @@ class Pipeline:
                     "route": s.decision.route,
                 }
             )
-        conn.execute(mt.insert(), rows)  # plain executemany: RETURNING every id costs more than it gives
+        insert_rows(conn, mt, rows)  # plain executemany: RETURNING every id costs more than it gives
         wanted = [s.mention.external_id for s in scored if s.decision.escalate]
         ids: dict[str, int] = {}
         source = scored[0].mention.source
@@ -440,7 +441,7 @@ class Pipeline:
                     "urgency": s.score.urgency,
                 }
             )
-        conn.execute(et.insert(), rows)  # executemany; ids are read back by mention (unique)
+        insert_rows(conn, et, rows)  # executemany; ids are read back by mention (unique)
         ids_q = sa.select(et.c.mention_id, et.c.id).where(et.c.mention_id.in_([r["mention_id"] for r in rows]))
         by_mention = {mention_id: esc_id for mention_id, esc_id in conn.execute(ids_q)}
         esc_ids = [by_mention[r["mention_id"]] for r in rows]
@@ -473,10 +474,11 @@ class Pipeline:
                      "locked_until": now + timedelta(seconds=handoff.lease_s)}
             handed.extend(conn.execute(ot.insert().returning(ot.c.id), [{**row, **claim} for row in outbox]).scalars())
         elif outbox:
-            conn.execute(ot.insert(), outbox)
+            insert_rows(conn, ot, outbox)
             notify_new_rows(conn)  # an import or a collect --once: wake the replicas' workers
-        conn.execute(
-            aut.insert(),
+        insert_rows(
+            conn,
+            aut,
             [
                 {
                     "at": now,
