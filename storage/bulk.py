@@ -35,6 +35,7 @@ class _Plan:
 
 _PLANS: dict[tuple[int, tuple[str, ...], str], tuple[Any, _Plan]] = {}
 _INSERTS: dict[int, tuple[sa.Table, Insert]] = {}
+_UNSET = object()
 
 
 def _constant(value: Any) -> Callable[[], Any]:
@@ -92,12 +93,20 @@ def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[st
         return
     plan = _plan(conn, stmt, tuple(rows[0]))
     columns = list(zip(plan.keys, plan.defaults, plan.processors, strict=True))
+    # the last value each column processed: a batch's rows share objects (its `now`), processed once
+    last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(columns)
     params: list[Any] = []
     for row in rows:
         values = []
-        for key, default, processor in columns:
+        for i, (key, default, processor) in enumerate(columns):
             value = row[key] if key is not None else default()  # type: ignore[misc]
-            values.append(processor(value) if processor is not None else value)  # None too, as SQLAlchemy does
+            if processor is not None:  # None too, as SQLAlchemy does
+                seen, done = last[i]
+                if seen is not value:
+                    done = processor(value)
+                    last[i] = (value, done)
+                value = done
+            values.append(value)
         params.append(tuple(values) if plan.positional else dict(zip(plan.names, values, strict=True)))
     conn.exec_driver_sql(plan.sql, params)
 
