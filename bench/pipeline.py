@@ -51,6 +51,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E4
 from listener.pipeline import Pipeline  # noqa: E402
 from listener.prescoring import Prescorer  # noqa: E402
 from listener.types import Author, Batch, Mention  # noqa: E402
+from socialear import heap  # noqa: E402
 from socialear.config import load_rules  # noqa: E402
 from storage.dialect import table  # noqa: E402
 from storage.engine import make_engine  # noqa: E402
@@ -261,6 +262,7 @@ def run_pipeline(n: int, batch: int, rules_path: Path, engine: Engine, serial: b
         if serial:
             prescorer.close()
         prescorer.warm()  # the worker builds its analyzer before timing, likewise
+        heap.settle()  # as `socialear import` and `socialear run` do once started
 
         def work() -> None:
             cursor = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,13 +106,14 @@ def _batches(replay: ReplaySource, position: str | None) -> Iterator[Batch]:
 
 def backfill(
     engine: Engine, rules: RulesConfig, path: Path, source: str, batch_size: int, err: Console,
-    *, shift_to_now: bool = False, lookahead: bool | None = None,
+    *, shift_to_now: bool = False, lookahead: bool | None = None, started: Callable[[], None] | None = None,
 ) -> ImportReport:
     """Import `path` batch by batch, each batch one transaction with its cursor.
 
     `lookahead` (default: for files over LOOKAHEAD_BYTES): the next batch's history-free
     analysis runs in a worker process while the current batch is stored
-    (listener.prescoring); the stored rows are the same either way."""
+    (listener.prescoring); the stored rows are the same either way. `started` is called
+    once the pipeline is built, before the first batch (the CLI settles its heap then)."""
     replay = ReplaySource(source, path, batch_size=batch_size, require_id=False,
                           shift_to_now=shift_to_now)
     pipeline = Pipeline(engine, lambda: rules)
@@ -132,6 +133,9 @@ def backfill(
         if not (size >= LOOKAHEAD_BYTES if lookahead is None else lookahead):
             prescorer.close()  # analysed in process, batch by batch
         task = progress.add_task("import", total=size)
+        if started is not None:
+            _ = pipeline.analyzer
+            started()
         position = known.get("at") if isinstance(known, dict) else None
         for batch, prepared in prescorer.ahead(source, _batches(replay, position)):
             stored = _stored_cursor(engine, source)

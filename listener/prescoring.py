@@ -36,6 +36,7 @@ from typing import Any
 
 from listener.analysis import Analyzer, Failed, Prepared, PreparedBatch, fresh_mentions
 from listener.types import Batch, Mention
+from socialear import heap
 from socialear.config import RulesConfig
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def _start(rules: RulesConfig, parent: int) -> None:
     global _analyzer
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
     _analyzer = Analyzer(rules)
+    heap.settle()  # the analyzer is built: what follows is per-batch garbage (socialear.heap)
 
 
 def _prepare(mentions: list[Mention], only: list[str] | None) -> list[Prepared | Failed]:

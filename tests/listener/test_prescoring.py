@@ -154,8 +154,11 @@ def test_a_dead_worker_falls_back_to_scoring_in_process(
             got.append((batch, prepared))
             if k == 0:
                 os.kill(prescorer.pid, signal.SIGKILL)  # batch 1 is with the worker now
-    assert got[0][1] is not None and len(got[0][1].items) == 6
-    assert [p for _, p in got[1:]] == [None, None, None]  # analysed in process from then on
+    prepared = [p for _, p in got]
+    assert prepared[0] is not None and len(prepared[0].items) == 6
+    # batch 1 may have been finished before the kill; batch 2 went to a dead worker
+    first_none = prepared.index(None)
+    assert first_none in (1, 2) and prepared[first_none:] == [None] * (4 - first_none)  # in process from then on
     assert [b for b, _ in got] == batches  # no batch lost or repeated
     assert caplog.text.count("prescoring worker failed") == 1
     assert not _alive(prescorer.pid)
