@@ -44,7 +44,7 @@ from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
 from storage import customers, rollups
 from storage import models as t
-from storage.bulk import execute_many, insert_rows
+from storage.bulk import allocate_ids, execute_many, insert_rows
 from storage.dialect import pairs_in, table
 from storage.outbox import notify_new_rows
 from storage.types import utcnow
@@ -226,7 +226,7 @@ class Pipeline:
             author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
             mention_ids, counted = self._insert_mentions(conn, scored, author_ids, now)  # ids of the escalated
             result.stored = len(scored)
-            result.escalated = self._escalate(conn, rules, scored, mention_ids, now, handed)
+            result.escalated = self._escalate(conn, rules, scored, mention_ids, author_ids, now, handed)
             self._quarantine(conn, [*batch.quarantined, *failed])
             self._advance(conn, source, cursor_before, batch, result, now)
             # Last, in the same transaction: the rollup rows (brand x day/hour) are the rows every
@@ -401,6 +401,7 @@ class Pipeline:
         rules: RulesConfig,
         scored: list[Scored],
         mention_ids: dict[str, int],
+        author_ids: dict[tuple[str, str], int],
         now: datetime,
         handed: list[int] | None = None,
     ) -> int:
@@ -441,11 +442,19 @@ class Pipeline:
                     "urgency": s.score.urgency,
                 }
             )
-        insert_rows(conn, et, rows)  # executemany; ids are read back by mention (unique)
-        ids_q = sa.select(et.c.mention_id, et.c.id).where(et.c.mention_id.in_([r["mention_id"] for r in rows]))
-        by_mention = {mention_id: esc_id for mention_id, esc_id in conn.execute(ids_q)}
-        esc_ids = [by_mention[r["mention_id"]] for r in rows]
-        cases.group_new(conn, esc_ids, now)  # follow-ups join their case (listener.cases)
+        # Placed in their cases before they are inserted (listener.cases.place_pending): each
+        # row goes in final, follow-ups already closed into their case's head.
+        esc_ids = allocate_ids(conn, et, len(rows))
+        placing = cases.place_pending(conn, [
+            cases.pending(esc_id, author_ids[(s.mention.author.platform, s.mention.author.handle)], s.mention.source,
+                          s.mention.external_id, s.mention.in_reply_to, s.mention.conversation_id,
+                          row["priority_rank"], row["urgency"], row["sla_due"], s.mention.created_at)
+            for esc_id, row, s in zip(esc_ids, rows, todo, strict=True)
+        ], now)
+        for esc_id, row in zip(esc_ids, rows, strict=True):
+            row.update(id=esc_id, case_id=None, follow_up_of=None, resolution=None, resolved_at=None)
+            row.update(placing.get(esc_id, {}))
+        insert_rows(conn, et, rows)
         sinks = [sink for sink in rules.sinks if sink.enabled]
         outbox = [
             {

@@ -117,3 +117,21 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     if found is None or found[0] is not table:
         found = _INSERTS[id(table)] = (table, table.insert())
     execute_many(conn, found[1], rows)
+
+
+def allocate_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
+    """`n` new ids for `table`'s integer `id`, in increasing order, for rows the caller
+    inserts later in this transaction (so other rows can name them first).
+
+    PostgreSQL: from the column's sequence, as an insert would take them. SQLite: the ids
+    after the largest stored one, as SQLite itself assigns them to a table without
+    AUTOINCREMENT (socialear's tables); call it only once this transaction has written
+    (it then holds SQLite's one write lock, so no other writer can take the same ids)."""
+    if n <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        return sorted(conn.execute(
+            sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": table.name, "n": n}).scalars())
+    top = conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+    return list(range(top + 1, top + 1 + n))
