@@ -8,7 +8,6 @@ import json
 import os
 import pickle
 import random
-import secrets
 import shutil
 import signal
 import subprocess
@@ -32,6 +31,7 @@ from socialear.config import RulesConfig
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.types import utcnow
+from tests.conftest import pg_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = Console(file=io.StringIO())
@@ -92,21 +92,13 @@ def twin(engine: Engine, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         yield eng
         eng.dispose()
         return
-    base = os.environ["SOCIALEAR_TEST_POSTGRES_URL"]
-    schema = f"socialear_t_{secrets.token_hex(6)}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = sa.make_url(base)
-    eng = make_engine(url.set(query={**url.query, "options": f"-csearch_path={schema}"}))
-    upgrade(eng)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with pg_schema() as url:
+        eng = make_engine(url)
+        try:
+            upgrade(eng)
+            yield eng
+        finally:
+            eng.dispose()
 
 
 def test_worker_and_serial_paths_store_identical_rows(
