@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from listener.matching import BrandMatcher
-from listener.routing import Decision, RoutingFacts, route
+from listener.routing import Decision, RoutingFacts, route, with_urgency
 from listener.scoring import PreScore, Scorer, ScoringContext
 from listener.types import Mention
 from socialear.config import RulesConfig
@@ -47,8 +47,8 @@ class Prepared:
 
     `decision`, when set, is the route as it would be with `routed_for` = (urgency,
     customer segment): routing is a pure function of facts that are all history-free but
-    these two, so `complete` reuses it when the finished score and the segment agree
-    (most mentions: no repeat contact, no pile-on, no directory entry)."""
+    these two, so `complete` reuses it when the segment is the same and the finished
+    urgency tests alike in every route (listener.routing.with_urgency)."""
 
     brands: tuple[str, ...]
     primary: str | None
@@ -172,9 +172,11 @@ class Analyzer:
         if prepared.primary is None or prepared.pre is None:
             return None
         score = self.scorer.finish(prepared.pre, context(prepared.primary) if context else None)
-        if prepared.decision is not None and prepared.routed_for == (score.urgency, _segment(m)):
-            decision = prepared.decision  # the same facts, so the same route and trace
-        else:
+        decision = None
+        if prepared.decision is not None and prepared.routed_for is not None \
+                and prepared.routed_for[1] == _segment(m):  # the same facts but maybe the urgency
+            decision = with_urgency(prepared.decision, self.rules, prepared.routed_for[0], score.urgency)
+        if decision is None:
             decision = self.route(m, prepared.primary, prepared.competitor, score)
         return Scored(m, prepared.brands, prepared.primary, prepared.competitor, score, decision)
 

@@ -25,9 +25,10 @@ from sqlalchemy.engine import Engine
 from console.backfill import backfill
 from listener.analysis import Analyzer
 from listener.prescoring import Prescorer
+from listener.routing import with_urgency
 from listener.scoring import ScoringContext
 from listener.types import Author, Batch, Mention
-from socialear.config import RulesConfig
+from socialear.config import RulesConfig, load_rules
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.types import utcnow
@@ -203,3 +204,28 @@ def test_a_killed_import_leaves_no_child(sig: int, rules_file: Path, tmp_path: P
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_decision_moved_to_another_urgency_is_the_route_at_that_urgency() -> None:
+    """listener.routing.with_urgency, against routing afresh: the repository's rules route
+    on urgency thresholds, so some moves cross one (None: route again) and most do not."""
+    rules = load_rules(ROOT / "rules.yaml")
+    analyzer = Analyzer(rules)
+    moved = refused = 0
+    for i, text in enumerate(TEXTS * 2):
+        m = mention(i, text.format(p="Leeds"))
+        if i >= len(TEXTS):  # loud authors: urgencies near the rules' thresholds
+            m.author.followers, m.engagement = 200_000, 5_000
+        p = analyzer.prepare(m, speculate=True)
+        if p.pre is None or p.decision is None or p.routed_for is None:
+            continue
+        for ctx in [ScoringContext(1, 0, {}), ScoringContext(0, 12, {}), ScoringContext(3, 30, {"outage": 40})]:
+            score = analyzer.scorer.finish(p.pre, ctx)
+            fresh = analyzer.route(m, p.primary, p.competitor, score)
+            got = with_urgency(p.decision, rules, p.routed_for[0], score.urgency)
+            if got is None:
+                refused += 1
+            else:
+                moved += 1
+                assert got == fresh
+    assert moved > 10 and refused > 0
