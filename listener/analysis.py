@@ -38,6 +38,7 @@ class Scored:
     score: Any
     decision: Decision
     repeat_contact: bool = False  # the author was escalated before (any outcome)
+    reply: str | None = None  # the suggested reply, when the prescoring worker rendered it for this decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class Prepared:
     pre: PreScore | None
     decision: Decision | None = None
     routed_for: tuple[int, str | None] | None = None
+    reply: str | None = None  # `decision`'s suggested reply (listener.prescoring renders it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +174,14 @@ class Analyzer:
         if prepared.primary is None or prepared.pre is None:
             return None
         score = self.scorer.finish(prepared.pre, context(prepared.primary) if context else None)
-        decision = None
+        decision, reply = None, None
         if prepared.decision is not None and prepared.routed_for is not None \
                 and prepared.routed_for[1] == _segment(m):  # the same facts but maybe the urgency
             decision = with_urgency(prepared.decision, self.rules, prepared.routed_for[0], score.urgency)
+            reply = prepared.reply  # the same routes matched: the same template and queue
         if decision is None:
-            decision = self.route(m, prepared.primary, prepared.competitor, score)
-        return Scored(m, prepared.brands, prepared.primary, prepared.competitor, score, decision)
+            decision, reply = self.route(m, prepared.primary, prepared.competitor, score), None
+        return Scored(m, prepared.brands, prepared.primary, prepared.competitor, score, decision, reply=reply)
 
     def analyse(
         self,

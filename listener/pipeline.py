@@ -431,7 +431,7 @@ class Pipeline:
                         priority, (s.mention.extra or {}).get("customer_segment")),
                     "created_at": now,
                     "updated_at": now,
-                    "suggested_reply": suggested_reply(rules, s),
+                    "suggested_reply": s.reply if s.reply is not None else suggested_reply(rules, s),
                     "tags": d.tags,
                     "alert": d.alert,
                     "decision": {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact},

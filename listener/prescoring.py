@@ -24,6 +24,7 @@ worth it for an import of many batches, not for one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -34,7 +35,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from listener.analysis import Analyzer, Failed, Prepared, PreparedBatch, fresh_mentions
+from listener.analysis import Analyzer, Failed, Prepared, PreparedBatch, Scored, fresh_mentions
+from listener.pipeline import suggested_reply
 from listener.types import Batch, Mention
 from socialear import heap
 from socialear.config import RulesConfig
@@ -61,7 +63,21 @@ def _start(rules: RulesConfig, parent: int) -> None:
 
 def _prepare(mentions: list[Mention], only: list[str] | None) -> list[Prepared | Failed]:
     assert _analyzer is not None, "worker not initialised"
-    return _analyzer.prepare_all(mentions, only, speculate=True)
+    items = _analyzer.prepare_all(mentions, only, speculate=True)
+    return [_with_reply(_analyzer.rules, m, p) for m, p in zip(mentions, items, strict=True)]
+
+
+def _with_reply(rules: RulesConfig, m: Mention, p: Prepared | Failed) -> Prepared | Failed:
+    """The suggested reply of a speculated escalation, rendered here too (it reads the
+    decision's template and queue, the brand, the author, the categories and the language,
+    none of which history changes); the pipeline renders it itself if rendering fails."""
+    if not isinstance(p, Prepared) or p.decision is None or not p.decision.escalate:
+        return p
+    try:
+        reply = suggested_reply(rules, Scored(m, p.brands, p.primary, p.competitor, p.pre, p.decision))
+    except Exception:  # noqa: BLE001 - the pipeline renders it again, and quarantines or fails as ever
+        return p
+    return dataclasses.replace(p, reply=reply)
 
 
 def _ready() -> int:
