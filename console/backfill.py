@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.engine import Engine
 
 from listener.pipeline import BatchResult, Pipeline
+from listener.prescoring import Prescorer
 from listener.sources.replay import ReplaySource
+from listener.types import Batch
 from socialear.config import RulesConfig
 from storage import models as t
 from storage.dialect import table
@@ -88,10 +91,29 @@ def _line_of(replay_cursor: str | None) -> int:
     return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
 
 
+LOOKAHEAD_BYTES = 1 << 20  # a file this big pays for starting the prescoring worker
+
+
+def _batches(replay: ReplaySource, position: str | None) -> Iterator[Batch]:
+    """The file's batches in order, from `position` (read ahead of what is stored)."""
+    while True:
+        batch = replay.fetch(position)
+        yield batch
+        if batch.exhausted:
+            return
+        position = batch.next_cursor
+
+
 def backfill(
     engine: Engine, rules: RulesConfig, path: Path, source: str, batch_size: int, err: Console,
-    *, shift_to_now: bool = False,
+    *, shift_to_now: bool = False, lookahead: bool | None = None, started: Callable[[], None] | None = None,
 ) -> ImportReport:
+    """Import `path` batch by batch, each batch one transaction with its cursor.
+
+    `lookahead` (default: for files over LOOKAHEAD_BYTES): the next batch's history-free
+    analysis runs in a worker process while the current batch is stored
+    (listener.prescoring); the stored rows are the same either way. `started` is called
+    once the pipeline is built, before the first batch (the CLI settles its heap then)."""
     replay = ReplaySource(source, path, batch_size=batch_size, require_id=False,
                           shift_to_now=shift_to_now)
     pipeline = Pipeline(engine, lambda: rules)
@@ -107,21 +129,21 @@ def backfill(
     with Progress(
         TextColumn("[bold]import[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("bytes"),
         TimeRemainingColumn(), console=err, transient=False,
-    ) as progress:
+    ) as progress, Prescorer(rules) as prescorer:
+        if not (size >= LOOKAHEAD_BYTES if lookahead is None else lookahead):
+            prescorer.close()  # analysed in process, batch by batch
         task = progress.add_task("import", total=size)
-        while True:
+        if started is not None:
+            _ = pipeline.analyzer
+            started()
+        position = known.get("at") if isinstance(known, dict) else None
+        for batch, prepared in prescorer.ahead(source, _batches(replay, position)):
             stored = _stored_cursor(engine, source)
             files = _files(stored)
-            entry = files.get(identity)
-            position = entry.get("at") if isinstance(entry, dict) else None
-            batch = replay.fetch(position)
             files[identity] = {"at": batch.next_cursor, "name": path.name, "done": batch.exhausted}
-            batch = dataclasses.replace(batch, next_cursor=_encode(files))
-            res = pipeline.process(source, batch, stored)
+            res = pipeline.process(source, dataclasses.replace(batch, next_cursor=_encode(files)), stored, prepared)
             report.totals.merge(res)
             progress.update(task, completed=min(size, replay.offset_of(files[identity]["at"])))
-            if batch.exhausted:
-                break
     return report
 
 

@@ -230,6 +230,7 @@ def import_(
 ) -> None:
     """Backfill mentions from a file through the whole pipeline, with a progress bar."""
     from console.backfill import backfill, summary
+    from socialear import heap
     from socialear.config import load_rules
 
     if not file.exists():
@@ -238,7 +239,7 @@ def import_(
     if cfg.source(source) is not None:  # its cursor is the live source's, not per file
         raise UserError(f"--source {source}: a source in the rules has that name; import under another name")
     report = backfill(_engine(database_url), cfg, file, source, batch_size, err,
-                      shift_to_now=shift_to_now)
+                      shift_to_now=shift_to_now, started=heap.settle)
     out.print(summary(file, report), soft_wrap=True)
 
 

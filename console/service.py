@@ -27,6 +27,7 @@ from responders.outbox import OutboxWorker, SinkSet
 from responders.outbox_process import OutboxProcess
 from responders.publish import ReplyPublisher
 from responders.status import make_status_poller
+from socialear import heap
 from socialear.config import RulesWatcher
 from socialear.metrics import Liveness, instrument_job
 from socialear.settings import Settings, get_settings
@@ -264,6 +265,7 @@ class Service:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         self.start()
+        heap.settle()  # started: what follows is per-batch and per-request garbage (socialear.heap)
         log.info("socialear running (pid %d); Ctrl-C to stop", os.getpid())
         self._stop.wait()
         self.stop()

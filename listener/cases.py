@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storage import models as t
+from storage.bulk import execute_many, insert_rows
 from storage.dialect import pairs_in, table
 from storage.types import as_utc
 
@@ -125,8 +126,8 @@ class _Batch:
 
 
 def group_new(conn: Connection, escalation_ids: list[int], now: datetime) -> dict[int, int]:
-    """Put each new escalation in a case (joining, re-opening or starting one), oldest
-    post first so a batch's own follow-ups join the case its first post started.
+    """Put each new (stored) escalation in a case (joining, re-opening or starting one),
+    oldest post first so a batch's own follow-ups join the case its first post started.
     Returns {escalation id: case id}.
 
     Set-based, in a fixed number of statements whatever the batch's size: the candidate
@@ -135,10 +136,41 @@ def group_new(conn: Connection, escalation_ids: list[int], now: datetime) -> dic
     batch's earlier posts started, joined or re-opened, exactly as placing one post at
     a time against the database would; the outcome is written with one statement per
     kind of change. Six queries per post were most of the pipeline's time
-    (bench/pipeline.py)."""
+    (bench/pipeline.py). The pipeline uses `place_pending`, which places escalations
+    before they are inserted."""
     if not escalation_ids:
         return {}
     news = _load_new(conn, escalation_ids)
+    batch, placed = _group(conn, news, now)
+    _write(conn, batch, now)
+    return {esc_id: int(case.id) for esc_id, case in placed.items() if case.id is not None}
+
+
+def pending(esc_id: int, author_id: int | None, source: str, external_id: str, in_reply_to: str | None,
+            conversation_id: str | None, priority_rank: int, urgency: int, sla_due: datetime | None,
+            at: datetime) -> _New:
+    """An escalation about to be inserted (its id allocated), as `place_pending` takes it."""
+    return _New(esc_id, author_id, source, external_id, in_reply_to, conversation_id, priority_rank,
+                urgency, sla_due, as_utc(at))
+
+
+def place_pending(conn: Connection, news: list[_New], now: datetime) -> dict[int, dict[str, Any]]:
+    """`group_new` for escalations not inserted yet (ids allocated, storage.bulk.allocate_ids):
+    the cases are read, placed and written alike, and each new escalation's own fields
+    (`case_id`; a follow-up's `status`, `resolved_at`, `follow_up_of`, `resolution`; what a
+    later follow-up raised on a new head) are returned, by escalation id, for the caller
+    to insert it with. Inserting the final row, instead of inserting and then updating
+    it, spares a batch two UPDATEs over the escalation's many indexes and the care
+    rollup trigger's un-count and re-count (bench/pipeline.py)."""
+    if not news:
+        return {}
+    news = sorted(news, key=lambda n: (n.at, n.esc_id))
+    batch, _ = _group(conn, news, now)
+    return _write(conn, batch, now, {n.esc_id for n in news})
+
+
+def _group(conn: Connection, news: list[_New], now: datetime) -> tuple[_Batch, dict[int, _Case]]:
+    """Read the candidate cases and heads, and place each of `news` in memory, in order."""
     # Without a customer directory no author is linked to another: skip those look-ups.
     directory = conn.execute(sa.select(table(t.CustomerIdentity).c.customer_id).limit(1)).first() is not None
     authors = {n.author_id for n in news if n.author_id is not None}
@@ -157,8 +189,7 @@ def group_new(conn: Connection, escalation_ids: list[int], now: datetime) -> dic
     heads = _heads(conn, {c.head_escalation_id for c in cases.values() if c.head_escalation_id is not None})
     batch = _Batch(cases, by_post, by_author, linked, heads)
     placed = {new.esc_id: _place(batch, new, now) for new in news}
-    _write(conn, batch, now)
-    return {esc_id: int(case.id) for esc_id, case in placed.items() if case.id is not None}
+    return batch, placed
 
 
 def _load_new(conn: Connection, escalation_ids: list[int]) -> list[_New]:
@@ -354,8 +385,22 @@ def _join(batch: _Batch, case: _Case, head: _Head, new: _New) -> None:
     }))
 
 
-def _write(conn: Connection, batch: _Batch, now: datetime) -> None:
-    """The batch's placements, one statement per kind of change, in the caller's transaction."""
+# the writes of every batch, as module constants (storage.bulk caches their plans)
+_CASE_CHANGED = _CT.update().where(_CT.c.id == sa.bindparam("cid")).values(
+    status=sa.bindparam("st"), head_escalation_id=sa.bindparam("head"), size=sa.bindparam("sz"),
+    urgency=sa.bindparam("urg"), updated_at=sa.bindparam("upd"), resolved_at=sa.bindparam("res"))
+_PLACED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
+    case_id=sa.bindparam("cid"), updated_at=sa.bindparam("now"))
+_JOINED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
+    case_id=sa.bindparam("cid"), status="resolved", resolved_at=sa.bindparam("now"), updated_at=sa.bindparam("now"),
+    follow_up_of=sa.bindparam("head"), resolution=sa.bindparam("why"))
+
+
+def _write(conn: Connection, batch: _Batch, now: datetime,
+           pending: set[int] | frozenset[int] = frozenset()) -> dict[int, dict[str, Any]]:
+    """The batch's placements, one statement per kind of change, in the caller's
+    transaction; for the `pending` escalations (not inserted yet) their fields instead."""
+    fields: dict[int, dict[str, Any]] = {}
     if batch.started:  # inserted in creation order; matched back by head (one case per head)
         rows = [{"status": c.status, "author_id": c.author_id, "conversation_id": c.conversation_id,
                  "head_escalation_id": c.head_escalation_id, "size": c.size, "urgency": c.urgency,
@@ -366,34 +411,38 @@ def _write(conn: Connection, batch: _Batch, now: datetime) -> None:
         for case in batch.started:
             case.id = int(ids[case.head_escalation_id])
     if batch.changed:
-        conn.execute(_CT.update().where(_CT.c.id == sa.bindparam("cid")).values(
-            status=sa.bindparam("st"), head_escalation_id=sa.bindparam("head"), size=sa.bindparam("sz"),
-            urgency=sa.bindparam("urg"), updated_at=sa.bindparam("upd"), resolved_at=sa.bindparam("res")),
-            [{"cid": c.id, "st": c.status, "head": c.head_escalation_id, "sz": c.size, "urg": c.urgency,
-              "upd": c.updated_at, "res": c.resolved_at} for c in batch.changed.values()])
-    if batch.placed:
-        conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("eid")).values(case_id=sa.bindparam("cid")),
-                     [{"eid": esc_id, "cid": case.id} for esc_id, case in batch.placed])
-    if batch.joined:
-        conn.execute(
-            _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
-                case_id=sa.bindparam("cid"), status="resolved", resolved_at=now, updated_at=now,
-                follow_up_of=sa.bindparam("head"), resolution=sa.bindparam("why")),
-            [{"eid": esc_id, "cid": case.id, "head": head,
-              "why": f"Follow-up in case {case.id}: handled with escalation #{head}"}
-             for esc_id, case, head in batch.joined])
+        execute_many(conn, _CASE_CHANGED, [
+            {"cid": c.id, "st": c.status, "head": c.head_escalation_id, "sz": c.size, "urg": c.urgency,
+             "upd": c.updated_at, "res": c.resolved_at} for c in batch.changed.values()])
+    for esc_id, case in batch.placed:
+        if esc_id in pending:
+            fields.setdefault(esc_id, {})["case_id"] = case.id
+    execute_many(conn, _PLACED, [{"eid": esc_id, "cid": case.id, "now": now}
+                                 for esc_id, case in batch.placed if esc_id not in pending])
+    joined = []
+    for esc_id, case, head_id in batch.joined:
+        why = f"Follow-up in case {case.id}: handled with escalation #{head_id}"
+        if esc_id in pending:
+            fields.setdefault(esc_id, {}).update(case_id=case.id, status="resolved", resolved_at=now,
+                                                 updated_at=now, follow_up_of=head_id, resolution=why)
+        else:
+            joined.append({"eid": esc_id, "cid": case.id, "head": head_id, "now": now, "why": why})
+    execute_many(conn, _JOINED, joined)
     raised: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for head in batch.heads.values():
-        if head.raised:
+        if head.raised and head.id in pending:
+            fields.setdefault(head.id, {}).update(head.raised, updated_at=now)
+        elif head.raised:
             raised.setdefault(tuple(sorted(head.raised)), []).append({"hid": head.id, **head.raised})
     for columns, params in raised.items():  # one statement per set of raised columns
         conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
             updated_at=now, **{c: sa.bindparam(c) for c in columns}), params)
     if batch.audits:
-        conn.execute(_AT.insert(), [
+        insert_rows(conn, _AT, [
             {"at": now, "actor": "system", "action": action, "subject_type": "escalation",
              "subject_id": str(esc_id), "details": {"case_id": case.id, **details}}
             for esc_id, action, case, details in batch.audits])
+    return fields
 
 
 def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -32,9 +32,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from listener import cases
-from listener.matching import BrandMatcher
-from listener.routing import Decision, RoutingFacts, route
-from listener.scoring import Scorer, ScoringContext
+from listener.analysis import Analyzer, Failed, PreparedBatch, Scored, failure, fresh_mentions
+
+__all__ = ["Analyzer", "BatchResult", "CursorConflict", "Pipeline", "Scored"]
+from listener.routing import Decision
+from listener.scoring import ScoringContext
 from listener.types import Batch, Mention, Quarantined
 from responders.publish import enqueue_auto_reply
 from responders.replies import render_reply
@@ -42,6 +44,7 @@ from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
 from storage import customers, rollups
 from storage import models as t
+from storage.bulk import allocate_ids, execute_many, insert_rows
 from storage.dialect import pairs_in, table
 from storage.outbox import notify_new_rows
 from storage.types import utcnow
@@ -49,6 +52,11 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 OPEN_STATUSES = ("open", "claimed")
+_AT = table(t.Author)
+_AUTHOR_SEEN = (  # a stored author seen again (a module constant: storage.bulk caches its plan)
+    _AT.update().where(_AT.c.id == sa.bindparam("aid"))
+    .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls"))
+)
 
 
 class OutboxHandoff(Protocol):
@@ -88,19 +96,6 @@ class BatchResult:
         self.stats.update(other.stats)
 
 
-@dataclass(slots=True)
-class Scored:
-    """A mention on its way through: match, score and decision, before storage."""
-
-    mention: Mention
-    brands: tuple[str, ...]
-    brand: str | None
-    competitor: bool
-    score: Any
-    decision: Decision
-    repeat_contact: bool = False  # the author was escalated before (any outcome)
-
-
 def idempotency_key(source: str, external_id: str) -> str:
     """Stable across retries and replicas: a sink creates one ticket per key."""
     digest = hashlib.sha256(f"{source}\x1f{external_id}".encode()).hexdigest()[:32]
@@ -109,66 +104,6 @@ def idempotency_key(source: str, external_id: str) -> str:
 
 def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Analyzer:
-    """Match → score → route for one mention, with everything built once per rules version.
-
-    Shared by the pipeline, `socialear score` and `socialear rules replay`, so all three
-    judge a mention the same way.
-    """
-
-    def __init__(self, rules: RulesConfig):
-        self.rules = rules
-        self.matcher = BrandMatcher(rules)
-        self.scorer = Scorer(rules)
-
-    def facts(self, m: Mention, brand: str | None, competitor: bool, score: Any) -> RoutingFacts:
-        return RoutingFacts(
-            brand=brand,
-            competitor=competitor,
-            source=m.source,
-            platform=m.platform,
-            sentiment=score.sentiment.label,
-            compound=score.sentiment.compound,
-            urgency=score.urgency,
-            categories=list(score.categories),
-            followers=m.author.followers,
-            verified=m.author.verified,
-            language=score.language,
-            text=m.text,
-            question=score.question,
-            segment=(m.extra or {}).get("customer_segment"),
-            negative_probability=(score.sentiment.probabilities or {}).get("negative"),
-        )
-
-    def route(self, m: Mention, brand: str | None, competitor: bool, score: Any, explain: bool = False) -> Decision:
-        """Route fast; explain (build the trace) when asked, or when the mention is escalated or ignored."""
-        facts = self.facts(m, brand, competitor, score)
-        if explain:
-            return route(facts, self.rules, explain=True)
-        decision = route(facts, self.rules, explain=False)
-        if decision.escalate or decision.ignored:
-            decision = route(facts, self.rules, explain=True)
-        return decision
-
-    def analyse(
-        self,
-        m: Mention,
-        only_brands: list[str] | None = None,
-        context: Callable[[str], ScoringContext] | None = None,
-    ) -> Scored | None:
-        """None when the mention is about none of the brands (it is dropped, not stored).
-
-        `context(brand)` supplies the recent-history part of the score once the brand is known.
-        """
-        implied = m.extra.get("brand") if m.extra else None
-        match = self.matcher.match(m.text, m.title, only_brands, implied if isinstance(implied, str) else None)
-        if match.primary is None:
-            return None
-        score = self.scorer.score(m, context(match.primary) if context else None)
-        decision = self.route(m, match.primary, match.competitor, score)
-        return Scored(m, match.brands, match.primary, match.competitor, score, decision)
 
 
 class PileOnWindow:
@@ -267,25 +202,31 @@ class Pipeline:
         return self._analyzer
 
     # -- public ------------------------------------------------------------------------
-    def process(self, source: str, batch: Batch, cursor_before: str | None) -> BatchResult:
-        """Store one batch and advance the cursor from `cursor_before`, atomically."""
+    def process(
+        self, source: str, batch: Batch, cursor_before: str | None, prepared: PreparedBatch | None = None
+    ) -> BatchResult:
+        """Store one batch and advance the cursor from `cursor_before`, atomically.
+
+        `prepared`: the batch's history-free analysis, computed ahead in a worker process
+        (listener.prescoring); used when it was made with the current rules, else (and for
+        any mention it lacks) the analysis runs here."""
         analyzer = self.analyzer
         rules = analyzer.rules
         src_cfg = rules.source(source)
         only = src_cfg.brands if src_cfg else None
         result = BatchResult(fetched=len(batch.mentions), quarantined=len(batch.quarantined))
         result.stats.update(batch.stats)
-        fresh = self._dedupe_in_batch(batch.mentions, result)
+        fresh = fresh_mentions(batch.mentions, result.stats)
         now = utcnow()
         handed: list[int] = []  # outbox rows claimed for the local worker (per call: sources poll in parallel)
         with self.engine.begin() as conn:
             fresh = self._drop_stored(conn, source, fresh, result)
             failed: list[Quarantined] = []  # mentions the analysis raised on: kept, not stored
-            scored = self._analyse(conn, analyzer, fresh, only, result, failed)
+            scored = self._analyse(conn, analyzer, fresh, only, result, failed, prepared)
             author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
             mention_ids, counted = self._insert_mentions(conn, scored, author_ids, now)  # ids of the escalated
             result.stored = len(scored)
-            result.escalated = self._escalate(conn, rules, scored, mention_ids, now, handed)
+            result.escalated = self._escalate(conn, rules, scored, mention_ids, author_ids, now, handed)
             self._quarantine(conn, [*batch.quarantined, *failed])
             self._advance(conn, source, cursor_before, batch, result, now)
             # Last, in the same transaction: the rollup rows (brand x day/hour) are the rows every
@@ -298,20 +239,6 @@ class Pipeline:
         return result
 
     # -- steps ---------------------------------------------------------------------------
-    @staticmethod
-    def _dedupe_in_batch(mentions: Sequence[Mention], result: BatchResult) -> list[Mention]:
-        seen: set[str] = set()
-        out = []
-        for m in mentions:
-            if m.external_id in seen:
-                result.stats["dropped/duplicate"] += 1
-            elif m.is_repost:
-                result.stats["dropped/repost"] += 1
-            else:
-                seen.add(m.external_id)
-                out.append(m)
-        return out
-
     @staticmethod
     def _drop_stored(conn: Connection, source: str, mentions: list[Mention], result: BatchResult) -> list[Mention]:
         if not mentions:
@@ -338,9 +265,11 @@ class Pipeline:
         only: list[str] | None,
         result: BatchResult,
         failed: list[Quarantined],
+        prepared: PreparedBatch | None = None,
     ) -> list[Scored]:
         if not mentions:
             return []
+        ahead = prepared.items if prepared is not None and prepared.rules is analyzer.rules else {}
         window = self._window(analyzer.rules)
         created = [as_utc(m.created_at) for m in mentions]
         window.prepare(conn, min(created), max(created))
@@ -356,10 +285,18 @@ class Pipeline:
                 return window.context(m, brand, n)
 
             try:
-                s = analyzer.analyse(m, only, context)
+                p = ahead.get(m.external_id)
+                if p is None:
+                    p = analyzer.prepare(m, only)
+                if isinstance(p, Failed):
+                    log.error("source %s: cannot analyse mention %s: %s", m.source, m.external_id, p.error)
+                    failed.append(_quarantined(m, p.error))
+                    result.quarantined += 1
+                    continue
+                s = analyzer.complete(m, p, context)
             except Exception as exc:  # noqa: BLE001 - one poison mention must not fail its batch forever
                 log.exception("source %s: cannot analyse mention %s", m.source, m.external_id)
-                failed.append(_quarantined(m, exc))
+                failed.append(_quarantined(m, failure(exc).error))
                 result.quarantined += 1
                 continue
             if s is None:
@@ -386,15 +323,10 @@ class Pipeline:
             for row in conn.execute(sa.select(at.c.id, at.c.platform, at.c.handle).where(cond)):
                 ids[(row.platform, row.handle)] = row.id
         if ids:
-            conn.execute(
-                at.update()
-                .where(at.c.id == sa.bindparam("aid"))
-                .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls")),
-                [
-                    {"aid": ids[k], "f": latest[k].author.followers, "v": latest[k].author.verified, "ls": now}
-                    for k in ids
-                ],
-            )
+            execute_many(conn, _AUTHOR_SEEN, [
+                {"aid": ids[k], "f": latest[k].author.followers, "v": latest[k].author.verified, "ls": now}
+                for k in ids
+            ])
         new = [k for k in latest if k not in ids]
         if new:
             rows = [
@@ -454,7 +386,7 @@ class Pipeline:
                     "route": s.decision.route,
                 }
             )
-        conn.execute(mt.insert(), rows)  # plain executemany: RETURNING every id costs more than it gives
+        insert_rows(conn, mt, rows)  # plain executemany: RETURNING every id costs more than it gives
         wanted = [s.mention.external_id for s in scored if s.decision.escalate]
         ids: dict[str, int] = {}
         source = scored[0].mention.source
@@ -469,6 +401,7 @@ class Pipeline:
         rules: RulesConfig,
         scored: list[Scored],
         mention_ids: dict[str, int],
+        author_ids: dict[tuple[str, str], int],
         now: datetime,
         handed: list[int] | None = None,
     ) -> int:
@@ -498,7 +431,7 @@ class Pipeline:
                         priority, (s.mention.extra or {}).get("customer_segment")),
                     "created_at": now,
                     "updated_at": now,
-                    "suggested_reply": suggested_reply(rules, s),
+                    "suggested_reply": s.reply if s.reply is not None else suggested_reply(rules, s),
                     "tags": d.tags,
                     "alert": d.alert,
                     "decision": {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact},
@@ -509,11 +442,19 @@ class Pipeline:
                     "urgency": s.score.urgency,
                 }
             )
-        conn.execute(et.insert(), rows)  # executemany; ids are read back by mention (unique)
-        ids_q = sa.select(et.c.mention_id, et.c.id).where(et.c.mention_id.in_([r["mention_id"] for r in rows]))
-        by_mention = {mention_id: esc_id for mention_id, esc_id in conn.execute(ids_q)}
-        esc_ids = [by_mention[r["mention_id"]] for r in rows]
-        cases.group_new(conn, esc_ids, now)  # follow-ups join their case (listener.cases)
+        # Placed in their cases before they are inserted (listener.cases.place_pending): each
+        # row goes in final, follow-ups already closed into their case's head.
+        esc_ids = allocate_ids(conn, et, len(rows))
+        placing = cases.place_pending(conn, [
+            cases.pending(esc_id, author_ids[(s.mention.author.platform, s.mention.author.handle)], s.mention.source,
+                          s.mention.external_id, s.mention.in_reply_to, s.mention.conversation_id,
+                          row["priority_rank"], row["urgency"], row["sla_due"], s.mention.created_at)
+            for esc_id, row, s in zip(esc_ids, rows, todo, strict=True)
+        ], now)
+        for esc_id, row in zip(esc_ids, rows, strict=True):
+            row.update(id=esc_id, case_id=None, follow_up_of=None, resolution=None, resolved_at=None)
+            row.update(placing.get(esc_id, {}))
+        insert_rows(conn, et, rows)
         sinks = [sink for sink in rules.sinks if sink.enabled]
         outbox = [
             {
@@ -542,10 +483,11 @@ class Pipeline:
                      "locked_until": now + timedelta(seconds=handoff.lease_s)}
             handed.extend(conn.execute(ot.insert().returning(ot.c.id), [{**row, **claim} for row in outbox]).scalars())
         elif outbox:
-            conn.execute(ot.insert(), outbox)
+            insert_rows(conn, ot, outbox)
             notify_new_rows(conn)  # an import or a collect --once: wake the replicas' workers
-        conn.execute(
-            aut.insert(),
+        insert_rows(
+            conn,
+            aut,
             [
                 {
                     "at": now,
@@ -694,10 +636,10 @@ def _escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tu
     return out
 
 
-def _quarantined(m: Mention, exc: Exception) -> Quarantined:
+def _quarantined(m: Mention, error: str) -> Quarantined:
     """A mention the analysis raised on, as a quarantine row with its full content."""
     payload = json.dumps(dataclasses.asdict(m), ensure_ascii=False, default=str)
-    return Quarantined(m.source, payload, f"analysis failed: {type(exc).__name__}: {exc}", m.external_id)
+    return Quarantined(m.source, payload, error, m.external_id)
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:

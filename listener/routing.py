@@ -17,6 +17,7 @@ fast path, most mentions) and `evaluate` (the explained path, for escalations).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import partial
@@ -235,3 +236,46 @@ def route(facts: RoutingFacts, rules: RulesConfig, *, explain: bool = True) -> D
         if not r.continue_:
             break
     return decision
+
+
+@dataclass(frozen=True, slots=True)
+class _Urgency:
+    """Just the urgency fact: what an urgency condition's test and actual read."""
+
+    urgency: int
+
+
+_URGENCY_CONDITIONS: dict[int, tuple[RulesConfig, list[Condition]]] = {}
+
+
+def _urgency_conditions(rules: RulesConfig) -> list[Condition]:
+    found = _URGENCY_CONDITIONS.get(id(rules))
+    if found is None or found[0] is not rules:
+        if len(_URGENCY_CONDITIONS) > 64:
+            _URGENCY_CONDITIONS.clear()
+        found = _URGENCY_CONDITIONS[id(rules)] = (
+            rules, [c for r in rules.routes for c in conditions(r) if c.name == "urgency"])
+    return found[1]
+
+
+def with_urgency(decision: Decision, rules: RulesConfig, before: int, urgency: int) -> Decision | None:
+    """`decision`, routed for facts that differ from the present ones in urgency alone
+    (`before` then, `urgency` now), as `route` would make it now; None when it may differ.
+
+    Routing reads the urgency only through the routes' urgency conditions: when each of
+    them tests alike for both values, the same routes match in the same order, so the
+    decision is the same and only its trace's urgency values change. (The prescoring
+    worker routes without history; history moves the urgency of most mentions a little.)"""
+    checks = _urgency_conditions(rules)
+    was, now = _Urgency(before), _Urgency(urgency)
+    if any(c.test(was) != c.test(now) for c in checks):  # type: ignore[arg-type]
+        return None
+    if not decision.trace:
+        return decision
+    actual = checks[0].actual(now) if checks else urgency  # type: ignore[arg-type]  # one field, one rounding
+    trace = [
+        {**step, "conditions": [{**c, "actual": actual} if c["condition"] == "urgency" else c
+                                for c in step["conditions"]]}
+        for step in decision.trace
+    ]
+    return dataclasses.replace(decision, trace=trace)

@@ -25,6 +25,7 @@ import shutil
 import socket
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,14 @@ def _with_search_path(url: str, schema: str) -> str:
 @pytest.fixture
 def _pg_schema() -> Iterator[str]:
     """A fresh schema in the $SOCIALEAR_TEST_POSTGRES_URL database; yields its db URL."""
+    with pg_schema() as url:
+        yield url
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A fresh schema in the $SOCIALEAR_TEST_POSTGRES_URL database, dropped afterwards;
+    yields its db URL (a test that needs two databases takes a second one here)."""
     base = os.environ[PG_ENV]
     schema = f"socialear_t_{secrets.token_hex(6)}"
     admin = make_engine(base)

@@ -17,6 +17,6 @@ from source.
 
 from listener.scoring import compiled  # noqa: F401  (before any other submodule)
 from listener.scoring.scorer import Scorer
-from listener.scoring.types import Score, ScoringContext, Sentiment
+from listener.scoring.types import PreScore, Score, ScoringContext, Sentiment
 
-__all__ = ["Score", "Scorer", "ScoringContext", "Sentiment"]
+__all__ = ["PreScore", "Score", "Scorer", "ScoringContext", "Sentiment"]

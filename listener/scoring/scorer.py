@@ -16,7 +16,7 @@ from listener.scoring.foreign import keyword_scorers
 from listener.scoring.language import LanguageGate
 from listener.scoring.model import LinearModel
 from listener.scoring.sentiment import SentimentEngine, TextAnalysis, as_stars, stars_in_text
-from listener.scoring.types import Score, ScoringContext, Sentiment
+from listener.scoring.types import PreScore, Score, ScoringContext, Sentiment
 from listener.scoring.urgency import (
     VERIFIED_BONUS,
     handle_pattern,
@@ -60,7 +60,7 @@ class Scorer:
         self._engagement_high = rules.urgency.engagement_high
         self._log_reach_high = math.log1p(rules.urgency.reach_followers_high)
         self._log_engagement_high = math.log1p(self._engagement_high)
-        w = rules.urgency.weights  # in `_urgency_points`' order
+        w = rules.urgency.weights  # in `_text_points` and `finish` order
         self._weights = (
             w.negativity,
             w.severity,
@@ -78,7 +78,12 @@ class Scorer:
         return self.engine.sentiment(text, rating)
 
     def score(self, mention: Mention, context: ScoringContext | None = None) -> Score:
-        ctx = context or _NO_CONTEXT
+        return self.finish(self.prescore(mention), context)
+
+    def prescore(self, mention: Mention) -> PreScore:
+        """Everything about the mention that needs no history: language, sentiment,
+        categories and the urgency signals of the text and the author. The pipeline runs it
+        for the next batch in a worker process while it stores the current one."""
         text = f"{mention.title}. {mention.text}" if mention.title else mention.text
         engine = self.engine
         tokenised = engine.tokenise(text)
@@ -98,16 +103,52 @@ class Scorer:
                 sentiment = self._unsupported(language, stars)
         hits = self.categoriser.match(text, tokens)
         categories = list(hits)
-        urgency, signals = self._urgency_points(mention, ctx, analysis, sentiment, categories, supported)
-        return Score(
+        points = self._text_points(mention, analysis, sentiment, categories, supported)
+        urgent = round(self._weights[8] * 1.0, 2) if analysis.urgent else 0.0
+        return PreScore(
             sentiment,
             categories,
             hits,  # category_hits
-            urgency,
-            signals,  # urgency_signals
+            points,
+            urgent,
             language,
             supported,  # language_supported
             analysis.question if language is None or language == "en" else "?" in text,  # question
+        )
+
+    def finish(self, pre: PreScore, context: ScoringContext | None = None) -> Score:
+        """`pre` completed with the recent history (repeat contact, pile-on): the urgency
+        points in the order and with the arithmetic of `combine`."""
+        ctx = context or _NO_CONTEXT
+        points = dict(pre.points)
+        w_repeat, w_pile_on = self._weights[6], self._weights[7]
+        if ctx.author_open_escalations > 0:
+            contribution = round(w_repeat * 1.0, 2)
+            if contribution:
+                points["repeat_contact"] = contribution
+        categories = pre.categories
+        if pre.sentiment.label != "positive" and (ctx.thread_negative_recent or ctx.category_negative_recent):
+            pile = max(
+                ctx.thread_negative_recent,
+                max((ctx.category_negative_recent.get(c, 0) for c in categories), default=0),
+            )
+            strength = pile_on_strength(pile, self._urgency.pile_on_threshold)
+            if strength > 0:
+                contribution = round(w_pile_on * min(1.0, strength), 2)
+                if contribution:
+                    points["pile_on"] = contribution
+        if pre.urgent:
+            points["urgent_words"] = pre.urgent
+        total = int(round(min(100.0, max(0.0, sum(points.values()))))) if points else 0
+        return Score(
+            pre.sentiment,
+            list(categories),
+            pre.category_hits,
+            total,
+            points,
+            pre.language,
+            pre.language_supported,
+            pre.question,
         )
 
     # -- helpers -----------------------------------------------------------------------
@@ -125,29 +166,19 @@ class Scorer:
         reply_to = (mention.in_reply_to_user or "").lstrip("@").lower()
         return bool(reply_to) and reply_to in self._handles
 
-    def _urgency_points(
+    def _text_points(
         self,
         mention: Mention,
-        ctx: ScoringContext,
         analysis: TextAnalysis,
         sentiment: Sentiment,
         categories: list[str],
         supported: bool,
-    ) -> tuple[int, dict[str, float]]:
-        """`combine(self._urgency, self._strengths(...))`, fused: the same strengths and the
-        same arithmetic in the same order, without building the strengths dict or reading
-        the weights by name for every mention."""
-        (
-            w_negativity,
-            w_severity,
-            w_reach,
-            w_engagement,
-            w_addressed,
-            w_help,
-            w_repeat,
-            w_pile_on,
-            w_urgent,
-        ) = self._weights
+    ) -> dict[str, float]:
+        """The urgency signals of the text and the author (negativity .. help_request), as
+        `combine(self._urgency, self._strengths(...))` computes them, fused: the same
+        strengths and arithmetic in the same order, without building the strengths dict or
+        reading the weights by name for every mention. `finish` adds the history's."""
+        w_negativity, w_severity, w_reach, w_engagement, w_addressed, w_help = self._weights[:6]
         points: dict[str, float] = {}
         label = sentiment.label
         if label == "negative":
@@ -191,25 +222,4 @@ class Scorer:
             contribution = round(w_help * 1.0, 2)
             if contribution:
                 points["help_request"] = contribution
-        if ctx.author_open_escalations > 0:
-            contribution = round(w_repeat * 1.0, 2)
-            if contribution:
-                points["repeat_contact"] = contribution
-        if label != "positive" and (ctx.thread_negative_recent or ctx.category_negative_recent):
-            pile = max(
-                ctx.thread_negative_recent,
-                max((ctx.category_negative_recent.get(c, 0) for c in categories), default=0),
-            )
-            strength = pile_on_strength(pile, self._urgency.pile_on_threshold)
-            if strength > 0:
-                contribution = round(w_pile_on * min(1.0, strength), 2)
-                if contribution:
-                    points["pile_on"] = contribution
-        if analysis.urgent:
-            contribution = round(w_urgent * 1.0, 2)
-            if contribution:
-                points["urgent_words"] = contribution
-        if not points:
-            return 0, points
-        total = int(round(min(100.0, max(0.0, sum(points.values())))))
-        return total, points
+        return points

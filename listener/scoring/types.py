@@ -74,6 +74,22 @@ class Score:
 
 
 @dataclass(slots=True)
+class PreScore:
+    """The part of a Score that needs no history (`Scorer.prescore`): everything but the
+    repeat-contact and pile-on signals and the urgency total, which `Scorer.finish` adds.
+    Plain data, so a worker process can compute it and hand it back pickled."""
+
+    sentiment: Sentiment
+    categories: list[str]
+    category_hits: dict[str, list[str]]
+    points: dict[str, float]  # urgency signals negativity .. help_request, non-zero only
+    urgent: float  # the urgent_words contribution (0: none)
+    language: str | None
+    language_supported: bool
+    question: bool
+
+
+@dataclass(slots=True)
 class ScoringContext:
     """Recent context the pipeline computes from the database before scoring.
 

@@ -248,9 +248,9 @@ def test_two_replicas_grouping_the_same_customer_at_once_open_one_case(
     rules = zendesk_rules(tmp_path)
     other = make_engine(pg_url)
     a_grouped, b_done = threading.Event(), threading.Event()
-    original = cases.group_new
+    original = cases.place_pending
 
-    def interleaved(conn: sa.Connection, ids: list[int], now: datetime) -> dict[int, int]:
+    def interleaved(conn: sa.Connection, ids: list[Any], now: datetime) -> dict[int, dict[str, Any]]:
         if threading.current_thread().name == "replica-a":
             out = original(conn, ids, now)
             a_grouped.set()
@@ -262,7 +262,7 @@ def test_two_replicas_grouping_the_same_customer_at_once_open_one_case(
         finally:
             b_done.set()
 
-    monkeypatch.setattr(cases, "group_new", interleaved)
+    monkeypatch.setattr(cases, "place_pending", interleaved)
     errors: list[BaseException] = []
 
     def replica(eng: Engine, mention: Mention) -> None:
@@ -369,7 +369,7 @@ def test_a_batch_is_grouped_exactly_as_its_posts_one_at_a_time(
             conn.execute(et.update().where(et.c.id == r0.id).values(status="resolved", resolved_at=T0))
             cases.sync_status(conn, r0.id, T0)
     with monkeypatch.context() as patched:  # store both runs' escalations, not yet in cases
-        patched.setattr(cases, "group_new", lambda *args: {})
+        patched.setattr(cases, "place_pending", lambda *args: {})
         ingest(engine, rules, *posts("one_"), *posts("all_"))
     rows = {r.external_id: r for r in escalations(engine)}
     with engine.begin() as conn:  # the twins' escalations are alike in everything grouping reads

@@ -202,22 +202,24 @@ def test_hostile_records_are_quarantined_alone_and_the_source_advances(
     assert followers <= COUNT_LIMIT and engagement <= COUNT_LIMIT
 
 
+@pytest.mark.parametrize("step", ["prepare", "complete"])  # the history-free half, and the rest
 def test_a_mention_the_analysis_raises_on_is_quarantined(
-    engine: Engine, make_rules: Callable[..., RulesConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    step: str, engine: Engine, make_rules: Callable[..., RulesConfig], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Defence in depth: whatever the scorer raises on one mention, its batch is stored."""
     from listener.pipeline import Analyzer
 
     feed = tmp_path / "feed.jsonl"
     feed.write_bytes(b"\n".join(line(record(i)) for i in range(6)) + b"\n")
-    real = Analyzer.analyse
+    real = getattr(Analyzer, step)
 
     def flaky(self: Analyzer, m: Any, *args: Any, **kw: Any) -> Any:
         if m.external_id == "r3":
             raise RecursionError("maximum recursion depth exceeded")
         return real(self, m, *args, **kw)
 
-    monkeypatch.setattr(Analyzer, "analyse", flaky)
+    monkeypatch.setattr(Analyzer, step, flaky)
     rules = make_rules(feed, tmp_path / "sink.jsonl")
     outcome = Collector(engine, lambda: rules, instance_id="test").poll("feed")
     assert outcome.ok and outcome.result.stored == 5 and outcome.result.quarantined == 1

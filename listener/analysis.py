@@ -1,0 +1,196 @@
+"""Analysis of one mention: match → score → route, split where history comes in.
+
+    prepare(m)            brand match + `Scorer.prescore`      no history: any process, any order
+    complete(m, p, ctx)   `Scorer.finish` (repeat contact,     needs the author's escalations and the
+                          pile-on) + route                     pile-on window: the pipeline, in post order
+
+Why split: the history-free half is most of the analysis' CPU, so the pipeline can run it
+for the next batch in a worker process (`listener.prescoring`) while it stores the
+current one; the half that reads history stays in the pipeline's process and order, so
+both paths give the same result (`tests/listener/test_prescoring.py`).
+
+`Analyzer` is shared by the pipeline, `socialear score` and `socialear rules replay`, so
+all three judge a mention the same way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from listener.matching import BrandMatcher
+from listener.routing import Decision, RoutingFacts, route, with_urgency
+from listener.scoring import PreScore, Scorer, ScoringContext
+from listener.types import Mention
+from socialear.config import RulesConfig
+
+
+@dataclass(slots=True)
+class Scored:
+    """A mention on its way through: match, score and decision, before storage."""
+
+    mention: Mention
+    brands: tuple[str, ...]
+    brand: str | None
+    competitor: bool
+    score: Any
+    decision: Decision
+    repeat_contact: bool = False  # the author was escalated before (any outcome)
+    reply: str | None = None  # the suggested reply, when the prescoring worker rendered it for this decision
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The history-free analysis of one mention: its brands and its pre-score (None, with
+    no primary brand, when the mention is about none of the brands).
+
+    `decision`, when set, is the route as it would be with `routed_for` = (urgency,
+    customer segment): routing is a pure function of facts that are all history-free but
+    these two, so `complete` reuses it when the segment is the same and the finished
+    urgency tests alike in every route (listener.routing.with_urgency)."""
+
+    brands: tuple[str, ...]
+    primary: str | None
+    competitor: bool
+    pre: PreScore | None
+    decision: Decision | None = None
+    routed_for: tuple[int, str | None] | None = None
+    reply: str | None = None  # `decision`'s suggested reply (listener.prescoring renders it)
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The history-free analysis raised: `error` is what the quarantine row says."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch's history-free analysis by external id, and the rules it was made with
+    (the pipeline uses it only while those rules are current)."""
+
+    rules: RulesConfig
+    items: dict[str, Prepared | Failed]
+
+
+def fresh_mentions(mentions: Sequence[Mention], stats: Counter[str] | None = None) -> list[Mention]:
+    """The batch without in-batch duplicates (first occurrence wins) and reposts, which
+    are counted in `stats`: what the pipeline analyses, and so what a worker prepares."""
+    seen: set[str] = set()
+    out = []
+    for m in mentions:
+        if m.external_id in seen:
+            if stats is not None:
+                stats["dropped/duplicate"] += 1
+        elif m.is_repost:
+            if stats is not None:
+                stats["dropped/repost"] += 1
+        else:
+            seen.add(m.external_id)
+            out.append(m)
+    return out
+
+
+def _segment(m: Mention) -> str | None:
+    return (m.extra or {}).get("customer_segment")
+
+
+def failure(exc: Exception) -> Failed:
+    return Failed(f"analysis failed: {type(exc).__name__}: {exc}")
+
+
+class Analyzer:
+    """Match → score → route for one mention, with everything built once per rules version."""
+
+    def __init__(self, rules: RulesConfig):
+        self.rules = rules
+        self.matcher = BrandMatcher(rules)
+        self.scorer = Scorer(rules)
+
+    def facts(self, m: Mention, brand: str | None, competitor: bool, score: Any) -> RoutingFacts:
+        return RoutingFacts(
+            brand=brand,
+            competitor=competitor,
+            source=m.source,
+            platform=m.platform,
+            sentiment=score.sentiment.label,
+            compound=score.sentiment.compound,
+            urgency=score.urgency,
+            categories=list(score.categories),
+            followers=m.author.followers,
+            verified=m.author.verified,
+            language=score.language,
+            text=m.text,
+            question=score.question,
+            segment=_segment(m),
+            negative_probability=(score.sentiment.probabilities or {}).get("negative"),
+        )
+
+    def route(self, m: Mention, brand: str | None, competitor: bool, score: Any, explain: bool = False) -> Decision:
+        """Route fast; explain (build the trace) when asked, or when the mention is escalated or ignored."""
+        facts = self.facts(m, brand, competitor, score)
+        if explain:
+            return route(facts, self.rules, explain=True)
+        decision = route(facts, self.rules, explain=False)
+        if decision.escalate or decision.ignored:
+            decision = route(facts, self.rules, explain=True)
+        return decision
+
+    def prepare(self, m: Mention, only_brands: list[str] | None = None, *, speculate: bool = False) -> Prepared:
+        """The history-free half: which brands, and the pre-score when there is one;
+        `speculate` (a worker with time to spare): also the route as it is without history."""
+        implied = m.extra.get("brand") if m.extra else None
+        match = self.matcher.match(m.text, m.title, only_brands, implied if isinstance(implied, str) else None)
+        if match.primary is None:
+            return Prepared(match.brands, None, match.competitor, None)
+        pre = self.scorer.prescore(m)
+        if not speculate:
+            return Prepared(match.brands, match.primary, match.competitor, pre)
+        score = self.scorer.finish(pre)
+        decision = self.route(m, match.primary, match.competitor, score)
+        return Prepared(match.brands, match.primary, match.competitor, pre, decision,
+                        (score.urgency, _segment(m)))
+
+    def prepare_all(
+        self, mentions: Sequence[Mention], only_brands: list[str] | None, *, speculate: bool = False
+    ) -> list[Prepared | Failed]:
+        """`prepare` for each mention; one that raises becomes a `Failed` (it is quarantined,
+        the others go on), so a worker process can hand the whole batch back."""
+        out: list[Prepared | Failed] = []
+        for m in mentions:
+            try:
+                out.append(self.prepare(m, only_brands, speculate=speculate))
+            except Exception as exc:  # noqa: BLE001 - one poison mention must not fail its batch
+                out.append(failure(exc))
+        return out
+
+    def complete(
+        self, m: Mention, prepared: Prepared, context: Callable[[str], ScoringContext] | None = None
+    ) -> Scored | None:
+        """The history half: finish the score with `context(brand)`, then route."""
+        if prepared.primary is None or prepared.pre is None:
+            return None
+        score = self.scorer.finish(prepared.pre, context(prepared.primary) if context else None)
+        decision, reply = None, None
+        if prepared.decision is not None and prepared.routed_for is not None \
+                and prepared.routed_for[1] == _segment(m):  # the same facts but maybe the urgency
+            decision = with_urgency(prepared.decision, self.rules, prepared.routed_for[0], score.urgency)
+            reply = prepared.reply  # the same routes matched: the same template and queue
+        if decision is None:
+            decision, reply = self.route(m, prepared.primary, prepared.competitor, score), None
+        return Scored(m, prepared.brands, prepared.primary, prepared.competitor, score, decision, reply=reply)
+
+    def analyse(
+        self,
+        m: Mention,
+        only_brands: list[str] | None = None,
+        context: Callable[[str], ScoringContext] | None = None,
+    ) -> Scored | None:
+        """None when the mention is about none of the brands (it is dropped, not stored).
+
+        `context(brand)` supplies the recent-history part of the score once the brand is known.
+        """
+        return self.complete(m, self.prepare(m, only_brands), context)

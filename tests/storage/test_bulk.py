@@ -1,0 +1,88 @@
+"""storage.bulk.insert_rows stores exactly what `conn.execute(table.insert(), rows)` stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from storage import models as t
+from storage.bulk import execute_many, insert_rows
+from storage.dialect import table
+
+
+def _rows(prefix: str, author_id: int) -> list[dict[str, Any]]:
+    start = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    return [
+        {
+            "source": "s", "platform": "x", "external_id": f"{prefix}{i}", "url": None if i % 2 else f"https://x/{i}",
+            "text": f"post {i} ünïcode 😡 'quoted' \"double\"", "title": None, "lang": "en", "rating": None,
+            # aware in another zone, aware UTC, and naive (taken as UTC): stored alike
+            "created_at": [start.astimezone(timezone(timedelta(hours=-5))), start, start.replace(tzinfo=None)][i % 3]
+            + timedelta(minutes=i),
+            "fetched_at": start, "author_id": author_id, "brand": "Nimbus" if i % 4 else None,
+            "brands": ["Nimbus", "Arcwave"][: i % 3], "competitor": bool(i % 2), "in_reply_to": None,
+            "conversation_id": f"c{i}", "engagement": i, "is_repost": False, "sentiment_label": "negative",
+            "sentiment_compound": -0.25 * i, "urgency": i, "categories": [] if i % 2 else ["outage"],
+            "scoring": {"nested": {"list": [1, 2.5, None, True]}, "text": "é"}, "route": None,
+        }
+        for i in range(7)
+    ]
+
+
+def _stored(conn: sa.Connection, prefix: str) -> list[tuple[Any, ...]]:
+    mt = table(t.Mention)
+    cols = [c for c in mt.columns if c.name not in ("id", "external_id")]
+    return [tuple(r) for r in conn.execute(
+        sa.select(*cols).where(mt.c.external_id.like(f"{prefix}%")).order_by(mt.c.external_id))]
+
+
+def _raw(conn: sa.Connection, prefix: str) -> list[tuple[Any, ...]]:
+    """As the database holds them (SQLite: the text of timestamps and JSON)."""
+    names = ", ".join(c.name for c in table(t.Mention).columns if c.name not in ("id", "external_id"))
+    return [tuple(r) for r in conn.execute(
+        sa.text(f"SELECT {names} FROM mention WHERE external_id LIKE :p ORDER BY external_id"), {"p": f"{prefix}%"})]
+
+
+def test_insert_rows_stores_what_sqlalchemy_stores(engine: Engine) -> None:
+    at, mt = table(t.Author), table(t.Mention)
+    with engine.begin() as conn:
+        author = conn.execute(at.insert().returning(at.c.id), {
+            "platform": "x", "handle": "h", "followers": 1, "verified": False,
+            "first_seen": datetime(2026, 1, 1, tzinfo=UTC), "last_seen": datetime(2026, 1, 1, tzinfo=UTC)}).scalar_one()
+        conn.execute(mt.insert(), _rows("a", author))
+        insert_rows(conn, mt, _rows("b", author))
+        insert_rows(conn, mt, _rows("c", author))  # the cached plan
+        assert _stored(conn, "a") == _stored(conn, "b") == _stored(conn, "c")
+        assert len(_stored(conn, "b")) == 7
+        assert _raw(conn, "a") == _raw(conn, "b")
+
+
+def test_insert_rows_applies_python_defaults(engine: Engine) -> None:
+    aut = table(t.AuditEvent)
+    row = {"actor": "system", "action": "x", "subject_type": "escalation", "subject_id": "1", "details": {}}
+    with engine.begin() as conn:
+        conn.execute(aut.insert(), [dict(row, subject_id="sa")])
+        insert_rows(conn, aut, [dict(row, subject_id="bulk")])
+        got = {r.subject_id: r for r in conn.execute(sa.select(aut))}
+    assert got["bulk"].at is not None and abs((got["bulk"].at - got["sa"].at).total_seconds()) < 60
+    assert got["bulk"].details == got["sa"].details == {}
+
+
+def test_execute_many_updates_as_sqlalchemy_does(engine: Engine) -> None:
+    """Bound values, a constant of the statement, and an omitted column's `onupdate`."""
+    at = table(t.Author)
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    stmt = at.update().where(at.c.id == sa.bindparam("aid")).values(
+        followers=sa.bindparam("f"), verified=True, last_seen=sa.bindparam("ls"))
+    with engine.begin() as conn:
+        ids = list(conn.execute(at.insert().returning(at.c.id), [
+            {"platform": "x", "handle": f"h{i}", "followers": 1, "verified": False, "first_seen": seen,
+             "last_seen": seen} for i in range(4)]).scalars())
+        later = seen + timedelta(days=1)
+        conn.execute(stmt, [{"aid": ids[0], "f": 10, "ls": later}, {"aid": ids[1], "f": 11, "ls": later}])
+        execute_many(conn, stmt, [{"aid": ids[2], "f": 10, "ls": later}, {"aid": ids[3], "f": 11, "ls": later}])
+        got = conn.execute(sa.select(at.c.followers, at.c.verified, at.c.last_seen).order_by(at.c.id)).all()
+    assert got[:2] == got[2:] and got[0] == (10, True, later)
