@@ -249,3 +249,20 @@ def outbox_counts(session: Session) -> dict[str, int]:
     counts = {state.value: 0 for state in OutboxState}
     counts.update({str(getattr(s, "value", s)): n for s, n in rows})
     return counts
+
+
+def recent_items(conn: Session | Connection, *, include_sent: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest outbox rows (all but the sent ones unless `include_sent`), for
+    `socialear outbox`: id, escalation, sink, kind, state, attempts, next attempt, error."""
+    ot = table(OutboxItem)
+    q = sa.select(
+        ot.c.id, ot.c.escalation_id, ot.c.sink, ot.c.kind, ot.c.state,
+        ot.c.attempts, ot.c.next_attempt_at, ot.c.last_error,
+    )
+    if not include_sent:
+        q = q.where(ot.c.state != "sent")
+    rows = conn.execute(q.order_by(ot.c.id.desc()).limit(limit)).mappings().all()
+    return [
+        {**r, "state": getattr(r["state"], "value", r["state"]), "kind": getattr(r["kind"], "value", r["kind"])}
+        for r in rows
+    ]

@@ -62,6 +62,12 @@ def get_state(session: Session, source: str) -> SourceState | None:
     return session.get(SourceState, source, populate_existing=True)
 
 
+def all_states(session: Session) -> dict[str, SourceState]:
+    """Every row of source_state by name (sources and job leases; a small table), for
+    the health pages, `socialear sources` and the per-source gauges."""
+    return {s.source: s for s in session.execute(sa.select(SourceState)).scalars()}
+
+
 def get_cursor(session: Session, source: str) -> str | None:
     """Where the next fetch should start; None means "from the beginning"."""
     stmt = sa.select(_c.cursor).where(_c.source == source)

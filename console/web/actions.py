@@ -25,7 +25,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from console.web.auth import Principal, audit
-from console.web.queries import assignable_users
 from listener import cases
 from listener.types import storable_text
 from responders.replies import ReplyTooLong, check_reply_length
@@ -33,6 +32,7 @@ from socialear.errors import NotConfigured
 from storage.console_models import Role
 from storage.engine import session_scope
 from storage.models import Escalation, EscalationStatus, Label, Mention
+from storage.queue import assignable_users
 from storage.types import utcnow
 
 NOTE_MAX = 4000

@@ -13,12 +13,14 @@ Layout of the package:
     reply_options.py  the route's reply templates, rendered for the agent to pick
     marketing.py      Reports and Mentions pages (analyst, viewer and up)
     api.py            JSON API under /api/v1, shown in /docs; reports_api.py, customers_api.py
-    queries.py        paged, indexed read queries (free text: the search index of migration 0003)
     source_metrics.py per-source health and silence for /metrics
     webhooks.py       ticket status from the contact centre (/hooks); facebook_hook.py the Page webhook,
                       discourse_hook.py post events, source_hook.py what both share
     whatif.py         the rules page's what-if: replay recent mentions under pasted rules
-    render.py         the Jinja2 environment and its filters;  icons.py  platform icons (inline SVG)
+    render.py         the Jinja2 environment and its filters (SLA state);  icons.py  platform icons (inline SVG)
+
+The SQL they run lives in `storage/` (the queue's reads in storage.queue, the audit log's
+in storage.audit, the mention browser's in storage.mentions, ...); nothing here composes a query.
 
 Every route except /healthz, /metrics, /login and /static needs a session or an API token.
 """

@@ -16,9 +16,9 @@ from sqlmodel import Session
 
 from console.web.actions import Forbidden, Invalid, NotFound, _require, _storable
 from console.web.auth import Principal, audit
-from console.web.queries import QueueFilters
 from storage.console_models import ConsoleUser, Role, SavedView
 from storage.engine import session_scope
+from storage.queue import QueueFilters
 
 MAX_VIEWS = 50  # per user
 
