@@ -7,8 +7,8 @@ Audit rows are never deleted and never carry mention text (see `storage.repo`'s 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,14 +16,22 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
 from storage.dialect import table
+from storage.filters import UrlFilters, parse_day
 from storage.models import AuditEvent
 from storage.types import as_utc, utcnow
 
 AUDIT_PAGE_SIZE = 100
+_AT = table(AuditEvent)
+
+
+def _row(actor: str, action: str, subject_type: str, subject_id: Any, at: datetime | None,
+         details: dict[str, Any]) -> dict[str, Any]:
+    return {"at": as_utc(at or utcnow()), "actor": actor, "action": action,
+            "subject_type": subject_type, "subject_id": str(subject_id), "details": dict(details)}
 
 
 def audit(
-    session: Session,
+    conn: Session | Connection,
     actor: str,
     action: str,
     subject_type: str,
@@ -32,17 +40,34 @@ def audit(
     at: datetime | None = None,
     **details: Any,
 ) -> int:
-    """Append an audit event (who did what to which thing); returns its id.
+    """Append an audit event (who did what to which thing) in the caller's transaction;
+    returns its id. The one writer of audit rows (with `audit_many` for a batch).
 
     `details` must be plain JSON data and must not carry mention text (see purge).
     """
-    event = AuditEvent(
-        at=as_utc(at or utcnow()), actor=actor, action=action,
-        subject_type=subject_type, subject_id=str(subject_id), details=dict(details),
-    )
-    session.add(event)
-    session.flush()
-    return int(event.id)  # type: ignore[arg-type]
+    if isinstance(conn, Session):
+        conn.flush()  # the caller's pending changes first, as the ORM writer did
+    stmt = sa.insert(_AT).values(**_row(actor, action, subject_type, subject_id, at, details)).returning(_AT.c.id)
+    return int(conn.execute(stmt).scalar_one())
+
+
+@dataclass(frozen=True)
+class Event:
+    """One audit event for `audit_many`."""
+
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: Any
+    at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def audit_many(conn: Session | Connection, events: list[Event]) -> None:
+    """Append many audit events with one executemany (the outbox worker's rounds)."""
+    if events:
+        conn.execute(sa.insert(_AT), [_row(e.actor, e.action, e.subject_type, e.subject_id, e.at, e.details)
+                                      for e in events])
 
 
 def last_details(conn: Connection | Session, subject_type: str, subject_id: str, action: str) -> dict[str, Any] | None:
@@ -59,39 +84,15 @@ def last_details(conn: Connection | Session, subject_type: str, subject_id: str,
 
 
 @dataclass
-class AuditFilters:
+class AuditFilters(UrlFilters):
+    MAX_LEN = 128
+
     actor: str = ""
     action: str = ""
     subject: str = ""  # "escalation:42" or just "42"
     since: str = ""  # YYYY-MM-DD
     until: str = ""  # YYYY-MM-DD (inclusive)
     page: int = 1
-
-    @classmethod
-    def from_params(cls, params: Any) -> AuditFilters:
-        out = cls()
-        for f in fields(cls):
-            raw = params.get(f.name)
-            if raw is None:
-                continue
-            raw = str(raw).strip()[:128]
-            if f.name == "page":
-                out.page = max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
-            else:
-                setattr(out, f.name, raw)
-        return out
-
-    def params(self, **changes: Any) -> dict[str, str]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)} | changes
-        return {k: str(v) for k, v in data.items() if v not in ("", None) and
-                not (k == "page" and v == 1)}
-
-
-def _day(text: str) -> datetime | None:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def audit_page(session: Session, f: AuditFilters) -> tuple[list[AuditEvent], bool]:
@@ -105,9 +106,9 @@ def audit_page(session: Session, f: AuditFilters) -> tuple[list[AuditEvent], boo
         stmt = stmt.where(AuditEvent.subject_id == ident)  # type: ignore[arg-type]
         if kind:
             stmt = stmt.where(AuditEvent.subject_type == kind)  # type: ignore[arg-type]
-    if (since := _day(f.since)) is not None:
+    if (since := parse_day(f.since)) is not None:
         stmt = stmt.where(AuditEvent.at >= since)  # type: ignore[arg-type]
-    if (until := _day(f.until)) is not None:
+    if (until := parse_day(f.until)) is not None:
         stmt = stmt.where(AuditEvent.at < until + timedelta(days=1))  # type: ignore[arg-type]
     stmt = (stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())  # type: ignore[attr-defined,union-attr]
             .limit(AUDIT_PAGE_SIZE + 1).offset((f.page - 1) * AUDIT_PAGE_SIZE))

@@ -162,6 +162,12 @@ def make_engine(url: str | URL | None = None, *, probe: bool = True) -> Engine:
     return engine
 
 
+def ping(engine: Engine) -> None:
+    """One round trip (`SELECT 1`); raises DatabaseError when the database is unreachable."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A Session that commits when the block ends and rolls back if it raises.
@@ -182,5 +188,5 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 __all__ = [
     "DEFAULT_URL", "ENV_VAR", "SUPPORTED", "Connection", "DatabaseError", "Engine", "Session",
-    "database_url", "make_engine", "mask_url", "session_scope",
+    "database_url", "make_engine", "mask_url", "ping", "session_scope",
 ]

@@ -9,8 +9,8 @@ and is bounded by a limit or streamed in chunks.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage.dialect import table
+from storage.filters import UrlFilters, parse_day
 from storage.models import Author, Escalation, Mention
 from storage.queue import FTS, PG_TSVECTOR, TextQuery
 
@@ -27,7 +28,9 @@ PAGE_SIZE = 50
 
 # ------------------------------------------------------------------------------ browser
 @dataclass
-class MentionFilters:
+class MentionFilters(UrlFilters):
+    ALIASES = {"start": "from", "end": "to"}
+
     brand: str = ""
     platform: str = ""
     sentiment: str = ""
@@ -36,34 +39,6 @@ class MentionFilters:
     end: str = ""  # YYYY-MM-DD, included
     q: str = ""
     page: int = 1
-
-    @classmethod
-    def from_params(cls, params: Any) -> MentionFilters:
-        out = cls()
-        for f in fields(cls):
-            key = {"start": "from", "end": "to"}.get(f.name, f.name)
-            raw = params.get(key)
-            if raw is None:
-                continue
-            raw = str(raw).strip()[:200]
-            if f.name == "page":
-                out.page = max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
-            else:
-                setattr(out, f.name, raw)
-        return out
-
-    def params(self, **changes: Any) -> dict[str, str]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)} | changes
-        names = {"start": "from", "end": "to"}
-        return {names.get(k, k): str(v) for k, v in data.items()
-                if v not in ("", None) and not (k == "page" and v == 1)}
-
-
-def _day(text: str) -> datetime | None:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def mention_page(session: Session, f: MentionFilters) -> tuple[list[Any], bool, list[str]]:
@@ -84,7 +59,7 @@ def mention_page(session: Session, f: MentionFilters) -> tuple[list[Any], bool, 
     for text, end in ((f.start, False), (f.end, True)):
         if not text:
             continue
-        day = _day(text)
+        day = parse_day(text)
         if day is None:
             problems.append(f"{'to' if end else 'from'}: {text!r} is not a date (YYYY-MM-DD)")
         elif end:

@@ -23,9 +23,9 @@ Nothing here loads a table whole; the benchmark (`bench/console.py`) holds it to
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
@@ -33,6 +33,7 @@ from sqlmodel import Session, col
 from storage.console_models import ConsoleUser, Role
 from storage.customers import lookup as customer_lookup
 from storage.dialect import table
+from storage.filters import UrlFilters
 from storage.models import (
     PRIORITY_RANK,
     AuditEvent,
@@ -48,6 +49,7 @@ from storage.models import (
 )
 from storage.sources import is_job
 from storage.types import as_utc, utcnow
+from storage.users import remember
 
 PAGE_SIZE = 50
 ACTIVE = (EscalationStatus.open.value, EscalationStatus.claimed.value)
@@ -100,7 +102,7 @@ def _sort_columns(sort: str) -> list[Any]:
 
 
 @dataclass
-class QueueFilters:
+class QueueFilters(UrlFilters):
     """The queue's filters, as they appear in the URL (so a refresh keeps them)."""
 
     queue: str = ""
@@ -116,20 +118,8 @@ class QueueFilters:
     unknown: dict[str, str] = field(default_factory=dict, compare=False)  # filter -> refused value
 
     @classmethod
-    def from_params(cls, params: Any) -> QueueFilters:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "unknown":
-                continue
-            raw = params.get(f.name)
-            if raw is None:
-                continue
-            raw = str(raw).strip()[:200]
-            if f.name == "page":
-                values["page"] = max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
-            else:
-                values[f.name] = raw
-        out = cls(**values)
+    def from_params(cls, params: Any) -> Self:
+        out = super().from_params(params)
         # An unknown value is reset, so no query ever runs with it, and kept in `unknown`
         # so the API answers 400 and the console says so (see `filter_problems`).
         if out.status not in STATUS_CHOICES:
@@ -144,12 +134,6 @@ class QueueFilters:
         if out.sort not in SORTS:
             out.sort = ""
         return out
-
-    def params(self, **changes: Any) -> dict[str, str]:
-        """Non-default filters as query parameters, with `changes` applied."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "unknown"} | changes
-        defaults = QueueFilters()
-        return {k: str(v) for k, v in data.items() if v != getattr(defaults, k) and v != ""}
 
     @property
     def active(self) -> bool:
@@ -475,13 +459,7 @@ def urgent_pulse(session: Session) -> dict[str, int]:
 def remember_sort(session: Session, user_id: int, sort: str) -> str:
     """The queue order to use: `sort` when the agent chose one (then remembered for them),
     else the one they chose last, else `DEFAULT_SORT`."""
-    users = table(ConsoleUser)
-    saved = session.execute(sa.select(users.c.queue_sort).where(users.c.id == user_id)).scalar()
-    if sort in SORTS:
-        if sort != saved:  # write only on a change: the 15-second refresh sends it too
-            session.execute(users.update().where(users.c.id == user_id).values(queue_sort=sort))
-        return sort
-    return saved if saved in SORTS else DEFAULT_SORT
+    return remember(session, user_id, "queue_sort", sort, SORTS) or DEFAULT_SORT
 
 
 def filter_problems(session: Session, f: QueueFilters, rules: Any) -> list[str]:
@@ -675,3 +653,21 @@ def queue_row(session: Session, escalation_id: int) -> dict[str, Any] | None:
     )
     row = session.execute(stmt).first()
     return dict(row._mapping) if row else None
+
+
+# ------------------------------------------------------------------------------ actions
+def load(session: Session, escalation_id: int) -> Escalation | None:
+    return session.get(Escalation, escalation_id)
+
+
+def guarded_update(session: Session, esc: Escalation, **values: Any) -> bool:
+    """UPDATE the row only if status and assignee are still what we read (`esc`); False
+    when someone else changed it in between (no row touched). Sets updated_at."""
+    holder = E.c.assignee.is_(None) if esc.assignee is None else E.c.assignee == esc.assignee
+    stmt = (
+        sa.update(Escalation)
+        .where(E.c.id == esc.id, E.c.status == str(esc.status), holder)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from socialear.errors import SocialearError
@@ -68,7 +69,7 @@ def all_states(session: Session) -> dict[str, SourceState]:
     return {s.source: s for s in session.execute(sa.select(SourceState)).scalars()}
 
 
-def get_cursor(session: Session, source: str) -> str | None:
+def get_cursor(session: Session | Connection, source: str) -> str | None:
     """Where the next fetch should start; None means "from the beginning"."""
     stmt = sa.select(_c.cursor).where(_c.source == source)
     return session.execute(stmt).scalar_one_or_none()
