@@ -63,7 +63,7 @@ from storage import breakers, outbox, repo
 from storage.audit import Event, audit_many
 from storage.engine import Connection, Engine, session_scope
 from storage.history import newest_escalation_ids
-from storage.outbox import DEFAULT_LEASE_S, NOTIFY_CHANNEL, release, renew, resume_own
+from storage.outbox import DEFAULT_LEASE_S, release, renew, resume_own
 from storage.tickets import record_refs
 from storage.types import utcnow
 
@@ -398,16 +398,9 @@ class OutboxWorker:
     def _listen(self) -> None:
         """PostgreSQL: LISTEN for rows committed by other processes (imports, other
         replicas, the console) and start a round at once instead of at the next idle poll."""
-        import psycopg
-
-        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         while not self._stop.is_set():
             try:
-                with psycopg.connect(conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._wake.set()
+                outbox.listen_for_rows(self.engine, self._stop.is_set, self._wake.set)
             except Exception:  # noqa: BLE001 - the idle poll still finds the rows
                 log.warning("outbox: LISTEN connection lost; retrying", exc_info=True)
                 self._stop.wait(5.0)

@@ -28,13 +28,13 @@ is visible to other workers before the slow network call starts.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from storage.dialect import dialect_name, rowcount, table
@@ -313,6 +313,20 @@ def notify_new_rows(conn: Any) -> None:
     in-process hand-over and the idle poll cover it."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+def listen_for_rows(engine: Engine, stopped: Callable[[], bool], on_rows: Callable[[], None]) -> None:
+    """PostgreSQL: LISTEN on the channel `notify_new_rows` signals and call `on_rows` for
+    each notification until `stopped()` (checked every second). Raises when the
+    connection fails or is lost; the caller decides when to listen again."""
+    import psycopg
+
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        while not stopped():
+            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                on_rows()
 
 
 def outbox_counts(session: Session) -> dict[str, int]:

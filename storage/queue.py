@@ -660,6 +660,10 @@ def load(session: Session, escalation_id: int) -> Escalation | None:
     return session.get(Escalation, escalation_id)
 
 
+def mention_of(session: Session, esc: Escalation) -> Mention | None:
+    return session.get(Mention, esc.mention_id)
+
+
 def guarded_update(session: Session, esc: Escalation, **values: Any) -> bool:
     """UPDATE the row only if status and assignee are still what we read (`esc`); False
     when someone else changed it in between (no row touched). Sets updated_at."""

@@ -28,7 +28,7 @@ from socialear.errors import NotConfigured
 from storage import queue as care_queue
 from storage.console_models import Role
 from storage.engine import Engine, Session, session_scope
-from storage.models import Escalation, EscalationStatus, Label, Mention
+from storage.models import Escalation, EscalationStatus, Label
 from storage.queue import assignable_users
 from storage.types import utcnow
 
@@ -203,7 +203,7 @@ def reply(engine: Engine, actor: Principal, escalation_id: int, text: str,
     with session_scope(engine) as session:
         esc = _load(session, escalation_id)
         _check_holder(esc, actor, "reply")
-        mention = session.get(Mention, esc.mention_id)
+        mention = care_queue.mention_of(session, esc)
         platform = mention.platform if mention else ""
         try:
             check_reply_length(text, platform)
