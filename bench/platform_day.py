@@ -589,6 +589,7 @@ def simulated_time(clock: SimClock, platform: str) -> Iterator[None]:
         "storage.types.utcnow",
         "storage.sources.utcnow",
         "storage.repo.utcnow",
+        "storage.audit.utcnow",  # audit rows (storage.audit is their one writer)
         "listener.collector.utcnow",
         "listener.pipeline.utcnow",
         "listener.sources._common.utcnow",

@@ -27,15 +27,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy.engine import Engine
 
 from listener.pipeline import BatchResult, Pipeline
 from listener.prescoring import Prescorer
 from listener.sources.replay import ReplaySource
 from listener.types import Batch
 from socialear.config import RulesConfig
-from storage import models as t
-from storage.dialect import table
+from storage.engine import Engine
+from storage.sources import get_cursor
 
 _CURSOR_KIND = "import-files/1"
 
@@ -63,8 +62,7 @@ class ImportReport:
 
 def _stored_cursor(engine: Engine, source: str) -> str | None:
     with engine.connect() as conn:
-        st = table(t.SourceState)
-        return conn.execute(st.select().with_only_columns(st.c.cursor).where(st.c.source == source)).scalar()
+        return get_cursor(conn, source)
 
 
 def _files(cursor: str | None) -> dict[str, Any]:

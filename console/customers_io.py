@@ -13,11 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from socialear.errors import UserError
 from storage import customers
-from storage.engine import session_scope
+from storage.engine import Engine, session_scope
 
 REQUIRED = ("customer_id", "platform", "handle")
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from listener.silence import describe, quiet_for
 from socialear.config import RulesConfig
-from storage import models as t
-from storage.dialect import table
+from storage import breakers
+from storage.engine import Engine, Session, session_scope
+from storage.outbox import recent_items
+from storage.sources import all_states, is_job
 from storage.types import utcnow
 
 
@@ -30,10 +29,28 @@ def partial_errors(stats: dict[str, Any] | None) -> int:
     return sum(int(v) for k, v in (stats or {}).items() if k.startswith("partial_errors/"))
 
 
+def source_health(session: Session, configured: list[Any]) -> list[dict[str, Any]]:
+    """Every configured source with its stored health, plus states of removed sources
+    (the console's sources page)."""
+    states = all_states(session)
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for cfg in configured:
+        state = states.pop(cfg.name, None)
+        quiet = quiet_for(cfg, state, now)
+        rows.append({"name": cfg.name, "config": cfg, "state": state,
+                     "silent": describe(quiet, cfg) if quiet is not None else None})
+    for name, state in sorted(states.items()):
+        if is_job(name):  # a background job's lease row (listener.jobs), not a source
+            continue
+        rows.append({"name": name, "config": None, "state": state})
+    return rows
+
+
 def source_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
-    st = table(t.SourceState)
-    with engine.connect() as conn:
-        states = {r.source: r for r in conn.execute(sa.select(st))}
+    """One row per configured source for `socialear sources` (CLI), then the digests."""
+    with session_scope(engine) as session:
+        states = all_states(session)
     rows = []
     for cfg in rules.sources:
         s = states.get(cfg.name)
@@ -97,33 +114,15 @@ def digest_rows(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
 
 
 def outbox_rows(engine: Engine, include_sent: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-    ot = table(t.OutboxItem)
-    q = sa.select(
-        ot.c.id,
-        ot.c.escalation_id,
-        ot.c.sink,
-        ot.c.kind,
-        ot.c.state,
-        ot.c.attempts,
-        ot.c.next_attempt_at,
-        ot.c.last_error,
-    )
-    if not include_sent:
-        q = q.where(ot.c.state != "sent")
     with engine.connect() as conn:
-        rows = conn.execute(q.order_by(ot.c.id.desc()).limit(limit)).mappings().all()
-    return [
-        {**r, "state": getattr(r["state"], "value", r["state"]), "kind": getattr(r["kind"], "value", r["kind"])}
-        for r in rows
-    ]
+        return recent_items(conn, include_sent=include_sent, limit=limit)
 
 
 def breaker_rows(engine: Engine) -> list[dict[str, Any]]:
     """Each sink's circuit breaker that has ever tripped or failed: state, consecutive
     failures, since when it is down, when the next probe may run, the last error."""
-    bt = table(t.SinkBreaker)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(bt).order_by(bt.c.sink)).mappings().all()
+        rows: list[dict[str, Any]] = breakers.breaker_rows(conn)
     return [
         {
             "sink": r["sink"],
@@ -138,7 +137,6 @@ def breaker_rows(engine: Engine) -> list[dict[str, Any]]:
 
 
 def requeue(engine: Engine, item_id: int | None, all_dead: bool) -> int:
-    from storage.engine import session_scope
     from storage.repo import requeue as repo_requeue
 
     with session_scope(engine) as session:

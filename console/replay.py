@@ -17,50 +17,31 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
 from listener.pipeline import Analyzer
 from listener.types import Author, Mention
 from socialear.config import RulesConfig
 from storage import customers
-from storage import models as t
-from storage.dialect import table
+from storage.engine import Engine
+from storage.mentions import HistoryRow, history
 
 
 def stored_mentions(engine: Engine, since: datetime | None) -> Iterator[tuple[Mention, str | None, bool, str | None]]:
     """(mention, stored route, stored escalated?, stored sentiment) for the window, streamed."""
-    mt, at, et = table(t.Mention), table(t.Author), table(t.Escalation)
-    q = (
-        sa.select(
-            mt,
-            at.c.handle,
-            at.c.name.label("author_name"),
-            at.c.followers,
-            at.c.verified,
-            et.c.id.label("esc_id"),
-            et.c.route.label("esc_route"),
-        )
-        .select_from(mt.outerjoin(at, at.c.id == mt.c.author_id).outerjoin(et, et.c.mention_id == mt.c.id))
-        .where(mt.c.deleted_at.is_(None))
-        .order_by(mt.c.id)
-    )
-    if since is not None:
-        q = q.where(mt.c.created_at >= since)
-    with engine.connect() as conn, engine.connect() as lookups:
-        for chunk in conn.execution_options(yield_per=CHUNK).execute(q).partitions(CHUNK):
+    with engine.connect() as lookups:
+        for chunk in history(engine, since, CHUNK):
             rows = [(_mention(r), r) for r in chunk]
             customers.annotate(lookups, [m for m, _ in rows])
             for m, r in rows:
-                yield m, (r.esc_route if r.esc_id else r.route), r.esc_id is not None, r.sentiment_label
+                yield m, r.route, r.escalated, r.sentiment_label
 
 
 CHUNK = 500  # mentions per directory look-up
 
 
-def _mention(r: Any) -> Mention:
+def _mention(r: HistoryRow) -> Mention:
     return Mention(
         source=r.source,
         platform=r.platform,
@@ -71,15 +52,15 @@ def _mention(r: Any) -> Mention:
             platform=r.platform,
             handle=r.handle or "unknown",
             name=r.author_name,
-            followers=r.followers or 0,
-            verified=bool(r.verified),
+            followers=r.followers,
+            verified=r.verified,
         ),
         url=r.url,
         lang=r.lang,
         rating=r.rating,
         in_reply_to=r.in_reply_to,
         conversation_id=r.conversation_id,
-        engagement=r.engagement or 0,
+        engagement=r.engagement,
         title=r.title,
     )
 

@@ -63,13 +63,9 @@ def add(
 
 def _user(session: Any, username: str) -> Any:
     """The console user called `username`, or a UserError naming them."""
-    import sqlalchemy as sa
+    from storage import users
 
-    from storage.console_models import ConsoleUser
-
-    user = session.execute(
-        sa.select(ConsoleUser).where(ConsoleUser.username == username)  # type: ignore[arg-type]
-    ).scalar_one_or_none()
+    user = users.by_name(session, username)
     if user is None:
         raise UserError(f"no user named {username!r}")
     return user
@@ -106,20 +102,14 @@ def set_team(
 @users_app.command("remove")
 def remove(username: Annotated[str, typer.Argument()], database_url: DbOpt = None) -> None:
     """Remove a user; their sessions and API tokens stop working at once."""
-    import sqlalchemy as sa
-
     from console.web.auth import audit
-    from storage.console_models import ApiToken, ConsoleSession
+    from storage import users
     from storage.engine import session_scope
 
     engine = _engine(database_url)
     with session_scope(engine) as session:
         user = _user(session, username)
-        # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys on.
-        session.execute(sa.delete(ApiToken).where(ApiToken.user_id == user.id))  # type: ignore[arg-type]
-        session.execute(sa.delete(ConsoleSession).where(  # type: ignore[arg-type]
-            ConsoleSession.user_id == user.id))
-        session.delete(user)
+        users.remove(session, user)
         audit(session, "cli", "user.removed", "user", username)
     out.print(f"removed {username}")
 
@@ -127,19 +117,14 @@ def remove(username: Annotated[str, typer.Argument()], database_url: DbOpt = Non
 @users_app.command("list")
 def list_(database_url: DbOpt = None) -> None:
     """List users with their role, status and tokens."""
-    import sqlalchemy as sa
-
-    from storage.console_models import ApiToken, ConsoleUser
+    from storage import users
     from storage.engine import session_scope
     from storage.types import as_utc, utcnow
 
     engine = _engine(database_url)
     table = Table("user", "role", "team", "status", "created", "API tokens")
     with session_scope(engine) as session:
-        users = session.execute(sa.select(ConsoleUser).order_by(ConsoleUser.username)).scalars()  # type: ignore[arg-type]
-        for u in users:
-            tokens = session.execute(sa.select(ApiToken.name).where(  # type: ignore[call-overload]
-                ApiToken.user_id == u.id)).scalars().all()
+        for u, tokens in users.with_tokens(session):
             status = "disabled" if u.disabled else (
                 "locked" if u.locked_until and as_utc(u.locked_until) > utcnow() else "active")
             table.add_row(u.username, str(u.role), u.team or "–", status, u.created_at.strftime("%Y-%m-%d"),

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from listener.pipeline import BatchResult, CursorConflict, Pipeline
 from listener.sources import build_source
 from listener.sources._common import RetryPolicy
@@ -33,7 +31,7 @@ from socialear.config import RulesConfig, SourceConfig
 from socialear.errors import NotConfigured, PermanentError, RateLimited, RetryableError
 from socialear.metrics import PIPELINE_BATCH_SECONDS
 from storage import sources as state
-from storage.engine import session_scope
+from storage.engine import Engine, session_scope
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from storage import sources as state
-from storage.engine import session_scope
+from storage.engine import Engine, session_scope
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)

@@ -31,15 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from listener.sources import SOURCES
 from socialear.errors import NotConfigured, SocialearError
-from storage import models as t
 from storage import repo
-from storage.dialect import table
-from storage.engine import session_scope
+from storage.audit import last_details
+from storage.engine import Engine, session_scope
+from storage.mentions import fetched_since
 from storage.types import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -180,20 +177,7 @@ class DeletionSweeper:
         return result
 
     def _candidates(self, name: str, after_id: int, since: datetime) -> list[tuple[int, str]]:
-        mt = table(t.Mention)
-        stmt = (
-            sa.select(mt.c.id, mt.c.external_id)
-            .where(
-                mt.c.source == name,
-                mt.c.id > after_id,
-                mt.c.fetched_at >= since,
-                mt.c.deleted_at.is_(None),
-            )
-            .order_by(mt.c.id)
-            .limit(self.batch)
-        )
-        with self.engine.connect() as conn:
-            return [(int(i), str(e)) for i, e in conn.execute(stmt)]
+        return fetched_since(self.engine, name, after_id, since, self.batch)
 
     def _purge(
         self,
@@ -219,15 +203,8 @@ class DeletionSweeper:
 
     def _position(self, name: str) -> tuple[int | None, datetime | None]:
         """(mention id the current pass stopped after, when the pass began) from the last record."""
-        at = table(t.AuditEvent)
-        stmt = (
-            sa.select(at.c.details)
-            .where(at.c.subject_type == "source", at.c.subject_id == name, at.c.action == ACTION)
-            .order_by(at.c.id.desc())
-            .limit(1)
-        )
         with self.engine.connect() as conn:
-            details = conn.execute(stmt).scalar_one_or_none()
+            details = last_details(conn, "source", name, ACTION)
         if not details:
             return None, None
         started = details.get("pass_started")

@@ -17,14 +17,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from socialear.config import RulesConfig
-from storage import models as t
 from storage import repo
-from storage.dialect import table
-from storage.engine import session_scope
+from storage.engine import Engine, session_scope
+from storage.mentions import expired_ids
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -45,13 +41,13 @@ def apply_retention(
     if not rules.retention:
         return {}
     now = now or utcnow()
-    mt = table(t.Mention)
     explicit = [p for p in rules.retention if p != DEFAULT]
-    plans: list[tuple[str, int, sa.ColumnElement[bool]]] = [
-        (p, days, mt.c.platform == p) for p, days in rules.retention.items() if p != DEFAULT
+    # (platform, days, platform to select or None for "every platform not in explicit")
+    plans: list[tuple[str, int, str | None]] = [
+        (p, days, p) for p, days in rules.retention.items() if p != DEFAULT
     ]
     if DEFAULT in rules.retention:
-        plans.append((DEFAULT, rules.retention[DEFAULT], mt.c.platform.not_in(explicit)))
+        plans.append((DEFAULT, rules.retention[DEFAULT], None))
     purged: dict[str, int] = {}
     budget = max_per_run
     for platform, days, which in plans:
@@ -59,12 +55,7 @@ def apply_retention(
         done = 0
         while budget > 0:
             with session_scope(engine) as session:
-                ids = list(session.execute(
-                    sa.select(mt.c.id)
-                    .where(which, mt.c.created_at < cutoff, mt.c.deleted_at.is_(None))
-                    .order_by(mt.c.id)
-                    .limit(min(batch, budget))
-                ).scalars())
+                ids = expired_ids(session, cutoff, min(batch, budget), platform=which, other_than=explicit)
                 for mention_id in ids:
                     repo.purge_mention_content(session, mention_id, _reason(days), now=now)
             done += len(ids)

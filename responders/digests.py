@@ -31,10 +31,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-
 from reports import ReportError, build_competitor_report
 from reports.html import render_html
 from reports.period import ceil_hour, floor_hour
@@ -42,13 +38,12 @@ from responders.alerts import defang
 from responders.backoff import next_delay
 from socialear.config import ReportDigest, RulesConfig, parse_duration
 from socialear.errors import UserError
-from storage.alert_models import DigestState
-from storage.dialect import rowcount, table
+from storage import digests as store
+from storage.engine import Engine
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-DS = table(DigestState)
 EMAIL_SCHEMES = {"mailto", "mailtos", "email", "sendgrid", "ses", "mailgun", "sparkpost",
                  "smtp2go", "resend", "brevo", "o365", "azure"}
 SEND_LEASE = timedelta(minutes=10)  # a claimed send not finished by then is retried
@@ -224,63 +219,44 @@ class DigestRunner:
         except DigestError as exc:
             self._record_failure(digest.name, str(exc), now, retry=False)
             raise
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(DS).where(DS.c.name == digest.name).values(
-                last_sent_at=now, sent_total=DS.c.sent_total + 1, last_error=None))
+        store.record_sent(self.engine, digest.name, now)
         return n
 
     def _ensure(self, name: str) -> None:
-        with self.engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            conn.execute(dialect.insert(DS).values(name=name, attempts=0, sent_total=0)
-                         .on_conflict_do_nothing(index_elements=["name"]))
+        store.ensure(self.engine, name)
 
     def _run(self, digest: ReportDigest) -> bool:
         now = self.clock()
         self._ensure(digest.name)
-        with self.engine.begin() as conn:
-            state = conn.execute(sa.select(DS).where(DS.c.name == digest.name)).one()
+        state = store.get(self.engine, digest.name)
         slot = current_slot(digest.schedule, now, state.last_slot or now - GRACE)
         if slot is None:
             return False
         if state.next_attempt_at is not None and state.next_attempt_at > now:
             return False  # backing off, or another replica is sending it
-        with self.engine.begin() as conn:  # claim: only one replica sends a slot
-            claim = conn.execute(sa.update(DS).where(
-                DS.c.name == digest.name,
-                sa.or_(DS.c.last_slot.is_(None), DS.c.last_slot < slot),
-                sa.or_(DS.c.next_attempt_at.is_(None), DS.c.next_attempt_at <= now),
-            ).values(pending_slot=slot, attempts=DS.c.attempts + 1,
-                     next_attempt_at=now + SEND_LEASE))
-            if rowcount(claim) != 1:
-                return False
+        if not store.claim_slot(self.engine, digest.name, slot, now, SEND_LEASE):
+            return False  # only one replica sends a slot
         try:
             deliver(self.engine, self.rules(), digest, now=now, notify=self.notify, env=self.env)
         except DigestError as exc:
             log.warning("%s", exc)
             self._record_failure(digest.name, str(exc), now, retry=True)
             return False
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(DS).where(DS.c.name == digest.name).values(
-                last_slot=slot, last_sent_at=now, pending_slot=None, attempts=0,
-                next_attempt_at=None, last_error=None, sent_total=DS.c.sent_total + 1))
+        store.record_sent(self.engine, digest.name, now, slot=slot)
         log.info("report %s: sent for %s", digest.name, slot.isoformat())
         return True
 
     def _record_failure(self, name: str, error: str, now: datetime, *, retry: bool) -> None:
-        with self.engine.begin() as conn:
-            attempts = conn.execute(sa.select(DS.c.attempts).where(DS.c.name == name)).scalar() or 1
-            values: dict[str, Any] = {"last_error": error[:2000], "last_error_at": now}
-            if retry:
-                delay = next_delay(max(1, attempts), base=BACKOFF_BASE_S, cap=BACKOFF_CAP_S)
-                values["next_attempt_at"] = now + timedelta(seconds=max(BACKOFF_BASE_S / 2, delay))
-            conn.execute(sa.update(DS).where(DS.c.name == name).values(**values))
+        def retry_at(attempts: int) -> datetime:
+            delay = next_delay(max(1, attempts), base=BACKOFF_BASE_S, cap=BACKOFF_CAP_S)
+            return now + timedelta(seconds=max(BACKOFF_BASE_S / 2, delay))
+
+        store.record_failure(self.engine, name, error, now, retry_at if retry else None)
 
 
 def digest_health(engine: Engine, rules: RulesConfig) -> list[dict[str, Any]]:
     """One row per configured digest: status, last sent, last error, next retry."""
-    with engine.connect() as conn:
-        states = {r.name: r for r in conn.execute(sa.select(DS))}
+    states = store.all_states(engine)
     rows = []
     for d in rules.reports:
         s = states.get(d.name)

@@ -51,9 +51,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from responders.backoff import decide
 from responders.breaker import RoundGate, probe_delay
 from responders.payloads import build_payloads
@@ -63,10 +60,11 @@ from responders.types import DeliveryResult, EscalationPayload, Sink, is_ticket_
 from socialear.config import RulesConfig, SinkRetry, parse_duration
 from socialear.errors import NotConfigured
 from storage import breakers, outbox, repo
-from storage import models as t
-from storage.dialect import table
-from storage.engine import session_scope
-from storage.outbox import DEFAULT_LEASE_S, NOTIFY_CHANNEL, release, renew, resume_own
+from storage.audit import Event, audit_many
+from storage.engine import Connection, Engine, session_scope
+from storage.history import newest_escalation_ids
+from storage.outbox import DEFAULT_LEASE_S, release, renew, resume_own
+from storage.tickets import record_refs
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -247,9 +245,8 @@ class OutboxWorker:
                     self.sinks.get(cfg.name)
                 except NotConfigured:
                     pass  # remembered with its reason; delivery reports it
-        et = table(t.Escalation)
         with self.engine.connect() as conn:
-            newest = list(conn.execute(sa.select(et.c.id).order_by(et.c.id.desc()).limit(1)).scalars())
+            newest = newest_escalation_ids(conn)
             build_payloads(conn, newest or [0], self.sinks.console_url())
         self._load([])
 
@@ -301,10 +298,9 @@ class OutboxWorker:
         """A round over rows the pipeline handed over: those of a sink whose breaker is
         open go back to wait with the rest of its backlog, the others are delivered."""
         with self.engine.connect() as conn:  # reads only: never waits behind a writer
-            ot = table(t.OutboxItem)
             blocked = breakers.blocked_sinks(conn)
             prior = breakers.failures(conn)
-            held = list(conn.execute(sa.select(ot.c.id).where(ot.c.id.in_(ids), ot.c.sink.in_(blocked))).scalars()) if blocked else []
+            held = outbox.in_sinks(conn, ids, blocked)
         stats = OutboxStats()
         if held:
             with session_scope(self.engine) as session:
@@ -402,16 +398,9 @@ class OutboxWorker:
     def _listen(self) -> None:
         """PostgreSQL: LISTEN for rows committed by other processes (imports, other
         replicas, the console) and start a round at once instead of at the next idle poll."""
-        import psycopg
-
-        conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         while not self._stop.is_set():
             try:
-                with psycopg.connect(conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self._wake.set()
+                outbox.listen_for_rows(self.engine, self._stop.is_set, self._wake.set)
             except Exception:  # noqa: BLE001 - the idle poll still finds the rows
                 log.warning("outbox: LISTEN connection lost; retrying", exc_info=True)
                 self._stop.wait(5.0)
@@ -445,23 +434,18 @@ class OutboxWorker:
     # -- one round ---------------------------------------------------------------------
     def _load(self, ids: list[int]) -> list[_Job]:
         """The claimed rows and their payloads (built now unless frozen in the row), in claim order."""
-        ot = table(t.OutboxItem)
         jobs: dict[int, _Job] = {}
         built: dict[int, EscalationPayload | BaseException] = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(ot.c.id, ot.c.sink, ot.c.attempts, ot.c.payload, ot.c.escalation_id, ot.c.kind, ot.c.idempotency_key,
-                          ot.c.created_at)
-                .where(ot.c.id.in_(ids))
-            ).all()
-            to_build = [r.escalation_id for r in rows if getattr(r.kind, "value", r.kind) != "reply" and not r.payload]
+            rows = outbox.load(conn, ids)
+            to_build = [r.escalation_id for r in rows if r.kind != "reply" and not r.payload]
             try:
                 built.update(build_payloads(conn, sorted(set(to_build)), self.sinks.console_url()))
             except Exception as exc:  # noqa: BLE001 - recorded on each row like a delivery error
                 built.update({esc_id: exc for esc_id in to_build})
             for row in rows:
-                job = _Job(row.id, row.sink, getattr(row.kind, "value", row.kind), row.attempts or 1,
-                           row.escalation_id, row.idempotency_key, dict(row.payload or {}), row.created_at)
+                job = _Job(row.id, row.sink, row.kind, row.attempts, row.escalation_id, row.idempotency_key,
+                           row.payload, row.created_at)
                 if job.kind != "reply":
                     if job.raw:
                         job.payload = EscalationPayload.from_dict(job.raw)
@@ -477,27 +461,21 @@ class OutboxWorker:
             self._defer(deferred)
         return [jobs[i] for i in ids if i in jobs and i not in deferred]
 
-    def _thread_cases(self, conn: sa.Connection, jobs: list[_Job]) -> dict[int, str]:
+    def _thread_cases(self, conn: Connection, jobs: list[_Job]) -> dict[int, str]:
         """One ticket per case and sink: the case's earliest live outbox row for the sink
         creates it; every later row waits until that row is sent, then comments on its
         ticket (`payload.case_ticket`). Returns {row id: why it waits} for rows to defer.
         A dead first row hands the role to the next, so one bad post cannot block a case."""
-        ot, et = table(t.OutboxItem), table(t.Escalation)
         waiting: dict[int, str] = {}
         for job in jobs:
             if job.kind != "escalation" or job.payload is None or job.payload.case_id is None:
                 continue
             if not self._makes_tickets(job.sink):
                 continue  # a webhook or file gets every post at once, with its case_id
-            first = conn.execute(
-                sa.select(ot.c.id, ot.c.state, ot.c.external_ref)
-                .select_from(ot.join(et, et.c.id == ot.c.escalation_id))
-                .where(et.c.case_id == job.payload.case_id, ot.c.sink == job.sink,
-                       ot.c.kind == "escalation", ot.c.state != "dead")
-                .order_by(ot.c.id).limit(1)).first()
+            first = outbox.case_head(conn, job.payload.case_id, job.sink)
             if first is None or first.id == job.id:
                 continue
-            if getattr(first.state, "value", first.state) == "sent" and first.external_ref:
+            if first.state == "sent" and first.external_ref:
                 # a copy: the payload object is shared by this escalation's other sinks
                 job.payload = dataclasses.replace(job.payload, case_ticket=str(first.external_ref))
             else:
@@ -514,14 +492,9 @@ class OutboxWorker:
 
     def _defer(self, waiting: dict[int, str]) -> None:
         """Put rows back without spending an attempt: waiting is not failing."""
-        ot = table(t.OutboxItem)
         due = self.clock() + timedelta(seconds=CASE_WAIT_S)
         with session_scope(self.engine) as session:
-            for oid, why in waiting.items():
-                session.execute(ot.update().where(ot.c.id == oid, ot.c.state == "sending").values(
-                    state="retry", attempts=sa.case((ot.c.attempts > 0, ot.c.attempts - 1), else_=0),
-                    next_attempt_at=due, locked_by=None, locked_until=None, last_error=why,
-                    updated_at=utcnow()))
+            outbox.defer(session, waiting, due)
 
     def _attempt(self, job: _Job, gate: RoundGate) -> _Outcome:
         """One delivery (runs in the pool): network only, no database writes."""
@@ -547,14 +520,12 @@ class OutboxWorker:
         """Every outcome of the given rounds, in order, in one transaction."""
         stats = OutboxStats()
         now = utcnow()
-        ot, et, at = table(t.OutboxItem), table(t.Escalation), table(t.AuditEvent)
-        sent: list[dict[str, Any]] = []
-        refs: list[dict[str, Any]] = []
-        audits: list[dict[str, Any]] = []
+        sent: dict[int, str | None] = {}
+        refs: list[tuple[int, str]] = []
+        audits: list[Event] = []
 
         def audit(action: str, job: _Job, **details: Any) -> None:
-            audits.append({"at": now, "actor": "system", "action": action, "subject_type": "escalation",
-                           "subject_id": str(job.escalation_id), "details": {"sink": job.sink, **details}})
+            audits.append(Event("system", action, "escalation", job.escalation_id, now, {"sink": job.sink, **details}))
 
         outcomes = [outcome for delivered in rounds for outcome in delivered.outcomes]
         with session_scope(self.engine) as session:
@@ -583,30 +554,18 @@ class OutboxWorker:
                 if result is None:
                     raise RuntimeError(f"outbox {job.id}: delivery returned neither a result nor an error")
                 ref = None if result.external_ref is None else str(result.external_ref)
-                sent.append({"oid": job.id, "ref": ref})
+                sent[job.id] = ref
                 if job.kind == "reply":
                     record_published(conn, job.escalation_id, result, job.raw)
                 elif job.kind == "escalation" and ref:
-                    refs.append({"eid": job.escalation_id, "ref": ref})
+                    refs.append((job.escalation_id, ref))
                 audit("outbox.sent", job, external_ref=ref, created=result.created,
                       **({"comment_on": job.payload.case_ticket}
                          if job.payload is not None and job.payload.case_ticket else {}))
                 stats.sent += 1
-            if sent:  # storage.outbox.mark_sent, for the whole round at once
-                conn.execute(
-                    ot.update().where(ot.c.id == sa.bindparam("oid"), ot.c.state != "sent").values(
-                        state="sent", external_ref=sa.bindparam("ref"), sent_at=now, updated_at=now,
-                        locked_by=None, locked_until=None, last_error=None),
-                    sent,
-                )
-            if refs:  # the first ticket reference wins; later sinks keep theirs on the outbox row
-                conn.execute(
-                    et.update().where(et.c.id == sa.bindparam("eid"), et.c.external_ref.is_(None))
-                    .values(external_ref=sa.bindparam("ref"), updated_at=now),
-                    refs,
-                )
-            if audits:
-                conn.execute(at.insert(), audits)
+            outbox.mark_sent(session, sent, now=now)  # the whole round at once
+            record_refs(conn, refs, now)  # the first ticket reference wins
+            audit_many(conn, audits)
             for delivered in rounds:
                 self._record_breakers(session, delivered.gate, delivered.probes)
         return stats

@@ -11,14 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from responders.types import EscalationPayload
 from storage import customers
-from storage import models as t
-from storage.dialect import table
-from storage.history import HISTORY_LIMIT, author_histories
+from storage.engine import Connection
+from storage.history import HISTORY_LIMIT, author_histories, escalation_rows
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -44,34 +40,9 @@ def build_payloads(
 ) -> dict[int, EscalationPayload]:
     """Payloads for many escalations with two queries in all (rows, then every author's
     history at once): the outbox worker builds a whole claimed round this way."""
-    et, mt, at = table(t.Escalation), table(t.Mention), table(t.Author)
     if not escalation_ids:
         return {}
-    rows = conn.execute(
-        sa.select(
-            et,
-            mt.c.source,
-            mt.c.platform,
-            mt.c.external_id,
-            mt.c.url,
-            mt.c.text,
-            mt.c.title,
-            mt.c.created_at.label("m_created"),
-            mt.c.lang,
-            mt.c.rating,
-            mt.c.in_reply_to,
-            mt.c.conversation_id,
-            mt.c.brand.label("m_brand"),
-            mt.c.competitor,
-            mt.c.author_id,
-            at.c.handle,
-            at.c.name.label("author_name"),
-            at.c.followers,
-            at.c.verified,
-        )
-        .select_from(et.join(mt, mt.c.id == et.c.mention_id).outerjoin(at, at.c.id == mt.c.author_id))
-        .where(et.c.id.in_(escalation_ids))
-    ).all()
+    rows = escalation_rows(conn, escalation_ids)
     histories = author_histories(conn, {r.author_id for r in rows if r.author_id is not None}, limit=HISTORY_LIMIT + 1)
     known = customers.lookup(conn, {(r.platform, r.handle) for r in rows if r.handle})
     out = {}

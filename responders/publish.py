@@ -32,12 +32,8 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
 from responders.publishers import (
     PlatformPublisher,
@@ -51,14 +47,15 @@ from responders.replies import PLATFORM_NAMES, check_reply_length
 from responders.types import DeliveryResult
 from socialear.config import RulesConfig, SourceConfig
 from socialear.errors import NotConfigured, PermanentError
-from storage import models as t
-from storage.dialect import table
+from storage import replies
+from storage.audit import audit
+from storage.engine import Connection, Engine
+from storage.replies import ReplyTarget
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 AUTO_ACTOR = "system:auto-reply"
-_ET, _MT, _OT, _AT = (table(t.Escalation), table(t.Mention), table(t.OutboxItem), table(t.AuditEvent))
 
 
 class PublishingOff(NotConfigured):
@@ -115,49 +112,20 @@ class Publishers:
             return publisher
 
 
-@dataclass(frozen=True, slots=True)
-class ReplyTarget:
-    """The escalation and the post a reply answers, read in the transaction that queues it."""
-
-    escalation_id: int
-    idempotency_key: str
-    priority_rank: int
-    route: str
-    suggested_reply: str
-    source: str
-    platform: str
-    external_id: str
-    conversation_id: str | None
-    deleted: bool
-
-
 def reply_key(escalation_key: str) -> str:
     """The reply row's idempotency key, derived from the escalation's."""
     return f"reply-{escalation_key}"
 
 
 def load_target(conn: Connection, escalation_id: int) -> ReplyTarget:
-    row = conn.execute(
-        sa.select(
-            _ET.c.id, _ET.c.idempotency_key, _ET.c.priority_rank, _ET.c.route, _ET.c.suggested_reply,
-            _MT.c.source, _MT.c.platform, _MT.c.external_id, _MT.c.conversation_id, _MT.c.deleted_at,
-        )
-        .select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
-        .where(_ET.c.id == escalation_id)
-    ).first()
-    if row is None:
+    found = replies.target(conn, escalation_id)
+    if found is None:
         raise PermanentError(f"no escalation #{escalation_id}")
-    return ReplyTarget(
-        escalation_id=row.id, idempotency_key=row.idempotency_key, priority_rank=row.priority_rank or 2,
-        route=row.route, suggested_reply=row.suggested_reply or "", source=row.source, platform=row.platform,
-        external_id=row.external_id, conversation_id=row.conversation_id, deleted=row.deleted_at is not None,
-    )
+    return found
 
 
 def _audit(conn: Connection, actor: str, action: str, escalation_id: int, now: datetime, **details: Any) -> None:
-    conn.execute(_AT.insert().values(
-        at=now, actor=actor, action=action, subject_type="escalation", subject_id=str(escalation_id), details=details,
-    ))
+    audit(conn, actor, action, "escalation", escalation_id, at=now, **details)
 
 
 def enqueue_reply(conn: Connection, target: ReplyTarget, text: str, actor: str, now: datetime | None = None) -> int:
@@ -174,40 +142,22 @@ def enqueue_reply(conn: Connection, target: ReplyTarget, text: str, actor: str, 
         in_reply_to=target.external_id, text=text, actor=actor, escalation_id=target.escalation_id,
         conversation_id=target.conversation_id,
     )
-    existing = conn.execute(
-        sa.select(_OT.c.id, _OT.c.state, _OT.c.external_ref)
-        .where(_OT.c.escalation_id == target.escalation_id, _OT.c.kind == "reply")
-    ).first()
+    existing = replies.existing_reply(conn, target.escalation_id)
     if existing is not None:
-        state = getattr(existing.state, "value", existing.state)
+        state = existing.state
         if state == "sent":
             raise PermanentError(f"a reply to this post was already published ({existing.external_ref})")
         if state != "dead":
             raise PermanentError(f"a reply to this post is already queued (outbox #{existing.id}, {state})")
-        rearmed = conn.execute(
-            _OT.update().where(_OT.c.id == existing.id, _OT.c.state == "dead").values(
-                state="pending", attempts=0, next_attempt_at=now, payload=job.to_payload(), updated_at=now,
-                locked_by=None, locked_until=None,
-            )
-        ).rowcount
-        if rearmed != 1:
+        if not replies.rearm(conn, existing.id, job.to_payload(), now):
             raise PermanentError("a reply to this post was queued meanwhile")
-        outbox_id = int(existing.id)
+        outbox_id = existing.id
     else:
         try:  # a concurrent approval loses on the (escalation_id, sink, kind) unique key
-            outbox_id = int(conn.execute(_OT.insert().returning(_OT.c.id).values(
-                escalation_id=target.escalation_id, sink=target.source, kind="reply", state="pending",
-                attempts=0, next_attempt_at=now, idempotency_key=job.key, priority_rank=target.priority_rank,
-                payload=job.to_payload(), created_at=now, updated_at=now,
-            )).scalar_one())
-        except sa.exc.IntegrityError:  # the caller's transaction rolls back; nothing half-done
+            outbox_id = replies.queue(conn, target, job.key, job.to_payload(), now)
+        except replies.ReplyConflict:  # the caller's transaction rolls back; nothing half-done
             raise PermanentError("a reply to this post was queued meanwhile") from None
-    conn.execute(
-        _ET.update().where(_ET.c.id == target.escalation_id).values(
-            reply_text=text, reply_by=actor, updated_at=now,
-            replied_at=sa.func.coalesce(_ET.c.replied_at, now),  # first response time: set once
-        )
-    )
+    replies.record_text(conn, target.escalation_id, text, actor, now)
     _audit(conn, actor, "reply.queued", target.escalation_id, now, outbox_id=outbox_id, source=target.source,
            platform=target.platform, in_reply_to=target.external_id, length=len(text))
     return outbox_id
@@ -291,12 +241,7 @@ def enqueue_auto_reply(
 def deliver_reply(engine: Engine, publishers: Publishers, key: str, payload: Mapping[str, Any], attempt: int) -> DeliveryResult:
     """Post one queued reply (the outbox worker's `kind="reply"` path)."""
     job = ReplyJob.from_payload(key, payload)
-    with engine.connect() as conn:
-        deleted = conn.execute(
-            sa.select(_MT.c.deleted_at).select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
-            .where(_ET.c.id == job.escalation_id)
-        ).scalar_one_or_none()
-    if deleted is not None:
+    if replies.post_deleted(engine, job.escalation_id):
         raise PermanentError("the post was deleted on the platform before the reply went out")
     return publishers.get(job.source).post(job, attempt=attempt)
 
@@ -304,8 +249,6 @@ def deliver_reply(engine: Engine, publishers: Publishers, key: str, payload: Map
 def record_published(conn: Connection, escalation_id: int, result: DeliveryResult, payload: Mapping[str, Any]) -> None:
     """Store the platform's id of the reply and audit it (the worker's success path)."""
     now = utcnow()
-    conn.execute(_ET.update().where(_ET.c.id == escalation_id).values(
-        reply_external_id=result.external_ref, updated_at=now,
-    ))
+    replies.record_published(conn, escalation_id, result.external_ref, now)
     _audit(conn, "system", "reply.published", escalation_id, now, external_id=result.external_ref, url=result.url,
            created=result.created, approved_by=payload.get("actor"), source=payload.get("source"))

@@ -28,20 +28,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-
 from reports import recent_spikes
 from responders.alerts import Send, defang
 from socialear.config import RulesConfig
-from storage.alert_models import SpikeAlert
-from storage.dialect import rowcount, table
+from storage import spike_alerts as store
+from storage.engine import Engine
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-SA = table(SpikeAlert)
 LOOKBACK_HOURS = 3  # spikes touching the last 3 hours are "new enough" to alert
 TAKEOVER = timedelta(minutes=10)  # an unsent alert whose owner went quiet is taken over
 RETRY_WINDOW = timedelta(hours=24)  # older unsent alerts are stale news; give up
@@ -134,21 +129,11 @@ class SpikeAlerter:
     # ---------------------------------------------------------------------- claiming
     def _claim(self, spike: Mapping[str, Any], now: datetime) -> bool:
         start, end = _when(spike["start"]), _when(spike["end"])
-        with self.engine.begin() as conn:
-            earlier = conn.execute(
-                sa.select(SA.c.id).where(SA.c.brand == spike["brand"], SA.c.kind == spike["kind"],
-                                         SA.c.start < end, SA.c.end > start,
-                                         SA.c.key != spike_key(spike)).limit(1)).first()
-            if earlier is not None:
-                return False  # the same event, alerted under an earlier start
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(SA).values(
-                key=spike_key(spike), brand=spike["brand"], kind=spike["kind"], start=start,
-                end=end, mentions=int(spike.get("mentions") or 0),
-                baseline=float(spike.get("baseline") or 0), claimed_by=self.instance_id,
-                created_at=now, details=_details(spike),
-            ).on_conflict_do_nothing(index_elements=["key"])
-            won = rowcount(conn.execute(stmt)) == 1
+        won = store.claim(
+            self.engine, key=spike_key(spike), brand=spike["brand"], kind=spike["kind"], start=start,
+            end=end, mentions=int(spike.get("mentions") or 0), baseline=float(spike.get("baseline") or 0),
+            owner=self.instance_id, now=now, details=_details(spike),
+        )
         if won:
             log.info("spike alerts: new %s spike on %s from %s", spike["kind"], spike["brand"],
                      spike["start"])
@@ -156,22 +141,8 @@ class SpikeAlerter:
 
     # ---------------------------------------------------------------------- sending
     def _send_pending(self, now: datetime) -> list[str]:
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(SA.c.id, SA.c.key, SA.c.claimed_by, SA.c.created_at, SA.c.details)
-                .where(SA.c.sent_at.is_(None), SA.c.created_at > now - RETRY_WINDOW)
-                .order_by(SA.c.id)).all()
-            mine = []
-            for r in rows:
-                if r.claimed_by == self.instance_id:
-                    mine.append(r)
-                elif r.created_at < now - TAKEOVER:  # the owner went quiet: take it over
-                    took = conn.execute(sa.update(SA).where(
-                        SA.c.id == r.id, SA.c.claimed_by == r.claimed_by,
-                        SA.c.sent_at.is_(None)).values(claimed_by=self.instance_id,
-                                                       created_at=now))
-                    if rowcount(took) == 1:
-                        mine.append(r)
+        mine = store.take_pending(self.engine, self.instance_id, now, retry_window=RETRY_WINDOW,
+                                  takeover=TAKEOVER)
         if not mine:
             return []
         title, body = message([r.details for r in mine])
@@ -185,9 +156,7 @@ class SpikeAlerter:
             log.warning("spike alerts: could not send %d alert(s); retrying on the next check",
                         len(mine))
             return []
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(SA).where(SA.c.id.in_([r.id for r in mine]))
-                         .values(sent_at=now))
+        store.mark_sent(self.engine, [r.id for r in mine], now)
         return [r.key for r in mine]
 
 

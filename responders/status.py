@@ -35,21 +35,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from responders.sinks import SINKS
 from responders.types import Sink, TicketStatus, is_ticket_sink, is_ticket_sink_class
 from socialear.config import RulesConfig
-from storage import models as t
-from storage.dialect import table
+from storage import tickets
+from storage.audit import audit
+from storage.engine import Engine
 from storage.types import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
 Change = Literal["resolved", "reopened", "unchanged", "unknown_ticket"]
 FINAL = {"solved", "closed", "resolved"}
-_ET, _OT, _AT = table(t.Escalation), table(t.OutboxItem), table(t.AuditEvent)
 
 
 @dataclass(slots=True)
@@ -70,29 +67,6 @@ def sink_names(rules: RulesConfig, sink_type: str) -> list[str]:
     return [s.name for s in rules.sinks if s.type == sink_type]
 
 
-def find_escalation(conn: sa.Connection, update: TicketStatus, sinks: Iterable[str]) -> int | None:
-    """The escalation a ticket belongs to (see the module docstring for the order)."""
-    if update.external_id:
-        found = conn.execute(sa.select(_ET.c.id).where(_ET.c.idempotency_key == update.external_id)).scalar()
-        if found is not None:
-            return int(found)
-    if not update.ticket_id:
-        return None
-    names = list(sinks)
-    if names:
-        found = conn.execute(
-            sa.select(_OT.c.escalation_id)
-            .where(_OT.c.sink.in_(names), _OT.c.kind == "escalation", _OT.c.external_ref == update.ticket_id)
-            .order_by(_OT.c.id).limit(1)
-        ).scalar()
-        if found is not None:
-            return int(found)
-    found = conn.execute(
-        sa.select(_ET.c.id).where(_ET.c.external_ref == update.ticket_id).order_by(_ET.c.id).limit(1)
-    ).scalar()
-    return int(found) if found is not None else None
-
-
 def apply_status(
     engine: Engine, update: TicketStatus, sinks: Iterable[str], *, now: datetime | None = None
 ) -> StatusOutcome:
@@ -102,15 +76,12 @@ def apply_status(
     vendor = update.label
     actor = f"{update.vendor}:{update.via}"
     with engine.begin() as conn:
-        esc_id = find_escalation(conn, update, sinks)
+        esc_id = tickets.find_escalation(conn, update.external_id, update.ticket_id, sinks)
         if esc_id is None:
             log.info("%s ticket %s (%s): no matching escalation", vendor, update.ticket_id, status)
             return StatusOutcome(None, "unknown_ticket")
-        select = sa.select(_ET.c.status, _ET.c.assignee, _ET.c.resolution, _ET.c.external_status).where(_ET.c.id == esc_id)
-        if conn.dialect.name == "postgresql":
-            select = select.with_for_update()
-        row = conn.execute(select).one()
-        current = str(getattr(row.status, "value", row.status))
+        row = tickets.lock_state(conn, esc_id)
+        current = row.status
         values: dict[str, Any] = {}
         change: Change = "unchanged"
         details: dict[str, Any] = {"ticket": update.ticket_id, "external_status": status, "via": update.via}
@@ -124,10 +95,9 @@ def apply_status(
         if change == "unchanged" and row.external_status == status:
             return StatusOutcome(esc_id, "unchanged", current)
         values.update(external_status=status[:64], updated_at=now)
-        conn.execute(_ET.update().where(_ET.c.id == esc_id).values(**values))
+        tickets.update_escalation(conn, esc_id, values)
         action = {"resolved": "escalation.resolved", "reopened": "escalation.reopened"}.get(change, "escalation.external_status")
-        conn.execute(_AT.insert().values(at=now, actor=actor, action=action, subject_type="escalation",
-                                         subject_id=str(esc_id), details={**details, "previous": current}))
+        audit(conn, actor, action, "escalation", esc_id, at=now, **details, previous=current)
     return StatusOutcome(esc_id, change, values.get("status", current))
 
 
@@ -150,19 +120,6 @@ class PollSummary:
             setattr(self, outcome.change, getattr(self, outcome.change) + 1)
 
 
-def tracked_tickets(engine: Engine, sink_name: str, since: datetime) -> dict[str, int]:
-    """ticket id → escalation id, for tickets this sink created for escalations since `since`."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(_OT.c.external_ref, _OT.c.escalation_id)
-            .select_from(_OT.join(_ET, _ET.c.id == _OT.c.escalation_id))
-            .where(_OT.c.sink == sink_name, _OT.c.kind == "escalation", _OT.c.state == "sent",
-                   _OT.c.external_ref.is_not(None), _ET.c.created_at >= as_utc(since))
-            .order_by(_OT.c.id)
-        ).all()
-    return {str(r.external_ref): int(r.escalation_id) for r in rows}
-
-
 def poll_ticket_status(engine: Engine, sink: Sink, since: datetime, *, now: datetime | None = None) -> PollSummary:
     """Fetch the status of the tickets `sink` created for escalations since `since`, and
     apply each. Raises the sink's mapped errors (e.g. RateLimited); updates applied before
@@ -170,17 +127,17 @@ def poll_ticket_status(engine: Engine, sink: Sink, since: datetime, *, now: date
     if not is_ticket_sink(sink):
         raise ValueError(f"poll_ticket_status: sink {sink.name!r} is a {sink.type!r} sink, which makes no tickets")
     summary = PollSummary(sink.name)
-    tickets = tracked_tickets(engine, sink.name, since)
-    if not tickets:
+    tracked = tickets.tracked_tickets(engine, sink.name, since)
+    if not tracked:
         return summary
     seen: set[str] = set()
-    for update in sink.ticket_statuses(list(tickets), since):
-        if update.ticket_id not in tickets:
+    for update in sink.ticket_statuses(list(tracked), since):
+        if update.ticket_id not in tracked:
             continue
         seen.add(update.ticket_id)
         summary.count(apply_status(engine, update, [sink.name], now=now))
     if sink.polls_by_id:
-        summary.missing = len(set(tickets) - seen)
+        summary.missing = len(set(tracked) - seen)
     return summary
 
 

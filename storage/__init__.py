@@ -1,5 +1,9 @@
-"""Storage: SQLModel tables, engine/session, Alembic migrations and the queries the
-pipeline, the outbox worker and the console share.
+"""Storage: SQLModel tables, engine/session, Alembic migrations and every query.
+
+Storage owns the SQL: the console, listener and responders call the typed functions of
+its modules (one per concern: `queue`, `audit`, `mentions`, `outbox`, `sources`,
+`tickets`, `replies`, `users`, ...) and never import SQLAlchemy or SQLModel themselves
+(an import-linter contract in pyproject.toml checks it; docs/architecture.md, Storage).
 
 Importing any `storage` module installs one constraint naming convention on
 `SQLModel.metadata`, so every table (ours and the console's) gets deterministic

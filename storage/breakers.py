@@ -162,7 +162,7 @@ def release_backlog(session: Session, sink: str, now: datetime) -> int:
     return len(session.execute(stmt).all())
 
 
-def breaker_rows(session: Session) -> list[dict[str, object]]:
+def breaker_rows(session: Session | Connection) -> list[dict[str, object]]:
     """Every recorded breaker, for `socialear outbox` and the console's health."""
     rows = session.execute(sa.select(_T).order_by(_c.sink)).mappings().all()
     return [dict(r) for r in rows]

@@ -46,7 +46,7 @@ class ConsoleUser(SQLModel, table=True):
         default_factory=utcnow, sa_column=utc_column(nullable=False, default=utcnow)
     )
     disabled: bool = False
-    # The agent's chosen queue order (console.web.queries.SORTS), remembered (0008).
+    # The agent's chosen queue order (storage.queue.SORTS), remembered (0008).
     queue_sort: str | None = Field(default=None, max_length=16)
     # The team the user works in (0010); a shared saved view is shared with its owner's
     # team only. NULL: no team (shares with the others who have none).

@@ -8,6 +8,11 @@
 
 Anything wrong with the URL becomes one `UserError` line at start-up, with the password
 masked, rather than a driver traceback half-way through the first poll.
+
+The handles the layers above pass around (`Engine`, `Connection`, `Session`) and the
+one database error they may catch (`DatabaseError`) are re-exported here, so the
+console, listener and responders never import SQLAlchemy or SQLModel themselves: storage
+owns the SQL (an import-linter contract in pyproject.toml checks it).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
@@ -156,6 +162,12 @@ def make_engine(url: str | URL | None = None, *, probe: bool = True) -> Engine:
     return engine
 
 
+def ping(engine: Engine) -> None:
+    """One round trip (`SELECT 1`); raises DatabaseError when the database is unreachable."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A Session that commits when the block ends and rolls back if it raises.
@@ -173,3 +185,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     finally:
         session.close()
 
+
+__all__ = [
+    "DEFAULT_URL", "ENV_VAR", "SUPPORTED", "Connection", "DatabaseError", "Engine", "Session",
+    "database_url", "make_engine", "mask_url", "ping", "session_scope",
+]

@@ -7,6 +7,7 @@ ranks each author's mentions, so the cost does not grow with the author's histor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,3 +75,40 @@ def author_histories(
             item.update(escalation_id=r.esc_id, status=status, resolution=r.resolution, route=r.route)
         out.setdefault(r.author_id, []).append(item)
     return out
+
+
+def escalation_rows(conn: Connection, escalation_ids: Sequence[int]) -> Sequence[sa.Row[Any]]:
+    """Each escalation (every column) with what a delivery payload shows of its mention
+    (`m_created`, `m_brand`, ...) and author (`handle`, `author_name`, ...); one query."""
+    et, mt, at = table(t.Escalation), table(t.Mention), table(t.Author)
+    return conn.execute(
+        sa.select(
+            et,
+            mt.c.source,
+            mt.c.platform,
+            mt.c.external_id,
+            mt.c.url,
+            mt.c.text,
+            mt.c.title,
+            mt.c.created_at.label("m_created"),
+            mt.c.lang,
+            mt.c.rating,
+            mt.c.in_reply_to,
+            mt.c.conversation_id,
+            mt.c.brand.label("m_brand"),
+            mt.c.competitor,
+            mt.c.author_id,
+            at.c.handle,
+            at.c.name.label("author_name"),
+            at.c.followers,
+            at.c.verified,
+        )
+        .select_from(et.join(mt, mt.c.id == et.c.mention_id).outerjoin(at, at.c.id == mt.c.author_id))
+        .where(et.c.id.in_(list(escalation_ids)))
+    ).all()
+
+
+def newest_escalation_ids(conn: Connection, n: int = 1) -> list[int]:
+    """The ids of the `n` newest escalations (the outbox worker warms its queries on them)."""
+    et = table(t.Escalation)
+    return [int(i) for i in conn.execute(sa.select(et.c.id).order_by(et.c.id.desc()).limit(n)).scalars()]

@@ -1,4 +1,5 @@
-"""Read-only aggregates for `/metrics`: per-source health counters and outbox states/ages.
+"""Read-only aggregates for `/metrics`: per-source health counters, outbox states/ages and
+active escalations per queue.
 
 They live here, not in the console, because storage owns the SQL. Each is one indexed
 GROUP BY or a scan of the (small) source_state table, so a Prometheus scrape every 15 s
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storage.dialect import table
-from storage.models import OutboxItem, OutboxState, SourceState
+from storage.models import Escalation, EscalationStatus, OutboxItem, OutboxState, SourceState
 from storage.types import as_utc
 
 
@@ -66,3 +67,14 @@ def outbox_groups(conn: Connection) -> list[OutboxGroup]:
             when = as_utc(datetime.fromisoformat(oldest)) if name in waiting else None
         out.append(OutboxGroup(sink, name, int(n), when))
     return out
+
+
+def active_escalations(conn: Connection) -> list[tuple[str, str, int]]:
+    """(queue, status, count) of open or claimed escalations (one indexed GROUP BY)."""
+    et = table(Escalation)
+    rows = conn.execute(
+        sa.select(et.c.queue, et.c.status, sa.func.count())
+        .where(et.c.status.in_([EscalationStatus.open.value, EscalationStatus.claimed.value]))
+        .group_by(et.c.queue, et.c.status)
+    ).all()
+    return [(str(queue), str(status), int(n)) for queue, status, n in rows]

@@ -28,16 +28,17 @@ is visible to other workers before the slow network call starts.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from storage.dialect import dialect_name, table
-from storage.models import OutboxItem, OutboxState
+from storage.dialect import dialect_name, rowcount, table
+from storage.models import Escalation, OutboxItem, OutboxState
 from storage.types import as_utc, utcnow
 
 DEFAULT_LEASE_S = 30.0
@@ -168,15 +169,86 @@ def _set(session: Session, where: sa.ColumnElement[bool], values: dict[str, Any]
 
 
 def mark_sent(
-    session: Session, outbox_id: int, external_ref: str | None, *, now: datetime | None = None
-) -> bool:
-    """Delivered: keep the sink's reference. From any state but `sent` (a delivery that
-    succeeded is a fact even if the row was meanwhile given up on); False if already sent."""
+    session: Session, refs: Mapping[int, str | None], *, now: datetime | None = None
+) -> int:
+    """Delivered: each row id with the sink's reference, in one executemany (the
+    worker records a whole round at once). From any state but `sent` (a delivery that
+    succeeded is a fact even if the row was meanwhile given up on); returns how many
+    rows moved (a row already sent keeps its first reference)."""
+    if not refs:
+        return 0
     now = as_utc(now or utcnow())
-    return bool(_set(session, sa.and_(_c.id == outbox_id, _c.state != S.sent), {
-        "state": S.sent, "external_ref": external_ref, "sent_at": now, "updated_at": now,
-        "locked_by": None, "locked_until": None, "last_error": None,
-    }))
+    result = session.connection().execute(
+        sa.update(_T).where(_c.id == sa.bindparam("oid"), _c.state != S.sent).values(
+            state=S.sent, external_ref=sa.bindparam("ref"), sent_at=now, updated_at=now,
+            locked_by=None, locked_until=None, last_error=None),
+        [{"oid": oid, "ref": ref} for oid, ref in refs.items()],
+    )
+    _expire_cached(session, refs)
+    return rowcount(result)
+
+
+def defer(session: Session, waiting: Mapping[int, str], due: datetime) -> None:
+    """Put `sending` rows back until `due` without spending their attempt (waiting is not
+    failing); each keeps why it waits as its last error."""
+    for oid, why in waiting.items():
+        session.execute(sa.update(_T).where(_c.id == oid, _c.state == S.sending).values(
+            state=S.retry, attempts=sa.case((_c.attempts > 0, _c.attempts - 1), else_=0),
+            next_attempt_at=due, locked_by=None, locked_until=None, last_error=why,
+            updated_at=utcnow()))
+
+
+@dataclass(frozen=True)
+class Row:
+    """A claimed row as the worker delivers it."""
+
+    id: int
+    sink: str
+    kind: str
+    attempts: int
+    escalation_id: int
+    idempotency_key: str
+    payload: dict[str, Any]  # frozen payload ({} = build it from the escalation now)
+    created_at: datetime | None
+
+
+def load(conn: Connection, ids: Collection[int]) -> list[Row]:
+    rows = conn.execute(
+        sa.select(_c.id, _c.sink, _c.attempts, _c.payload, _c.escalation_id, _c.kind, _c.idempotency_key,
+                  _c.created_at)
+        .where(_c.id.in_(list(ids)))
+    ).all()
+    return [Row(r.id, r.sink, str(getattr(r.kind, "value", r.kind)), r.attempts or 1, r.escalation_id,
+                r.idempotency_key, dict(r.payload or {}), r.created_at) for r in rows]
+
+
+def in_sinks(conn: Connection, ids: Collection[int], sinks: Collection[str]) -> list[int]:
+    """Those of rows `ids` that belong to one of `sinks`."""
+    if not sinks:
+        return []
+    return [int(i) for i in conn.execute(
+        sa.select(_c.id).where(_c.id.in_(list(ids)), _c.sink.in_(list(sinks)))).scalars()]
+
+
+@dataclass(frozen=True)
+class Head:
+    """The earliest live escalation row of a case for one sink (it makes the ticket)."""
+
+    id: int
+    state: str
+    external_ref: str | None
+
+
+def case_head(conn: Connection, case_id: int, sink: str) -> Head | None:
+    et = table(Escalation)
+    first = conn.execute(
+        sa.select(_c.id, _c.state, _c.external_ref)
+        .select_from(_T.join(et, et.c.id == _c.escalation_id))
+        .where(et.c.case_id == case_id, _c.sink == sink, _c.kind == "escalation", _c.state != S.dead)
+        .order_by(_c.id).limit(1)).first()
+    if first is None:
+        return None
+    return Head(int(first.id), str(getattr(first.state, "value", first.state)), first.external_ref)
 
 
 def mark_retry(
@@ -243,9 +315,40 @@ def notify_new_rows(conn: Any) -> None:
         conn.exec_driver_sql(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
+def listen_for_rows(engine: Engine, stopped: Callable[[], bool], on_rows: Callable[[], None]) -> None:
+    """PostgreSQL: LISTEN on the channel `notify_new_rows` signals and call `on_rows` for
+    each notification until `stopped()` (checked every second). Raises when the
+    connection fails or is lost; the caller decides when to listen again."""
+    import psycopg
+
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        while not stopped():
+            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                on_rows()
+
+
 def outbox_counts(session: Session) -> dict[str, int]:
     """Rows per state (every state present, zero if none): for health and metrics."""
     rows = session.execute(sa.select(_c.state, sa.func.count()).group_by(_c.state)).all()
     counts = {state.value: 0 for state in OutboxState}
     counts.update({str(getattr(s, "value", s)): n for s, n in rows})
     return counts
+
+
+def recent_items(conn: Session | Connection, *, include_sent: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest outbox rows (all but the sent ones unless `include_sent`), for
+    `socialear outbox`: id, escalation, sink, kind, state, attempts, next attempt, error."""
+    ot = table(OutboxItem)
+    q = sa.select(
+        ot.c.id, ot.c.escalation_id, ot.c.sink, ot.c.kind, ot.c.state,
+        ot.c.attempts, ot.c.next_attempt_at, ot.c.last_error,
+    )
+    if not include_sent:
+        q = q.where(ot.c.state != "sent")
+    rows = conn.execute(q.order_by(ot.c.id.desc()).limit(limit)).mappings().all()
+    return [
+        {**r, "state": getattr(r["state"], "value", r["state"]), "kind": getattr(r["kind"], "value", r["kind"])}
+        for r in rows
+    ]

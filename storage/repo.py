@@ -1,8 +1,8 @@
 """Queries the pipeline and the console share, on the caller's Session (never committed
 here: the caller decides what belongs in one transaction).
 
-This module holds authors, de-duplication, the audit trail, quarantine and purging, and
-re-exports `storage.sources` (cursor, lease, health) and `storage.outbox` (delivery
+This module holds authors, de-duplication, quarantine and purging, and re-exports
+`storage.audit.audit` (the one audit writer), `storage.sources` (cursor, lease, health) and `storage.outbox` (delivery
 queue), so `from storage import repo` is the one import callers need.
 """
 
@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from storage import rollups
+from storage.audit import audit  # noqa: F401  (re-exported)
 from storage.dialect import insert_for, table
-from storage.models import AuditEvent, Author, Escalation, Mention, OutboxItem, Quarantine
+from storage.models import Author, Escalation, Mention, OutboxItem, Quarantine
 from storage.outbox import (  # noqa: F401  (re-exported)
     claim_outbox,
     mark_dead,
@@ -110,29 +111,6 @@ def find_mention_id(session: Session, source: str, external_id: str) -> int | No
         _mention.source == source, _mention.external_id == external_id
     )
     return session.execute(stmt).scalar_one_or_none()
-
-
-def audit(
-    session: Session,
-    actor: str,
-    action: str,
-    subject_type: str,
-    subject_id: Any,
-    *,
-    at: datetime | None = None,
-    **details: Any,
-) -> int:
-    """Append an audit event (who did what to which thing); returns its id.
-
-    `details` must be plain JSON data and must not carry mention text (see purge).
-    """
-    event = AuditEvent(
-        at=as_utc(at or utcnow()), actor=actor, action=action,
-        subject_type=subject_type, subject_id=str(subject_id), details=dict(details),
-    )
-    session.add(event)
-    session.flush()
-    return int(event.id)  # type: ignore[arg-type]
 
 
 def quarantine(

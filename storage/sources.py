@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from socialear.errors import SocialearError
@@ -62,7 +63,13 @@ def get_state(session: Session, source: str) -> SourceState | None:
     return session.get(SourceState, source, populate_existing=True)
 
 
-def get_cursor(session: Session, source: str) -> str | None:
+def all_states(session: Session) -> dict[str, SourceState]:
+    """Every row of source_state by name (sources and job leases; a small table), for
+    the health pages, `socialear sources` and the per-source gauges."""
+    return {s.source: s for s in session.execute(sa.select(SourceState)).scalars()}
+
+
+def get_cursor(session: Session | Connection, source: str) -> str | None:
     """Where the next fetch should start; None means "from the beginning"."""
     stmt = sa.select(_c.cursor).where(_c.source == source)
     return session.execute(stmt).scalar_one_or_none()

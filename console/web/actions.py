@@ -20,19 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
 from console.web.auth import Principal, audit
-from console.web.queries import assignable_users
 from listener import cases
 from listener.types import storable_text
 from responders.replies import ReplyTooLong, check_reply_length
 from socialear.errors import NotConfigured
+from storage import queue as care_queue
 from storage.console_models import Role
-from storage.engine import session_scope
-from storage.models import Escalation, EscalationStatus, Label, Mention
+from storage.engine import Engine, Session, session_scope
+from storage.models import Escalation, EscalationStatus, Label
+from storage.queue import assignable_users
 from storage.types import utcnow
 
 NOTE_MAX = 4000
@@ -94,7 +91,7 @@ def _require(actor: Principal, role: Role, what: str) -> None:
 
 
 def _load(session: Session, escalation_id: int) -> Escalation:
-    esc = session.get(Escalation, escalation_id)
+    esc = care_queue.load(session, escalation_id)
     if esc is None:
         raise NotFound(f"no escalation {escalation_id}")
     return esc
@@ -102,16 +99,7 @@ def _load(session: Session, escalation_id: int) -> Escalation:
 
 def _guarded_update(session: Session, esc: Escalation, **values: Any) -> None:
     """UPDATE the row only if status and assignee are still what we read."""
-    holder = (Escalation.assignee.is_(None) if esc.assignee is None  # type: ignore[union-attr]
-              else Escalation.assignee == esc.assignee)
-    stmt = (
-        sa.update(Escalation)
-        .where(Escalation.id == esc.id,  # type: ignore[arg-type]
-               Escalation.status == str(esc.status), holder)  # type: ignore[arg-type]
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+    if not care_queue.guarded_update(session, esc, **values):
         raise Conflict("someone else changed this escalation just now; reload and try again")
 
 
@@ -215,7 +203,7 @@ def reply(engine: Engine, actor: Principal, escalation_id: int, text: str,
     with session_scope(engine) as session:
         esc = _load(session, escalation_id)
         _check_holder(esc, actor, "reply")
-        mention = session.get(Mention, esc.mention_id)
+        mention = care_queue.mention_of(session, esc)
         platform = mention.platform if mention else ""
         try:
             check_reply_length(text, platform)

@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from console.web import actions, queries
+from console.web import actions
 from console.web.actions import NotFound
 from console.web.auth import Principal
 from console.web.deps import api_care_user, api_csrf_user, api_user, get_ctx
+from storage import queue as care_queue
 from storage.engine import session_scope
 from storage.models import Escalation, Label
 
@@ -142,15 +143,15 @@ def list_escalations(
     user: Principal = Depends(api_care_user),
 ) -> EscalationPage:
     """Active escalations, most urgent first, then soonest SLA; 50 per page."""
-    f = queries.QueueFilters.from_params({
+    f = care_queue.QueueFilters.from_params({
         "queue": queue, "priority": priority, "status": status, "brand": brand,
         "source": source, "category": category, "assignee": assignee, "q": q,
         "page": str(page)})
     with session_scope(get_ctx(request).engine) as session:
-        problems = queries.filter_problems(session, f, get_ctx(request).rules())
+        problems = care_queue.filter_problems(session, f, get_ctx(request).rules())
         if problems:
             raise actions.ActionError("; ".join(problems))  # 400
-        result = queries.queue_page(session, f, user.username)
+        result = care_queue.queue_page(session, f, user.username)
     items = [EscalationSummary(
         id=r["id"], queue=r["queue"], priority=str(r["priority"]), status=str(r["status"]),
         assignee=r["assignee"], sla_due=r["sla_due"], created_at=r["created_at"],
@@ -159,7 +160,7 @@ def list_escalations(
         urgency=r["urgency"], categories=list(r["categories"] or []), url=r["url"],
         follow_up_of=r["follow_up_of"],
     ) for r in result.rows]
-    return EscalationPage(items=items, page=result.page, per_page=queries.PAGE_SIZE,
+    return EscalationPage(items=items, page=result.page, per_page=care_queue.PAGE_SIZE,
                           total=result.total, total_capped=result.capped,
                           has_next=result.has_next)
 
@@ -169,7 +170,7 @@ def get_escalation(request: Request, escalation_id: int,
                    user: Principal = Depends(api_care_user)) -> EscalationDetail:
     """One escalation with its mention, author and the decision that created it."""
     with session_scope(get_ctx(request).engine) as session:
-        detail = queries.escalation_detail(session, escalation_id)
+        detail = care_queue.escalation_detail(session, escalation_id)
     if detail is None:
         raise NotFound(f"no escalation {escalation_id}")
     m = detail.mention

@@ -13,12 +13,14 @@ Layout of the package:
     reply_options.py  the route's reply templates, rendered for the agent to pick
     marketing.py      Reports and Mentions pages (analyst, viewer and up)
     api.py            JSON API under /api/v1, shown in /docs; reports_api.py, customers_api.py
-    queries.py        paged, indexed read queries (free text: the search index of migration 0003)
     source_metrics.py per-source health and silence for /metrics
     webhooks.py       ticket status from the contact centre (/hooks); facebook_hook.py the Page webhook,
                       discourse_hook.py post events, source_hook.py what both share
     whatif.py         the rules page's what-if: replay recent mentions under pasted rules
-    render.py         the Jinja2 environment and its filters;  icons.py  platform icons (inline SVG)
+    render.py         the Jinja2 environment and its filters (SLA state);  icons.py  platform icons (inline SVG)
+
+The SQL they run lives in `storage/` (the queue's reads in storage.queue, the audit log's
+in storage.audit, the mention browser's in storage.mentions, ...); nothing here composes a query.
 
 Every route except /healthz, /metrics, /login and /static needs a session or an API token.
 """
@@ -31,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -46,7 +47,6 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from sqlalchemy.engine import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,9 +61,8 @@ from listener.types import storable_json
 from socialear.config import RulesConfig
 from socialear.metrics import Liveness, register_process_metrics
 from socialear.settings import Settings
-from storage.dialect import table
-from storage.metrics import outbox_groups, source_rows
-from storage.models import Escalation, EscalationStatus
+from storage.engine import DatabaseError, Engine, ping
+from storage.metrics import active_escalations, outbox_groups, source_rows
 from storage.types import utcnow
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -144,19 +143,13 @@ class _OpenEscalations:
     def collect(self) -> Any:
         gauge = GaugeMetricFamily("socialear_escalations_active",
                                   "Open or claimed escalations", labels=["queue", "status"])
-        et = table(Escalation)
         try:
             with self.engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(et.c.queue, et.c.status, sa.func.count())
-                    .where(et.c.status.in_([EscalationStatus.open.value,
-                                            EscalationStatus.claimed.value]))
-                    .group_by(et.c.queue, et.c.status)
-                ).all()
-        except sa.exc.SQLAlchemyError:
+                rows = active_escalations(conn)
+        except DatabaseError:
             rows = []
         for queue, status, n in rows:
-            gauge.add_metric([queue, str(status)], float(n))
+            gauge.add_metric([queue, status], float(n))
         yield gauge
 
 
@@ -172,7 +165,7 @@ class _ServiceState:
             with self.engine.connect() as conn:
                 sources = source_rows(conn)
                 groups = outbox_groups(conn)
-        except sa.exc.SQLAlchemyError:
+        except DatabaseError:
             sources, groups = [], []
         events = CounterMetricFamily("socialear_source_events", "Per-source totals: fetched, stored, "
                                      "escalated, quarantined, dropped/<reason>, retries/<reason>",
@@ -345,10 +338,9 @@ def _add_service_routes(app: FastAPI) -> None:
     def healthz(request: Request) -> JSONResponse:
         ctx: ConsoleContext = request.app.state.ctx
         try:
-            with ctx.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+            ping(ctx.engine)
             db = "ok"
-        except sa.exc.SQLAlchemyError as exc:
+        except DatabaseError as exc:
             db = f"error: {type(exc).__name__}"
         rules_error = ctx.rules_status()
         parts = ctx.liveness.report() if ctx.liveness is not None else {}

@@ -27,16 +27,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
 from console.web import throttle
-from storage.console_models import ApiToken, ConsoleSession, ConsoleUser, Role
-from storage.engine import session_scope
+from storage import users
+from storage.console_models import ConsoleUser, Role
+from storage.engine import Engine, Session, session_scope
 from storage.repo import audit
 from storage.types import as_utc, utcnow
 
@@ -110,19 +108,15 @@ def create_user(session: Session, username: str, password: str, role: Role | str
     except ValueError:
         raise ValueError(f"role must be one of {', '.join(r.value for r in Role)}") from None
     validate_password(password)
-    if session.exec(select(ConsoleUser).where(ConsoleUser.username == username)).first():
+    if users.by_name(session, username) is not None:
         raise ValueError(f"user {username!r} already exists")
-    user = ConsoleUser(username=username, password_hash=hash_password(password), role=role)
-    session.add(user)
-    session.flush()
-    return user
+    return users.add(session, username, hash_password(password), role)
 
 
 def create_api_token(session: Session, user: ConsoleUser, name: str) -> str:
     """Make a token for `user`; returns the token (shown once, stored only as a digest)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id or 0, token_hash=digest(token), name=name))
-    session.flush()
+    users.add_token(session, user.id or 0, digest(token), name)
     return token
 
 
@@ -141,7 +135,7 @@ def authenticate(
             audit(session, name[:128] or "?", "console.sign_in_throttled", "user", name[:128],
                   address=address, wait_s=wait)
             raise LoginRefused(f"too many failed sign-ins; try again in {wait} s")
-        user = session.exec(select(ConsoleUser).where(ConsoleUser.username == name)).first()
+        user = users.by_name(session, name)
         if user is None or user.disabled:
             _verify(_DUMMY_HASH, password)
             ok = False
@@ -189,9 +183,8 @@ def start_session(engine: Engine, user: ConsoleUser) -> str:
     """Create a session row for `user`; returns the cookie value."""
     secret = secrets.token_urlsafe(32)
     with session_scope(engine) as session:
-        session.add(ConsoleSession(id=digest(secret), user_id=user.id or 0,
-                                   csrf_token=secrets.token_urlsafe(32),
-                                   expires_at=utcnow() + SESSION_TTL))
+        users.add_session(session, digest(secret), user.id or 0, secrets.token_urlsafe(32),
+                          utcnow() + SESSION_TTL)
         audit(session, user.username, "console.signed_in", "user", user.username)
     return secret
 
@@ -200,7 +193,7 @@ def end_session(engine: Engine, cookie: str | None, actor: str) -> None:
     if not cookie:
         return
     with session_scope(engine) as session:
-        session.execute(sa.delete(ConsoleSession).where(col(ConsoleSession.id) == digest(cookie)))
+        users.end_session(session, digest(cookie))
         audit(session, actor, "console.signed_out", "user", actor)
 
 
@@ -218,11 +211,7 @@ def principal_from_request(engine: Engine, request: Request) -> Principal | None
 def _from_session(engine: Engine, cookie: str) -> Principal | None:
     now = utcnow()
     with Session(engine) as session:
-        row = session.exec(
-            select(ConsoleSession, ConsoleUser)
-            .join(ConsoleUser, ConsoleUser.id == ConsoleSession.user_id)  # type: ignore[arg-type]
-            .where(ConsoleSession.id == digest(cookie))
-        ).first()
+        row = users.session_user(session, digest(cookie))
         if row is None:
             return None
         sess, user = row
@@ -236,19 +225,14 @@ def _from_token(engine: Engine, token: str) -> Principal | None:
         return None
     now = utcnow()
     with session_scope(engine) as session:
-        row = session.exec(
-            select(ApiToken, ConsoleUser)
-            .join(ConsoleUser, ConsoleUser.id == ApiToken.user_id)  # type: ignore[arg-type]
-            .where(ApiToken.token_hash == digest(token))
-        ).first()
+        row = users.token_user(session, digest(token))
         if row is None or row[1].disabled:
             return None
         tok, user = row
         # Touch last_used at most once a minute: one write per request would serialise
         # API clients on SQLite for no gain.
         if tok.last_used is None or now - as_utc(tok.last_used) > timedelta(minutes=1):
-            session.execute(sa.update(ApiToken).where(col(ApiToken.id) == tok.id)
-                            .values(last_used=now))
+            users.touch_token(session, tok.id, now)
         return Principal(user.id or 0, user.username, Role(user.role), "token")
 
 

@@ -41,12 +41,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from console.web.source_hook import SourceHook, signed_json
 from listener.sources.discourse import DiscourseSource
 from socialear.config import RulesConfig
+from storage.engine import Engine
 
 log = logging.getLogger(__name__)
 

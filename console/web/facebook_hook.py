@@ -34,12 +34,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from console.web.source_hook import SourceHook, signature, signed_json, verify
 from listener.types import Mention
 from socialear.config import RulesConfig
+from storage.engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from ruamel.yaml import YAML
 
-from console.web import actions, case_actions, periods, queries, team, views, whatif
+from console.health import source_health
+from console.web import actions, case_actions, periods, team, views, whatif
 from console.web.actions import DISMISS_REASONS, ActionError
 from console.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -34,9 +35,12 @@ from console.web.auth import (
     start_session,
 )
 from console.web.deps import care_user, csrf_user, current_user, get_ctx, require_role
+from console.web.render import span
 from console.web.reply_options import reply_options
 from console.web.throttle import DEVICE_COOKIE, DEVICE_TTL
 from socialear.errors import NotConfigured
+from storage import audit as audit_trail
+from storage import queue as care_queue
 from storage.console_models import Role
 from storage.engine import session_scope
 from storage.models import Label
@@ -115,10 +119,10 @@ def home(user: Principal = Depends(current_user)) -> Response:
     return RedirectResponse("/queue" if user.can(Role.viewer) else "/reports", 303)
 
 
-def _queue_filters(session: Any, request: Request, user: Principal) -> queries.QueueFilters:
+def _queue_filters(session: Any, request: Request, user: Principal) -> care_queue.QueueFilters:
     """The URL's filters, with the order the agent chose last when the URL names none."""
-    f = queries.QueueFilters.from_params(request.query_params)
-    f.sort = queries.remember_sort(session, user.user_id, f.sort)
+    f = care_queue.QueueFilters.from_params(request.query_params)
+    f.sort = care_queue.remember_sort(session, user.user_id, f.sort)
     return f
 
 
@@ -128,10 +132,10 @@ def queue(request: Request, user: Principal = Depends(care_user)) -> Response:
     rules = ctx.rules()
     with session_scope(ctx.engine) as session:
         f = _queue_filters(session, request, user)
-        problems = queries.filter_problems(session, f, rules)
-        page = _no_rows() if problems else queries.queue_page(session, f, user.username)
-        choices = queries.filter_choices(session)
-        assignable = queries.assignable_users(session) if user.can(Role.lead) else []
+        problems = care_queue.filter_problems(session, f, rules)
+        page = _no_rows() if problems else care_queue.queue_page(session, f, user.username)
+        choices = care_queue.filter_choices(session)
+        assignable = care_queue.assignable_users(session) if user.can(Role.lead) else []
         saved = views.views_for(session, user.user_id)
     return ctx.renderer.page(request, "queue.html", user, {
         "views": saved,
@@ -139,19 +143,19 @@ def queue(request: Request, user: Principal = Depends(care_user)) -> Response:
         "queues": rules.queues, "brands": [b.name for b in rules.brands],
         "sources": sorted({s.name for s in rules.sources} | set(choices["sources"])),
         "categories": [c.name for c in rules.categories], "users": choices["users"],
-        "priorities": queries.PRIORITIES, "statuses": queries.STATUS_CHOICES,
-        "sorts": queries.SORTS, "here": _here(request),
+        "priorities": care_queue.PRIORITIES, "statuses": care_queue.STATUS_CHOICES,
+        "sorts": care_queue.SORTS, "here": _here(request),
         "done": request.query_params.get("done", "")[:500], "reasons": DISMISS_REASONS,
         "assignable": assignable,
     }, 400 if problems else 200)
 
 
-def _no_rows() -> queries.QueuePage:
+def _no_rows() -> care_queue.QueuePage:
     """The page shown instead of results when a filter value names nothing."""
-    return queries.QueuePage(rows=[], total=0, page=1, pages=1, has_next=False)
+    return care_queue.QueuePage(rows=[], total=0, page=1, pages=1, has_next=False)
 
 
-def _rows_url(f: queries.QueueFilters) -> str:
+def _rows_url(f: care_queue.QueueFilters) -> str:
     params = f.params()
     return "/queue/rows" + (f"?{urlencode(params)}" if params else "")
 
@@ -166,8 +170,8 @@ def queue_rows(request: Request, user: Principal = Depends(care_user)) -> Respon
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
         f = _queue_filters(session, request, user)
-        problems = queries.filter_problems(session, f, ctx.rules())
-        page = _no_rows() if problems else queries.queue_page(session, f, user.username)
+        problems = care_queue.filter_problems(session, f, ctx.rules())
+        page = _no_rows() if problems else care_queue.queue_page(session, f, user.username)
     here = "/queue" + (f"?{urlencode(f.params())}" if f.params() else "")
     return ctx.renderer.fragment("_queue_rows.html", {
         "page": page, "user": user, "csrf": user.csrf_token, "here": here, "f": f,
@@ -245,7 +249,7 @@ def queue_next(request: Request, user: Principal = Depends(care_user)) -> Respon
         f = _queue_filters(session, request, user)
         for assignee in ("me", "none"):
             f.assignee, f.page = assignee, 1
-            page = queries.queue_page(session, f, user.username)
+            page = care_queue.queue_page(session, f, user.username)
             if page.rows:
                 return RedirectResponse(f"/escalations/{page.rows[0]['id']}", 303)
     return RedirectResponse("/queue?" + urlencode({"done": "Nothing left in your queue."}), 303)
@@ -256,7 +260,7 @@ def queue_pulse(request: Request, user: Principal = Depends(care_user)) -> Respo
     """Open urgent items now, for the "new urgent items" notice (polled by console.js)."""
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
-        data = queries.urgent_pulse(session)
+        data = care_queue.urgent_pulse(session)
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
@@ -266,8 +270,8 @@ def _escalation_page(request: Request, user: Principal, escalation_id: int,
                      draft: str | None = None) -> Response:
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
-        detail = queries.escalation_detail(session, escalation_id)
-        users = queries.assignable_users(session) if user.can(Role.lead) else []
+        detail = care_queue.escalation_detail(session, escalation_id)
+        users = care_queue.assignable_users(session) if user.can(Role.lead) else []
     if detail is None:
         return ctx.renderer.page(request, "error.html", user, {
             "title": "Not found", "message": f"There is no escalation {escalation_id}."}, 404)
@@ -309,7 +313,7 @@ def holder(request: Request, escalation_id: int,
     """The "who is working on this" panel, refreshed while the page is open."""
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
-        detail = queries.escalation_detail(session, escalation_id)
+        detail = care_queue.escalation_detail(session, escalation_id)
     if detail is None:
         return Response(status_code=404)
     return ctx.renderer.fragment("_holder.html", {
@@ -337,7 +341,7 @@ def _row(request: Request, user: Principal, escalation_id: int, error: str | Non
          status: int) -> Response:
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
-        row = queries.queue_row(session, escalation_id)
+        row = care_queue.queue_row(session, escalation_id)
     if row is None:
         return Response(status_code=404)
     here = _safe_next(request.query_params.get("here"), "/queue")
@@ -437,7 +441,7 @@ def dashboard(request: Request, user: Principal = Depends(current_user)) -> Resp
     asked = request.query_params.get(periods.PARAM) or request.query_params.get("range")  # old links
     with session_scope(ctx.engine) as session:
         period = periods.chosen(session, user.user_id, asked)
-        data = queries.dashboard(session, period.start)
+        data = care_queue.dashboard(session, period.start)
     return ctx.renderer.page(request, "dashboard.html", user, {
         "title": "Dashboard", "period": period, **data})
 
@@ -452,14 +456,14 @@ def team_page(request: Request, user: Principal = Depends(current_user)) -> Resp
         period = periods.chosen(session, user.user_id, request.query_params.get(periods.PARAM))
         data = team.team_stats(session, period.start)
     return ctx.renderer.page(request, "team.html", user, {
-        "title": "Team", "period": period, "span": queries.span, **data})
+        "title": "Team", "period": period, "span": span, **data})
 
 
 @router.get("/sources", response_class=HTMLResponse)
 def sources(request: Request, user: Principal = Depends(current_user)) -> Response:
     ctx = get_ctx(request)
     with session_scope(ctx.engine) as session:
-        rows = queries.source_health(session, list(ctx.rules().sources))
+        rows = source_health(session, list(ctx.rules().sources))
     from responders.digests import digest_health
 
     return ctx.renderer.page(request, "sources.html", user, {
@@ -525,8 +529,8 @@ def rules_whatif(request: Request, proposed: str = Form(""), window: str = Form(
 def audit_log(request: Request, user: Principal = Depends(current_user)) -> Response:
     require_role(user, Role.lead, "read the audit log")
     ctx = get_ctx(request)
-    f = queries.AuditFilters.from_params(request.query_params)
+    f = audit_trail.AuditFilters.from_params(request.query_params)
     with session_scope(ctx.engine) as session:
-        events, has_next = queries.audit_page(session, f)
+        events, has_next = audit_trail.audit_page(session, f)
     return ctx.renderer.page(request, "audit.html", user, {
         "title": "Audit log", "events": events, "has_next": has_next, "f": f})

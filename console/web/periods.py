@@ -13,12 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-from sqlmodel import Session
-
-from storage.console_models import ConsoleUser
-from storage.dialect import table
+from storage.engine import Session
 from storage.types import utcnow
+from storage.users import remember
 
 PARAM = "period"
 PERIODS: dict[str, str] = {"today": "today", "7d": "last 7 days", "30d": "last 30 days"}
@@ -47,12 +44,5 @@ def start_of(key: str, now: datetime | None = None) -> datetime:
 def chosen(session: Session, user_id: int, asked: str | None, now: datetime | None = None) -> Period:
     """The period to show: `asked` when valid (then remembered for the user), else the
     one they chose last, else `DEFAULT`."""
-    users = table(ConsoleUser)
-    key = _ALIASES.get(asked or "", asked or "")
-    saved = session.execute(sa.select(users.c.period).where(users.c.id == user_id)).scalar()
-    if key in PERIODS:
-        if key != saved:  # write only on a change
-            session.execute(users.update().where(users.c.id == user_id).values(period=key))
-    else:
-        key = saved if saved in PERIODS else DEFAULT
+    key = remember(session, user_id, "period", _ALIASES.get(asked or "", asked or ""), PERIODS) or DEFAULT
     return Period(key, PERIODS[key], start_of(key, now))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,51 @@ from markupsafe import Markup
 
 from console.web.auth import Principal
 from console.web.icons import platform_icon, platform_name
-from console.web.queries import sla_state
 from responders.replies import PLATFORM_LIMITS, PLATFORM_NAMES
 from socialear.settings import Settings
 from storage.console_models import Role
+from storage.queue import ACTIVE
 from storage.types import as_utc, utcnow
 
 _SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Sla:
+    text: str
+    level: str  # "ok" | "amber" | "red" | "done" | "none"
+    due_iso: str = ""
+    total_s: int = 0
+
+
+def span(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m"
+
+
+def sla_state(status: str, sla_due: datetime | None, created_at: datetime | None,
+              now: datetime | None = None) -> Sla:
+    """Time left on the SLA: amber under 25 % left, red once overdue."""
+    if status not in ACTIVE:
+        return Sla("done", "done")
+    if sla_due is None:
+        return Sla("no SLA", "none")
+    now = now or utcnow()
+    due = as_utc(sla_due)
+    left = (due - now).total_seconds()
+    total = (due - as_utc(created_at)).total_seconds() if created_at else 0
+    iso = due.isoformat()
+    if left <= 0:
+        return Sla(f"overdue {span(left)}", "red", iso, int(total))
+    level = "amber" if total > 0 and left < 0.25 * total else "ok"
+    return Sla(f"{span(left)} left", level, iso, int(total))
 
 
 def fmt_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -17,10 +17,8 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.engine import Engine
 
 from console.web.webhooks import bounded_body
 from listener.pipeline import CursorConflict, Pipeline
@@ -28,9 +26,9 @@ from listener.sources import build_source
 from listener.types import Batch, Mention
 from socialear.config import RulesConfig, SourceConfig
 from socialear.errors import NotConfigured
-from storage import models as t
-from storage.dialect import table
-from storage.engine import session_scope
+from storage.engine import Engine, session_scope
+from storage.repo import purge_by_external_id
+from storage.sources import get_cursor
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +102,9 @@ class SourceHook:
               advance: Callable[[str | None], str | None] | None = None) -> int:
         """Through the pipeline. The source's cursor stays where the poller put it, or
         moves to `advance(cursor)` in the same transaction (retried when a poll moved it)."""
-        st = table(t.SourceState)
         for attempt in range(STORE_ATTEMPTS):
             with self.engine.connect() as conn:
-                cursor = conn.execute(sa.select(st.c.cursor).where(st.c.source == source)).scalar_one_or_none()
+                cursor = get_cursor(conn, source)
             batch = Batch(mentions=list(mentions), next_cursor=advance(cursor) if advance else None,
                           stats={"webhook/received": len(mentions)})
             try:
@@ -119,13 +116,5 @@ class SourceHook:
 
     def purge(self, source: str, external_id: str, reason: str) -> int:
         """Purge a stored item's content everywhere (storage.repo.purge_mention_content)."""
-        from storage.repo import purge_mention_content
-
-        mt = table(t.Mention)
         with session_scope(self.engine) as session:
-            mention_id = session.execute(
-                sa.select(mt.c.id).where(mt.c.source == source, mt.c.external_id == external_id)
-            ).scalar_one_or_none()
-            if mention_id is None:
-                return 0
-            return int(bool(purge_mention_content(session, mention_id, reason)))
+            return int(purge_by_external_id(session, source, external_id, reason))

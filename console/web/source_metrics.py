@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy.engine import Engine
 
 from listener.silence import quiet_for
 from socialear.config import RulesConfig
-from storage import models as t
-from storage.dialect import table
+from storage.engine import DatabaseError, Engine, session_scope
+from storage.sources import all_states
 from storage.types import utcnow
 
 
@@ -41,11 +39,10 @@ class SourceHealthCollector:
         since = GaugeMetricFamily(
             "socialear_source_seconds_since_stored", "Seconds since the source last stored a mention", labels=labels
         )
-        st = table(t.SourceState)
         try:
-            with self.engine.connect() as conn:
-                states = {r.source: r for r in conn.execute(sa.select(st))}
-        except sa.exc.SQLAlchemyError:
+            with session_scope(self.engine) as session:
+                states = all_states(session)
+        except DatabaseError:
             states = {}
         now = utcnow()
         for cfg in self.rules().sources:

@@ -17,16 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session
-
-from storage.dialect import table
-from storage.models import Author, Escalation, EscalationStatus, Mention
+from storage import team as team_reads
+from storage.engine import Session
+from storage.models import EscalationStatus
+from storage.team import handled_since
 from storage.types import as_utc, utcnow
 
 MAX_ROWS = 100_000
 BREACH_LIMIT = 100
-E, M, A = table(Escalation), table(Mention), table(Author)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -52,19 +50,13 @@ def team_stats(session: Session, since: datetime, now: datetime | None = None) -
     """Statistics of what was closed since `since` (the period picker's start,
     console.web.periods); the open breaches as of now."""
     now = now or utcnow()
-    closed = (EscalationStatus.resolved.value, EscalationStatus.dismissed.value)
-    rows = session.execute(
-        sa.select(E.c.assignee, E.c.status, E.c.label, E.c.created_at, E.c.replied_at,
-                  E.c.resolved_at, E.c.sla_due)
-        .where(E.c.status.in_(closed), E.c.resolved_at >= since, E.c.label.is_not(None))
-        .limit(MAX_ROWS)).all()
+    rows = handled_since(session, since, MAX_ROWS)
     agents: dict[str, AgentStats] = {}
     reasons: dict[str, int] = {}
     for r in rows:
         st = agents.setdefault(r.assignee or "(nobody)", AgentStats(r.assignee or "(nobody)"))
         st.handled += 1
-        status = str(getattr(r.status, "value", r.status))
-        label = str(getattr(r.label, "value", r.label))
+        status, label = r.status, r.label
         if status == EscalationStatus.dismissed.value:
             st.dismissed += 1
             st.dismiss_reasons[label] = st.dismiss_reasons.get(label, 0) + 1
@@ -76,18 +68,8 @@ def team_stats(session: Session, since: datetime, now: datetime | None = None) -
             st.response_s.append((as_utc(r.replied_at) - as_utc(r.created_at)).total_seconds())
         if r.sla_due is None or (first is not None and as_utc(first) <= as_utc(r.sla_due)):
             st.within_sla += 1
-    open_breaches = [dict(b._mapping) for b in session.execute(
-        sa.select(E.c.id, E.c.queue, E.c.priority, E.c.assignee, E.c.sla_due, E.c.status,
-                  A.c.handle)
-        .select_from(E.join(M, M.c.id == E.c.mention_id).outerjoin(A, A.c.id == M.c.author_id))
-        .where(E.c.status.in_(("open", "claimed")), E.c.sla_due < now)
-        .order_by(E.c.sla_due).limit(BREACH_LIMIT))]
-    late = [dict(b._mapping) for b in session.execute(
-        sa.select(E.c.id, E.c.queue, E.c.priority, E.c.assignee, E.c.sla_due, E.c.status,
-                  E.c.replied_at, E.c.resolved_at)
-        .where(E.c.status.in_(closed), E.c.resolved_at >= since, E.c.label.is_not(None),
-               E.c.sla_due < sa.func.coalesce(E.c.replied_at, E.c.resolved_at))
-        .order_by(E.c.resolved_at.desc()).limit(BREACH_LIMIT))]
+    open_breaches = team_reads.open_breaches(session, now, BREACH_LIMIT)
+    late = team_reads.late_since(session, since, BREACH_LIMIT)
     return {"since": since, "agents": sorted(agents.values(), key=lambda a: -a.handled),
             "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
             "open_breaches": open_breaches, "late": late, "capped": len(rows) >= MAX_ROWS}

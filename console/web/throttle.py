@@ -28,11 +28,8 @@ import math
 import secrets
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-from sqlmodel import Session
-
-from storage.console_models import LoginThrottle
-from storage.dialect import insert_for, table
+from storage import login_throttle as rows
+from storage.engine import Session
 from storage.types import as_utc
 
 IP_FREE = 10  # failures from one address before the back-off starts
@@ -42,9 +39,6 @@ MAX_DELAY_S = 900.0
 FORGET_AFTER = timedelta(hours=24)
 DEVICE_TTL = timedelta(days=90)
 DEVICE_COOKIE = "se_device"
-
-_t = table(LoginThrottle)
-
 
 def ip_key(address: str | None) -> str:
     return f"ip:{(address or 'unknown')[:180]}"
@@ -66,63 +60,44 @@ def delay_s(failures: int, free: int) -> float:
     return min(2.0 ** (failures - free), MAX_DELAY_S)
 
 
-def _row(session: Session, key: str) -> LoginThrottle | None:
-    return session.get(LoginThrottle, key, populate_existing=True)
-
-
 def wait_s(session: Session, keys: list[str], now: datetime) -> int:
     """Whole seconds until all of `keys` may try again (0: now)."""
-    rows = session.execute(sa.select(_t.c.blocked_until).where(_t.c.key.in_(keys))).scalars()
-    waits = [(as_utc(b) - now).total_seconds() for b in rows if b is not None]
+    waits = [(b - now).total_seconds() for b in rows.blocked_until(session, keys)]
     return math.ceil(max([0.0, *waits]))
 
 
 def record_failure(session: Session, key: str, free: int, now: datetime) -> int:
     """Count one failure against `key` and set its back-off; the new count."""
-    session.execute(
-        insert_for(session, LoginThrottle)
-        .values(key=key, failures=0, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    row = session.execute(sa.select(_t.c.failures, _t.c.updated_at).where(_t.c.key == key).with_for_update()).one()
-    failures = 1 if as_utc(row.updated_at) < now - FORGET_AFTER else row.failures + 1
-    delay = delay_s(failures, free)
-    blocked = now + timedelta(seconds=delay) if delay else None
-    session.execute(sa.update(_t).where(_t.c.key == key).values(failures=failures, blocked_until=blocked, updated_at=now))
-    return failures
+    return rows.count_failure(session, key, now, forget_after=FORGET_AFTER, delay_s=lambda n: delay_s(n, free))
 
 
 def clear(session: Session, key: str) -> None:
-    session.execute(sa.delete(_t).where(_t.c.key == key))
+    rows.clear(session, key)
 
 
 def known_device(session: Session, username: str, token: str | None, now: datetime) -> bool:
     """True if `token` is a live device cookie of `username`."""
     if not token:
         return False
-    row = _row(session, _device_key(username, token))
+    row = rows.get(session, _device_key(username, token))
     return row is not None and as_utc(row.updated_at) > now - DEVICE_TTL
 
 
 def device_failure(session: Session, username: str, token: str, now: datetime) -> None:
     """A wrong password with a device cookie; after DEVICE_FREE the cookie is forgotten."""
     key = _device_key(username, token)
-    row = _row(session, key)
+    row = rows.get(session, key)
     if row is None:
         return
     if row.failures + 1 >= DEVICE_FREE:
         clear(session, key)
     else:
-        session.execute(sa.update(_t).where(_t.c.key == key).values(failures=row.failures + 1))
+        rows.set_failures(session, key, row.failures + 1)
 
 
 def remember_device(session: Session, username: str, token: str | None, now: datetime) -> str:
     """The device cookie to set after a successful sign-in (the same one, refreshed)."""
     token = token if token and known_device(session, username, token, now) else secrets.token_urlsafe(32)
     key = _device_key(username, token)
-    session.execute(
-        insert_for(session, LoginThrottle)
-        .values(key=key, failures=0, updated_at=now)
-        .on_conflict_do_update(index_elements=["key"], set_={"failures": 0, "updated_at": now})
-    )
+    rows.refresh(session, key, now)
     return token

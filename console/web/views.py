@@ -10,39 +10,21 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
 from console.web.actions import Forbidden, Invalid, NotFound, _require, _storable
 from console.web.auth import Principal, audit
-from console.web.queries import QueueFilters
-from storage.console_models import ConsoleUser, Role, SavedView
-from storage.engine import session_scope
+from storage import views as saved_views
+from storage.console_models import Role
+from storage.engine import Engine, Session, session_scope
+from storage.queue import QueueFilters
+from storage.users import team_of
 
 MAX_VIEWS = 50  # per user
-
-
-def team_of(session: Session, user_id: int) -> str | None:
-    return session.execute(sa.select(ConsoleUser.team).where(  # type: ignore[call-overload]
-        ConsoleUser.id == user_id)).scalar_one_or_none()
-
-
-def _same_team(team: str | None) -> Any:
-    """Owners in `team` (NULL-safe: no team matches no team)."""
-    owners = sa.select(ConsoleUser.id).where(  # type: ignore[call-overload]
-        ConsoleUser.team.is_not_distinct_from(team))  # type: ignore[union-attr]
-    return SavedView.user_id.in_(owners)  # type: ignore[attr-defined]
 
 
 def views_for(session: Session, user_id: int) -> list[dict[str, Any]]:
     """The user's own views, then the ones shared in the user's team, by name."""
     team = team_of(session, user_id)
-    rows = session.execute(
-        sa.select(SavedView).where(sa.or_(
-            SavedView.user_id == user_id,  # type: ignore[arg-type]
-            sa.and_(SavedView.shared.is_(True), _same_team(team))))  # type: ignore[attr-defined]
-        .order_by(SavedView.shared, SavedView.name)).scalars()  # type: ignore[arg-type]
+    rows = saved_views.visible_to(session, user_id, team)
     return [{"id": v.id, "name": v.name, "href": "/queue" + (f"?{v.params}" if v.params else ""),
              "shared": v.shared, "mine": v.user_id == user_id, "team": team} for v in rows]
 
@@ -56,13 +38,9 @@ def save(engine: Engine, actor: Principal, name: str, query: str, shared: bool) 
     f = QueueFilters.from_params(dict(parse_qsl(query)))
     params = urlencode(f.params(page=1))
     with session_scope(engine) as session:
-        n = session.execute(sa.select(sa.func.count()).select_from(SavedView).where(
-            SavedView.user_id == actor.user_id)).scalar_one()  # type: ignore[arg-type]
-        if n >= MAX_VIEWS:
+        if saved_views.count_of(session, actor.user_id) >= MAX_VIEWS:
             raise Invalid(f"you have {MAX_VIEWS} views already; delete one first")
-        view = SavedView(user_id=actor.user_id, name=name, params=params, shared=shared)
-        session.add(view)
-        session.flush()
+        view = saved_views.add(session, actor.user_id, name, params, shared)
         audit(session, actor.username, "view.saved", "view", view.id, name=name,
               params=params, shared=shared)
         return int(view.id or 0)
@@ -71,11 +49,11 @@ def save(engine: Engine, actor: Principal, name: str, query: str, shared: bool) 
 def delete(engine: Engine, actor: Principal, view_id: int) -> None:
     """Delete a view: its owner, or a lead of the team it is shared with."""
     with session_scope(engine) as session:
-        view = session.get(SavedView, view_id)
+        view = saved_views.get(session, view_id)
         if view is None:
             raise NotFound(f"no view {view_id}")
         in_team = view.shared and team_of(session, view.user_id) == team_of(session, actor.user_id)
         if view.user_id != actor.user_id and not (in_team and actor.can(Role.lead)):
             raise Forbidden("only its owner (or a lead of its team, for a shared view) can delete a view")
         audit(session, actor.username, "view.deleted", "view", view.id, name=view.name)
-        session.delete(view)
+        saved_views.delete(session, view)

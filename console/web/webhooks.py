@@ -21,13 +21,13 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from responders.sinks import SINKS
 from responders.status import apply_status, sink_names
 from responders.types import TicketSink, is_ticket_sink_class
 from socialear.config import RulesConfig
+from storage.engine import Engine
 
 PREFIX = "/hooks"
 MAX_BODY = 1 << 20

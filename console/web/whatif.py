@@ -15,14 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
 from console.replay import replay_report
 from socialear.config import RulesConfig, parse_rules_text
 from socialear.errors import ConfigError
-from storage.dialect import table
-from storage.models import Mention
+from storage.engine import Engine
+from storage.mentions import window_start
 from storage.types import utcnow
 
 WINDOWS: dict[str, timedelta] = {
@@ -53,24 +50,6 @@ class WhatIf:
     seconds: float = 0.0
 
 
-def _window_start(engine: Engine, since: datetime) -> tuple[datetime, int, bool]:
-    """Where to start so that at most MAX_MENTIONS are replayed: (start, in window, capped).
-
-    Both queries walk mention(created_at) and stop after MAX_MENTIONS + 1 rows.
-    """
-    m = table(Mention)  # type: ignore[attr-defined]
-    live = [m.c.created_at >= since, m.c.deleted_at.is_(None)]
-    with engine.connect() as conn:
-        sub = sa.select(m.c.id).where(*live).limit(MAX_MENTIONS + 1).subquery()
-        n = int(conn.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one())
-        if n <= MAX_MENTIONS:
-            return since, n, False
-        newest_first = (sa.select(m.c.created_at).where(*live)
-                        .order_by(m.c.created_at.desc()).offset(MAX_MENTIONS - 1).limit(1))
-        start = conn.execute(newest_first).scalar_one()
-    return start, n, True
-
-
 def run(engine: Engine, current: RulesConfig, text: str, window: str,
         now: datetime | None = None) -> WhatIf:
     """Validate `text` and replay the window under it; raises WhatIfBusy."""
@@ -93,7 +72,7 @@ def run(engine: Engine, current: RulesConfig, text: str, window: str,
     try:
         started = utcnow()
         since = (now or started) - WINDOWS[window]
-        out.replayed_since, out.in_window, out.capped = _window_start(engine, since)
+        out.replayed_since, out.in_window, out.capped = window_start(engine, since, MAX_MENTIONS)
         out.report = replay_report(engine, current, proposed, out.replayed_since, EXAMPLES)
         out.seconds = round((utcnow() - started).total_seconds(), 1)
     finally:

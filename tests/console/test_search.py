@@ -12,14 +12,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from console.web import queries
-from console.web.queries import QueueFilters, TextQuery
 from listener.collector import Collector
 from socialear.config import parse_rules_text
+from storage import queue as queries
 from storage import repo
 from storage.engine import session_scope
 from storage.migrate import downgrade, schema_diff, upgrade
 from storage.models import Escalation, Mention
+from storage.queue import QueueFilters, TextQuery
 from tests.console.conftest import add_escalation
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -50,8 +50,8 @@ def test_sent_retry_dead_and_requeue(session: Session, factory) -> None:
     a = factory.outbox(session, next_attempt_at=T0)
     b = factory.outbox(session, next_attempt_at=T0)
     repo.claim_outbox(session, "w1", 10, T0)
-    assert repo.mark_sent(session, a.id, "ZD-1", now=T0)
-    assert not repo.mark_sent(session, a.id, "ZD-2")  # sent is final; first ref kept
+    assert repo.mark_sent(session, {a.id: "ZD-1"}, now=T0) == 1
+    assert repo.mark_sent(session, {a.id: "ZD-2"}) == 0  # sent is final; first ref kept
     row = _state(session, a.id)
     assert (row.state, row.external_ref, row.sent_at, row.locked_by) == ("sent", "ZD-1", T0, None)
 
@@ -135,7 +135,7 @@ def test_any_due_and_probes_due_say_what_a_claim_would_find_without_writing(sess
     assert not any_due(session, T0 + timedelta(minutes=5, seconds=29))  # claimed, lease running
     assert any_due(session, T0 + timedelta(minutes=5, seconds=31))  # the claimer died: the lease lapsed
     assert repo.claim_outbox(session, "w2", 10, T0 + timedelta(minutes=5, seconds=31)) == [later.id]
-    assert repo.mark_sent(session, later.id, "ZD-1", now=T0)
+    assert repo.mark_sent(session, {later.id: "ZD-1"}, now=T0) == 1
     assert not any_due(session, T0 + timedelta(days=1))  # sent is final
 
     session.add(SinkBreaker(sink="zendesk", state="open", failures=3, opens=1, opened_at=T0,

@@ -1,4 +1,7 @@
-"""Read-side queries for the console pages and the JSON API.
+"""The care queue's reads: its pages, counts, search, filters and an escalation's detail.
+
+The console's queue pages and the JSON API call these (the audit log's page is in
+`storage.audit`, the mention browser's in `storage.mentions`).
 
 Every list is paged and every look-up goes through an index:
 
@@ -12,7 +15,6 @@ Every list is paged and every look-up goes through an index:
                    to_tsvector('simple', title || text) (see `search_plan`)
     queue counts   escalation(queue, status)
     author history mention(author_id), escalation.mention_id (unique)
-    audit          audit_event(at), audit_event(subject_type, subject_id)
     dashboard      mention(created_at)
 
 Nothing here loads a table whole; the benchmark (`bench/console.py`) holds it to that.
@@ -21,17 +23,17 @@ Nothing here loads a table whole; the benchmark (`bench/console.py`) holds it to
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from listener.silence import describe, quiet_for
 from storage.console_models import ConsoleUser, Role
 from storage.customers import lookup as customer_lookup
 from storage.dialect import table
+from storage.filters import UrlFilters
 from storage.models import (
     PRIORITY_RANK,
     AuditEvent,
@@ -47,9 +49,9 @@ from storage.models import (
 )
 from storage.sources import is_job
 from storage.types import as_utc, utcnow
+from storage.users import remember
 
 PAGE_SIZE = 50
-AUDIT_PAGE_SIZE = 100
 ACTIVE = (EscalationStatus.open.value, EscalationStatus.claimed.value)
 STATUS_CHOICES = ("active", "open", "claimed", "resolved", "dismissed", "all")
 PRIORITIES = ("urgent", "high", "normal", "low")
@@ -100,7 +102,7 @@ def _sort_columns(sort: str) -> list[Any]:
 
 
 @dataclass
-class QueueFilters:
+class QueueFilters(UrlFilters):
     """The queue's filters, as they appear in the URL (so a refresh keeps them)."""
 
     queue: str = ""
@@ -116,20 +118,8 @@ class QueueFilters:
     unknown: dict[str, str] = field(default_factory=dict, compare=False)  # filter -> refused value
 
     @classmethod
-    def from_params(cls, params: Any) -> QueueFilters:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "unknown":
-                continue
-            raw = params.get(f.name)
-            if raw is None:
-                continue
-            raw = str(raw).strip()[:200]
-            if f.name == "page":
-                values["page"] = max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
-            else:
-                values[f.name] = raw
-        out = cls(**values)
+    def from_params(cls, params: Any) -> Self:
+        out = super().from_params(params)
         # An unknown value is reset, so no query ever runs with it, and kept in `unknown`
         # so the API answers 400 and the console says so (see `filter_problems`).
         if out.status not in STATUS_CHOICES:
@@ -144,12 +134,6 @@ class QueueFilters:
         if out.sort not in SORTS:
             out.sort = ""
         return out
-
-    def params(self, **changes: Any) -> dict[str, str]:
-        """Non-default filters as query parameters, with `changes` applied."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "unknown"} | changes
-        defaults = QueueFilters()
-        return {k: str(v) for k, v in data.items() if v != getattr(defaults, k) and v != ""}
 
     @property
     def active(self) -> bool:
@@ -475,13 +459,7 @@ def urgent_pulse(session: Session) -> dict[str, int]:
 def remember_sort(session: Session, user_id: int, sort: str) -> str:
     """The queue order to use: `sort` when the agent chose one (then remembered for them),
     else the one they chose last, else `DEFAULT_SORT`."""
-    users = table(ConsoleUser)
-    saved = session.execute(sa.select(users.c.queue_sort).where(users.c.id == user_id)).scalar()
-    if sort in SORTS:
-        if sort != saved:  # write only on a change: the 15-second refresh sends it too
-            session.execute(users.update().where(users.c.id == user_id).values(queue_sort=sort))
-        return sort
-    return saved if saved in SORTS else DEFAULT_SORT
+    return remember(session, user_id, "queue_sort", sort, SORTS) or DEFAULT_SORT
 
 
 def filter_problems(session: Session, f: QueueFilters, rules: Any) -> list[str]:
@@ -665,103 +643,6 @@ def dashboard(session: Session, start: datetime, now: datetime | None = None) ->
             "open_total": sum(sum(v.values()) for v in by_queue.values())}
 
 
-# ------------------------------------------------------------------------------ audit
-@dataclass
-class AuditFilters:
-    actor: str = ""
-    action: str = ""
-    subject: str = ""  # "escalation:42" or just "42"
-    since: str = ""  # YYYY-MM-DD
-    until: str = ""  # YYYY-MM-DD (inclusive)
-    page: int = 1
-
-    @classmethod
-    def from_params(cls, params: Any) -> AuditFilters:
-        out = cls()
-        for f in fields(cls):
-            raw = params.get(f.name)
-            if raw is None:
-                continue
-            raw = str(raw).strip()[:128]
-            if f.name == "page":
-                out.page = max(1, min(int(raw), 10_000)) if raw.isdigit() else 1
-            else:
-                setattr(out, f.name, raw)
-        return out
-
-    def params(self, **changes: Any) -> dict[str, str]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)} | changes
-        return {k: str(v) for k, v in data.items() if v not in ("", None) and
-                not (k == "page" and v == 1)}
-
-
-def _day(text: str) -> datetime | None:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def audit_page(session: Session, f: AuditFilters) -> tuple[list[AuditEvent], bool]:
-    stmt = sa.select(AuditEvent)
-    if f.actor:
-        stmt = stmt.where(AuditEvent.actor == f.actor)  # type: ignore[arg-type]
-    if f.action:
-        stmt = stmt.where(col(AuditEvent.action).startswith(f.action))
-    if f.subject:
-        kind, _, ident = f.subject.rpartition(":")
-        stmt = stmt.where(AuditEvent.subject_id == ident)  # type: ignore[arg-type]
-        if kind:
-            stmt = stmt.where(AuditEvent.subject_type == kind)  # type: ignore[arg-type]
-    if (since := _day(f.since)) is not None:
-        stmt = stmt.where(AuditEvent.at >= since)  # type: ignore[arg-type]
-    if (until := _day(f.until)) is not None:
-        stmt = stmt.where(AuditEvent.at < until + timedelta(days=1))  # type: ignore[arg-type]
-    stmt = (stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())  # type: ignore[attr-defined,union-attr]
-            .limit(AUDIT_PAGE_SIZE + 1).offset((f.page - 1) * AUDIT_PAGE_SIZE))
-    rows = list(session.execute(stmt).scalars())
-    return rows[:AUDIT_PAGE_SIZE], len(rows) > AUDIT_PAGE_SIZE
-
-
-# ------------------------------------------------------------------------------ SLA
-@dataclass(frozen=True)
-class Sla:
-    text: str
-    level: str  # "ok" | "amber" | "red" | "done" | "none"
-    due_iso: str = ""
-    total_s: int = 0
-
-
-def span(seconds: float) -> str:
-    seconds = int(abs(seconds))
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m"
-
-
-def sla_state(status: str, sla_due: datetime | None, created_at: datetime | None,
-              now: datetime | None = None) -> Sla:
-    """Time left on the SLA: amber under 25 % left, red once overdue."""
-    if status not in ACTIVE:
-        return Sla("done", "done")
-    if sla_due is None:
-        return Sla("no SLA", "none")
-    now = now or utcnow()
-    due = as_utc(sla_due)
-    left = (due - now).total_seconds()
-    total = (due - as_utc(created_at)).total_seconds() if created_at else 0
-    iso = due.isoformat()
-    if left <= 0:
-        return Sla(f"overdue {span(left)}", "red", iso, int(total))
-    level = "amber" if total > 0 and left < 0.25 * total else "ok"
-    return Sla(f"{span(left)} left", level, iso, int(total))
-
-
 def queue_row(session: Session, escalation_id: int) -> dict[str, Any] | None:
     """One queue row (same columns as `queue_page`), for in-place htmx updates."""
     stmt = (
@@ -774,18 +655,23 @@ def queue_row(session: Session, escalation_id: int) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-def source_health(session: Session, configured: list[Any]) -> list[dict[str, Any]]:
-    """Every configured source with its stored health, plus states of removed sources."""
-    states = {s.source: s for s in session.execute(sa.select(SourceState)).scalars()}
-    rows: list[dict[str, Any]] = []
-    now = utcnow()
-    for cfg in configured:
-        state = states.pop(cfg.name, None)
-        quiet = quiet_for(cfg, state, now)
-        rows.append({"name": cfg.name, "config": cfg, "state": state,
-                     "silent": describe(quiet, cfg) if quiet is not None else None})
-    for name, state in sorted(states.items()):
-        if is_job(name):  # a background job's lease row (listener.jobs), not a source
-            continue
-        rows.append({"name": name, "config": None, "state": state})
-    return rows
+# ------------------------------------------------------------------------------ actions
+def load(session: Session, escalation_id: int) -> Escalation | None:
+    return session.get(Escalation, escalation_id)
+
+
+def mention_of(session: Session, esc: Escalation) -> Mention | None:
+    return session.get(Mention, esc.mention_id)
+
+
+def guarded_update(session: Session, esc: Escalation, **values: Any) -> bool:
+    """UPDATE the row only if status and assignee are still what we read (`esc`); False
+    when someone else changed it in between (no row touched). Sets updated_at."""
+    holder = E.c.assignee.is_(None) if esc.assignee is None else E.c.assignee == esc.assignee
+    stmt = (
+        sa.update(Escalation)
+        .where(E.c.id == esc.id, E.c.status == str(esc.status), holder)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
