@@ -474,7 +474,8 @@ class _CareCell:
         escalation closed without a public reply was handled too). Within SLA:
         responded by `sla_due`. Unanswered escalations count as breached once `sla_due`
         has passed, and as pending (not in the share) before. Median and p90 come from
-        the response-time histogram (storage/report_queries.py), within 5 %."""
+        the response-time histogram (storage/report_queries.py), within 10 % (the
+        estimate lies in the exact quantile's own 1.1x bucket)."""
         met, breached = self.met, self.breached
         return {
             "escalations": self.n,
