@@ -236,7 +236,7 @@ def _text_sample_statement(dialect: str, negative_only: bool, slices: int) -> An
     return sa.union_all(*parts)
 
 
-# First-response times are counted in geometric buckets (10 s .. ~60 days, x1.1 apart),
+# First-response times are counted in geometric buckets (10 s .. ~700 days, x1.1 apart),
 # so medians come from a histogram the database builds: a quantile is exact to its bucket
 # and interpolated inside it, so it lies in the exact quantile's own bucket: within 10 %
 # of it (under 10 s, within 10 s; tests/reports/test_care_bound.py). Coarser buckets were
