@@ -24,7 +24,17 @@ from storage import report_queries as rq
 from storage import rollups
 from storage.types import utcnow
 
-HISTORY_DAYS = 28  # hours before the period that the spike baseline learns from
+HISTORY_DAYS = 28  # days before the period that the spike baseline learns from
+
+
+def spike_history_start(start_h: int) -> int:
+    """The first hour the spike baselines learn from, for a period starting at `start_h`:
+    HISTORY_DAYS before it (the period itself is learnt from too). One rule for the
+    report and the alert job (`recent_spikes`), so an hour is judged against the same
+    kind of baseline whichever asks; a longer report period does not reach further back
+    (four of each weekday are enough for the trimmed rhythms, and an older rhythm is
+    not today's). The README's "Spikes" section says why."""
+    return start_h - HISTORY_DAYS * 24
 TOP = 5
 TERMS = 10
 EXAMPLES = 5
@@ -161,10 +171,11 @@ def build_competitor_report(
     names = [b.name for b in chosen]
     start_h, end_h = rollups.epoch_hour(start), rollups.epoch_hour(end)
     span_h = end_h - start_h
-    hist_h = start_h - HISTORY_DAYS * 24
+    spike_h = spike_history_start(start_h)
     now = now or utcnow()
     with engine.connect() as conn:
-        data = _Data(conn, rules, start_h, end_h, min(hist_h, start_h - span_h))
+        # hourly rows back to the spike history or the previous period (drivers), whichever is older
+        data = _Data(conn, rules, start_h, end_h, min(spike_h, start_h - span_h))
         totals = _totals(data, names, start_h, end_h)
         if sum(totals[n]["mentions"] for n in names) == 0:
             raise EmptyPeriod(
@@ -204,7 +215,7 @@ def build_competitor_report(
                 "top_posts_by_reach": reach_posts,
                 "top_authors": top_authors,
             })
-        found = _spikes(conn, data, chosen, data.hist_h, start_h, end_h, excluded)
+        found = _spikes(conn, data, chosen, spike_h, start_h, end_h, excluded)
         own = [b.name for b in chosen if not b.competitor]
         care = care_performance(conn, own, start, end, now) if own else None
     return {
@@ -413,14 +424,15 @@ def recent_spikes(
 ) -> list[dict[str, Any]]:
     """Spikes (volume and negative) that touch the last `hours` hours, explained.
 
-    For the alert job: the baseline learns from the HISTORY_DAYS before; only the current,
+    For the alert job: the baseline learns from the HISTORY_DAYS before
+    (`spike_history_start`, as the report's); only the current,
     partly elapsed hour is included as it stands. Each spike's `start` is stable while it
     grows, so (brand, kind, start) identifies it across polls for de-duplication.
     """
     now = now or utcnow()
     end_h = rollups.epoch_hour(now) + 1
     start_h = end_h - max(1, hours)
-    first_h = start_h - HISTORY_DAYS * 24
+    first_h = spike_history_start(start_h)
     chosen = select_brands(rules, brands)
     with engine.connect() as conn:
         data = _Data(conn, rules, start_h, end_h, first_h)
@@ -462,7 +474,8 @@ class _CareCell:
         escalation closed without a public reply was handled too). Within SLA:
         responded by `sla_due`. Unanswered escalations count as breached once `sla_due`
         has passed, and as pending (not in the share) before. Median and p90 come from
-        the response-time histogram (storage/report_queries.py), within 5 %."""
+        the response-time histogram (storage/report_queries.py), within 10 % (the
+        estimate lies in the exact quantile's own 1.1x bucket)."""
         met, breached = self.met, self.breached
         return {
             "escalations": self.n,

@@ -131,3 +131,37 @@ def test_report_explains_a_competitor_outage(engine: Engine) -> None:
     # The alert job's view: the spike is in "the last 3 hours" an hour after it started.
     recent = recent_spikes(engine, rules, hours=3, now=outage + timedelta(hours=1, minutes=59))
     assert {(s["brand"], s["kind"]) for s in recent} == {("Stratus", "negative"), ("Stratus", "volume")}
+
+
+def test_report_and_alerts_learn_from_the_same_28_days(engine: Engine) -> None:
+    """A 42-day report's spike baselines learn from the 28 days before the period (and the
+    period), as `recent_spikes` does, not from a history as long as the period: eight
+    weeks of night-time traffic before that must not shape the baseline. Fails on a
+    report that reached back 42 days."""
+    first = MONDAY + 30 * 168
+    rng = random.Random(5)
+    posts = []
+    for i in range(14 * 168):
+        h = first + i
+        busy = (h % 24 < 6) if i < 8 * 168 else (8 <= h % 24 <= 22)  # the old rhythm: nights
+        for k in range(rng.choice((1, 2, 3)) if busy else rng.choice((0, 0, 1))):
+            posts.append(("Stratus", "x", "neutral", k, [], "ok", hour_start(h).replace(minute=rng.randrange(60)), 1))
+    outage = first + 13 * 168 + 2 * 24 + 15
+    for i in range(40):
+        posts.append(("Stratus", "x", "negative", i, ["outage"], f"down {i}", hour_start(outage) + timedelta(minutes=i), 5))
+    store(engine, posts)
+    end_h = first + 14 * 168
+    start_h = end_h - 42 * 24
+    report = build_competitor_report(engine, make_rules(), start=hour_start(start_h), end=hour_start(end_h),
+                                     brands=["Stratus"])
+    counts = [0] * (end_h - (start_h - 28 * 24))
+    for p in posts:
+        h = epoch_hour(p[6])
+        if start_h - 28 * 24 <= h < end_h:
+            counts[h - (start_h - 28 * 24)] += 1
+    expected = detect(counts, start_h - 28 * 24, from_index=28 * 24)
+    got = [(s["start"], s["end"], s["mentions"], s["baseline"]) for s in report["spikes"] if s["kind"] == "volume"]
+    want = [(hour_start(start_h - 28 * 24 + ep.start).isoformat().replace("+00:00", "Z"),
+             hour_start(start_h - 28 * 24 + ep.end).isoformat().replace("+00:00", "Z"), ep.mentions,
+             round(ep.baseline, 1)) for ep in expected]
+    assert want and got == want
