@@ -157,7 +157,7 @@ class Collector:
             for _ in range(MAX_BATCHES_PER_RUN):
                 cursor, budget = self._cursor_and_budget(name)
                 if hasattr(source, "budget_used_this_month"):
-                    source.budget_used_this_month = budget  # type: ignore[attr-defined]
+                    source.budget_used_this_month = budget
                 started = time.perf_counter()
                 batch = source.fetch(cursor)
                 res = self.pipeline.process(name, batch, cursor)

@@ -407,7 +407,7 @@ def _check_tokens(tokens: list[Token]) -> None:
 
 
 def _describe(token: Token) -> str:
-    return {"MINUS": "'-'", "LPAR": "'('", "RPAR": "')'"}.get(token.type, token.value)
+    return {"MINUS": "'-'", "LPAR": "'('", "RPAR": "')'"}.get(token.type, str(token))  # a Token is its text
 
 
 def _syntax_error(text: str, tokens: list[Token], exc: UnexpectedToken) -> QueryError:

@@ -183,7 +183,8 @@ def current_slot(cron: str, now: datetime, since: datetime) -> datetime | None:
 def next_slot(cron: str, now: datetime) -> datetime | None:
     from apscheduler.triggers.cron import CronTrigger
 
-    return CronTrigger.from_crontab(cron, timezone="UTC").get_next_fire_time(None, now)
+    fire: datetime | None = CronTrigger.from_crontab(cron, timezone="UTC").get_next_fire_time(None, now)
+    return fire  # APScheduler 3 is untyped
 
 
 @dataclass

@@ -102,7 +102,7 @@ def close(session: Session, sink: str, now: datetime) -> bool:
             probe_owner=None, probe_until=None, updated_at=now,
         )
     )
-    return was.state != CLOSED
+    return bool(was.state != CLOSED)  # a Row's columns are typed Any
 
 
 def record_round(

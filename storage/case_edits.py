@@ -13,7 +13,7 @@ from storage.dialect import table
 from storage.models import CareCase, Escalation, EscalationStatus, Mention
 from storage.types import utcnow
 
-ET, CT = table(Escalation), table(CareCase)  # type: ignore[attr-defined]
+ET, CT = table(Escalation), table(CareCase)
 ACTIVE = (EscalationStatus.open.value, EscalationStatus.claimed.value)
 
 

@@ -31,7 +31,7 @@ from storage.types import utcnow
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 _SEGMENT_RE = re.compile(r"^[a-z0-9_\-]{1,32}$")
 PLATFORMS = ("x", "reddit", "trustpilot", "appstore", "googleplay", "rss")
-CI, CU, AU, MT = table(CustomerIdentity), table(Customer), table(Author), table(Mention)  # type: ignore[attr-defined]
+CI, CU, AU, MT = table(CustomerIdentity), table(Customer), table(Author), table(Mention)
 
 
 class CustomerError(ValueError):
@@ -190,7 +190,7 @@ def erase(session: Session, actor: str, customer_id: str) -> dict[str, int]:
             handle=f"erased-{aid}", name=None, external_id=None))
     session.delete(customer)
     # the link history named the handles: keep the events, drop the names
-    at = table(AuditEvent)  # type: ignore[attr-defined]
+    at = table(AuditEvent)
     for eid, details in session.execute(sa.select(at.c.id, at.c.details).where(
             at.c.subject_type == "customer", at.c.subject_id == customer_id)).all():
         kept = {k: v for k, v in (details or {}).items() if k not in ("handle", "moved_to")}

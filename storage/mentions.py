@@ -22,7 +22,7 @@ from storage.filters import UrlFilters, parse_day
 from storage.models import Author, Escalation, Mention
 from storage.queue import FTS, PG_TSVECTOR, TextQuery
 
-M, A, E = table(Mention), table(Author), table(Escalation)  # type: ignore[attr-defined]
+M, A, E = table(Mention), table(Author), table(Escalation)
 PAGE_SIZE = 50
 
 

@@ -57,11 +57,11 @@ STATUS_CHOICES = ("active", "open", "claimed", "resolved", "dismissed", "all")
 PRIORITIES = ("urgent", "high", "normal", "low")
 _CATEGORY_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 
-E = table(Escalation)  # type: ignore[attr-defined]
-M = table(Mention)  # type: ignore[attr-defined]
-A = table(Author)  # type: ignore[attr-defined]
-AE = table(AuditEvent)  # type: ignore[attr-defined]
-C = table(CareCase)  # type: ignore[attr-defined]
+E = table(Escalation)
+M = table(Mention)
+A = table(Author)
+AE = table(AuditEvent)
+C = table(CareCase)
 
 # The queue orders an agent can choose (remembered per user, console_user.queue_sort).
 SORTS: dict[str, str] = {

@@ -240,7 +240,7 @@ def _tables(delta: Delta) -> list[tuple[Any, tuple[str, ...], tuple[str, ...], d
         cats.setdefault((h, b, p, cat), [0, 0])[i] += n
         day_cats.setdefault((b, h // 24, cat), [0, 0])[i] += n
     return [
-        (RollupHour, ("hour", "brand", "platform"), _COUNTS, delta.hours),  # type: ignore[dict-item]
+        (RollupHour, ("hour", "brand", "platform"), _COUNTS, delta.hours),
         (RollupCategory, ("hour", "brand", "platform", "category"), _CAT_COUNTS, cats),
         (RollupBrandHour, ("brand", "hour"), _COUNTS, brand_hours),
         (RollupDay, ("brand", "day", "platform"), _COUNTS, days),
@@ -543,7 +543,7 @@ def platform_totals(
 ) -> list[tuple[str, str, int, int, int, int, int]]:
     """(brand, platform, mentions, engagement, positive, neutral, negative) over the hours."""
     sums = _ranged_sums(conn, RollupHour, RollupDay, ("brand", "platform"), _COUNTS, start_hour, end_hour, brands)
-    return [(b, p, *c) for (b, p), c in sums.items()]  # type: ignore[misc]
+    return [(b, p, *c) for (b, p), c in sums.items()]
 
 
 def category_totals(

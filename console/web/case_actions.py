@@ -15,8 +15,9 @@ posts that reach a sink after the change follow the new grouping.
 from __future__ import annotations
 
 from console.web.actions import Conflict, Invalid, NotFound, _require
-from console.web.auth import Principal, audit
+from console.web.auth import Principal
 from storage import case_edits
+from storage.audit import audit
 from storage.console_models import Role
 from storage.engine import Engine, Session, session_scope
 from storage.models import CareCase, Escalation

@@ -58,8 +58,9 @@ from pathlib import Path
 from typing import Any
 
 from listener.scoring.features import FEATURES
-from listener.scoring.model import LABELS, MODEL_FILE, MODEL_VERSION, LinearModel, gram_norm, sha256_file
+from listener.scoring.model import LABELS, MODEL_VERSION, LinearModel, gram_norm, sha256_file
 from listener.scoring.sentiment import SentimentEngine
+from listener.scoring.types import MODEL_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN = ROOT / "tests" / "data" / "labelled"

@@ -65,7 +65,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources import _http
 from listener.sources._common import (
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     TransientError,
@@ -81,7 +80,7 @@ from listener.sources._common import (
     sole_brand,
     validate_options,
 )
-from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined, RateLimit
 from platforms.facebook import ENV, GRAPH, SECRET_ENV, THROTTLE_CODES, appsecret_proof, usage_from_headers
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
 

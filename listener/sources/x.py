@@ -59,7 +59,6 @@ import tweepy
 from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import (
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     TransientError,
@@ -73,7 +72,7 @@ from listener.sources._common import (
     validate_options,
 )
 from listener.sources._http import rate_limit_from_headers
-from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined, RateLimit
 from platforms.x import WINDOW_S, install_timeout, problem_detail, read_client, reset_wait
 from socialear.errors import (
     BadCredentials,

@@ -75,7 +75,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from listener.sources import _http
 from listener.sources._common import (
     BrandMatcher,
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     Sweep,
@@ -91,7 +90,7 @@ from listener.sources._common import (
     sole_brand,
     validate_options,
 )
-from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined, RateLimit
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
 
 API = "https://www.googleapis.com/youtube/v3"
