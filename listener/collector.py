@@ -190,7 +190,7 @@ class Collector:
             retry = now + timedelta(seconds=max(exc.retry_after or 0, self._backoff(name).total_seconds()))
             self._paused_until[name] = retry
             self._fail(outcome, str(exc), healthy=True, next_run=retry)
-        except Exception as exc:  # noqa: BLE001 - a broken source must not stop the others
+        except Exception as exc:  # a broken source must not stop the others
             log.exception("source %s: unexpected error", name)
             retry = now + self._backoff(name)
             self._paused_until[name] = retry
@@ -230,7 +230,7 @@ class Collector:
                 try:
                     with session_scope(self.engine) as session:
                         renewed = state.renew_lease(session, name, self.instance_id, self.lease_ttl_s)
-                except Exception:  # noqa: BLE001 - a database blip: the next beat tries again
+                except Exception:  # a database blip: the next beat tries again
                     log.warning("source %s: could not renew the lease", name, exc_info=True)
                     continue
                 if not renewed:

@@ -220,7 +220,7 @@ def tokenize(text: str) -> list[str]:
 class PreparedText:
     """A text tokenized once, to be matched against many queries."""
 
-    __slots__ = ("tokens", "text", "words", "_index")
+    __slots__ = ("_index", "text", "tokens", "words")
 
     def __init__(self, tokens: list[str], text_lower: str) -> None:
         self.tokens = tokens

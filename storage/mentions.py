@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -29,7 +29,7 @@ PAGE_SIZE = 50
 # ------------------------------------------------------------------------------ browser
 @dataclass
 class MentionFilters(UrlFilters):
-    ALIASES = {"start": "from", "end": "to"}
+    ALIASES: ClassVar[dict[str, str]] = {"start": "from", "end": "to"}
 
     brand: str = ""
     platform: str = ""

@@ -422,8 +422,8 @@ def care_triggers(dialect: str) -> list[str]:
         return [
             f"CREATE TRIGGER rollup_care_ai AFTER INSERT ON escalation BEGIN {add}; END",
             f"CREATE TRIGGER rollup_care_ad AFTER DELETE ON escalation BEGIN {'; '.join(sub)}; END",
-            f"CREATE TRIGGER rollup_care_au AFTER UPDATE OF {watched} ON escalation BEGIN "
-            f"{'; '.join(sub)}; {add}; END",
+            (f"CREATE TRIGGER rollup_care_au AFTER UPDATE OF {watched} ON escalation BEGIN "
+             f"{'; '.join(sub)}; {add}; END"),
         ]
     new, old = care_sql(dialect, "NEW"), care_sql(dialect, "OLD")
     return [
@@ -585,16 +585,16 @@ __all__ = [
     "care_snapshot",
     "care_sql",
     "care_triggers",
-    "drop_care_triggers",
-    "rebuild_care",
-    "split_hours",
     "category_totals",
+    "drop_care_triggers",
     "epoch_hour",
-    "hourly_by_brand",
     "hour_start",
+    "hourly_by_brand",
     "platform_totals",
     "rebuild",
+    "rebuild_care",
     "recount",
     "remove_mention",
     "snapshot",
+    "split_hours",
 ]

@@ -68,12 +68,12 @@ def utc_column(*, nullable: bool, default: Any = None, **kw: Any) -> sa.Column[A
 
 def json_list_column() -> sa.Column[Any]:
     """A NOT NULL JSON list that defaults to [] and tracks append/remove."""
-    return sa.Column(MutableList.as_mutable(json_type()), nullable=False, default=lambda: [])
+    return sa.Column(MutableList.as_mutable(json_type()), nullable=False, default=list)
 
 
 def json_dict_column() -> sa.Column[Any]:
     """A NOT NULL JSON object that defaults to {} and tracks top-level assignment."""
-    return sa.Column(MutableDict.as_mutable(json_type()), nullable=False, default=lambda: {})
+    return sa.Column(MutableDict.as_mutable(json_type()), nullable=False, default=dict)
 
 
 def enum_column(

@@ -40,7 +40,7 @@ def merge(engine: Engine, actor: Principal, escalation_id: int, into: str) -> in
         raise Invalid("give the number of the case to merge into")
     target_id = int(into.strip().lstrip("#"))
     with session_scope(engine) as session:
-        esc, case = _case_of(session, escalation_id)
+        _esc, case = _case_of(session, escalation_id)
         target = case_edits.get_case(session, target_id)
         if target is None:
             raise Invalid(f"there is no case {target_id}")

@@ -534,7 +534,7 @@ class DiscourseSource(PlatformSource):
                     take(raw)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     run.quarantined.append(quarantine(self.name, raw, exc, item_id))
-            if complete or since is None and gap is None:
+            if complete or (since is None and gap is None):
                 complete = True  # caught up, or the first poll: start from here, no back-fill
                 break
             ended = len(items) < full_page if full_page is not None else not (more and more())

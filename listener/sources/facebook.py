@@ -494,7 +494,7 @@ class FacebookSource(PlatformSource):
                 )
             if comments and code == 100 and subcode == 33:
                 return _PostGone(message)
-            if code in (1, 2) or error.get("is_transient") and response.status_code < 500:
+            if code in (1, 2) or (error.get("is_transient") and response.status_code < 500):
                 return TransientError(f"Facebook transient error (code {code}): {message}", "server_error")
             if response.status_code in (401, 403):
                 return BadCredentials(f"FACEBOOK_PAGE_ACCESS_TOKEN was refused ({response.status_code}): {message}")

@@ -462,7 +462,7 @@ class XSource(PlatformSource):
             (int(v) for v in (pending, newest, since_id) if v is not None),
             default=None,
         )
-        if complete or since_id is None and not stream.get("until_id"):
+        if complete or (since_id is None and not stream.get("until_id")):
             # Caught up, or a first poll (start from the newest post, no back-fill).
             if top is not None:
                 stream["since_id"] = str(top)

@@ -551,7 +551,7 @@ class YouTubeSource(PlatformSource):
             if reasons & QUOTA_REASONS:
                 reset = next_pacific_midnight(now)
                 quota["used"] = max(int(quota.get("used") or 0), self.options.max_units_per_day)
-                reason = sorted(reasons & QUOTA_REASONS)[0]
+                reason = min(reasons & QUOTA_REASONS)
                 return RateLimited(
                     f"YouTube {reason} ({status}): {message}; resets at midnight Pacific",
                     retry_after=max((reset - now).total_seconds(), 1.0),
