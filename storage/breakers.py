@@ -58,7 +58,7 @@ def blocked_sinks(session: Session | Connection) -> set[str]:
 def failures(session: Session | Connection) -> dict[str, int]:
     """Consecutive failures so far of closed sinks that have some (the threshold counts them)."""
     rows = session.execute(sa.select(_c.sink, _c.failures).where(_c.state == CLOSED, _c.failures > 0))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def _probe_due(now: datetime) -> sa.ColumnElement[bool]:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from storage import rollups
 from storage.audit import audit
@@ -189,7 +189,7 @@ def purge_mention_content(
     mention.deleted_at = as_utc(now or utcnow())
 
     escalations = session.execute(
-        sa.select(Escalation).where(Escalation.mention_id == mention_id)  # type: ignore[arg-type]
+        sa.select(Escalation).where(col(Escalation.mention_id) == mention_id)
     ).scalars().all()
     for esc in escalations:
         esc.suggested_reply = scrub(esc.suggested_reply)
@@ -199,11 +199,11 @@ def purge_mention_content(
     # Payloads frozen in outbox rows hold the mention itself (its own escalations) and, in
     # the author's other escalations, the author's history, which lists this mention's url.
     # The author link may already be gone (an earlier purge), so find those by the url.
-    frozen = sa.select(OutboxItem).where(OutboxItem.escalation_id.in_(esc_ids))  # type: ignore[attr-defined]
+    frozen = sa.select(OutboxItem).where(col(OutboxItem.escalation_id).in_(esc_ids))
     if mention_url:
         frozen = sa.select(OutboxItem).where(
             sa.or_(
-                OutboxItem.escalation_id.in_(esc_ids),  # type: ignore[attr-defined]
+                col(OutboxItem.escalation_id).in_(esc_ids),
                 sa.cast(OutboxItem.payload, sa.Text).contains(mention_url, autoescape=True),
             )
         )
@@ -212,8 +212,8 @@ def purge_mention_content(
             row.payload = scrub(row.payload)
     session.execute(
         sa.update(Quarantine)
-        .where(Quarantine.source == mention.source,  # type: ignore[arg-type]
-               Quarantine.external_id == mention.external_id)  # type: ignore[arg-type]
+        .where(col(Quarantine.source) == mention.source,
+               col(Quarantine.external_id) == mention.external_id)
         .values(payload=PURGED)
         .execution_options(synchronize_session="fetch")
     )
