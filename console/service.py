@@ -139,6 +139,7 @@ class Service:
             self.liveness.beat("outbox")
             return run_once(*args, **kwargs)
 
+        # wrapped in place: the outbox thread and the tests call self.outbox.run_once
         self.outbox.run_once = beating_round  # type: ignore[method-assign]
 
     def _spike_alerter(self) -> SpikeAlerter | None:

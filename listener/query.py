@@ -354,14 +354,17 @@ class _ToTree(Transformer[Token, Node]):
     def phrase(self, items: list[Token]) -> Node:
         return _phrase_node(items[0])
 
+    # lark types a rule's children as one list; the grammar fixes which position holds a
+    # Token (an operator) and which a Node, so the ignores below name that position
     def group(self, items: list[Token | Node]) -> Node:
-        return items[1]  # type: ignore[return-value]
+        return items[1]  # type: ignore[return-value]  # "(" Node ")"
 
     def negate(self, items: list[Token | Node]) -> Node:
-        return Not(items[1], _column(items[0]))  # type: ignore[arg-type]
+        return Not(items[1], _column(items[0]))  # type: ignore[arg-type]  # "-" Node
 
     def near(self, items: list[Token | Node]) -> Node:
         left, op, right = items
+        # Node NEAR/n Node; the NEAR token matched _NEAR_RE in the lexer
         distance = int(_NEAR_RE.fullmatch(op.value).group(1))  # type: ignore[union-attr]
         return Near(_near_operand(left), _near_operand(right), distance, left.column)  # type: ignore[arg-type]
 

@@ -132,7 +132,7 @@ def quarantine(
     session.add(item)
     session.flush()
     bump_counters(session, source, quarantined=1)
-    return int(item.id)  # type: ignore[arg-type]
+    return int(item.id)  # type: ignore[arg-type]  # flushed: the database assigned the id
 
 
 def _scrubber(contains: list[str], equals: list[str]) -> Any:

@@ -115,6 +115,7 @@ def map_tweepy_error(exc: Exception, clock: Callable[[], datetime], what: str) -
         rl = rate_limit_from_headers(exc.response.headers, now)
         wait = reset_wait(exc.response.headers, now)
         err = RateLimited(f"X rate limit reached on {what}; resets in {wait:.0f}s", retry_after=wait)
+        # read back with getattr in fetch (the batch's rate limit): socialear.errors knows no listener types
         err.rate_limit = rl or RateLimit(remaining=0)  # type: ignore[attr-defined]
         return err
     if isinstance(exc, tweepy.TwitterServerError):
