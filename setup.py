@@ -44,7 +44,7 @@ def _native_extensions() -> list:
             group_name=f"{PACKAGE}._native",
             opt_level="3",
         )
-    except (Exception, SystemExit) as exc:  # mypyc exits on a type error
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - mypyc exits on a type error; pure Python then
         _say(f"mypyc could not compile the scorer ({exc!r}); building pure Python")
         return []
 
@@ -59,7 +59,7 @@ class OptionalNativeBuild(build_ext):
         outputs = [Path(self.get_ext_fullpath(ext.name)) for ext in self.extensions]
         try:
             super().run()
-        except Exception as exc:  # CompileError, LinkError, a missing gcc...
+        except Exception as exc:  # noqa: BLE001 - CompileError, LinkError, a missing gcc...
             _say(f"compiling the scorer failed ({exc}); it will run as pure Python")
             for path in outputs:
                 path.unlink(missing_ok=True)

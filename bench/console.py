@@ -30,14 +30,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
+import httpx
+import uvicorn
 
-from console.web import create_app  # noqa: E402
-from console.web.auth import create_user  # noqa: E402
-from socialear.config import Brand, Category, RulesConfig  # noqa: E402
-from storage.engine import make_engine, session_scope  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
+from console.web import create_app
+from console.web.auth import create_user
+from socialear.config import Brand, Category, RulesConfig
+from storage.engine import make_engine, session_scope
+from storage.migrate import upgrade
 
 BATCH = 50_000
 PASSWORD = "bench-password-1"
@@ -179,7 +179,7 @@ def _rules() -> RulesConfig:
 
 def _pcts(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * len(ordered))) - 1)]
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
     return {"p50_ms": round(statistics.median(ordered) * 1000, 1),
             "p95_ms": round(p95 * 1000, 1), "n": len(ordered)}
 

@@ -274,7 +274,7 @@ def run(trials: int, seed: int, grace: float, tmp: Path) -> dict[str, Any]:
             h.trials(trials)
             outage_requests = h.outage()
             got = receiver.snapshot()
-            mentions, keys = stored(make_engine(db_url))
+            mentions, _keys = stored(make_engine(db_url))
             engine = make_engine(db_url)
             mt, et, ot = table(t.Mention), table(t.Escalation), table(t.OutboxItem)
             with engine.connect() as conn:

@@ -163,10 +163,8 @@ def facebook_items(rng: random.Random, span: float) -> list[Item]:
     # one post published before the day so early comments have somewhere to go
     posts.insert(0, Item(f"{PAGE}_8999", DAY_START - timedelta(hours=3), "page_post", "Nimbus update #-1", False))
     items += posts
-    seq = 0
-    for t in times(rng, 900, span, 250):
+    for seq, t in enumerate(times(rng, 900, span, 250), start=1):
         at = DAY_START + timedelta(seconds=t)
-        seq += 1
         roll = rng.random()
         candidates = [p for p in posts if p.at <= at]
         if roll < 0.08:

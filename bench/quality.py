@@ -82,7 +82,7 @@ def classification_report(gold: Sequence[str], predicted: Sequence[str]) -> dict
     macro_recall = sum(c["recall"] for c in present) / len(present)
     accuracy = sum(1 for g, p in zip(gold, predicted, strict=True) if g == p) / max(1, len(gold))
     # rows: gold label, columns: predicted label
-    confusion = {g: {p: 0 for p in LABELS} for g in LABELS}
+    confusion = {g: dict.fromkeys(LABELS, 0) for g in LABELS}
     for g, p in zip(gold, predicted, strict=True):
         confusion[g][p] += 1
     return {

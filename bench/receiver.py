@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from responders.sinks.webhook import verify_signature  # noqa: E402
+from responders.sinks.webhook import verify_signature
 
 PHASES = ("up", "refuse", "500", "429")
 
@@ -94,7 +94,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as any real contact-centre endpoint
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 receiver._handle(self)
 
             def log_message(self, *_: Any) -> None:
@@ -186,14 +186,14 @@ def serve(secret: str, port: int = 0) -> None:
     receiver = WebhookReceiver(secret, port=port)
 
     class Control(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = json.dumps(snapshot(receiver)).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             order = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
             receiver.phase(order["phase"], retry_after=float(order.get("retry_after", 0)))
             self.send_response(204)

@@ -46,15 +46,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from reports import build_competitor_report  # noqa: E402
-from socialear.config import Brand, Category, RulesConfig  # noqa: E402
-from storage import models as t  # noqa: E402
-from storage import rollups  # noqa: E402
-from storage.dialect import table  # noqa: E402
-from storage.engine import make_engine  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
+from reports import build_competitor_report
+from socialear.config import Brand, Category, RulesConfig
+from storage import models as t
+from storage import rollups
+from storage.dialect import table
+from storage.engine import make_engine
+from storage.migrate import upgrade
 
 END = datetime(2026, 11, 30, tzinfo=UTC)
 DAYS = 90

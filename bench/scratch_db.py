@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from storage.engine import make_engine  # noqa: E402
+from storage.engine import make_engine
 
 
 def pg_schema(url: str, prefix: str = "socialear_bench") -> tuple[str, Callable[[], None]]:

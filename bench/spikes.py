@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reports.spikes import detect  # noqa: E402
+from reports.spikes import detect
 
 FIRST_HOUR = 493_776  # 2026-05-04 00:00 UTC, a Monday
 WEEKS = 8

@@ -74,9 +74,10 @@ def _files(cursor: str | None) -> dict[str, Any]:
         data = json.loads(cursor)
     except ValueError:
         return {}
-    if not isinstance(data, dict) or data.get("kind") != _CURSOR_KIND or not isinstance(data.get("files"), dict):
+    if not isinstance(data, dict) or data.get("kind") != _CURSOR_KIND:
         return {}
-    return data["files"]
+    files = data.get("files")
+    return files if isinstance(files, dict) else {}
 
 
 def _encode(files: dict[str, Any]) -> str:

@@ -11,13 +11,19 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from socialear.errors import ConfigError, UserError
+
+if TYPE_CHECKING:  # imported lazily below: `socialear --help` stays fast
+    from datetime import datetime
+
+    from listener.collector import Collector
+    from storage.engine import Engine
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="socialear: social listening for customer care.")
 rules_app = typer.Typer(no_args_is_help=True, help="Check, describe and replay rules.yaml.")
@@ -57,7 +63,7 @@ def _rules_path(path: Path | None) -> Path:
     return path or Path(get_settings().rules)
 
 
-def _engine(url: str | None, upgrade: bool = True):  # noqa: ANN202
+def _engine(url: str | None, upgrade: bool = True) -> Engine:
     """The command's engine, disposed of when the command ends: a command run in-process
     (tests, `socialear` called from Python) must not leave pooled connections for the
     garbage collector to close."""
@@ -71,7 +77,7 @@ def _engine(url: str | None, upgrade: bool = True):  # noqa: ANN202
     return engine
 
 
-def _since(text: str | None):  # noqa: ANN202
+def _since(text: str | None) -> datetime | None:
 
     from socialear.config import parse_duration
     from storage.types import utcnow
@@ -141,7 +147,7 @@ def collect(
     raise typer.Exit(1 if failed else 0)
 
 
-def _not_configured(collector, name: str) -> bool:  # noqa: ANN001
+def _not_configured(collector: Collector, name: str) -> bool:
     from socialear.errors import NotConfigured
 
     try:

@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from listener.collector import Collector, default_instance_id
 from listener.jobs import ClusterJob
@@ -33,6 +33,10 @@ from socialear.metrics import Liveness, instrument_job
 from socialear.settings import Settings, get_settings
 from storage.engine import make_engine, mask_url
 from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from responders.spike_alerts import SpikeAlerter
+    from socialear.config import RulesConfig
 
 log = logging.getLogger("socialear")
 
@@ -135,9 +139,10 @@ class Service:
             self.liveness.beat("outbox")
             return run_once(*args, **kwargs)
 
+        # wrapped in place: the outbox thread and the tests call self.outbox.run_once
         self.outbox.run_once = beating_round  # type: ignore[method-assign]
 
-    def _spike_alerter(self):  # noqa: ANN202 - SpikeAlerter | None
+    def _spike_alerter(self) -> SpikeAlerter | None:
         from responders.spike_alerts import SpikeAlerter, alert_senders
 
         senders = alert_senders(self.rules())
@@ -146,7 +151,7 @@ class Service:
         log.info("spike alerts: on, to %d alert sink(s)", len(senders))
         return SpikeAlerter(self.engine, self.rules, senders, instance_id=self.instance_id)
 
-    def rules(self):  # noqa: ANN201 - RulesConfig; a method so reloads are seen everywhere
+    def rules(self) -> RulesConfig:  # a method, so reloads are seen everywhere
         return self.watcher.rules
 
     def start(self) -> None:

@@ -7,13 +7,16 @@ from a command-line argument, which would land in shell history and `ps`.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from socialear.errors import UserError
+
+if TYPE_CHECKING:
+    from storage.engine import Engine
 
 users_app = typer.Typer(no_args_is_help=True, help="Console users and API tokens.")
 out = Console()
@@ -22,7 +25,7 @@ DbOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045 - typer needs Opti
     "--database-url", help="default $SOCIALEAR_DATABASE_URL or sqlite:///./data/socialear.db")]
 
 
-def _engine(url: str | None):  # noqa: ANN202
+def _engine(url: str | None) -> Engine:
     from console.cli import _engine as command_engine  # one way to open a command's database
 
     return command_engine(url)
@@ -45,7 +48,8 @@ def add(
     database_url: DbOpt = None,
 ) -> None:
     """Add a console user (password hashed with argon2)."""
-    from console.web.auth import audit, create_user
+    from console.web.auth import create_user
+    from storage.audit import audit
     from storage.engine import session_scope
 
     team = _team(team)
@@ -87,7 +91,7 @@ def set_team(
 ) -> None:
     """Put a user in a team (or in none): their shared queue views are seen by that team."""
 
-    from console.web.auth import audit
+    from storage.audit import audit
     from storage.engine import session_scope
 
     name = _team(team)
@@ -102,8 +106,8 @@ def set_team(
 @users_app.command("remove")
 def remove(username: Annotated[str, typer.Argument()], database_url: DbOpt = None) -> None:
     """Remove a user; their sessions and API tokens stop working at once."""
-    from console.web.auth import audit
     from storage import users
+    from storage.audit import audit
     from storage.engine import session_scope
 
     engine = _engine(database_url)
@@ -140,7 +144,8 @@ def token(
 ) -> None:
     """Create an API token for USERNAME and print it (it is shown only this once)."""
 
-    from console.web.auth import audit, create_api_token
+    from console.web.auth import create_api_token
+    from storage.audit import audit
     from storage.engine import session_scope
 
     engine = _engine(database_url)

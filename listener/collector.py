@@ -157,7 +157,7 @@ class Collector:
             for _ in range(MAX_BATCHES_PER_RUN):
                 cursor, budget = self._cursor_and_budget(name)
                 if hasattr(source, "budget_used_this_month"):
-                    source.budget_used_this_month = budget  # type: ignore[attr-defined]
+                    source.budget_used_this_month = budget
                 started = time.perf_counter()
                 batch = source.fetch(cursor)
                 res = self.pipeline.process(name, batch, cursor)
@@ -190,7 +190,7 @@ class Collector:
             retry = now + timedelta(seconds=max(exc.retry_after or 0, self._backoff(name).total_seconds()))
             self._paused_until[name] = retry
             self._fail(outcome, str(exc), healthy=True, next_run=retry)
-        except Exception as exc:  # noqa: BLE001 - a broken source must not stop the others
+        except Exception as exc:  # a broken source must not stop the others
             log.exception("source %s: unexpected error", name)
             retry = now + self._backoff(name)
             self._paused_until[name] = retry
@@ -230,7 +230,7 @@ class Collector:
                 try:
                     with session_scope(self.engine) as session:
                         renewed = state.renew_lease(session, name, self.instance_id, self.lease_ttl_s)
-                except Exception:  # noqa: BLE001 - a database blip: the next beat tries again
+                except Exception:  # a database blip: the next beat tries again
                     log.warning("source %s: could not renew the lease", name, exc_info=True)
                     continue
                 if not renewed:

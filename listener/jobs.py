@@ -66,7 +66,7 @@ class ClusterJob:
         self.runs += 1
         try:
             self.fn()
-        except Exception as exc:  # noqa: BLE001 - a failed run must not kill the scheduler thread
+        except Exception as exc:  # a failed run must not kill the scheduler thread
             log.exception("job %s failed", self.name)
             with session_scope(self.engine) as session:
                 state.append_error(session, self.key, exc, at=now)

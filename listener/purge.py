@@ -134,7 +134,7 @@ class DeletionSweeper:
         for name, checker in self.checkers.items():
             try:
                 report.sources[name] = self._sweep_source(name, checker)
-            except Exception as exc:  # noqa: BLE001 - one source's failure must not stop the others
+            except Exception as exc:  # one source's failure must not stop the others
                 log.exception("deletion check of %s failed", name)
                 report.sources[name] = SourceSweep(name, error=f"{type(exc).__name__}: {exc}")
         return report

@@ -220,7 +220,7 @@ def tokenize(text: str) -> list[str]:
 class PreparedText:
     """A text tokenized once, to be matched against many queries."""
 
-    __slots__ = ("tokens", "text", "words", "_index")
+    __slots__ = ("_index", "text", "tokens", "words")
 
     def __init__(self, tokens: list[str], text_lower: str) -> None:
         self.tokens = tokens
@@ -354,14 +354,17 @@ class _ToTree(Transformer[Token, Node]):
     def phrase(self, items: list[Token]) -> Node:
         return _phrase_node(items[0])
 
+    # lark types a rule's children as one list; the grammar fixes which position holds a
+    # Token (an operator) and which a Node, so the ignores below name that position
     def group(self, items: list[Token | Node]) -> Node:
-        return items[1]  # type: ignore[return-value]
+        return items[1]  # type: ignore[return-value]  # "(" Node ")"
 
     def negate(self, items: list[Token | Node]) -> Node:
-        return Not(items[1], _column(items[0]))  # type: ignore[arg-type]
+        return Not(items[1], _column(items[0]))  # type: ignore[arg-type]  # "-" Node
 
     def near(self, items: list[Token | Node]) -> Node:
         left, op, right = items
+        # Node NEAR/n Node; the NEAR token matched _NEAR_RE in the lexer
         distance = int(_NEAR_RE.fullmatch(op.value).group(1))  # type: ignore[union-attr]
         return Near(_near_operand(left), _near_operand(right), distance, left.column)  # type: ignore[arg-type]
 
@@ -407,7 +410,7 @@ def _check_tokens(tokens: list[Token]) -> None:
 
 
 def _describe(token: Token) -> str:
-    return {"MINUS": "'-'", "LPAR": "'('", "RPAR": "')'"}.get(token.type, token.value)
+    return {"MINUS": "'-'", "LPAR": "'('", "RPAR": "')'"}.get(token.type, str(token))  # a Token is its text
 
 
 def _syntax_error(text: str, tokens: list[Token], exc: UnexpectedToken) -> QueryError:

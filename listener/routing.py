@@ -268,6 +268,7 @@ def with_urgency(decision: Decision, rules: RulesConfig, before: int, urgency: i
     worker routes without history; history moves the urgency of most mentions a little.)"""
     checks = _urgency_conditions(rules)
     was, now = _Urgency(before), _Urgency(urgency)
+    # an _Urgency stands in for RoutingFacts: urgency conditions read nothing but .urgency
     if any(c.test(was) != c.test(now) for c in checks):  # type: ignore[arg-type]
         return None
     if not decision.trace:

@@ -116,7 +116,7 @@ class SourceScheduler:
         if outcome.ok and not outcome.skipped and outcome.result.stored and self.after_store:
             try:
                 self.after_store()
-            except Exception:  # noqa: BLE001 - never fail the poll's job for a follow-up
+            except Exception:  # never fail the poll's job for a follow-up
                 log.exception("after-store check failed")
 
     def add_job(self, func: Callable[[], object], seconds: float, job_id: str, first_in: float | None = None) -> None:

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, overload, runtime_checkable
 
 
 def storable_text(value: str) -> str:
@@ -30,6 +30,14 @@ def storable_text(value: str) -> str:
     except UnicodeEncodeError:
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return value
+
+
+@overload
+def storable_json(value: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@overload
+def storable_json(value: Any) -> Any: ...
 
 
 def storable_json(value: Any) -> Any:

@@ -93,8 +93,8 @@ def share_of_voice_svg(brands: Sequence[Mapping[str, Any]]) -> Markup:
     bar_w = width - label_w - 70
     height = top + row_h * max(1, len(brands)) + 8
     body = [_text(label_w, 14, "share of mentions", size=11, fill=INK),
-            f'<rect x="{label_w + 118}" y="6" width="10" height="10" fill="{BRAND_COLOURS[0]}" '
-            f'fill-opacity="0.35"/>', _text(label_w + 132, 14, "share of engagement", size=11)]
+            (f'<rect x="{label_w + 118}" y="6" width="10" height="10" fill="{BRAND_COLOURS[0]}" '
+             f'fill-opacity="0.35"/>'), _text(label_w + 132, 14, "share of engagement", size=11)]
     for i, b in enumerate(brands):
         y = top + i * row_h
         colour = brand_colour(i)

@@ -463,7 +463,7 @@ def _quantile(hist: Counter[int], q: float) -> float | None:
 class _CareCell:
     """Escalations, within SLA, breached and the response-time histogram of one group."""
 
-    __slots__ = ("n", "met", "breached", "hist")
+    __slots__ = ("breached", "hist", "met", "n")
 
     def __init__(self) -> None:
         self.n = self.met = self.breached = 0

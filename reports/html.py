@@ -201,8 +201,8 @@ def render_html(report: Mapping[str, Any], *, title: str | None = None) -> str:
     period = report.get("period") or {}
     own = next((b["name"] for b in report.get("brands") or [] if not b.get("competitor")),
                None)
-    title = title or f"Competitor report{f': {own}' if own else ''}, " \
-                     f"{when(period.get('from'), '%d %b')} – {when(period.get('to'), '%d %b %Y')}"
+    title = title or (f"Competitor report{f': {own}' if own else ''}, "
+                      f"{when(period.get('from'), '%d %b')} – {when(period.get('to'), '%d %b %Y')}")
     return environment().get_template("report.html").render(
         r=report, title=title, css=Markup(CSS_PATH.read_text(encoding="utf-8")),
         body=render_body(report))

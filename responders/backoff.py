@@ -45,7 +45,7 @@ def next_delay(
     """Seconds to wait after attempt `attempt` (1-based) failed, before trying again."""
     if attempt < 1:
         raise ValueError(f"attempt is 1-based, got {attempt}")
-    ceiling = min(cap, base * 2 ** min(attempt - 1, 62))
+    ceiling = min(cap, base * 2.0 ** min(attempt - 1, 62))  # 2.0: int ** int is typed Any
     delay = rng() * ceiling
     if retry_after is not None:
         delay = max(delay, float(retry_after))

@@ -27,7 +27,7 @@ def probe_delay(opens: int, retry_after: float | None, probe_max_s: float, rng: 
     """Seconds until the next probe after the breaker opened `opens` times in a row: 1 s
     doubling up to `probe_max_s`, jittered by half so replicas do not probe in step, and
     never sooner than the sink's Retry-After."""
-    ceiling = min(probe_max_s, PROBE_MIN_S * 2 ** min(max(opens, 1) - 1, 30))
+    ceiling = min(probe_max_s, PROBE_MIN_S * 2.0 ** min(max(opens, 1) - 1, 30))  # 2.0: int ** int is typed Any
     delay = ceiling * (0.5 + 0.5 * rng())
     return max(delay, float(retry_after or 0.0))
 

@@ -142,8 +142,8 @@ def deliver(engine: Engine, rules: RulesConfig, digest: ReportDigest, *, now: da
         raise DigestError(f"report {digest.name!r}: no recipients "
                           f"({digest.recipients_env or 'recipients'} is empty)")
     report = build(engine, rules, digest, now)
-    title = f"Competitor report: {digest.name} ({report['period']['from'][:10]} to " \
-            f"{report['period']['to'][:10]})"
+    title = (f"Competitor report: {digest.name} ({report['period']['from'][:10]} to "
+             f"{report['period']['to'][:10]})")
     failed: list[int] = []
     with tempfile.TemporaryDirectory(prefix="socialear-digest-") as tmp:
         html_path = Path(tmp) / f"competitor-report-{now:%Y%m%d}.html"
@@ -156,7 +156,7 @@ def deliver(engine: Engine, rules: RulesConfig, digest: ReportDigest, *, now: da
                     ok = notify(url, title, html, "html", html_path)
                 else:
                     ok = notify(url, title, text, "text", None)
-            except Exception:  # noqa: BLE001 - one recipient's failure is recorded, not raised
+            except Exception:  # one recipient's failure is recorded, not raised
                 log.exception("report %s: recipient %d failed", digest.name, position)
                 ok = False
             if not ok:
@@ -183,7 +183,8 @@ def current_slot(cron: str, now: datetime, since: datetime) -> datetime | None:
 def next_slot(cron: str, now: datetime) -> datetime | None:
     from apscheduler.triggers.cron import CronTrigger
 
-    return CronTrigger.from_crontab(cron, timezone="UTC").get_next_fire_time(None, now)
+    fire: datetime | None = CronTrigger.from_crontab(cron, timezone="UTC").get_next_fire_time(None, now)
+    return fire  # APScheduler 3 is untyped
 
 
 @dataclass

@@ -113,7 +113,7 @@ class SinkSet:
             if flush is not None:
                 try:
                     flush(force=force)
-                except Exception:  # noqa: BLE001 - an alert channel down must not stop deliveries
+                except Exception:  # an alert channel down must not stop deliveries
                     log.exception("sink %s: flush failed", getattr(sink, "name", "?"))
 
     def close(self) -> None:
@@ -128,7 +128,7 @@ class SinkSet:
             if callable(close):
                 try:
                     close()
-                except Exception:  # noqa: BLE001 - closing one must not stop closing the rest
+                except Exception:  # closing one must not stop closing the rest
                     log.exception("sink %s: close failed", getattr(sink, "name", "?"))
 
     def retry_policy(self, name: str) -> SinkRetry:
@@ -357,11 +357,11 @@ class OutboxWorker:
         try:
             try:
                 self.resume()
-            except Exception:  # noqa: BLE001 - the lease expiry recovers them anyway
+            except Exception:  # the lease expiry recovers them anyway
                 log.exception("outbox: could not resume this instance's rows")
             try:
                 self.warm_up()
-            except Exception:  # noqa: BLE001 - only a head start; the first round pays instead
+            except Exception:  # only a head start; the first round pays instead
                 log.warning("outbox: warm-up failed", exc_info=True)
             heartbeat.start()
             if self.engine.dialect.name == "postgresql":
@@ -370,7 +370,7 @@ class OutboxWorker:
                 self._wake.clear()
                 try:
                     s = self.run_once()
-                except Exception:  # noqa: BLE001 - keep the worker alive through a DB blip
+                except Exception:  # keep the worker alive through a DB blip
                     log.exception("outbox: round failed")
                     s = OutboxStats()
                 self.sinks.flush()
@@ -392,7 +392,7 @@ class OutboxWorker:
             try:
                 with session_scope(self.engine) as session:
                     release(session, ids, self.worker_id, self.clock())
-            except Exception:  # noqa: BLE001 - they are ours to resume on restart anyway
+            except Exception:  # they are ours to resume on restart anyway
                 log.exception("outbox: could not hand back %d undelivered row(s)", len(ids))
 
     def _listen(self) -> None:
@@ -401,7 +401,7 @@ class OutboxWorker:
         while not self._stop.is_set():
             try:
                 outbox.listen_for_rows(self.engine, self._stop.is_set, self._wake.set)
-            except Exception:  # noqa: BLE001 - the idle poll still finds the rows
+            except Exception:  # the idle poll still finds the rows
                 log.warning("outbox: LISTEN connection lost; retrying", exc_info=True)
                 self._stop.wait(5.0)
 
@@ -417,7 +417,7 @@ class OutboxWorker:
             try:
                 with session_scope(self.engine) as session:
                     renew(session, self.worker_id, self.clock(), lease_s=self.lock_ttl.total_seconds())
-            except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+            except Exception:  # a missed beat only shortens the lease
                 log.exception("outbox: heartbeat failed")
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -442,7 +442,7 @@ class OutboxWorker:
             try:
                 built.update(build_payloads(conn, sorted(set(to_build)), self.sinks.console_url()))
             except Exception as exc:  # noqa: BLE001 - recorded on each row like a delivery error
-                built.update({esc_id: exc for esc_id in to_build})
+                built.update(dict.fromkeys(to_build, exc))
             for row in rows:
                 job = _Job(row.id, row.sink, row.kind, row.attempts, row.escalation_id, row.idempotency_key,
                            row.payload, row.created_at)
@@ -679,7 +679,7 @@ class _Recorder:
                     try:
                         self._record(self._busy)
                         break
-                    except Exception:  # noqa: BLE001 - the rows stay `sending`: re-delivered after the lease
+                    except Exception:  # the rows stay `sending`: re-delivered after the lease
                         log.exception("outbox: could not record %d delivered round(s) (try %d of %d)",
                                       len(self._busy), attempt, self.RETRIES)
                         if attempt < self.RETRIES:

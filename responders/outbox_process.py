@@ -229,7 +229,7 @@ def child_main(argv: list[str] | None = None) -> None:
     threading.Thread(target=read, name="outbox-stdin", daemon=True).start()
     try:
         worker.warm_up()  # before "ready": the service's first escalation finds it warm (skipped when stopping)
-    except Exception:  # noqa: BLE001 - only a head start; run_forever goes on without it
+    except Exception:  # only a head start; run_forever goes on without it
         log.warning("outbox: warm-up failed", exc_info=True)
     try:
         print("ready", flush=True)

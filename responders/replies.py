@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import StrictUndefined, meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from socialear.errors import PermanentError
 

@@ -65,8 +65,8 @@ def explain(spike: Mapping[str, Any]) -> str:
     size = f"{spike['mentions']} {noun} against {base:.1f} expected"
     if base >= 0.05:
         size += f" ({spike['mentions'] / base:.1f}x)"
-    lines = [f"{defang(str(spike['brand']), 60)} ({who}): {spike.get('kind', 'volume')} spike "
-             f"{start:%d %b %H:%M}-{end:%H:%M} UTC, {size}."]
+    lines = [(f"{defang(str(spike['brand']), 60)} ({who}): {spike.get('kind', 'volume')} spike "
+              f"{start:%d %b %H:%M}-{end:%H:%M} UTC, {size}.")]
     drivers = [f"{d['category']} ({d['count']})" for d in spike.get("drivers") or []
                if isinstance(d, Mapping) and d.get("category")][:3]
     if drivers:
@@ -150,7 +150,7 @@ class SpikeAlerter:
         for send in self.senders:
             try:
                 delivered = bool(send(title, body)) or delivered
-            except Exception:  # noqa: BLE001 - one broken sink must not stop the others
+            except Exception:  # one broken sink must not stop the others
                 log.exception("spike alerts: a sink failed")
         if not delivered:
             log.warning("spike alerts: could not send %d alert(s); retrying on the next check",

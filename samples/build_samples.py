@@ -359,7 +359,7 @@ def retweet(original: dict[str, Any], who: Person, rng: random.Random) -> dict[s
             "id": who.uid,
             "followers": who.followers,
             "verified": who.verified,
-        },  # fmt: skip
+        },
         url=f"https://x.com/{who.handle}/status/{num}",
         in_reply_to=None,
         in_reply_to_user=None,

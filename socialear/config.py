@@ -348,6 +348,7 @@ class Sla(Strict):
                     "{platinum: {urgent: 10m, high: 30m}}")
 
     def due_after(self, priority: str, segment: str | None = None) -> timedelta:
+        # a plain str priority (stored rows carry strings); the keys are its Literal values
         override = self.segments.get(segment or "", {}).get(priority)  # type: ignore[call-overload]
         return parse_duration(override or getattr(self, priority))
 

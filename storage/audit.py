@@ -98,19 +98,19 @@ class AuditFilters(UrlFilters):
 def audit_page(session: Session, f: AuditFilters) -> tuple[list[AuditEvent], bool]:
     stmt = sa.select(AuditEvent)
     if f.actor:
-        stmt = stmt.where(AuditEvent.actor == f.actor)  # type: ignore[arg-type]
+        stmt = stmt.where(col(AuditEvent.actor) == f.actor)
     if f.action:
         stmt = stmt.where(col(AuditEvent.action).startswith(f.action))
     if f.subject:
         kind, _, ident = f.subject.rpartition(":")
-        stmt = stmt.where(AuditEvent.subject_id == ident)  # type: ignore[arg-type]
+        stmt = stmt.where(col(AuditEvent.subject_id) == ident)
         if kind:
-            stmt = stmt.where(AuditEvent.subject_type == kind)  # type: ignore[arg-type]
+            stmt = stmt.where(col(AuditEvent.subject_type) == kind)
     if (since := parse_day(f.since)) is not None:
-        stmt = stmt.where(AuditEvent.at >= since)  # type: ignore[arg-type]
+        stmt = stmt.where(col(AuditEvent.at) >= since)
     if (until := parse_day(f.until)) is not None:
-        stmt = stmt.where(AuditEvent.at < until + timedelta(days=1))  # type: ignore[arg-type]
-    stmt = (stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())  # type: ignore[attr-defined,union-attr]
+        stmt = stmt.where(col(AuditEvent.at) < until + timedelta(days=1))
+    stmt = (stmt.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
             .limit(AUDIT_PAGE_SIZE + 1).offset((f.page - 1) * AUDIT_PAGE_SIZE))
     rows = list(session.execute(stmt).scalars())
     return rows[:AUDIT_PAGE_SIZE], len(rows) > AUDIT_PAGE_SIZE

@@ -58,7 +58,7 @@ def blocked_sinks(session: Session | Connection) -> set[str]:
 def failures(session: Session | Connection) -> dict[str, int]:
     """Consecutive failures so far of closed sinks that have some (the threshold counts them)."""
     rows = session.execute(sa.select(_c.sink, _c.failures).where(_c.state == CLOSED, _c.failures > 0))
-    return {sink: n for sink, n in rows}
+    return dict(rows.all())
 
 
 def _probe_due(now: datetime) -> sa.ColumnElement[bool]:
@@ -102,7 +102,7 @@ def close(session: Session, sink: str, now: datetime) -> bool:
             probe_owner=None, probe_until=None, updated_at=now,
         )
     )
-    return was.state != CLOSED
+    return bool(was.state != CLOSED)  # a Row's columns are typed Any
 
 
 def record_round(

@@ -99,7 +99,7 @@ def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[st
     for row in rows:
         values = []
         for i, (key, default, processor) in enumerate(columns):
-            value = row[key] if key is not None else default()  # type: ignore[misc]
+            value = row[key] if key is not None else default()  # type: ignore[misc]  # _plan sets a default exactly where key is None
             if processor is not None:  # None too, as SQLAlchemy does
                 seen, done = last[i]
                 if seen is not value:

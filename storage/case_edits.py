@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from storage.dialect import table
-from storage.models import CareCase, Escalation, EscalationStatus, Mention
+from storage.models import CareCase, CaseStatus, Escalation, EscalationStatus, Mention
 from storage.types import utcnow
 
-ET, CT = table(Escalation), table(CareCase)  # type: ignore[attr-defined]
+ET, CT = table(Escalation), table(CareCase)
 ACTIVE = (EscalationStatus.open.value, EscalationStatus.claimed.value)
 
 
@@ -32,11 +32,11 @@ def recount(session: Session, case_id: int) -> None:
     head = session.get(Escalation, case.head_escalation_id) if case.head_escalation_id else None
     if case.size == 0 or head is None or head.case_id != case_id:
         case.head_escalation_id = None
-        case.status = "resolved"  # type: ignore[assignment]
+        case.status = CaseStatus.resolved
         case.resolved_at = case.resolved_at or utcnow()
     else:
         active = str(head.status) in ACTIVE
-        case.status = ("open" if active else "resolved")  # type: ignore[assignment]
+        case.status = CaseStatus.open if active else CaseStatus.resolved
         case.resolved_at = None if active else (case.resolved_at or utcnow())
     session.add(case)
 

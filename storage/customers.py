@@ -21,9 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from storage.dialect import pairs_in, table
+from storage.dialect import pairs_in, rowcount, table
 from storage.models import AuditEvent, Author, Customer, CustomerIdentity, Mention
 from storage.repo import audit, purge_mention_content
 from storage.types import utcnow
@@ -31,7 +31,7 @@ from storage.types import utcnow
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 _SEGMENT_RE = re.compile(r"^[a-z0-9_\-]{1,32}$")
 PLATFORMS = ("x", "reddit", "trustpilot", "appstore", "googleplay", "rss")
-CI, CU, AU, MT = table(CustomerIdentity), table(Customer), table(Author), table(Mention)  # type: ignore[attr-defined]
+CI, CU, AU, MT = table(CustomerIdentity), table(Customer), table(Author), table(Mention)
 
 
 class CustomerError(ValueError):
@@ -102,15 +102,15 @@ def link(session: Session, actor: str, customer_id: str, *, segment: str | None,
     session.add(customer)
     session.flush()
     current = {Identity(i.platform, i.handle): i for i in session.execute(
-        sa.select(CustomerIdentity).where(CustomerIdentity.customer_id == customer_id)  # type: ignore[arg-type]
+        sa.select(CustomerIdentity).where(col(CustomerIdentity.customer_id) == customer_id)
     ).scalars()}
     linked, unlinked = [], []
     for ident in wanted:
         if ident in current:
             continue
         other = session.execute(sa.select(CustomerIdentity).where(
-            CustomerIdentity.platform == ident.platform,  # type: ignore[arg-type]
-            CustomerIdentity.handle == ident.handle)).scalar_one_or_none()  # type: ignore[arg-type]
+            col(CustomerIdentity.platform) == ident.platform,
+            col(CustomerIdentity.handle) == ident.handle)).scalar_one_or_none()
         if other is not None:
             audit(session, actor, "customer.unlinked", "customer", other.customer_id,
                   platform=ident.platform, handle=ident.handle, moved_to=customer_id)
@@ -184,13 +184,13 @@ def erase(session: Session, actor: str, customer_id: str) -> dict[str, int]:
         MT.c.author_id.in_(authors), MT.c.deleted_at.is_(None))).scalars()) if authors else []
     for mid in mention_ids:
         purge_mention_content(session, mid, "customer erased on request", actor=actor)
-    n_ident = session.execute(sa.delete(CI).where(CI.c.customer_id == customer_id)).rowcount  # type: ignore[attr-defined]
+    n_ident = rowcount(session.execute(sa.delete(CI).where(CI.c.customer_id == customer_id)))
     for aid in authors:  # the handles and names are theirs too
         session.execute(AU.update().where(AU.c.id == aid).values(
             handle=f"erased-{aid}", name=None, external_id=None))
     session.delete(customer)
     # the link history named the handles: keep the events, drop the names
-    at = table(AuditEvent)  # type: ignore[attr-defined]
+    at = table(AuditEvent)
     for eid, details in session.execute(sa.select(at.c.id, at.c.details).where(
             at.c.subject_type == "customer", at.c.subject_id == customer_id)).all():
         kept = {k: v for k, v in (details or {}).items() if k not in ("handle", "moved_to")}

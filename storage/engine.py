@@ -67,9 +67,7 @@ def _parse(url: str | URL) -> URL:
     except ArgumentError:
         raise UserError(f"not a database URL: {mask_url(str(url))!r}; {SUPPORTED}") from None
     backend = parsed.get_backend_name()
-    if backend == "postgres":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    elif backend == "postgresql" and parsed.get_driver_name() in ("psycopg2", "psycopg"):
+    if backend == "postgres" or (backend == "postgresql" and parsed.get_driver_name() in ("psycopg2", "psycopg")):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif backend == "postgresql":
         raise UserError(f"unsupported PostgreSQL driver in {mask_url(parsed)}; {SUPPORTED}")

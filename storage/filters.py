@@ -6,7 +6,7 @@ them. Each list's query function takes its filters object.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import Field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
@@ -23,13 +23,16 @@ class UrlFilters:
     """Mixin for a dataclass of str fields plus `page: int`. Fields declared with
     `compare=False` are not URL parameters."""
 
+    # declared for the type checker only (no value): @dataclass sets it on each subclass,
+    # which is what `dataclasses.fields` reads
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
     MAX_LEN: ClassVar[int] = 200
     ALIASES: ClassVar[dict[str, str]] = {}  # field -> its URL parameter's name
 
     @classmethod
     def from_params(cls, params: Any) -> Self:
         values: dict[str, Any] = {}
-        for f in fields(cls):  # type: ignore[arg-type]
+        for f in fields(cls):
             if not f.compare:
                 continue
             raw = params.get(cls.ALIASES.get(f.name, f.name))
@@ -44,7 +47,7 @@ class UrlFilters:
 
     def params(self, **changes: Any) -> dict[str, str]:
         """Non-default filters as query parameters, with `changes` applied."""
-        names = [f for f in fields(self) if f.compare]  # type: ignore[arg-type]
+        names = [f for f in fields(self) if f.compare]
         data = {f.name: getattr(self, f.name) for f in names} | changes
         defaults = {f.name: f.default for f in names}
         return {self.ALIASES.get(k, k): str(v) for k, v in data.items()

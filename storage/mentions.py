@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -22,14 +22,14 @@ from storage.filters import UrlFilters, parse_day
 from storage.models import Author, Escalation, Mention
 from storage.queue import FTS, PG_TSVECTOR, TextQuery
 
-M, A, E = table(Mention), table(Author), table(Escalation)  # type: ignore[attr-defined]
+M, A, E = table(Mention), table(Author), table(Escalation)
 PAGE_SIZE = 50
 
 
 # ------------------------------------------------------------------------------ browser
 @dataclass
 class MentionFilters(UrlFilters):
-    ALIASES = {"start": "from", "end": "to"}
+    ALIASES: ClassVar[dict[str, str]] = {"start": "from", "end": "to"}
 
     brand: str = ""
     platform: str = ""

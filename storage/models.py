@@ -295,7 +295,7 @@ class Escalation(SQLModel, table=True):
         sa_column=sa.Column(
             MutableList.as_mutable(json_type()),
             nullable=False,
-            default=lambda: [],
+            default=list,
             server_default=sa.text("'[]'"),
         ),
     )

@@ -32,7 +32,7 @@ from sqlmodel import Session, col
 
 from storage.console_models import ConsoleUser, Role
 from storage.customers import lookup as customer_lookup
-from storage.dialect import table
+from storage.dialect import rowcount, table
 from storage.filters import UrlFilters
 from storage.models import (
     PRIORITY_RANK,
@@ -57,11 +57,11 @@ STATUS_CHOICES = ("active", "open", "claimed", "resolved", "dismissed", "all")
 PRIORITIES = ("urgent", "high", "normal", "low")
 _CATEGORY_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 
-E = table(Escalation)  # type: ignore[attr-defined]
-M = table(Mention)  # type: ignore[attr-defined]
-A = table(Author)  # type: ignore[attr-defined]
-AE = table(AuditEvent)  # type: ignore[attr-defined]
-C = table(CareCase)  # type: ignore[attr-defined]
+E = table(Escalation)
+M = table(Mention)
+A = table(Author)
+AE = table(AuditEvent)
+C = table(CareCase)
 
 # The queue orders an agent can choose (remembered per user, console_user.queue_sort).
 SORTS: dict[str, str] = {
@@ -499,8 +499,8 @@ def filter_problems(session: Session, f: QueueFilters, rules: Any) -> list[str]:
 def filter_choices(session: Session) -> dict[str, list[str]]:
     """Values for the filter drop-downs that are cheap to find."""
     users = session.execute(
-        sa.select(ConsoleUser.username)  # type: ignore[call-overload]
-        .where(ConsoleUser.disabled.is_(False))  # type: ignore[attr-defined]
+        sa.select(col(ConsoleUser.username))
+        .where(col(ConsoleUser.disabled).is_(False))
         .order_by(ConsoleUser.username)
     ).scalars().all()
     sources = session.execute(sa.select(col(SourceState.source)).order_by(SourceState.source)
@@ -510,9 +510,9 @@ def filter_choices(session: Session) -> dict[str, list[str]]:
 
 def assignable_users(session: Session) -> list[str]:
     stmt = (
-        sa.select(ConsoleUser.username)  # type: ignore[call-overload]
-        .where(ConsoleUser.disabled.is_(False),  # type: ignore[attr-defined]
-               ConsoleUser.role.in_([Role.agent.value, Role.lead.value]))  # type: ignore[attr-defined]
+        sa.select(col(ConsoleUser.username))
+        .where(col(ConsoleUser.disabled).is_(False),
+               col(ConsoleUser.role).in_([Role.agent.value, Role.lead.value]))
         .order_by(ConsoleUser.username)
     )
     return list(session.execute(stmt).scalars().all())
@@ -564,9 +564,9 @@ def escalation_detail(session: Session, escalation_id: int) -> Detail | None:
             .order_by(E.c.id.desc()).limit(10))]
     events = list(session.execute(
         sa.select(AuditEvent)
-        .where(AuditEvent.subject_type == "escalation",  # type: ignore[arg-type]
-               AuditEvent.subject_id == str(esc.id))  # type: ignore[arg-type]
-        .order_by(AuditEvent.at.desc()).limit(100)  # type: ignore[attr-defined]
+        .where(col(AuditEvent.subject_type) == "escalation",
+               col(AuditEvent.subject_id) == str(esc.id))
+        .order_by(col(AuditEvent.at).desc()).limit(100)
     ).scalars())
     ot = table(OutboxItem)
     reply_delivery = session.execute(
@@ -674,4 +674,4 @@ def guarded_update(session: Session, esc: Escalation, **values: Any) -> bool:
         .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+    return rowcount(session.execute(stmt)) == 1

@@ -240,7 +240,7 @@ def _tables(delta: Delta) -> list[tuple[Any, tuple[str, ...], tuple[str, ...], d
         cats.setdefault((h, b, p, cat), [0, 0])[i] += n
         day_cats.setdefault((b, h // 24, cat), [0, 0])[i] += n
     return [
-        (RollupHour, ("hour", "brand", "platform"), _COUNTS, delta.hours),  # type: ignore[dict-item]
+        (RollupHour, ("hour", "brand", "platform"), _COUNTS, delta.hours),
         (RollupCategory, ("hour", "brand", "platform", "category"), _CAT_COUNTS, cats),
         (RollupBrandHour, ("brand", "hour"), _COUNTS, brand_hours),
         (RollupDay, ("brand", "day", "platform"), _COUNTS, days),
@@ -422,8 +422,8 @@ def care_triggers(dialect: str) -> list[str]:
         return [
             f"CREATE TRIGGER rollup_care_ai AFTER INSERT ON escalation BEGIN {add}; END",
             f"CREATE TRIGGER rollup_care_ad AFTER DELETE ON escalation BEGIN {'; '.join(sub)}; END",
-            f"CREATE TRIGGER rollup_care_au AFTER UPDATE OF {watched} ON escalation BEGIN "
-            f"{'; '.join(sub)}; {add}; END",
+            (f"CREATE TRIGGER rollup_care_au AFTER UPDATE OF {watched} ON escalation BEGIN "
+             f"{'; '.join(sub)}; {add}; END"),
         ]
     new, old = care_sql(dialect, "NEW"), care_sql(dialect, "OLD")
     return [
@@ -543,7 +543,7 @@ def platform_totals(
 ) -> list[tuple[str, str, int, int, int, int, int]]:
     """(brand, platform, mentions, engagement, positive, neutral, negative) over the hours."""
     sums = _ranged_sums(conn, RollupHour, RollupDay, ("brand", "platform"), _COUNTS, start_hour, end_hour, brands)
-    return [(b, p, *c) for (b, p), c in sums.items()]  # type: ignore[misc]
+    return [(b, p, *c) for (b, p), c in sums.items()]
 
 
 def category_totals(
@@ -585,16 +585,16 @@ __all__ = [
     "care_snapshot",
     "care_sql",
     "care_triggers",
-    "drop_care_triggers",
-    "rebuild_care",
-    "split_hours",
     "category_totals",
+    "drop_care_triggers",
     "epoch_hour",
-    "hourly_by_brand",
     "hour_start",
+    "hourly_by_brand",
     "platform_totals",
     "rebuild",
+    "rebuild_care",
     "recount",
     "remove_mention",
     "snapshot",
+    "split_hours",
 ]

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from storage.dialect import table
 from storage.models import Author, Escalation, EscalationStatus, Mention
 
-E, M, A = table(Escalation), table(Mention), table(Author)  # type: ignore[attr-defined]
+E, M, A = table(Escalation), table(Mention), table(Author)
 CLOSED = (EscalationStatus.resolved.value, EscalationStatus.dismissed.value)
 
 

@@ -48,9 +48,9 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
-        value = as_utc(value)
+        moment = as_utc(value)
         # SQLite compares timestamps as text: store them all in one zone, without offset.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
         return None if value is None else as_utc(value)
@@ -68,12 +68,12 @@ def utc_column(*, nullable: bool, default: Any = None, **kw: Any) -> sa.Column[A
 
 def json_list_column() -> sa.Column[Any]:
     """A NOT NULL JSON list that defaults to [] and tracks append/remove."""
-    return sa.Column(MutableList.as_mutable(json_type()), nullable=False, default=lambda: [])
+    return sa.Column(MutableList.as_mutable(json_type()), nullable=False, default=list)
 
 
 def json_dict_column() -> sa.Column[Any]:
     """A NOT NULL JSON object that defaults to {} and tracks top-level assignment."""
-    return sa.Column(MutableDict.as_mutable(json_type()), nullable=False, default=lambda: {})
+    return sa.Column(MutableDict.as_mutable(json_type()), nullable=False, default=dict)
 
 
 def enum_column(

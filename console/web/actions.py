@@ -20,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from console.web.auth import Principal, audit
+from console.web.auth import Principal
 from listener import cases
 from listener.types import storable_text
 from responders.replies import ReplyTooLong, check_reply_length
 from socialear.errors import NotConfigured
 from storage import queue as care_queue
+from storage.audit import audit
 from storage.console_models import Role
 from storage.engine import Engine, Session, session_scope
 from storage.models import Escalation, EscalationStatus, Label

@@ -55,7 +55,7 @@ class EscalationPage(BaseModel):
     has_next: bool
 
 
-class Escalation_(BaseModel):
+class Escalation_(BaseModel):  # noqa: N801 - the name is the OpenAPI schema's; `Escalation` is the table
     id: int
     mention_id: int
     queue: str

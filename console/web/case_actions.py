@@ -15,8 +15,9 @@ posts that reach a sink after the change follow the new grouping.
 from __future__ import annotations
 
 from console.web.actions import Conflict, Invalid, NotFound, _require
-from console.web.auth import Principal, audit
+from console.web.auth import Principal
 from storage import case_edits
+from storage.audit import audit
 from storage.console_models import Role
 from storage.engine import Engine, Session, session_scope
 from storage.models import CareCase, Escalation
@@ -39,7 +40,7 @@ def merge(engine: Engine, actor: Principal, escalation_id: int, into: str) -> in
         raise Invalid("give the number of the case to merge into")
     target_id = int(into.strip().lstrip("#"))
     with session_scope(engine) as session:
-        esc, case = _case_of(session, escalation_id)
+        _esc, case = _case_of(session, escalation_id)
         target = case_edits.get_case(session, target_id)
         if target is None:
             raise Invalid(f"there is no case {target_id}")

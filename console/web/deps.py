@@ -19,7 +19,8 @@ bearer_scheme = HTTPBearer(auto_error=False, description="API token from `social
 
 
 def get_ctx(request: Request) -> ConsoleContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: ConsoleContext = request.app.state.ctx  # Starlette's app.state is untyped
+    return ctx
 
 
 def current_user(request: Request) -> Principal:

@@ -84,7 +84,7 @@ class DiscourseHook(SourceHook):
                 continue
             stats: dict[str, int] = {}
             try:
-                mention = source.mention_from_webhook(dict(post), stats)  # type: ignore[arg-type]
+                mention = source.mention_from_webhook(dict(post), stats)  # type: ignore[arg-type]  # a Mapping: post_id was read from it
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 log.warning("discourse webhook: unreadable post %s for %s: %s", post_id, source.name, exc)
                 counts["ignored"] += 1

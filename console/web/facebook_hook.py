@@ -30,7 +30,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -40,6 +40,9 @@ from console.web.source_hook import SourceHook, signature, signed_json, verify
 from listener.types import Mention
 from socialear.config import RulesConfig
 from storage.engine import Engine
+
+if TYPE_CHECKING:
+    from listener.sources.facebook import FacebookSource
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ class FacebookHook(SourceHook):
         return counts
 
     @staticmethod
-    def mention(source: Any, field: str, value: Mapping[str, Any]) -> Mention | None:
+    def mention(source: FacebookSource, field: str, value: Mapping[str, Any]) -> Mention | None:
         if field == "mention":
             if not isinstance(value.get("message"), str):
                 return None  # a bare notice: the `tagged` poll reads the post itself

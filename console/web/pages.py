@@ -487,7 +487,7 @@ def rules_yaml(data: dict[str, Any]) -> str:
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # ruamel declares it None; it reads a bool
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()

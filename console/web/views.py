@@ -11,8 +11,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from console.web.actions import Forbidden, Invalid, NotFound, _require, _storable
-from console.web.auth import Principal, audit
+from console.web.auth import Principal
 from storage import views as saved_views
+from storage.audit import audit
 from storage.console_models import Role
 from storage.engine import Engine, Session, session_scope
 from storage.queue import QueueFilters

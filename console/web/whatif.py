@@ -56,8 +56,8 @@ def run(engine: Engine, current: RulesConfig, text: str, window: str,
     window = window if window in WINDOWS else DEFAULT_WINDOW
     out = WhatIf(window=window)
     if len(text) > MAX_TEXT:
-        out.errors = [f"{PROPOSED_PATH}:1:1: the proposed rules are longer than "
-                      f"{MAX_TEXT // 1024} KB"]
+        out.errors = [(f"{PROPOSED_PATH}:1:1: the proposed rules are longer than "
+                       f"{MAX_TEXT // 1024} KB")]
         return out
     if not text.strip():
         out.errors = [f"{PROPOSED_PATH}:1:1: paste the proposed rules.yaml first"]

@@ -34,6 +34,7 @@ Groups (names in `FEATURES`):
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -339,7 +340,7 @@ def gram_sequence(tokens: Sequence[str]) -> Sequence[str]:
 def gram_parts(seq: Sequence[str]) -> tuple[set[str], set[tuple[str, str]]]:
     """The distinct words and adjacent word pairs of a `gram_sequence`."""
     words = set(seq)
-    pairs = set(zip(seq, seq[1:], strict=False))
+    pairs = set(itertools.pairwise(seq))
     if "" in words:
         words.discard("")
         pairs = {p for p in pairs if p[0] and p[1]}

@@ -854,15 +854,15 @@ NEWS: dict[str, float] = {
 
 # VADER words that carry no sentiment in customer care ("credit" card, "interest" rate,
 # "security" check, account "number", "like" as a preposition, "kind" regards...).
-NEUTRAL_WORDS: dict[str, float] = {
-    w: 0.0
-    for w in (
+NEUTRAL_WORDS: dict[str, float] = dict.fromkeys(
+    (
         "number credit support supports security secure protected hand gift smart interest "
         "easy energy welcome friend like want pay spam straight accepted play chance sure "
         "pretty well kind hope hoping free cuts strike low drop ban cancel matter "
         "true god yes no please help dear save saving savings share shares care"
-    ).split()
-}
+    ).split(),
+    0.0,
+)
 # Phrases whose words VADER would misread ("by mistake", "fraud team", "damage cover").
 NEUTRAL_PHRASES: dict[str, float] = {
     "by mistake": 0.0,

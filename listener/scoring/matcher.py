@@ -39,9 +39,9 @@ _DURATION_UNITS = frozenset(
     "h hr hrs hour hours m min mins minute minutes d day days wk wks week weeks mo months".split()
 )
 _CLASS_OF_WORD: dict[str, str] = {
-    **{w: "<num>" for w in _NUMBER_WORDS},
-    **{w: "<day>" for w in _DAY_WORDS},
-    **{w: "<ord>" for w in _ORDINALS},
+    **dict.fromkeys(_NUMBER_WORDS, "<num>"),
+    **dict.fromkeys(_DAY_WORDS, "<day>"),
+    **dict.fromkeys(_ORDINALS, "<ord>"),
 }
 PLACEHOLDERS = frozenset({"<num>", "<dur>", "<day>", "<ord>", "<time>"})
 
@@ -102,7 +102,7 @@ class PhraseMatcher(Generic[T]):
     with one list-slice comparison (in C) instead of a Python loop over its tokens.
     """
 
-    __slots__ = ("_index", "_digit_index", "_by_next")
+    __slots__ = ("_by_next", "_digit_index", "_index")
 
     def __init__(self) -> None:
         self._index: dict[str, list[_Entry[T]]] = {}

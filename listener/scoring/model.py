@@ -72,7 +72,7 @@ class Decision:
 class LinearModel:
     """Weights per class over `FEATURES`; `decide(x)` for a sparse x [(index, value), ...]."""
 
-    __slots__ = ("labels", "bias", "weights", "lexical", "temperature", "_words", "_pairs", "_columns", "_b", "_margins")
+    __slots__ = ("_b", "_columns", "_margins", "_pairs", "_words", "bias", "labels", "lexical", "temperature", "weights")
 
     def __init__(
         self,

@@ -42,7 +42,7 @@ def brand_words(rules: RulesConfig) -> list[str]:
 class Scorer:
     """Scores mentions against one version of the rules."""
 
-    def __init__(self, rules: RulesConfig, model: LinearModel | None | Literal["default"] = "default") -> None:
+    def __init__(self, rules: RulesConfig, model: LinearModel | Literal["default"] | None = "default") -> None:
         """`model`: the sentiment decision layer (default: the trained `sentiment_model.json.gz`;
         None: the label is the sign of the care-adjusted compound, as before the model)."""
         self.rules = rules
@@ -139,7 +139,7 @@ class Scorer:
                     points["pile_on"] = contribution
         if pre.urgent:
             points["urgent_words"] = pre.urgent
-        total = int(round(min(100.0, max(0.0, sum(points.values()))))) if points else 0
+        total = round(min(100.0, max(0.0, sum(points.values())))) if points else 0
         return Score(
             pre.sentiment,
             list(categories),

@@ -219,7 +219,7 @@ def _comparative_scope(
         return False
     for j in range(max(0, i - 4), i - 1):
         w = low[j]
-        if w in _SCOPE_NEGATIONS or w.endswith("n't") or w.endswith("nt") and w[:-2] in _MODALS:
+        if w in _SCOPE_NEGATIONS or w.endswith("n't") or (w.endswith("nt") and w[:-2] in _MODALS):
             values[i] = abs(values[i]) * SUPERLATIVE_BOOST * (1.0 if base > 0 else -1.0)
             for k in range(max(0, i - 4), i):
                 span = spans.get(k)
@@ -254,7 +254,7 @@ class SentimentEngine:
     def __init__(
         self,
         lexicon: Mapping[str, float] | None = None,
-        model: LinearModel | None | Literal["default"] = "default",
+        model: LinearModel | Literal["default"] | None = "default",
         exclude: Collection[tuple[str, ...]] = (),
         keep_grams: bool = False,
         entities: Collection[str] = (),
@@ -376,8 +376,8 @@ class SentimentEngine:
             after = flags[i + 1] if i + 1 < n else 0
             if (
                 before & _ENTITY
-                or before & _TITLE and i > 1 and not flags[i - 2] & _ENDS_SENTENCE
-                or after & (_ENTITY | _TITLE) and not flags[i] & _ENDS_SENTENCE
+                or (before & _TITLE and i > 1 and not flags[i - 2] & _ENDS_SENTENCE)
+                or (after & (_ENTITY | _TITLE) and not flags[i] & _ENDS_SENTENCE)
                 or low[i - 1] in _BRAND_POSITION
             ):
                 named.append(i)

@@ -58,8 +58,9 @@ from pathlib import Path
 from typing import Any
 
 from listener.scoring.features import FEATURES
-from listener.scoring.model import LABELS, MODEL_FILE, MODEL_VERSION, LinearModel, gram_norm, sha256_file
+from listener.scoring.model import LABELS, MODEL_VERSION, LinearModel, gram_norm, sha256_file
 from listener.scoring.sentiment import SentimentEngine
+from listener.scoring.types import MODEL_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN = ROOT / "tests" / "data" / "labelled"
@@ -214,7 +215,7 @@ _PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 def _zero_model() -> LinearModel:
     """A model that only makes the engine compute features (its labels are not used)."""
     zeros = (0.0,) * len(FEATURES)
-    return LinearModel({c: zeros for c in LABELS}, {c: 0.0 for c in LABELS})
+    return LinearModel(dict.fromkeys(LABELS, zeros), dict.fromkeys(LABELS, 0.0))
 
 
 def featurise(engine: SentimentEngine, records: Sequence[Record]) -> list[Row]:
@@ -542,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts: dict[str, dict[str, int]] = {}
     for side, records in data.items():
         for name, _t, label, _r in records:
-            c = counts.setdefault(f"{side}:{name}", {k: 0 for k in LABELS})
+            c = counts.setdefault(f"{side}:{name}", dict.fromkeys(LABELS, 0))
             c[label] += 1
     training = {
         "data": "real-sentiment (see docs/model-card.md): TweetEval train (+val in the final fit); 70% train + 10% tune "

@@ -72,5 +72,5 @@ def combine(urgency: Urgency, strengths: dict[str, float]) -> tuple[int, dict[st
             contribution = round(getattr(weights, name) * min(1.0, strength), 2)
             if contribution:
                 points[name] = contribution
-    total = int(round(min(100.0, max(0.0, sum(points.values())))))
+    total = round(min(100.0, max(0.0, sum(points.values()))))
     return total, points

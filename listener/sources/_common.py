@@ -276,8 +276,7 @@ class Watermark:
     def advanced(self, read: Iterable[tuple[str, float]]) -> Watermark:
         """The watermark after reading `read` (id, ts) pairs."""
         seen = dict(self.seen)
-        for item_id, ts in read:
-            seen[item_id] = ts
+        seen.update(read)
         if not seen:
             return Watermark(self.ts, {}, self.lookback, self.cap)
         newest = max(max(seen.values()), self.ts or float("-inf"))

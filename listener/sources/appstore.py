@@ -35,7 +35,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from listener.sources import _http
 from listener.sources._common import (
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     Sweep,
@@ -50,7 +49,7 @@ from listener.sources._common import (
     sole_brand,
     validate_options,
 )
-from listener.types import Author, Batch, Mention, Quarantined
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined
 
 FEED_URL = "https://itunes.apple.com/{country}/rss/customerreviews/page={page}/id={app_id}/sortby=mostrecent/json"
 PAGE_SIZE = 50

@@ -72,7 +72,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from listener.sources import _http
 from listener.sources._common import (
     BrandMatcher,
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     TransientError,
@@ -88,7 +87,8 @@ from listener.sources._common import (
     validate_options,
 )
 from listener.sources.rss import html_to_text
-from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined, RateLimit
+from platforms.http import DEFAULT_RATE_LIMIT_WAIT
 from socialear.errors import BadCredentials, NotConfigured, RateLimited
 
 ENV = ("DISCOURSE_API_KEY", "DISCOURSE_API_USERNAME")
@@ -221,7 +221,7 @@ class DiscourseSource(PlatformSource):
         except RateLimited as exc:
             if not run.requests_ok:
                 raise  # nothing read: the collector waits for the reset
-            wait = max(exc.retry_after or _http.DEFAULT_RATE_LIMIT_WAIT, 1.0)
+            wait = max(exc.retry_after or DEFAULT_RATE_LIMIT_WAIT, 1.0)
             state["not_before"] = now.timestamp() + wait
             rate_limit = RateLimit(remaining=0, reset_at=now + timedelta(seconds=wait))
             bump(stats, "partial/rate_limited")
@@ -534,7 +534,7 @@ class DiscourseSource(PlatformSource):
                     take(raw)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     run.quarantined.append(quarantine(self.name, raw, exc, item_id))
-            if complete or since is None and gap is None:
+            if complete or (since is None and gap is None):
                 complete = True  # caught up, or the first poll: start from here, no back-fill
                 break
             ended = len(items) < full_page if full_page is not None else not (more and more())
@@ -732,4 +732,4 @@ def _wait_seconds(response: httpx.Response) -> float:
         extras = response.json().get("extras") or {}
         return max(float(extras.get("wait_seconds")), 1.0)  # type: ignore[arg-type]  # None -> TypeError
     except (ValueError, TypeError, AttributeError):
-        return _http.DEFAULT_RATE_LIMIT_WAIT
+        return DEFAULT_RATE_LIMIT_WAIT

@@ -65,7 +65,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources import _http
 from listener.sources._common import (
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     TransientError,
@@ -81,7 +80,7 @@ from listener.sources._common import (
     sole_brand,
     validate_options,
 )
-from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined, RateLimit
 from platforms.facebook import ENV, GRAPH, SECRET_ENV, THROTTLE_CODES, appsecret_proof, usage_from_headers
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
 
@@ -495,7 +494,7 @@ class FacebookSource(PlatformSource):
                 )
             if comments and code == 100 and subcode == 33:
                 return _PostGone(message)
-            if code in (1, 2) or error.get("is_transient") and response.status_code < 500:
+            if code in (1, 2) or (error.get("is_transient") and response.status_code < 500):
                 return TransientError(f"Facebook transient error (code {code}): {message}", "server_error")
             if response.status_code in (401, 403):
                 return BadCredentials(f"FACEBOOK_PAGE_ACCESS_TOKEN was refused ({response.status_code}): {message}")

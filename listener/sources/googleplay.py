@@ -41,7 +41,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import (
-    BrandSpec,
     PlatformSource,
     Sweep,
     TransientError,
@@ -56,7 +55,7 @@ from listener.sources._common import (
     sole_brand,
     validate_options,
 )
-from listener.types import Author, Batch, Mention, Quarantined
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined
 from socialear.errors import BadCredentials, PermanentError, RateLimited
 
 DEFAULT_RATE_LIMIT_WAIT = 300.0

@@ -45,7 +45,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import praw
 import prawcore
@@ -54,7 +54,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import (
     BrandMatcher,
-    BrandSpec,
     PlatformSource,
     Sweep,
     TransientError,
@@ -69,8 +68,9 @@ from listener.sources._common import (
     utcnow,
     validate_options,
 )
-from listener.sources._http import reset_at_from, retry_after_from
-from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from listener.sources._http import retry_after_from
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined, RateLimit
+from platforms.http import reset_at_from
 from platforms.reddit import READ_ENV as ENV
 from platforms.reddit import UA_ACCOUNT, no_prawcore_retries, praw_fields, read_client
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
@@ -262,19 +262,21 @@ class RedditSource(PlatformSource):
         query = " OR ".join(_reddit_term(t) for t in self.matcher.terms())
 
         def listing(params: dict[str, Any]) -> Iterable[Any]:
-            return self.reddit.subreddit(sub).search(
+            # `reddit` is praw.Reddit or a test double, held as Any: a praw ListingGenerator
+            return cast(Iterable[Any], self.reddit.subreddit(sub).search(
                 query,
                 sort="new",
                 time_filter=self.options.time_filter,
                 limit=self.options.limit,
                 params=params,
-            )
+            ))
 
         return listing
 
     def _comments(self, sub: str) -> Callable[[dict[str, Any]], Iterable[Any]]:
         def listing(params: dict[str, Any]) -> Iterable[Any]:
-            return self.reddit.subreddit(sub).comments(limit=self.options.limit, params=params)
+            # as in _search: a praw ListingGenerator
+            return cast(Iterable[Any], self.reddit.subreddit(sub).comments(limit=self.options.limit, params=params))
 
         return listing
 

@@ -42,7 +42,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from listener.sources import _http
 from listener.sources._common import (
     BrandMatcher,
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     TransientError,
@@ -54,7 +53,7 @@ from listener.sources._common import (
     quarantine,
     validate_options,
 )
-from listener.types import Author, Batch, Mention, Quarantined
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined
 from socialear.errors import NotConfigured
 
 USER_AGENT = "socialear/0.1 (feed reader; +https://github.com/socialear)"

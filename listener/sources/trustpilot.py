@@ -31,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources import _http
 from listener.sources._common import (
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     Sweep,
@@ -47,7 +46,7 @@ from listener.sources._common import (
     sole_brand,
     validate_options,
 )
-from listener.types import Author, Batch, Mention, RateLimit
+from listener.types import Author, Batch, BrandSpec, Mention, RateLimit
 
 API = "https://api.trustpilot.com/v1/business-units/{unit}/reviews"
 

@@ -59,7 +59,6 @@ import tweepy
 from pydantic import BaseModel, ConfigDict, Field
 
 from listener.sources._common import (
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     TransientError,
@@ -73,7 +72,7 @@ from listener.sources._common import (
     validate_options,
 )
 from listener.sources._http import rate_limit_from_headers
-from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined, RateLimit
 from platforms.x import WINDOW_S, install_timeout, problem_detail, read_client, reset_wait
 from socialear.errors import (
     BadCredentials,
@@ -116,6 +115,7 @@ def map_tweepy_error(exc: Exception, clock: Callable[[], datetime], what: str) -
         rl = rate_limit_from_headers(exc.response.headers, now)
         wait = reset_wait(exc.response.headers, now)
         err = RateLimited(f"X rate limit reached on {what}; resets in {wait:.0f}s", retry_after=wait)
+        # read back with getattr in fetch (the batch's rate limit): socialear.errors knows no listener types
         err.rate_limit = rl or RateLimit(remaining=0)  # type: ignore[attr-defined]
         return err
     if isinstance(exc, tweepy.TwitterServerError):
@@ -463,7 +463,7 @@ class XSource(PlatformSource):
             (int(v) for v in (pending, newest, since_id) if v is not None),
             default=None,
         )
-        if complete or since_id is None and not stream.get("until_id"):
+        if complete or (since_id is None and not stream.get("until_id")):
             # Caught up, or a first poll (start from the newest post, no back-fill).
             if top is not None:
                 stream["since_id"] = str(top)

@@ -75,7 +75,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from listener.sources import _http
 from listener.sources._common import (
     BrandMatcher,
-    BrandSpec,
     PlatformSource,
     RetryPolicy,
     Sweep,
@@ -91,7 +90,7 @@ from listener.sources._common import (
     sole_brand,
     validate_options,
 )
-from listener.types import Author, Batch, Mention, Quarantined, RateLimit
+from listener.types import Author, Batch, BrandSpec, Mention, Quarantined, RateLimit
 from socialear.errors import BadCredentials, NotConfigured, PermanentError, RateLimited
 
 API = "https://www.googleapis.com/youtube/v3"
@@ -552,7 +551,7 @@ class YouTubeSource(PlatformSource):
             if reasons & QUOTA_REASONS:
                 reset = next_pacific_midnight(now)
                 quota["used"] = max(int(quota.get("used") or 0), self.options.max_units_per_day)
-                reason = sorted(reasons & QUOTA_REASONS)[0]
+                reason = min(reasons & QUOTA_REASONS)
                 return RateLimited(
                     f"YouTube {reason} ({status}): {message}; resets at midnight Pacific",
                     retry_after=max((reset - now).total_seconds(), 1.0),

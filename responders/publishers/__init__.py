@@ -157,11 +157,11 @@ __all__ = [
     "PUBLISHERS",
     "PlatformPublisher",
     "PublisherClass",
-    "can_publish",
-    "supported",
     "ReplyJob",
     "build_publisher",
+    "can_publish",
     "comparable",
     "missing_credentials",
     "same_reply",
+    "supported",
 ]

@@ -83,7 +83,7 @@ class RedditReplyPublisher:
         parent = self.reddit.comment(id=thing_id) if kind == "t1" else self.reddit.submission(id=thing_id)
         try:
             reply = parent.reply(job.text)
-        except Exception as exc:  # noqa: BLE001 - mapped (module docstring)
+        except Exception as exc:  # mapped (module docstring)
             raise self._error(exc, job, "posting the reply") from exc
         if reply is None:  # created, but we cannot see it (quarantined subreddit): look it up
             self._ambiguous.add(job.key)
@@ -104,7 +104,7 @@ class RedditReplyPublisher:
                 data = praw_fields(comment)
                 if data.get("parent_id") == job.in_reply_to and same_reply(job.text, str(data.get("body") or "")):
                     return self._result(data, created=False)
-        except Exception as exc:  # noqa: BLE001 - mapped
+        except Exception as exc:  # mapped
             raise self._error(exc, None, "reading our comment history") from exc
         return None
 

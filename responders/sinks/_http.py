@@ -40,8 +40,9 @@ def default_error_text(response: httpx.Response) -> str:
         return response.text[:300].strip()
     if isinstance(data, dict):
         for key in ("description", "message", "error", "detail"):
-            if isinstance(data.get(key), str):
-                return data[key]
+            message = data.get(key)
+            if isinstance(message, str):
+                return message
     return json.dumps(data)[:300]
 
 

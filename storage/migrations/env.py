@@ -8,6 +8,8 @@ Without one (offline `--sql` rendering, or a hand-made Config) the URL comes fro
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
 from storage.migrate import object_filter, target_metadata
@@ -16,13 +18,13 @@ config = context.config
 metadata = target_metadata()
 
 
-def _configure(dialect_name: str, **kw: object) -> None:
+def _configure(dialect_name: str, **kw: Any) -> None:
     context.configure(
         target_metadata=metadata,
         include_object=object_filter(dialect_name),
         render_as_batch=True,  # SQLite cannot ALTER most things: rebuild the table instead
         compare_type=True,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

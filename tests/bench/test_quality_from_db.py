@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
-def load_quality():  # noqa: ANN201 - the bench script as a module
+def load_quality():  # the bench script as a module
     spec = importlib.util.spec_from_file_location("quality", ROOT / "bench" / "quality.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

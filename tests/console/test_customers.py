@@ -3,7 +3,6 @@ links), routing and SLAs by segment through the real pipeline (a platinum custom
 post jumps the queue), the customer id in the escalation payload, the author card, and
 erasure on request."""
 
-# ruff: noqa: E501
 from __future__ import annotations
 
 import json

@@ -63,7 +63,7 @@ def test_the_reply_button_says_what_will_happen(db: Engine, rules):
     rules.sources[0].publish_replies = True  # x-main may post (credentials below)
     from responders.publishers import PUBLISHERS
 
-    pub = ReplyPublisher(db, lambda: rules, env={var: "set" for var in PUBLISHERS["x"].needs})
+    pub = ReplyPublisher(db, lambda: rules, env=dict.fromkeys(PUBLISHERS["x"].needs, "set"))
     c = Client(create_app(db, lambda: rules, publisher=pub))
     assert c.login("alice").status_code == 303
     on_x = add_escalation(db, source="x-main", platform="x")

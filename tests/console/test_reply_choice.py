@@ -1,7 +1,6 @@
 """Several reply templates per route, chosen by category and language with a fallback,
 through the real pipeline; the agent sees every option with its variables filled in."""
 
-# ruff: noqa: E501
 from __future__ import annotations
 
 from datetime import UTC, datetime

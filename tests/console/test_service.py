@@ -80,7 +80,7 @@ def test_run_delivers_sample_escalations_and_stops_cleanly_on_sigint(tmp_path: P
         ot, et = t.OutboxItem.__table__, t.Escalation.__table__
         states = dict(conn.execute(sa.select(ot.c.state, sa.func.count()).group_by(ot.c.state)).all())
         escalations = conn.execute(sa.select(sa.func.count()).select_from(et)).scalar_one()
-        keys = [r for r in conn.execute(sa.select(et.c.idempotency_key)).scalars()]
+        keys = list(conn.execute(sa.select(et.c.idempotency_key)).scalars())
     engine.dispose()
     states = {getattr(k, "value", k): v for k, v in states.items()}
     # nothing lost: every escalation has its outbox row, sent ones are in the file exactly once,

@@ -1,6 +1,5 @@
 """POST /hooks/zendesk and /hooks/freshdesk: verified with recorded real-shaped bodies,
 refused (401) when not, and the escalation marked resolved or reopened."""
-# ruff: noqa: E501
 
 from __future__ import annotations
 
@@ -151,7 +150,7 @@ def test_freshdesk_token_in_header_or_url(engine: Engine) -> None:
     assert response.json() == {"ok": True, "escalation_id": reopened, "change": "reopened"}
 
 
-@pytest.mark.parametrize("headers,query", [({}, ""), ({"X-Socialear-Token": "wrong"}, ""), ({}, "?token=wrong")])
+@pytest.mark.parametrize(("headers", "query"), [({}, ""), ({"X-Socialear-Token": "wrong"}, ""), ({}, "?token=wrong")])
 def test_freshdesk_without_the_token_is_refused(engine: Engine, headers: dict[str, str], query: str) -> None:
     esc = seed(engine, 1, sink="fd", ticket="4242")
     body = body_of("freshdesk/webhooks/automation_resolved.json", ticket_id="4242")

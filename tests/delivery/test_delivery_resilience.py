@@ -6,7 +6,6 @@ every escalation arrives exactly once (Idempotency-Key), no request comes back b
 Retry-After ran out, the outage costs a handful of requests rather than one per row per
 round, and the backlog drains most urgent first.
 """
-# ruff: noqa: E501
 
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ SECRET = "whsec-outage"
 ENV = {"SOCIALEAR_WEBHOOK_SECRET": SECRET}
 
 
-def load_receiver():  # noqa: ANN201 - the bench helper as a module
+def load_receiver():  # the bench helper as a module
     spec = importlib.util.spec_from_file_location("bench_receiver", ROOT / "bench" / "receiver.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -221,7 +220,7 @@ def test_the_heartbeat_keeps_a_slow_delivery_claimed(engine: Engine) -> None:
     original = sink.deliver
     stolen: list[int] = []
 
-    def slow_deliver(payload, attempt=1):  # noqa: ANN001, ANN202
+    def slow_deliver(payload, attempt=1):
         time.sleep(2.0)  # longer than the lease; the heartbeat renews it every 0.5 s
         with session_scope(engine) as session:
             stolen.extend(claim_outbox(session, "other", 10))
@@ -289,7 +288,7 @@ def test_the_outbox_process_delivers_handed_rows_and_stops_when_asked(tmp_path: 
     from socialear.config import load_rules
 
     rules = load_rules(rules_path)
-    proc = OutboxProcess(url, rules_path, "replica-p", env={k: v for k, v in __import__("os").environ.items()}, idle_s=0.1)
+    proc = OutboxProcess(url, rules_path, "replica-p", env=dict(__import__("os").environ), idle_s=0.1)
     proc.start()
     try:
         assert proc.wait_ready(120)
@@ -372,7 +371,7 @@ def test_rows_another_process_committed_are_delivered_promptly_notify_wakes_post
     assert set(receiver.arrived) == set(keys) and took < 5, took
 
 
-def _hold_sqlite_write_lock(engine: Engine):  # noqa: ANN202 - sqlite3.Connection
+def _hold_sqlite_write_lock(engine: Engine):  # sqlite3.Connection
     """What the pipeline does for most of every batch: hold SQLite's one write lock."""
     import sqlite3
 
@@ -444,7 +443,7 @@ def test_handed_rows_are_delivered_while_the_pipeline_holds_the_write_lock(sqlit
     assert states(sqlite_engine) == {"sent": 6}  # recorded once the lock was free, before the stop returned
 
 
-def test_warm_up_builds_the_sinks_before_the_first_escalation(engine: Engine, monkeypatch) -> None:  # noqa: ANN001
+def test_warm_up_builds_the_sinks_before_the_first_escalation(engine: Engine, monkeypatch) -> None:
     """`warm_up` (the delivery process runs it before it reports ready) pays for building
     the sinks' HTTP clients up front, so the first round after a start does not."""
     import responders.outbox as outbox_module

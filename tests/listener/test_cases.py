@@ -3,7 +3,6 @@ author's follow-ups join their case (one queue item, urgency raised when warrant
 recently resolved case re-opens, and the contact centre gets ONE ticket per case with the
 follow-ups as comments, through a sink outage and a restart."""
 
-# ruff: noqa: E501
 from __future__ import annotations
 
 import json

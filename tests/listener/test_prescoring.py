@@ -78,7 +78,7 @@ def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         for name in TABLES:
             table = sa.Table(name, sa.MetaData(), autoload_with=conn)
-            order = [c for c in table.primary_key.columns] or list(table.columns)
+            order = list(table.primary_key.columns) or list(table.columns)
             out[name] = [tuple(r) for r in conn.execute(sa.select(table).order_by(*order))]
     return out
 

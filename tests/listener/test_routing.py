@@ -49,21 +49,21 @@ def rules() -> RulesConfig:
 
 
 def facts(**kw: object) -> RoutingFacts:
-    base = dict(
-        brand="Nimbus",
-        competitor=False,
-        source="s",
-        platform="x",
-        sentiment="neutral",
-        compound=0.0,
-        urgency=10,
-        categories=[],
-        followers=10,
-        verified=False,
-        language="en",
-        text="hello",
-        question=False,
-    )
+    base = {
+        "brand": "Nimbus",
+        "competitor": False,
+        "source": "s",
+        "platform": "x",
+        "sentiment": "neutral",
+        "compound": 0.0,
+        "urgency": 10,
+        "categories": [],
+        "followers": 10,
+        "verified": False,
+        "language": "en",
+        "text": "hello",
+        "question": False,
+    }
     base.update(kw)
     return RoutingFacts(**base)  # type: ignore[arg-type]
 
@@ -143,7 +143,7 @@ def test_negative_probability_routes_only_confident_negatives() -> None:
     sure = route(facts(sentiment="negative", negative_probability=0.82), rules, explain=True)
     assert sure.route == "sure-negative" and sure.escalate
     step = sure.trace[0]["conditions"]
-    assert {"condition": "negative_probability", "ok": True} == {k: step[1][k] for k in ("condition", "ok")}
+    assert {k: step[1][k] for k in ("condition", "ok")} == {"condition": "negative_probability", "ok": True}
     unsure = route(facts(sentiment="negative", negative_probability=0.55), rules, explain=True)
     assert unsure.route is None
     # no probabilities (rules-only scoring, an unscored language): the condition never matches

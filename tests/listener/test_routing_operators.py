@@ -30,7 +30,7 @@ def test_every_condition_declares_an_operator_over_a_routing_fact() -> None:
 
 def test_the_readme_lists_the_declared_conditions() -> None:
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- when-conditions:[^>]*-->\n(.*?)\n  <!-- /when-conditions -->", readme, re.S)
+    block = re.search(r"<!-- when-conditions:[^>]*-->\n(.*?)\n  <!-- /when-conditions -->", readme, re.DOTALL)
     assert block is not None, "README.md lost its generated `when` block"
     assert block.group(1) == when_help(), "README.md's `when` list is stale: paste socialear.config.when_help()"
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MONDAY = 493_776  # epoch hour of 2026-05-04 00:00 UTC, a Monday
 
 
-def _bench():  # noqa: ANN202 - bench/spikes.py as a module
+def _bench():  # bench/spikes.py as a module
     spec = importlib.util.spec_from_file_location("bench_spikes", ROOT / "bench" / "spikes.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

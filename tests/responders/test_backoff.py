@@ -29,7 +29,7 @@ def test_retry_after_is_a_floor():
 
 
 def test_attempt_is_one_based():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1-based"):
         next_delay(0)
 
 

@@ -34,7 +34,7 @@ class Inbox:
         inbox = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if inbox.status == 200:
                     inbox.messages.append(json.loads(body))
@@ -254,7 +254,7 @@ def test_two_replicas_send_a_slot_once(engine, db_url, inbox) -> None:
 
 def test_empty_period_is_a_clear_failure(engine, inbox) -> None:
     rules = make_rules(inbox.url)
-    with pytest.raises(DigestError, match="nothing to report|no mentions"):
+    with pytest.raises(DigestError, match=r"nothing to report|no mentions"):
         runner(engine, rules, [MONDAY_8]).send_now("weekly")
     assert digest_health(engine, rules)[0]["status"] == "failing"
 

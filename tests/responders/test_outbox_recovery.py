@@ -5,7 +5,6 @@
 * a Zendesk API that creates the ticket and then times out: the worker's retry finds the
   ticket by external_id instead of creating a second one.
 """
-# ruff: noqa: E501
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Reply publishing: refused before sending when it may not go out; otherwise recorded and
 queued in one transaction, then posted once by the real outbox worker against recorded
 X API v2 / Reddit payloads (tweepy and praw talking to `responses`)."""
-# ruff: noqa: E501
 
 from __future__ import annotations
 

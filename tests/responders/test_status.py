@@ -1,6 +1,5 @@
 """Ticket status back from the contact centre: apply_status rules, and the polling fallback
 against recorded Zendesk "show many" / Freshdesk "list tickets" answers (respx)."""
-# ruff: noqa: E501
 
 from __future__ import annotations
 
@@ -95,11 +94,11 @@ def test_a_dismissed_escalation_stays_dismissed_and_pending_is_not_final(engine:
     assert audits(engine, pending) == [("zendesk:webhook", "escalation.external_status")]
 
 
-def zendesk_sink(client: httpx.Client):  # noqa: ANN201
+def zendesk_sink(client: httpx.Client):
     return build_sink("zd", "zendesk", {"subdomain": "nimbus"}, env=ENV, client=client)
 
 
-def freshdesk_sink(client: httpx.Client):  # noqa: ANN201
+def freshdesk_sink(client: httpx.Client):
     return build_sink("fd", "freshdesk", {"domain": "nimbus"}, env=ENV, client=client)
 
 

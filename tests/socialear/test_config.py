@@ -129,7 +129,7 @@ def test_yaml_syntax_error_has_position() -> None:
 def test_durations() -> None:
     assert parse_duration("1h30m").total_seconds() == 5400
     assert parse_duration("7d").days == 7
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
     assert "not a duration" in "\n".join(errors_of(GOOD.replace("every: 10s", "every: soon")))
 

@@ -126,7 +126,7 @@ def test_rules_check_accepts_the_plugins_type_in_a_fresh_process(tmp_path, insta
 
 def test_a_plugin_that_breaks_the_contract_is_refused_with_its_name(install_plugin):
     install_plugin("acme_socialear", PLUGIN, "[socialear.sources]\nacme = acme_socialear:Misnamed\n")
-    with pytest.raises(RuntimeError, match="source 'acme' .*declares type 'not-its-entry-point'"):
+    with pytest.raises(RuntimeError, match=r"source 'acme' .*declares type 'not-its-entry-point'"):
         SOURCES.get("acme")
 
 

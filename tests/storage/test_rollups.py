@@ -106,7 +106,7 @@ def test_migration_0004_backfills_existing_mentions(db_url: str, tmp_path: Path)
         engine.dispose()
 
 
-def _when(text: str):  # noqa: ANN202
+def _when(text: str):
     from datetime import datetime
 
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -201,7 +201,7 @@ def test_care_backlog_is_read_from_its_partial_index(engine: Engine) -> None:
         assert {r[3] for r in rows} == {-1}  # no response: no bucket
         seen: list[tuple[str, object]] = []
 
-        def keep(_conn, _cursor, statement, parameters, *_args) -> None:  # noqa: ANN001
+        def keep(_conn, _cursor, statement, parameters, *_args) -> None:
             seen.append((statement, parameters))
 
         sa.event.listen(conn, "before_cursor_execute", keep)

@@ -102,7 +102,7 @@ def test_concurrent_workers_never_share_a_row(engine: Engine, factory) -> None:
                     return
                 with lock:
                     claimed.extend(ids)
-        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+        except BaseException as exc:  # noqa: BLE001 - surfaced below: a thread's failure must fail the test
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(6)]

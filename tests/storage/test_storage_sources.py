@@ -24,7 +24,7 @@ def test_cursor_starts_empty_and_advances(session: Session) -> None:
 
 
 def test_cursor_rolls_back_with_its_batch(engine: Engine, factory) -> None:
-    with pytest.raises(RuntimeError), session_scope(engine) as s:
+    with pytest.raises(RuntimeError), session_scope(engine) as s:  # noqa: PT012 - the rollback on the raise is the test
         factory.mention(s, source="x-main")
         repo.advance_cursor(s, "x-main", "2000")
         raise RuntimeError("crash before commit")

@@ -44,7 +44,7 @@ NEGATIVE_STORED = "sentiment_label = 'negative' AND deleted_at IS NULL"
 NEW_ROLLUPS = ("rollup_brand_hour", "rollup_day", "rollup_day_category")
 
 
-def _counts() -> list[sa.Column]:
+def _counts() -> list[sa.Column[int]]:
     return [
         sa.Column("mentions", sa.Integer(), nullable=False),
         sa.Column("engagement", sa.BigInteger(), nullable=False),

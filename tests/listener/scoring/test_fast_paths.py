@@ -234,9 +234,10 @@ def _reference_detect(gate: LanguageGate, text: str, tokens: Sequence[str]) -> s
         tokens = [t for t in tokens if t and t[0] != "@" and not t.startswith("http")]
     if not any(c.isalpha() for c in text):
         return None
-    if not (not text.isascii() and any(c.isalpha() for c in text if ord(c) > 127)):
-        if not any(token in _FOREIGN for token in tokens):
-            return "en"
+    if not (not text.isascii() and any(c.isalpha() for c in text if ord(c) > 127)) and not any(
+        token in _FOREIGN for token in tokens
+    ):
+        return "en"
     # the vote, counted the obvious way
     english = len({t for t in tokens if t in _ENGLISH})
     counts = sorted(((len({t for t in tokens if t in words}), code) for code, words in _FUNCTION_WORDS.items()), key=lambda c: -c[0])
@@ -303,7 +304,7 @@ def _reference_urgency(scorer: Scorer, mention: Mention, ctx: ScoringContext) ->
 
 def test_urgency_matches_strengths_and_combine(scorer: Scorer, mention: Callable[..., Mention]) -> None:
     rng = random.Random(3)
-    for text in TEXTS + ["@NimbusMobile no signal, outage again? charged twice, urgent"]:
+    for text in [*TEXTS, "@NimbusMobile no signal, outage again? charged twice, urgent"]:
         for _ in range(6):
             m = mention(
                 text,

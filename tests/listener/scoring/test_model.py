@@ -35,8 +35,8 @@ def test_weights_load_and_match_the_features() -> None:
 
 def test_weights_for_other_features_are_refused() -> None:
     zeros = (0.0,) * (len(FEATURES) - 1)
-    with pytest.raises(ValueError):
-        LinearModel({c: zeros for c in LABELS}, {c: 0.0 for c in LABELS}, FEATURES[:-1])
+    with pytest.raises(ValueError, match="trained for other features"):
+        LinearModel(dict.fromkeys(LABELS, zeros), dict.fromkeys(LABELS, 0.0), FEATURES[:-1])
 
 
 def test_features_are_deterministic_and_sparse(scorer: Scorer) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -84,7 +84,7 @@ class XHarness(Harness):
             elif scenario == "empty":
                 mock.get(get, json=fixture_json("x", "search_empty"))
             elif scenario == "rate_limited":
-                reset = str(int(datetime.now().timestamp()) + 900)
+                reset = str(int(datetime.now(UTC).timestamp()) + 900)
                 mock.get(
                     get,
                     json=fixture_json("x", "error_429"),

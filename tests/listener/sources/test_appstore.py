@@ -181,7 +181,7 @@ def test_entry_without_updated_does_not_move_the_watermark_to_now(fast_retry):
     undated = json.loads(json.dumps(dated[0]))
     undated["id"]["label"] = "99999999999"
     del undated["updated"]
-    feed["feed"]["entry"] = [undated] + dated
+    feed["feed"]["entry"] = [undated, *dated]
     respx.get(url(1)).mock(return_value=httpx.Response(200, json=feed))
     first = make_source(fast_retry).fetch(None)
     assert [q.external_id for q in first.quarantined] == ["99999999999"]
@@ -194,7 +194,7 @@ def test_entry_without_updated_does_not_move_the_watermark_to_now(fast_retry):
     later = json.loads(json.dumps(dated[0]))
     later["id"]["label"] = "88888888888"
     later["updated"]["label"] = datetime.fromtimestamp(newest + 60, UTC).isoformat()
-    feed["feed"]["entry"] = [later, undated] + dated
+    feed["feed"]["entry"] = [later, undated, *dated]
     respx.get(url(1)).mock(return_value=httpx.Response(200, json=feed))
     second = make_source(fast_retry).fetch(first.next_cursor)
     assert [m.external_id for m in second.mentions] == ["88888888888"]

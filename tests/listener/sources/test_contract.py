@@ -144,17 +144,15 @@ def test_server_error_retried_then_retryable(kind, fast_retry, sleeps):
 @pytest.mark.parametrize("kind", PLATFORMS)
 def test_timeout_is_retryable(kind, fast_retry):
     harness = HARNESSES[kind]()
-    with harness.serve("timeout"):
-        with pytest.raises(RetryableError, match="timed out"):
-            harness.build(fast_retry).fetch(None)
+    with harness.serve("timeout"), pytest.raises(RetryableError, match="timed out"):
+        harness.build(fast_retry).fetch(None)
 
 
 @pytest.mark.parametrize("kind", PLATFORMS)
 def test_bad_credentials(kind, fast_retry, sleeps):
     harness = HARNESSES[kind]()
-    with harness.serve("bad_credentials"):
-        with pytest.raises(BadCredentials) as info:
-            harness.build(fast_retry).fetch(None)
+    with harness.serve("bad_credentials"), pytest.raises(BadCredentials) as info:
+        harness.build(fast_retry).fetch(None)
     assert sleeps == []
     message = str(info.value)
     if SOURCES[kind].needs:

@@ -69,14 +69,13 @@ def updated_times(stamp: str = "2024-11-13T16:59:00+0000"):
 
 
 def serve(feed=None, own=None, visitor=None, tagged=None, updated=None):
-    routes = {
+    return {
         "ids": respx.get(url__regex=rf"^{GRAPH}/\?ids=").mock(side_effect=updated or updated_times()),
         "feed": respx.get(f"{GRAPH}/{PAGE}/feed").mock(side_effect=feed or [ok("feed_page1")]),
         "own": respx.get(f"{GRAPH}/{OWN}/comments").mock(side_effect=own or [ok("comments_own_post")]),
         "visitor": respx.get(f"{GRAPH}/{VISITOR}/comments").mock(side_effect=visitor or [ok("comments_visitor_post")]),
         "tagged": respx.get(f"{GRAPH}/{PAGE}/tagged").mock(side_effect=tagged or [ok("tagged")]),
     }
-    return routes
 
 
 def by_id(batch):

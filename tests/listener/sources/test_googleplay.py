@@ -61,7 +61,7 @@ def test_malformed_items(fast_retry):
 
 
 def test_unknown_app_is_permanent(fast_retry):
-    with pytest.raises(PermanentError, match="no app 'com.nimbus.myaccount'"):
+    with pytest.raises(PermanentError, match=r"no app 'com\.nimbus\.myaccount'"):
         make_source(fast_retry, FakeReviews(error=NotFoundError("App not found(404)."))).fetch(None)
 
 

@@ -77,7 +77,8 @@ def test_three_polls_with_a_capped_poll_miss_nothing(fast_retry):
     responses.reset()
     token(responses)
     newer = fixture_json("reddit", "search_newer")
-    newer["data"]["children"] = newer["data"]["children"][:1] + [
+    newer["data"]["children"] = [
+        *newer["data"]["children"][:1],
         {
             "kind": "t3",
             "data": dict(
@@ -121,8 +122,8 @@ def test_three_polls_with_a_capped_poll_miss_nothing(fast_retry):
                         title="Nimbus engineers on strike?",
                     ),
                 },
-            ]
-            + fixture_json("reddit", "search_page1")["data"]["children"][:1],
+                *fixture_json("reddit", "search_page1")["data"]["children"][:1],
+            ],
         },
     }
     responses.get(

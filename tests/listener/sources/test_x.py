@@ -1,5 +1,4 @@
 """XSource against recorded X API v2 payloads served to tweepy by `responses`."""
-# ruff: noqa: E501
 
 from __future__ import annotations
 

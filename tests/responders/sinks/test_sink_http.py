@@ -70,7 +70,6 @@ def test_network_failures_are_retryable(exc):
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc
 
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        with pytest.raises(RetryableError) as info:
-            send(client, "POST", "https://api.example/x", label="x", credential="X", timeout=3)
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client, pytest.raises(RetryableError) as info:
+        send(client, "POST", "https://api.example/x", label="x", credential="X", timeout=3)
     assert not isinstance(info.value, RateLimited)

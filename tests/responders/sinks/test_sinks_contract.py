@@ -68,7 +68,7 @@ def test_unknown_option_is_refused(kind, tmp_path):
         build_sink("s1", kind, {**options, "no_such_option": 1}, env=env)
 
 
-@pytest.mark.parametrize("kind", sorted(k for k in SINKS if k not in ("alert",)))
+@pytest.mark.parametrize("kind", sorted(k for k in SINKS if k != "alert"))
 def test_delivery_is_idempotent_by_key(kind, tmp_path, make_payload):
     """Each sink, called twice with one key, creates one item (HTTP sinks behind a fake)."""
     options, env = options_for(kind, tmp_path)
@@ -92,5 +92,5 @@ def test_delivery_is_idempotent_by_key(kind, tmp_path, make_payload):
 def test_unknown_type_is_not_configured_like_an_unknown_source_type():
     """One error for an unknown type, sources and sinks alike: NotConfigured, which the
     outbox logs while the other sinks carry on (it catches NotConfigured, not UserError)."""
-    with pytest.raises(NotConfigured, match="sink 's1': unknown type 'zendesk2'.*known: alert, freshdesk"):
+    with pytest.raises(NotConfigured, match=r"sink 's1': unknown type 'zendesk2'.*known: alert, freshdesk"):
         build_sink("s1", "zendesk2", {})
