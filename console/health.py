@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from console.timefmt import ago
 from listener.silence import describe, quiet_for
 from socialear.config import RulesConfig
 from storage import breakers
@@ -15,13 +16,8 @@ from storage.types import utcnow
 
 
 def _ago(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    secs = int((utcnow() - when).total_seconds())
-    future = secs < 0
-    secs = abs(secs)
-    text = f"{secs}s" if secs < 120 else f"{secs // 60}m" if secs < 7200 else f"{secs // 3600}h"
-    return f"in {text}" if future else f"{text} ago"
+    """`ago`, with None (no such moment) kept as None for the JSON and the tables."""
+    return None if when is None else ago(when)
 
 
 def partial_errors(stats: dict[str, Any] | None) -> int:

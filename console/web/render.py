@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from console.timefmt import ago
 from console.web.auth import Principal
 from console.web.icons import platform_icon, platform_name
 from responders.replies import PLATFORM_LIMITS, PLATFORM_NAMES
@@ -66,23 +67,6 @@ def sla_state(status: str, sla_due: datetime | None, created_at: datetime | None
 
 def fmt_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return as_utc(value).strftime(fmt) if value else "—"
-
-
-def ago(value: datetime | None) -> str:
-    if value is None:
-        return "never"
-    seconds = (utcnow() - as_utc(value)).total_seconds()
-    future = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 60:
-        text = f"{int(seconds)}s"
-    elif seconds < 3600:
-        text = f"{int(seconds // 60)}m"
-    elif seconds < 86_400:
-        text = f"{int(seconds // 3600)}h {int(seconds % 3600 // 60)}m"
-    else:
-        text = f"{int(seconds // 86_400)}d"
-    return f"in {text}" if future else f"{text} ago"
 
 
 def safe_url(value: str | None) -> str | None:
