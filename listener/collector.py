@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from listener.pipeline import BatchResult, CursorConflict, Pipeline
+from listener.replies import Responders
 from listener.sources import build_source
 from listener.sources._common import RetryPolicy
 from listener.types import Source
@@ -79,10 +80,11 @@ class Collector:
         env: Mapping[str, str] | None = None,
         clients: Mapping[str, Any] | None = None,
         lease_ttl_s: float = LEASE_TTL_S,
+        responders: Responders,
     ):
         self.engine = engine
         self._rules = rules
-        self.pipeline = Pipeline(engine, rules)
+        self.pipeline = Pipeline(engine, rules, responders=responders)
         self.instance_id = instance_id or process_instance_id()
         self.env = env if env is not None else os.environ
         self.clients = dict(clients or {})

@@ -35,12 +35,10 @@ from listener import cases
 from listener.analysis import Analyzer, Failed, PreparedBatch, Scored, failure, fresh_mentions
 
 __all__ = ["Analyzer", "BatchResult", "CursorConflict", "Pipeline", "Scored"]
+from listener.replies import Responders, suggested_reply
 from listener.routing import Decision
 from listener.scoring import ScoringContext
 from listener.types import Batch, Mention, Quarantined
-from responders.publish import enqueue_auto_reply
-from responders.replies import render_reply
-from responders.types import PRIORITY_RANK
 from socialear.config import RulesConfig, parse_duration
 from storage import customers, rollups
 from storage import models as t
@@ -179,9 +177,10 @@ class PileOnWindow:
 class Pipeline:
     """Stores batches. `rules` is a callable so a reloaded rules file takes effect next batch."""
 
-    def __init__(self, engine: Engine, rules: Callable[[], RulesConfig]):
+    def __init__(self, engine: Engine, rules: Callable[[], RulesConfig], *, responders: Responders):
         self.engine = engine
         self._rules = rules
+        self.responders = responders  # renders suggested replies, queues auto-replies (listener.replies)
         self._analyzer: Analyzer | None = None
         self._pile_on: PileOnWindow | None = None
         # `socialear run` attaches its outbox worker here: new outbox rows are written
@@ -425,13 +424,14 @@ class Pipeline:
                     "route": d.route,
                     "queue": d.queue,
                     "priority": priority,
-                    "priority_rank": PRIORITY_RANK[priority],
+                    "priority_rank": t.PRIORITY_RANK[priority],
                     "status": "open",
                     "sla_due": now + rules.sla.due_after(
                         priority, (s.mention.extra or {}).get("customer_segment")),
                     "created_at": now,
                     "updated_at": now,
-                    "suggested_reply": s.reply if s.reply is not None else suggested_reply(rules, s),
+                    "suggested_reply": s.reply if s.reply is not None else suggested_reply(
+                        self.responders.render_reply, rules, s),
                     "tags": d.tags,
                     "alert": d.alert,
                     "decision": {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact},
@@ -501,9 +501,9 @@ class Pipeline:
             ],
         )
         # Public replies only where a route explicitly says `publish: true` (never by default).
-        for esc_id, s in zip(esc_ids, todo, strict=True):
-            if s.decision.publish:
-                enqueue_auto_reply(conn, rules, esc_id)
+        publish = [esc_id for esc_id, s in zip(esc_ids, todo, strict=True) if s.decision.publish]
+        if publish:
+            self.responders.queue_auto_replies(conn, rules, publish)
         return len(esc_ids)
 
     @staticmethod
@@ -576,46 +576,6 @@ def scoring_json(score: Any, decision: Decision) -> dict[str, Any]:
     data["matched_routes"] = decision.matched
     data["ignored"] = decision.ignored
     return data
-
-
-def suggested_reply(rules: RulesConfig, s: Scored) -> str:
-    """Render the route's template in the mention's language (falling back to English)."""
-    variables = reply_variables(rules, s.brand, s.mention.platform,
-                                s.mention.author.name or s.mention.author.handle,
-                                s.mention.author.handle, list(s.score.categories),
-                                s.decision.queue)
-    return render_named(rules, s.decision.reply_template, s.score.language, variables,
-                        s.mention.platform)
-
-
-def reply_variables(rules: RulesConfig, brand_name: str | None, platform: str, author: str,
-                    handle: str, categories: list[str], queue: str | None) -> dict[str, str]:
-    """The variables a reply template may use (responders.replies.ALLOWED_VARIABLES); the
-    pipeline and the console's template picker fill them the same way."""
-    brand = rules.brand(brand_name) if brand_name else None
-    brand_handle = ""
-    if brand is not None:
-        found = brand.handles.get(platform) or next(iter(brand.handles.values()), "")
-        brand_handle = f"@{found}" if found else ""
-    return {
-        "author": author,
-        "handle": f"@{handle}",
-        "brand": brand_name or "",
-        "brand_handle": brand_handle,
-        "ticket_link": rules.console_url or "",
-        "category": categories[0] if categories else "",
-        "queue": queue or "",
-    }
-
-
-def render_named(rules: RulesConfig, name: str | None, language: str | None,
-                 variables: dict[str, str], platform: str) -> str:
-    """Template `name` in `language`, else English, else its first language; "" if none."""
-    if not name or name not in rules.replies:
-        return ""
-    by_lang = rules.replies[name]
-    template = by_lang.get(language or "en") or by_lang.get("en") or next(iter(by_lang.values()))
-    return render_reply(template, variables, platform)
 
 
 def _escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tuple[str, str], list[int]]:
