@@ -28,9 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-
 from listener import cases
 from listener.analysis import Analyzer, Failed, PreparedBatch, Scored, failure, fresh_mentions
 
@@ -40,21 +37,15 @@ from listener.routing import Decision
 from listener.scoring import ScoringContext
 from listener.types import Batch, Mention, Quarantined
 from socialear.config import RulesConfig, parse_duration
-from storage import customers, rollups
+from storage import customers, ingest, rollups
 from storage import models as t
-from storage.bulk import allocate_ids, execute_many, insert_rows
-from storage.dialect import pairs_in, table
-from storage.outbox import notify_new_rows
+from storage.audit import Event, audit_many
+from storage.engine import Connection, Engine
+from storage.ingest import CursorConflict
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = ("open", "claimed")
-_AT = table(t.Author)
-_AUTHOR_SEEN = (  # a stored author seen again (a module constant: storage.bulk caches its plan)
-    _AT.update().where(_AT.c.id == sa.bindparam("aid"))
-    .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls"))
-)
 
 
 class OutboxHandoff(Protocol):
@@ -67,10 +58,6 @@ class OutboxHandoff(Protocol):
     def lease_s(self) -> float: ...
 
     def accept(self, ids: list[int]) -> None: ...
-
-
-class CursorConflict(Exception):
-    """Another poller advanced this source's cursor since we read it; our batch is discarded."""
 
 
 @dataclass(slots=True)
@@ -133,14 +120,7 @@ class PileOnWindow:
         self.events.clear()
         self.threads.clear()
         self.categories.clear()
-        mt = table(t.Mention)
-        rows = conn.execute(
-            sa.select(mt.c.created_at, mt.c.brand, mt.c.categories, mt.c.conversation_id)
-            .where(mt.c.created_at >= since, mt.c.created_at <= until, mt.c.sentiment_label == "negative")
-            .order_by(mt.c.created_at)
-            .limit(50_000)
-        )
-        for created, brand, cats, conv in rows:
+        for created, brand, cats, conv in ingest.negative_mentions(conn, since, until):
             self._push(as_utc(created), brand, tuple(cats or ()), conv)
         self.seeded_at = time.monotonic()
         self.seeded_from = since
@@ -222,11 +202,12 @@ class Pipeline:
             fresh = self._drop_stored(conn, source, fresh, result)
             failed: list[Quarantined] = []  # mentions the analysis raised on: kept, not stored
             scored = self._analyse(conn, analyzer, fresh, only, result, failed, prepared)
-            author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
+            author_ids = ingest.upsert_authors(conn, {(s.mention.author.platform, s.mention.author.handle):
+                                                      s.mention.author for s in scored}, now)
             mention_ids, counted = self._insert_mentions(conn, scored, author_ids, now)  # ids of the escalated
             result.stored = len(scored)
             result.escalated = self._escalate(conn, rules, scored, mention_ids, author_ids, now, handed)
-            self._quarantine(conn, [*batch.quarantined, *failed])
+            self._quarantine(conn, [*batch.quarantined, *failed], utcnow())
             self._advance(conn, source, cursor_before, batch, result, now)
             # Last, in the same transaction: the rollup rows (brand x day/hour) are the rows every
             # replica's batch updates, so their row locks are taken just before the commit and held
@@ -242,15 +223,7 @@ class Pipeline:
     def _drop_stored(conn: Connection, source: str, mentions: list[Mention], result: BatchResult) -> list[Mention]:
         if not mentions:
             return mentions
-        mt = table(t.Mention)
-        ids = [m.external_id for m in mentions]
-        stored: set[str] = set()
-        for chunk in _chunks(ids, 500):
-            stored.update(
-                conn.execute(
-                    sa.select(mt.c.external_id).where(mt.c.source == source, mt.c.external_id.in_(chunk))
-                ).scalars()
-            )
+        stored = ingest.stored_external_ids(conn, source, [m.external_id for m in mentions])
         if stored:
             result.stats["dropped/duplicate"] += len(stored)
             result.already_stored += len(stored)
@@ -272,7 +245,7 @@ class Pipeline:
         window = self._window(analyzer.rules)
         created = [as_utc(m.created_at) for m in mentions]
         window.prepare(conn, min(created), max(created))
-        prior = _escalations_by_author(conn, mentions)  # key -> [open, total]
+        prior = ingest.escalation_counts(conn, {(m.author.platform, m.author.handle) for m in mentions})
         # the customer directory: routes may match the segment, SLAs depend on it
         customers.annotate(conn, mentions)
         out = []
@@ -310,42 +283,6 @@ class Pipeline:
         return out
 
     @staticmethod
-    def _upsert_authors(conn: Connection, mentions: list[Mention], now: datetime) -> dict[tuple[str, str], int]:
-        at = table(t.Author)
-        latest: dict[tuple[str, str], Mention] = {}
-        for m in mentions:
-            latest[(m.author.platform, m.author.handle)] = m
-        if not latest:
-            return {}
-        ids: dict[tuple[str, str], int] = {}
-        for cond in pairs_in(at.c.platform, at.c.handle, latest):
-            for row in conn.execute(sa.select(at.c.id, at.c.platform, at.c.handle).where(cond)):
-                ids[(row.platform, row.handle)] = row.id
-        if ids:
-            execute_many(conn, _AUTHOR_SEEN, [
-                {"aid": ids[k], "f": latest[k].author.followers, "v": latest[k].author.verified, "ls": now}
-                for k in ids
-            ])
-        new = [k for k in latest if k not in ids]
-        if new:
-            rows = [
-                {
-                    "platform": p,
-                    "handle": h,
-                    "name": latest[(p, h)].author.name,
-                    "external_id": latest[(p, h)].author.external_id,
-                    "followers": latest[(p, h)].author.followers,
-                    "verified": latest[(p, h)].author.verified,
-                    "first_seen": now,
-                    "last_seen": now,
-                }
-                for p, h in new
-            ]
-            for row in conn.execute(at.insert().returning(at.c.id, at.c.platform, at.c.handle), rows):
-                ids[(row.platform, row.handle)] = row.id
-        return ids
-
-    @staticmethod
     def _insert_mentions(
         conn: Connection, scored: list[Scored], author_ids: dict[tuple[str, str], int], now: datetime
     ) -> tuple[dict[str, int], list[rollups.RollupRow]]:
@@ -353,7 +290,6 @@ class Pipeline:
         rollups count (added by the caller at the end of the transaction)."""
         if not scored:
             return {}, []
-        mt = table(t.Mention)
         rows = []
         for s in scored:
             m, sc = s.mention, s.score
@@ -385,13 +321,9 @@ class Pipeline:
                     "route": s.decision.route,
                 }
             )
-        insert_rows(conn, mt, rows)  # plain executemany: RETURNING every id costs more than it gives
-        wanted = [s.mention.external_id for s in scored if s.decision.escalate]
-        ids: dict[str, int] = {}
-        source = scored[0].mention.source
-        for chunk in _chunks(wanted, 500):
-            q = sa.select(mt.c.external_id, mt.c.id).where(mt.c.source == source, mt.c.external_id.in_(chunk))
-            ids.update({external_id: mention_id for external_id, mention_id in conn.execute(q)})
+        ingest.insert_mentions(conn, rows)
+        ids = ingest.mention_ids(conn, scored[0].mention.source,
+                                 [s.mention.external_id for s in scored if s.decision.escalate])
         return ids, [rollups.as_rollup_row(r) for r in rows]
 
     def _escalate(
@@ -409,7 +341,6 @@ class Pipeline:
         The outbox row carries ids, not the ticket body: the worker builds the payload
         when it delivers (responders.payloads), with the author's history as of then.
         """
-        et, ot, aut = table(t.Escalation), table(t.OutboxItem), table(t.AuditEvent)
         todo = [s for s in scored if s.decision.escalate]
         if not todo:
             return 0
@@ -444,7 +375,7 @@ class Pipeline:
             )
         # Placed in their cases before they are inserted (listener.cases.place_pending): each
         # row goes in final, follow-ups already closed into their case's head.
-        esc_ids = allocate_ids(conn, et, len(rows))
+        esc_ids = ingest.allocate_escalation_ids(conn, len(rows))
         placing = cases.place_pending(conn, [
             cases.pending(esc_id, author_ids[(s.mention.author.platform, s.mention.author.handle)], s.mention.source,
                           s.mention.external_id, s.mention.in_reply_to, s.mention.conversation_id,
@@ -454,7 +385,7 @@ class Pipeline:
         for esc_id, row in zip(esc_ids, rows, strict=True):
             row.update(id=esc_id, case_id=None, follow_up_of=None, resolution=None, resolved_at=None)
             row.update(placing.get(esc_id, {}))
-        insert_rows(conn, et, rows)
+        ingest.insert_escalations(conn, rows)
         sinks = [sink for sink in rules.sinks if sink.enabled]
         outbox = [
             {
@@ -479,27 +410,15 @@ class Pipeline:
         if outbox and handoff is not None and handed is not None:
             # claimed for the local worker in this same transaction: no claim round-trip,
             # and if this process dies the rows are its own to resume (or lapse in 30 s)
-            claim = {"state": "sending", "attempts": 1, "locked_by": handoff.owner,
-                     "locked_until": now + timedelta(seconds=handoff.lease_s)}
-            handed.extend(conn.execute(ot.insert().returning(ot.c.id), [{**row, **claim} for row in outbox]).scalars())
-        elif outbox:
-            insert_rows(conn, ot, outbox)
-            notify_new_rows(conn)  # an import or a collect --once: wake the replicas' workers
-        insert_rows(
-            conn,
-            aut,
-            [
-                {
-                    "at": now,
-                    "actor": "system",
-                    "action": "escalation.created",
-                    "subject_type": "escalation",
-                    "subject_id": str(esc_id),
-                    "details": {"route": row["route"], "queue": row["queue"], "priority": row["priority"]},
-                }
-                for esc_id, row in zip(esc_ids, rows, strict=True)
-            ],
-        )
+            claim = ingest.claimed(handoff.owner, handoff.lease_s, now)
+            handed.extend(ingest.insert_outbox(conn, [{**row, **claim} for row in outbox], returning=True))
+        else:
+            ingest.insert_outbox(conn, outbox, returning=False)
+        audit_many(conn, [
+            Event("system", "escalation.created", "escalation", esc_id, now,
+                  {"route": row["route"], "queue": row["queue"], "priority": row["priority"]})
+            for esc_id, row in zip(esc_ids, rows, strict=True)
+        ])
         # Public replies only where a route explicitly says `publish: true` (never by default).
         publish = [esc_id for esc_id, s in zip(esc_ids, todo, strict=True) if s.decision.publish]
         if publish:
@@ -507,65 +426,27 @@ class Pipeline:
         return len(esc_ids)
 
     @staticmethod
-    def _quarantine(conn: Connection, items: list[Quarantined]) -> None:
-        if items:
-            now = utcnow()
-            conn.execute(
-                table(t.Quarantine).insert(),
-                [
-                    {
-                        "source": q.source,
-                        "external_id": q.external_id,
-                        "payload": q.payload,
-                        "error": q.error,
-                        "at": now,
-                        "resolved": False,
-                    }
-                    for q in items
-                ],
-            )
+    def _quarantine(conn: Connection, items: list[Quarantined], now: datetime) -> None:
+        ingest.insert_quarantined(conn, [
+            {"source": q.source, "external_id": q.external_id, "payload": q.payload, "error": q.error,
+             "at": now, "resolved": False}
+            for q in items
+        ])
 
     @staticmethod
     def _advance(
         conn: Connection, source: str, cursor_before: str | None, batch: Batch, result: BatchResult, now: datetime
     ) -> None:
-        st = table(t.SourceState)
-        row = conn.execute(sa.select(st).where(st.c.source == source)).mappings().first()
-        if row is None:
-            if cursor_before is not None:
-                raise CursorConflict(f"{source}: no stored cursor, but the batch was fetched from {cursor_before!r}")
-            conn.execute(st.insert(), {"source": source, "updated_at": now, "stats": {}, "error_log": []})
-            row = conn.execute(sa.select(st).where(st.c.source == source)).mappings().one()
-        elif row["cursor"] != cursor_before:
-            raise CursorConflict(f"{source}: cursor moved from {cursor_before!r} to {row['cursor']!r} meanwhile")
-        stats = Counter(row["stats"] or {})
-        stats.update(result.stats)
-        stats["fetched"] += result.fetched
-        stats["stored"] += result.stored
-        stats["escalated"] += result.escalated
-        values: dict[str, Any] = {
-            "cursor": batch.next_cursor if batch.next_cursor is not None else cursor_before,
-            "updated_at": now,
-            "last_success": now,
-            "healthy": True,
-            "status_message": None,
-            "fetched_total": (row["fetched_total"] or 0) + result.fetched,
-            "quarantined_total": (row["quarantined_total"] or 0) + result.quarantined,
-            "stats": dict(stats),
-        }
-        if result.stored:
-            values["last_stored_at"] = now
-        if row["listening_since"] is None:
-            values["listening_since"] = now
-        if batch.rate_limit is not None:
-            values["rate_limit_remaining"] = batch.rate_limit.remaining
-            values["rate_limit_reset"] = batch.rate_limit.reset_at
-        if batch.budget_used:
-            period = now.strftime("%Y-%m")
-            used = (row["budget_used"] or 0) if row["budget_period"] == period else 0
-            values["budget_used"] = used + batch.budget_used
-            values["budget_period"] = period
-        conn.execute(st.update().where(st.c.source == source), values)
+        """Move the cursor with what it covered (a compare-and-set: CursorConflict if another
+        poller moved it) and record the batch in the source's health row."""
+        rate = batch.rate_limit
+        ingest.advance(
+            conn, source, cursor_before, batch.next_cursor,
+            counts={"fetched": result.fetched, "stored": result.stored, "escalated": result.escalated,
+                    "quarantined": result.quarantined},
+            stats=result.stats, now=now,
+            rate_limit=(rate.remaining, rate.reset_at) if rate is not None else None,
+            budget_used=batch.budget_used)
 
 
 # -- helpers shared with the CLI and the console -------------------------------------------
@@ -578,29 +459,8 @@ def scoring_json(score: Any, decision: Decision) -> dict[str, Any]:
     return data
 
 
-def _escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tuple[str, str], list[int]]:
-    """(platform, handle) -> [open escalations, all escalations] for the batch's authors."""
-    mt, et, at = table(t.Mention), table(t.Escalation), table(t.Author)
-    keys = {(m.author.platform, m.author.handle) for m in mentions}
-    is_open = sa.case((et.c.status.in_(OPEN_STATUSES), 1), else_=0)
-    out: dict[tuple[str, str], list[int]] = {}
-    for cond in pairs_in(at.c.platform, at.c.handle, keys):
-        rows = conn.execute(
-            sa.select(at.c.platform, at.c.handle, sa.func.sum(is_open), sa.func.count(et.c.id))
-            .select_from(at.join(mt, mt.c.author_id == at.c.id).join(et, et.c.mention_id == mt.c.id))
-            .where(cond)
-            .group_by(at.c.platform, at.c.handle)
-        )
-        for p, h, n_open, n_all in rows:
-            out[(p, h)] = [int(n_open or 0), int(n_all)]
-    return out
-
-
 def _quarantined(m: Mention, error: str) -> Quarantined:
     """A mention the analysis raised on, as a quarantine row with its full content."""
     payload = json.dumps(dataclasses.asdict(m), ensure_ascii=False, default=str)
     return Quarantined(m.source, payload, error, m.external_id)
 
-
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
