@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from listener.collector import Collector  # noqa: E402
-from listener.pipeline import idempotency_key  # noqa: E402
+from listener.escalating import idempotency_key  # noqa: E402
 from responders.outbox import OutboxWorker, SinkSet  # noqa: E402
 from responders.outbox_process import OutboxProcess  # noqa: E402
 from responders.publish import PipelineResponders  # noqa: E402

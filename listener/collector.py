@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from listener.pipeline import BatchResult, CursorConflict, Pipeline
+from listener.pipeline import BatchResult, Pipeline
 from listener.replies import Responders
 from listener.sources import build_source
 from listener.sources._common import RetryPolicy
@@ -33,6 +33,7 @@ from socialear.errors import NotConfigured, PermanentError, RateLimited, Retryab
 from socialear.metrics import PIPELINE_BATCH_SECONDS
 from storage import sources as state
 from storage.engine import Engine, session_scope
+from storage.ingest import CursorConflict
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)

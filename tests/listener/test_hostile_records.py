@@ -209,7 +209,7 @@ def test_a_mention_the_analysis_raises_on_is_quarantined(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Defence in depth: whatever the scorer raises on one mention, its batch is stored."""
-    from listener.pipeline import Analyzer
+    from listener.analysis import Analyzer
 
     feed = tmp_path / "feed.jsonl"
     feed.write_bytes(b"\n".join(line(record(i)) for i in range(6)) + b"\n")
