@@ -189,8 +189,7 @@ def _group(conn: Connection, news: list[_New], now: datetime) -> tuple[_Batch, d
 
 def _load_new(conn: Connection, escalation_ids: list[int]) -> list[_New]:
     """The new escalations with their posts' facts, oldest post first."""
-    out = [_New(r.id, r.author_id, r.source, r.external_id, r.in_reply_to, r.conversation_id,
-                int(r.priority_rank), int(r.urgency or 0), r.sla_due, as_utc(r.created_at))
+    out = [_New(*r[:6], int(r[6]), int(r[7] or 0), r[8], as_utc(r[9]))
            for r in store.new_escalations(conn, escalation_ids)]
     out.sort(key=lambda n: (n.at, n.esc_id))
     return out

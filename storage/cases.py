@@ -28,19 +28,9 @@ _ET, _MT, _CT = table(t.Escalation), table(t.Mention), table(t.CareCase)
 _CI, _AU = table(t.CustomerIdentity), table(t.Author)
 
 
-class NewRow(NamedTuple):
-    """A stored escalation not yet in a case, with its post's facts (`group_new`)."""
-
-    id: int
-    author_id: int | None
-    source: str
-    external_id: str
-    in_reply_to: str | None
-    conversation_id: str | None
-    priority_rank: int
-    urgency: int | None
-    sla_due: datetime | None
-    created_at: datetime
+NewRow = tuple[int, int | None, str, str, str | None, str | None, int, int | None, datetime | None, datetime]
+"""A stored escalation not yet in a case with its post's facts: (id, author id, source,
+external id, in reply to, conversation id, priority rank, urgency, SLA due, posted at)."""
 
 
 class CaseRow(NamedTuple):
@@ -71,7 +61,7 @@ class HeadRow(NamedTuple):
 def new_escalations(conn: Connection, escalation_ids: Sequence[int]) -> list[NewRow]:
     out: list[NewRow] = []
     for chunk in chunks(escalation_ids):
-        out += [NewRow._make(r) for r in conn.execute(
+        out += [tuple(r) for r in conn.execute(  # type: ignore[misc]
             sa.select(_ET.c.id, _MT.c.author_id, _MT.c.source, _MT.c.external_id,
                       _MT.c.in_reply_to, _MT.c.conversation_id, _ET.c.priority_rank,
                       _ET.c.urgency, _ET.c.sla_due, _MT.c.created_at)
