@@ -5,7 +5,7 @@ rows there are, when the cursor may move); these functions run the statements, n
 committing, so the whole batch stays one transaction (invariant 1).
 
 Why these shapes: the write path is set-based. A batch costs a fixed number of
-statements whatever its size (tests/listener/test_pipeline_statements.py counts them):
+statements whatever its size (tests/listener/test_cases.py counts them for a whole batch):
 one dedupe probe per 500 ids on the (source, external_id) unique index, one read per
 platform of the batch's authors and of their escalation counts, one `executemany` per
 table written, at driver speed (`storage.bulk`). Pair look-ups are spelled
