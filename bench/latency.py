@@ -45,9 +45,10 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from listener.collector import Collector  # noqa: E402
-from listener.pipeline import idempotency_key  # noqa: E402
+from listener.escalating import idempotency_key  # noqa: E402
 from responders.outbox import OutboxWorker, SinkSet  # noqa: E402
 from responders.outbox_process import OutboxProcess  # noqa: E402
+from responders.publish import PipelineResponders  # noqa: E402
 from socialear.config import RulesConfig, parse_rules_text  # noqa: E402
 from storage import models as t  # noqa: E402
 from storage.dialect import table  # noqa: E402
@@ -194,7 +195,8 @@ def _run(n: int, batch: int, parallel: int, tmp: Path, delivery: str, db_url: st
         rules: RulesConfig = parse_rules_text(care_rules(receiver.url, BURST_SOURCE.format(feed=feed, batch=batch)))
         engine = make_engine(db_url)
         upgrade(engine)
-        collector = Collector(engine, lambda: rules, instance_id="bench", env=env)
+        collector = Collector(engine, lambda: rules, instance_id="bench", env=env,
+                              responders=PipelineResponders())
         _ = collector.pipeline.analyzer  # scorer/matcher built before timing, as in a running service
         fetched: dict[str, float] = {}
         stamp_fetches(collector, fetched)

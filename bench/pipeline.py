@@ -55,6 +55,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # noqa: E4
 from listener.pipeline import Pipeline  # noqa: E402
 from listener.prescoring import Prescorer  # noqa: E402
 from listener.types import Author, Batch, Mention  # noqa: E402
+from responders.publish import PipelineResponders  # noqa: E402
 from socialear import heap  # noqa: E402
 from socialear.config import load_rules  # noqa: E402
 from storage.dialect import table  # noqa: E402
@@ -260,9 +261,10 @@ def run_pipeline(n: int, batch: int, rules_path: Path, engine: Engine, serial: b
     rules = load_rules(rules_path)
     src = rules.sources[0].model_copy(update={"name": "bench"})
     rules = rules.model_copy(update={"sources": [src]})
-    pipeline = Pipeline(engine, lambda: rules)
+    responders = PipelineResponders()
+    pipeline = Pipeline(engine, lambda: rules, responders=responders)
     _ = pipeline.analyzer  # build scorer/matcher before timing, as a running service has
-    with Prescorer(rules) as prescorer:
+    with Prescorer(rules, responders.render_reply) as prescorer:
         if serial:
             prescorer.close()
         prescorer.warm()  # the worker builds its analyzer before timing, likewise

@@ -617,6 +617,7 @@ def simulate(
     `options` are added to the source's options (e.g. YouTube's comments_per_read)."""
     from listener.collector import Collector
     from listener.sources._common import RetryPolicy
+    from responders.publish import PipelineResponders
     from socialear.config import parse_rules_text
     from storage import models as t
     from storage.dialect import table
@@ -667,7 +668,8 @@ def simulate(
             restart_at.sort()
 
         def fresh(n: int) -> Collector:
-            collector = Collector(engine, lambda: rules, instance_id=f"sim-{n}", env=spec["env"])
+            collector = Collector(engine, lambda: rules, instance_id=f"sim-{n}", env=spec["env"],
+                                  responders=PipelineResponders())
             collector.source(source).retry = RetryPolicy(sleep=lambda _s: None)  # type: ignore[attr-defined]
             return collector
 

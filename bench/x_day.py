@@ -315,6 +315,7 @@ def simulate(
     """Run the simulated day; return the measurements (see the module docstring)."""
     from listener.collector import Collector
     from listener.sources._common import RetryPolicy
+    from responders.publish import PipelineResponders
     from socialear.config import parse_rules_text
     from storage import models as t
     from storage.dialect import table
@@ -353,7 +354,8 @@ def simulate(
         def fresh_collector(n: int) -> Collector:
             client = tweepy.Client(bearer_token="sim-token", return_type=requests.Response)
             collector = Collector(
-                engine, lambda: rules, instance_id=f"sim-{n}", env={}, clients={SOURCE: client}
+                engine, lambda: rules, instance_id=f"sim-{n}", env={}, clients={SOURCE: client},
+                responders=PipelineResponders(),
             )
             collector.source(SOURCE).retry = RetryPolicy(sleep=lambda _s: None)  # type: ignore[attr-defined]
             return collector

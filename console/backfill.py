@@ -32,6 +32,7 @@ from listener.pipeline import BatchResult, Pipeline
 from listener.prescoring import Prescorer
 from listener.sources.replay import ReplaySource
 from listener.types import Batch
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig
 from storage.engine import Engine
 from storage.sources import get_cursor
@@ -115,7 +116,8 @@ def backfill(
     once the pipeline is built, before the first batch (the CLI settles its heap then)."""
     replay = ReplaySource(source, path, batch_size=batch_size, require_id=False,
                           shift_to_now=shift_to_now)
-    pipeline = Pipeline(engine, lambda: rules)
+    responders = PipelineResponders()
+    pipeline = Pipeline(engine, lambda: rules, responders=responders)
     identity = file_identity(path)
     report = ImportReport(BatchResult())
     known = _files(_stored_cursor(engine, source)).get(identity)
@@ -128,7 +130,7 @@ def backfill(
     with Progress(
         TextColumn("[bold]import[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("bytes"),
         TimeRemainingColumn(), console=err, transient=False,
-    ) as progress, Prescorer(rules) as prescorer:
+    ) as progress, Prescorer(rules, responders.render_reply) as prescorer:
         if not (size >= LOOKAHEAD_BYTES if lookahead is None else lookahead):
             prescorer.close()  # analysed in process, batch by batch
         task = progress.add_task("import", total=size)

@@ -121,12 +121,13 @@ def collect(
 ) -> None:
     """Poll sources once, store what they return, and report per source."""
     from listener.collector import Collector
+    from responders.publish import PipelineResponders
     from socialear.config import load_rules
 
     cfg = load_rules(_rules_path(rules))
     if source and cfg.source(source) is None:
         raise UserError(f"no source named {source!r} in the rules (have: {', '.join(s.name for s in cfg.sources)})")
-    collector = Collector(_engine(database_url), lambda: cfg)
+    collector = Collector(_engine(database_url), lambda: cfg, responders=PipelineResponders())
     names = [source] if source else [s.name for s in collector.enabled_sources()]
     failed = False
     for name in names:

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from listener.pipeline import Analyzer
+from listener.analysis import Analyzer
 from listener.types import Author, Mention
 from socialear.config import RulesConfig
 from storage import customers

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from rich.console import Console
 
-from listener.pipeline import Analyzer
+from listener.analysis import Analyzer
 from listener.sources.replay import RecordError, record_to_mention
 from listener.types import storable_json
 from socialear.config import RulesConfig

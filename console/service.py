@@ -25,7 +25,7 @@ from listener.retention import apply_retention
 from listener.scheduler import STOP_WAIT_S, SourceScheduler
 from responders.outbox import OutboxWorker, SinkSet
 from responders.outbox_process import OutboxProcess
-from responders.publish import ReplyPublisher
+from responders.publish import PipelineResponders, ReplyPublisher
 from responders.status import make_status_poller
 from socialear import heap
 from socialear.config import RulesWatcher
@@ -100,7 +100,8 @@ class Service:
         log.info("database %s at revision %s", mask_url(self.engine.url), rev)
         self.watcher = RulesWatcher(rules_path)
         log.info("rules loaded from %s", rules_path)
-        self.collector = Collector(self.engine, self.rules, instance_id=self.instance_id)
+        self.collector = Collector(self.engine, self.rules, instance_id=self.instance_id,
+                                   responders=PipelineResponders())
         self.scheduler = SourceScheduler(self.collector, self.rules)
         self.spike_alerter = self._spike_alerter()
         from responders.digests import DigestRunner

@@ -41,12 +41,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
+from storage import cases as store
 from storage import models as t
-from storage.bulk import execute_many, insert_rows
-from storage.dialect import pairs_in, table
+from storage.audit import Event, audit_many
+from storage.engine import Connection
 from storage.types import as_utc
 
 # Both windows are measured in post time (care_case.updated_at is the case's latest post),
@@ -55,9 +53,6 @@ CASE_WINDOW = timedelta(hours=48)  # an author's posts this close together are o
 REOPEN_WINDOW = timedelta(days=3)  # a new post re-opens a case resolved this recently
 ACTIVE = (t.EscalationStatus.open.value, t.EscalationStatus.claimed.value)
 _RANK_PRIORITY = {rank: name for name, rank in t.PRIORITY_RANK.items()}
-
-_ET, _MT, _CT, _AT = (table(t.Escalation), table(t.Mention), table(t.CareCase),
-                      table(t.AuditEvent))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,15 +167,15 @@ def place_pending(conn: Connection, news: list[_New], now: datetime) -> dict[int
 def _group(conn: Connection, news: list[_New], now: datetime) -> tuple[_Batch, dict[int, _Case]]:
     """Read the candidate cases and heads, and place each of `news` in memory, in order."""
     # Without a customer directory no author is linked to another: skip those look-ups.
-    directory = conn.execute(sa.select(table(t.CustomerIdentity).c.customer_id).limit(1)).first() is not None
+    directory = store.has_directory(conn)
     authors = {n.author_id for n in news if n.author_id is not None}
     customers: dict[int, str] = {}
-    linked = _linked_authors(conn, authors, customers) if directory else {a: [a] for a in authors}
+    linked = store.linked_authors(conn, authors, customers) if directory else {a: [a] for a in authors}
     if conn.dialect.name == "postgresql":
-        _lock_keys(conn, news, linked, customers)
+        store.lock(conn, _lock_keys(news, linked, customers))
         if customers:  # a replica we waited for may have committed a linked identity's author row
-            linked = _linked_authors(conn, authors)
-    by_post = _thread_cases(conn, news)
+            linked = store.linked_authors(conn, authors)
+    by_post = store.thread_cases(conn, {(n.source, i) for n in news for i in (n.in_reply_to, n.conversation_id) if i})
     cases = _stored_cases(conn, set(by_post.values()), {a for ids in linked.values() for a in ids})
     by_author: dict[int, list[_Case]] = {}
     for case in sorted(cases.values(), key=lambda c: c.order, reverse=True):
@@ -194,63 +189,24 @@ def _group(conn: Connection, news: list[_New], now: datetime) -> tuple[_Batch, d
 
 def _load_new(conn: Connection, escalation_ids: list[int]) -> list[_New]:
     """The new escalations with their posts' facts, oldest post first."""
-    out: list[_New] = []
-    for chunk in _chunks(escalation_ids):
-        out += [
-            _New(r.id, r.author_id, r.source, r.external_id, r.in_reply_to, r.conversation_id,
-                 int(r.priority_rank), int(r.urgency or 0), r.sla_due, as_utc(r.created_at))
-            for r in conn.execute(
-                sa.select(_ET.c.id, _MT.c.author_id, _MT.c.source, _MT.c.external_id,
-                          _MT.c.in_reply_to, _MT.c.conversation_id, _ET.c.priority_rank,
-                          _ET.c.urgency, _ET.c.sla_due, _MT.c.created_at)
-                .select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
-                .where(_ET.c.id.in_(chunk)))
-        ]
+    out = [_New(*r[:6], int(r[6]), int(r[7] or 0), r[8], as_utc(r[9]))
+           for r in store.new_escalations(conn, escalation_ids)]
     out.sort(key=lambda n: (n.at, n.esc_id))
     return out
-
-
-def _thread_cases(conn: Connection, news: list[_New]) -> dict[tuple[str, str], int]:
-    """(source, external id) -> case id, for the stored posts the batch replies to."""
-    wanted = {(n.source, i) for n in news for i in (n.in_reply_to, n.conversation_id) if i}
-    out: dict[tuple[str, str], int] = {}
-    for cond in pairs_in(_MT.c.source, _MT.c.external_id, wanted):
-        out.update(((r.source, r.external_id), int(r.case_id)) for r in conn.execute(
-            sa.select(_MT.c.source, _MT.c.external_id, _ET.c.case_id)
-            .select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
-            .where(cond, _ET.c.case_id.is_not(None))))
-    return out
-
-
-_CASE_COLS = (_CT.c.id, _CT.c.status, _CT.c.author_id, _CT.c.conversation_id,
-              _CT.c.head_escalation_id, _CT.c.size, _CT.c.urgency, _CT.c.updated_at,
-              _CT.c.resolved_at)
 
 
 def _stored_cases(conn: Connection, case_ids: set[int], author_ids: set[int]) -> dict[int, _Case]:
     """The cases the batch's threads point at, and each author's five newest cases (the
     candidates one post at a time would read), by id."""
-    rows: list[Any] = []
-    for chunk in _chunks(sorted(case_ids)):
-        rows += conn.execute(sa.select(*_CASE_COLS).where(_CT.c.id.in_(chunk))).all()
-    newest = sa.func.row_number().over(partition_by=_CT.c.author_id, order_by=_CT.c.id.desc())
-    for chunk in _chunks(sorted(author_ids)):
-        ranked = sa.select(*_CASE_COLS, newest.label("rn")).where(_CT.c.author_id.in_(chunk)).subquery()
-        rows += conn.execute(sa.select(*(ranked.c[c.name] for c in _CASE_COLS)).where(ranked.c.rn <= 5)).all()
     return {int(r.id): _Case(int(r.id), str(r.status), r.author_id, r.conversation_id,
                              r.head_escalation_id, int(r.size), int(r.urgency or 0),
                              as_utc(r.updated_at), r.resolved_at and as_utc(r.resolved_at), int(r.id))
-            for r in rows}
+            for r in store.stored_cases(conn, case_ids, author_ids)}
 
 
 def _heads(conn: Connection, head_ids: set[int]) -> dict[int, _Head]:
-    out: dict[int, _Head] = {}
-    for chunk in _chunks(sorted(head_ids)):
-        for r in conn.execute(sa.select(_ET.c.id, _ET.c.status, _ET.c.priority_rank, _ET.c.urgency,
-                                        _ET.c.sla_due).where(_ET.c.id.in_(chunk))):
-            out[int(r.id)] = _Head(int(r.id), str(getattr(r.status, "value", r.status)),
-                                   int(r.priority_rank), int(r.urgency or 0), r.sla_due)
-    return out
+    return {r.id: _Head(r.id, r.status, r.priority_rank, int(r.urgency or 0), r.sla_due)
+            for r in store.heads(conn, head_ids)}
 
 
 def lock_key(*parts: object) -> int:
@@ -260,12 +216,10 @@ def lock_key(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _lock_keys(conn: Connection, news: list[_New], linked: dict[int, list[int]],
-               customers: dict[int, str]) -> None:
-    """Serialise case placement per author, customer and thread across transactions
-    (module docstring): one `pg_advisory_xact_lock` per key, taken in key order in one
-    round trip, released at commit. Taken before the candidate cases are read, so the
-    second replica reads the first one's committed case."""
+def _lock_keys(news: list[_New], linked: dict[int, list[int]], customers: dict[int, str]) -> set[int]:
+    """The advisory locks that serialise case placement per author, customer and thread
+    across transactions (module docstring), taken before the candidate cases are read, so
+    the second replica reads the first one's committed case."""
     keys: set[int] = set()
     for n in news:
         if n.author_id is not None:
@@ -274,44 +228,7 @@ def _lock_keys(conn: Connection, news: list[_New], linked: dict[int, list[int]],
                 keys.add(lock_key("customer", customers[n.author_id]))
         for post in {n.external_id, n.in_reply_to, n.conversation_id} - {None, ""}:
             keys.add(lock_key("thread", n.source, post))
-    if keys:
-        conn.execute(sa.text("SELECT count(pg_advisory_xact_lock(k)) FROM "
-                             "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS ordered"),
-                     {"keys": sorted(keys)})
-
-
-def _linked_authors(conn: Connection, author_ids: set[int],
-                    customers: dict[int, str] | None = None) -> dict[int, list[int]]:
-    """Each author and, when the customer directory links them to a customer, every author
-    row of that customer's other identities (the same person on another platform).
-    Fills `customers` (author id -> customer id) for the linked ones."""
-    ci, au = table(t.CustomerIdentity), table(t.Author)
-    me: dict[int, tuple[str, str]] = {}
-    for chunk in _chunks(sorted(author_ids)):
-        me.update((int(r[0]), (r[1], r[2])) for r in conn.execute(
-            sa.select(au.c.id, au.c.platform, sa.func.lower(au.c.handle)).where(au.c.id.in_(chunk))))
-    customer_of: dict[tuple[str, str], str] = {}
-    for cond in pairs_in(ci.c.platform, ci.c.handle, set(me.values())):
-        customer_of.update(((r.platform, r.handle), r.customer_id) for r in conn.execute(
-            sa.select(ci.c.platform, ci.c.handle, ci.c.customer_id).where(cond)))
-    idents: dict[str, list[tuple[str, str]]] = {}
-    for chunk in _chunks(sorted(set(customer_of.values()))):
-        for r in conn.execute(sa.select(ci.c.customer_id, ci.c.platform, ci.c.handle)
-                              .where(ci.c.customer_id.in_(chunk))):
-            idents.setdefault(r.customer_id, []).append((r.platform, r.handle))
-    author_of: dict[tuple[str, str], list[int]] = {}
-    for chunk in _chunks(sorted({i for ids in idents.values() for i in ids})):
-        for r in conn.execute(sa.select(au.c.id, au.c.platform, sa.func.lower(au.c.handle).label("h"))
-                              .where(sa.tuple_(au.c.platform, sa.func.lower(au.c.handle)).in_(chunk))):
-            author_of.setdefault((r.platform, r.h), []).append(int(r.id))
-    out: dict[int, list[int]] = {}
-    for a in author_ids:
-        customer = customer_of.get(me[a]) if a in me else None
-        others = [x for i in idents.get(customer, ()) for x in author_of.get(i, ())] if customer else []
-        if customer and customers is not None:
-            customers[a] = customer
-        out[a] = sorted({a, *others})
-    return out
+    return keys
 
 
 def _choose(batch: _Batch, new: _New) -> _Case | None:
@@ -385,17 +302,6 @@ def _join(batch: _Batch, case: _Case, head: _Head, new: _New) -> None:
     }))
 
 
-# the writes of every batch, as module constants (storage.bulk caches their plans)
-_CASE_CHANGED = _CT.update().where(_CT.c.id == sa.bindparam("cid")).values(
-    status=sa.bindparam("st"), head_escalation_id=sa.bindparam("head"), size=sa.bindparam("sz"),
-    urgency=sa.bindparam("urg"), updated_at=sa.bindparam("upd"), resolved_at=sa.bindparam("res"))
-_PLACED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
-    case_id=sa.bindparam("cid"), updated_at=sa.bindparam("now"))
-_JOINED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
-    case_id=sa.bindparam("cid"), status="resolved", resolved_at=sa.bindparam("now"), updated_at=sa.bindparam("now"),
-    follow_up_of=sa.bindparam("head"), resolution=sa.bindparam("why"))
-
-
 def _write(conn: Connection, batch: _Batch, now: datetime,
            pending: set[int] | frozenset[int] = frozenset()) -> dict[int, dict[str, Any]]:
     """The batch's placements, one statement per kind of change, in the caller's
@@ -406,18 +312,17 @@ def _write(conn: Connection, batch: _Batch, now: datetime,
                  "head_escalation_id": c.head_escalation_id, "size": c.size, "urgency": c.urgency,
                  "opened_at": now, "updated_at": c.updated_at, "resolved_at": c.resolved_at}
                 for c in batch.started]
-        # no sort_by_parameter_order: without a sentinel column SQLAlchemy then inserts a row at a time
-        ids = {h: i for h, i in conn.execute(_CT.insert().returning(_CT.c.head_escalation_id, _CT.c.id), rows)}
+        ids = store.insert_cases(conn, rows)
         for case in batch.started:
-            case.id = int(ids[case.head_escalation_id])
+            case.id = ids[case.head_escalation_id]  # type: ignore[index]
     if batch.changed:
-        execute_many(conn, _CASE_CHANGED, [
+        store.update_cases(conn, [
             {"cid": c.id, "st": c.status, "head": c.head_escalation_id, "sz": c.size, "urg": c.urgency,
              "upd": c.updated_at, "res": c.resolved_at} for c in batch.changed.values()])
     for esc_id, case in batch.placed:
         if esc_id in pending:
             fields.setdefault(esc_id, {})["case_id"] = case.id
-    execute_many(conn, _PLACED, [{"eid": esc_id, "cid": case.id, "now": now}
+    store.place(conn, [{"eid": esc_id, "cid": case.id, "now": now}
                                  for esc_id, case in batch.placed if esc_id not in pending])
     joined = []
     for esc_id, case, head_id in batch.joined:
@@ -427,7 +332,7 @@ def _write(conn: Connection, batch: _Batch, now: datetime,
                                                  updated_at=now, follow_up_of=head_id, resolution=why)
         else:
             joined.append({"eid": esc_id, "cid": case.id, "head": head_id, "now": now, "why": why})
-    execute_many(conn, _JOINED, joined)
+    store.join(conn, joined)
     raised: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for head in batch.heads.values():
         if head.raised and head.id in pending:
@@ -435,39 +340,25 @@ def _write(conn: Connection, batch: _Batch, now: datetime,
         elif head.raised:
             raised.setdefault(tuple(sorted(head.raised)), []).append({"hid": head.id, **head.raised})
     for columns, params in raised.items():  # one statement per set of raised columns
-        conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
-            updated_at=now, **{c: sa.bindparam(c) for c in columns}), params)
-    if batch.audits:
-        insert_rows(conn, _AT, [
-            {"at": now, "actor": "system", "action": action, "subject_type": "escalation",
-             "subject_id": str(esc_id), "details": {"case_id": case.id, **details}}
-            for esc_id, action, case, details in batch.audits])
+        store.raise_heads(conn, columns, params, now)
+    audit_many(conn, [Event("system", action, "escalation", esc_id, now, {"case_id": case.id, **details})
+                      for esc_id, action, case, details in batch.audits])
     return fields
-
-
-def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def sync_status(conn: Connection, escalation_id: int, now: datetime) -> None:
     """Keep a case's status with its head's: resolving or dismissing the head resolves
     the case; re-opening it re-opens the case (console actions call this)."""
-    row = conn.execute(sa.select(_ET.c.case_id, _ET.c.status).where(
-        _ET.c.id == escalation_id)).first()
-    if row is None or row.case_id is None:
+    found = store.case_of(conn, escalation_id)
+    if found is None:
         return
-    case = conn.execute(sa.select(_CT.c.head_escalation_id, _CT.c.status).where(
-        _CT.c.id == row.case_id)).first()
+    case_id, status = found
+    case = store.case_head(conn, case_id)
     if case is None:
         return
-    active = str(row.status) in ACTIVE
+    active = status in ACTIVE
     if case.head_escalation_id != escalation_id:
-        if not active:
-            return
-        # a closed-in follow-up re-opened by hand becomes the head, and no longer a follow-up
-        conn.execute(_CT.update().where(_CT.c.id == row.case_id).values(
-            head_escalation_id=escalation_id, status="open", resolved_at=None))
-        conn.execute(_ET.update().where(_ET.c.id == escalation_id).values(follow_up_of=None))
+        if active:  # a closed-in follow-up re-opened by hand becomes the head, and no longer a follow-up
+            store.make_head(conn, case_id, escalation_id)
         return
-    conn.execute(_CT.update().where(_CT.c.id == row.case_id).values(
-        status="open" if active else "resolved", resolved_at=None if active else now))
+    store.set_status(conn, case_id, active, now)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from listener.pipeline import BatchResult, CursorConflict, Pipeline
+from listener.pipeline import BatchResult, Pipeline
+from listener.replies import Responders
 from listener.sources import build_source
 from listener.sources._common import RetryPolicy
 from listener.types import Source
@@ -32,6 +33,7 @@ from socialear.errors import NotConfigured, PermanentError, RateLimited, Retryab
 from socialear.metrics import PIPELINE_BATCH_SECONDS
 from storage import sources as state
 from storage.engine import Engine, session_scope
+from storage.ingest import CursorConflict
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -79,10 +81,11 @@ class Collector:
         env: Mapping[str, str] | None = None,
         clients: Mapping[str, Any] | None = None,
         lease_ttl_s: float = LEASE_TTL_S,
+        responders: Responders,
     ):
         self.engine = engine
         self._rules = rules
-        self.pipeline = Pipeline(engine, rules)
+        self.pipeline = Pipeline(engine, rules, responders=responders)
         self.instance_id = instance_id or process_instance_id()
         self.env = env if env is not None else os.environ
         self.clients = dict(clients or {})

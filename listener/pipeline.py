@@ -1,78 +1,45 @@
 """The pipeline: one fetched batch in, one database transaction out.
 
-    Batch ──► dedupe (in batch, then against storage) ──► brand match ──► score
-          ──► route ──► ONE transaction: authors + mentions + escalations + outbox rows
-                                         + quarantined items + cursor advance + health
+    Batch ──► dedupe (in batch, then against storage) ──► analyse: brand match, score,
+          route (listener.history, in post order) ──► ONE transaction:
+              authors + mentions (listener.storing) ──► escalations, cases, outbox rows,
+              audit, auto-replies (listener.escalating) ──► quarantined items
+              ──► cursor advance + health ──► rollups
 
 Why one transaction: the cursor moves only together with what it covered. A crash
 anywhere before the commit leaves the old cursor and nothing stored, so the next poll
 re-fetches at most this batch; `(source, external_id)` is unique, so even a replayed
 batch cannot store a mention twice (invariant 1). The cursor advance is a compare-and-set
-on the cursor this batch was fetched from, so two replicas that somehow polled the same
-source cannot both commit.
+on the cursor this batch was fetched from (`storage.ingest.advance`), so two replicas
+that somehow polled the same source cannot both commit.
 
-Bulk SQL (Core `insert ... returning`) rather than one ORM object per mention: the
-pipeline has to keep up with VADER itself (bench/pipeline.py measures the ratio).
+This module is the orchestration only: the order of the steps and the transaction. Each
+step is a module of its own job (analysis with history, the rows stored, the
+escalations), and every statement is in `storage` (`storage.ingest`, `storage.cases`),
+set-based, at driver speed: the pipeline has to keep up with VADER itself
+(bench/pipeline.py measures the ratio). What responders do for a new escalation comes
+through the injected `listener.replies.Responders`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import logging
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-
-from listener import cases
-from listener.analysis import Analyzer, Failed, PreparedBatch, Scored, failure, fresh_mentions
-
-__all__ = ["Analyzer", "BatchResult", "CursorConflict", "Pipeline", "Scored"]
-from listener.routing import Decision
-from listener.scoring import ScoringContext
-from listener.types import Batch, Mention, Quarantined
-from responders.publish import enqueue_auto_reply
-from responders.replies import render_reply
-from responders.types import PRIORITY_RANK
+from listener import storing
+from listener.analysis import Analyzer, PreparedBatch, fresh_mentions
+from listener.escalating import OutboxHandoff, escalate
+from listener.history import PileOnWindow, analyse_batch
+from listener.replies import Responders
+from listener.types import Batch, Mention
 from socialear.config import RulesConfig, parse_duration
-from storage import customers, rollups
-from storage import models as t
-from storage.bulk import allocate_ids, execute_many, insert_rows
-from storage.dialect import pairs_in, table
-from storage.outbox import notify_new_rows
+from storage import ingest, rollups
+from storage.engine import Connection, Engine
 from storage.types import utcnow
 
-log = logging.getLogger(__name__)
-
-OPEN_STATUSES = ("open", "claimed")
-_AT = table(t.Author)
-_AUTHOR_SEEN = (  # a stored author seen again (a module constant: storage.bulk caches its plan)
-    _AT.update().where(_AT.c.id == sa.bindparam("aid"))
-    .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls"))
-)
-
-
-class OutboxHandoff(Protocol):
-    """The in-process outbox worker, as the pipeline sees it (responders.outbox.OutboxWorker)."""
-
-    @property
-    def owner(self) -> str: ...
-
-    @property
-    def lease_s(self) -> float: ...
-
-    def accept(self, ids: list[int]) -> None: ...
-
-
-class CursorConflict(Exception):
-    """Another poller advanced this source's cursor since we read it; our batch is discarded."""
+__all__ = ["BatchResult", "OutboxHandoff", "Pipeline"]
 
 
 @dataclass(slots=True)
@@ -96,92 +63,13 @@ class BatchResult:
         self.stats.update(other.stats)
 
 
-def idempotency_key(source: str, external_id: str) -> str:
-    """Stable across retries and replicas: a sink creates one ticket per key."""
-    digest = hashlib.sha256(f"{source}\x1f{external_id}".encode()).hexdigest()[:32]
-    return f"sk-{digest}"
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class PileOnWindow:
-    """Recent negative mentions per thread and per (brand, category), for the pile-on signal.
-
-    Kept across batches and updated as each batch is scored (so a surge inside one batch
-    counts too); re-read from storage at most every RESEED_S seconds, so mentions stored
-    by other replicas are seen within that time without querying on every batch.
-    """
-
-    RESEED_S = 30.0
-
-    def __init__(self, window: timedelta):
-        self.window = window
-        self.events: deque[tuple[datetime, str | None, tuple[str, ...], str | None]] = deque()
-        self.threads: Counter[str] = Counter()
-        self.categories: Counter[tuple[str | None, str]] = Counter()
-        self.seeded_at = float("-inf")
-        self.seeded_from: datetime | None = None
-
-    def prepare(self, conn: Connection, oldest: datetime, newest: datetime) -> None:
-        """Make sure the window covers [oldest - window, newest]; reseed when stale or out of range."""
-        since = oldest - self.window
-        stale = time.monotonic() - self.seeded_at > self.RESEED_S
-        if stale or self.seeded_from is None or since < self.seeded_from:
-            self._seed(conn, since, newest)
-
-    def _seed(self, conn: Connection, since: datetime, until: datetime) -> None:
-        self.events.clear()
-        self.threads.clear()
-        self.categories.clear()
-        mt = table(t.Mention)
-        rows = conn.execute(
-            sa.select(mt.c.created_at, mt.c.brand, mt.c.categories, mt.c.conversation_id)
-            .where(mt.c.created_at >= since, mt.c.created_at <= until, mt.c.sentiment_label == "negative")
-            .order_by(mt.c.created_at)
-            .limit(50_000)
-        )
-        for created, brand, cats, conv in rows:
-            self._push(as_utc(created), brand, tuple(cats or ()), conv)
-        self.seeded_at = time.monotonic()
-        self.seeded_from = since
-
-    def _push(self, at: datetime, brand: str | None, cats: tuple[str, ...], conv: str | None) -> None:
-        self.events.append((at, brand, cats, conv))
-        if conv:
-            self.threads[conv] += 1
-        for cat in cats:
-            self.categories[(brand, cat)] += 1
-
-    def _evict(self, now: datetime) -> None:
-        horizon = now - self.window
-        while self.events and self.events[0][0] < horizon:
-            _, brand, cats, conv = self.events.popleft()
-            if conv:
-                self.threads[conv] -= 1
-            for cat in cats:
-                self.categories[(brand, cat)] -= 1
-
-    def context(self, m: Mention, brand: str | None, open_escalations: int) -> ScoringContext:
-        self._evict(as_utc(m.created_at))
-        return ScoringContext(
-            author_open_escalations=open_escalations,
-            thread_negative_recent=self.threads[m.conversation_id] if m.conversation_id else 0,
-            category_negative_recent={c: n for (b, c), n in self.categories.items() if b == brand and n > 0},
-        )
-
-    def add(self, s: Scored) -> None:
-        if s.score.sentiment.label == "negative":
-            self._push(as_utc(s.mention.created_at), s.brand, tuple(s.score.categories), s.mention.conversation_id)
-
-
 class Pipeline:
     """Stores batches. `rules` is a callable so a reloaded rules file takes effect next batch."""
 
-    def __init__(self, engine: Engine, rules: Callable[[], RulesConfig]):
+    def __init__(self, engine: Engine, rules: Callable[[], RulesConfig], *, responders: Responders):
         self.engine = engine
         self._rules = rules
+        self.responders = responders  # renders suggested replies, queues auto-replies (listener.replies)
         self._analyzer: Analyzer | None = None
         self._pile_on: PileOnWindow | None = None
         # `socialear run` attaches its outbox worker here: new outbox rows are written
@@ -201,7 +89,6 @@ class Pipeline:
             self._analyzer = Analyzer(rules)
         return self._analyzer
 
-    # -- public ------------------------------------------------------------------------
     def process(
         self, source: str, batch: Batch, cursor_before: str | None, prepared: PreparedBatch | None = None
     ) -> BatchResult:
@@ -221,426 +108,47 @@ class Pipeline:
         handed: list[int] = []  # outbox rows claimed for the local worker (per call: sources poll in parallel)
         with self.engine.begin() as conn:
             fresh = self._drop_stored(conn, source, fresh, result)
-            failed: list[Quarantined] = []  # mentions the analysis raised on: kept, not stored
-            scored = self._analyse(conn, analyzer, fresh, only, result, failed, prepared)
-            author_ids = self._upsert_authors(conn, [s.mention for s in scored], now)
-            mention_ids, counted = self._insert_mentions(conn, scored, author_ids, now)  # ids of the escalated
-            result.stored = len(scored)
-            result.escalated = self._escalate(conn, rules, scored, mention_ids, author_ids, now, handed)
-            self._quarantine(conn, [*batch.quarantined, *failed])
+            analysed = analyse_batch(conn, analyzer, self._window(rules), fresh, only, prepared)
+            result.quarantined += len(analysed.failed)  # kept as quarantine rows, not stored
+            if analysed.no_brand:
+                result.stats["dropped/no_brand"] += analysed.no_brand
+            stored = storing.store_mentions(conn, analysed.scored, now)
+            result.stored = len(analysed.scored)
+            result.escalated = escalate(conn, rules, self.responders, analysed.scored, stored.mention_ids,
+                                        stored.author_ids, now, self.outbox_handoff, handed)
+            storing.quarantine(conn, [*batch.quarantined, *analysed.failed], utcnow())
             self._advance(conn, source, cursor_before, batch, result, now)
             # Last, in the same transaction: the rollup rows (brand x day/hour) are the rows every
             # replica's batch updates, so their row locks are taken just before the commit and held
             # for the shortest time; taken earlier they would serialise the replicas' whole batches
             # (and the case-grouping lock of listener.cases would wait behind them).
-            rollups.add_mentions(conn, counted)
+            rollups.add_mentions(conn, stored.counted)
         if handed and self.outbox_handoff is not None:
             self.outbox_handoff.accept(handed)  # committed: deliver now, not at the next poll
         return result
 
-    # -- steps ---------------------------------------------------------------------------
     @staticmethod
     def _drop_stored(conn: Connection, source: str, mentions: list[Mention], result: BatchResult) -> list[Mention]:
+        """The mentions this source has not stored before (a re-fetched page's are)."""
         if not mentions:
             return mentions
-        mt = table(t.Mention)
-        ids = [m.external_id for m in mentions]
-        stored: set[str] = set()
-        for chunk in _chunks(ids, 500):
-            stored.update(
-                conn.execute(
-                    sa.select(mt.c.external_id).where(mt.c.source == source, mt.c.external_id.in_(chunk))
-                ).scalars()
-            )
+        stored = ingest.stored_external_ids(conn, source, [m.external_id for m in mentions])
         if stored:
             result.stats["dropped/duplicate"] += len(stored)
             result.already_stored += len(stored)
         return [m for m in mentions if m.external_id not in stored]
 
-    def _analyse(
-        self,
-        conn: Connection,
-        analyzer: Analyzer,
-        mentions: list[Mention],
-        only: list[str] | None,
-        result: BatchResult,
-        failed: list[Quarantined],
-        prepared: PreparedBatch | None = None,
-    ) -> list[Scored]:
-        if not mentions:
-            return []
-        ahead = prepared.items if prepared is not None and prepared.rules is analyzer.rules else {}
-        window = self._window(analyzer.rules)
-        created = [as_utc(m.created_at) for m in mentions]
-        window.prepare(conn, min(created), max(created))
-        prior = _escalations_by_author(conn, mentions)  # key -> [open, total]
-        # the customer directory: routes may match the segment, SLAs depend on it
-        customers.annotate(conn, mentions)
-        out = []
-        for m in sorted(mentions, key=lambda x: as_utc(x.created_at)):
-            key = (m.author.platform, m.author.handle)
-            counts = prior.setdefault(key, [0, 0])
-
-            def context(brand: str, m: Mention = m, n: int = counts[0]) -> ScoringContext:
-                return window.context(m, brand, n)
-
-            try:
-                p = ahead.get(m.external_id)
-                if p is None:
-                    p = analyzer.prepare(m, only)
-                if isinstance(p, Failed):
-                    log.error("source %s: cannot analyse mention %s: %s", m.source, m.external_id, p.error)
-                    failed.append(_quarantined(m, p.error))
-                    result.quarantined += 1
-                    continue
-                s = analyzer.complete(m, p, context)
-            except Exception as exc:  # noqa: BLE001 - one poison mention must not fail its batch forever
-                log.exception("source %s: cannot analyse mention %s", m.source, m.external_id)
-                failed.append(_quarantined(m, failure(exc).error))
-                result.quarantined += 1
-                continue
-            if s is None:
-                result.stats["dropped/no_brand"] += 1
-                continue
-            window.add(s)
-            if s.decision.escalate:
-                s.repeat_contact = counts[1] > 0
-                counts[0] += 1
-                counts[1] += 1
-            out.append(s)
-        return out
-
-    @staticmethod
-    def _upsert_authors(conn: Connection, mentions: list[Mention], now: datetime) -> dict[tuple[str, str], int]:
-        at = table(t.Author)
-        latest: dict[tuple[str, str], Mention] = {}
-        for m in mentions:
-            latest[(m.author.platform, m.author.handle)] = m
-        if not latest:
-            return {}
-        ids: dict[tuple[str, str], int] = {}
-        for cond in pairs_in(at.c.platform, at.c.handle, latest):
-            for row in conn.execute(sa.select(at.c.id, at.c.platform, at.c.handle).where(cond)):
-                ids[(row.platform, row.handle)] = row.id
-        if ids:
-            execute_many(conn, _AUTHOR_SEEN, [
-                {"aid": ids[k], "f": latest[k].author.followers, "v": latest[k].author.verified, "ls": now}
-                for k in ids
-            ])
-        new = [k for k in latest if k not in ids]
-        if new:
-            rows = [
-                {
-                    "platform": p,
-                    "handle": h,
-                    "name": latest[(p, h)].author.name,
-                    "external_id": latest[(p, h)].author.external_id,
-                    "followers": latest[(p, h)].author.followers,
-                    "verified": latest[(p, h)].author.verified,
-                    "first_seen": now,
-                    "last_seen": now,
-                }
-                for p, h in new
-            ]
-            for row in conn.execute(at.insert().returning(at.c.id, at.c.platform, at.c.handle), rows):
-                ids[(row.platform, row.handle)] = row.id
-        return ids
-
-    @staticmethod
-    def _insert_mentions(
-        conn: Connection, scored: list[Scored], author_ids: dict[tuple[str, str], int], now: datetime
-    ) -> tuple[dict[str, int], list[rollups.RollupRow]]:
-        """Insert the mentions; return the ids of the escalated ones and the rows the
-        rollups count (added by the caller at the end of the transaction)."""
-        if not scored:
-            return {}, []
-        mt = table(t.Mention)
-        rows = []
-        for s in scored:
-            m, sc = s.mention, s.score
-            rows.append(
-                {
-                    "source": m.source,
-                    "platform": m.platform,
-                    "external_id": m.external_id,
-                    "url": m.url,
-                    "text": m.text,
-                    "title": m.title,
-                    "lang": sc.language or m.lang,
-                    "rating": m.rating,
-                    "created_at": as_utc(m.created_at),
-                    "fetched_at": now,
-                    "author_id": author_ids[(m.author.platform, m.author.handle)],
-                    "brand": s.brand,
-                    "brands": list(s.brands),
-                    "competitor": s.competitor,
-                    "in_reply_to": m.in_reply_to,
-                    "conversation_id": m.conversation_id,
-                    "engagement": m.engagement,
-                    "is_repost": m.is_repost,
-                    "sentiment_label": sc.sentiment.label,
-                    "sentiment_compound": sc.sentiment.compound,
-                    "urgency": sc.urgency,
-                    "categories": list(sc.categories),
-                    "scoring": scoring_json(sc, s.decision),
-                    "route": s.decision.route,
-                }
-            )
-        insert_rows(conn, mt, rows)  # plain executemany: RETURNING every id costs more than it gives
-        wanted = [s.mention.external_id for s in scored if s.decision.escalate]
-        ids: dict[str, int] = {}
-        source = scored[0].mention.source
-        for chunk in _chunks(wanted, 500):
-            q = sa.select(mt.c.external_id, mt.c.id).where(mt.c.source == source, mt.c.external_id.in_(chunk))
-            ids.update({external_id: mention_id for external_id, mention_id in conn.execute(q)})
-        return ids, [rollups.as_rollup_row(r) for r in rows]
-
-    def _escalate(
-        self,
-        conn: Connection,
-        rules: RulesConfig,
-        scored: list[Scored],
-        mention_ids: dict[str, int],
-        author_ids: dict[tuple[str, str], int],
-        now: datetime,
-        handed: list[int] | None = None,
-    ) -> int:
-        """Escalations, their outbox rows and audit events, in bulk (one statement each).
-
-        The outbox row carries ids, not the ticket body: the worker builds the payload
-        when it delivers (responders.payloads), with the author's history as of then.
-        """
-        et, ot, aut = table(t.Escalation), table(t.OutboxItem), table(t.AuditEvent)
-        todo = [s for s in scored if s.decision.escalate]
-        if not todo:
-            return 0
-        rows = []
-        for s in todo:
-            d = s.decision
-            priority = d.priority or "normal"
-            rows.append(
-                {
-                    "mention_id": mention_ids[s.mention.external_id],
-                    "idempotency_key": idempotency_key(s.mention.source, s.mention.external_id),
-                    "route": d.route,
-                    "queue": d.queue,
-                    "priority": priority,
-                    "priority_rank": PRIORITY_RANK[priority],
-                    "status": "open",
-                    "sla_due": now + rules.sla.due_after(
-                        priority, (s.mention.extra or {}).get("customer_segment")),
-                    "created_at": now,
-                    "updated_at": now,
-                    "suggested_reply": s.reply if s.reply is not None else suggested_reply(rules, s),
-                    "tags": d.tags,
-                    "alert": d.alert,
-                    "decision": {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact},
-                    "brand": s.brand,
-                    "source": s.mention.source,
-                    "platform": s.mention.platform,
-                    "categories": list(s.score.categories),
-                    "urgency": s.score.urgency,
-                }
-            )
-        # Placed in their cases before they are inserted (listener.cases.place_pending): each
-        # row goes in final, follow-ups already closed into their case's head.
-        esc_ids = allocate_ids(conn, et, len(rows))
-        placing = cases.place_pending(conn, [
-            cases.pending(esc_id, author_ids[(s.mention.author.platform, s.mention.author.handle)], s.mention.source,
-                          s.mention.external_id, s.mention.in_reply_to, s.mention.conversation_id,
-                          row["priority_rank"], row["urgency"], row["sla_due"], s.mention.created_at)
-            for esc_id, row, s in zip(esc_ids, rows, todo, strict=True)
-        ], now)
-        for esc_id, row in zip(esc_ids, rows, strict=True):
-            row.update(id=esc_id, case_id=None, follow_up_of=None, resolution=None, resolved_at=None)
-            row.update(placing.get(esc_id, {}))
-        insert_rows(conn, et, rows)
-        sinks = [sink for sink in rules.sinks if sink.enabled]
-        outbox = [
-            {
-                "escalation_id": esc_id,
-                "sink": sink.name,
-                "kind": "alert" if sink.type == "alert" else "escalation",
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "idempotency_key": row["idempotency_key"],
-                "priority_rank": row["priority_rank"],
-                "payload": {},
-                "created_at": now,
-                "updated_at": now,
-            }
-            for esc_id, row, s in zip(esc_ids, rows, todo, strict=True)
-            for sink in sinks
-            if (s.decision.sinks is None or sink.name in s.decision.sinks)
-            and (sink.type != "alert" or s.decision.alert)
-        ]
-        handoff = self.outbox_handoff
-        if outbox and handoff is not None and handed is not None:
-            # claimed for the local worker in this same transaction: no claim round-trip,
-            # and if this process dies the rows are its own to resume (or lapse in 30 s)
-            claim = {"state": "sending", "attempts": 1, "locked_by": handoff.owner,
-                     "locked_until": now + timedelta(seconds=handoff.lease_s)}
-            handed.extend(conn.execute(ot.insert().returning(ot.c.id), [{**row, **claim} for row in outbox]).scalars())
-        elif outbox:
-            insert_rows(conn, ot, outbox)
-            notify_new_rows(conn)  # an import or a collect --once: wake the replicas' workers
-        insert_rows(
-            conn,
-            aut,
-            [
-                {
-                    "at": now,
-                    "actor": "system",
-                    "action": "escalation.created",
-                    "subject_type": "escalation",
-                    "subject_id": str(esc_id),
-                    "details": {"route": row["route"], "queue": row["queue"], "priority": row["priority"]},
-                }
-                for esc_id, row in zip(esc_ids, rows, strict=True)
-            ],
-        )
-        # Public replies only where a route explicitly says `publish: true` (never by default).
-        for esc_id, s in zip(esc_ids, todo, strict=True):
-            if s.decision.publish:
-                enqueue_auto_reply(conn, rules, esc_id)
-        return len(esc_ids)
-
-    @staticmethod
-    def _quarantine(conn: Connection, items: list[Quarantined]) -> None:
-        if items:
-            now = utcnow()
-            conn.execute(
-                table(t.Quarantine).insert(),
-                [
-                    {
-                        "source": q.source,
-                        "external_id": q.external_id,
-                        "payload": q.payload,
-                        "error": q.error,
-                        "at": now,
-                        "resolved": False,
-                    }
-                    for q in items
-                ],
-            )
-
     @staticmethod
     def _advance(
         conn: Connection, source: str, cursor_before: str | None, batch: Batch, result: BatchResult, now: datetime
     ) -> None:
-        st = table(t.SourceState)
-        row = conn.execute(sa.select(st).where(st.c.source == source)).mappings().first()
-        if row is None:
-            if cursor_before is not None:
-                raise CursorConflict(f"{source}: no stored cursor, but the batch was fetched from {cursor_before!r}")
-            conn.execute(st.insert(), {"source": source, "updated_at": now, "stats": {}, "error_log": []})
-            row = conn.execute(sa.select(st).where(st.c.source == source)).mappings().one()
-        elif row["cursor"] != cursor_before:
-            raise CursorConflict(f"{source}: cursor moved from {cursor_before!r} to {row['cursor']!r} meanwhile")
-        stats = Counter(row["stats"] or {})
-        stats.update(result.stats)
-        stats["fetched"] += result.fetched
-        stats["stored"] += result.stored
-        stats["escalated"] += result.escalated
-        values: dict[str, Any] = {
-            "cursor": batch.next_cursor if batch.next_cursor is not None else cursor_before,
-            "updated_at": now,
-            "last_success": now,
-            "healthy": True,
-            "status_message": None,
-            "fetched_total": (row["fetched_total"] or 0) + result.fetched,
-            "quarantined_total": (row["quarantined_total"] or 0) + result.quarantined,
-            "stats": dict(stats),
-        }
-        if result.stored:
-            values["last_stored_at"] = now
-        if row["listening_since"] is None:
-            values["listening_since"] = now
-        if batch.rate_limit is not None:
-            values["rate_limit_remaining"] = batch.rate_limit.remaining
-            values["rate_limit_reset"] = batch.rate_limit.reset_at
-        if batch.budget_used:
-            period = now.strftime("%Y-%m")
-            used = (row["budget_used"] or 0) if row["budget_period"] == period else 0
-            values["budget_used"] = used + batch.budget_used
-            values["budget_period"] = period
-        conn.execute(st.update().where(st.c.source == source), values)
-
-
-# -- helpers shared with the CLI and the console -------------------------------------------
-
-
-def scoring_json(score: Any, decision: Decision) -> dict[str, Any]:
-    data = score.to_dict()
-    data["matched_routes"] = decision.matched
-    data["ignored"] = decision.ignored
-    return data
-
-
-def suggested_reply(rules: RulesConfig, s: Scored) -> str:
-    """Render the route's template in the mention's language (falling back to English)."""
-    variables = reply_variables(rules, s.brand, s.mention.platform,
-                                s.mention.author.name or s.mention.author.handle,
-                                s.mention.author.handle, list(s.score.categories),
-                                s.decision.queue)
-    return render_named(rules, s.decision.reply_template, s.score.language, variables,
-                        s.mention.platform)
-
-
-def reply_variables(rules: RulesConfig, brand_name: str | None, platform: str, author: str,
-                    handle: str, categories: list[str], queue: str | None) -> dict[str, str]:
-    """The variables a reply template may use (responders.replies.ALLOWED_VARIABLES); the
-    pipeline and the console's template picker fill them the same way."""
-    brand = rules.brand(brand_name) if brand_name else None
-    brand_handle = ""
-    if brand is not None:
-        found = brand.handles.get(platform) or next(iter(brand.handles.values()), "")
-        brand_handle = f"@{found}" if found else ""
-    return {
-        "author": author,
-        "handle": f"@{handle}",
-        "brand": brand_name or "",
-        "brand_handle": brand_handle,
-        "ticket_link": rules.console_url or "",
-        "category": categories[0] if categories else "",
-        "queue": queue or "",
-    }
-
-
-def render_named(rules: RulesConfig, name: str | None, language: str | None,
-                 variables: dict[str, str], platform: str) -> str:
-    """Template `name` in `language`, else English, else its first language; "" if none."""
-    if not name or name not in rules.replies:
-        return ""
-    by_lang = rules.replies[name]
-    template = by_lang.get(language or "en") or by_lang.get("en") or next(iter(by_lang.values()))
-    return render_reply(template, variables, platform)
-
-
-def _escalations_by_author(conn: Connection, mentions: list[Mention]) -> dict[tuple[str, str], list[int]]:
-    """(platform, handle) -> [open escalations, all escalations] for the batch's authors."""
-    mt, et, at = table(t.Mention), table(t.Escalation), table(t.Author)
-    keys = {(m.author.platform, m.author.handle) for m in mentions}
-    is_open = sa.case((et.c.status.in_(OPEN_STATUSES), 1), else_=0)
-    out: dict[tuple[str, str], list[int]] = {}
-    for cond in pairs_in(at.c.platform, at.c.handle, keys):
-        rows = conn.execute(
-            sa.select(at.c.platform, at.c.handle, sa.func.sum(is_open), sa.func.count(et.c.id))
-            .select_from(at.join(mt, mt.c.author_id == at.c.id).join(et, et.c.mention_id == mt.c.id))
-            .where(cond)
-            .group_by(at.c.platform, at.c.handle)
-        )
-        for p, h, n_open, n_all in rows:
-            out[(p, h)] = [int(n_open or 0), int(n_all)]
-    return out
-
-
-def _quarantined(m: Mention, error: str) -> Quarantined:
-    """A mention the analysis raised on, as a quarantine row with its full content."""
-    payload = json.dumps(dataclasses.asdict(m), ensure_ascii=False, default=str)
-    return Quarantined(m.source, payload, error, m.external_id)
-
-
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+        """Move the cursor with what it covered (a compare-and-set: CursorConflict if another
+        poller moved it) and record the batch in the source's health row."""
+        rate = batch.rate_limit
+        ingest.advance(
+            conn, source, cursor_before, batch.next_cursor,
+            counts={"fetched": result.fetched, "stored": result.stored, "escalated": result.escalated,
+                    "quarantined": result.quarantined},
+            stats=result.stats, now=now,
+            rate_limit=(rate.remaining, rate.reset_at) if rate is not None else None,
+            budget_used=batch.budget_used)

@@ -18,7 +18,8 @@ worker exits when its parent does (it watches its parent id), so an import kille
 SIGTERM or SIGKILL leaves no child behind; `close()` stops it on the normal paths.
 
 The worker is started with "spawn" (no fork of a process that may hold threads and
-locks) and builds its own Analyzer from the pickled rules, which takes a second or two:
+locks) and builds its own Analyzer from the pickled rules (the suggested reply's renderer,
+`listener.replies.Responders.render_reply`, comes pickled by reference with them), which takes a second or two:
 worth it for an import of many batches, not for one.
 """
 
@@ -36,7 +37,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from listener.analysis import Analyzer, Failed, Prepared, PreparedBatch, Scored, fresh_mentions
-from listener.pipeline import suggested_reply
+from listener.replies import Render, suggested_reply
 from listener.types import Batch, Mention
 from socialear import heap
 from socialear.config import RulesConfig
@@ -44,6 +45,7 @@ from socialear.config import RulesConfig
 log = logging.getLogger(__name__)
 
 _analyzer: Analyzer | None = None  # the worker process's own
+_render: Render | None = None  # the reply renderer the parent handed over (listener.replies)
 
 
 def _watch_parent(parent: int) -> None:
@@ -53,28 +55,29 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.2)
 
 
-def _start(rules: RulesConfig, parent: int) -> None:
+def _start(rules: RulesConfig, parent: int, render: Render) -> None:
     """Worker initialiser: build the analyzer once; exit if the parent dies."""
-    global _analyzer
+    global _analyzer, _render
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
     _analyzer = Analyzer(rules)
+    _render = render
     heap.settle()  # the analyzer is built: what follows is per-batch garbage (socialear.heap)
 
 
 def _prepare(mentions: list[Mention], only: list[str] | None) -> list[Prepared | Failed]:
-    assert _analyzer is not None, "worker not initialised"
+    assert _analyzer is not None and _render is not None, "worker not initialised"
     items = _analyzer.prepare_all(mentions, only, speculate=True)
-    return [_with_reply(_analyzer.rules, m, p) for m, p in zip(mentions, items, strict=True)]
+    return [_with_reply(_render, _analyzer.rules, m, p) for m, p in zip(mentions, items, strict=True)]
 
 
-def _with_reply(rules: RulesConfig, m: Mention, p: Prepared | Failed) -> Prepared | Failed:
+def _with_reply(render: Render, rules: RulesConfig, m: Mention, p: Prepared | Failed) -> Prepared | Failed:
     """The suggested reply of a speculated escalation, rendered here too (it reads the
     decision's template and queue, the brand, the author, the categories and the language,
     none of which history changes); the pipeline renders it itself if rendering fails."""
     if not isinstance(p, Prepared) or p.decision is None or not p.decision.escalate:
         return p
     try:
-        reply = suggested_reply(rules, Scored(m, p.brands, p.primary, p.competitor, p.pre, p.decision))
+        reply = suggested_reply(render, rules, Scored(m, p.brands, p.primary, p.competitor, p.pre, p.decision))
     except Exception:  # noqa: BLE001 - the pipeline renders it again, and quarantines or fails as ever
         return p
     return dataclasses.replace(p, reply=reply)
@@ -90,11 +93,13 @@ class Prescorer:
     `ahead(source, batches)` yields each batch with its `PreparedBatch` (or None after a
     worker failure), having handed the *next* batch to the worker before yielding."""
 
-    def __init__(self, rules: RulesConfig) -> None:
+    def __init__(self, rules: RulesConfig, render: Render) -> None:
+        """`render`: the pipeline's reply renderer (`Responders.render_reply`), a module-level
+        function so that it pickles by reference and the worker imports it by name."""
         self.rules = rules
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start, initargs=(rules, os.getpid()))
+            initializer=_start, initargs=(rules, os.getpid(), render))
         self.pid: int | None = None
 
     def __enter__(self) -> Prescorer:

@@ -21,7 +21,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from responders.types import PRIORITY_RANK, EscalationPayload
+from responders.types import EscalationPayload
+from storage.models import PRIORITY_RANK
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ outbox worker's retries, backoff and dead-letter apply to replies exactly as to 
 Publishing is never automatic: besides an agent's approval, only a route with
 `publish: true` on a source with `publish_replies: true` queues the suggested reply, via
 `enqueue_auto_reply(conn, rules, escalation_id)`, which the pipeline calls inside its
-batch transaction.
+batch transaction through `PipelineResponders` (listener.replies.Responders, injected by
+the console: the listener does not import responders).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +44,7 @@ from responders.publishers import (
     missing_credentials,
     supported,
 )
-from responders.replies import PLATFORM_NAMES, check_reply_length
+from responders.replies import PLATFORM_NAMES, check_reply_length, render_reply
 from responders.types import DeliveryResult
 from socialear.config import RulesConfig, SourceConfig
 from socialear.errors import NotConfigured, PermanentError
@@ -236,6 +237,20 @@ def enqueue_auto_reply(
     _audit(conn, AUTO_ACTOR, "reply.auto_skipped", escalation_id, now, route=target.route, reason=reason)
     log.info("escalation %d: auto-reply skipped: %s", escalation_id, reason)
     return None
+
+
+class PipelineResponders:
+    """responders' side of `listener.replies.Responders`: the suggested reply rendered
+    (sandboxed, fitted to the platform) and auto-replies queued, in the pipeline's batch
+    transaction. Stateless, so it pickles by reference (the prescoring worker renders
+    with `render_reply` too)."""
+
+    render_reply = staticmethod(render_reply)
+
+    @staticmethod
+    def queue_auto_replies(conn: Connection, rules: RulesConfig, escalation_ids: Sequence[int]) -> None:
+        for escalation_id in escalation_ids:
+            enqueue_auto_reply(conn, rules, escalation_id)
 
 
 def deliver_reply(engine: Engine, publishers: Publishers, key: str, payload: Mapping[str, Any], attempt: int) -> DeliveryResult:

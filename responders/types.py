@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeGuard, runtime_ch
 if TYPE_CHECKING:
     import httpx
 
-PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
-
-
 @dataclass(slots=True)
 class EscalationPayload:
     """Everything a contact-centre agent needs so the customer never repeats themselves."""

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
+from storage.bulk import insert_rows
 from storage.dialect import table
 from storage.filters import UrlFilters, parse_day
 from storage.models import AuditEvent
@@ -64,10 +65,15 @@ class Event:
 
 
 def audit_many(conn: Session | Connection, events: list[Event]) -> None:
-    """Append many audit events with one executemany (the outbox worker's rounds)."""
-    if events:
-        conn.execute(sa.insert(_AT), [_row(e.actor, e.action, e.subject_type, e.subject_id, e.at, e.details)
-                                      for e in events])
+    """Append many audit events with one executemany (the outbox worker's rounds; the
+    pipeline's and case grouping's, on a Connection, at driver speed through storage.bulk)."""
+    if not events:
+        return
+    rows = [_row(e.actor, e.action, e.subject_type, e.subject_id, e.at, e.details) for e in events]
+    if isinstance(conn, Session):
+        conn.execute(sa.insert(_AT), rows)
+    else:
+        insert_rows(conn, _AT, rows)
 
 
 def last_details(conn: Connection | Session, subject_type: str, subject_id: str, action: str) -> dict[str, Any] | None:

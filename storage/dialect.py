@@ -6,12 +6,14 @@ SQLAlchemy exposes them on per-dialect `insert()` constructs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
+
+IN_CHUNK = 500  # values per `IN (...)`: well under SQLite's bound-parameter limit
 
 
 def dialect_name(session: Session) -> str:
@@ -59,3 +61,9 @@ def pairs_in(first: Any, second: Any, pairs: Iterable[tuple[Any, Any]], size: in
         values = sorted(set(seconds), key=str)
         out += [sa.and_(first == a, second.in_(values[i : i + size])) for i in range(0, len(values), size)]
     return out
+
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:
+    """`items` in lists of at most `size`: one `IN (...)` each, well under SQLite's limit of
+    bound parameters."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from listener.pipeline import render_named, reply_variables
+from listener.replies import render_named, reply_variables
+from responders.replies import render_reply
 from socialear.config import RulesConfig
 from storage.models import Author, Escalation, Mention
 
@@ -28,7 +29,7 @@ def reply_options(rules: RulesConfig, esc: Escalation, mention: Mention,
     by_category = {v: k for k, v in (route.reply_by_category.items() if route else ())}
     out = []
     for name in names:
-        text = render_named(rules, name, mention.lang, variables, mention.platform)
+        text = render_named(render_reply, rules, name, mention.lang, variables, mention.platform)
         if not text:
             continue
         why = (f"for {by_category[name].replace('_', ' ')}" if name in by_category

@@ -21,12 +21,14 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from console.web.webhooks import bounded_body
-from listener.pipeline import CursorConflict, Pipeline
+from listener.pipeline import Pipeline
 from listener.sources import build_source
 from listener.types import Batch, Mention
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig, SourceConfig
 from socialear.errors import NotConfigured
 from storage.engine import Engine, session_scope
+from storage.ingest import CursorConflict
 from storage.repo import purge_by_external_id
 from storage.sources import get_cursor
 
@@ -77,7 +79,7 @@ class SourceHook:
         self.engine = engine
         self.rules = rules
         self.env = env
-        self.pipeline = Pipeline(engine, rules)
+        self.pipeline = Pipeline(engine, rules, responders=PipelineResponders())
         self._sources: dict[str, tuple[Any, Any]] = {}
 
     def sources(self, wanted: Callable[[SourceConfig], bool]) -> Iterator[Any]:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from listener.collector import Collector
+from responders.publish import PipelineResponders
 from socialear.config import parse_rules_text
 from storage import models as t
 
@@ -29,7 +30,7 @@ def test_from_db_reports_agent_precision(engine: Engine, db_url: str, tmp_path: 
     rules = parse_rules_text(
         text.replace("{feed}", str(FIXTURES / "pipeline" / "feed.jsonl")).replace("{sink}", str(tmp_path / "o"))
     )
-    assert Collector(engine, lambda: rules).poll("feed").ok
+    assert Collector(engine, lambda: rules, responders=PipelineResponders()).poll("feed").ok
     et = t.Escalation.__table__
     with engine.begin() as conn:
         ids = conn.execute(sa.select(et.c.id).order_by(et.c.id)).scalars().all()

@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 from console.web import create_app
+from responders.publish import PipelineResponders
 from tests.console.conftest import PASSWORD, XSS, add_escalation
 
 pytestmark = pytest.mark.browser
@@ -188,7 +189,7 @@ def _ingest(engine, *posts) -> None:
     mentions = [Mention(source="feed", platform="x", external_id=ext, text=text,
                         created_at=datetime.now(UTC), author=Author(platform="x", handle=handle),
                         **extra) for ext, handle, text, extra in posts]
-    Pipeline(engine, lambda: rules).process("feed", Batch(mentions, next_cursor=None), None)
+    Pipeline(engine, lambda: rules, responders=PipelineResponders()).process("feed", Batch(mentions, next_cursor=None), None)
 
 
 def _fits(page, width: int) -> None:

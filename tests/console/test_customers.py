@@ -18,6 +18,7 @@ from console.customers_io import import_csv
 from listener.pipeline import Pipeline
 from listener.types import Author, Batch, Mention
 from responders.payloads import build_payload
+from responders.publish import PipelineResponders
 from socialear.config import parse_rules_text
 from storage import models as t
 from storage.engine import session_scope
@@ -109,7 +110,7 @@ def test_a_platinum_customers_post_jumps_the_queue_and_carries_the_customer_id(c
     path.write_text(CSV)
     import_csv(db, path)
     rules = _rules()
-    pipe = Pipeline(db, lambda: rules)
+    pipe = Pipeline(db, lambda: rules, responders=PipelineResponders())
     pipe.process("feed", Batch([_post("n1", "norm_nora", "Nimbus charged twice this month, awful."),
                                 _post("n2", "norm_ned", "Nimbus charged twice again, terrible.")], None), None)
     pipe.process("feed", Batch([_post("p1", "PLAT_PAM", "Nimbus charged twice this month, awful.")], None), None)
@@ -142,7 +143,7 @@ def test_erase_removes_the_entry_and_the_content_and_keeps_an_audit_row_without_
     path.write_text(CSV)
     import_csv(db, path)
     rules = _rules()
-    Pipeline(db, lambda: rules).process("feed", Batch([_post("p1", "plat_pam", "Nimbus charged twice, my number is 07700900123, awful")], None), None)
+    Pipeline(db, lambda: rules, responders=PipelineResponders()).process("feed", Batch([_post("p1", "plat_pam", "Nimbus charged twice, my number is 07700900123, awful")], None), None)
     with session_scope(db) as s:
         counts = customers.erase(s, "lena", "C-100")
     assert counts == {"identities": 2, "posts": 1}
@@ -167,7 +168,7 @@ def test_a_customers_posts_on_two_platforms_are_one_case_and_export_names_the_cu
     path = tmp_path / "c.csv"
     path.write_text(CSV)
     import_csv(db, path)
-    pipe = Pipeline(db, lambda: _rules())
+    pipe = Pipeline(db, lambda: _rules(), responders=PipelineResponders())
     pipe.process("feed", Batch([_post("x1", "plat_pam", "Nimbus charged twice this month, awful.")], None), None)
     pipe.process("feed", Batch([_post("r1", "pam_on_reddit", "Nimbus charged me twice, awful and no answer", "reddit"),
                                 _post("o1", "someone", "Nimbus charged twice, awful.")], None), None)

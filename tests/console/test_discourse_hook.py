@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from console.web.discourse_hook import make_discourse_router
 from console.web.source_hook import signature
 from listener.collector import Collector
+from responders.publish import PipelineResponders
 from socialear.config import parse_rules_text
 from storage import models as t
 
@@ -132,7 +133,7 @@ def test_polling_waits_while_deliveries_come_then_checks_from_the_high_water_mar
 
     listing = respx.get(f"{FORUM}/posts.json")
     respx.get(url__regex=rf"^{FORUM}/posts/\d+\.json$").mock(side_effect=by_id)
-    collector = Collector(engine, lambda: RULES, env=ENV)
+    collector = Collector(engine, lambda: RULES, env=ENV, responders=PipelineResponders())
     for minutes in (5, 30, 55):  # within the hour of silence the source allows
         now[0] = datetime(2024, 11, 13, 15, 5, tzinfo=UTC) + timedelta(minutes=minutes)
         outcome = collector.poll("forum")

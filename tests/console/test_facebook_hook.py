@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from console.web.facebook_hook import make_facebook_router, signature
 from listener.collector import Collector
+from responders.publish import PipelineResponders
 from socialear.config import parse_rules_text
 from storage import models as t
 
@@ -140,7 +141,7 @@ def test_the_poll_does_not_store_a_webhook_item_twice(engine: Engine) -> None:
     respx.get(url__regex=rf"^{graph}/\?ids=").mock(side_effect=lambda request: httpx.Response(200, json={
         i: {"updated_time": "2024-11-13T14:02:11+0000", "id": i} for i in str(request.url.params["ids"]).split(",")
     }))
-    outcome = Collector(engine, lambda: RULES, env=ENV).poll("fb-page")
+    outcome = Collector(engine, lambda: RULES, env=ENV, responders=PipelineResponders()).poll("fb-page")
     assert outcome.ok, outcome.error
     assert outcome.result.stored == 0 and len(mentions(engine)) == 1
 
@@ -148,7 +149,7 @@ def test_the_poll_does_not_store_a_webhook_item_twice(engine: Engine) -> None:
 def test_the_collector_hands_its_stop_signal_to_the_sources_waits(engine: Engine) -> None:
     """A source's in-fetch waits (retry backoff, pacing) end on shutdown: the collector
     gives every source it builds its own `stopping` event."""
-    collector = Collector(engine, lambda: RULES, env=ENV)
+    collector = Collector(engine, lambda: RULES, env=ENV, responders=PipelineResponders())
     source = collector.source("fb-page")
     assert source.retry.stopping is collector.stopping  # type: ignore[attr-defined]
     collector.stopping.set()

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from console.replay import replay_report
 from listener.collector import Collector
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig, parse_rules_text
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -20,7 +21,7 @@ def stored(engine: Engine, tmp_path: Path) -> RulesConfig:
     rules = parse_rules_text(
         text.replace("{feed}", str(FIXTURES / "pipeline" / "feed.jsonl")).replace("{sink}", str(tmp_path / "o.jsonl"))
     )
-    assert Collector(engine, lambda: rules).poll("feed").ok
+    assert Collector(engine, lambda: rules, responders=PipelineResponders()).poll("feed").ok
     return rules
 
 

@@ -12,8 +12,10 @@ from sqlalchemy.engine import Engine
 
 from console.web import create_app
 from console.web.auth import create_user
-from listener.pipeline import Pipeline, render_named, reply_variables
+from listener.pipeline import Pipeline
+from listener.replies import render_named, reply_variables
 from listener.types import Author, Batch, Mention
+from responders.publish import PipelineResponders
 from socialear.config import parse_rules_text
 from socialear.errors import UserError
 from storage import models as t
@@ -42,7 +44,7 @@ def test_category_and_language_pick_the_template_and_fall_back(db: Engine):
             for ext, h, name, text, lang in (
                 ("b1", "bea", "Bea", "Nimbus charged twice for roaming, awful", "en"),
                 ("c1", "cy", "Cy", "Nimbus support is awful and rude", "en"))]
-    Pipeline(db, lambda: rules).process("feed", Batch(post, None), None)
+    Pipeline(db, lambda: rules, responders=PipelineResponders()).process("feed", Batch(post, None), None)
     et, mt = t.Escalation.__table__, t.Mention.__table__
     with db.connect() as conn:
         rows = {r.external_id: r for r in conn.execute(sa.select(et.c.id, et.c.suggested_reply, et.c.decision, mt.c.external_id, mt.c.lang).select_from(et.join(mt, mt.c.id == et.c.mention_id)))}
@@ -51,8 +53,8 @@ def test_category_and_language_pick_the_template_and_fall_back(db: Engine):
     assert rows["c1"].decision["reply_template"] == "general"  # no category listed: the fallback
     # the language: the template's own, else English
     variables = reply_variables(rules, "Nimbus Mobile", "x", "Gerd", "gerd", ["billing"], "care")
-    assert render_named(rules, "roaming_refund", "de", variables, "x").startswith("Hallo Gerd, wir erstatten")
-    assert render_named(rules, "outage_postcode", "de", variables, "x").startswith("Hi Gerd, send us")
+    assert render_named(PipelineResponders.render_reply, rules, "roaming_refund", "de", variables, "x").startswith("Hallo Gerd, wir erstatten")
+    assert render_named(PipelineResponders.render_reply, rules, "outage_postcode", "de", variables, "x").startswith("Hi Gerd, send us")
 
     c = Client(create_app(db, lambda: rules))
     with session_scope(db) as s:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from listener.collector import Collector
+from responders.publish import PipelineResponders
 from socialear.config import parse_rules_text
 from storage import queue as queries
 from storage import repo
@@ -165,7 +166,7 @@ def test_the_pipeline_sets_the_fields_and_the_index(engine: Engine, tmp_path: Pa
     text = (FIXTURES / "rules" / "pipeline.yaml").read_text()
     rules = parse_rules_text(text.replace("{feed}", str(FIXTURES / "pipeline" / "feed.jsonl"))
                              .replace("{sink}", str(tmp_path / "o.jsonl")))
-    assert Collector(engine, lambda: rules).poll("feed").ok
+    assert Collector(engine, lambda: rules, responders=PipelineResponders()).poll("feed").ok
     e, m = Escalation.__table__, Mention.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         rows = conn.execute(

@@ -13,6 +13,7 @@ from console.health import source_rows
 from listener.pipeline import Pipeline
 from listener.silence import expected_period
 from listener.types import Author, Batch, Mention
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig, SourceConfig
 from storage import models as t
 from storage.engine import session_scope
@@ -43,7 +44,7 @@ def test_periods_declared_per_type_and_overridable() -> None:
 
 def test_pipeline_records_when_a_source_last_stored(engine: Engine) -> None:
     rules = rules_with(SourceConfig(name="feed", type="rss", options={"url": "https://e.example/f"}))
-    pipeline = Pipeline(engine, lambda: rules)
+    pipeline = Pipeline(engine, lambda: rules, responders=PipelineResponders())
     pipeline.process("feed", Batch(mentions=[], next_cursor="c1"), None)
     st = t.SourceState.__table__
     with engine.connect() as conn:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from responders.outbox import OutboxWorker, SinkSet
+from responders.publish import PipelineResponders
 from socialear.config import parse_rules_text
 from storage import breakers
 from storage import models as t
@@ -249,7 +250,7 @@ def test_the_pipeline_hands_committed_rows_to_the_local_worker_already_claimed(e
     fixtures = ROOT / "tests" / "fixtures"
     text = (fixtures / "rules" / "pipeline.yaml").read_text()
     rules = parse_rules_text(text.replace("{feed}", str(fixtures / "pipeline" / "feed.jsonl")).replace("{sink}", str(tmp_path / "out.jsonl")))
-    collector = Collector(engine, lambda: rules, instance_id="replica-a", env={})
+    collector = Collector(engine, lambda: rules, instance_id="replica-a", env={}, responders=PipelineResponders())
     worker = OutboxWorker(engine, SinkSet(lambda: rules, {}), worker_id="replica-a")
     handed: list[list[int]] = []
     original = worker.accept
@@ -292,7 +293,7 @@ def test_the_outbox_process_delivers_handed_rows_and_stops_when_asked(tmp_path: 
     proc.start()
     try:
         assert proc.wait_ready(120)
-        collector = Collector(engine, lambda: rules, instance_id="replica-p", env={})
+        collector = Collector(engine, lambda: rules, instance_id="replica-p", env={}, responders=PipelineResponders())
         collector.pipeline.outbox_handoff = proc
         assert collector.poll("feed").ok
         deadline = time.monotonic() + 60

@@ -22,6 +22,7 @@ from listener import cases
 from listener.pipeline import Pipeline
 from listener.types import Author, Batch, Mention
 from responders.outbox import OutboxWorker, SinkSet
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig, parse_rules_text
 from storage import models as t
 from tests.listener.conftest import pipeline_rules_text
@@ -45,7 +46,7 @@ def post(ext: str, text: str, minutes: int, handle: str = "ben_t", **kw: str) ->
 
 
 def ingest(engine: Engine, rules: RulesConfig, *mentions: Mention) -> None:
-    result = Pipeline(engine, lambda: rules).process("feed", Batch(list(mentions), next_cursor=None), None)
+    result = Pipeline(engine, lambda: rules, responders=PipelineResponders()).process("feed", Batch(list(mentions), next_cursor=None), None)
     assert not result.errors if hasattr(result, "errors") else True
 
 
@@ -266,7 +267,7 @@ def test_two_replicas_grouping_the_same_customer_at_once_open_one_case(
 
     def replica(eng: Engine, mention: Mention) -> None:
         try:
-            Pipeline(eng, lambda: rules).process(mention.source, Batch([mention], next_cursor=None), None)
+            Pipeline(eng, lambda: rules, responders=PipelineResponders()).process(mention.source, Batch([mention], next_cursor=None), None)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -414,7 +415,7 @@ def test_case_grouping_takes_the_same_number_of_statements_for_any_batch_size(
         statements.clear()
         sa.event.listen(engine, "before_cursor_execute", count)
         try:
-            result = Pipeline(engine, lambda: rules).process("feed", Batch(mentions, next_cursor=prefix), cursor)
+            result = Pipeline(engine, lambda: rules, responders=PipelineResponders()).process("feed", Batch(mentions, next_cursor=prefix), cursor)
         finally:
             sa.event.remove(engine, "before_cursor_execute", count)
         assert result.escalated == n

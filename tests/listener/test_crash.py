@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from listener.collector import Collector
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig
 from storage import models as t
 
@@ -27,6 +28,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     from listener.collector import Collector
     from listener.pipeline import Pipeline
+    from responders.publish import PipelineResponders
     from socialear.config import parse_rules_text
     from storage.engine import make_engine
 
@@ -44,7 +46,7 @@ CHILD = textwrap.dedent(
         return original(conn, source, cursor_before, batch, result, now)
 
     Pipeline._advance = staticmethod(advance)
-    Collector(make_engine(db_url), lambda: rules, instance_id="doomed", lease_ttl_s=1).poll("feed")
+    Collector(make_engine(db_url), lambda: rules, instance_id="doomed", lease_ttl_s=1, responders=PipelineResponders()).poll("feed")
     """
 )
 
@@ -70,7 +72,7 @@ def test_sigkill_between_fetch_and_commit_loses_nothing(
     assert child.returncode == -signal.SIGKILL
 
     time.sleep(1.2)  # the dead poller's lease (1 s) expires, as a dead replica's would
-    outcome = Collector(engine, lambda: rules, instance_id="restarted").poll("feed")
+    outcome = Collector(engine, lambda: rules, instance_id="restarted", responders=PipelineResponders()).poll("feed")
     assert outcome.ok, outcome.error
 
     mt, qt, et = t.Mention.__table__, t.Quarantine.__table__, t.Escalation.__table__

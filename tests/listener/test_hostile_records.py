@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from listener.collector import Collector
 from listener.types import COUNT_LIMIT, ID_LIMIT, storable_id
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig
 from storage import models as t
 from storage.dialect import table
@@ -179,7 +180,7 @@ def test_hostile_records_are_quarantined_alone_and_the_source_advances(
     feed = tmp_path / "hostile.jsonl"
     must_store, n_stored, n_quarantined = hostile_feed(feed, seed)
     rules = make_rules(feed, tmp_path / "sink.jsonl")
-    collector = Collector(engine, lambda: rules, instance_id="test")
+    collector = Collector(engine, lambda: rules, instance_id="test", responders=PipelineResponders())
     for _ in range(10):  # a poll drains at most 50 batches of 4
         outcome = collector.poll("feed")
         assert outcome.ok, outcome.error
@@ -208,7 +209,7 @@ def test_a_mention_the_analysis_raises_on_is_quarantined(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Defence in depth: whatever the scorer raises on one mention, its batch is stored."""
-    from listener.pipeline import Analyzer
+    from listener.analysis import Analyzer
 
     feed = tmp_path / "feed.jsonl"
     feed.write_bytes(b"\n".join(line(record(i)) for i in range(6)) + b"\n")
@@ -221,7 +222,7 @@ def test_a_mention_the_analysis_raises_on_is_quarantined(
 
     monkeypatch.setattr(Analyzer, step, flaky)
     rules = make_rules(feed, tmp_path / "sink.jsonl")
-    outcome = Collector(engine, lambda: rules, instance_id="test").poll("feed")
+    outcome = Collector(engine, lambda: rules, instance_id="test", responders=PipelineResponders()).poll("feed")
     assert outcome.ok and outcome.result.stored == 5 and outcome.result.quarantined == 1
     qt = table(t.Quarantine)
     with engine.connect() as conn:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from listener.collector import LEASE_TTL_S, Collector, default_instance_id
 from listener.sources.replay import ReplaySource
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig
 from storage import sources as state
 from storage.engine import session_scope
@@ -46,9 +47,9 @@ def test_the_service_takes_its_id_from_the_environment(monkeypatch: pytest.Monke
 def test_a_restarted_replica_resumes_its_own_lease_at_once(engine: Engine, rules: RulesConfig) -> None:
     with session_scope(engine) as session:  # replica-1 crashed mid-poll: its lease is left behind
         assert state.acquire_lease(session, "feed", "replica-1", LEASE_TTL_S)
-    other = Collector(engine, lambda: rules, instance_id="replica-2").poll("feed")
+    other = Collector(engine, lambda: rules, instance_id="replica-2", responders=PipelineResponders()).poll("feed")
     assert other.skipped and "lease" in other.skipped
-    restarted = Collector(engine, lambda: rules, instance_id="replica-1").poll("feed")
+    restarted = Collector(engine, lambda: rules, instance_id="replica-1", responders=PipelineResponders()).poll("feed")
     assert restarted.ok and restarted.skipped is None and restarted.result.stored > 0
 
 
@@ -75,7 +76,7 @@ def test_a_long_poll_keeps_its_lease_by_heartbeat(
 
     monkeypatch.setattr(ReplaySource, "fetch", slow)
     ttl = 0.6
-    polling = Collector(engine, lambda: rules, instance_id="busy", lease_ttl_s=ttl)
+    polling = Collector(engine, lambda: rules, instance_id="busy", lease_ttl_s=ttl, responders=PipelineResponders())
     releasing = threading.Event()  # set as the poll lets its lease go: a take after that is fair
     release = polling._release_lease
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from listener.collector import Collector
 from responders.outbox import OutboxWorker, SinkSet
 from responders.payloads import build_payload
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig
 from storage import models as t
 
@@ -29,7 +30,7 @@ def rows(engine: Engine, table: sa.Table, *cols: sa.ColumnElement) -> list[sa.Ro
 
 
 def test_feed_flows_to_escalations_and_local_sink(engine: Engine, rules: RulesConfig, tmp_path: Path) -> None:
-    collector = Collector(engine, lambda: rules)
+    collector = Collector(engine, lambda: rules, responders=PipelineResponders())
     poll_all(collector)
 
     mt = t.Mention.__table__
@@ -99,7 +100,7 @@ def test_feed_flows_to_escalations_and_local_sink(engine: Engine, rules: RulesCo
 
 
 def test_routing_trace_names_the_rule_and_the_signals(engine: Engine, rules: RulesConfig) -> None:
-    poll_all(Collector(engine, lambda: rules))
+    poll_all(Collector(engine, lambda: rules, responders=PipelineResponders()))
     et, mt = t.Escalation.__table__, t.Mention.__table__
     decision = rows(engine, et.join(mt, mt.c.id == et.c.mention_id), et.c.decision, mt.c.external_id)
     d = next(r.decision for r in decision if r.external_id == "p1")
@@ -118,7 +119,7 @@ def test_routing_trace_names_the_rule_and_the_signals(engine: Engine, rules: Rul
 
 
 def test_repeat_contact_carries_the_authors_history(engine: Engine, rules: RulesConfig) -> None:
-    poll_all(Collector(engine, lambda: rules))
+    poll_all(Collector(engine, lambda: rules, responders=PipelineResponders()))
     et = t.Escalation.__table__
     with engine.connect() as conn:
         payloads = [build_payload(conn, r.id).to_dict() for r in conn.execute(sa.select(et.c.id))]
@@ -134,8 +135,8 @@ def test_repeat_contact_carries_the_authors_history(engine: Engine, rules: Rules
 
 
 def test_a_second_poller_cannot_take_a_held_lease(engine: Engine, rules: RulesConfig) -> None:
-    a = Collector(engine, lambda: rules, instance_id="replica-a")
-    b = Collector(engine, lambda: rules, instance_id="replica-b")
+    a = Collector(engine, lambda: rules, instance_id="replica-a", responders=PipelineResponders())
+    b = Collector(engine, lambda: rules, instance_id="replica-b", responders=PipelineResponders())
     assert a._acquire_lease("feed", __import__("storage.types", fromlist=["utcnow"]).utcnow())
     outcome = b.poll("feed")
     assert outcome.skipped and "lease" in outcome.skipped
@@ -148,7 +149,7 @@ def test_a_failing_source_does_not_stop_the_others(engine: Engine, tmp_path: Pat
         update={"name": "broken", "options": {"path": str(tmp_path / "missing.jsonl")}}
     )
     rules = rules.model_copy(update={"sources": [broken, rules.sources[0]]})
-    collector = Collector(engine, lambda: rules)
+    collector = Collector(engine, lambda: rules, responders=PipelineResponders())
     bad = collector.poll("broken")
     good = collector.poll("feed")
     assert not bad.ok and "missing.jsonl" in (bad.error or "")
@@ -176,7 +177,7 @@ def test_half_an_emoji_or_a_nul_does_not_poison_the_batch(engine: Engine, make_r
         encoding="utf-8",
     )
     rules = make_rules(feed, tmp_path / "escalations.jsonl")
-    collector = Collector(engine, lambda: rules)
+    collector = Collector(engine, lambda: rules, responders=PipelineResponders())
     poll_all(collector)
     mt = t.Mention.__table__
     stored = {r.external_id: r.text for r in rows(engine, mt, mt.c.external_id, mt.c.text)}

@@ -28,6 +28,7 @@ from listener.prescoring import Prescorer
 from listener.routing import with_urgency
 from listener.scoring import ScoringContext
 from listener.types import Author, Batch, Mention
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig, load_rules
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -139,7 +140,7 @@ def test_a_dead_worker_falls_back_to_scoring_in_process(
     rules: RulesConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     batches = [Batch([mention(10 * b + i, TEXTS[i]) for i in range(6)], next_cursor=str(b)) for b in range(4)]
-    with Prescorer(rules) as prescorer:
+    with Prescorer(rules, PipelineResponders.render_reply) as prescorer:
         prescorer.warm()
         assert prescorer.pid is not None
         got = []

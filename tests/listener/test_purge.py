@@ -26,6 +26,7 @@ from listener.deletions import XDeletionChecker
 from listener.purge import ACTION, DeletionSweeper, checker_for, checkers_from
 from listener.sources._common import RetryPolicy
 from responders.payloads import build_payload
+from responders.publish import PipelineResponders
 from socialear.config import RulesConfig, parse_rules_text
 from storage import models as t
 from storage import repo
@@ -98,7 +99,7 @@ def no_sleep_retry() -> RetryPolicy:
 
 def x_collector(engine: Engine, rules: RulesConfig) -> Collector:
     client = tweepy.Client(bearer_token="test-token", return_type=requests.Response)
-    return Collector(engine, lambda: rules, env={}, clients={"x-nimbus": client})
+    return Collector(engine, lambda: rules, env={}, clients={"x-nimbus": client}, responders=PipelineResponders())
 
 
 def store_x_pages(api: responses.RequestsMock, collector: Collector) -> dict[str, dict[str, Any]]:
@@ -387,7 +388,7 @@ def test_reddit_deletions_use_the_sources_praw_client(engine: Engine, rules: Rul
         client_id="id", client_secret="secret", user_agent="linux:socialear-tests:0.1 (by /u/socialear_test)",
         check_for_updates=False, check_for_async=False,
     )
-    collector = Collector(engine, lambda: rules, env={}, clients={"reddit-nimbus": reddit})
+    collector = Collector(engine, lambda: rules, env={}, clients={"reddit-nimbus": reddit}, responders=PipelineResponders())
     api.post(REDDIT_TOKEN, json=load("reddit", "access_token"))
     api.get(REDDIT_SEARCH, json=load("reddit", "search_page1"))
     outcome = collector.poll("reddit-nimbus")
@@ -414,7 +415,7 @@ def test_reddit_deletions_use_the_sources_praw_client(engine: Engine, rules: Rul
 
 def test_checker_for_shares_the_built_sources_client(rules: RulesConfig, engine: Engine) -> None:
     client = tweepy.Client(bearer_token="t", return_type=requests.Response)
-    collector = Collector(engine, lambda: rules, env={}, clients={"x-nimbus": client})
+    collector = Collector(engine, lambda: rules, env={}, clients={"x-nimbus": client}, responders=PipelineResponders())
     checker = checker_for(collector.source("x-nimbus"))
     assert isinstance(checker, XDeletionChecker) and checker.client is client
 

@@ -163,7 +163,7 @@ def test_negative_probability_must_be_a_probability() -> None:
 def test_scored_mentions_carry_calibrated_probabilities_into_routing() -> None:
     from datetime import UTC, datetime
 
-    from listener.pipeline import Analyzer
+    from listener.analysis import Analyzer
     from listener.types import Author, Mention
 
     analyzer = Analyzer(parse_rules_text(CONFIDENT))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from responders.publish import PipelineResponders
 from responders.spike_alerts import SpikeAlerter, alert_senders, explain, message
 from socialear.config import Brand, Category, RulesConfig, SinkConfig
 from storage import rollups
@@ -186,7 +187,7 @@ def test_the_scheduler_checks_for_spikes_after_a_poll_that_stored_mentions(engin
     cfg = rules().model_copy(update={"sources": [SourceConfig(
         name="feed", type="replay", options={"path": str(feed)})]})
     calls: list[int] = []
-    scheduler = SourceScheduler(Collector(engine, lambda: cfg, env={}), lambda: cfg,
+    scheduler = SourceScheduler(Collector(engine, lambda: cfg, env={}, responders=PipelineResponders()), lambda: cfg,
                                 after_store=lambda: calls.append(1))
     scheduler._run("feed")  # one poll: stores the mention
     assert calls == [1]

@@ -1,0 +1,231 @@
+"""Case grouping's SQL: the reads, locks and writes `listener.cases` places a batch with.
+
+`listener.cases` decides which case each new escalation joins, re-opens or starts (the
+policy, in memory, in post order); these functions read the candidates up front and write
+the outcome with one statement per kind of change, on the caller's Connection (the
+pipeline's batch transaction), never committing. Why set-based: six queries per post
+were most of the pipeline's time (bench/pipeline.py).
+
+Replicas: `lock` takes PostgreSQL transaction-scoped advisory locks, all in one round trip
+and in key order, so two replicas placing the same customer's posts at once serialise
+(see listener.cases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from storage import models as t
+from storage.bulk import execute_many
+from storage.dialect import chunks, pairs_in, table
+
+_ET, _MT, _CT = table(t.Escalation), table(t.Mention), table(t.CareCase)
+_CI, _AU = table(t.CustomerIdentity), table(t.Author)
+
+
+NewRow = tuple[int, int | None, str, str, str | None, str | None, int, int | None, datetime | None, datetime]
+"""A stored escalation not yet in a case with its post's facts: (id, author id, source,
+external id, in reply to, conversation id, priority rank, urgency, SLA due, posted at)."""
+
+
+class CaseRow(NamedTuple):
+    id: int
+    status: str
+    author_id: int | None
+    conversation_id: str | None
+    head_escalation_id: int | None
+    size: int
+    urgency: int | None
+    updated_at: datetime
+    resolved_at: datetime | None
+
+
+class HeadRow(NamedTuple):
+    """A case head's fields a follow-up can raise."""
+
+    id: int
+    status: str
+    priority_rank: int
+    urgency: int | None
+    sla_due: datetime | None
+
+
+# -- reads -----------------------------------------------------------------------------
+
+
+def new_escalations(conn: Connection, escalation_ids: Sequence[int]) -> list[NewRow]:
+    out: list[NewRow] = []
+    for chunk in chunks(escalation_ids):
+        out += [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            sa.select(_ET.c.id, _MT.c.author_id, _MT.c.source, _MT.c.external_id,
+                      _MT.c.in_reply_to, _MT.c.conversation_id, _ET.c.priority_rank,
+                      _ET.c.urgency, _ET.c.sla_due, _MT.c.created_at)
+            .select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
+            .where(_ET.c.id.in_(chunk)))]
+    return out
+
+
+def has_directory(conn: Connection) -> bool:
+    """Whether the customer directory links any identity (else no author has another)."""
+    return conn.execute(sa.select(_CI.c.customer_id).limit(1)).first() is not None
+
+
+def thread_cases(conn: Connection, posts: Collection[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(source, external id) -> case id, for those of `posts` that are escalated and in a case."""
+    out: dict[tuple[str, str], int] = {}
+    for cond in pairs_in(_MT.c.source, _MT.c.external_id, posts):
+        out.update(((r.source, r.external_id), int(r.case_id)) for r in conn.execute(
+            sa.select(_MT.c.source, _MT.c.external_id, _ET.c.case_id)
+            .select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
+            .where(cond, _ET.c.case_id.is_not(None))))
+    return out
+
+
+_CASE_COLS = (_CT.c.id, _CT.c.status, _CT.c.author_id, _CT.c.conversation_id,
+              _CT.c.head_escalation_id, _CT.c.size, _CT.c.urgency, _CT.c.updated_at,
+              _CT.c.resolved_at)
+
+
+def stored_cases(conn: Connection, case_ids: Collection[int], author_ids: Collection[int],
+                 per_author: int = 5) -> list[CaseRow]:
+    """The cases `case_ids`, and each of `author_ids`' `per_author` newest cases."""
+    rows: list[CaseRow] = []
+    for chunk in chunks(sorted(case_ids)):
+        rows += map(CaseRow._make, conn.execute(sa.select(*_CASE_COLS).where(_CT.c.id.in_(chunk))))
+    newest = sa.func.row_number().over(partition_by=_CT.c.author_id, order_by=_CT.c.id.desc())
+    for chunk in chunks(sorted(author_ids)):
+        ranked = sa.select(*_CASE_COLS, newest.label("rn")).where(_CT.c.author_id.in_(chunk)).subquery()
+        rows += map(CaseRow._make, conn.execute(
+            sa.select(*(ranked.c[c.name] for c in _CASE_COLS)).where(ranked.c.rn <= per_author)))
+    return rows
+
+
+def heads(conn: Connection, head_ids: Collection[int]) -> list[HeadRow]:
+    out: list[HeadRow] = []
+    for chunk in chunks(sorted(head_ids)):
+        out += [HeadRow(int(r.id), str(getattr(r.status, "value", r.status)), int(r.priority_rank), r.urgency,
+                        r.sla_due)
+                for r in conn.execute(sa.select(_ET.c.id, _ET.c.status, _ET.c.priority_rank, _ET.c.urgency,
+                                                _ET.c.sla_due).where(_ET.c.id.in_(chunk)))]
+    return out
+
+
+def linked_authors(conn: Connection, author_ids: Collection[int],
+                   customers: dict[int, str] | None = None) -> dict[int, list[int]]:
+    """Each author and, when the customer directory links them to a customer, every author
+    row of that customer's other identities (the same person on another platform).
+    Fills `customers` (author id -> customer id) for the linked ones."""
+    me: dict[int, tuple[str, str]] = {}
+    for chunk in chunks(sorted(author_ids)):
+        me.update((int(r[0]), (r[1], r[2])) for r in conn.execute(
+            sa.select(_AU.c.id, _AU.c.platform, sa.func.lower(_AU.c.handle)).where(_AU.c.id.in_(chunk))))
+    customer_of: dict[tuple[str, str], str] = {}
+    for cond in pairs_in(_CI.c.platform, _CI.c.handle, set(me.values())):
+        customer_of.update(((r.platform, r.handle), r.customer_id) for r in conn.execute(
+            sa.select(_CI.c.platform, _CI.c.handle, _CI.c.customer_id).where(cond)))
+    idents: dict[str, list[tuple[str, str]]] = {}
+    for chunk in chunks(sorted(set(customer_of.values()))):
+        for r in conn.execute(sa.select(_CI.c.customer_id, _CI.c.platform, _CI.c.handle)
+                              .where(_CI.c.customer_id.in_(chunk))):
+            idents.setdefault(r.customer_id, []).append((r.platform, r.handle))
+    author_of: dict[tuple[str, str], list[int]] = {}
+    for chunk in chunks(sorted({i for ids in idents.values() for i in ids})):
+        for r in conn.execute(sa.select(_AU.c.id, _AU.c.platform, sa.func.lower(_AU.c.handle).label("h"))
+                              .where(sa.tuple_(_AU.c.platform, sa.func.lower(_AU.c.handle)).in_(chunk))):
+            author_of.setdefault((r.platform, r.h), []).append(int(r.id))
+    out: dict[int, list[int]] = {}
+    for a in author_ids:
+        customer = customer_of.get(me[a]) if a in me else None
+        others = [x for i in idents.get(customer, ()) for x in author_of.get(i, ())] if customer else []
+        if customer and customers is not None:
+            customers[a] = customer
+        out[a] = sorted({a, *others})
+    return out
+
+
+def lock(conn: Connection, keys: Collection[int]) -> None:
+    """PostgreSQL: one `pg_advisory_xact_lock` per key, taken in key order in one round
+    trip, released at commit (a no-op elsewhere: SQLite has one writer at a time)."""
+    if keys and conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                             "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS ordered"),
+                     {"keys": sorted(keys)})
+
+
+def case_of(conn: Connection, escalation_id: int) -> tuple[int, str] | None:
+    """(case id, the escalation's status), or None when it is in no case."""
+    row = conn.execute(sa.select(_ET.c.case_id, _ET.c.status).where(_ET.c.id == escalation_id)).first()
+    if row is None or row.case_id is None:
+        return None
+    return int(row.case_id), str(row.status)
+
+
+class CaseHead(NamedTuple):
+    head_escalation_id: int | None
+
+
+def case_head(conn: Connection, case_id: int) -> CaseHead | None:
+    """The case's head escalation, or None when there is no such case."""
+    row = conn.execute(sa.select(_CT.c.head_escalation_id).where(_CT.c.id == case_id)).first()
+    return None if row is None else CaseHead(row.head_escalation_id)
+
+
+# -- writes ----------------------------------------------------------------------------
+
+# the writes of every batch, as module constants (storage.bulk caches their plans)
+_CASE_CHANGED = _CT.update().where(_CT.c.id == sa.bindparam("cid")).values(
+    status=sa.bindparam("st"), head_escalation_id=sa.bindparam("head"), size=sa.bindparam("sz"),
+    urgency=sa.bindparam("urg"), updated_at=sa.bindparam("upd"), resolved_at=sa.bindparam("res"))
+_PLACED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
+    case_id=sa.bindparam("cid"), updated_at=sa.bindparam("now"))
+_JOINED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
+    case_id=sa.bindparam("cid"), status="resolved", resolved_at=sa.bindparam("now"), updated_at=sa.bindparam("now"),
+    follow_up_of=sa.bindparam("head"), resolution=sa.bindparam("why"))
+
+
+def insert_cases(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
+    """New cases (one per head escalation); returns head escalation id -> case id."""
+    if not rows:
+        return {}
+    # no sort_by_parameter_order: without a sentinel column SQLAlchemy then inserts a row at a time
+    return {h: int(i) for h, i in conn.execute(_CT.insert().returning(_CT.c.head_escalation_id, _CT.c.id),
+                                               list(rows))}
+
+
+def update_cases(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
+    """Stored cases changed by a batch: keys cid, st, head, sz, urg, upd, res."""
+    execute_many(conn, _CASE_CHANGED, params)
+
+
+def place(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
+    """Stored escalations that head a case: keys eid, cid, now."""
+    execute_many(conn, _PLACED, params)
+
+
+def join(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
+    """Stored escalations closed into their case's head: keys eid, cid, head, now, why."""
+    execute_many(conn, _JOINED, params)
+
+
+def raise_heads(conn: Connection, columns: tuple[str, ...], params: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Heads a follow-up raised, all raising the same `columns`: keys hid and the columns."""
+    conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
+        updated_at=now, **{c: sa.bindparam(c) for c in columns}), list(params))
+
+
+def make_head(conn: Connection, case_id: int, escalation_id: int) -> None:
+    """A follow-up re-opened by hand heads its case, open, and is no longer a follow-up."""
+    conn.execute(_CT.update().where(_CT.c.id == case_id).values(
+        head_escalation_id=escalation_id, status="open", resolved_at=None))
+    conn.execute(_ET.update().where(_ET.c.id == escalation_id).values(follow_up_of=None))
+
+
+def set_status(conn: Connection, case_id: int, active: bool, now: datetime) -> None:
+    """The case open (its head is active) or resolved at `now`."""
+    conn.execute(_CT.update().where(_CT.c.id == case_id).values(
+        status="open" if active else "resolved", resolved_at=None if active else now))
