@@ -19,7 +19,7 @@ checker never reports an id as gone because a request failed.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -30,14 +30,10 @@ from listener.sources._common import RetryPolicy, call_with_retries, utcnow
 from listener.sources.reddit import map_praw_error
 from listener.sources.x import call_x
 from platforms.reddit import no_prawcore_retries, praw_fields
+from storage.dialect import chunks
 
 BATCH = 100
 GONE_TEXT = {"[deleted]", "[removed]"}
-
-
-def _chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _unique(ids: Iterable[str]) -> list[str]:
@@ -58,7 +54,7 @@ class XDeletionChecker:
     def gone(self, ids: list[str]) -> set[str]:
         """The subset of `ids` that X no longer returns."""
         gone: set[str] = set()
-        for chunk in _chunks(_unique(ids)):
+        for chunk in chunks(_unique(ids), BATCH):
             body, _ = call_x(
                 functools.partial(self.client.get_tweets, chunk, tweet_fields=["id"]),
                 what="tweet lookup",
@@ -85,7 +81,7 @@ class RedditDeletionChecker:
     def gone(self, fullnames: list[str]) -> set[str]:
         """The subset of `fullnames` (t3_/t1_ ids) that are deleted or removed."""
         gone: set[str] = set()
-        for chunk in _chunks(_unique(fullnames)):
+        for chunk in chunks(_unique(fullnames), BATCH):
 
             def lookup(c: list[str] = chunk) -> list[Any]:
                 try:

@@ -145,7 +145,7 @@ def analyse_batch(
                 failed.append(quarantined(m, p.error))
                 continue
             s = analyzer.complete(m, p, context)
-        except Exception as exc:  # noqa: BLE001 - one poison mention must not fail its batch forever
+        except Exception as exc:  # one poison mention must not fail its batch forever
             log.exception("source %s: cannot analyse mention %s", m.source, m.external_id)
             failed.append(quarantined(m, failure(exc).error))
             continue

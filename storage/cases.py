@@ -61,7 +61,7 @@ class HeadRow(NamedTuple):
 def new_escalations(conn: Connection, escalation_ids: Sequence[int]) -> list[NewRow]:
     out: list[NewRow] = []
     for chunk in chunks(escalation_ids):
-        out += [tuple(r) for r in conn.execute(  # type: ignore[misc]
+        out += [tuple(r) for r in conn.execute(
             sa.select(_ET.c.id, _MT.c.author_id, _MT.c.source, _MT.c.external_id,
                       _MT.c.in_reply_to, _MT.c.conversation_id, _ET.c.priority_rank,
                       _ET.c.urgency, _ET.c.sla_due, _MT.c.created_at)

@@ -83,7 +83,7 @@ def negative_mentions(
 ) -> list[tuple[datetime, str | None, list[str] | None, str | None]]:
     """(created_at, brand, categories, conversation id) of the negative mentions posted in
     [since, until], oldest first: what the pile-on window is seeded with."""
-    return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(
         sa.select(_MT.c.created_at, _MT.c.brand, _MT.c.categories, _MT.c.conversation_id)
         .where(_MT.c.created_at >= since, _MT.c.created_at <= until, _MT.c.sentiment_label == "negative")
         .order_by(_MT.c.created_at)
@@ -112,7 +112,7 @@ def mention_ids(conn: Connection, source: str, external_ids: Sequence[str]) -> d
     ids: dict[str, int] = {}
     for chunk in chunks(external_ids):
         q = sa.select(_MT.c.external_id, _MT.c.id).where(_MT.c.source == source, _MT.c.external_id.in_(chunk))
-        ids.update({external_id: mention_id for external_id, mention_id in conn.execute(q)})
+        ids.update(dict(conn.execute(q).all()))  # (external_id, id) rows
     return ids
 
 
