@@ -74,6 +74,19 @@ def states(engine: Engine) -> dict[str, int]:
         return {getattr(s, "value", s): n for s, n in conn.execute(sa.select(ot.c.state, sa.func.count()).group_by(ot.c.state))}
 
 
+def assert_urgent_first(order: list[str], urgent: set[str], parallel: int) -> None:
+    """The backlog went out most urgent first, judged on arrival order. Arrival, not claim,
+    order: `parallel` threads send at once, and a thread the OS parks for a moment lets the
+    others' normal rows arrive before its urgent one (a few places under load, so a bound of
+    `+ parallel` places failed now and then). What the agent sees: every urgent escalation
+    is in within a small slack past the urgent ones (twice the senders, plus 5% of the
+    backlog), and on average they are ahead of every normal one."""
+    places = sorted(order.index(k) for k in urgent)
+    slack = 2 * parallel + len(order) // 20
+    assert places[-1] < len(urgent) + slack, places[-5:]
+    assert sum(places) / len(places) < len(urgent) / 2 + parallel, sum(places) / len(places)
+
+
 def test_refused_500_and_429_are_waited_out_then_the_backlog_drains_urgent_first(engine: Engine) -> None:
     receiver = load_receiver().WebhookReceiver(SECRET)
     rules = rules_for(receiver.url)
@@ -111,8 +124,7 @@ def test_refused_500_and_429_are_waited_out_then_the_backlog_drains_urgent_first
     assert receiver.rejected["500"] >= 1 and receiver.rejected["429"] >= 1
     assert during_outage <= 30, during_outage
     urgent = {k for k in keys if int(k.rsplit("-", 1)[1]) % 4 == 0}
-    last_urgent = max(receiver.order.index(k) for k in urgent)
-    assert last_urgent < len(urgent) + worker.parallel  # the backlog drained most urgent first
+    assert_urgent_first(receiver.order, urgent, worker.parallel)  # the backlog drained most urgent first
     with session_scope(engine) as session:
         [breaker] = breakers.breaker_rows(session)
     assert breaker["state"] == "closed" and breaker["failures"] == 0
@@ -334,14 +346,7 @@ def test_a_backlog_of_1000_drains_within_a_minute_most_urgent_first(engine: Engi
     assert len(receiver.arrived) == len(keys) and receiver.duplicates == 0, took
     assert took < 60
     urgent = {k for k in keys if int(k.rsplit("-", 1)[1]) % 10 == 0}
-    # Arrival order, not claim order: `parallel` threads send at once, and a thread the OS
-    # parks for a moment lets the others' normal rows arrive before its urgent one (under
-    # load that is a few places, so `+ parallel` was flaky). What the agent sees: every
-    # urgent escalation is in within the first 5% past the urgent ones, and on average
-    # they are ahead of every normal one.
-    places = [receiver.order.index(k) for k in urgent]
-    assert max(places) < len(urgent) + len(keys) // 20, sorted(places)[-5:]
-    assert sum(places) / len(places) < len(urgent) / 2 + worker.parallel, sum(places) / len(places)
+    assert_urgent_first(receiver.order, urgent, worker.parallel)
 
 
 def test_rows_another_process_committed_are_delivered_promptly_notify_wakes_postgresql_workers(engine: Engine) -> None:
