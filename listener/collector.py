@@ -163,7 +163,7 @@ class Collector:
                     source.budget_used_this_month = budget
                 started = time.perf_counter()
                 batch = source.fetch(cursor)
-                res = self.pipeline.process(name, batch, cursor)
+                res = self.pipeline.process(name, batch, cursor, owner=self.instance_id)
                 PIPELINE_BATCH_SECONDS.labels(name).observe(time.perf_counter() - started)
                 outcome.batches += 1
                 outcome.result.merge(res)

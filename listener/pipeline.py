@@ -90,9 +90,13 @@ class Pipeline:
         return self._analyzer
 
     def process(
-        self, source: str, batch: Batch, cursor_before: str | None, prepared: PreparedBatch | None = None
+        self, source: str, batch: Batch, cursor_before: str | None, prepared: PreparedBatch | None = None,
+        *, owner: str | None = None,
     ) -> BatchResult:
         """Store one batch and advance the cursor from `cursor_before`, atomically.
+
+        `owner`: the polling replica's instance id; the cursor then moves only while the
+        source's lease is still its own (storage.ingest.advance).
 
         `prepared`: the batch's history-free analysis, computed ahead in a worker process
         (listener.prescoring); used when it was made with the current rules, else (and for
@@ -117,7 +121,7 @@ class Pipeline:
             result.escalated = escalate(conn, rules, self.responders, analysed.scored, stored.mention_ids,
                                         stored.author_ids, now, self.outbox_handoff, handed)
             storing.quarantine(conn, [*batch.quarantined, *analysed.failed], utcnow())
-            self._advance(conn, source, cursor_before, batch, result, now)
+            self._advance(conn, source, cursor_before, batch, result, now, owner)
             # Last, in the same transaction: the rollup rows (brand x day/hour) are the rows every
             # replica's batch updates, so their row locks are taken just before the commit and held
             # for the shortest time; taken earlier they would serialise the replicas' whole batches
@@ -140,10 +144,12 @@ class Pipeline:
 
     @staticmethod
     def _advance(
-        conn: Connection, source: str, cursor_before: str | None, batch: Batch, result: BatchResult, now: datetime
+        conn: Connection, source: str, cursor_before: str | None, batch: Batch, result: BatchResult, now: datetime,
+        owner: str | None,
     ) -> None:
-        """Move the cursor with what it covered (a compare-and-set: CursorConflict if another
-        poller moved it) and record the batch in the source's health row."""
+        """Move the cursor with what it covered (a compare-and-set fenced by the lease:
+        CursorConflict if another poller moved it or holds the lease now) and record the
+        batch in the source's health row."""
         rate = batch.rate_limit
         ingest.advance(
             conn, source, cursor_before, batch.next_cursor,
@@ -151,4 +157,4 @@ class Pipeline:
                     "quarantined": result.quarantined},
             stats=result.stats, now=now,
             rate_limit=(rate.remaining, rate.reset_at) if rate is not None else None,
-            budget_used=batch.budget_used)
+            budget_used=batch.budget_used, owner=owner)

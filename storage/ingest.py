@@ -197,13 +197,24 @@ def advance(
     now: datetime,
     rate_limit: tuple[int | None, datetime | None] | None = None,
     budget_used: int | None = None,
+    owner: str | None = None,
 ) -> None:
     """Move `source`'s cursor from `cursor_before` to `next_cursor` (kept when None) and
     record the batch in its health row: `counts` (fetched, stored, escalated,
     quarantined), the per-reason `stats`, the platform's `rate_limit` (remaining,
-    reset at) and the month's `budget_used`. Raises `CursorConflict` when the stored
-    cursor is not `cursor_before` (another poller committed this page meanwhile)."""
-    row = conn.execute(sa.select(_ST).where(_ST.c.source == source)).mappings().first()
+    reset at) and the month's `budget_used`.
+
+    The one cursor-advance design: a compare-and-set on the cursor, fenced by the lease.
+    Raises `CursorConflict` when the stored cursor is not `cursor_before` (another poller
+    committed this page meanwhile), or, with `owner` (a poller's instance id), when the
+    source's lease is no longer `owner`'s (it lapsed and another replica took it: its
+    holder fetches this page again, so this batch must roll back). The row is read FOR
+    UPDATE, so on PostgreSQL two transactions cannot both pass the check; an import
+    (no lease) passes no `owner` and relies on the compare-and-set alone."""
+    row = conn.execute(sa.select(_ST).where(_ST.c.source == source).with_for_update()).mappings().first()
+    if owner is not None and (row is None or row["lease_owner"] != owner):
+        holder = row["lease_owner"] if row is not None else None
+        raise CursorConflict(f"{source}: the lease is held by {holder!r}, not {owner!r}; this batch rolls back")
     if row is None:
         if cursor_before is not None:
             raise CursorConflict(f"{source}: no stored cursor, but the batch was fetched from {cursor_before!r}")

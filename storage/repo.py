@@ -1,15 +1,13 @@
 """Queries the pipeline and the console share, on the caller's Session (never committed
 here: the caller decides what belongs in one transaction).
 
-This module holds authors, de-duplication, quarantine and purging, and re-exports
+This module holds purging (a platform deletion, a customer's erasure), and re-exports
 `storage.audit.audit` (the one audit writer), `storage.sources` (cursor, lease, health) and `storage.outbox` (delivery
 queue), so `from storage import repo` is the one import callers need.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +16,8 @@ from sqlmodel import Session, col
 
 from storage import rollups
 from storage.audit import audit
-from storage.dialect import insert_for, table
+from storage.dialect import table
+from storage.ingest import mention_ids
 from storage.models import Author, Escalation, Mention, OutboxItem, Quarantine
 from storage.outbox import (
     claim_outbox,
@@ -29,9 +28,7 @@ from storage.outbox import (
     requeue,
 )
 from storage.sources import (
-    LeaseLost,
     acquire_lease,
-    advance_cursor,
     append_error,
     bump_counters,
     ensure_source,
@@ -43,96 +40,7 @@ from storage.sources import (
 from storage.types import as_utc, utcnow
 
 PURGED = "[deleted]"
-_AUTHOR_FIELDS = ("platform", "handle", "name", "external_id", "followers", "verified")
-_IN_CHUNK = 500  # stay well under SQLite's bound-parameter limit
 _mention = table(Mention).c
-
-
-def upsert_author(
-    session: Session,
-    author: Any = None,
-    /,
-    *,
-    seen_at: datetime | None = None,
-    **fields: Any,
-) -> int:
-    """Insert or refresh an author by (platform, handle); return its id.
-
-    `author` is anything with the `listener.types.Author` attributes (or a mapping);
-    keyword fields override it. A None field keeps the stored value; first_seen/last_seen
-    widen to include `seen_at`, so replaying old mentions does not move last_seen back.
-    Race-safe: one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING id`.
-    """
-    values: dict[str, Any] = {}
-    if isinstance(author, Mapping):
-        values.update({k: author[k] for k in _AUTHOR_FIELDS if k in author})
-    elif author is not None:
-        values.update({k: getattr(author, k) for k in _AUTHOR_FIELDS if hasattr(author, k)})
-    values.update(fields)
-    unknown = set(values) - set(_AUTHOR_FIELDS)
-    if unknown:
-        raise TypeError(f"upsert_author(): unknown field(s) {sorted(unknown)}")
-    if not values.get("platform") or not values.get("handle"):
-        raise ValueError("upsert_author(): platform and handle are required")
-    values = {k: v for k, v in values.items() if v is not None}
-    seen = as_utc(seen_at or utcnow())
-    stmt = insert_for(session, Author).values(**values, first_seen=seen, last_seen=seen)
-    new, old = stmt.excluded, table(Author).c
-    refresh: dict[str, Any] = {  # only what this call knows; None fields were dropped
-        k: getattr(new, k) for k in ("name", "external_id", "followers", "verified")
-        if k in values
-    }
-    refresh["first_seen"] = sa.case((new.first_seen < old.first_seen, new.first_seen),
-                                    else_=old.first_seen)
-    refresh["last_seen"] = sa.case((new.last_seen > old.last_seen, new.last_seen),
-                                   else_=old.last_seen)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["platform", "handle"], set_=refresh
-    ).returning(old.id)
-    return int(session.execute(stmt).scalar_one())
-
-
-def existing_external_ids(session: Session, source: str, ids: Iterable[str]) -> set[str]:
-    """Which of `ids` are already stored for `source` (drop those before inserting)."""
-    wanted = list(dict.fromkeys(ids))
-    found: set[str] = set()
-    for start in range(0, len(wanted), _IN_CHUNK):
-        chunk = wanted[start:start + _IN_CHUNK]
-        stmt = sa.select(_mention.external_id).where(
-            _mention.source == source, _mention.external_id.in_(chunk)
-        )
-        found.update(session.execute(stmt).scalars())
-    return found
-
-
-def find_mention_id(session: Session, source: str, external_id: str) -> int | None:
-    """The mention's id by its platform identity, or None."""
-    stmt = sa.select(_mention.id).where(
-        _mention.source == source, _mention.external_id == external_id
-    )
-    return session.execute(stmt).scalar_one_or_none()
-
-
-def quarantine(
-    session: Session,
-    source: str,
-    payload: Any,
-    error: str | BaseException,
-    external_id: str | None = None,
-) -> int:
-    """Keep an item that could not be processed, with its error; returns its id.
-
-    Non-string payloads are stored as JSON. Also counts it in the source's
-    `quarantined_total`, so health shows it.
-    """
-    if not isinstance(payload, str):
-        payload = json.dumps(payload, default=str, ensure_ascii=False)
-    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    item = Quarantine(source=source, payload=payload, error=text, external_id=external_id)
-    session.add(item)
-    session.flush()
-    bump_counters(session, source, quarantined=1)
-    return int(item.id)  # type: ignore[arg-type]  # flushed: the database assigned the id
 
 
 def _scrubber(contains: list[str], equals: list[str]) -> Any:
@@ -227,7 +135,7 @@ def purge_by_external_id(
     session: Session, source: str, external_id: str, reason: str, *, actor: str = "system"
 ) -> bool:
     """`purge_mention_content` for a deletion notice naming the platform's id."""
-    mention_id = find_mention_id(session, source, external_id)
+    mention_id = mention_ids(session.connection(), source, [external_id]).get(external_id)
     if mention_id is None:
         return False
     return purge_mention_content(session, mention_id, reason, actor=actor)
@@ -236,8 +144,7 @@ def purge_by_external_id(
 # The module's own queries and the re-exports above (which mypy --strict and ruff count
 # as exported only when listed here).
 __all__ = [
-    "PURGED", "LeaseLost", "acquire_lease", "advance_cursor", "append_error", "audit", "bump_counters",
-    "claim_outbox", "ensure_source", "existing_external_ids", "find_mention_id", "get_cursor", "get_state",
-    "mark_dead", "mark_retry", "mark_sent", "outbox_counts", "purge_by_external_id", "purge_mention_content",
-    "quarantine", "record_health", "release_lease", "requeue", "upsert_author",
+    "PURGED", "acquire_lease", "append_error", "audit", "bump_counters", "claim_outbox", "ensure_source",
+    "get_cursor", "get_state", "mark_dead", "mark_retry", "mark_sent", "outbox_counts", "purge_by_external_id",
+    "purge_mention_content", "record_health", "release_lease", "requeue",
 ]

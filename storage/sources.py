@@ -7,8 +7,8 @@ most that batch (invariant 1). Rows are created on first use.
 Leases keep one poller per source across replicas. `acquire_lease` is a single
 conditional UPDATE, so two replicas racing for an expired lease cannot both win:
 PostgreSQL re-checks the WHERE clause after the first writer commits, SQLite serialises
-writers. `advance_cursor(..., owner=...)` refuses to move the cursor for a replica
-whose lease was taken over meanwhile (`LeaseLost`), which rolls back its batch.
+writers. The cursor itself moves in one place, `storage.ingest.advance`, with the batch
+it covers: a compare-and-set on the cursor, fenced by this lease.
 """
 
 from __future__ import annotations
@@ -21,23 +21,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from socialear.errors import SocialearError
 from storage.dialect import insert_for, rowcount, table
 from storage.models import SourceState
 from storage.types import as_utc, utcnow
 
 ERROR_LOG_SIZE = 20
 ERROR_TEXT_LIMIT = 2000  # an HTML error page is not an error message
-# Not settable here: the key, the cursor (advance_cursor), the lease (acquire/release),
+# Not settable here: the key, the cursor (storage.ingest.advance), the lease (acquire/release),
 # and the error log (append_error keeps it capped).
 _HEALTH_FIELDS = frozenset(SourceState.model_fields) - {
     "source", "cursor", "lease_owner", "lease_until", "error_log",
 }
 _c = table(SourceState).c
-
-
-class LeaseLost(SocialearError):
-    """Another replica holds this source's lease now; this replica must stop polling it."""
 
 
 def _update(source: str) -> sa.Update:
@@ -73,27 +68,6 @@ def get_cursor(session: Session | Connection, source: str) -> str | None:
     """Where the next fetch should start; None means "from the beginning"."""
     stmt = sa.select(_c.cursor).where(_c.source == source)
     return session.execute(stmt).scalar_one_or_none()
-
-
-def advance_cursor(
-    session: Session,
-    source: str,
-    cursor: str | None,
-    *,
-    owner: str | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Store the cursor to resume from; commit it with the batch it covers.
-
-    With `owner`, raise `LeaseLost` unless this replica still holds the lease, so the
-    caller's transaction (mentions included) rolls back instead of racing the new owner.
-    """
-    ensure_source(session, source)
-    stmt = _update(source).values(cursor=cursor, updated_at=as_utc(now or utcnow()))
-    if owner is not None:
-        stmt = stmt.where(_c.lease_owner == owner)
-    if rowcount(session.execute(stmt)) != 1:
-        raise LeaseLost(f"source {source!r}: lease is no longer held by {owner!r}")
 
 
 def acquire_lease(

@@ -37,13 +37,13 @@ CHILD = textwrap.dedent(
     calls = 0
     original = Pipeline._advance
 
-    def advance(conn, source, cursor_before, batch, result, now):
+    def advance(conn, source, cursor_before, batch, result, now, owner):
         global calls
         calls += 1
         if calls == kill_at:
             marker.write_text(str(calls))
             time.sleep(120)  # killed here: mentions inserted, cursor not moved, nothing committed
-        return original(conn, source, cursor_before, batch, result, now)
+        return original(conn, source, cursor_before, batch, result, now, owner)
 
     Pipeline._advance = staticmethod(advance)
     Collector(make_engine(db_url), lambda: rules, instance_id="doomed", lease_ttl_s=1, responders=PipelineResponders()).poll("feed")

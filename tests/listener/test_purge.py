@@ -28,8 +28,8 @@ from listener.sources._common import RetryPolicy
 from responders.payloads import build_payload
 from responders.publish import PipelineResponders
 from socialear.config import RulesConfig, parse_rules_text
+from storage import ingest, repo
 from storage import models as t
-from storage import repo
 from storage.engine import session_scope
 from storage.types import utcnow
 
@@ -182,8 +182,10 @@ def test_deleted_posts_are_gone_from_every_table(engine: Engine, rules: RulesCon
     tweets = store_x_pages(api, collector)
     freeze_outbox_payloads(engine)
     for tweet_id in DELETED:  # an earlier, malformed copy of the same post, kept in quarantine
-        with session_scope(engine) as session:
-            repo.quarantine(session, "x-nimbus", json.dumps(tweets[tweet_id]), "KeyError: 'created_at'", tweet_id)
+        with engine.begin() as conn:
+            ingest.insert_quarantined(conn, [{
+                "source": "x-nimbus", "external_id": tweet_id, "payload": json.dumps(tweets[tweet_id]),
+                "error": "KeyError: 'created_at'", "at": utcnow(), "resolved": False}])
 
     secrets: list[str] = []
     for tweet_id in DELETED:
@@ -238,8 +240,8 @@ def test_deleted_posts_are_gone_from_every_table(engine: Engine, rules: RulesCon
         assert state is not None and state.budget_used == 5 + 3
 
     # A later re-fetch of a deleted post is still recognised and not stored again.
-    with session_scope(engine) as session:
-        assert repo.existing_external_ids(session, "x-nimbus", list(DELETED)) == DELETED
+    with engine.connect() as conn:
+        assert ingest.stored_external_ids(conn, "x-nimbus", list(DELETED)) == DELETED
 
 
 def _escalations(engine: Engine) -> list[Any]:

@@ -3,34 +3,45 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from storage import repo
+from storage import ingest, repo
 from storage.engine import session_scope
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def test_cursor_starts_empty_and_advances(session: Session) -> None:
-    assert repo.get_cursor(session, "x-main") is None
-    repo.advance_cursor(session, "x-main", "1001")
-    repo.advance_cursor(session, "x-main", "1002")
-    session.commit()
-    assert repo.get_cursor(session, "x-main") == "1002"
+def _advance(conn: Connection, before: str | None, after: str | None, owner: str | None = None) -> None:
+    ingest.advance(conn, "x-main", before, after, counts=dict.fromkeys(("fetched", "stored", "escalated", "quarantined"), 0),
+                   stats=Counter(), now=T0, owner=owner)
+
+
+def test_cursor_starts_empty_and_advances_by_compare_and_set(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        assert repo.get_cursor(s, "x-main") is None
+    with engine.begin() as conn:
+        _advance(conn, None, "1001")
+        _advance(conn, "1001", "1002")
+        _advance(conn, "1002", None)  # an empty page keeps the cursor
+    with engine.begin() as conn, pytest.raises(ingest.CursorConflict, match="moved"):
+        _advance(conn, "1001", "1003")  # fetched from a cursor another poller has moved on
+    with session_scope(engine) as s:
+        assert repo.get_cursor(s, "x-main") == "1002"
 
 
 def test_cursor_rolls_back_with_its_batch(engine: Engine, factory) -> None:
     with pytest.raises(RuntimeError), session_scope(engine) as s:  # noqa: PT012 - the rollback on the raise is the test
         factory.mention(s, source="x-main")
-        repo.advance_cursor(s, "x-main", "2000")
+        _advance(s.connection(), None, "2000")
         raise RuntimeError("crash before commit")
     with session_scope(engine) as s:
         assert repo.get_cursor(s, "x-main") is None
-        assert repo.existing_external_ids(s, "x-main", ["m1", "m2"]) == set()
+        assert ingest.stored_external_ids(s.connection(), "x-main", ["m1", "m2"]) == set()
 
 
 def test_lease_one_owner_at_a_time_until_it_expires(session: Session) -> None:
@@ -54,13 +65,21 @@ def test_release_lets_another_owner_in(session: Session) -> None:
     assert repo.acquire_lease(session, "reddit", "b", 300, now=T0)
 
 
-def test_cursor_is_fenced_by_the_lease(session: Session) -> None:
-    assert repo.acquire_lease(session, "x-main", "a", 60, now=T0)
-    repo.advance_cursor(session, "x-main", "10", owner="a")
-    assert repo.acquire_lease(session, "x-main", "b", 60, now=T0 + timedelta(minutes=5))
-    with pytest.raises(repo.LeaseLost):
-        repo.advance_cursor(session, "x-main", "11", owner="a")
-    assert repo.get_cursor(session, "x-main") == "10"
+def test_cursor_is_fenced_by_the_lease(engine: Engine) -> None:
+    """A poller whose lease lapsed and was taken over cannot move the cursor, even from
+    the right cursor value: its batch rolls back and the new holder fetches the page."""
+    with session_scope(engine) as s:
+        assert repo.acquire_lease(s, "x-main", "a", 60, now=T0)
+    with engine.begin() as conn:
+        _advance(conn, None, "10", owner="a")
+    with session_scope(engine) as s:
+        assert repo.acquire_lease(s, "x-main", "b", 60, now=T0 + timedelta(minutes=5))
+    with engine.begin() as conn, pytest.raises(ingest.CursorConflict, match="lease is held by 'b'"):
+        _advance(conn, "10", "11", owner="a")
+    with engine.begin() as conn:
+        _advance(conn, "10", "11", owner="b")
+    with session_scope(engine) as s:
+        assert repo.get_cursor(s, "x-main") == "11"
 
 
 def test_racing_replicas_get_one_lease(engine: Engine) -> None:
