@@ -264,17 +264,28 @@ class Service:
         log.info("stopped cleanly")
 
     def run_forever(self) -> None:
-        def on_signal(signum: int, _frame: Any) -> None:
-            log.info("received %s", signal.Signals(signum).name)
-            self._stop.set()
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-        self.start()
-        heap.settle()  # started: what follows is per-batch and per-request garbage (socialear.heap)
-        log.info("socialear running (pid %d); Ctrl-C to stop", os.getpid())
-        self._stop.wait()
-        self.stop()
+        """Run until SIGINT or SIGTERM (or `_stop`). The signals are blocked in every thread
+        and taken here with sigtimedwait, not by a handler: a handler runs between any two
+        bytecodes of the main thread, and one that set an Event (or logged) while the main
+        thread held that Event's (or the log handler's) lock would deadlock the stop; the
+        outbox child did exactly that in CI. Blocked before start(), so every thread the
+        service starts inherits the mask."""
+        signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+        try:
+            self.start()
+            heap.settle()  # started: what follows is per-batch and per-request garbage (socialear.heap)
+            log.info("socialear running (pid %d); Ctrl-C to stop", os.getpid())
+            while not self._stop.is_set():
+                got = signal.sigtimedwait(signals, 1.0)
+                if got is not None:
+                    log.info("received %s", signal.Signals(got.si_signo).name)
+                    break
+            self.stop()
+        finally:
+            while signal.sigtimedwait(signals, 0) is not None:  # a second Ctrl-C while stopping: consumed
+                pass
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
 
 def deletion_check_seconds(env: dict[str, str] | None = None) -> float:

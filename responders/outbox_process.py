@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -203,6 +203,12 @@ def child_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-attempts", type=int, default=None)
     ap.add_argument("--idle", type=float, default=1.0)
     args = ap.parse_args(argv)
+    # SIGTERM is taken synchronously by the main thread (`_until_stopped`), never by a
+    # handler: a handler runs in the main thread between any two bytecodes, and one that
+    # called worker.stop() (Event.set) while the main thread held that Event's lock inside
+    # Event.wait deadlocked the child for good (seen in CI: four handler frames stacked on
+    # Condition.__enter__). Blocked before any thread starts, so every thread inherits it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     _die_with_parent()
     logging.basicConfig(level=os.environ.get("SOCIALEAR_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s[outbox]: %(message)s")
@@ -213,7 +219,6 @@ def child_main(argv: list[str] | None = None) -> None:
     worker = OutboxWorker(engine, SinkSet(lambda: watcher.rules), worker_id=args.instance_id,
                           parallel=args.parallel, max_attempts=args.max_attempts,
                           lock_ttl=timedelta(seconds=LEASE_S))
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the whole group: the parent decides
 
     def read() -> None:
@@ -236,11 +241,23 @@ def child_main(argv: list[str] | None = None) -> None:
     except OSError:  # the parent is already gone: nothing will feed us, stop after resuming
         worker.stop(timeout=0)
     threading.Thread(target=reload_rules, name="outbox-rules", daemon=True).start()
+    run = threading.Thread(target=worker.run_forever, kwargs={"idle_s": args.idle}, name="outbox-run")
+    run.start()
     try:
-        worker.run_forever(idle_s=args.idle)
+        _until_stopped(run, worker.stop)
     finally:
+        run.join()
         engine.dispose()
         lock.close()
+
+
+def _until_stopped(run: threading.Thread, stop: Callable[..., None]) -> None:
+    """Wait for SIGTERM (blocked, so it waits here as a pending signal) or for the worker
+    to end on its own (stdin closed); on SIGTERM ask it to finish its round."""
+    while run.is_alive():
+        if signal.sigtimedwait({signal.SIGTERM}, 0.5) is not None:
+            stop(timeout=0)
+            return
 
 
 if __name__ == "__main__":

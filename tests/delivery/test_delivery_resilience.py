@@ -496,3 +496,62 @@ def test_a_stop_does_not_wait_for_a_delivery_process_still_starting(tmp_path: Pa
     proc.stop(timeout=30)
     took = time.monotonic() - started
     assert not proc.alive() and took < 5, took
+
+
+def test_sigterm_never_deadlocks_the_delivery_process(tmp_path: Path) -> None:
+    """CI caught the child hung for good after SIGTERM: its handler called worker.stop()
+    (Event.set) while the main thread held that Event's lock inside Event.wait. Here a
+    shim makes every Condition hold its lock for 30 ms after waking, so a signal almost
+    surely lands while a lock is held; ten SIGTERMs at random moments, and the child must
+    exit within its grace every time (it now takes SIGTERM with sigtimedwait, not in a
+    handler)."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    shim = tmp_path / "hold-locks"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import sys, threading, time\n"
+        "if '--instance-id' in sys.argv:\n"
+        "    _restore = threading.Condition._acquire_restore\n"
+        "    def _held(self, state):\n"
+        "        _restore(self, state)\n"
+        "        time.sleep(0.03)  # the lock is held: a signal handler taking it now would deadlock\n"
+        "    threading.Condition._acquire_restore = _held\n")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text("brands: [{name: Nimbus, query: nimbus}]\n")
+    rng = random.Random(7)
+    hung = []
+    for i in range(10):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "responders.outbox_process", "--database-url", url, "--rules", str(rules_path),
+             "--instance-id", f"sig-{i}", "--idle", "0.05"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(shim)})
+        assert child.stdout is not None and child.stdin is not None
+        try:
+            assert child.stdout.readline().strip() == b"ready"
+            time.sleep(rng.uniform(0.0, 0.3))
+            for _ in range(3):
+                child.send_signal(signal.SIGTERM)
+                time.sleep(rng.uniform(0.0, 0.05))
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                hung.append(i)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            child.stdin.close()
+            child.stdout.close()
+    assert hung == []
