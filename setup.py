@@ -40,7 +40,11 @@ def _native_extensions() -> list:
         return []
     try:
         return mypycify(
-            [f"listener/scoring/{name}.py" for name in NATIVE],
+            # The build environment has mypy but not the runtime dependencies (pydantic,
+            # lingua, ...), so pyproject's strict [tool.mypy] (the lint's, which expects
+            # them installed) is not read here: only the missing imports are tolerated.
+            # The generated code is the same; `make lint` checks the types strictly.
+            ["--config-file=", "--ignore-missing-imports", *(f"listener/scoring/{name}.py" for name in NATIVE)],
             group_name=f"{PACKAGE}._native",
             opt_level="3",
         )
