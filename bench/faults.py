@@ -89,6 +89,7 @@ class Harness:
             "PYTHONFAULTHANDLER": "1",
         }
         self.kills = 0
+        self.import_s = 6.0  # the whole file's clean import, start-up included: set from `reference`
         self.stop_hangs = 0
         self.gaps: list[float] = []
         self.log = (tmp / "processes.log").open("ab")
@@ -165,14 +166,18 @@ class Harness:
         for i in range(k):
             if i % 2 == 0:  # import, killed at a random moment, then resumed next time
                 before = self.count("backfill")
+                # The moment is drawn within the time this import needs (the clean reference
+                # import's time, scaled to what is left of the file): fixed windows let a
+                # fast import finish before the kill, and the trial killed nothing.
+                left = max(0.0, 1 - before / FILES["backfill"])
                 imp = self.import_("backfill")
                 if i % 4 == 0:  # anywhere from launch (start-up, migrations, first batch)
-                    time.sleep(self.rng.uniform(0.2, 6.0))
+                    time.sleep(self.rng.uniform(0.2, max(0.3, 0.9 * self.import_s * max(left, 0.25))))
                 else:  # while it is storing: after its first batch committed
                     deadline = time.monotonic() + 60
                     while self.count("backfill") == before and imp.poll() is None and time.monotonic() < deadline:
                         time.sleep(0.05)
-                    time.sleep(self.rng.uniform(0.0, 1.5))
+                    time.sleep(self.rng.uniform(0.0, max(0.1, 0.9 * left * self.import_s)))
                 self.kill(imp)
                 continue
             run_trials += 1
@@ -227,18 +232,23 @@ class Harness:
     expected_feed = 0
 
 
-def reference(tmp: Path, receiver_url: str) -> tuple[set[tuple[str, str]], set[str]]:
-    """Mentions and escalation keys a clean run stores: the same files imported, no faults."""
+def reference(tmp: Path, receiver_url: str) -> tuple[set[tuple[str, str]], set[str], float]:
+    """Mentions and escalation keys a clean run stores (the same files imported, no
+    faults), and how long the clean `backfill` import took, start-up included."""
     url = f"sqlite:///{tmp / 'reference.db'}"
     # the same rules without the live `feed` source: `import` refuses to write under a live
     # source's name (they would share its cursor), and the reference only imports
     (tmp / "reference-rules.yaml").write_text(care_rules(receiver_url, sink_extra=SINK_RETRY))
     env = {**os.environ, "SOCIALEAR_DATABASE_URL": url, "SOCIALEAR_RULES": str(tmp / "reference-rules.yaml"),
            "SOCIALEAR_WEBHOOK_SECRET": SECRET}
+    took = 0.0
     for source in FILES:
-        subprocess.run([sys.executable, "-m", "console.cli", "import", str(tmp / f"{source}.jsonl"), "--source", source],
-                       cwd=tmp, env=env, check=True, capture_output=True)
-    return stored(make_engine(url))
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "console.cli", "import", str(tmp / f"{source}.jsonl"), "--source", source,
+                        "--batch-size", "50"], cwd=tmp, env=env, check=True, capture_output=True)
+        if source == "backfill":
+            took = time.monotonic() - started
+    return (*stored(make_engine(url)), took)
 
 
 def stored(engine: Any) -> tuple[set[tuple[str, str]], set[str]]:
@@ -266,11 +276,12 @@ def run(trials: int, seed: int, grace: float, tmp: Path) -> dict[str, Any]:
         with RemoteReceiver(SECRET) as receiver:
             feed = FEED_SOURCE.format(feed=tmp / "feed.jsonl", pace=0.02)
             (tmp / "rules.yaml").write_text(care_rules(receiver.url, feed, SINK_RETRY))
-            want_mentions, want_keys = reference(tmp, receiver.url)
+            want_mentions, want_keys, import_s = reference(tmp, receiver.url)
             subprocess.run([sys.executable, "-m", "console.cli", "db", "upgrade"], cwd=tmp, check=True, capture_output=True,
                            env={**os.environ, "SOCIALEAR_DATABASE_URL": db_url})
             h = Harness(tmp, db_url, receiver, rng, grace)
             h.expected_feed = sum(1 for s, _ in want_mentions if s == "feed")
+            h.import_s = import_s
             h.trials(trials)
             outage_requests = h.outage()
             got = receiver.snapshot()
@@ -302,6 +313,7 @@ def run(trials: int, seed: int, grace: float, tmp: Path) -> dict[str, Any]:
         "max_restart_gap_s": round(max(h.gaps, default=0.0), 1),
         "db": db,
         "elapsed_s": round(time.monotonic() - started, 1),
+        "clean_import_s": round(h.import_s, 2),
         "redeliveries": got["duplicates"],
         "outage_requests": outage_requests,
         "escalations": len(expected_keys),

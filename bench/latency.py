@@ -155,8 +155,8 @@ def stamp_commits(collector: Collector, committed: dict[str, float]) -> None:
     pipeline = collector.pipeline
     original = pipeline.process
 
-    def process(source: str, batch: Any, cursor_before: Any) -> Any:
-        result = original(source, batch, cursor_before)
+    def process(source: str, batch: Any, cursor_before: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(source, batch, cursor_before, *args, **kwargs)
         now = time.monotonic()
         for mention in batch.mentions:
             committed.setdefault(idempotency_key(source, mention.external_id), now)
