@@ -12,8 +12,10 @@ Groups (names in `FEATURES`):
 - cue valence summed per family *before* the care logic (`cue_failure`, `cue_waiting`,
   `cue_money`, `cue_leaving`, `cue_escalation`, `cue_safety`, `cue_sarcasm`,
   `cue_resolution`, `cue_praise`, `cue_polite`, `cue_news`, `cue_emoji`). rules.yaml
-  `lexicon` phrases count as failure (valence < 0) or praise (> 0); rules.yaml single
-  words go into VADER's lexicon and so into `vader_pos` / `vader_neg` and the compound;
+  `lexicon` phrases count as failure (valence < 0) or praise (> 0), and so does a
+  comparison the negation-scope rule resolved ("couldn't be better", "never had a worse":
+  span kind "comparison"; as a plain VADER word the learned words outvoted it); rules.yaml
+  single words go into VADER's lexicon and so into `vader_pos` / `vader_neg` and the compound;
 - plain VADER words (positive and negative sums). Negated cues ("wasn't delayed") count
   only through the compound and its parts: as separate features they had too few dev
   examples to learn a sign;
@@ -234,7 +236,7 @@ def extract(
                 slots[k] = _I_VNEG
             continue
         kind = span[1]
-        if kind == "lexicon":
+        if kind == "lexicon" or kind == "comparison":  # rules.yaml phrase; "couldn't be better"
             slot = _I_FAILURE if v < 0 else _I_PRAISE
         else:
             slot = _SLOT_OF_KIND.get(kind, -1)

@@ -193,6 +193,9 @@ class TextAnalysis:
     # token indices no learned word may use: a negated cue and its negation ("wasn't
     # delayed": the model must not read "delayed" as a complaint word the cue already undid)
     unlearned: list[int] = field(default_factory=list)
+    # a rules.yaml `lexicon` word or phrase occurs: the operator's reading of the post then
+    # stands in for the learned words, none of which counts (`analyse_tokens`)
+    overridden: bool = False
 
 
 # placeholder until `analyse_tokens` sets the real sentiment (never returned)
@@ -429,14 +432,14 @@ class SentimentEngine:
             self._apply_cues(words, tokens, values, spans, analysis, cap_diff, starts)
         lexicon = self.lexicon
         rules_words = self.rules_words
-        compared = 0  # negations spent on a comparison ("never had a better"), not complaints
+        compared: list[int] = []  # comparatives whose negation the comparison rule spent ("never had a better")
         for i in hits:
             if rules_words and low[i] in rules_words:
-                analysis.unlearned.append(i)  # a rules.yaml word overrides the learned one
+                analysis.overridden = True  # a rules.yaml word overrides the learned ones
             v = values[i]
             if v and v * lexicon[low[i]] < 0 and i not in spans:  # VADER negated this word
                 if low[i] in _COMPARATIVES and _comparative_scope(low, values, spans, i, lexicon[low[i]]):
-                    compared += 1
+                    compared.append(i)
                 # either way the negation and the word it scopes over are read here, so
                 # neither speaks for itself to the learned layer ("couldn't be better")
                 analysis.unlearned.append(i)
@@ -462,6 +465,11 @@ class SentimentEngine:
         if model is not None:  # the model also reads the evidence before the care logic
             pre = values.copy()
             kinds = spans.copy()  # the care logic relabels some spans (sarcasm)
+            for i in compared:
+                # the model reads a resolved comparison as the praise / failure cue it is
+                # ("couldn't be better"), not as a plain VADER word whose weight the
+                # learned words may outvote; only the features see this kind
+                kinds[i] = (i + 1, "comparison")
         self._care_logic(tokens, values, spans, analysis, asked, stars, nonzero)
 
         if "but" in tokens:  # VADER's contrast rule, without its repeated-value bug
@@ -495,12 +503,16 @@ class SentimentEngine:
             item_slot,
             nonzero,
             numerals,
-            compared,
+            len(compared),
         )
         analysis.features = x
-        # entities and negated cues are no learned words either: a blank breaks the grams there
+        # entities and negated cues are no learned words either: a blank breaks the grams there;
+        # a post with a rules.yaml lexicon entry has none (the operator's reading decides:
+        # "outage: 0" makes "There was an outage this morning" neutral, not "this morning")
         gram_tokens = tokens
-        if entities or analysis.unlearned:
+        if analysis.overridden:
+            gram_tokens = []
+        elif entities or analysis.unlearned:
             gram_tokens = tokens.copy()
             for i in entities:
                 gram_tokens[i] = ""
@@ -550,11 +562,12 @@ class SentimentEngine:
                 continue
             valence = cue.valence
             negator = -1
-            if kind == "neutral" or kind == "lexicon":
+            if kind == "neutral":
                 # a phrase that says a word is no complaint ("nothing damaged", "by
-                # mistake"), or a rules.yaml phrase (it overrides what the model learned):
-                # its words do not speak for themselves to the learned layer
+                # mistake"): its words do not speak for themselves to the learned layer
                 analysis.unlearned.extend(range(start, end))
+            elif kind == "lexicon":
+                analysis.overridden = True  # a rules.yaml phrase: no learned word counts
             if kind == "emoji" or kind == "emoticon":
                 negated = False
             else:

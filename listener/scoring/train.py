@@ -34,7 +34,8 @@ compound, cue families, question kind, negations, ...) and a vocabulary of words
 pairs (`features.grams`: no digits, no @handles or #hashtags, see `features.gram_sequence`)
 used in at least MIN_DOCS training posts; class-balanced sample weights (TweetEval's
 metric is macro-recall and the test set has twice the negatives of training), L2 on the
-weights, fitted by scipy's L-BFGS. The grid (L2 strength x gram scale) is ranked by the
+weights (a learned gram's penalty scaled by NBSVM's log-count ratio ** NB_PRIOR, `nb_prior`),
+fitted by scipy's L-BFGS. The grid (L2 strength x gram scale) is ranked by the
 mean of TweetEval val macro-recall and the brand sets' tuning macro-F1. The final model is
 refitted on training + tuning rows with the chosen setting, and a temperature (softmax
 scores / T) is fitted on the val scores of the tuning fit, so `Decision.probabilities` are
@@ -91,14 +92,14 @@ MAXITER = 400
 # NBSVM's prior (Wang & Manning 2012), as a per-weight L2 scale (`nb_prior`, `--nb-prior`): a
 # gram's weight for a class is penalised by (w / s)^2 with s = |log-count ratio|^exponent
 # (mean 1), so words the counts already tie to a class may carry more weight and the ones
-# spread evenly over the classes are held nearer 0. OFF (0, plain L2) in the shipped weights:
-# fitted on training rows, TweetEval val macro-recall / brand tuning macro-F1 / rank were
-# 0: 0.692 / 0.670 / 0.681; 0.25: 0.699 / 0.677 / 0.688; 0.5: 0.703 / 0.675 / 0.689; 1: 0.685 /
-# 0.671 / 0.678, and 0.5 lifted TweetEval test macro-recall 0.629 -> 0.635, but the words then
-# outvote the VADER and rules.yaml evidence: "couldn't be better" reads neutral and a rules.yaml
-# `lexicon: {outage: 0}` no longer makes "There was an outage this morning" neutral (see
-# docs/model-card.md). Kept as an option for the next round, which needs those to hold.
-NB_PRIOR = 0.0
+# spread evenly over the classes are held nearer 0. ON (0.5) in the shipped weights: fitted on
+# training rows, TweetEval val macro-recall / brand tuning macro-F1 / rank were 0 (plain L2):
+# 0.692 / 0.670 / 0.681; 0.25: 0.699 / 0.677 / 0.688; 0.5: 0.703 / 0.675 / 0.689 (0.702 / 0.676 /
+# 0.689 with the comparison and rules.yaml changes below); 1: 0.685 / 0.671 / 0.678. It shipped
+# once the rules evidence holds against the stronger words: a comparison the negation-scope rule
+# resolved ("couldn't be better") feeds the praise / failure cue features, and a post with a
+# rules.yaml `lexicon` entry counts no learned word (see docs/model-card.md). `--nb-prior 0`: plain L2.
+NB_PRIOR = 0.5
 NB_FLOOR = 0.05  # |ratio| below this counts as this (no weight is pinned to exactly 0)
 NB_ALPHA = 1.0  # add-one smoothing of the document counts
 PRUNE = 0.01  # learned grams whose class weights all stay within this are dropped
@@ -550,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "of every other set by sha256(text) bucket (train.split_of); TweetEval test and the 20% held back never read",
         "rows": counts,
         "own_posts": args.own,
-        "model": "multinomial logistic regression, class-balanced, L2 on weights, L-BFGS; dense FEATURES + word/pair grams",
+        "model": "multinomial logistic regression, class-balanced, L2 on weights (the grams' scaled by NBSVM's log-count ratio, nb_prior), L-BFGS; dense FEATURES + word/pair grams",
         "brand_weight": BRAND_WEIGHT,
         "min_docs": MIN_DOCS,
         "chosen": {"lambda": lam, "scale": scale},
@@ -562,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sanity_failures": sanity_failures(final),
         "grid": [{k: v for k, v in g.items() if k != "tuning"} for g in grid],
     }
-    if args.nb_prior:  # recorded only when used, so the default run rewrites the same file
+    if args.nb_prior:  # recorded only when used (`--nb-prior 0` writes no entry)
         training["nb_prior"] = {"exponent": args.nb_prior, "floor": NB_FLOOR, "alpha": NB_ALPHA}
     print(json.dumps({k: v for k, v in training.items() if k != "grid"}, indent=1))
     print(f"{time.perf_counter() - started:.0f}s", file=sys.stderr)

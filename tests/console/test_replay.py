@@ -53,11 +53,6 @@ def test_replay_reports_added_removed_and_rerouted(engine: Engine, stored: Rules
 
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18, known limit: with the model trained on real posts, three rules.yaml phrases no longer "
-    "outweigh the post's other learned complaint words ('this month', 'my email'); see docs/model-card.md",
-)
 def test_replay_reports_a_lexicon_change(engine: Engine, stored: RulesConfig) -> None:
     # a lexicon change flips a sentiment and removes an escalation
     lexicon = stored.model_copy(update={"lexicon": {"awful": 3.5, "no reply": 3.0, "charged twice": 3.0}})

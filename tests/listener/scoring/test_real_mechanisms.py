@@ -150,6 +150,55 @@ def test_a_negated_plain_word_is_still_flipped() -> None:
     assert SentimentEngine(None).sentiment("the update is not better").compound < 0
 
 
+def test_a_resolved_comparison_counts_as_a_praise_or_failure_cue() -> None:
+    """The comparison the negation-scope rule resolved feeds the cue features, not the plain
+    VADER ones: the learned words (NBSVM-weighted, strong) outvoted "better" as a plain
+    word and "couldn't be better" read neutral."""
+    from listener.scoring.features import INDEX
+
+    engine = SentimentEngine(None)
+    for text, cue, plain, sign in (
+        ("couldn't be better", "cue_praise", "vader_pos", 1),
+        ("never had a worse experience", "cue_failure", "vader_neg", -1),
+    ):
+        features = dict(engine.analyse(text).features)
+        assert features.get(INDEX[cue], 0.0) * sign > 0, (text, features)
+        assert INDEX[plain] not in features, (text, features)
+    # a negated comparative outside that construction stays a plain, flipped VADER word
+    features = dict(engine.analyse("the update is not better").features)
+    assert INDEX["cue_praise"] not in features and features[INDEX["vader_neg"]] < 0
+
+
+# -- rules.yaml lexicon overrides the learned words -------------------------------------------
+def test_a_rules_lexicon_entry_quiets_the_posts_learned_words() -> None:
+    """With a rules.yaml `lexicon` word or phrase in a post, the operator's reading decides:
+    no learned word of the post counts, so "outage: 0" makes an outage report neutral
+    instead of leaving "there was" and "morning" to call it a complaint."""
+    from listener.scoring.features import FEATURES
+    from listener.scoring.model import LABELS, LinearModel
+
+    zeros = (0.0,) * len(FEATURES)
+    # a model that reads only one learned word, strongly negative, and otherwise leans neutral
+    model = LinearModel(
+        dict.fromkeys(LABELS, zeros),
+        {"negative": 0.0, "neutral": 0.1, "positive": 0.0},
+        lexical={"morning": (3.0, 0.0, 0.0)},
+    )
+    text = "There was an outage this morning"
+    plain = SentimentEngine(None, model=model).analyse(text)
+    assert not plain.overridden and plain.sentiment.label == "negative"
+    assert plain.sentiment.reasons == ["'morning' (learned, -0.7)"]
+    for lexicon in ({"outage": 0.0}, {"this morning": 0.0}):
+        tuned = SentimentEngine(lexicon, model=model).analyse(text)
+        assert tuned.overridden and tuned.sentiment.label == "neutral", lexicon
+        assert tuned.sentiment.reasons == [], lexicon
+    # a lexicon whose entries the post does not use leaves its learned words alone
+    assert not SentimentEngine({"dropped calls": -2.5}, model=model).analyse(text).overridden
+    # the shipped weights: the post's own learned words no longer outvote the override
+    shipped = SentimentEngine({"outage": 0.0}).analyse(text).sentiment
+    assert shipped.label == "neutral" and not any("learned" in r for r in shipped.reasons)
+
+
 # -- explanations agree with the label -------------------------------------------------------
 _SIGNED = re.compile(r"\(([+-]\d+\.\d)")
 
