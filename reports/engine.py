@@ -9,7 +9,7 @@ depends on the period's hours and brands, not on how many mentions they hold.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -181,7 +181,7 @@ def build_competitor_report(
             raise EmptyPeriod(
                 f"no mentions of {', '.join(names)} between {_iso(start)} and {_iso(end)}: nothing to report"
             )
-        terms = _term_counts(conn, [b.name for b in rules.brands], start, end)
+        terms, pooled = _term_counts(conn, [b.name for b in rules.brands], start, end)
         excluded = _excluded_terms(rules)
         all_mentions = sum(totals[n]["mentions"] for n in names)
         all_engagement = sum(totals[n]["engagement"] for n in names)
@@ -192,10 +192,8 @@ def build_competitor_report(
         out_brands = []
         for b in chosen:
             tot = totals[b.name]
-            others: Counter[str] = Counter()
-            for other, counts in terms.items():
-                if other != b.name:
-                    others.update(counts)
+            mine = terms.get(b.name, Counter())
+            others = _Others(pooled, mine)
             top_posts = rq.top_posts_by_engagement(conn, b.name, start, end, TOP)
             reach_posts, top_authors = by_reach[b.name]
             out_brands.append({
@@ -209,7 +207,7 @@ def build_competitor_report(
                 "sentiment": {s: tot[s] for s in SENT},
                 "platforms": platforms[b.name],
                 "drivers": drivers[b.name],
-                "terms": distinctive_terms(terms.get(b.name, Counter()), others, top=TERMS, exclude=excluded),
+                "terms": distinctive_terms(mine, others, top=TERMS, exclude=excluded),
                 "series": series[b.name],
                 "top_posts": top_posts,
                 "top_posts_by_reach": reach_posts,
@@ -316,16 +314,53 @@ def _drivers(data: _Data, names: list[str], start_h: int, end_h: int, span_h: in
     return out
 
 
-def _term_counts(conn: Connection, names: list[str], start: datetime, end: datetime) -> dict[str, Counter[str]]:
-    """brand -> term -> negative mentions containing it, in the brand's bounded sample
-    (storage/report_queries.py `text_sample`: at most 600 posts spread over the period)."""
-    out: dict[str, Counter[str]] = {}
-    for name in names:
-        counts: Counter[str] = Counter()
-        for _id, text in rq.text_sample(conn, name, start, end):
-            counts.update(mention_terms(text))
-        out[name] = counts
-    return out
+def _term_counts(conn: Connection, names: list[str], start: datetime,
+                 end: datetime) -> tuple[dict[str, Counter[str]], Counter[str]]:
+    """(brand -> term -> negative mentions containing it, in the brand's bounded sample
+    (storage/report_queries.py `term_sample`: at most 600 posts spread over the period,
+    their terms computed at ingest); the same over every brand's sample (each brand's
+    "others" is that minus its own))."""
+    joined = {name: _joined(rq.term_sample(conn, name, start, end)) for name in names}
+    return {name: _counted(j) for name, j in joined.items()}, _counted("\t".join(j for j in joined.values() if j))
+
+
+def _joined(sample: list[tuple[int, str]]) -> str:
+    return "\t".join([terms for _id, terms in sample if terms])
+
+
+def _counted(joined: str) -> Counter[str]:
+    """Term -> posts, from stored terms joined by tabs (each post's terms are distinct):
+    one split and one C-level count instead of one update per post."""
+    return Counter(joined.split("\t")) if joined else Counter()
+
+
+class _Others(Mapping[str, int]):
+    """The other brands' term counts, as `pooled - mine` looked up per term: the same
+    integers as adding the other brands' counters up, without building a counter per
+    brand (the log-odds only reads the terms of `mine`, and the total)."""
+
+    def __init__(self, pooled: Counter[str], mine: Counter[str]):
+        self._pooled, self._mine = pooled, mine
+        self._total = pooled.total() - mine.total()
+
+    def __getitem__(self, term: str) -> int:
+        n = self._pooled.get(term, 0) - self._mine.get(term, 0)
+        if n <= 0:
+            raise KeyError(term)
+        return n
+
+    def get(self, term: str, default: Any = None) -> Any:
+        n = self._pooled.get(term, 0) - self._mine.get(term, 0)
+        return n if n > 0 else default
+
+    def __iter__(self) -> Iterator[str]:
+        return (t for t in self._pooled if self._pooled[t] - self._mine.get(t, 0) > 0)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def total(self) -> int:
+        return self._total
 
 
 # --------------------------------------------------------------------------- spikes
@@ -344,22 +379,25 @@ def _hourly(data: _Data, brand: str, first_h: int, end_h: int) -> tuple[list[int
 def _spikes(conn: Connection, data: _Data, chosen: list[Any], first_h: int, start_h: int, end_h: int,
             excluded: set[str]) -> list[dict[str, Any]]:
     out = []
-    backgrounds: dict[tuple[str, bool], list[tuple[int, str]]] = {}
+    backgrounds: dict[tuple[str, bool], list[tuple[int, Iterable[str]]]] = {}
     for b in chosen:
         volume, negative = _hourly(data, b.name, first_h, end_h)
         for kind, counts in (("volume", volume), ("negative", negative)):
             for ep in spk.detect(counts, first_h, from_index=start_h - first_h):
                 key = (b.name, kind == "negative")
                 if key not in backgrounds:  # what the brand's posts say outside spikes
-                    backgrounds[key] = rq.text_sample(conn, b.name, rollups.hour_start(first_h),
-                                                      rollups.hour_start(end_h), negative_only=key[1])
+                    since, until = rollups.hour_start(first_h), rollups.hour_start(end_h)
+                    backgrounds[key] = (
+                        [(i, terms.split("\t") if terms else ()) for i, terms in rq.term_sample(conn, b.name, since, until)]
+                        if key[1] else
+                        [(i, mention_terms(text)) for i, text in rq.text_sample(conn, b.name, since, until)])
                 out.append(_explain(conn, data, b, kind, ep, first_h, backgrounds[key], excluded))
     out.sort(key=lambda s: (s["start"], s["brand"], s["kind"]))
     return out
 
 
 def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episode, first_h: int,
-             background_sample: list[tuple[int, str]], excluded: set[str]) -> dict[str, Any]:
+             background_sample: list[tuple[int, Iterable[str]]], excluded: set[str]) -> dict[str, Any]:
     """Why the spike: its categories and terms against the brand's baseline, and examples."""
     s_h, e_h = first_h + ep.start, first_h + ep.end
     start, end = rollups.hour_start(s_h), rollups.hour_start(e_h)
@@ -390,9 +428,9 @@ def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episo
         sample_terms.update(mention_terms(post["text"] or ""))
     in_sample = {post["id"] for post in sample}
     background: Counter[str] = Counter()
-    for mention_id, text in background_sample:
+    for mention_id, terms in background_sample:
         if mention_id not in in_sample:  # the spike's own posts are not its baseline
-            background.update(mention_terms(text))
+            background.update(terms)
     return {
         "brand": brand.name,
         "competitor": bool(brand.competitor),

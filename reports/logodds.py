@@ -40,8 +40,8 @@ def log_odds_z(
     Without `background`, the background is group + others (not materialised: a term's
     background count is looked up in both).
     """
-    n_i = float(sum(group.values()))
-    n_j = float(sum(others.values()))
+    n_i = float(_total(group))
+    n_j = float(_total(others))
     bg_total = float(sum(background.values())) if background is not None else n_i + n_j
     if bg_total <= 0:
         return {}
@@ -59,6 +59,13 @@ def log_odds_z(
         var = 1.0 / (y_i + a_w) + 1.0 / (y_j + a_w)
         out[term] = ((li - lj) / math.sqrt(var), int(y_i))
     return out
+
+
+def _total(counts: Mapping[str, int]) -> int:
+    """sum(counts.values()), from the mapping's own `total()` when it has one (Counter;
+    the report engine's view of the other brands' counts, which it keeps as one total)."""
+    total = getattr(counts, "total", None)
+    return int(total()) if callable(total) else sum(counts.values())
 
 
 def distinctive_terms(

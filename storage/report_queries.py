@@ -14,10 +14,11 @@ rows, and each read is bounded so a report's cost does not grow with the data:
   one window-function statement over those authors' mentions.
 * a spike's examples and its term sample: the brand's mentions inside the spike's hours
   (`ix_mention_brand_created_at`), at most SAMPLE_LIMIT, by engagement.
-* distinctive terms: `text_sample`, at most SAMPLE_SLICES x SLICE_LIMIT negative posts
+* distinctive terms: `term_sample`, at most SAMPLE_SLICES x SLICE_LIMIT negative posts
   per brand, the first SLICE_LIMIT of each of SAMPLE_SLICES equal slices of the period,
-  so a whole period is represented, not its last day; one statement per brand through
-  the partial index `ix_mention_negative_brand_created_at` (stored negative posts only).
+  so a whole period is represented, not its last day; one statement per brand over
+  `mention_terms` (storage/rollups.py: each stored negative post's terms, computed at
+  ingest, keyed by brand and time), so neither text is read nor tokenised.
 * care performance: answered escalations of the period's whole days from `rollup_care`
   (storage/rollups.py, kept by triggers); the hours at the period's ends from the
   escalations through the covering index `ix_escalation_brand_created_at_care`, and the
@@ -189,50 +190,63 @@ def window_sample(conn: Connection, brand: str, start: datetime, end: datetime, 
     return [_post(r) for r in conn.execute(q).all()]
 
 
-NEGATIVE = sa.text("mention.sentiment_label = 'negative'")  # a literal: lets both planners use the partial index
-
-
 def text_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
-                negative_only: bool = True, slices: int = SAMPLE_SLICES,
-                per_slice: int = SLICE_LIMIT) -> list[tuple[int, str]]:
-    """(id, text) of up to slices x per_slice of the brand's mentions, spread over the
-    period: the first `per_slice` (by time) of each of `slices` equal slices, in one
-    statement (a UNION ALL of the slices, each a bounded index range). Negative posts are
-    read through `ix_mention_negative_brand_created_at`, a partial index that holds only
-    stored negative mentions, so no other row is visited."""
+                slices: int = SAMPLE_SLICES, per_slice: int = SLICE_LIMIT) -> list[tuple[int, str]]:
+    """(id, text) of up to slices x per_slice of the brand's stored mentions, spread over
+    the period: the first `per_slice` (by time) of each of `slices` equal slices, in one
+    statement (a UNION ALL of the slices, each a bounded range of
+    `ix_mention_brand_created_at`). A volume spike's background (any sentiment)."""
+    stmt = _sample_statement(conn.dialect.name, False, slices)
+    return [(int(i_), str(text or "")) for i_, text in conn.execute(stmt, _slices(brand, start, end, slices,
+                                                                                  per_slice)).all()]
+
+
+def term_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
+                slices: int = SAMPLE_SLICES, per_slice: int = SLICE_LIMIT) -> list[tuple[int, str]]:
+    """(id, terms) of up to slices x per_slice of the brand's stored negative mentions,
+    sliced as `text_sample`: the same posts (the first of each slice by (created_at,
+    id)), with the terms computed at ingest (`mention_terms`, storage/rollups.py; `terms`
+    is tab-separated, '' when none). Each slice is a contiguous range of that table's
+    key (brand, created_at, mention_id): no mention row is visited, nothing tokenised."""
+    stmt = _sample_statement(conn.dialect.name, True, slices)
+    return [(int(i_), str(terms)) for i_, terms in conn.execute(stmt, _slices(brand, start, end, slices,
+                                                                               per_slice)).all()]
+
+
+def _slices(brand: str, start: datetime, end: datetime, slices: int, per_slice: int) -> dict[str, Any]:
     step = (end - start) / slices
     params: dict[str, Any] = {"brand": brand, "per_slice": per_slice}
     for i in range(slices):
         params[f"from_{i}"] = start + step * i
         params[f"to_{i}"] = start + step * (i + 1) if i < slices - 1 else end
-    stmt = _text_sample_statement(conn.dialect.name, negative_only, slices)
-    return [(int(i_), str(text or "")) for i_, text in conn.execute(stmt, params).all()]
+    return params
 
 
 @cache
-def _text_sample_statement(dialect: str, negative_only: bool, slices: int) -> Any:
-    """`text_sample`'s statement, built once per shape with every value a parameter:
+def _sample_statement(dialect: str, terms: bool, slices: int) -> Any:
+    """The samples' statement, built once per shape with every value a parameter:
     building and compiling a 12-part union cost more CPU than running it (~3 ms a brand)."""
-    mt = table(t.Mention)
-    index = "ix_mention_negative_brand_created_at" if negative_only else "ix_mention_brand_created_at"
+    mt, tt = table(t.Mention), table(rollups.MentionTerms)
     created_type = mt.c.created_at.type
     parts = []
     for i in range(slices):
-        q = (
-            sa.select(mt.c.id, mt.c.text, mt.c.created_at)
-            .where(mt.c.brand == sa.bindparam("brand"),
-                   mt.c.created_at >= sa.bindparam(f"from_{i}", type_=created_type),
-                   mt.c.created_at < sa.bindparam(f"to_{i}", type_=created_type),
-                   mt.c.deleted_at.is_(None))
-            .order_by(mt.c.created_at, mt.c.id)
-            .limit(sa.bindparam("per_slice", type_=sa.Integer))
-        )
-        if negative_only:
-            q = q.where(NEGATIVE)
-        if dialect == "sqlite":
-            q = q.with_hint(mt, f"INDEXED BY {index}", "sqlite")
-        sub = q.subquery()
-        parts.append(sa.select(sub.c.id, sub.c.text))
+        if terms:
+            q = (sa.select(tt.c.mention_id.label("id"), tt.c.terms.label("body"))
+                 .where(tt.c.brand == sa.bindparam("brand"),
+                        tt.c.created_at >= sa.bindparam(f"from_{i}", type_=created_type),
+                        tt.c.created_at < sa.bindparam(f"to_{i}", type_=created_type))
+                 .order_by(tt.c.created_at, tt.c.mention_id))
+        else:
+            q = (sa.select(mt.c.id, mt.c.text.label("body"))
+                 .where(mt.c.brand == sa.bindparam("brand"),
+                        mt.c.created_at >= sa.bindparam(f"from_{i}", type_=created_type),
+                        mt.c.created_at < sa.bindparam(f"to_{i}", type_=created_type),
+                        mt.c.deleted_at.is_(None))
+                 .order_by(mt.c.created_at, mt.c.id))
+            if dialect == "sqlite":
+                q = q.with_hint(mt, "INDEXED BY ix_mention_brand_created_at", "sqlite")
+        sub = q.limit(sa.bindparam("per_slice", type_=sa.Integer)).subquery()
+        parts.append(sa.select(sub.c.id, sub.c.body))
     return sa.union_all(*parts)
 
 
@@ -337,4 +351,4 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     return out
 
 
-__all__ = ["RESPONSE_BUCKETS", "CareRow", "care_histogram", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]
+__all__ = ["RESPONSE_BUCKETS", "CareRow", "care_histogram", "term_sample", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]

@@ -39,7 +39,12 @@ and the report's direct reads share.
 Words are not rolled up: a term table grows with vocabulary x days (a year of real text
 holds millions of (day, brand, term) rows, more than the mentions' own scan), and it
 would multiply the pipeline's writes. The reports' distinctive terms come from a
-bounded, stratified sample instead (storage/report_queries.py `text_sample`).
+bounded, stratified sample instead (storage/report_queries.py `term_sample`), and what
+the sample needs is computed at ingest: `mention_terms` (brand, created_at, mention_id:
+terms) holds each stored negative post's terms (socialear/terms.py), one row per post,
+written by `add_mentions` in the storing transaction and deleted by `remove_mention`
+(migration 0013). Keyed in the sample's order, so the sample is a contiguous read of
+narrow rows, and the report does not tokenise: the same posts, the same terms, no text.
 
 Buckets are integers: `hour` = Unix time // 3600 (UTC). Integer
 keys are compact, compare the same on SQLite and PostgreSQL and need no time-zone care.
@@ -64,7 +69,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
+from socialear.terms import stored_terms
+from storage.bulk import insert_rows
 from storage.dialect import table
+from storage.types import UTCDateTime
 
 SENTIMENTS = ("positive", "neutral", "negative")
 
@@ -145,7 +153,22 @@ class RollupCategory(SQLModel, table=True):
     negative: int = 0
 
 
-_MODELS = (RollupHour, RollupCategory, RollupBrandHour, RollupDay, RollupDayCategory)
+class MentionTerms(SQLModel, table=True):
+    """The terms of each stored negative mention with a brand, in the order the report's
+    sample reads them (brand, created_at, mention_id): `terms` is
+    `socialear.terms.stored_terms(text)` (sorted, tab-separated). Kept like the rollups:
+    added with the mention, deleted when it is purged (migration 0013)."""
+
+    __tablename__ = "mention_terms"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    brand: str = Field(primary_key=True, max_length=128)
+    created_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
+    mention_id: int = Field(primary_key=True)
+    terms: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+
+
+_MODELS = (RollupHour, RollupCategory, RollupBrandHour, RollupDay, RollupDayCategory, MentionTerms)
 
 # --------------------------------------------------------------------------- deltas
 
@@ -170,14 +193,22 @@ class RollupRow:
     sentiment: str | None
     categories: Sequence[str]
     text: str
+    # which mention (for `mention_terms`): its id, or (source, external_id) to look it up
+    mention_id: int | None = None
+    source: str | None = None
+    external_id: str | None = None
 
 
 @dataclass(slots=True)
 class Delta:
-    """Counts to add (sign +1) or subtract (sign -1), keyed like the two tables."""
+    """Counts to add (sign +1) or subtract (sign -1), keyed like the tables; and the
+    negative mentions whose `mention_terms` row goes in (`terms_in`) or out (`terms_out`)."""
 
     hours: dict[tuple[int, str, str], list[int]] = field(default_factory=dict)
     categories: Counter[tuple[int, str, str, str, str]] = field(default_factory=Counter)
+    terms_in: list[RollupRow] = field(default_factory=list)
+    terms_out: list[RollupRow] = field(default_factory=list)
+    with_terms: bool = True  # False: counts only (`rebuild` streams the terms apart)
 
     def add(self, row: RollupRow, sign: int = 1) -> None:
         hour = epoch_hour(row.created_at)
@@ -192,6 +223,8 @@ class Delta:
             self.categories[(hour, brand, row.platform, str(cat)[:64], "mentions")] += sign
             if negative:
                 self.categories[(hour, brand, row.platform, str(cat)[:64], "negative")] += sign
+        if self.with_terms and row.sentiment == "negative" and row.brand:  # the sample's posts: brand = a name
+            (self.terms_in if sign > 0 else self.terms_out).append(row)
 
     def __bool__(self) -> bool:
         return bool(self.hours)
@@ -248,7 +281,8 @@ def _tables(delta: Delta) -> list[tuple[Any, tuple[str, ...], tuple[str, ...], d
     ]
 
 
-ALL_TABLES = ("rollup_hour", "rollup_category", "rollup_brand_hour", "rollup_day", "rollup_day_category")
+COUNT_TABLES = ("rollup_hour", "rollup_category", "rollup_brand_hour", "rollup_day", "rollup_day_category")
+ALL_TABLES = (*COUNT_TABLES, "mention_terms")
 
 
 def apply(conn: Connection, delta: Delta, only: Sequence[str] = ALL_TABLES) -> None:
@@ -263,6 +297,48 @@ def apply(conn: Connection, delta: Delta, only: Sequence[str] = ALL_TABLES) -> N
         _upsert(conn, model, keys, counts, rows)
         if subtracts:
             _drop_empty(conn, model, keys, sorted(cells))
+    if "mention_terms" in only and (delta.terms_in or delta.terms_out):
+        _apply_terms(conn, delta)
+
+
+def _mention_ids(conn: Connection, rows: Sequence[RollupRow]) -> None:
+    """Fill in `mention_id` of rows that carry only (source, external_id): one statement
+    per source and 500 ids (the pipeline's batches are one source)."""
+    missing: dict[str, list[RollupRow]] = {}
+    for r in rows:
+        if r.mention_id is None:
+            if r.source is None or r.external_id is None:
+                raise ValueError("a negative mention's rollup row needs its id or (source, external_id)")
+            missing.setdefault(r.source, []).append(r)
+    for source, items in missing.items():
+        for i in range(0, len(items), 500):
+            chunk = items[i : i + 500]
+            found = dict(conn.execute(_ids_statement(), {
+                "source": source, "ids": [r.external_id for r in chunk]}).all())
+            for r in chunk:
+                r.mention_id = int(found[r.external_id])
+
+
+@cache
+def _ids_statement() -> Any:
+    from storage.models import Mention
+
+    mt = table(Mention)
+    return sa.select(mt.c.external_id, mt.c.id).where(
+        mt.c.source == sa.bindparam("source"), mt.c.external_id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def _apply_terms(conn: Connection, delta: Delta) -> None:
+    """Insert the new negative mentions' terms, delete the purged ones' (by key)."""
+    tbl = table(MentionTerms)
+    _mention_ids(conn, [*delta.terms_in, *delta.terms_out])
+    if delta.terms_out:
+        stmt = sa.delete(tbl).where(tbl.c.brand == sa.bindparam("b"), tbl.c.created_at == sa.bindparam("c"),
+                                    tbl.c.mention_id == sa.bindparam("i"))
+        conn.execute(stmt, [{"b": r.brand, "c": r.created_at, "i": r.mention_id} for r in delta.terms_out])
+    if delta.terms_in:
+        insert_rows(conn, tbl, [{"brand": r.brand, "created_at": r.created_at, "mention_id": r.mention_id,
+                                 "terms": stored_terms(r.text)} for r in delta.terms_in])
 
 
 def _drop_empty(conn: Connection, model: Any, keys: Sequence[str], touched: list[tuple[Any, ...]]) -> None:
@@ -293,24 +369,27 @@ def remove_mention(conn: Connection, row: RollupRow) -> None:
 # --------------------------------------------------------------------------- recount
 
 
-def _stored_rows(conn: Connection) -> Iterator[RollupRow]:
+def _stored_rows(conn: Connection, *, negative_only: bool = False) -> Iterator[RollupRow]:
     from storage.models import Mention
 
     mt = table(Mention)
     q = (
         sa.select(mt.c.brand, mt.c.platform, mt.c.created_at, mt.c.engagement, mt.c.sentiment_label,
-                  mt.c.categories, mt.c.text)
+                  mt.c.categories, mt.c.text, mt.c.id)
         .where(mt.c.deleted_at.is_(None))
         .order_by(mt.c.id)
         .execution_options(yield_per=5000)  # on the statement: on `conn` it would stick
     )
+    if negative_only:
+        q = q.where(mt.c.sentiment_label == "negative", mt.c.brand.is_not(None))
     for r in conn.execute(q):
         yield RollupRow(r.brand, r.platform, r.created_at, r.engagement or 0, r.sentiment_label,
-                        r.categories or [], r.text or "")
+                        r.categories or [], r.text or "", r.id)
 
 
 def recount(conn: Connection) -> Delta:
-    """The rollups as a full pass over the stored mentions would compute them."""
+    """The rollups as a full pass over the stored mentions would compute them (the
+    `mention_terms` rows included: for tests and small databases; `rebuild` streams)."""
     delta = Delta()
     for row in _stored_rows(conn):
         delta.add(row)
@@ -319,11 +398,27 @@ def recount(conn: Connection) -> Delta:
 
 def rebuild(conn: Connection, only: Sequence[str] = ALL_TABLES) -> None:
     """Replace the rollups (`only` these tables) with a full recount (the migrations'
-    back-fill: 0004 for the hourly tables, 0011 for their coarser twins; repair)."""
+    back-fill: 0004 for the hourly tables, 0011 for their coarser twins, 0013 for
+    `mention_terms`; repair). The counts are summed in memory (one cell per key);
+    `mention_terms` (one row per negative post) is written as the mentions are read."""
     for model in _MODELS:
         if table(model).name in only:
             conn.execute(sa.delete(table(model)))
-    apply(conn, recount(conn), only)
+    counts = [name for name in only if name in COUNT_TABLES]
+    if counts:
+        delta = Delta(with_terms=False)
+        for row in _stored_rows(conn):
+            delta.add(row)
+        apply(conn, delta, counts)
+    if "mention_terms" in only:
+        batch = Delta()
+        for row in _stored_rows(conn, negative_only=True):
+            batch.terms_in.append(row)
+            if len(batch.terms_in) >= 5000:
+                _apply_terms(conn, batch)
+                batch = Delta()
+        if batch.terms_in:
+            _apply_terms(conn, batch)
 
 
 def snapshot(conn: Connection) -> dict[str, set[tuple[Any, ...]]]:
@@ -337,8 +432,12 @@ def snapshot(conn: Connection) -> dict[str, set[tuple[Any, ...]]]:
 
 def as_snapshot(delta: Delta) -> dict[str, set[tuple[Any, ...]]]:
     """`delta` in `snapshot`'s shape (zero counts dropped)."""
-    return {table(model).name: {(*k, *c) for k, c in cells.items() if c[0]}
-            for model, _keys, _counts, cells in _tables(delta)}
+    out = {table(model).name: {(*k, *c) for k, c in cells.items() if c[0]}
+           for model, _keys, _counts, cells in _tables(delta)}
+    gone = {(r.brand, r.created_at, r.mention_id) for r in delta.terms_out}
+    out["mention_terms"] = {(r.brand, r.created_at, r.mention_id, stored_terms(r.text)) for r in delta.terms_in
+                            if (r.brand, r.created_at, r.mention_id) not in gone}
+    return out
 
 
 # --------------------------------------------------------------------------- care
@@ -561,16 +660,20 @@ def brands_with_data(conn: Connection) -> list[str]:
 
 
 def as_rollup_row(values: Mapping[str, Any]) -> RollupRow:
-    """A RollupRow from a mention row's values (a dict as the pipeline inserts it)."""
+    """A RollupRow from a mention row's values (a dict as the pipeline inserts it; its
+    id, when it has none yet, is looked up by (source, external_id) if it is needed)."""
     return RollupRow(
         values.get("brand"), values["platform"], values["created_at"], values.get("engagement") or 0,
         values.get("sentiment_label"), values.get("categories") or [], values.get("text") or "",
+        values.get("id"), values.get("source"), values.get("external_id"),
     )
 
 
 __all__ = [
     "ALL_TABLES",
+    "COUNT_TABLES",
     "Delta",
+    "MentionTerms",
     "RollupBrandHour",
     "RollupCare",
     "RollupCategory",

@@ -21,7 +21,7 @@ from storage import models as t
 from storage import repo, rollups
 from storage.dialect import table
 from storage.engine import make_engine
-from storage.migrate import upgrade
+from storage.migrate import downgrade, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "mentions.jsonl"
@@ -49,6 +49,7 @@ def test_rollups_equal_a_recount_after_inserts_purges_and_replay(engine: Engine,
     stored = _assert_exact(engine)
     assert sum(r[3] for r in stored["rollup_hour"]) > 500  # the sample's mentions, counted
     assert stored["rollup_category"]
+    assert len(stored["mention_terms"]) > 100  # the negative posts' terms, one row each
 
     # Purge negative, categorised mentions (they touch both tables), one of them twice.
     mt = table(t.Mention)
@@ -62,6 +63,7 @@ def test_rollups_equal_a_recount_after_inserts_purges_and_replay(engine: Engine,
             session.commit()
     after = _assert_exact(engine)
     assert sum(r[3] for r in after["rollup_hour"]) == sum(r[3] for r in stored["rollup_hour"]) - 7
+    assert len(after["mention_terms"]) == len(stored["mention_terms"]) - 7  # a purged post's terms go
 
     # A second import of the same file stores nothing new and counts nothing twice.
     _import(engine, SAMPLE, source="import")
@@ -275,5 +277,59 @@ def test_migration_0011_backfills_the_day_twins_and_the_care_rollup(db_url: str)
         assert stored["rollup_day"] and stored["rollup_brand_hour"] and stored["rollup_day_category"]
         care = _assert_care_exact(engine)
         assert sum(r[6] for r in care) == 7  # 9 escalations, 2 with neither reply nor resolution
+    finally:
+        engine.dispose()
+
+
+def test_retention_keeps_rollups_and_terms_exact(engine: Engine) -> None:
+    """Retention purges old posts' text through the same purge: their counts and their
+    stored terms go with it, the rest stays equal to a recount."""
+    from listener.retention import apply_retention
+    from socialear.config import parse_rules_text
+
+    _import(engine, SAMPLE)
+    before = _assert_exact(engine)
+    mt = table(t.Mention)
+    with engine.connect() as conn:
+        newest = conn.execute(sa.select(sa.func.max(mt.c.created_at))).scalar_one()
+        oldest = conn.execute(sa.select(sa.func.min(mt.c.created_at))).scalar_one()
+    keep_days = max(1, (newest - oldest).days // 2)
+    purged = apply_retention(engine, parse_rules_text(f"brands: [{{name: N, query: n}}]\nretention: {{default: {keep_days}}}\n"),
+                             now=newest, batch=50)
+    assert purged["default"] > 0
+    after = _assert_exact(engine)
+    assert 0 < len(after["mention_terms"]) < len(before["mention_terms"])
+    assert sum(r[3] for r in after["rollup_hour"]) == sum(r[3] for r in before["rollup_hour"]) - purged["default"]
+
+
+def test_migration_0013_backfills_mention_terms(db_url: str) -> None:
+    """A database at 0012 with mentions (negative or not, purged, without a brand) gets an
+    exact `mention_terms` from the upgrade, in place of the partial index it replaces;
+    the downgrade puts the index back."""
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0012")
+        posts = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()][:150]
+        rows = [{
+            "source": "old", "platform": p["platform"], "external_id": f"old-{i}", "text": p["text"],
+            "created_at": _when(p["created_at"]), "fetched_at": _when(p["created_at"]),
+            "brand": ["Nimbus Mobile", "Arcwave", "Telvio", None][i % 4], "brands": [], "competitor": i % 4 in (1, 2),
+            "engagement": i % 9, "is_repost": False, "sentiment_label": ["negative", "positive", "neutral"][i % 3],
+            "urgency": 0, "categories": [], "scoring": {},
+            "deleted_at": _when(p["created_at"]) if i % 7 == 0 else None,
+        } for i, p in enumerate(posts)]
+        with engine.begin() as conn:
+            conn.execute(table(t.Mention).insert(), rows)
+            rollups.rebuild(conn, only=rollups.COUNT_TABLES)  # as 0004 and 0011 left them
+        upgrade(engine)
+        stored = _assert_exact(engine)
+        wanted = [r for r in rows if r["sentiment_label"] == "negative" and r["brand"] and not r["deleted_at"]]
+        assert len(stored["mention_terms"]) == len(wanted) > 20
+        assert all(row[3] for row in stored["mention_terms"])  # the sample's texts all have terms
+        indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("mention")}
+        assert "ix_mention_negative_brand_created_at" not in indexes
+        downgrade(engine, "0012")
+        assert "mention_terms" not in sa.inspect(engine).get_table_names()
+        assert "ix_mention_negative_brand_created_at" in {ix["name"] for ix in sa.inspect(engine).get_indexes("mention")}
     finally:
         engine.dispose()

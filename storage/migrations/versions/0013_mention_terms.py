@@ -1,0 +1,59 @@
+"""Report speed: each stored negative post's terms, computed once at ingest.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-07
+
+Why: the report's distinctive terms come from a bounded sample of each brand's negative
+posts (12 x 50 a brand). Reading those posts' text and tokenising it at every report was
+its largest cost after the rollups (about a fifth of a 90-day report at a million
+mentions, bench/report.py). `mention_terms` (brand, created_at, mention_id: terms) holds
+each stored negative post's terms (socialear/terms.py), keyed in the sample's order:
+the sample becomes one contiguous read of narrow rows and nothing is tokenised. The
+same posts are sampled and the same terms counted, so reports do not change.
+
+Kept exact like the rollups (storage/rollups.py): written in the transaction that stores
+the mentions, deleted when a mention is purged (platform deletion, retention, customer
+erasure). It replaces 0011's partial index `ix_mention_negative_brand_created_at`, which
+held one entry per stored negative post for the same sample and has no other reader, so
+the pipeline writes one row per negative post here instead of one index entry there.
+Back-filled from the stored mentions (`storage.rollups.rebuild`, this table only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | Sequence[str] | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TIMESTAMP = sa.DateTime(timezone=True)  # the models' UTCDateTime
+NEGATIVE_STORED = "sentiment_label = 'negative' AND deleted_at IS NULL"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "mention_terms",
+        sa.Column("brand", sa.String(128), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("mention_id", sa.Integer(), nullable=False),
+        sa.Column("terms", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("brand", "created_at", "mention_id"),
+        sqlite_with_rowid=False,
+    )
+    op.drop_index("ix_mention_negative_brand_created_at", "mention")
+
+    from storage.rollups import rebuild
+
+    rebuild(op.get_bind(), only=("mention_terms",))
+
+
+def downgrade() -> None:
+    op.create_index("ix_mention_negative_brand_created_at", "mention", ["brand", "created_at"],
+                    sqlite_where=sa.text(NEGATIVE_STORED), postgresql_where=sa.text(NEGATIVE_STORED))
+    op.drop_table("mention_terms")
