@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.engine import Connection, Engine
 
 from reports import spikes as spk
@@ -101,32 +103,46 @@ def _excluded_terms(rules: RulesConfig) -> set[str]:
 
 
 class _Data:
-    """The rollups a report needs, summed by the database.
+    """The rollups a report needs.
 
-    `hourly[brand][hour]` holds the row (hour, brand, mentions, engagement, positive,
-    neutral, negative) as read (counts from index 2: unpacking thousands of rows into
-    lists cost more than reading them); `platforms[(brand, platform)]` holds [mentions,
-    engagement, positive, neutral, negative] over [start, end).
+    `counts[i]` is brand `names[i]`'s hourly table over [hist_h, end_h): one row per hour
+    (empty hours are zeros), columns mentions, engagement, positive, neutral, negative;
+    sums, series and the spike series are slices of it (integer sums: exact).
+    `platforms[(brand, platform)]` holds [mentions, engagement, positive, neutral,
+    negative] over [start, end). Sums over hours before `hist_h` (the drivers' previous
+    period) are read from the day tables (`rollups.platform_totals`), not hour by hour.
     """
 
     def __init__(self, conn: Connection, rules: RulesConfig, start_h: int, end_h: int, hist_h: int):
         names = [b.name for b in rules.brands]
         self.conn, self.names = conn, names
-        self.hourly: dict[str, dict[int, Sequence[Any]]] = {n: {} for n in names}
-        for row in rollups.hourly_by_brand(conn, hist_h, end_h, names):
-            self.hourly[row[1]][row[0]] = row
+        self.index = {n: i for i, n in enumerate(names)}
+        self.counts = np.zeros((len(names), max(0, end_h - hist_h), 5), dtype=np.int64)
+        rows = rollups.hourly_by_brand(conn, hist_h, end_h, names)
+        if rows:
+            hours, brands, *cols = zip(*rows, strict=True)  # columns, not rows: one C pass
+            which = np.array([self.index[b] for b in brands], dtype=np.int64)
+            self.counts[which, np.array(hours, dtype=np.int64) - hist_h] = np.array(cols, dtype=np.int64).T
         self.platforms = {(b, p): counts for b, p, *counts in rollups.platform_totals(conn, start_h, end_h, names)}
         self.start_h, self.end_h, self.hist_h = start_h, end_h, hist_h
         self._sums: dict[tuple[str, int, int], list[int]] = {}
 
-    def rows(self, brand: str, start_h: int, end_h: int) -> list[Sequence[Any]]:
-        return [c for hour, c in self.hourly.get(brand, {}).items() if start_h <= hour < end_h]
+    def hours(self, brand: str, start_h: int, end_h: int) -> npt.NDArray[np.int64]:
+        """The brand's hourly rows over [start_h, end_h) (within [hist_h, end_h))."""
+        return self.counts[self.index[brand], start_h - self.hist_h : end_h - self.hist_h]
 
     def sums(self, brand: str, start_h: int, end_h: int) -> list[int]:
         """[mentions, engagement, positive, neutral, negative] over the hours (computed once)."""
         key = (brand, start_h, end_h)
         if key not in self._sums:
-            self._sums[key] = _column_sums(self.rows(brand, start_h, end_h))
+            if start_h >= self.hist_h:
+                self._sums[key] = [int(x) for x in self.hours(brand, start_h, end_h).sum(axis=0)]
+            else:
+                totals: dict[str, list[int]] = {n: [0] * 5 for n in self.names}
+                for b, _p, *c in rollups.platform_totals(self.conn, start_h, end_h, self.names):
+                    totals[b] = [x + int(y) for x, y in zip(totals[b], c, strict=True)]
+                for n, c in totals.items():
+                    self._sums[(n, start_h, end_h)] = c
         return self._sums[key]
 
     def categories(self, start_h: int, end_h: int, brands: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
@@ -138,13 +154,6 @@ class _Data:
 
 
 _KEYS = ("mentions", "engagement", "positive", "neutral", "negative")
-
-
-def _column_sums(rows: Sequence[Sequence[Any]]) -> list[int]:
-    """The five counts of hourly rows (hour, brand, *counts), added up column by column."""
-    if not rows:
-        return [0, 0, 0, 0, 0]
-    return [int(sum(col)) for col in list(zip(*rows, strict=True))[2:]]
 
 
 def _named(c: Sequence[int]) -> dict[str, int]:
@@ -174,14 +183,14 @@ def build_competitor_report(
     spike_h = spike_history_start(start_h)
     now = now or utcnow()
     with engine.connect() as conn:
-        # hourly rows back to the spike history or the previous period (drivers), whichever is older
-        data = _Data(conn, rules, start_h, end_h, min(spike_h, start_h - span_h))
+        # hourly rows back to the spike history (the drivers' previous period is read by days)
+        data = _Data(conn, rules, start_h, end_h, spike_h)
         totals = _totals(data, names, start_h, end_h)
         if sum(totals[n]["mentions"] for n in names) == 0:
             raise EmptyPeriod(
                 f"no mentions of {', '.join(names)} between {_iso(start)} and {_iso(end)}: nothing to report"
             )
-        terms, pooled = _term_counts(conn, [b.name for b in rules.brands], start, end)
+        terms = _term_counts(conn, [b.name for b in rules.brands], start, end)
         excluded = _excluded_terms(rules)
         all_mentions = sum(totals[n]["mentions"] for n in names)
         all_engagement = sum(totals[n]["engagement"] for n in names)
@@ -193,7 +202,7 @@ def build_competitor_report(
         for b in chosen:
             tot = totals[b.name]
             mine = terms.get(b.name, Counter())
-            others = _Others(pooled, mine)
+            others = _Others([c for name, c in terms.items() if name != b.name])
             top_posts = rq.top_posts_by_engagement(conn, b.name, start, end, TOP)
             reach_posts, top_authors = by_reach[b.name]
             out_brands.append({
@@ -256,22 +265,15 @@ def _platforms(data: _Data, names: list[str], start_h: int, end_h: int) -> dict[
 
 def _series(data: _Data, names: list[str], start_h: int, end_h: int, interval: str) -> dict[str, list[dict[str, Any]]]:
     buckets = _buckets(start_h, end_h, interval)
+    # each bucket's first hour within the period, as an offset: the hours are contiguous
+    firsts = [max(b, start_h) - start_h for b in buckets]
+    starts = [_iso(rollups.hour_start(max(b, start_h))) for b in buckets]
     out: dict[str, list[dict[str, Any]]] = {}
     for n in names:
-        grouped: dict[int, list[Sequence[Any]]] = defaultdict(list)
-        for hour, c in data.hourly.get(n, {}).items():
-            if start_h <= hour < end_h:
-                grouped[_bucket(hour, interval)].append(c)
-        cells = {b: _column_sums(rows) for b, rows in grouped.items()}
-        rows = []
-        for b in buckets:
-            c = cells.get(b, [0, 0, 0, 0, 0])
-            rows.append({
-                "start": _iso(max(rollups.hour_start(b), rollups.hour_start(start_h))),
-                **_named(c),
-                "net_sentiment": net_sentiment(c[2], c[4]),
-            })
-        out[n] = rows
+        hours = data.hours(n, start_h, end_h)
+        cells = np.add.reduceat(hours, firsts, axis=0).tolist() if firsts else []
+        out[n] = [{"start": at, **_named(c), "net_sentiment": net_sentiment(c[2], c[4])}
+                  for at, c in zip(starts, cells, strict=True)]
     return out
 
 
@@ -314,66 +316,54 @@ def _drivers(data: _Data, names: list[str], start_h: int, end_h: int, span_h: in
     return out
 
 
-def _term_counts(conn: Connection, names: list[str], start: datetime,
-                 end: datetime) -> tuple[dict[str, Counter[str]], Counter[str]]:
-    """(brand -> term -> negative mentions containing it, in the brand's bounded sample
+def _term_counts(conn: Connection, names: list[str], start: datetime, end: datetime) -> dict[str, Counter[str]]:
+    """brand -> term -> negative mentions containing it, in the brand's bounded sample
     (storage/report_queries.py `term_sample`: at most 600 posts spread over the period,
-    their terms computed at ingest); the same over every brand's sample (each brand's
-    "others" is that minus its own))."""
-    joined = {name: _joined(rq.term_sample(conn, name, start, end)) for name in names}
-    return {name: _counted(j) for name, j in joined.items()}, _counted("\t".join(j for j in joined.values() if j))
+    their terms computed at ingest)."""
+    return {name: _counted(rq.term_sample(conn, name, start, end)) for name in names}
 
 
-def _joined(sample: list[tuple[int, str]]) -> str:
-    return "\t".join([terms for _id, terms in sample if terms])
-
-
-def _counted(joined: str) -> Counter[str]:
-    """Term -> posts, from stored terms joined by tabs (each post's terms are distinct):
-    one split and one C-level count instead of one update per post."""
+def _counted(sample: list[tuple[int, str]]) -> Counter[str]:
+    """Term -> posts, from stored terms (tab-separated; each post's terms are distinct):
+    one join, one split and one C-level count instead of one update per post."""
+    joined = "\t".join([terms for _id, terms in sample if terms])
     return Counter(joined.split("\t")) if joined else Counter()
 
 
 class _Others(Mapping[str, int]):
-    """The other brands' term counts, as `pooled - mine` looked up per term: the same
-    integers as adding the other brands' counters up, without building a counter per
-    brand (the log-odds only reads the terms of `mine`, and the total)."""
+    """The other brands' term counts added up, as a view: a term's count is looked up in
+    each (the log-odds reads only the counts of the group's own frequent terms, and the
+    total), so no merged counter is built per brand. The same integers as merging them."""
 
-    def __init__(self, pooled: Counter[str], mine: Counter[str]):
-        self._pooled, self._mine = pooled, mine
-        self._total = pooled.total() - mine.total()
+    def __init__(self, counts: list[Counter[str]]):
+        self._counts = counts
 
     def __getitem__(self, term: str) -> int:
-        n = self._pooled.get(term, 0) - self._mine.get(term, 0)
-        if n <= 0:
+        n = sum(c.get(term, 0) for c in self._counts)
+        if not n:
             raise KeyError(term)
         return n
 
     def get(self, term: str, default: Any = None) -> Any:
-        n = self._pooled.get(term, 0) - self._mine.get(term, 0)
-        return n if n > 0 else default
+        n = sum(c.get(term, 0) for c in self._counts)
+        return n or default
 
     def __iter__(self) -> Iterator[str]:
-        return (t for t in self._pooled if self._pooled[t] - self._mine.get(t, 0) > 0)
+        return iter(dict.fromkeys(t for c in self._counts for t in c))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def total(self) -> int:
-        return self._total
+        return sum(c.total() for c in self._counts)
 
 
 # --------------------------------------------------------------------------- spikes
 
 
 def _hourly(data: _Data, brand: str, first_h: int, end_h: int) -> tuple[list[int], list[int]]:
-    volume = [0] * (end_h - first_h)
-    negative = [0] * (end_h - first_h)
-    for hour, c in data.hourly.get(brand, {}).items():
-        if first_h <= hour < end_h:
-            volume[hour - first_h] = c[2]
-            negative[hour - first_h] = c[6]
-    return volume, negative
+    hours = data.hours(brand, first_h, end_h)
+    return hours[:, 0].tolist(), hours[:, 4].tolist()
 
 
 def _spikes(conn: Connection, data: _Data, chosen: list[Any], first_h: int, start_h: int, end_h: int,
