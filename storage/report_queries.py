@@ -115,7 +115,7 @@ def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: date
         last = (chunk[-1][1], chunk[-1][0])
         stats = {
             (int(a), str(b)): (int(n), int(e or 0), int(neg or 0))
-            for a, b, n, e, neg in conn.execute(stats_q, {**period, "authors": [i for i, _ in chunk]})
+            for a, b, n, e, neg in conn.execute(stats_q, {**period, "authors": [i for i, _ in chunk]}).all()
         }
         for brand in brands:
             for author_id, followers in chunk:
@@ -344,7 +344,7 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     for a, b in edges:
         add(_care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now), False)
     if days:
-        add(conn.execute(_care_rollup_statement(), {"brands": list(brands), "from_day": days[0], "to_day": days[1]}),
+        add(conn.execute(_care_rollup_statement(), {"brands": list(brands), "from_day": days[0], "to_day": days[1]}).all(),
             True)
         add(_care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,
                       unanswered_only=True), False)

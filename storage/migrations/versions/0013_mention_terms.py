@@ -50,7 +50,13 @@ def upgrade() -> None:
 
     from storage.rollups import rebuild
 
-    rebuild(op.get_bind(), only=("mention_terms",))
+    bind = op.get_bind()
+    rebuild(bind, only=("mention_terms",))
+    if bind.dialect.name == "postgresql":
+        # Statistics for the planner now, not at autovacuum's next pass: without them it
+        # reads a whole slice through a bitmap scan and sorts it, instead of walking the
+        # key for the first 50 (0.1 ms vs 22 ms a slice at a million mentions).
+        op.execute("ANALYZE mention_terms")
 
 
 def downgrade() -> None:
