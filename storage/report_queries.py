@@ -19,8 +19,9 @@ rows, and each read is bounded so a report's cost does not grow with the data:
   so a whole period is represented, not its last day; one statement per brand over
   `mention_terms` (storage/rollups.py: each stored negative post's terms, computed at
   ingest, keyed by brand and time), so neither text is read nor tokenised.
-* care performance: answered escalations of the period's whole days from `rollup_care`
-  (storage/rollups.py, kept by triggers); the hours at the period's ends from the
+* care performance: answered escalations of the period's whole days from
+  `rollup_care_span` (storage/rollups.py, kept by triggers: 28-day, 7-day and day blocks,
+  integer keys); the hours at the period's ends from the
   escalations through the covering index `ix_escalation_brand_created_at_care`, and the
   unanswered backlog of the whole days through its partial twin
   `ix_escalation_backlog_care`, which holds only unanswered escalations, so a period's
@@ -304,15 +305,19 @@ def _care_raw_statement(dialect: str, unanswered_only: bool) -> Any:
 
 
 @cache
-def _care_rollup_statement() -> Any:
-    """Answered escalations of whole days from `rollup_care`, summed per group."""
-    rc = table(rollups.RollupCare)
-    return (
-        sa.select(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket, sa.func.sum(rc.c.n), sa.func.sum(rc.c.met))
-        .where(rc.c.brand.in_(sa.bindparam("brands", expanding=True)),
-               rc.c.day >= sa.bindparam("from_day"), rc.c.day < sa.bindparam("to_day"))
-        .group_by(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket)
-    )
+def _care_rollup_statement(parts: tuple[int, ...]) -> Any:
+    """Answered escalations of whole days from `rollup_care_span`, summed per cell (group
+    number x 256 + bucket): one UNION ALL of the block ranges (`rollups.care_blocks`; one
+    part per range, `parts` their levels), grouped by the one integer."""
+    rc = table(rollups.RollupCareSpan)
+    ranges = [
+        sa.select(rc.c.cell, rc.c.n, rc.c.met).where(
+            rc.c.brand.in_(sa.bindparam("brands", expanding=True)), rc.c.level == level,
+            rc.c.block >= sa.bindparam(f"from_{i}"), rc.c.block < sa.bindparam(f"to_{i}"))
+        for i, level in enumerate(parts)
+    ]
+    rows = (ranges[0] if len(ranges) == 1 else sa.union_all(*ranges)).subquery()
+    return sa.select(rows.c.cell, sa.func.sum(rows.c.n), sa.func.sum(rows.c.met)).group_by(rows.c.cell)
 
 
 def care_histogram(conn: Connection, brands: list[str], start: datetime, end: datetime,
@@ -323,8 +328,8 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     counts as breached). Bucket -1: no response yet. A group may come in several rows
     (one per part below); callers add them up.
 
-    Answered escalations of the period's whole days come from `rollup_care` (a few rows
-    per day, not one per escalation); those of the hours at the period's two ends, and
+    Answered escalations of the period's whole days come from `rollup_care_span` (its
+    coarsest whole blocks, then finer ones toward the ends); those of the hours at the period's two ends, and
     the unanswered ones (the open backlog, whose breach depends on `now`), from the
     escalations themselves through a covering index. Categories and status come back as
     text, decoded once per distinct value, not per row."""
@@ -344,8 +349,16 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     for a, b in edges:
         add(_care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now), False)
     if days:
-        add(conn.execute(_care_rollup_statement(), {"brands": list(brands), "from_day": days[0], "to_day": days[1]}).all(),
-            True)
+        blocks = rollups.care_blocks(*days)
+        params: dict[str, Any] = {"brands": list(brands)}
+        for i, (_level, a, b) in enumerate(blocks):
+            params[f"from_{i}"], params[f"to_{i}"] = a, b
+        cells = conn.execute(_care_rollup_statement(tuple(level for level, _a, _b in blocks)), params).all()
+        if cells:
+            cg = table(rollups.CareGroup)
+            groups = {gid: (q, c, st) for gid, q, c, st in conn.execute(sa.select(cg)).all()}
+            cell = rollups.CELL
+            add([(*groups[k // cell], k % cell, n, m) for k, n, m in cells], True)
         add(_care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,
                       unanswered_only=True), False)
     return out

@@ -117,10 +117,13 @@ def _when(text: str):
 
 
 def _assert_care_exact(engine: Engine) -> set:
+    """Every level of the care rollup (day, 7-day, 28-day blocks) equals a recount; the
+    day level is returned."""
     with engine.connect() as conn:
-        stored = rollups.care_snapshot(conn)
-        assert stored == rollups.care_recount(conn), "rollup_care differs from a recount"
-    return stored
+        for level in range(len(rollups.CARE_LEVELS)):
+            stored = rollups.care_snapshot(conn, level)
+            assert stored == rollups.care_recount(conn, level), f"rollup_care_span level {level} differs from a recount"
+        return rollups.care_snapshot(conn, 0)
 
 
 def _care_groups(rows: list) -> dict:
@@ -134,7 +137,7 @@ def _care_groups(rows: list) -> dict:
 
 
 def test_care_rollup_stays_exact_through_every_escalation_write(engine: Engine) -> None:
-    """`rollup_care` is kept by triggers: replies, resolutions, re-opens, queue and
+    """`rollup_care_span` is kept by triggers: replies, resolutions, re-opens, queue and
     category changes, deletions and inserts without a response all leave it equal to a
     recount; and the report's care read (rollup for whole days, rows for the ends and
     the backlog) equals grouping every escalation directly."""
@@ -170,15 +173,38 @@ def test_care_rollup_stays_exact_through_every_escalation_write(engine: Engine) 
     assert sum(r[6] for r in stored) == answered + 3  # a, c and e answered; b re-opened; d deleted
 
     with engine.connect() as conn:
-        first = min(x for _, x in ids).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
-        last = max(x for _, x in ids) + timedelta(days=2, hours=7)
-        now = last + timedelta(days=1)
+        lo, hi = conn.execute(sa.select(sa.func.min(et.c.created_at), sa.func.max(et.c.created_at))).one()
         brands = [b for (b,) in conn.execute(sa.select(et.c.brand).distinct()) if b]
-        combined = rq.care_histogram(conn, brands, first, last, now)
-        direct = [(q, tuple(json.loads(cats)), str(s), int(bk), n, m, br)
-                  for q, cats, s, bk, n, m, br in rq._care_raw(conn, brands, first, last, now)]
-    assert _care_groups(combined) == _care_groups(direct)
+        # periods cut anywhere: within a day, across weeks, over 28-day blocks and not
+        periods = [(min(x for _, x in ids).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5),
+                    max(x for _, x in ids) + timedelta(days=2, hours=7)),
+                   (lo - timedelta(days=40, hours=3), hi + timedelta(days=31)),
+                   (lo + timedelta(hours=2), lo + timedelta(hours=20)),
+                   (lo + timedelta(days=3, hours=5), hi - timedelta(days=2, hours=1))]
+        for first, last in periods:
+            now = last + timedelta(days=1)
+            combined = rq.care_histogram(conn, brands, first, last, now)
+            direct = [(q, tuple(json.loads(cats)), str(s), int(bk), n, m, br)
+                      for q, cats, s, bk, n, m, br in rq._care_raw(conn, brands, first, last, now)]
+            assert _care_groups(combined) == _care_groups(direct), (first, last)
+        first, last = periods[0]
+        combined = rq.care_histogram(conn, brands, first, last, last + timedelta(days=1))
     assert sum(1 for r in combined if r[3] >= 0) >= 1 and any(r[3] == -1 for r in combined)
+
+
+def test_care_blocks_cover_any_range_of_days_once() -> None:
+    """A range of days is read as whole 28-day and 7-day blocks and single days that
+    cover it exactly once, at most 5 ranges."""
+    import random
+
+    rng = random.Random(4)
+    for _ in range(2000):
+        a = rng.randrange(20_000, 21_000)
+        b = a + rng.choice((0, 1, 6, 7, 13, 27, 28, 29, 55, 56, 90, 365, rng.randrange(400)))
+        parts = rollups.care_blocks(a, b)
+        days = [d for level, x, y in parts for blk in range(x, y)
+                for d in range(blk * rollups.CARE_LEVELS[level], (blk + 1) * rollups.CARE_LEVELS[level])]
+        assert sorted(days) == list(range(a, b)) and len(parts) <= 5, (a, b, parts)
 
 
 def test_care_backlog_is_read_from_its_partial_index(engine: Engine) -> None:
