@@ -470,7 +470,7 @@ def recent_spikes(
 # --------------------------------------------------------------------------- care
 
 
-def _quantile(hist: Counter[int], q: float) -> float | None:
+def _quantile(hist: Mapping[int, int], q: float) -> float | None:
     """The q-quantile of response seconds from bucket counts, interpolated geometrically."""
     total = sum(hist.values())
     if not total:
@@ -495,7 +495,13 @@ class _CareCell:
 
     def __init__(self) -> None:
         self.n = self.met = self.breached = 0
-        self.hist: Counter[int] = Counter()
+        self.hist = np.zeros(rq.CARE_BUCKETS + 1, dtype=np.int64)  # responses per bucket
+
+    def add(self, n: int, met: int, breached: int, hist: npt.NDArray[np.int64]) -> None:
+        self.n += n
+        self.met += met
+        self.breached += breached
+        self.hist += hist
 
     def stats(self) -> dict[str, Any]:
         """First response = the earlier of the first reply and the resolution (an
@@ -505,11 +511,12 @@ class _CareCell:
         the response-time histogram (storage/report_queries.py), within 10 % (the
         estimate lies in the exact quantile's own 1.1x bucket)."""
         met, breached = self.met, self.breached
+        hist = {int(b): int(self.hist[b]) for b in np.flatnonzero(self.hist)}
         return {
             "escalations": self.n,
-            "responded": sum(self.hist.values()),
-            "first_response_median_s": _quantile(self.hist, 0.5),
-            "first_response_p90_s": _quantile(self.hist, 0.9),
+            "responded": sum(hist.values()),
+            "first_response_median_s": _quantile(hist, 0.5),
+            "first_response_p90_s": _quantile(hist, 0.9),
             "within_sla": met,
             "breached_sla": breached,
             "pending": self.n - met - breached,
@@ -520,21 +527,31 @@ class _CareCell:
 def care_performance(conn: Connection, own: list[str], start: datetime, end: datetime,
                      now: datetime) -> dict[str, Any]:
     """Care over the period, overall, by status, by queue and by category (an escalation
-    with several categories counts in each; one with none under "(none)"), in one pass
-    over the database's grouped histogram."""
+    with several categories counts in each; one with none under "(none)"): the
+    database's grouped histogram is added up per (queue, categories) in one pass, then
+    each of those (a few dozen) into its cells, histograms as arrays."""
     overall = _CareCell()
     by_queue: dict[str, _CareCell] = defaultdict(_CareCell)
     by_cat: dict[str, _CareCell] = defaultdict(_CareCell)
     status: Counter[str] = Counter()
     none = ("(none)",)
+    combos: dict[tuple[str, tuple[str, ...]], list[Any]] = {}  # -> [n, met, breached, buckets, counts]
     for queue, cats, state, bucket, n, met, breached in rq.care_histogram(conn, own, start, end, now):
-        for cell in (overall, by_queue[queue], *(by_cat[c] for c in cats or none)):
-            cell.n += n
-            cell.met += met
-            cell.breached += breached
-            if bucket >= 0:
-                cell.hist[bucket] += n
+        combo = combos.get((queue, cats))
+        if combo is None:
+            combo = combos[(queue, cats)] = [0, 0, 0, [], []]
+        combo[0] += n
+        combo[1] += met
+        combo[2] += breached
+        if bucket >= 0:
+            combo[3].append(bucket)
+            combo[4].append(n)
         status[state] += n
+    for (queue, cats), (n, met, breached, buckets, counts) in combos.items():
+        hist = np.bincount(np.array(buckets, dtype=np.int64), weights=np.array(counts, dtype=np.float64),
+                           minlength=rq.CARE_BUCKETS + 1).astype(np.int64)  # whole counts: exact
+        for cell in (overall, by_queue[queue], *(by_cat[c] for c in cats or none)):
+            cell.add(n, met, breached, hist)
     return {
         "brands": own,
         **overall.stats(),

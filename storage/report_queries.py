@@ -259,6 +259,7 @@ def _sample_statement(dialect: str, terms: bool, slices: int) -> Any:
 # (day, queue, categories) key, not the buckets (x1.21 buckets: 21.8k -> 19.1k rows on the
 # bench, its read 18.6 -> 17.5 ms), so they would double the error for ~1 ms.
 RESPONSE_BUCKETS: list[float] = [10.0 * 1.1**i for i in range(rollups.CARE_BUCKETS)]
+CARE_BUCKETS = rollups.CARE_BUCKETS  # the largest bucket number (above the last edge)
 
 
 CareRow = tuple[str, tuple[str, ...], str, int, int, int, int]
@@ -364,4 +365,4 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     return out
 
 
-__all__ = ["RESPONSE_BUCKETS", "CareRow", "care_histogram", "term_sample", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]
+__all__ = ["CARE_BUCKETS", "RESPONSE_BUCKETS", "CareRow", "care_histogram", "term_sample", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]
