@@ -118,11 +118,8 @@ class _Data:
         self.conn, self.names = conn, names
         self.index = {n: i for i, n in enumerate(names)}
         self.counts = np.zeros((len(names), max(0, end_h - hist_h), 5), dtype=np.int64)
-        rows = rollups.hourly_by_brand(conn, hist_h, end_h, names)
-        if rows:
-            hours, brands, *cols = zip(*rows, strict=True)  # columns, not rows: one C pass
-            which = np.array([self.index[b] for b in brands], dtype=np.int64)
-            self.counts[which, np.array(hours, dtype=np.int64) - hist_h] = np.array(cols, dtype=np.int64).T
+        for brand, rows in rollups.hourly_arrays(conn, hist_h, end_h, names).items():
+            self.counts[self.index[brand], rows[:, 0] - hist_h] = rows[:, 1:]
         self.platforms = {(b, p): counts for b, p, *counts in rollups.platform_totals(conn, start_h, end_h, names)}
         self.start_h, self.end_h, self.hist_h = start_h, end_h, hist_h
         self._sums: dict[tuple[str, int, int], list[int]] = {}

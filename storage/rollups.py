@@ -64,6 +64,8 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -723,6 +725,40 @@ def hourly_by_brand(
     return list(conn.execute(_hourly_statement(), {"brands": list(brands), "start": start_hour, "end": end_hour}).all())
 
 
+def hourly_arrays(conn: Connection, start_hour: int, end_hour: int,
+                  brands: Sequence[str]) -> dict[str, npt.NDArray[np.int64]]:
+    """brand -> int64 array of rows [hour, mentions, engagement, positive, neutral,
+    negative] (platforms summed), the brands' hours with any mention in the range.
+
+    PostgreSQL sends each brand's rows as one comma-separated text (`string_agg`), parsed
+    by numpy: building thousands of result rows cost the client 4x more CPU. SQLite
+    builds such strings slower than it returns rows, so there the rows are read."""
+    out: dict[str, npt.NDArray[np.int64]] = {}
+    params = {"brands": list(brands), "start": start_hour, "end": end_hour}
+    if conn.dialect.name == "postgresql":
+        for brand, packed in conn.execute(_packed_hourly_statement(), params).all():
+            out[brand] = np.fromstring(packed, dtype=np.int64, sep=",").reshape(-1, 6)
+        return out
+    rows = conn.execute(_hourly_statement(), params).all()
+    if rows:
+        hours, names, *cols = zip(*rows, strict=True)  # columns, not rows: one C pass
+        table_ = np.array([hours, *cols], dtype=np.int64).T
+        which = np.array(names, dtype=object)
+        for brand in dict.fromkeys(names):
+            out[brand] = table_[which == brand]
+    return out
+
+
+@cache
+def _packed_hourly_statement() -> Any:
+    tbl = table(RollupBrandHour)
+    row = sa.func.concat_ws(",", tbl.c.hour, *(tbl.c[c] for c in _COUNTS))
+    return (sa.select(tbl.c.brand, sa.func.string_agg(row, ","))
+            .where(tbl.c.brand.in_(sa.bindparam("brands", expanding=True)),
+                   tbl.c.hour >= sa.bindparam("start"), tbl.c.hour < sa.bindparam("end"))
+            .group_by(tbl.c.brand))
+
+
 @cache
 def _hourly_statement() -> Any:
     """Built once, values as parameters: a report reads thousands of rows with it, and
@@ -826,6 +862,7 @@ __all__ = [
     "drop_care_triggers",
     "epoch_hour",
     "hour_start",
+    "hourly_arrays",
     "hourly_by_brand",
     "platform_totals",
     "rebuild",
