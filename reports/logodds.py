@@ -88,15 +88,16 @@ def distinctive_terms(
     banned = {e.casefold() for e in exclude}
     scored = log_odds_z(group, others, background, min_count=min_count)
     ranked = sorted(
-        (
-            (z, n, term)
-            for term, (z, n) in scored.items()
-            if z > 0 and n >= min_count and not _banned(term, banned)
-        ),
+        ((z, n, term) for term, (z, n) in scored.items() if z > 0 and n >= min_count),
         key=lambda item: (-item[0], item[2]),
     )
-    return [{"term": term, "count": n, "z": round(z, 2), "significant": z >= Z_MIN}
-            for z, n, term in ranked[:top]]
+    out: list[dict[str, object]] = []
+    for z, n, term in ranked:  # the exclusions checked best first, until `top` are kept
+        if len(out) == top:
+            break
+        if not _banned(term, banned):
+            out.append({"term": term, "count": n, "z": round(z, 2), "significant": z >= Z_MIN})
+    return out
 
 
 def _banned(term: str, banned: set[str]) -> bool:

@@ -338,17 +338,12 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     decoded: dict[str | None, tuple[str, ...]] = {}
     out: list[CareRow] = []
 
-    def add(rows: Any, answered: bool) -> None:
-        for queue, cat_text, state, b, n, m, *rest in rows:
-            cats = decoded.get(cat_text)
-            if cats is None:
-                cats = decoded[cat_text] = tuple(json.loads(cat_text) if cat_text else ())
-            # answered rollup rows: breached = n - met (an answered escalation either met its SLA or not)
-            br = n - m if answered else rest[0]
-            out.append((queue, cats, str(state), int(b), int(n), int(m or 0), int(br or 0)))
+    def add(rows: Any) -> None:
+        for queue, cat_text, state, b, n, m, br in rows:
+            out.append((queue, _decode(decoded, cat_text), str(state), int(b), int(n), int(m or 0), int(br or 0)))
 
     for a, b in edges:
-        add(_care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now), False)
+        add(_care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now))
     if days:
         blocks = rollups.care_blocks(*days)
         params: dict[str, Any] = {"brands": list(brands)}
@@ -356,13 +351,25 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
             params[f"from_{i}"], params[f"to_{i}"] = a, b
         cells = conn.execute(_care_rollup_statement(tuple(level for level, _a, _b in blocks)), params).all()
         if cells:
+            # each group decoded once; a row is its group's (queue, categories, status)
+            # and the cell's bucket, with breached = n - met (an answered escalation
+            # either met its SLA or not)
             cg = table(rollups.CareGroup)
-            groups = {gid: (q, c, st) for gid, q, c, st in conn.execute(sa.select(cg)).all()}
-            cell = rollups.CELL
-            add([(*groups[k // cell], k % cell, n, m) for k, n, m in cells], True)
+            groups = {int(gid): (q, _decode(decoded, c), str(st))
+                      for gid, q, c, st in conn.execute(sa.select(cg)).all()}
+            size = rollups.CELL
+            out.extend([(*groups[k // size], k % size, int(n), int(m), int(n) - int(m)) for k, n, m in cells])
         add(_care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,
-                      unanswered_only=True), False)
+                      unanswered_only=True))
     return out
+
+
+def _decode(decoded: dict[str | None, tuple[str, ...]], cat_text: str | None) -> tuple[str, ...]:
+    """An escalation's categories (JSON text) as a tuple, decoded once per distinct text."""
+    cats = decoded.get(cat_text)
+    if cats is None:
+        cats = decoded[cat_text] = tuple(json.loads(cat_text) if cat_text else ())
+    return cats
 
 
 __all__ = ["CARE_BUCKETS", "RESPONSE_BUCKETS", "CareRow", "care_histogram", "term_sample", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]
