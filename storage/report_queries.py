@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 
 from storage import models as t
 from storage import rollups
+from storage.bulk import fetch_tuples
 from storage.dialect import table
 
 AUTHOR_CHUNK = 100
@@ -210,8 +211,8 @@ def term_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
     is tab-separated, '' when none). Each slice is a contiguous range of that table's
     key (brand, created_at, mention_id): no mention row is visited, nothing tokenised."""
     stmt = _sample_statement(conn.dialect.name, True, slices)
-    return [(int(i_), str(terms)) for i_, terms in conn.execute(stmt, _slices(brand, start, end, slices,
-                                                                               per_slice)).all()]
+    return [(int(i_), str(terms)) for i_, terms in fetch_tuples(conn, stmt, _slices(brand, start, end, slices,
+                                                                                    per_slice))]
 
 
 def _slices(brand: str, start: datetime, end: datetime, slices: int, per_slice: int) -> dict[str, Any]:
@@ -349,14 +350,14 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
         params: dict[str, Any] = {"brands": list(brands)}
         for i, (_level, a, b) in enumerate(blocks):
             params[f"from_{i}"], params[f"to_{i}"] = a, b
-        cells = conn.execute(_care_rollup_statement(tuple(level for level, _a, _b in blocks)), params).all()
+        cells = fetch_tuples(conn, _care_rollup_statement(tuple(level for level, _a, _b in blocks)), params)
         if cells:
             # each group decoded once; a row is its group's (queue, categories, status)
             # and the cell's bucket, with breached = n - met (an answered escalation
             # either met its SLA or not)
             cg = table(rollups.CareGroup)
             groups = {int(gid): (q, _decode(decoded, c), str(st))
-                      for gid, q, c, st in conn.execute(sa.select(cg)).all()}
+                      for gid, q, c, st in fetch_tuples(conn, sa.select(cg))}
             size = rollups.CELL
             out.extend([(*groups[k // size], k % size, int(n), int(m), int(n) - int(m)) for k, n, m in cells])
         add(_care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,

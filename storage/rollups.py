@@ -72,7 +72,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
 from socialear.terms import stored_terms
-from storage.bulk import insert_rows
+from storage.bulk import fetch_tuples, insert_rows
 from storage.dialect import table
 from storage.types import UTCDateTime
 
@@ -736,10 +736,10 @@ def hourly_arrays(conn: Connection, start_hour: int, end_hour: int,
     out: dict[str, npt.NDArray[np.int64]] = {}
     params = {"brands": list(brands), "start": start_hour, "end": end_hour}
     if conn.dialect.name == "postgresql":
-        for brand, packed in conn.execute(_packed_hourly_statement(), params).all():
+        for brand, packed in fetch_tuples(conn, _packed_hourly_statement(), params):
             out[brand] = np.fromstring(packed, dtype=np.int64, sep=",").reshape(-1, 6)
         return out
-    rows = conn.execute(_hourly_statement(), params).all()
+    rows = fetch_tuples(conn, _hourly_statement(), params)
     if rows:
         hours, names, *cols = zip(*rows, strict=True)  # columns, not rows: one C pass
         table_ = np.array([hours, *cols], dtype=np.int64).T
@@ -781,7 +781,7 @@ def _ranged_sums(conn: Connection, hourly: Any, daily: Any, group: Sequence[str]
     stmt = _ranged_statement(hourly, daily, tuple(group), tuple(counts), tuple(col for col, _a, _b in ranges))
     out: dict[tuple[Any, ...], list[int]] = {}
     width = len(group)
-    for row in conn.execute(stmt, params).all():
+    for row in fetch_tuples(conn, stmt, params):
         cell = out.setdefault(tuple(row[:width]), [0] * len(counts))
         for i, x in enumerate(row[width:]):
             cell[i] += int(x or 0)
