@@ -342,7 +342,9 @@ class _Others(Mapping[str, int]):
         return n
 
     def get(self, term: str, default: Any = None) -> Any:
-        n = sum(c.get(term, 0) for c in self._counts)
+        n = 0
+        for c in self._counts:
+            n += c.get(term, 0)
         return n or default
 
     def __iter__(self) -> Iterator[str]:

@@ -47,17 +47,18 @@ def log_odds_z(
         return {}
     a0 = float(alpha0) if alpha0 is not None else min(bg_total, PRIOR_CAP)
     out: dict[str, tuple[float, int]] = {}
+    log, sqrt, lookup = math.log, math.sqrt, others.get  # locals: this loop runs per term
     for term, y_i in group.items():
         if y_i <= 0 or y_i < min_count:
             continue
-        y_j = float(others.get(term, 0))
+        y_j = float(lookup(term, 0))
         bg = background.get(term, 0) if background is not None else y_i + y_j
         # A term missing from the background still gets a small prior (half a count).
         a_w = a0 * max(bg, 0.5) / bg_total
-        li = math.log((y_i + a_w) / max(n_i + a0 - y_i - a_w, 1e-9))
-        lj = math.log((y_j + a_w) / max(n_j + a0 - y_j - a_w, 1e-9))
+        li = log((y_i + a_w) / max(n_i + a0 - y_i - a_w, 1e-9))
+        lj = log((y_j + a_w) / max(n_j + a0 - y_j - a_w, 1e-9))
         var = 1.0 / (y_i + a_w) + 1.0 / (y_j + a_w)
-        out[term] = ((li - lj) / math.sqrt(var), int(y_i))
+        out[term] = ((li - lj) / sqrt(var), int(y_i))
     return out
 
 
