@@ -30,11 +30,13 @@ same statement batch, so a report reads a few rows per day instead of every hour
 On SQLite the three are WITHOUT ROWID tables: rows are stored in key order, so a
 brand's range is one contiguous read (a rowid table looks each row up by its key).
 
-Care: `rollup_care` (below) counts answered escalations per day, queue, categories,
-status and first-response bucket. Escalations have many writers (pipeline, console
-actions, ticket status sync, case merges, retention), so triggers on `escalation` keep
-it, in the writer's transaction, from one SQL definition (`care_sql`) that the recount
-and the report's direct reads share.
+Care: `rollup_care_span` (below) counts answered escalations per first-response bucket
+and (queue, categories, status) combination (numbered in `care_group`), by day, 7-day
+and 28-day block of the day created (migration 0013; 0011's `rollup_care` had days
+only and text keys). Escalations have many writers (pipeline, console actions, ticket
+status sync, case merges, retention), so triggers on `escalation` keep it, in the
+writer's transaction, from one SQL definition (`care_sql`) that the recount and the
+report's direct reads share.
 
 Words are not rolled up: a term table grows with vocabulary x days (a year of real text
 holds millions of (day, brand, term) rows, more than the mentions' own scan), and it
