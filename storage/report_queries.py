@@ -7,10 +7,11 @@ rows, and each read is bounded so a report's cost does not grow with the data:
   created_at) from the top, keeping those inside the period; with K wanted and a share f
   of the brand's mentions in the period, about K/f index entries are read.
 * top posts and authors by reach (followers): walks `ix_author_followers` from the most
-  followed author down, AUTHOR_CHUNK at a time, counting each chunk's mentions of every
-  brand in the period in one statement (`ix_mention_author_id`); stops when each brand
-  has enough or after MAX_AUTHOR_CHUNKS chunks (a documented bound: "the most followed
-  authors among the first 20,000 by followers"). Each top author's best post is read by
+  followed author down, in chunks of 25, 50, then AUTHOR_CHUNK authors, counting each
+  chunk's mentions of every brand in the period in one statement (`ix_mention_author_id`);
+  stops when each brand has enough or after MAX_AUTHORS authors (a documented bound:
+  "the most followed authors among the first 20,000 by followers"). The chunk sizes
+  change how many authors are looked at, not which are found. Each top author's best post is read by
   one window-function statement over those authors' mentions.
 * a spike's examples and its term sample: the brand's mentions inside the spike's hours
   (`ix_mention_brand_created_at`), at most SAMPLE_LIMIT, by engagement.
@@ -45,6 +46,9 @@ from storage.dialect import table
 
 AUTHOR_CHUNK = 100
 MAX_AUTHOR_CHUNKS = 200
+FIRST_AUTHOR_CHUNK = 25  # chunks grow 25, 50, 100, 100, ...: the most followed authors
+# usually cover every brand, and each author's mentions are table rows to visit
+MAX_AUTHORS = AUTHOR_CHUNK * MAX_AUTHOR_CHUNKS  # the bound: the first 20,000 by followers
 SAMPLE_LIMIT = 500
 SAMPLE_SLICES = 12
 SLICE_LIMIT = 50
@@ -109,11 +113,15 @@ def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: date
     chunks, stats_q, best_q = _reach_statements()
     period: dict[str, Any] = {"brands": list(brands), "start": start, "end": end}
     last: tuple[int, int] | None = None
-    for _ in range(MAX_AUTHOR_CHUNKS):
-        params = {} if last is None else {"followers": last[0], "id": last[1]}
+    seen, size = 0, FIRST_AUTHOR_CHUNK
+    while seen < MAX_AUTHORS:
+        params: dict[str, Any] = {"chunk": min(size, MAX_AUTHORS - seen)}
+        if last is not None:
+            params.update(followers=last[0], id=last[1])
         chunk = [(int(i), int(f or 0)) for i, f in conn.execute(chunks[last is not None], params).all()]
         if not chunk:
             break
+        seen, size = seen + len(chunk), min(size * 2, AUTHOR_CHUNK)
         last = (chunk[-1][1], chunk[-1][0])
         stats = {
             (int(a), str(b)): (int(n), int(e or 0), int(neg or 0))
@@ -151,7 +159,8 @@ def _reach_statements() -> tuple[tuple[Any, Any], Any, Any]:
     chunk of authors, a next chunk after (followers, id)), one chunk's counts per author
     and brand in the period, each top author's most engaged post of the period)."""
     mt, at = table(t.Mention), table(t.Author)
-    first = sa.select(at.c.id, at.c.followers).order_by(at.c.followers.desc(), at.c.id.desc()).limit(AUTHOR_CHUNK)
+    first = (sa.select(at.c.id, at.c.followers).order_by(at.c.followers.desc(), at.c.id.desc())
+             .limit(sa.bindparam("chunk", type_=sa.Integer)))
     after = first.where(sa.or_(at.c.followers < sa.bindparam("followers"),
                                sa.and_(at.c.followers == sa.bindparam("followers"), at.c.id < sa.bindparam("id"))))
     created_type = mt.c.created_at.type
