@@ -388,6 +388,11 @@ def _stored_rows(conn: Connection, *, negative_only: bool = False) -> Iterator[R
     )
     if negative_only:
         q = q.where(mt.c.sentiment_label == "negative", mt.c.brand.is_not(None))
+        if conn.dialect.name == "postgresql":
+            # written in `mention_terms`' key order, so a sample's slice is a few adjacent
+            # heap pages (a PostgreSQL table is not stored in key order; SQLite's WITHOUT
+            # ROWID table is, whatever the insert order)
+            q = q.order_by(None).order_by(mt.c.brand, mt.c.created_at, mt.c.id)
     for r in conn.execute(q):
         yield RollupRow(r.brand, r.platform, r.created_at, r.engagement or 0, r.sentiment_label,
                         r.categories or [], r.text or "", r.id)
