@@ -272,7 +272,7 @@ def test_day_twins_answer_any_hour_range_like_the_hourly_rollups(engine: Engine)
 
 def test_migration_0011_backfills_the_day_twins_and_the_care_rollup(db_url: str) -> None:
     """A database at 0009 with mentions and answered escalations gets exact twins and an
-    exact `rollup_care` from the upgrade."""
+    exact care rollup from the upgrade (to head: 0013 rebuilds it as `rollup_care_span`)."""
     from datetime import timedelta
 
     from tests.reports.report_data import add_escalation
