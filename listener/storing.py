@@ -37,9 +37,13 @@ def store_mentions(conn: Connection, scored: Sequence[Scored], now: datetime) ->
         return Stored(author_ids, {}, [])
     rows = [mention_row(s, author_ids, now) for s in scored]
     ingest.insert_mentions(conn, rows)
-    mention_ids = ingest.mention_ids(conn, scored[0].mention.source,
-                                     [s.mention.external_id for s in scored if s.decision.escalate])
-    return Stored(author_ids, mention_ids, [rollups.as_rollup_row(r) for r in rows])
+    escalated = [s.mention.external_id for s in scored if s.decision.escalate]
+    # The rollups keep each negative post's terms under its id (storage.rollups
+    # `mention_terms`): their ids come in the same statement as the escalated ones'.
+    negative = [r["external_id"] for r in rows if r["sentiment_label"] == "negative" and r["brand"]]
+    ids = ingest.mention_ids(conn, scored[0].mention.source, list(dict.fromkeys([*escalated, *negative])))
+    counted = [rollups.as_rollup_row({**r, "id": ids.get(r["external_id"])}) for r in rows]
+    return Stored(author_ids, {e: ids[e] for e in escalated if e in ids}, counted)
 
 
 def mention_row(s: Scored, author_ids: dict[tuple[str, str], int], now: datetime) -> dict[str, Any]:

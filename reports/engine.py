@@ -9,10 +9,12 @@ depends on the period's hours and brands, not on how many mentions they hold.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.engine import Connection, Engine
 
 from reports import spikes as spk
@@ -101,32 +103,43 @@ def _excluded_terms(rules: RulesConfig) -> set[str]:
 
 
 class _Data:
-    """The rollups a report needs, summed by the database.
+    """The rollups a report needs.
 
-    `hourly[brand][hour]` holds the row (hour, brand, mentions, engagement, positive,
-    neutral, negative) as read (counts from index 2: unpacking thousands of rows into
-    lists cost more than reading them); `platforms[(brand, platform)]` holds [mentions,
-    engagement, positive, neutral, negative] over [start, end).
+    `counts[i]` is brand `names[i]`'s hourly table over [hist_h, end_h): one row per hour
+    (empty hours are zeros), columns mentions, engagement, positive, neutral, negative;
+    sums, series and the spike series are slices of it (integer sums: exact).
+    `platforms[(brand, platform)]` holds [mentions, engagement, positive, neutral,
+    negative] over [start, end). Sums over hours before `hist_h` (the drivers' previous
+    period) are read from the day tables (`rollups.platform_totals`), not hour by hour.
     """
 
     def __init__(self, conn: Connection, rules: RulesConfig, start_h: int, end_h: int, hist_h: int):
         names = [b.name for b in rules.brands]
         self.conn, self.names = conn, names
-        self.hourly: dict[str, dict[int, Sequence[Any]]] = {n: {} for n in names}
-        for row in rollups.hourly_by_brand(conn, hist_h, end_h, names):
-            self.hourly[row[1]][row[0]] = row
+        self.index = {n: i for i, n in enumerate(names)}
+        self.counts = np.zeros((len(names), max(0, end_h - hist_h), 5), dtype=np.int64)
+        for brand, rows in rollups.hourly_arrays(conn, hist_h, end_h, names).items():
+            self.counts[self.index[brand], rows[:, 0] - hist_h] = rows[:, 1:]
         self.platforms = {(b, p): counts for b, p, *counts in rollups.platform_totals(conn, start_h, end_h, names)}
         self.start_h, self.end_h, self.hist_h = start_h, end_h, hist_h
         self._sums: dict[tuple[str, int, int], list[int]] = {}
 
-    def rows(self, brand: str, start_h: int, end_h: int) -> list[Sequence[Any]]:
-        return [c for hour, c in self.hourly.get(brand, {}).items() if start_h <= hour < end_h]
+    def hours(self, brand: str, start_h: int, end_h: int) -> npt.NDArray[np.int64]:
+        """The brand's hourly rows over [start_h, end_h) (within [hist_h, end_h))."""
+        return self.counts[self.index[brand], start_h - self.hist_h : end_h - self.hist_h]
 
     def sums(self, brand: str, start_h: int, end_h: int) -> list[int]:
         """[mentions, engagement, positive, neutral, negative] over the hours (computed once)."""
         key = (brand, start_h, end_h)
         if key not in self._sums:
-            self._sums[key] = _column_sums(self.rows(brand, start_h, end_h))
+            if start_h >= self.hist_h:
+                self._sums[key] = [int(x) for x in self.hours(brand, start_h, end_h).sum(axis=0)]
+            else:
+                totals: dict[str, list[int]] = {n: [0] * 5 for n in self.names}
+                for b, _p, *c in rollups.platform_totals(self.conn, start_h, end_h, self.names):
+                    totals[b] = [x + int(y) for x, y in zip(totals[b], c, strict=True)]
+                for n, c in totals.items():
+                    self._sums[(n, start_h, end_h)] = c
         return self._sums[key]
 
     def categories(self, start_h: int, end_h: int, brands: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
@@ -138,13 +151,6 @@ class _Data:
 
 
 _KEYS = ("mentions", "engagement", "positive", "neutral", "negative")
-
-
-def _column_sums(rows: Sequence[Sequence[Any]]) -> list[int]:
-    """The five counts of hourly rows (hour, brand, *counts), added up column by column."""
-    if not rows:
-        return [0, 0, 0, 0, 0]
-    return [int(sum(col)) for col in list(zip(*rows, strict=True))[2:]]
 
 
 def _named(c: Sequence[int]) -> dict[str, int]:
@@ -174,8 +180,8 @@ def build_competitor_report(
     spike_h = spike_history_start(start_h)
     now = now or utcnow()
     with engine.connect() as conn:
-        # hourly rows back to the spike history or the previous period (drivers), whichever is older
-        data = _Data(conn, rules, start_h, end_h, min(spike_h, start_h - span_h))
+        # hourly rows back to the spike history (the drivers' previous period is read by days)
+        data = _Data(conn, rules, start_h, end_h, spike_h)
         totals = _totals(data, names, start_h, end_h)
         if sum(totals[n]["mentions"] for n in names) == 0:
             raise EmptyPeriod(
@@ -192,10 +198,8 @@ def build_competitor_report(
         out_brands = []
         for b in chosen:
             tot = totals[b.name]
-            others: Counter[str] = Counter()
-            for other, counts in terms.items():
-                if other != b.name:
-                    others.update(counts)
+            mine = terms.get(b.name, Counter())
+            others = _Others([c for name, c in terms.items() if name != b.name])
             top_posts = rq.top_posts_by_engagement(conn, b.name, start, end, TOP)
             reach_posts, top_authors = by_reach[b.name]
             out_brands.append({
@@ -209,7 +213,7 @@ def build_competitor_report(
                 "sentiment": {s: tot[s] for s in SENT},
                 "platforms": platforms[b.name],
                 "drivers": drivers[b.name],
-                "terms": distinctive_terms(terms.get(b.name, Counter()), others, top=TERMS, exclude=excluded),
+                "terms": distinctive_terms(mine, others, top=TERMS, exclude=excluded),
                 "series": series[b.name],
                 "top_posts": top_posts,
                 "top_posts_by_reach": reach_posts,
@@ -258,22 +262,15 @@ def _platforms(data: _Data, names: list[str], start_h: int, end_h: int) -> dict[
 
 def _series(data: _Data, names: list[str], start_h: int, end_h: int, interval: str) -> dict[str, list[dict[str, Any]]]:
     buckets = _buckets(start_h, end_h, interval)
+    # each bucket's first hour within the period, as an offset: the hours are contiguous
+    firsts = [max(b, start_h) - start_h for b in buckets]
+    starts = [_iso(rollups.hour_start(max(b, start_h))) for b in buckets]
     out: dict[str, list[dict[str, Any]]] = {}
     for n in names:
-        grouped: dict[int, list[Sequence[Any]]] = defaultdict(list)
-        for hour, c in data.hourly.get(n, {}).items():
-            if start_h <= hour < end_h:
-                grouped[_bucket(hour, interval)].append(c)
-        cells = {b: _column_sums(rows) for b, rows in grouped.items()}
-        rows = []
-        for b in buckets:
-            c = cells.get(b, [0, 0, 0, 0, 0])
-            rows.append({
-                "start": _iso(max(rollups.hour_start(b), rollups.hour_start(start_h))),
-                **_named(c),
-                "net_sentiment": net_sentiment(c[2], c[4]),
-            })
-        out[n] = rows
+        hours = data.hours(n, start_h, end_h)
+        cells = np.add.reduceat(hours, firsts, axis=0).tolist() if firsts else []
+        out[n] = [{"start": at, **_named(c), "net_sentiment": net_sentiment(c[2], c[4])}
+                  for at, c in zip(starts, cells, strict=True)]
     return out
 
 
@@ -318,48 +315,78 @@ def _drivers(data: _Data, names: list[str], start_h: int, end_h: int, span_h: in
 
 def _term_counts(conn: Connection, names: list[str], start: datetime, end: datetime) -> dict[str, Counter[str]]:
     """brand -> term -> negative mentions containing it, in the brand's bounded sample
-    (storage/report_queries.py `text_sample`: at most 600 posts spread over the period)."""
-    out: dict[str, Counter[str]] = {}
-    for name in names:
-        counts: Counter[str] = Counter()
-        for _id, text in rq.text_sample(conn, name, start, end):
-            counts.update(mention_terms(text))
-        out[name] = counts
-    return out
+    (storage/report_queries.py `term_sample`: at most 600 posts spread over the period,
+    their terms computed at ingest)."""
+    return {name: _counted(rq.term_sample(conn, name, start, end)) for name in names}
+
+
+def _counted(sample: list[tuple[int, str]]) -> Counter[str]:
+    """Term -> posts, from stored terms (tab-separated; each post's terms are distinct):
+    one join, one split and one C-level count instead of one update per post."""
+    joined = "\t".join([terms for _id, terms in sample if terms])
+    return Counter(joined.split("\t")) if joined else Counter()
+
+
+class _Others(Mapping[str, int]):
+    """The other brands' term counts added up, as a view: a term's count is looked up in
+    each (the log-odds reads only the counts of the group's own frequent terms, and the
+    total), so no merged counter is built per brand. The same integers as merging them."""
+
+    def __init__(self, counts: list[Counter[str]]):
+        self._counts = counts
+
+    def __getitem__(self, term: str) -> int:
+        n = sum(c.get(term, 0) for c in self._counts)
+        if not n:
+            raise KeyError(term)
+        return n
+
+    def get(self, term: str, default: Any = None) -> Any:
+        n = 0
+        for c in self._counts:
+            n += c.get(term, 0)
+        return n or default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(t for c in self._counts for t in c))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def total(self) -> int:
+        return sum(c.total() for c in self._counts)
 
 
 # --------------------------------------------------------------------------- spikes
 
 
 def _hourly(data: _Data, brand: str, first_h: int, end_h: int) -> tuple[list[int], list[int]]:
-    volume = [0] * (end_h - first_h)
-    negative = [0] * (end_h - first_h)
-    for hour, c in data.hourly.get(brand, {}).items():
-        if first_h <= hour < end_h:
-            volume[hour - first_h] = c[2]
-            negative[hour - first_h] = c[6]
-    return volume, negative
+    hours = data.hours(brand, first_h, end_h)
+    return hours[:, 0].tolist(), hours[:, 4].tolist()
 
 
 def _spikes(conn: Connection, data: _Data, chosen: list[Any], first_h: int, start_h: int, end_h: int,
             excluded: set[str]) -> list[dict[str, Any]]:
     out = []
-    backgrounds: dict[tuple[str, bool], list[tuple[int, str]]] = {}
+    backgrounds: dict[tuple[str, bool], list[tuple[int, Iterable[str]]]] = {}
     for b in chosen:
         volume, negative = _hourly(data, b.name, first_h, end_h)
         for kind, counts in (("volume", volume), ("negative", negative)):
             for ep in spk.detect(counts, first_h, from_index=start_h - first_h):
                 key = (b.name, kind == "negative")
                 if key not in backgrounds:  # what the brand's posts say outside spikes
-                    backgrounds[key] = rq.text_sample(conn, b.name, rollups.hour_start(first_h),
-                                                      rollups.hour_start(end_h), negative_only=key[1])
+                    since, until = rollups.hour_start(first_h), rollups.hour_start(end_h)
+                    backgrounds[key] = (
+                        [(i, terms.split("\t") if terms else ()) for i, terms in rq.term_sample(conn, b.name, since, until)]
+                        if key[1] else
+                        [(i, mention_terms(text)) for i, text in rq.text_sample(conn, b.name, since, until)])
                 out.append(_explain(conn, data, b, kind, ep, first_h, backgrounds[key], excluded))
     out.sort(key=lambda s: (s["start"], s["brand"], s["kind"]))
     return out
 
 
 def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episode, first_h: int,
-             background_sample: list[tuple[int, str]], excluded: set[str]) -> dict[str, Any]:
+             background_sample: list[tuple[int, Iterable[str]]], excluded: set[str]) -> dict[str, Any]:
     """Why the spike: its categories and terms against the brand's baseline, and examples."""
     s_h, e_h = first_h + ep.start, first_h + ep.end
     start, end = rollups.hour_start(s_h), rollups.hour_start(e_h)
@@ -390,9 +417,9 @@ def _explain(conn: Connection, data: _Data, brand: Any, kind: str, ep: spk.Episo
         sample_terms.update(mention_terms(post["text"] or ""))
     in_sample = {post["id"] for post in sample}
     background: Counter[str] = Counter()
-    for mention_id, text in background_sample:
+    for mention_id, terms in background_sample:
         if mention_id not in in_sample:  # the spike's own posts are not its baseline
-            background.update(mention_terms(text))
+            background.update(terms)
     return {
         "brand": brand.name,
         "competitor": bool(brand.competitor),
@@ -442,7 +469,7 @@ def recent_spikes(
 # --------------------------------------------------------------------------- care
 
 
-def _quantile(hist: Counter[int], q: float) -> float | None:
+def _quantile(hist: Mapping[int, int], q: float) -> float | None:
     """The q-quantile of response seconds from bucket counts, interpolated geometrically."""
     total = sum(hist.values())
     if not total:
@@ -467,7 +494,13 @@ class _CareCell:
 
     def __init__(self) -> None:
         self.n = self.met = self.breached = 0
-        self.hist: Counter[int] = Counter()
+        self.hist = np.zeros(rq.CARE_BUCKETS + 1, dtype=np.int64)  # responses per bucket
+
+    def add(self, n: int, met: int, breached: int, hist: npt.NDArray[np.int64]) -> None:
+        self.n += n
+        self.met += met
+        self.breached += breached
+        self.hist += hist
 
     def stats(self) -> dict[str, Any]:
         """First response = the earlier of the first reply and the resolution (an
@@ -477,11 +510,12 @@ class _CareCell:
         the response-time histogram (storage/report_queries.py), within 10 % (the
         estimate lies in the exact quantile's own 1.1x bucket)."""
         met, breached = self.met, self.breached
+        hist = {int(b): int(self.hist[b]) for b in np.flatnonzero(self.hist)}
         return {
             "escalations": self.n,
-            "responded": sum(self.hist.values()),
-            "first_response_median_s": _quantile(self.hist, 0.5),
-            "first_response_p90_s": _quantile(self.hist, 0.9),
+            "responded": sum(hist.values()),
+            "first_response_median_s": _quantile(hist, 0.5),
+            "first_response_p90_s": _quantile(hist, 0.9),
             "within_sla": met,
             "breached_sla": breached,
             "pending": self.n - met - breached,
@@ -492,21 +526,31 @@ class _CareCell:
 def care_performance(conn: Connection, own: list[str], start: datetime, end: datetime,
                      now: datetime) -> dict[str, Any]:
     """Care over the period, overall, by status, by queue and by category (an escalation
-    with several categories counts in each; one with none under "(none)"), in one pass
-    over the database's grouped histogram."""
+    with several categories counts in each; one with none under "(none)"): the
+    database's grouped histogram is added up per (queue, categories) in one pass, then
+    each of those (a few dozen) into its cells, histograms as arrays."""
     overall = _CareCell()
     by_queue: dict[str, _CareCell] = defaultdict(_CareCell)
     by_cat: dict[str, _CareCell] = defaultdict(_CareCell)
     status: Counter[str] = Counter()
     none = ("(none)",)
+    combos: dict[tuple[str, tuple[str, ...]], list[Any]] = {}  # -> [n, met, breached, buckets, counts]
     for queue, cats, state, bucket, n, met, breached in rq.care_histogram(conn, own, start, end, now):
-        for cell in (overall, by_queue[queue], *(by_cat[c] for c in cats or none)):
-            cell.n += n
-            cell.met += met
-            cell.breached += breached
-            if bucket >= 0:
-                cell.hist[bucket] += n
+        combo = combos.get((queue, cats))
+        if combo is None:
+            combo = combos[(queue, cats)] = [0, 0, 0, [], []]
+        combo[0] += n
+        combo[1] += met
+        combo[2] += breached
+        if bucket >= 0:
+            combo[3].append(bucket)
+            combo[4].append(n)
         status[state] += n
+    for (queue, cats), (n, met, breached, buckets, counts) in combos.items():
+        hist = np.bincount(np.array(buckets, dtype=np.int64), weights=np.array(counts, dtype=np.float64),
+                           minlength=rq.CARE_BUCKETS + 1).astype(np.int64)  # whole counts: exact
+        for cell in (overall, by_queue[queue], *(by_cat[c] for c in cats or none)):
+            cell.add(n, met, breached, hist)
     return {
         "brands": own,
         **overall.stats(),

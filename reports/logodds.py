@@ -40,25 +40,33 @@ def log_odds_z(
     Without `background`, the background is group + others (not materialised: a term's
     background count is looked up in both).
     """
-    n_i = float(sum(group.values()))
-    n_j = float(sum(others.values()))
+    n_i = float(_total(group))
+    n_j = float(_total(others))
     bg_total = float(sum(background.values())) if background is not None else n_i + n_j
     if bg_total <= 0:
         return {}
     a0 = float(alpha0) if alpha0 is not None else min(bg_total, PRIOR_CAP)
     out: dict[str, tuple[float, int]] = {}
+    log, sqrt, lookup = math.log, math.sqrt, others.get  # locals: this loop runs per term
     for term, y_i in group.items():
         if y_i <= 0 or y_i < min_count:
             continue
-        y_j = float(others.get(term, 0))
+        y_j = float(lookup(term, 0))
         bg = background.get(term, 0) if background is not None else y_i + y_j
         # A term missing from the background still gets a small prior (half a count).
         a_w = a0 * max(bg, 0.5) / bg_total
-        li = math.log((y_i + a_w) / max(n_i + a0 - y_i - a_w, 1e-9))
-        lj = math.log((y_j + a_w) / max(n_j + a0 - y_j - a_w, 1e-9))
+        li = log((y_i + a_w) / max(n_i + a0 - y_i - a_w, 1e-9))
+        lj = log((y_j + a_w) / max(n_j + a0 - y_j - a_w, 1e-9))
         var = 1.0 / (y_i + a_w) + 1.0 / (y_j + a_w)
-        out[term] = ((li - lj) / math.sqrt(var), int(y_i))
+        out[term] = ((li - lj) / sqrt(var), int(y_i))
     return out
+
+
+def _total(counts: Mapping[str, int]) -> int:
+    """sum(counts.values()), from the mapping's own `total()` when it has one (Counter;
+    the report engine's view of the other brands' counts, which it keeps as one total)."""
+    total = getattr(counts, "total", None)
+    return int(total()) if callable(total) else sum(counts.values())
 
 
 def distinctive_terms(
@@ -81,15 +89,16 @@ def distinctive_terms(
     banned = {e.casefold() for e in exclude}
     scored = log_odds_z(group, others, background, min_count=min_count)
     ranked = sorted(
-        (
-            (z, n, term)
-            for term, (z, n) in scored.items()
-            if z > 0 and n >= min_count and not _banned(term, banned)
-        ),
+        ((z, n, term) for term, (z, n) in scored.items() if z > 0 and n >= min_count),
         key=lambda item: (-item[0], item[2]),
     )
-    return [{"term": term, "count": n, "z": round(z, 2), "significant": z >= Z_MIN}
-            for z, n, term in ranked[:top]]
+    out: list[dict[str, object]] = []
+    for z, n, term in ranked:  # the exclusions checked best first, until `top` are kept
+        if len(out) == top:
+            break
+        if not _banned(term, banned):
+            out.append({"term": term, "count": n, "z": round(z, 2), "significant": z >= Z_MIN})
+    return out
 
 
 def _banned(term: str, banned: set[str]) -> bool:

@@ -1,69 +1,7 @@
-"""Terms of a post: the words and two-word phrases the distinctive-terms method counts."""
+"""Terms of a post: the tokeniser lives in the shared base (socialear/terms.py), because
+storage computes each negative post's terms at ingest with it; re-exported here for the
+report engine and its tests."""
 
-from __future__ import annotations
+from socialear.terms import STOP_WORDS, mention_terms, stored_terms
 
-import re
-import unicodedata
-
-MAX_TERMS_PER_MENTION = 40
-TERM_MAX_LEN = 64
-
-_URL = re.compile(r"https?://\S+|www\.\S+")
-_HANDLE = re.compile(r"[@#]\w+")  # handles are people/brands, not complaints; hashtags too
-_WORD = re.compile(r"[^\W\d_][\w'’-]*[^\W_]|[^\W\d_]", re.UNICODE)
-# Words that carry no complaint on their own. The log-odds weighting already discounts
-# frequent words; dropping these keeps bigrams such as "the app" out of the counts.
-STOP_WORDS = frozenset(
-    """a an the and or but if then so of to in on at by for with from as is are was were be
-    been being am it its it's this that these those there here i me my we our you your he
-    she they them their his her him us not no do does did done have has had having will
-    would can could should may might just also than too very about into over after before
-    up down out off again once all any some more most other such only own same what which
-    who whom when where why how rt amp via im i'm you're don't can't won't""".split()
-)
-
-
-def _fold(text: str) -> str:
-    if not unicodedata.is_normalized("NFKC", text):  # the check is much cheaper than normalising
-        text = unicodedata.normalize("NFKC", text)
-    return text.casefold().replace("’", "'")
-
-
-def mention_terms(text: str) -> set[str]:
-    """The words (2+ letters, not stop words) and two-word phrases of a post.
-
-    A set: a term counts once per mention (document frequency), so one ranting post
-    cannot make a word "distinctive". Phrases join adjacent words when neither is a stop
-    word ("no signal" is kept through the "no" exception below, "the app" is not).
-    Capped at MAX_TERMS_PER_MENTION, so one long post costs no more than a short one.
-    """
-    if not text:
-        return set()
-    clean = _fold(text)
-    if "http" in clean or "www." in clean:  # neither pattern can match otherwise: skip the scans
-        clean = _URL.sub(" ", clean)
-    if "@" in clean or "#" in clean:
-        clean = _HANDLE.sub(" ", clean)
-    out: list[str] = []
-    prev: str | None = None  # the word a phrase may start from: a kept word or a negator
-    for w in _WORD.findall(clean):
-        w = w.strip("'-")
-        if len(w) > _MAX_WORD:
-            prev = None
-        elif len(w) >= 2 and w not in STOP_WORDS:
-            out.append(w)
-            if prev is not None:
-                out.append(f"{prev} {w}")
-            prev = w
-        else:  # "no signal", "not working": a negator starts a phrase; other stop words break one
-            prev = w if w in _NEGATORS else None
-    if len(out) <= MAX_TERMS_PER_MENTION:
-        return set(out)
-    return set(list(dict.fromkeys(out))[:MAX_TERMS_PER_MENTION])  # the first distinct ones
-
-
-_MAX_WORD = TERM_MAX_LEN // 2 - 1  # a longer "word" is noise (a hash, a run of letters)
-_NEGATORS = frozenset({"no", "not", "never", "cannot", "can't", "won't", "don't"})
-
-
-__all__ = ["STOP_WORDS", "mention_terms"]
+__all__ = ["STOP_WORDS", "mention_terms", "stored_terms"]

@@ -135,3 +135,16 @@ def allocate_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
             {"t": table.name, "n": n}).scalars())
     top = conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
     return list(range(top + 1, top + 1 + n))
+
+
+def fetch_tuples(conn: Connection, stmt: Any, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """`conn.execute(stmt, params).all()` as the driver's plain tuples, for statements
+    whose columns need no result processing (integers, text: no JSON, no timestamps).
+    Why: SQLAlchemy builds a Row per result row; for the report's thousands of rollup
+    rows that cost more CPU than the database's read (tests/storage/test_bulk.py checks
+    the values equal `.all()`'s)."""
+    result = conn.execute(stmt, params or {})
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()

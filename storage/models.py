@@ -115,11 +115,8 @@ class Mention(SQLModel, table=True):
         sa.Index("ix_mention_conversation_id", "conversation_id"),
         # Reports' top posts by engagement within a period (migration 0004).
         sa.Index("ix_mention_brand_engagement", "brand", "engagement", "created_at"),
-        # Reports' sample of negative posts per brand (distinctive terms): only the
-        # stored negative mentions, so the sample's reads visit no other row (0011).
-        sa.Index("ix_mention_negative_brand_created_at", "brand", "created_at",
-                 sqlite_where=sa.text("sentiment_label = 'negative' AND deleted_at IS NULL"),
-                 postgresql_where=sa.text("sentiment_label = 'negative' AND deleted_at IS NULL")),
+        # (The reports' sample of negative posts reads `mention_terms`, storage/rollups.py;
+        # 0013 dropped 0011's partial index that served it.)
     )
 
     id: int | None = Field(default=None, primary_key=True)

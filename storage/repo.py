@@ -90,7 +90,7 @@ def purge_mention_content(
     if mention.deleted_at is None:  # uncount it once, before its text (and terms) go
         rollups.remove_mention(session.connection(), rollups.RollupRow(
             mention.brand, mention.platform, mention.created_at, mention.engagement,
-            mention.sentiment_label, list(mention.categories or []), mention.text or ""))
+            mention.sentiment_label, list(mention.categories or []), mention.text or "", mention.id))
     mention_url = mention.url
     mention.text, mention.title, mention.url, mention.author_id = "", None, None, None
     mention.scoring = scrub(mention.scoring)

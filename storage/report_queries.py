@@ -7,19 +7,22 @@ rows, and each read is bounded so a report's cost does not grow with the data:
   created_at) from the top, keeping those inside the period; with K wanted and a share f
   of the brand's mentions in the period, about K/f index entries are read.
 * top posts and authors by reach (followers): walks `ix_author_followers` from the most
-  followed author down, AUTHOR_CHUNK at a time, counting each chunk's mentions of every
-  brand in the period in one statement (`ix_mention_author_id`); stops when each brand
-  has enough or after MAX_AUTHOR_CHUNKS chunks (a documented bound: "the most followed
-  authors among the first 20,000 by followers"). Each top author's best post is read by
+  followed author down, in chunks of 25, 50, then AUTHOR_CHUNK authors, counting each
+  chunk's mentions of every brand in the period in one statement (`ix_mention_author_id`);
+  stops when each brand has enough or after MAX_AUTHORS authors (a documented bound:
+  "the most followed authors among the first 20,000 by followers"). The chunk sizes
+  change how many authors are looked at, not which are found. Each top author's best post is read by
   one window-function statement over those authors' mentions.
 * a spike's examples and its term sample: the brand's mentions inside the spike's hours
   (`ix_mention_brand_created_at`), at most SAMPLE_LIMIT, by engagement.
-* distinctive terms: `text_sample`, at most SAMPLE_SLICES x SLICE_LIMIT negative posts
+* distinctive terms: `term_sample`, at most SAMPLE_SLICES x SLICE_LIMIT negative posts
   per brand, the first SLICE_LIMIT of each of SAMPLE_SLICES equal slices of the period,
-  so a whole period is represented, not its last day; one statement per brand through
-  the partial index `ix_mention_negative_brand_created_at` (stored negative posts only).
-* care performance: answered escalations of the period's whole days from `rollup_care`
-  (storage/rollups.py, kept by triggers); the hours at the period's ends from the
+  so a whole period is represented, not its last day; one statement per brand over
+  `mention_terms` (storage/rollups.py: each stored negative post's terms, computed at
+  ingest, keyed by brand and time), so neither text is read nor tokenised.
+* care performance: answered escalations of the period's whole days from
+  `rollup_care_span` (storage/rollups.py, kept by triggers: 28-day, 7-day and day blocks,
+  integer keys); the hours at the period's ends from the
   escalations through the covering index `ix_escalation_brand_created_at_care`, and the
   unanswered backlog of the whole days through its partial twin
   `ix_escalation_backlog_care`, which holds only unanswered escalations, so a period's
@@ -38,10 +41,14 @@ from sqlalchemy.engine import Connection
 
 from storage import models as t
 from storage import rollups
+from storage.bulk import fetch_tuples
 from storage.dialect import table
 
 AUTHOR_CHUNK = 100
 MAX_AUTHOR_CHUNKS = 200
+FIRST_AUTHOR_CHUNK = 25  # chunks grow 25, 50, 100, 100, ...: the most followed authors
+# usually cover every brand, and each author's mentions are table rows to visit
+MAX_AUTHORS = AUTHOR_CHUNK * MAX_AUTHOR_CHUNKS  # the bound: the first 20,000 by followers
 SAMPLE_LIMIT = 500
 SAMPLE_SLICES = 12
 SLICE_LIMIT = 50
@@ -106,15 +113,19 @@ def top_by_reach(conn: Connection, brands: list[str], start: datetime, end: date
     chunks, stats_q, best_q = _reach_statements()
     period: dict[str, Any] = {"brands": list(brands), "start": start, "end": end}
     last: tuple[int, int] | None = None
-    for _ in range(MAX_AUTHOR_CHUNKS):
-        params = {} if last is None else {"followers": last[0], "id": last[1]}
+    seen, size = 0, FIRST_AUTHOR_CHUNK
+    while seen < MAX_AUTHORS:
+        params: dict[str, Any] = {"chunk": min(size, MAX_AUTHORS - seen)}
+        if last is not None:
+            params.update(followers=last[0], id=last[1])
         chunk = [(int(i), int(f or 0)) for i, f in conn.execute(chunks[last is not None], params).all()]
         if not chunk:
             break
+        seen, size = seen + len(chunk), min(size * 2, AUTHOR_CHUNK)
         last = (chunk[-1][1], chunk[-1][0])
         stats = {
             (int(a), str(b)): (int(n), int(e or 0), int(neg or 0))
-            for a, b, n, e, neg in conn.execute(stats_q, {**period, "authors": [i for i, _ in chunk]})
+            for a, b, n, e, neg in conn.execute(stats_q, {**period, "authors": [i for i, _ in chunk]}).all()
         }
         for brand in brands:
             for author_id, followers in chunk:
@@ -148,7 +159,8 @@ def _reach_statements() -> tuple[tuple[Any, Any], Any, Any]:
     chunk of authors, a next chunk after (followers, id)), one chunk's counts per author
     and brand in the period, each top author's most engaged post of the period)."""
     mt, at = table(t.Mention), table(t.Author)
-    first = sa.select(at.c.id, at.c.followers).order_by(at.c.followers.desc(), at.c.id.desc()).limit(AUTHOR_CHUNK)
+    first = (sa.select(at.c.id, at.c.followers).order_by(at.c.followers.desc(), at.c.id.desc())
+             .limit(sa.bindparam("chunk", type_=sa.Integer)))
     after = first.where(sa.or_(at.c.followers < sa.bindparam("followers"),
                                sa.and_(at.c.followers == sa.bindparam("followers"), at.c.id < sa.bindparam("id"))))
     created_type = mt.c.created_at.type
@@ -189,50 +201,63 @@ def window_sample(conn: Connection, brand: str, start: datetime, end: datetime, 
     return [_post(r) for r in conn.execute(q).all()]
 
 
-NEGATIVE = sa.text("mention.sentiment_label = 'negative'")  # a literal: lets both planners use the partial index
-
-
 def text_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
-                negative_only: bool = True, slices: int = SAMPLE_SLICES,
-                per_slice: int = SLICE_LIMIT) -> list[tuple[int, str]]:
-    """(id, text) of up to slices x per_slice of the brand's mentions, spread over the
-    period: the first `per_slice` (by time) of each of `slices` equal slices, in one
-    statement (a UNION ALL of the slices, each a bounded index range). Negative posts are
-    read through `ix_mention_negative_brand_created_at`, a partial index that holds only
-    stored negative mentions, so no other row is visited."""
+                slices: int = SAMPLE_SLICES, per_slice: int = SLICE_LIMIT) -> list[tuple[int, str]]:
+    """(id, text) of up to slices x per_slice of the brand's stored mentions, spread over
+    the period: the first `per_slice` (by time) of each of `slices` equal slices, in one
+    statement (a UNION ALL of the slices, each a bounded range of
+    `ix_mention_brand_created_at`). A volume spike's background (any sentiment)."""
+    stmt = _sample_statement(conn.dialect.name, False, slices)
+    return [(int(i_), str(text or "")) for i_, text in conn.execute(stmt, _slices(brand, start, end, slices,
+                                                                                  per_slice)).all()]
+
+
+def term_sample(conn: Connection, brand: str, start: datetime, end: datetime, *,
+                slices: int = SAMPLE_SLICES, per_slice: int = SLICE_LIMIT) -> list[tuple[int, str]]:
+    """(id, terms) of up to slices x per_slice of the brand's stored negative mentions,
+    sliced as `text_sample`: the same posts (the first of each slice by (created_at,
+    id)), with the terms computed at ingest (`mention_terms`, storage/rollups.py; `terms`
+    is tab-separated, '' when none). Each slice is a contiguous range of that table's
+    key (brand, created_at, mention_id): no mention row is visited, nothing tokenised."""
+    stmt = _sample_statement(conn.dialect.name, True, slices)
+    return [(int(i_), str(terms)) for i_, terms in fetch_tuples(conn, stmt, _slices(brand, start, end, slices,
+                                                                                    per_slice))]
+
+
+def _slices(brand: str, start: datetime, end: datetime, slices: int, per_slice: int) -> dict[str, Any]:
     step = (end - start) / slices
     params: dict[str, Any] = {"brand": brand, "per_slice": per_slice}
     for i in range(slices):
         params[f"from_{i}"] = start + step * i
         params[f"to_{i}"] = start + step * (i + 1) if i < slices - 1 else end
-    stmt = _text_sample_statement(conn.dialect.name, negative_only, slices)
-    return [(int(i_), str(text or "")) for i_, text in conn.execute(stmt, params).all()]
+    return params
 
 
 @cache
-def _text_sample_statement(dialect: str, negative_only: bool, slices: int) -> Any:
-    """`text_sample`'s statement, built once per shape with every value a parameter:
+def _sample_statement(dialect: str, terms: bool, slices: int) -> Any:
+    """The samples' statement, built once per shape with every value a parameter:
     building and compiling a 12-part union cost more CPU than running it (~3 ms a brand)."""
-    mt = table(t.Mention)
-    index = "ix_mention_negative_brand_created_at" if negative_only else "ix_mention_brand_created_at"
+    mt, tt = table(t.Mention), table(rollups.MentionTerms)
     created_type = mt.c.created_at.type
     parts = []
     for i in range(slices):
-        q = (
-            sa.select(mt.c.id, mt.c.text, mt.c.created_at)
-            .where(mt.c.brand == sa.bindparam("brand"),
-                   mt.c.created_at >= sa.bindparam(f"from_{i}", type_=created_type),
-                   mt.c.created_at < sa.bindparam(f"to_{i}", type_=created_type),
-                   mt.c.deleted_at.is_(None))
-            .order_by(mt.c.created_at, mt.c.id)
-            .limit(sa.bindparam("per_slice", type_=sa.Integer))
-        )
-        if negative_only:
-            q = q.where(NEGATIVE)
-        if dialect == "sqlite":
-            q = q.with_hint(mt, f"INDEXED BY {index}", "sqlite")
-        sub = q.subquery()
-        parts.append(sa.select(sub.c.id, sub.c.text))
+        if terms:
+            q = (sa.select(tt.c.mention_id.label("id"), tt.c.terms.label("body"))
+                 .where(tt.c.brand == sa.bindparam("brand"),
+                        tt.c.created_at >= sa.bindparam(f"from_{i}", type_=created_type),
+                        tt.c.created_at < sa.bindparam(f"to_{i}", type_=created_type))
+                 .order_by(tt.c.created_at, tt.c.mention_id))
+        else:
+            q = (sa.select(mt.c.id, mt.c.text.label("body"))
+                 .where(mt.c.brand == sa.bindparam("brand"),
+                        mt.c.created_at >= sa.bindparam(f"from_{i}", type_=created_type),
+                        mt.c.created_at < sa.bindparam(f"to_{i}", type_=created_type),
+                        mt.c.deleted_at.is_(None))
+                 .order_by(mt.c.created_at, mt.c.id))
+            if dialect == "sqlite":
+                q = q.with_hint(mt, "INDEXED BY ix_mention_brand_created_at", "sqlite")
+        sub = q.limit(sa.bindparam("per_slice", type_=sa.Integer)).subquery()
+        parts.append(sa.select(sub.c.id, sub.c.body))
     return sa.union_all(*parts)
 
 
@@ -244,6 +269,7 @@ def _text_sample_statement(dialect: str, negative_only: bool, slices: int) -> An
 # (day, queue, categories) key, not the buckets (x1.21 buckets: 21.8k -> 19.1k rows on the
 # bench, its read 18.6 -> 17.5 ms), so they would double the error for ~1 ms.
 RESPONSE_BUCKETS: list[float] = [10.0 * 1.1**i for i in range(rollups.CARE_BUCKETS)]
+CARE_BUCKETS = rollups.CARE_BUCKETS  # the largest bucket number (above the last edge)
 
 
 CareRow = tuple[str, tuple[str, ...], str, int, int, int, int]
@@ -290,15 +316,19 @@ def _care_raw_statement(dialect: str, unanswered_only: bool) -> Any:
 
 
 @cache
-def _care_rollup_statement() -> Any:
-    """Answered escalations of whole days from `rollup_care`, summed per group."""
-    rc = table(rollups.RollupCare)
-    return (
-        sa.select(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket, sa.func.sum(rc.c.n), sa.func.sum(rc.c.met))
-        .where(rc.c.brand.in_(sa.bindparam("brands", expanding=True)),
-               rc.c.day >= sa.bindparam("from_day"), rc.c.day < sa.bindparam("to_day"))
-        .group_by(rc.c.queue, rc.c.categories, rc.c.status, rc.c.bucket)
-    )
+def _care_rollup_statement(parts: tuple[int, ...]) -> Any:
+    """Answered escalations of whole days from `rollup_care_span`, summed per cell (group
+    number x 256 + bucket): one UNION ALL of the block ranges (`rollups.care_blocks`; one
+    part per range, `parts` their levels), grouped by the one integer."""
+    rc = table(rollups.RollupCareSpan)
+    ranges = [
+        sa.select(rc.c.cell, rc.c.n, rc.c.met).where(
+            rc.c.brand.in_(sa.bindparam("brands", expanding=True)), rc.c.level == level,
+            rc.c.block >= sa.bindparam(f"from_{i}"), rc.c.block < sa.bindparam(f"to_{i}"))
+        for i, level in enumerate(parts)
+    ]
+    rows = (ranges[0] if len(ranges) == 1 else sa.union_all(*ranges)).subquery()
+    return sa.select(rows.c.cell, sa.func.sum(rows.c.n), sa.func.sum(rows.c.met)).group_by(rows.c.cell)
 
 
 def care_histogram(conn: Connection, brands: list[str], start: datetime, end: datetime,
@@ -309,8 +339,8 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     counts as breached). Bucket -1: no response yet. A group may come in several rows
     (one per part below); callers add them up.
 
-    Answered escalations of the period's whole days come from `rollup_care` (a few rows
-    per day, not one per escalation); those of the hours at the period's two ends, and
+    Answered escalations of the period's whole days come from `rollup_care_span` (its
+    coarsest whole blocks, then finer ones toward the ends); those of the hours at the period's two ends, and
     the unanswered ones (the open backlog, whose breach depends on `now`), from the
     escalations themselves through a covering index. Categories and status come back as
     text, decoded once per distinct value, not per row."""
@@ -318,23 +348,38 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
     decoded: dict[str | None, tuple[str, ...]] = {}
     out: list[CareRow] = []
 
-    def add(rows: Any, answered: bool) -> None:
-        for queue, cat_text, state, b, n, m, *rest in rows:
-            cats = decoded.get(cat_text)
-            if cats is None:
-                cats = decoded[cat_text] = tuple(json.loads(cat_text) if cat_text else ())
-            # answered rollup rows: breached = n - met (an answered escalation either met its SLA or not)
-            br = n - m if answered else rest[0]
-            out.append((queue, cats, str(state), int(b), int(n), int(m or 0), int(br or 0)))
+    def add(rows: Any) -> None:
+        for queue, cat_text, state, b, n, m, br in rows:
+            out.append((queue, _decode(decoded, cat_text), str(state), int(b), int(n), int(m or 0), int(br or 0)))
 
     for a, b in edges:
-        add(_care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now), False)
+        add(_care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now))
     if days:
-        add(conn.execute(_care_rollup_statement(), {"brands": list(brands), "from_day": days[0], "to_day": days[1]}),
-            True)
+        blocks = rollups.care_blocks(*days)
+        params: dict[str, Any] = {"brands": list(brands)}
+        for i, (_level, a, b) in enumerate(blocks):
+            params[f"from_{i}"], params[f"to_{i}"] = a, b
+        cells = fetch_tuples(conn, _care_rollup_statement(tuple(level for level, _a, _b in blocks)), params)
+        if cells:
+            # each group decoded once; a row is its group's (queue, categories, status)
+            # and the cell's bucket, with breached = n - met (an answered escalation
+            # either met its SLA or not)
+            cg = table(rollups.CareGroup)
+            groups = {int(gid): (q, _decode(decoded, c), str(st))
+                      for gid, q, c, st in fetch_tuples(conn, sa.select(cg))}
+            size = rollups.CELL
+            out.extend([(*groups[k // size], k % size, int(n), int(m), int(n) - int(m)) for k, n, m in cells])
         add(_care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,
-                      unanswered_only=True), False)
+                      unanswered_only=True))
     return out
 
 
-__all__ = ["RESPONSE_BUCKETS", "CareRow", "care_histogram", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]
+def _decode(decoded: dict[str | None, tuple[str, ...]], cat_text: str | None) -> tuple[str, ...]:
+    """An escalation's categories (JSON text) as a tuple, decoded once per distinct text."""
+    cats = decoded.get(cat_text)
+    if cats is None:
+        cats = decoded[cat_text] = tuple(json.loads(cat_text) if cat_text else ())
+    return cats
+
+
+__all__ = ["CARE_BUCKETS", "RESPONSE_BUCKETS", "CareRow", "care_histogram", "term_sample", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]

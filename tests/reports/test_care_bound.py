@@ -1,5 +1,5 @@
 """Care medians and p90 come from response-time buckets 1.1x apart (storage/report_queries.py
-RESPONSE_BUCKETS), read from `rollup_care` for whole days and from the escalations for the
+RESPONSE_BUCKETS), read from `rollup_care_span` for whole days and from the escalations for the
 period's end hours. The documented bound: the estimate lies in the exact quantile's own
 bucket, so it is within 10 % of it (for response times of 10 s and more)."""
 

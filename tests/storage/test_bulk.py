@@ -86,3 +86,26 @@ def test_execute_many_updates_as_sqlalchemy_does(engine: Engine) -> None:
         execute_many(conn, stmt, [{"aid": ids[2], "f": 10, "ls": later}, {"aid": ids[3], "f": 11, "ls": later}])
         got = conn.execute(sa.select(at.c.followers, at.c.verified, at.c.last_seen).order_by(at.c.id)).all()
     assert got[:2] == got[2:] and got[0] == (10, True, later)
+
+
+def test_fetch_tuples_returns_what_all_returns(engine: Engine) -> None:
+    """Integer and text columns, sums and grouped rows, with bound (expanding and
+    timestamp) parameters: the driver's tuples equal SQLAlchemy's rows."""
+    from storage.bulk import fetch_tuples
+
+    with engine.begin() as conn:
+        author_id = conn.execute(table(t.Author).insert().returning(table(t.Author).c.id), {
+            "platform": "x", "handle": "a", "followers": 1, "verified": False}).scalar_one()
+        insert_rows(conn, table(t.Mention), _rows("f", author_id))
+    mt = table(t.Mention)
+    stmt = (sa.select(mt.c.brand, mt.c.platform, sa.func.count(), sa.func.sum(mt.c.engagement))
+            .where(mt.c.brand.in_(sa.bindparam("brands", expanding=True)),
+                   mt.c.created_at >= sa.bindparam("since", type_=mt.c.created_at.type))
+            .group_by(mt.c.brand, mt.c.platform))
+    params = {"brands": ["Nimbus", "Arcwave"], "since": datetime(2026, 11, 1, 12, 3, tzinfo=UTC)}
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(stmt, params).all()]
+        got = fetch_tuples(conn, stmt, params)
+        assert rows and got == rows
+        assert fetch_tuples(conn, sa.select(mt.c.id, mt.c.text).order_by(mt.c.id)) == [
+            tuple(r) for r in conn.execute(sa.select(mt.c.id, mt.c.text).order_by(mt.c.id)).all()]

@@ -21,7 +21,7 @@ from storage import models as t
 from storage import repo, rollups
 from storage.dialect import table
 from storage.engine import make_engine
-from storage.migrate import upgrade
+from storage.migrate import downgrade, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "mentions.jsonl"
@@ -49,6 +49,7 @@ def test_rollups_equal_a_recount_after_inserts_purges_and_replay(engine: Engine,
     stored = _assert_exact(engine)
     assert sum(r[3] for r in stored["rollup_hour"]) > 500  # the sample's mentions, counted
     assert stored["rollup_category"]
+    assert len(stored["mention_terms"]) > 100  # the negative posts' terms, one row each
 
     # Purge negative, categorised mentions (they touch both tables), one of them twice.
     mt = table(t.Mention)
@@ -62,6 +63,7 @@ def test_rollups_equal_a_recount_after_inserts_purges_and_replay(engine: Engine,
             session.commit()
     after = _assert_exact(engine)
     assert sum(r[3] for r in after["rollup_hour"]) == sum(r[3] for r in stored["rollup_hour"]) - 7
+    assert len(after["mention_terms"]) == len(stored["mention_terms"]) - 7  # a purged post's terms go
 
     # A second import of the same file stores nothing new and counts nothing twice.
     _import(engine, SAMPLE, source="import")
@@ -115,10 +117,13 @@ def _when(text: str):
 
 
 def _assert_care_exact(engine: Engine) -> set:
+    """Every level of the care rollup (day, 7-day, 28-day blocks) equals a recount; the
+    day level is returned."""
     with engine.connect() as conn:
-        stored = rollups.care_snapshot(conn)
-        assert stored == rollups.care_recount(conn), "rollup_care differs from a recount"
-    return stored
+        for level in range(len(rollups.CARE_LEVELS)):
+            stored = rollups.care_snapshot(conn, level)
+            assert stored == rollups.care_recount(conn, level), f"rollup_care_span level {level} differs from a recount"
+        return rollups.care_snapshot(conn, 0)
 
 
 def _care_groups(rows: list) -> dict:
@@ -132,7 +137,7 @@ def _care_groups(rows: list) -> dict:
 
 
 def test_care_rollup_stays_exact_through_every_escalation_write(engine: Engine) -> None:
-    """`rollup_care` is kept by triggers: replies, resolutions, re-opens, queue and
+    """`rollup_care_span` is kept by triggers: replies, resolutions, re-opens, queue and
     category changes, deletions and inserts without a response all leave it equal to a
     recount; and the report's care read (rollup for whole days, rows for the ends and
     the backlog) equals grouping every escalation directly."""
@@ -168,15 +173,38 @@ def test_care_rollup_stays_exact_through_every_escalation_write(engine: Engine) 
     assert sum(r[6] for r in stored) == answered + 3  # a, c and e answered; b re-opened; d deleted
 
     with engine.connect() as conn:
-        first = min(x for _, x in ids).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
-        last = max(x for _, x in ids) + timedelta(days=2, hours=7)
-        now = last + timedelta(days=1)
+        lo, hi = conn.execute(sa.select(sa.func.min(et.c.created_at), sa.func.max(et.c.created_at))).one()
         brands = [b for (b,) in conn.execute(sa.select(et.c.brand).distinct()) if b]
-        combined = rq.care_histogram(conn, brands, first, last, now)
-        direct = [(q, tuple(json.loads(cats)), str(s), int(bk), n, m, br)
-                  for q, cats, s, bk, n, m, br in rq._care_raw(conn, brands, first, last, now)]
-    assert _care_groups(combined) == _care_groups(direct)
+        # periods cut anywhere: within a day, across weeks, over 28-day blocks and not
+        periods = [(min(x for _, x in ids).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5),
+                    max(x for _, x in ids) + timedelta(days=2, hours=7)),
+                   (lo - timedelta(days=40, hours=3), hi + timedelta(days=31)),
+                   (lo + timedelta(hours=2), lo + timedelta(hours=20)),
+                   (lo + timedelta(days=3, hours=5), hi - timedelta(days=2, hours=1))]
+        for first, last in periods:
+            now = last + timedelta(days=1)
+            combined = rq.care_histogram(conn, brands, first, last, now)
+            direct = [(q, tuple(json.loads(cats)), str(s), int(bk), n, m, br)
+                      for q, cats, s, bk, n, m, br in rq._care_raw(conn, brands, first, last, now)]
+            assert _care_groups(combined) == _care_groups(direct), (first, last)
+        first, last = periods[0]
+        combined = rq.care_histogram(conn, brands, first, last, last + timedelta(days=1))
     assert sum(1 for r in combined if r[3] >= 0) >= 1 and any(r[3] == -1 for r in combined)
+
+
+def test_care_blocks_cover_any_range_of_days_once() -> None:
+    """A range of days is read as whole 28-day and 7-day blocks and single days that
+    cover it exactly once, at most 5 ranges."""
+    import random
+
+    rng = random.Random(4)
+    for _ in range(2000):
+        a = rng.randrange(20_000, 21_000)
+        b = a + rng.choice((0, 1, 6, 7, 13, 27, 28, 29, 55, 56, 90, 365, rng.randrange(400)))
+        parts = rollups.care_blocks(a, b)
+        days = [d for level, x, y in parts for blk in range(x, y)
+                for d in range(blk * rollups.CARE_LEVELS[level], (blk + 1) * rollups.CARE_LEVELS[level])]
+        assert sorted(days) == list(range(a, b)) and len(parts) <= 5, (a, b, parts)
 
 
 def test_care_backlog_is_read_from_its_partial_index(engine: Engine) -> None:
@@ -244,7 +272,7 @@ def test_day_twins_answer_any_hour_range_like_the_hourly_rollups(engine: Engine)
 
 def test_migration_0011_backfills_the_day_twins_and_the_care_rollup(db_url: str) -> None:
     """A database at 0009 with mentions and answered escalations gets exact twins and an
-    exact `rollup_care` from the upgrade."""
+    exact care rollup from the upgrade (to head: 0013 rebuilds it as `rollup_care_span`)."""
     from datetime import timedelta
 
     from tests.reports.report_data import add_escalation
@@ -275,5 +303,59 @@ def test_migration_0011_backfills_the_day_twins_and_the_care_rollup(db_url: str)
         assert stored["rollup_day"] and stored["rollup_brand_hour"] and stored["rollup_day_category"]
         care = _assert_care_exact(engine)
         assert sum(r[6] for r in care) == 7  # 9 escalations, 2 with neither reply nor resolution
+    finally:
+        engine.dispose()
+
+
+def test_retention_keeps_rollups_and_terms_exact(engine: Engine) -> None:
+    """Retention purges old posts' text through the same purge: their counts and their
+    stored terms go with it, the rest stays equal to a recount."""
+    from listener.retention import apply_retention
+    from socialear.config import parse_rules_text
+
+    _import(engine, SAMPLE)
+    before = _assert_exact(engine)
+    mt = table(t.Mention)
+    with engine.connect() as conn:
+        newest = conn.execute(sa.select(sa.func.max(mt.c.created_at))).scalar_one()
+        oldest = conn.execute(sa.select(sa.func.min(mt.c.created_at))).scalar_one()
+    keep_days = max(1, (newest - oldest).days // 2)
+    purged = apply_retention(engine, parse_rules_text(f"brands: [{{name: N, query: n}}]\nretention: {{default: {keep_days}}}\n"),
+                             now=newest, batch=50)
+    assert purged["default"] > 0
+    after = _assert_exact(engine)
+    assert 0 < len(after["mention_terms"]) < len(before["mention_terms"])
+    assert sum(r[3] for r in after["rollup_hour"]) == sum(r[3] for r in before["rollup_hour"]) - purged["default"]
+
+
+def test_migration_0013_backfills_mention_terms(db_url: str) -> None:
+    """A database at 0012 with mentions (negative or not, purged, without a brand) gets an
+    exact `mention_terms` from the upgrade, in place of the partial index it replaces;
+    the downgrade puts the index back."""
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0012")
+        posts = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()][:150]
+        rows = [{
+            "source": "old", "platform": p["platform"], "external_id": f"old-{i}", "text": p["text"],
+            "created_at": _when(p["created_at"]), "fetched_at": _when(p["created_at"]),
+            "brand": ["Nimbus Mobile", "Arcwave", "Telvio", None][i % 4], "brands": [], "competitor": i % 4 in (1, 2),
+            "engagement": i % 9, "is_repost": False, "sentiment_label": ["negative", "positive", "neutral"][i % 3],
+            "urgency": 0, "categories": [], "scoring": {},
+            "deleted_at": _when(p["created_at"]) if i % 7 == 0 else None,
+        } for i, p in enumerate(posts)]
+        with engine.begin() as conn:
+            conn.execute(table(t.Mention).insert(), rows)
+            rollups.rebuild(conn, only=rollups.COUNT_TABLES)  # as 0004 and 0011 left them
+        upgrade(engine)
+        stored = _assert_exact(engine)
+        wanted = [r for r in rows if r["sentiment_label"] == "negative" and r["brand"] and not r["deleted_at"]]
+        assert len(stored["mention_terms"]) == len(wanted) > 20
+        assert all(row[3] for row in stored["mention_terms"])  # the sample's texts all have terms
+        indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("mention")}
+        assert "ix_mention_negative_brand_created_at" not in indexes
+        downgrade(engine, "0012")
+        assert "mention_terms" not in sa.inspect(engine).get_table_names()
+        assert "ix_mention_negative_brand_created_at" in {ix["name"] for ix in sa.inspect(engine).get_indexes("mention")}
     finally:
         engine.dispose()

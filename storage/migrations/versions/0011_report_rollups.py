@@ -18,7 +18,9 @@ each counts) let it read whole days instead:
 
 On SQLite they are WITHOUT ROWID (stored in key order). A later migration that
 batch-alters `escalation` with a table rebuild on SQLite drops its triggers: it must
-re-create them (`storage.rollups.care_triggers`) and run `rebuild_care`. Back-filled here from the
+re-create them (`storage.rollups.care_triggers`) and run `rebuild_care` (since 0013, which
+replaced `rollup_care` with `rollup_care_span`; this revision runs the frozen
+`*_0011` versions of those functions). Back-filled here from the
 existing hourly rollups' source, the stored mentions, with the recount the tests compare
 against (`storage.rollups.rebuild`, these three tables only).
 """
@@ -102,19 +104,19 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
 
-    from storage.rollups import care_triggers, rebuild, rebuild_care
+    from storage.rollups import care_triggers_0011, rebuild, rebuild_care_0011
 
     bind = op.get_bind()
-    for ddl in care_triggers(bind.dialect.name):
+    for ddl in care_triggers_0011(bind.dialect.name):
         op.execute(ddl)
     rebuild(bind, only=NEW_ROLLUPS)
-    rebuild_care(bind)
+    rebuild_care_0011(bind)
 
 
 def downgrade() -> None:
-    from storage.rollups import drop_care_triggers
+    from storage.rollups import drop_care_triggers_0011
 
-    for ddl in drop_care_triggers(op.get_bind().dialect.name):
+    for ddl in drop_care_triggers_0011(op.get_bind().dialect.name):
         op.execute(ddl)
     op.drop_table("rollup_care")
     op.drop_index("ix_mention_negative_brand_created_at", "mention")
