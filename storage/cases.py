@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Update
 
 from storage import models as t
 from storage.bulk import execute_many
@@ -212,10 +213,16 @@ def join(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
     execute_many(conn, _JOINED, params)
 
 
+_RAISED: dict[tuple[str, ...], Update] = {}  # one statement per set of raised columns (storage.bulk caches plans by statement)
+
+
 def raise_heads(conn: Connection, columns: tuple[str, ...], params: Sequence[dict[str, Any]], now: datetime) -> None:
     """Heads a follow-up raised, all raising the same `columns`: keys hid and the columns."""
-    conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
-        updated_at=now, **{c: sa.bindparam(c) for c in columns}), list(params))
+    stmt = _RAISED.get(columns)
+    if stmt is None:
+        stmt = _RAISED[columns] = _ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
+            updated_at=sa.bindparam("raised_at"), **{c: sa.bindparam(c) for c in columns})
+    execute_many(conn, stmt, [{**p, "raised_at": now} for p in params])
 
 
 def make_head(conn: Connection, case_id: int, escalation_id: int) -> None:
