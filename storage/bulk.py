@@ -84,15 +84,22 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
         else:
             raise NotImplementedError(f"storage.bulk: no value for bind {name!r}")
         processors.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
-    values = None
-    if dialect.name == "sqlite" and not update and compiled.positional:
-        head, sep, group = compiled.string.rpartition(" VALUES ")
-        if sep and group == "(" + ", ".join(["?"] * len(names)) + ")":
-            values = (head + sep, group)
+    values = None if update else _values_form(dialect.name, compiled.string, names)
     plan = _Plan(compiled.string, names, tuple(row_keys), tuple(defaults), tuple(processors), compiled.positional,
                  values)
     _PLANS[memo] = (stmt, plan)
     return plan
+
+
+def _values_form(dialect: str, sql: str, names: tuple[str, ...]) -> tuple[str, str] | None:
+    """SQLite: the INSERT's head and one row's VALUES group, for `_insert_values` (None
+    when the statement is not the plain INSERT ... VALUES (?, ...) SQLAlchemy compiles).
+    Not on PostgreSQL: psycopg's executemany pipelines the rows already, and one statement
+    of 500 rows cost its client more (measured, bench/pipeline.py)."""
+    head, sep, group = sql.rpartition(" VALUES ")
+    if dialect != "sqlite" or not sep or group != "(" + ", ".join(["?"] * len(names)) + ")":
+        return None
+    return head + sep, group
 
 
 def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[str, Any]]) -> None:
@@ -112,10 +119,10 @@ def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[st
         else:
             values = [default() for _ in rows]  # type: ignore[misc]  # _plan sets a default exactly where key is None
         columns.append(_processed(values, processor) if processor is not None else values)
-    params: list[Any] = list(zip(*columns, strict=True))
-    if plan.values is not None and len(params) > 1:
-        _insert_values(conn, plan.values, params)
+    if plan.values is not None and len(rows) > 1:
+        _insert_values(conn, plan.values, list(zip(*columns, strict=True)))
         return
+    params: list[Any] = list(zip(*columns, strict=True))
     if not plan.positional:
         params = [dict(zip(plan.names, values, strict=True)) for values in params]
     conn.exec_driver_sql(plan.sql, params)
@@ -136,8 +143,7 @@ def _insert_values(conn: Connection, sql: tuple[str, str], params: list[tuple[An
     but FTS5 buffers the batch and writes one segment (measured: the index's cost per
     mention 5x lower; the rows, ids and search index stored are the same)."""
     if not _MAX_VARIABLES:
-        dbapi = conn.connection.dbapi_connection
-        getlimit = getattr(dbapi, "getlimit", None)
+        getlimit = getattr(conn.connection.dbapi_connection, "getlimit", None)
         _MAX_VARIABLES.append(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999)
     head, group = sql
     per = max(1, _MAX_VARIABLES[0] // len(params[0]))
