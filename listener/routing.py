@@ -264,6 +264,12 @@ def _urgency_conditions(rules: RulesConfig) -> list[Condition]:
     return _urgency_index(rules)[1]
 
 
+def urgency_shown(rules: RulesConfig, urgency: int) -> Any:
+    """What a trace shows as an urgency condition's actual value for `urgency`."""
+    checks = _urgency_conditions(rules)
+    return checks[0].actual(_Urgency(urgency)) if checks else urgency  # type: ignore[arg-type]  # reads .urgency only
+
+
 def with_urgency(decision: Decision, rules: RulesConfig, before: int, urgency: int) -> Decision | None:
     """`decision`, routed for facts that differ from the present ones in urgency alone
     (`before` then, `urgency` now), as `route` would make it now; None when it may differ.

@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
 
+from storage.types import JsonText
+
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
@@ -83,12 +85,25 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
             defaults.append(_constant(bind.effective_value))
         else:
             raise NotImplementedError(f"storage.bulk: no value for bind {name!r}")
-        processors.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
+        impl = bind.type.dialect_impl(dialect)
+        processor = impl.bind_processor(dialect)
+        if isinstance(impl, sa.JSON) and processor is not None:
+            processor = _encoded_as_is(processor)
+        processors.append(processor)
     values = None if update else _values_form(dialect.name, compiled.string, names)
     plan = _Plan(compiled.string, names, tuple(row_keys), tuple(defaults), tuple(processors), compiled.positional,
                  values)
     _PLANS[memo] = (stmt, plan)
     return plan
+
+
+def _encoded_as_is(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON column's processor that binds a `JsonText` (encoded already) as plain text:
+    SQLite stores the text; PostgreSQL's statement casts it (`::JSONB`), as it does the
+    driver's own JSON wrapper."""
+    def process(value: Any) -> Any:
+        return str(value) if value.__class__ is JsonText else processor(value)
+    return process
 
 
 def _values_form(dialect: str, sql: str, names: tuple[str, ...]) -> tuple[str, str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 from storage import models as t
 from storage.bulk import execute_many, insert_rows
 from storage.dialect import table
+from storage.types import JsonText
 
 
 def _rows(prefix: str, author_id: int) -> list[dict[str, Any]]:
@@ -86,3 +88,19 @@ def test_execute_many_updates_as_sqlalchemy_does(engine: Engine) -> None:
         execute_many(conn, stmt, [{"aid": ids[2], "f": 10, "ls": later}, {"aid": ids[3], "f": 11, "ls": later}])
         got = conn.execute(sa.select(at.c.followers, at.c.verified, at.c.last_seen).order_by(at.c.id)).all()
     assert got[:2] == got[2:] and got[0] == (10, True, later)
+
+
+def test_encoded_json_is_bound_as_it_is(engine: Engine) -> None:
+    """A `JsonText` (JSON the prescoring worker encoded ahead) stores what its dict stores."""
+    at, mt = table(t.Author), table(t.Mention)
+    with engine.begin() as conn:
+        author = conn.execute(at.insert().returning(at.c.id), {
+            "platform": "x", "handle": "h", "followers": 1, "verified": False,
+            "first_seen": datetime(2026, 1, 1, tzinfo=UTC), "last_seen": datetime(2026, 1, 1, tzinfo=UTC)}).scalar_one()
+        insert_rows(conn, mt, _rows("d", author))
+        encoded = [{**r, **{k: JsonText(json.dumps(r[k])) for k in ("brands", "categories", "scoring")}}
+                   for r in _rows("e", author)]
+        insert_rows(conn, mt, encoded)
+        assert _stored(conn, "d") == _stored(conn, "e")
+        if engine.dialect.name == "sqlite":
+            assert _raw(conn, "d") == _raw(conn, "e")
