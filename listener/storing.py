@@ -46,6 +46,7 @@ def store_mentions(conn: Connection, scored: Sequence[Scored], now: datetime) ->
 def mention_row(s: Scored, author_ids: dict[tuple[str, str], int], now: datetime) -> dict[str, Any]:
     m, sc = s.mention, s.score
     brands: Any
+    scoring: Any
     if s.encoded is not None:  # the history-free JSON came encoded from the prescoring worker
         s.score_text = score_text(s.encoded, sc.urgency, sc.urgency_signals)
         brands, scoring = JsonText(s.encoded.brands), scoring_text(s.score_text, s.decision)

@@ -86,7 +86,7 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
         else:
             raise NotImplementedError(f"storage.bulk: no value for bind {name!r}")
         impl = bind.type.dialect_impl(dialect)
-        processor = impl.bind_processor(dialect)
+        processor: Callable[[Any], Any] | None = impl.bind_processor(dialect)
         if isinstance(impl, sa.JSON) and processor is not None:
             processor = _encoded_as_is(processor)
         processors.append(processor)
