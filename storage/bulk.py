@@ -162,10 +162,28 @@ def _insert_values(conn: Connection, sql: tuple[str, str], params: list[tuple[An
         _MAX_VARIABLES.append(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999)
     head, group = sql
     per = max(1, _MAX_VARIABLES[0] // len(params[0]))
-    for lo in range(0, len(params), per):
-        chunk = params[lo:lo + per]
-        statement = head + ", ".join([group] * len(chunk))
+    lo = 0
+    for size in _chunk_sizes(len(params), per):
+        chunk = params[lo:lo + size]
+        lo += size
+        statement = head + ", ".join([group] * size)
         conn.exec_driver_sql(statement, tuple(value for row in chunk for value in row))
+
+
+def _chunk_sizes(n: int, per: int) -> list[int]:
+    """`n` rows as statements of at most `per` rows, each size `per` or a power of two:
+    the driver prepares and caches a statement per distinct text (sqlite3 keeps 128 per
+    connection), so a few sizes serve every batch instead of one large statement per
+    row count, prepared anew and held in the cache (megabytes each)."""
+    sizes = [per] * (n // per)
+    rest = n % per
+    bit = 1 << max(rest.bit_length() - 1, 0)
+    while rest:
+        if rest & bit:
+            sizes.append(bit)
+            rest -= bit
+        bit >>= 1
+    return sizes
 
 
 def _processed(values: list[Any], processor: Callable[[Any], Any]) -> list[Any]:

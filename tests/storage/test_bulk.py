@@ -104,3 +104,17 @@ def test_encoded_json_is_bound_as_it_is(engine: Engine) -> None:
         assert _stored(conn, "d") == _stored(conn, "e")
         if engine.dialect.name == "sqlite":
             assert _raw(conn, "d") == _raw(conn, "e")
+
+
+def test_sqlite_statements_come_in_few_sizes() -> None:
+    """Multi-row INSERTs are cut in chunks of the limit or powers of two: every row once,
+    in order, and a handful of distinct statements for any batch sizes (the driver's
+    statement cache holds them instead of a new large statement per row count)."""
+    from storage.bulk import _chunk_sizes
+
+    seen: set[int] = set()
+    for n in range(0, 3000, 7):
+        sizes = _chunk_sizes(n, 1310)
+        assert sum(sizes) == n and all(0 < s <= 1310 for s in sizes)
+        seen.update(sizes)
+    assert seen <= {1310} | {2**k for k in range(11)}
