@@ -76,17 +76,41 @@ def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | No
     return Encoded(encoded.brands, encoded.categories, head, tail, _dumps(fields)[:-1], parts)
 
 
+def _scalar(value: Any) -> str:
+    """json.dumps of an int or a bool without its call (the pipeline does this for every
+    mention): the same text, `repr` for an int, true/false for a bool."""
+    kind = value.__class__
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    return _dumps(value)
+
+
+_MATCHED: dict[tuple[str, ...], str] = {}  # the matched routes' text: a few route names, in few orders
+
+
+def _matched(names: list[str]) -> str:
+    key = tuple(names)
+    text = _MATCHED.get(key)
+    if text is None:
+        if len(_MATCHED) > 4096:  # rules reloaded many times: forget old route names
+            _MATCHED.clear()
+        text = _MATCHED[key] = _dumps(names)
+    return text
+
+
 def score_text(encoded: Encoded, urgency: int, signals: dict[str, float]) -> str:
     """`json.dumps(score.to_dict())`, from the pieces and the finished urgency."""
-    return (f'{encoded.score_head}, "urgency": {_dumps(urgency)}, '
+    return (f'{encoded.score_head}, "urgency": {_scalar(urgency)}, '
             f'"urgency_signals": {_dumps(signals)}{encoded.score_tail}')
 
 
 def scoring_text(score: str, decision: Decision) -> JsonText:
     """A mention's `scoring` column: the score with the routes that matched and `ignored`
     (listener.storing.scoring_json, encoded)."""
-    return JsonText(f'{score[:-1]}, "matched_routes": {_dumps(decision.matched)}, '
-                    f'"ignored": {_dumps(decision.ignored)}}}')
+    return JsonText(f'{score[:-1]}, "matched_routes": {_matched(decision.matched)}, '
+                    f'"ignored": {_scalar(decision.ignored)}}}')
 
 
 def decision_text(encoded: Encoded, score: str, shown: Any, repeat_contact: bool) -> JsonText | None:
@@ -94,5 +118,5 @@ def decision_text(encoded: Encoded, score: str, shown: Any, repeat_contact: bool
     trace, the score and repeat contact (listener.escalating.escalation_row, encoded)."""
     if encoded.decision_head is None:
         return None
-    return JsonText(f'{encoded.decision_head}, "trace": {_dumps(shown).join(encoded.trace)}, '
-                    f'"score": {score}, "repeat_contact": {_dumps(repeat_contact)}}}')
+    return JsonText(f'{encoded.decision_head}, "trace": {_scalar(shown).join(encoded.trace)}, '
+                    f'"score": {score}, "repeat_contact": {_scalar(repeat_contact)}}}')

@@ -89,3 +89,10 @@ def test_the_mark_in_a_trace_value_falls_back_to_encoding_it_whole() -> None:
     if p.decision is not None and p.decision.escalate and p.encoded.decision_head is not None:
         # the mark did not reach the trace: the pieces are whole and correct (checked above)
         assert _MARK not in json.dumps(p.decision.trace)
+
+
+@pytest.mark.parametrize("value", [0, 7, -3, 10**20, True, False, None, 2.5, 25.0, "25", "é\"x"])
+def test_scalars_are_what_json_dumps_gives(value: Any) -> None:
+    from listener.encoding import _scalar
+
+    assert _scalar(value) == json.dumps(value)
