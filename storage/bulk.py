@@ -35,7 +35,7 @@ class _Plan:
     defaults: tuple[Callable[[], Any] | None, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
-    values: tuple[str, str] | None = None  # SQLite INSERT: (head up to VALUES, one row's "(?, ...)")
+    values: tuple[str, str, str] | None = None  # SQLite INSERT as padded multi-row VALUES (_values_form)
 
 
 _PLANS: dict[tuple[int, tuple[str, ...], str], tuple[Any, _Plan]] = {}
@@ -106,15 +106,20 @@ def _encoded_as_is(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return process
 
 
-def _values_form(dialect: str, sql: str, names: tuple[str, ...]) -> tuple[str, str] | None:
-    """SQLite: the INSERT's head and one row's VALUES group, for `_insert_values` (None
-    when the statement is not the plain INSERT ... VALUES (?, ...) SQLAlchemy compiles).
-    Not on PostgreSQL: psycopg's executemany pipelines the rows already, and one statement
-    of 500 rows cost its client more (measured, bench/pipeline.py)."""
+def _values_form(dialect: str, sql: str, names: tuple[str, ...]) -> tuple[str, str, str] | None:
+    """SQLite: the INSERT as `INSERT ... SELECT column1, ... FROM (VALUES ...) WHERE
+    <marker> IS NOT NULL`, in three parts (before the rows, one row, after them), for
+    `_insert_values`; None when the statement is not the plain INSERT ... VALUES (?, ...)
+    SQLAlchemy compiles. Not on PostgreSQL: psycopg's executemany pipelines the rows
+    already, and one statement of 500 rows cost its client more (measured,
+    bench/pipeline.py)."""
     head, sep, group = sql.rpartition(" VALUES ")
     if dialect != "sqlite" or not sep or group != "(" + ", ".join(["?"] * len(names)) + ")":
         return None
-    return head + sep, group
+    n = len(names)
+    selected = ", ".join(f"column{i + 1}" for i in range(n))
+    return (f"{head} SELECT {selected} FROM (VALUES ", "(" + ", ".join(["?"] * (n + 1)) + ")",
+            f") WHERE column{n + 1} IS NOT NULL")
 
 
 def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[str, Any]]) -> None:
@@ -135,7 +140,7 @@ def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[st
             values = [default() for _ in rows]  # type: ignore[misc]  # _plan sets a default exactly where key is None
         columns.append(_processed(values, processor) if processor is not None else values)
     if plan.values is not None and len(rows) > 1:
-        _insert_values(conn, plan.values, list(zip(*columns, strict=True)))
+        _insert_values(conn, plan.values, list(zip(*columns, [1] * len(rows), strict=True)))
         return
     params: list[Any] = list(zip(*columns, strict=True))
     if not plan.positional:
@@ -146,9 +151,9 @@ def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[st
 _MAX_VARIABLES: list[int] = []  # SQLite's limit on a statement's parameters, read once
 
 
-def _insert_values(conn: Connection, sql: tuple[str, str], params: list[tuple[Any, ...]]) -> None:
-    """SQLite: the rows as multi-row `INSERT ... VALUES (...), (...)` statements, as many
-    rows a statement as SQLite's parameter limit allows, instead of one statement a row.
+def _insert_values(conn: Connection, sql: tuple[str, str, str], params: list[tuple[Any, ...]]) -> None:
+    """SQLite: the rows in one statement (per ~1,300 rows, SQLite's parameter limit)
+    instead of one statement a row; each row ends with a marker 1.
 
     Why: SQLite runs each row of an executemany as a statement of its own, and FTS5 (the
     mention table's search index, kept by an AFTER INSERT trigger) writes its pending
@@ -156,34 +161,26 @@ def _insert_values(conn: Connection, sql: tuple[str, str], params: list[tuple[An
     mentions wrote 500 tiny segments and merged them again: the search index cost more
     than the mention row itself. In one statement the trigger still indexes every row,
     but FTS5 buffers the batch and writes one segment (measured: the index's cost per
-    mention 5x lower; the rows, ids and search index stored are the same)."""
+    mention 5x lower; the rows, ids and search index stored are the same).
+
+    The rows are padded with NULL rows (marker NULL, filtered out by the statement's
+    WHERE) to a power of two: the driver prepares and caches a statement per distinct
+    text (sqlite3 keeps 128 per connection, over a megabyte each at this size), so a few
+    texts serve every batch size, and a batch still costs one statement per table."""
     if not _MAX_VARIABLES:
         getlimit = getattr(conn.connection.dbapi_connection, "getlimit", None)
         _MAX_VARIABLES.append(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999)
-    head, group = sql
-    per = max(1, _MAX_VARIABLES[0] // len(params[0]))
-    lo = 0
-    for size in _chunk_sizes(len(params), per):
-        chunk = params[lo:lo + size]
-        lo += size
-        statement = head + ", ".join([group] * size)
-        conn.exec_driver_sql(statement, tuple(value for row in chunk for value in row))
-
-
-def _chunk_sizes(n: int, per: int) -> list[int]:
-    """`n` rows as statements of at most `per` rows, each size `per` or a power of two:
-    the driver prepares and caches a statement per distinct text (sqlite3 keeps 128 per
-    connection), so a few sizes serve every batch instead of one large statement per
-    row count, prepared anew and held in the cache (megabytes each)."""
-    sizes = [per] * (n // per)
-    rest = n % per
-    bit = 1 << max(rest.bit_length() - 1, 0)
-    while rest:
-        if rest & bit:
-            sizes.append(bit)
-            rest -= bit
-        bit >>= 1
-    return sizes
+    head, group, tail = sql
+    width = len(params[0])
+    per = max(1, _MAX_VARIABLES[0] // width)
+    pad = (None,) * width
+    for lo in range(0, len(params), per):
+        chunk = params[lo:lo + per]
+        size = min(per, 1 << (len(chunk) - 1).bit_length())  # the power of two that holds them
+        statement = head + ", ".join([group] * size) + tail
+        flat = [value for row in chunk for value in row]
+        flat += pad * (size - len(chunk))
+        conn.exec_driver_sql(statement, tuple(flat))
 
 
 def _processed(values: list[Any], processor: Callable[[Any], Any]) -> list[Any]:

@@ -106,15 +106,31 @@ def test_encoded_json_is_bound_as_it_is(engine: Engine) -> None:
             assert _raw(conn, "d") == _raw(conn, "e")
 
 
-def test_sqlite_statements_come_in_few_sizes() -> None:
-    """Multi-row INSERTs are cut in chunks of the limit or powers of two: every row once,
-    in order, and a handful of distinct statements for any batch sizes (the driver's
-    statement cache holds them instead of a new large statement per row count)."""
-    from storage.bulk import _chunk_sizes
+def test_sqlite_inserts_are_one_statement_of_few_texts(sqlite_engine: Engine) -> None:
+    """SQLite: an insert of n rows is one multi-row statement (FTS5 flushes per statement),
+    padded to a power of two so that a handful of statement texts serve every n (the
+    driver caches a prepared statement per text); every row stored once, in order."""
+    aut = table(t.AuditEvent)
+    texts: list[str] = []
 
-    seen: set[int] = set()
-    for n in range(0, 3000, 7):
-        sizes = _chunk_sizes(n, 1310)
-        assert sum(sizes) == n and all(0 < s <= 1310 for s in sizes)
-        seen.update(sizes)
-    assert seen <= {1310} | {2**k for k in range(11)}
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT INTO audit_event"):
+            texts.append(statement)
+
+    sa.event.listen(sqlite_engine, "before_cursor_execute", count)
+    try:
+        with sqlite_engine.begin() as conn:
+            total = 0
+            for n in range(2, 600, 37):
+                before = len(texts)
+                insert_rows(conn, aut, [{"actor": "system", "action": "x", "subject_type": "t",
+                                         "subject_id": f"{n}:{i}", "details": {"i": i}} for i in range(n)])
+                assert len(texts) == before + 1, n
+                total += n
+            got = conn.execute(sa.select(aut.c.subject_id, aut.c.details).order_by(aut.c.id)).all()
+    finally:
+        sa.event.remove(sqlite_engine, "before_cursor_execute", count)
+    assert len(got) == total
+    assert [r.subject_id for r in got] == [f"{n}:{i}" for n in range(2, 600, 37) for i in range(n)]
+    assert all(r.details == {"i": int(r.subject_id.split(":")[1])} for r in got)
+    assert len(set(texts)) <= 10
