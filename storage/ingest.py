@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from socialear.errors import SocialearError
 from storage import models as t
 from storage.bulk import allocate_ids, execute_many, insert_rows
-from storage.dialect import chunks, pairs_in, table
+from storage.dialect import pairs_in, select_in, table
 from storage.outbox import notify_new_rows
 
 OPEN_STATUSES = ("open", "claimed")
@@ -41,6 +41,10 @@ _AUTHOR_SEEN = (  # a stored author seen again
     _AT.update().where(_AT.c.id == sa.bindparam("aid"))
     .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls"))
 )
+# the per-batch look-ups by a list of values (storage.dialect.select_in)
+_STORED_IDS = "SELECT external_id FROM mention WHERE source = ? AND external_id IN_LIST"
+_MENTION_IDS = "SELECT external_id, id FROM mention WHERE source = ? AND external_id IN_LIST"
+_AUTHOR_IDS = "SELECT id, handle FROM author WHERE platform = ? AND handle IN_LIST"
 _IS_OPEN = sa.case((_ET.c.status.in_(OPEN_STATUSES), 1), else_=0)
 
 AuthorKey = tuple[str, str]  # (platform, handle)
@@ -71,11 +75,7 @@ class AuthorFacts(Protocol):
 
 def stored_external_ids(conn: Connection, source: str, external_ids: Sequence[str]) -> set[str]:
     """The dedupe probe: which of `external_ids` this source has stored already."""
-    stored: set[str] = set()
-    for chunk in chunks(external_ids):
-        stored.update(conn.execute(
-            sa.select(_MT.c.external_id).where(_MT.c.source == source, _MT.c.external_id.in_(chunk))).scalars())
-    return stored
+    return {r[0] for r in select_in(conn, _STORED_IDS, (source,), external_ids)}
 
 
 def negative_mentions(
@@ -109,11 +109,7 @@ def escalation_counts(conn: Connection, keys: Collection[AuthorKey]) -> dict[Aut
 
 def mention_ids(conn: Connection, source: str, external_ids: Sequence[str]) -> dict[str, int]:
     """external id -> mention id, for mentions of `source` stored in this transaction."""
-    ids: dict[str, int] = {}
-    for chunk in chunks(external_ids):
-        q = sa.select(_MT.c.external_id, _MT.c.id).where(_MT.c.source == source, _MT.c.external_id.in_(chunk))
-        ids.update(dict(conn.execute(q).all()))  # (external_id, id) rows
-    return ids
+    return {str(e): int(i) for e, i in select_in(conn, _MENTION_IDS, (source,), external_ids)}
 
 
 # -- writes ----------------------------------------------------------------------------
@@ -125,9 +121,12 @@ def upsert_authors(conn: Connection, latest: Mapping[AuthorKey, AuthorFacts], no
     if not latest:
         return {}
     ids: dict[AuthorKey, int] = {}
-    for cond in pairs_in(_AT.c.platform, _AT.c.handle, latest):
-        for row in conn.execute(sa.select(_AT.c.id, _AT.c.platform, _AT.c.handle).where(cond)):
-            ids[(row.platform, row.handle)] = row.id
+    by_platform: dict[str, list[str]] = {}
+    for platform, handle in latest:
+        by_platform.setdefault(platform, []).append(handle)
+    for platform, handles in sorted(by_platform.items()):  # (platform, handle): the unique index
+        for aid, handle in select_in(conn, _AUTHOR_IDS, (platform,), sorted(handles)):
+            ids[(platform, handle)] = int(aid)
     if ids:
         execute_many(conn, _AUTHOR_SEEN, [
             {"aid": ids[k], "f": latest[k].followers, "v": latest[k].verified, "ls": now} for k in ids
