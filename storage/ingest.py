@@ -9,7 +9,7 @@ statements whatever its size (tests/listener/test_cases.py counts them for a who
 one dedupe probe per 500 ids on the (source, external_id) unique index, one read per
 platform of the batch's authors and of their escalation counts, one `executemany` per
 table written, at driver speed (`storage.bulk`). Pair look-ups are spelled
-`a = ? AND b IN (...)` (`storage.dialect.pairs_in`), which both databases answer from
+`a = ? AND b IN (...)` (`storage.dialect.select_in`), which both databases answer from
 the index. The statements that run on every batch are module constants, so
 `storage.bulk` compiles each once.
 
@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from socialear.errors import SocialearError
 from storage import models as t
 from storage.bulk import allocate_ids, execute_many, insert_rows
-from storage.dialect import pairs_in, select_in, table
+from storage.dialect import select_in, table
 from storage.outbox import notify_new_rows
 
 OPEN_STATUSES = ("open", "claimed")
@@ -45,7 +45,12 @@ _AUTHOR_SEEN = (  # a stored author seen again
 _STORED_IDS = "SELECT external_id FROM mention WHERE source = ? AND external_id IN_LIST"
 _MENTION_IDS = "SELECT external_id, id FROM mention WHERE source = ? AND external_id IN_LIST"
 _AUTHOR_IDS = "SELECT id, handle FROM author WHERE platform = ? AND handle IN_LIST"
-_IS_OPEN = sa.case((_ET.c.status.in_(OPEN_STATUSES), 1), else_=0)
+_ESCALATION_COUNTS = (
+    "SELECT author.handle, sum(CASE WHEN escalation.status IN ("
+    + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ") THEN 1 ELSE 0 END), "
+    "count(escalation.id) FROM author JOIN mention ON mention.author_id = author.id "
+    "JOIN escalation ON escalation.mention_id = mention.id "
+    "WHERE author.platform = ? AND author.handle IN_LIST GROUP BY author.handle")
 
 AuthorKey = tuple[str, str]  # (platform, handle)
 
@@ -95,15 +100,12 @@ def escalation_counts(conn: Connection, keys: Collection[AuthorKey]) -> dict[Aut
     """(platform, handle) -> [open escalations, all escalations] for these authors (those
     with none are left out)."""
     out: dict[AuthorKey, list[int]] = {}
-    for cond in pairs_in(_AT.c.platform, _AT.c.handle, keys):
-        rows = conn.execute(
-            sa.select(_AT.c.platform, _AT.c.handle, sa.func.sum(_IS_OPEN), sa.func.count(_ET.c.id))
-            .select_from(_AT.join(_MT, _MT.c.author_id == _AT.c.id).join(_ET, _ET.c.mention_id == _MT.c.id))
-            .where(cond)
-            .group_by(_AT.c.platform, _AT.c.handle)
-        )
-        for p, h, n_open, n_all in rows:
-            out[(p, h)] = [int(n_open or 0), int(n_all)]
+    by_platform: dict[str, list[str]] = {}
+    for platform, handle in keys:
+        by_platform.setdefault(platform, []).append(handle)
+    for platform, handles in sorted(by_platform.items()):
+        for h, n_open, n_all in select_in(conn, _ESCALATION_COUNTS, (platform,), sorted(handles)):
+            out[(platform, h)] = [int(n_open or 0), int(n_all)]
     return out
 
 
