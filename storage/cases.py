@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Update
 
 from storage import models as t
-from storage.bulk import execute_many
+from storage.bulk import allocate_ids, execute_many, insert_rows
 from storage.dialect import chunks, pairs_in, table
 
 _ET, _MT, _CT = table(t.Escalation), table(t.Mention), table(t.CareCase)
@@ -190,12 +190,16 @@ _JOINED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
 
 
 def insert_cases(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
-    """New cases (one per head escalation); returns head escalation id -> case id."""
+    """New cases (one per head escalation); returns head escalation id -> case id.
+
+    The ids are allocated first (`storage.bulk.allocate_ids`; the batch has written its
+    mentions, so on SQLite it holds the write lock) and the rows inserted at driver speed:
+    `INSERT ... RETURNING` through SQLAlchemy processed every row in Python."""
     if not rows:
         return {}
-    # no sort_by_parameter_order: without a sentinel column SQLAlchemy then inserts a row at a time
-    return {h: int(i) for h, i in conn.execute(_CT.insert().returning(_CT.c.head_escalation_id, _CT.c.id),
-                                               list(rows))}
+    ids = allocate_ids(conn, _CT, len(rows))
+    insert_rows(conn, _CT, [{**row, "id": case_id} for row, case_id in zip(rows, ids, strict=True)])
+    return {int(row["head_escalation_id"]): case_id for row, case_id in zip(rows, ids, strict=True)}
 
 
 def update_cases(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
