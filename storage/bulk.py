@@ -211,8 +211,11 @@ def allocate_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
 
     PostgreSQL: from the column's sequence, as an insert would take them. SQLite: the ids
     after the largest stored one, as SQLite itself assigns them to a table without
-    AUTOINCREMENT (socialear's tables); call it only once this transaction has written
-    (it then holds SQLite's one write lock, so no other writer can take the same ids)."""
+    AUTOINCREMENT (socialear's tables); call it in the transaction that inserts them.
+    Once it has written, it holds SQLite's one write lock; before, the largest id is read
+    in its snapshot, and in WAL mode (socialear's engines) its first write fails with
+    SQLITE_BUSY if any other writer committed since that snapshot, exactly as a plain
+    INSERT after the transaction's first read would: no two writers take the same ids."""
     if n <= 0:
         return []
     if conn.dialect.name == "postgresql":

@@ -148,8 +148,12 @@ def upsert_authors(conn: Connection, latest: Mapping[AuthorKey, AuthorFacts], no
             }
             for p, h in new
         ]
-        for row in conn.execute(_AT.insert().returning(_AT.c.id, _AT.c.platform, _AT.c.handle), rows):
-            ids[(row.platform, row.handle)] = row.id
+        # ids allocated and the rows inserted at driver speed (INSERT ... RETURNING through
+        # SQLAlchemy processed every row in Python); see allocate_ids for why no other
+        # writer can take the same ids
+        new_ids = allocate_ids(conn, _AT, len(rows))
+        insert_rows(conn, _AT, [{**row, "id": author_id} for row, author_id in zip(rows, new_ids, strict=True)])
+        ids.update(zip(new, new_ids, strict=True))
     return ids
 
 
