@@ -62,11 +62,15 @@ def test_pieces_put_together_are_what_json_dumps_gives(any_rules: RulesConfig) -
         text_score = score_text(s.encoded, s.score.urgency, s.score.urgency_signals)
         assert text_score == json.dumps(s.score.to_dict())
         assert scoring_text(text_score, s.decision) == json.dumps(scoring_json(s.score, s.decision))
+        assert s.decision.matched == analyzer.complete(m, analyzer.prepare(m), lambda _b, c=CONTEXTS[i % 4]: c).decision.matched  # type: ignore[union-attr]
         assert json.loads(s.encoded.brands) == list(s.brands)
         assert json.loads(s.encoded.categories) == list(s.score.categories)
         checked["scoring"] += 1
         if s.decision.escalate:
-            expected: dict[str, Any] = {**s.decision.to_dict(), "score": s.score.to_dict(),
+            # what the serial path (no worker, nothing encoded ahead) stores
+            serial = analyzer.complete(m, analyzer.prepare(m), lambda _b, c=CONTEXTS[i % 4]: c)
+            assert serial is not None and serial.decision.escalate and serial.decision.trace
+            expected: dict[str, Any] = {**serial.decision.to_dict(), "score": serial.score.to_dict(),
                                         "repeat_contact": s.repeat_contact}
             got = decision_text(s.encoded, text_score, s.shown, s.repeat_contact)
             if got is None:  # routed anew in the pipeline: encoded there, whole
