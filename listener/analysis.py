@@ -15,13 +15,15 @@ all three judge a mention the same way.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from listener.encoding import Encoded, encode_ahead
 from listener.matching import BrandMatcher
-from listener.routing import Decision, RoutingFacts, route, with_urgency
+from listener.routing import Decision, RoutingFacts, route, urgency_shown, with_urgency
 from listener.scoring import PreScore, Scorer, ScoringContext
 from listener.types import Mention
 from socialear.config import RulesConfig
@@ -39,6 +41,11 @@ class Scored:
     decision: Decision
     repeat_contact: bool = False  # the author was escalated before (any outcome)
     reply: str | None = None  # the suggested reply, when the prescoring worker rendered it for this decision
+    # the history-free JSON the prescoring worker encoded (listener.encoding): its decision
+    # pieces only when `decision` is the worker's; `shown` is the urgency its trace shows
+    encoded: Encoded | None = None
+    shown: Any = None
+    score_text: str | None = None  # the score's JSON, once listener.storing encoded it
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,7 @@ class Prepared:
     decision: Decision | None = None
     routed_for: tuple[int, str | None] | None = None
     reply: str | None = None  # `decision`'s suggested reply (listener.prescoring renders it)
+    encoded: Encoded | None = None  # the history-free JSON, encoded ahead (listener.encoding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +159,12 @@ class Analyzer:
             return Prepared(match.brands, match.primary, match.competitor, pre)
         score = self.scorer.finish(pre)
         decision = self.route(m, match.primary, match.competitor, score)
+        try:
+            encoded = encode_ahead(match.brands, pre, decision)
+        except Exception:  # noqa: BLE001 - an optimisation only: the pipeline encodes it all (and fails as ever)
+            encoded = None
         return Prepared(match.brands, match.primary, match.competitor, pre, decision,
-                        (score.urgency, _segment(m)))
+                        (score.urgency, _segment(m)), encoded=encoded)
 
     def prepare_all(
         self, mentions: Sequence[Mention], only_brands: list[str] | None, *, speculate: bool = False
@@ -174,14 +186,18 @@ class Analyzer:
         if prepared.primary is None or prepared.pre is None:
             return None
         score = self.scorer.finish(prepared.pre, context(prepared.primary) if context else None)
-        decision, reply = None, None
+        decision, reply, encoded, shown = None, None, prepared.encoded, None
         if prepared.decision is not None and prepared.routed_for is not None \
                 and prepared.routed_for[1] == _segment(m):  # the same facts but maybe the urgency
             decision = with_urgency(prepared.decision, self.rules, prepared.routed_for[0], score.urgency)
             reply = prepared.reply  # the same routes matched: the same template and queue
+            shown = urgency_shown(self.rules, score.urgency)
         if decision is None:
             decision, reply = self.route(m, prepared.primary, prepared.competitor, score), None
-        return Scored(m, prepared.brands, prepared.primary, prepared.competitor, score, decision, reply=reply)
+            if encoded is not None and encoded.decision_head is not None:  # routed anew: not the worker's decision
+                encoded = dataclasses.replace(encoded, decision_head=None, trace=())
+        return Scored(m, prepared.brands, prepared.primary, prepared.competitor, score, decision, reply=reply,
+                      encoded=encoded, shown=shown)
 
     def analyse(
         self,

@@ -26,12 +26,14 @@ from typing import Any, Protocol
 
 from listener import cases
 from listener.analysis import Scored
+from listener.encoding import decision_text
 from listener.replies import Responders, suggested_reply
 from socialear.config import RulesConfig
 from storage import ingest
 from storage import models as t
 from storage.audit import Event, audit_many
 from storage.engine import Connection
+from storage.types import JsonText
 
 
 class OutboxHandoff(Protocol):
@@ -109,6 +111,11 @@ def escalation_row(rules: RulesConfig, responders: Responders, s: Scored, mentio
     """The escalation of one mention as first stored (open; its case fields added later)."""
     d = s.decision
     priority = d.priority or "normal"
+    decision: Any = None
+    if s.encoded is not None and s.score_text is not None:  # encoded ahead (listener.encoding)
+        decision = decision_text(s.encoded, s.score_text, s.shown, s.repeat_contact)
+    if decision is None:
+        decision = {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact}
     return {
         "mention_id": mention_ids[s.mention.external_id],
         "idempotency_key": idempotency_key(s.mention.source, s.mention.external_id),
@@ -124,11 +131,11 @@ def escalation_row(rules: RulesConfig, responders: Responders, s: Scored, mentio
         "suggested_reply": s.reply if s.reply is not None else suggested_reply(responders.render_reply, rules, s),
         "tags": d.tags,
         "alert": d.alert,
-        "decision": {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact},
+        "decision": decision,
         "brand": s.brand,
         "source": s.mention.source,
         "platform": s.mention.platform,
-        "categories": list(s.score.categories),
+        "categories": JsonText(s.encoded.categories) if s.encoded is not None else list(s.score.categories),
         "urgency": s.score.urgency,
     }
 

@@ -50,6 +50,8 @@ class PileOnWindow:
         self.events: deque[tuple[datetime, str | None, tuple[str, ...], str | None]] = deque()
         self.threads: Counter[str] = Counter()
         self.categories: Counter[tuple[str | None, str]] = Counter()
+        # the same counts by brand, then category: `context` reads one brand's (per mention)
+        self.by_brand: dict[str | None, Counter[str]] = {}
         self.seeded_at = float("-inf")
         self.seeded_from: datetime | None = None
 
@@ -64,6 +66,7 @@ class PileOnWindow:
         self.events.clear()
         self.threads.clear()
         self.categories.clear()
+        self.by_brand.clear()
         for created, brand, cats, conv in ingest.negative_mentions(conn, since, until):
             self._push(as_utc(created), brand, tuple(cats or ()), conv)
         self.seeded_at = time.monotonic()
@@ -75,6 +78,7 @@ class PileOnWindow:
             self.threads[conv] += 1
         for cat in cats:
             self.categories[(brand, cat)] += 1
+            self.by_brand.setdefault(brand, Counter())[cat] += 1
 
     def _evict(self, now: datetime) -> None:
         horizon = now - self.window
@@ -84,13 +88,14 @@ class PileOnWindow:
                 self.threads[conv] -= 1
             for cat in cats:
                 self.categories[(brand, cat)] -= 1
+                self.by_brand[brand][cat] -= 1
 
     def context(self, m: Mention, brand: str | None, open_escalations: int) -> ScoringContext:
         self._evict(as_utc(m.created_at))
         return ScoringContext(
             author_open_escalations=open_escalations,
             thread_negative_recent=self.threads[m.conversation_id] if m.conversation_id else 0,
-            category_negative_recent={c: n for (b, c), n in self.categories.items() if b == brand and n > 0},
+            category_negative_recent={c: n for c, n in self.by_brand.get(brand, {}).items() if n > 0},
         )
 
     def add(self, s: Scored) -> None:

@@ -245,17 +245,29 @@ class _Urgency:
     urgency: int
 
 
-_URGENCY_CONDITIONS: dict[int, tuple[RulesConfig, list[Condition]]] = {}
+_URGENCY_CONDITIONS: dict[int, tuple[RulesConfig, list[Condition], frozenset[str]]] = {}
 
 
-def _urgency_conditions(rules: RulesConfig) -> list[Condition]:
+def _urgency_index(rules: RulesConfig) -> tuple[RulesConfig, list[Condition], frozenset[str]]:
+    """The rules' urgency conditions, and the names of the routes that have one."""
     found = _URGENCY_CONDITIONS.get(id(rules))
     if found is None or found[0] is not rules:
         if len(_URGENCY_CONDITIONS) > 64:
             _URGENCY_CONDITIONS.clear()
+        checks = {r.name: [c for c in conditions(r) if c.name == "urgency"] for r in rules.routes}
         found = _URGENCY_CONDITIONS[id(rules)] = (
-            rules, [c for r in rules.routes for c in conditions(r) if c.name == "urgency"])
-    return found[1]
+            rules, [c for cs in checks.values() for c in cs], frozenset(n for n, cs in checks.items() if cs))
+    return found
+
+
+def _urgency_conditions(rules: RulesConfig) -> list[Condition]:
+    return _urgency_index(rules)[1]
+
+
+def urgency_shown(rules: RulesConfig, urgency: int) -> Any:
+    """What a trace shows as an urgency condition's actual value for `urgency`."""
+    checks = _urgency_conditions(rules)
+    return checks[0].actual(_Urgency(urgency)) if checks else urgency  # type: ignore[arg-type]  # reads .urgency only
 
 
 def with_urgency(decision: Decision, rules: RulesConfig, before: int, urgency: int) -> Decision | None:
@@ -266,17 +278,22 @@ def with_urgency(decision: Decision, rules: RulesConfig, before: int, urgency: i
     them tests alike for both values, the same routes match in the same order, so the
     decision is the same and only its trace's urgency values change. (The prescoring
     worker routes without history; history moves the urgency of most mentions a little.)"""
-    checks = _urgency_conditions(rules)
+    _, checks, routes = _urgency_index(rules)
     was, now = _Urgency(before), _Urgency(urgency)
     # an _Urgency stands in for RoutingFacts: urgency conditions read nothing but .urgency
     if any(c.test(was) != c.test(now) for c in checks):  # type: ignore[arg-type]
         return None
-    if not decision.trace:
+    if not decision.trace or not checks:
         return decision
-    actual = checks[0].actual(now) if checks else urgency  # type: ignore[arg-type]  # one field, one rounding
+    actual = checks[0].actual(now)  # type: ignore[arg-type]  # one field, one rounding
+    if actual == checks[0].actual(was):  # type: ignore[arg-type]
+        return decision  # the trace shows the same value
+    # only the steps of routes with an urgency condition show the urgency (the pipeline
+    # calls this for every mention: copying every step was most of its cost)
     trace = [
         {**step, "conditions": [{**c, "actual": actual} if c["condition"] == "urgency" else c
                                 for c in step["conditions"]]}
+        if step["route"] in routes else step
         for step in decision.trace
     ]
     return dataclasses.replace(decision, trace=trace)

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from listener.analysis import Scored
+from listener.encoding import score_text, scoring_text
 from listener.routing import Decision
 from listener.types import Quarantined
 from storage import ingest, rollups
 from storage.engine import Connection
-from storage.types import as_utc
+from storage.types import JsonText, as_utc
 
 
 class Stored(NamedTuple):
@@ -48,6 +49,13 @@ def store_mentions(conn: Connection, scored: Sequence[Scored], now: datetime) ->
 
 def mention_row(s: Scored, author_ids: dict[tuple[str, str], int], now: datetime) -> dict[str, Any]:
     m, sc = s.mention, s.score
+    brands: Any
+    scoring: Any
+    if s.encoded is not None:  # the history-free JSON came encoded from the prescoring worker
+        s.score_text = score_text(s.encoded, sc.urgency, sc.urgency_signals)
+        brands, scoring = JsonText(s.encoded.brands), scoring_text(s.score_text, s.decision)
+    else:
+        brands, scoring = list(s.brands), scoring_json(sc, s.decision)
     return {
         "source": m.source,
         "platform": m.platform,
@@ -61,7 +69,7 @@ def mention_row(s: Scored, author_ids: dict[tuple[str, str], int], now: datetime
         "fetched_at": now,
         "author_id": author_ids[(m.author.platform, m.author.handle)],
         "brand": s.brand,
-        "brands": list(s.brands),
+        "brands": brands,
         "competitor": s.competitor,
         "in_reply_to": m.in_reply_to,
         "conversation_id": m.conversation_id,
@@ -71,7 +79,7 @@ def mention_row(s: Scored, author_ids: dict[tuple[str, str], int], now: datetime
         "sentiment_compound": sc.sentiment.compound,
         "urgency": sc.urgency,
         "categories": list(sc.categories),
-        "scoring": scoring_json(sc, s.decision),
+        "scoring": scoring,
         "route": s.decision.route,
     }
 

@@ -14,13 +14,17 @@ Keep UPDATE statements in module constants: the plan is cached by the statement 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
+
+from storage.types import JsonText
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class _Plan:
     defaults: tuple[Callable[[], Any] | None, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
+    values: tuple[str, str, str] | None = None  # SQLite INSERT as padded multi-row VALUES (_values_form)
 
 
 _PLANS: dict[tuple[int, tuple[str, ...], str], tuple[Any, _Plan]] = {}
@@ -80,35 +85,116 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
             defaults.append(_constant(bind.effective_value))
         else:
             raise NotImplementedError(f"storage.bulk: no value for bind {name!r}")
-        processors.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
-    plan = _Plan(compiled.string, names, tuple(row_keys), tuple(defaults), tuple(processors), compiled.positional)
+        impl = bind.type.dialect_impl(dialect)
+        processor: Callable[[Any], Any] | None = impl.bind_processor(dialect)
+        if isinstance(impl, sa.JSON) and processor is not None:
+            processor = _encoded_as_is(processor)
+        processors.append(processor)
+    values = None if update else _values_form(dialect.name, compiled.string, names)
+    plan = _Plan(compiled.string, names, tuple(row_keys), tuple(defaults), tuple(processors), compiled.positional,
+                 values)
     _PLANS[memo] = (stmt, plan)
     return plan
 
 
+def _encoded_as_is(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON column's processor that binds a `JsonText` (encoded already) as plain text:
+    SQLite stores the text; PostgreSQL's statement casts it (`::JSONB`), as it does the
+    driver's own JSON wrapper."""
+    def process(value: Any) -> Any:
+        return str(value) if value.__class__ is JsonText else processor(value)
+    return process
+
+
+def _values_form(dialect: str, sql: str, names: tuple[str, ...]) -> tuple[str, str, str] | None:
+    """SQLite: the INSERT as `INSERT ... SELECT column1, ... FROM (VALUES ...) WHERE
+    <marker> IS NOT NULL`, in three parts (before the rows, one row, after them), for
+    `_insert_values`; None when the statement is not the plain INSERT ... VALUES (?, ...)
+    SQLAlchemy compiles. Not on PostgreSQL: psycopg's executemany pipelines the rows
+    already, and one statement of 500 rows cost its client more (measured,
+    bench/pipeline.py)."""
+    head, sep, group = sql.rpartition(" VALUES ")
+    if dialect != "sqlite" or not sep or group != "(" + ", ".join(["?"] * len(names)) + ")":
+        return None
+    n = len(names)
+    selected = ", ".join(f"column{i + 1}" for i in range(n))
+    return (f"{head} SELECT {selected} FROM (VALUES ", "(" + ", ".join(["?"] * (n + 1)) + ")",
+            f") WHERE column{n + 1} IS NOT NULL")
+
+
 def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[str, Any]]) -> None:
     """`conn.execute(stmt, rows)` (an executemany), without SQLAlchemy's per-row work.
-    Every row has the same keys, as an executemany requires anyway."""
+    Every row has the same keys, as an executemany requires anyway.
+
+    The parameters are built a column at a time (one C-level `map` to read a column, one
+    loop to process it), then zipped into rows: about half the Python work of building
+    each row value by value, on the pipeline's hottest path."""
     if not rows:
         return
     plan = _plan(conn, stmt, tuple(rows[0]))
-    columns = list(zip(plan.keys, plan.defaults, plan.processors, strict=True))
-    # the last value each column processed: a batch's rows share objects (its `now`), processed once
-    last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(columns)
-    params: list[Any] = []
-    for row in rows:
-        values = []
-        for i, (key, default, processor) in enumerate(columns):
-            value = row[key] if key is not None else default()  # type: ignore[misc]  # _plan sets a default exactly where key is None
-            if processor is not None:  # None too, as SQLAlchemy does
-                seen, done = last[i]
-                if seen is not value:
-                    done = processor(value)
-                    last[i] = (value, done)
-                value = done
-            values.append(value)
-        params.append(tuple(values) if plan.positional else dict(zip(plan.names, values, strict=True)))
+    columns = []
+    for key, default, processor in zip(plan.keys, plan.defaults, plan.processors, strict=True):
+        if key is not None:
+            values = list(map(itemgetter(key), rows))
+        else:
+            values = [default() for _ in rows]  # type: ignore[misc]  # _plan sets a default exactly where key is None
+        columns.append(_processed(values, processor) if processor is not None else values)
+    if plan.values is not None and len(rows) > 1:
+        _insert_values(conn, plan.values, list(zip(*columns, [1] * len(rows), strict=True)))
+        return
+    params: list[Any] = list(zip(*columns, strict=True))
+    if not plan.positional:
+        params = [dict(zip(plan.names, values, strict=True)) for values in params]
     conn.exec_driver_sql(plan.sql, params)
+
+
+_MAX_VARIABLES: list[int] = []  # SQLite's limit on a statement's parameters, read once
+
+
+def _insert_values(conn: Connection, sql: tuple[str, str, str], params: list[tuple[Any, ...]]) -> None:
+    """SQLite: the rows in one statement (per ~1,300 rows, SQLite's parameter limit)
+    instead of one statement a row; each row ends with a marker 1.
+
+    Why: SQLite runs each row of an executemany as a statement of its own, and FTS5 (the
+    mention table's search index, kept by an AFTER INSERT trigger) writes its pending
+    terms out as a new index segment at every statement's savepoint, so a batch of 500
+    mentions wrote 500 tiny segments and merged them again: the search index cost more
+    than the mention row itself. In one statement the trigger still indexes every row,
+    but FTS5 buffers the batch and writes one segment (measured: the index's cost per
+    mention 5x lower; the rows, ids and search index stored are the same).
+
+    The rows are padded with NULL rows (marker NULL, filtered out by the statement's
+    WHERE) to a power of two: the driver prepares and caches a statement per distinct
+    text (sqlite3 keeps 128 per connection, over a megabyte each at this size), so a few
+    texts serve every batch size, and a batch still costs one statement per table."""
+    if not _MAX_VARIABLES:
+        getlimit = getattr(conn.connection.dbapi_connection, "getlimit", None)
+        _MAX_VARIABLES.append(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999)
+    head, group, tail = sql
+    width = len(params[0])
+    per = max(1, _MAX_VARIABLES[0] // width)
+    pad = (None,) * width
+    for lo in range(0, len(params), per):
+        chunk = params[lo:lo + per]
+        size = min(per, 1 << (len(chunk) - 1).bit_length())  # the power of two that holds them
+        statement = head + ", ".join([group] * size) + tail
+        flat = [value for row in chunk for value in row]
+        flat += pad * (size - len(chunk))
+        conn.exec_driver_sql(statement, tuple(flat))
+
+
+def _processed(values: list[Any], processor: Callable[[Any], Any]) -> list[Any]:
+    """`processor` applied to each value (None too, as SQLAlchemy does); a value that is
+    the same object as the one before is processed once (a batch's rows share their `now`)."""
+    out = []
+    last: Any = _UNSET
+    done: Any = None
+    for value in values:
+        if value is not last:
+            done = processor(value)
+            last = value
+        out.append(done)
+    return out
 
 
 def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -125,8 +211,11 @@ def allocate_ids(conn: Connection, table: sa.Table, n: int) -> list[int]:
 
     PostgreSQL: from the column's sequence, as an insert would take them. SQLite: the ids
     after the largest stored one, as SQLite itself assigns them to a table without
-    AUTOINCREMENT (socialear's tables); call it only once this transaction has written
-    (it then holds SQLite's one write lock, so no other writer can take the same ids)."""
+    AUTOINCREMENT (socialear's tables); call it in the transaction that inserts them.
+    Once it has written, it holds SQLite's one write lock; before, the largest id is read
+    in its snapshot, and in WAL mode (socialear's engines) its first write fails with
+    SQLITE_BUSY if any other writer committed since that snapshot, exactly as a plain
+    INSERT after the transaction's first read would: no two writers take the same ids."""
     if n <= 0:
         return []
     if conn.dialect.name == "postgresql":

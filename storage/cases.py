@@ -19,9 +19,10 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Update
 
 from storage import models as t
-from storage.bulk import execute_many
+from storage.bulk import allocate_ids, execute_many, insert_rows
 from storage.dialect import chunks, pairs_in, table
 
 _ET, _MT, _CT = table(t.Escalation), table(t.Mention), table(t.CareCase)
@@ -189,12 +190,16 @@ _JOINED = _ET.update().where(_ET.c.id == sa.bindparam("eid")).values(
 
 
 def insert_cases(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
-    """New cases (one per head escalation); returns head escalation id -> case id."""
+    """New cases (one per head escalation); returns head escalation id -> case id.
+
+    The ids are allocated first (`storage.bulk.allocate_ids`; the batch has written its
+    mentions, so on SQLite it holds the write lock) and the rows inserted at driver speed:
+    `INSERT ... RETURNING` through SQLAlchemy processed every row in Python."""
     if not rows:
         return {}
-    # no sort_by_parameter_order: without a sentinel column SQLAlchemy then inserts a row at a time
-    return {h: int(i) for h, i in conn.execute(_CT.insert().returning(_CT.c.head_escalation_id, _CT.c.id),
-                                               list(rows))}
+    ids = allocate_ids(conn, _CT, len(rows))
+    insert_rows(conn, _CT, [{**row, "id": case_id} for row, case_id in zip(rows, ids, strict=True)])
+    return {int(row["head_escalation_id"]): case_id for row, case_id in zip(rows, ids, strict=True)}
 
 
 def update_cases(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
@@ -212,10 +217,16 @@ def join(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
     execute_many(conn, _JOINED, params)
 
 
+_RAISED: dict[tuple[str, ...], Update] = {}  # one statement per set of raised columns (storage.bulk caches plans by statement)
+
+
 def raise_heads(conn: Connection, columns: tuple[str, ...], params: Sequence[dict[str, Any]], now: datetime) -> None:
     """Heads a follow-up raised, all raising the same `columns`: keys hid and the columns."""
-    conn.execute(_ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
-        updated_at=now, **{c: sa.bindparam(c) for c in columns}), list(params))
+    stmt = _RAISED.get(columns)
+    if stmt is None:
+        stmt = _RAISED[columns] = _ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
+            updated_at=sa.bindparam("raised_at"), **{c: sa.bindparam(c) for c in columns})
+    execute_many(conn, stmt, [{**p, "raised_at": now} for p in params])
 
 
 def make_head(conn: Connection, case_id: int, escalation_id: int) -> None:

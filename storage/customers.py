@@ -135,6 +135,9 @@ def link(session: Session, actor: str, customer_id: str, *, segment: str | None,
             "unlinked": len(unlinked)}
 
 
+_ANY_IDENTITY = sa.select(CI.c.customer_id).limit(1)
+
+
 def lookup(conn: Connection | Session, keys: Iterable[tuple[str, str]]
            ) -> dict[tuple[str, str], tuple[str, str | None]]:
     """(platform, handle as the platform spells it) -> (customer id, segment)."""
@@ -156,6 +159,8 @@ def annotate(conn: Connection | Session, mentions: Iterable[Any]) -> None:
     segment read them: the live pipeline and `rules replay` / the what-if page call this
     one function, so history is re-routed with the segments the pipeline would use."""
     mentions = list(mentions)
+    if conn.execute(_ANY_IDENTITY).first() is None:
+        return  # no directory (most deployments): one cheap read instead of a look-up per author
     known = lookup(conn, {(m.author.platform, m.author.handle) for m in mentions})
     for m in mentions:
         if (found := known.get((m.author.platform, m.author.handle))) is not None:

@@ -9,7 +9,7 @@ statements whatever its size (tests/listener/test_cases.py counts them for a who
 one dedupe probe per 500 ids on the (source, external_id) unique index, one read per
 platform of the batch's authors and of their escalation counts, one `executemany` per
 table written, at driver speed (`storage.bulk`). Pair look-ups are spelled
-`a = ? AND b IN (...)` (`storage.dialect.pairs_in`), which both databases answer from
+`a = ? AND b IN (...)` (`storage.dialect.select_in`), which both databases answer from
 the index. The statements that run on every batch are module constants, so
 `storage.bulk` compiles each once.
 
@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from socialear.errors import SocialearError
 from storage import models as t
 from storage.bulk import allocate_ids, execute_many, insert_rows
-from storage.dialect import chunks, pairs_in, table
+from storage.dialect import select_in, table
 from storage.outbox import notify_new_rows
 
 OPEN_STATUSES = ("open", "claimed")
@@ -41,7 +41,16 @@ _AUTHOR_SEEN = (  # a stored author seen again
     _AT.update().where(_AT.c.id == sa.bindparam("aid"))
     .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls"))
 )
-_IS_OPEN = sa.case((_ET.c.status.in_(OPEN_STATUSES), 1), else_=0)
+# the per-batch look-ups by a list of values (storage.dialect.select_in)
+_STORED_IDS = "SELECT external_id FROM mention WHERE source = ? AND external_id IN_LIST"
+_MENTION_IDS = "SELECT external_id, id FROM mention WHERE source = ? AND external_id IN_LIST"
+_AUTHOR_IDS = "SELECT id, handle FROM author WHERE platform = ? AND handle IN_LIST"
+_ESCALATION_COUNTS = (
+    "SELECT author.handle, sum(CASE WHEN escalation.status IN ("
+    + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ") THEN 1 ELSE 0 END), "
+    "count(escalation.id) FROM author JOIN mention ON mention.author_id = author.id "
+    "JOIN escalation ON escalation.mention_id = mention.id "
+    "WHERE author.platform = ? AND author.handle IN_LIST GROUP BY author.handle")
 
 AuthorKey = tuple[str, str]  # (platform, handle)
 
@@ -71,11 +80,7 @@ class AuthorFacts(Protocol):
 
 def stored_external_ids(conn: Connection, source: str, external_ids: Sequence[str]) -> set[str]:
     """The dedupe probe: which of `external_ids` this source has stored already."""
-    stored: set[str] = set()
-    for chunk in chunks(external_ids):
-        stored.update(conn.execute(
-            sa.select(_MT.c.external_id).where(_MT.c.source == source, _MT.c.external_id.in_(chunk))).scalars())
-    return stored
+    return {r[0] for r in select_in(conn, _STORED_IDS, (source,), external_ids)}
 
 
 def negative_mentions(
@@ -95,25 +100,18 @@ def escalation_counts(conn: Connection, keys: Collection[AuthorKey]) -> dict[Aut
     """(platform, handle) -> [open escalations, all escalations] for these authors (those
     with none are left out)."""
     out: dict[AuthorKey, list[int]] = {}
-    for cond in pairs_in(_AT.c.platform, _AT.c.handle, keys):
-        rows = conn.execute(
-            sa.select(_AT.c.platform, _AT.c.handle, sa.func.sum(_IS_OPEN), sa.func.count(_ET.c.id))
-            .select_from(_AT.join(_MT, _MT.c.author_id == _AT.c.id).join(_ET, _ET.c.mention_id == _MT.c.id))
-            .where(cond)
-            .group_by(_AT.c.platform, _AT.c.handle)
-        )
-        for p, h, n_open, n_all in rows:
-            out[(p, h)] = [int(n_open or 0), int(n_all)]
+    by_platform: dict[str, list[str]] = {}
+    for platform, handle in keys:
+        by_platform.setdefault(platform, []).append(handle)
+    for platform, handles in sorted(by_platform.items()):
+        for h, n_open, n_all in select_in(conn, _ESCALATION_COUNTS, (platform,), sorted(handles)):
+            out[(platform, h)] = [int(n_open or 0), int(n_all)]
     return out
 
 
 def mention_ids(conn: Connection, source: str, external_ids: Sequence[str]) -> dict[str, int]:
     """external id -> mention id, for mentions of `source` stored in this transaction."""
-    ids: dict[str, int] = {}
-    for chunk in chunks(external_ids):
-        q = sa.select(_MT.c.external_id, _MT.c.id).where(_MT.c.source == source, _MT.c.external_id.in_(chunk))
-        ids.update(dict(conn.execute(q).all()))  # (external_id, id) rows
-    return ids
+    return {str(e): int(i) for e, i in select_in(conn, _MENTION_IDS, (source,), external_ids)}
 
 
 # -- writes ----------------------------------------------------------------------------
@@ -125,9 +123,12 @@ def upsert_authors(conn: Connection, latest: Mapping[AuthorKey, AuthorFacts], no
     if not latest:
         return {}
     ids: dict[AuthorKey, int] = {}
-    for cond in pairs_in(_AT.c.platform, _AT.c.handle, latest):
-        for row in conn.execute(sa.select(_AT.c.id, _AT.c.platform, _AT.c.handle).where(cond)):
-            ids[(row.platform, row.handle)] = row.id
+    by_platform: dict[str, list[str]] = {}
+    for platform, handle in latest:
+        by_platform.setdefault(platform, []).append(handle)
+    for platform, handles in sorted(by_platform.items()):  # (platform, handle): the unique index
+        for aid, handle in select_in(conn, _AUTHOR_IDS, (platform,), sorted(handles)):
+            ids[(platform, handle)] = int(aid)
     if ids:
         execute_many(conn, _AUTHOR_SEEN, [
             {"aid": ids[k], "f": latest[k].followers, "v": latest[k].verified, "ls": now} for k in ids
@@ -147,8 +148,12 @@ def upsert_authors(conn: Connection, latest: Mapping[AuthorKey, AuthorFacts], no
             }
             for p, h in new
         ]
-        for row in conn.execute(_AT.insert().returning(_AT.c.id, _AT.c.platform, _AT.c.handle), rows):
-            ids[(row.platform, row.handle)] = row.id
+        # ids allocated and the rows inserted at driver speed (INSERT ... RETURNING through
+        # SQLAlchemy processed every row in Python); see allocate_ids for why no other
+        # writer can take the same ids
+        new_ids = allocate_ids(conn, _AT, len(rows))
+        insert_rows(conn, _AT, [{**row, "id": author_id} for row, author_id in zip(rows, new_ids, strict=True)])
+        ids.update(zip(new, new_ids, strict=True))
     return ids
 
 

@@ -245,15 +245,20 @@ def _insert(conn: Connection, model: Any) -> Any:
     raise NotImplementedError(f"rollups support sqlite and postgresql, not {name}")
 
 
+_UPSERTS: dict[tuple[str, str], Any] = {}  # (dialect, table) -> its upsert, built once (every batch runs five)
+
+
 def _upsert(conn: Connection, model: Any, keys: Sequence[str], counts: Sequence[str], rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    stmt = _insert(conn, model)
     tbl = table(model)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={c: tbl.c[c] + stmt.excluded[c] for c in counts},
-    )
+    stmt = _UPSERTS.get((conn.dialect.name, tbl.name))
+    if stmt is None:
+        stmt = _insert(conn, model)
+        stmt = _UPSERTS[(conn.dialect.name, tbl.name)] = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: tbl.c[c] + stmt.excluded[c] for c in counts},
+        )
     for i in range(0, len(rows), 2000):
         conn.execute(stmt, rows[i : i + 2000])
 

@@ -37,6 +37,15 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+class JsonText(str):
+    """A JSON column's value already encoded, exactly as SQLAlchemy's JSON type would
+    encode it (`json.dumps` with its defaults): `storage.bulk` binds it as it is. The
+    prescoring worker encodes the history-free part of a mention's JSON ahead
+    (listener.encoding), so the pipeline's process does not encode it again."""
+
+    __slots__ = ()
+
+
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """`TIMESTAMP WITH TIME ZONE` that always stores and returns UTC."""
 

@@ -118,6 +118,11 @@ def test_worker_and_serial_paths_store_identical_rows(
     for name in TABLES:
         for a, b in zip(got[name], expected[name], strict=True):
             assert a == b, (name, [(i, x, y) for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y])
+    if engine.dialect.name == "sqlite":  # the JSON text itself (the worker encodes part of it ahead)
+        for sql in ("SELECT id, brands, categories, scoring FROM mention ORDER BY id",
+                    "SELECT id, categories, tags, decision FROM escalation ORDER BY id"):
+            with engine.connect() as a, twin.connect() as b:
+                assert a.exec_driver_sql(sql).all() == b.exec_driver_sql(sql).all()
 
 
 def mention(i: int, text: str) -> Mention:

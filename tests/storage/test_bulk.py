@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 from storage import models as t
 from storage.bulk import execute_many, insert_rows
 from storage.dialect import table
+from storage.types import JsonText
 
 
 def _rows(prefix: str, author_id: int) -> list[dict[str, Any]]:
@@ -109,3 +111,49 @@ def test_fetch_tuples_returns_what_all_returns(engine: Engine) -> None:
         assert rows and got == rows
         assert fetch_tuples(conn, sa.select(mt.c.id, mt.c.text).order_by(mt.c.id)) == [
             tuple(r) for r in conn.execute(sa.select(mt.c.id, mt.c.text).order_by(mt.c.id)).all()]
+
+
+def test_encoded_json_is_bound_as_it_is(engine: Engine) -> None:
+    """A `JsonText` (JSON the prescoring worker encoded ahead) stores what its dict stores."""
+    at, mt = table(t.Author), table(t.Mention)
+    with engine.begin() as conn:
+        author = conn.execute(at.insert().returning(at.c.id), {
+            "platform": "x", "handle": "h", "followers": 1, "verified": False,
+            "first_seen": datetime(2026, 1, 1, tzinfo=UTC), "last_seen": datetime(2026, 1, 1, tzinfo=UTC)}).scalar_one()
+        insert_rows(conn, mt, _rows("d", author))
+        encoded = [{**r, **{k: JsonText(json.dumps(r[k])) for k in ("brands", "categories", "scoring")}}
+                   for r in _rows("e", author)]
+        insert_rows(conn, mt, encoded)
+        assert _stored(conn, "d") == _stored(conn, "e")
+        if engine.dialect.name == "sqlite":
+            assert _raw(conn, "d") == _raw(conn, "e")
+
+
+def test_sqlite_inserts_are_one_statement_of_few_texts(sqlite_engine: Engine) -> None:
+    """SQLite: an insert of n rows is one multi-row statement (FTS5 flushes per statement),
+    padded to a power of two so that a handful of statement texts serve every n (the
+    driver caches a prepared statement per text); every row stored once, in order."""
+    aut = table(t.AuditEvent)
+    texts: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT INTO audit_event"):
+            texts.append(statement)
+
+    sa.event.listen(sqlite_engine, "before_cursor_execute", count)
+    try:
+        with sqlite_engine.begin() as conn:
+            total = 0
+            for n in range(2, 600, 37):
+                before = len(texts)
+                insert_rows(conn, aut, [{"actor": "system", "action": "x", "subject_type": "t",
+                                         "subject_id": f"{n}:{i}", "details": {"i": i}} for i in range(n)])
+                assert len(texts) == before + 1, n
+                total += n
+            got = conn.execute(sa.select(aut.c.subject_id, aut.c.details).order_by(aut.c.id)).all()
+    finally:
+        sa.event.remove(sqlite_engine, "before_cursor_execute", count)
+    assert len(got) == total
+    assert [r.subject_id for r in got] == [f"{n}:{i}" for n in range(2, 600, 37) for i in range(n)]
+    assert all(r.details == {"i": int(r.subject_id.split(":")[1])} for r in got)
+    assert len(set(texts)) <= 10

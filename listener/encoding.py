@@ -1,0 +1,122 @@
+"""A mention's stored JSON (its score breakdown; an escalation's decision), with the
+history-free part encoded ahead by the prescoring worker.
+
+    worker:    sentiment, categories, language, category hits, the brands; the decision
+               without its trace, and the trace split where the urgency is shown
+    pipeline:  + urgency and its signals, matched routes, the urgency shown in the
+               trace, repeat contact            -> the same text json.dumps would give
+
+Why: encoding that JSON was about a tenth of the pipeline process's CPU (an escalation's
+decision is ~2.5 KB with its trace), and only a few values in it depend on history (the
+urgency, which the pile-on window and repeat contact move, and repeat contact itself).
+The pipeline puts the pieces together as `storage.types.JsonText`, which storage binds
+as it is. The text is byte for byte what `json.dumps` (the serializer SQLAlchemy's JSON
+type uses; socialear's engines set no other) makes of the dicts the serial path stores
+(`tests/listener/test_encoding.py`, and the worker-versus-serial comparison of
+`tests/listener/test_prescoring.py`), so both paths store the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from listener.routing import Decision
+from listener.scoring import PreScore
+from storage.types import JsonText
+
+_dumps = json.dumps
+_MARK = "\x00urgency shown here\x00"  # stands for the urgency in the trace while it is encoded
+_MARK_TEXT = _dumps(_MARK)
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """The history-free pieces of one mention's JSON (see the module docstring)."""
+
+    brands: str
+    categories: str
+    score_head: str  # '{"sentiment": ..., "categories": ...'
+    score_tail: str  # ', "language": ..., "category_hits": {...}}'
+    decision_head: str | None = None  # the decision without trace, open ('{"route": ..., "sinks": ...'); None: no escalation
+    trace: tuple[str, ...] = ()  # the trace's text, split where the urgency shown goes
+
+
+def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | None) -> Encoded | None:
+    """The pieces for a mention the worker analysed; None when they cannot be split
+    safely (the pipeline then encodes the whole JSON itself)."""
+    categories = _dumps(list(pre.categories))
+    # two dumps each (an object's text minus a brace) instead of one per value: this runs
+    # in the worker for every mention, and a dumps call costs about a microsecond itself
+    head = _dumps({"sentiment": pre.sentiment.to_dict(), "categories": list(pre.categories)})[:-1]
+    tail = ", " + _dumps({"language": pre.language, "language_supported": pre.language_supported,
+                          "question": pre.question,
+                          "category_hits": {k: list(v) for k, v in pre.category_hits.items()}})[1:]
+    encoded = Encoded(_dumps(list(brands)), categories, head, tail)
+    if decision is None or not decision.escalate:
+        return encoded
+    fields = decision.to_dict()
+    if next(reversed(fields)) != "trace":
+        return encoded  # the stored order puts the trace last; a new field must come before it
+    del fields["trace"]
+    marks = 0
+    trace = []
+    for step in decision.trace:
+        conditions = []
+        for c in step["conditions"]:
+            if c["condition"] == "urgency":
+                c = {**c, "actual": _MARK}
+                marks += 1
+            conditions.append(c)
+        trace.append({**step, "conditions": conditions})
+    parts = tuple(_dumps(trace).split(_MARK_TEXT))
+    if len(parts) != marks + 1:
+        return encoded  # the mark occurs in the text itself: encode it all in the pipeline
+    return Encoded(encoded.brands, encoded.categories, head, tail, _dumps(fields)[:-1], parts)
+
+
+def _scalar(value: Any) -> str:
+    """json.dumps of an int or a bool without its call (the pipeline does this for every
+    mention): the same text, `repr` for an int, true/false for a bool."""
+    kind = value.__class__
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    return _dumps(value)
+
+
+_MATCHED: dict[tuple[str, ...], str] = {}  # the matched routes' text: a few route names, in few orders
+
+
+def _matched(names: list[str]) -> str:
+    key = tuple(names)
+    text = _MATCHED.get(key)
+    if text is None:
+        if len(_MATCHED) > 4096:  # rules reloaded many times: forget old route names
+            _MATCHED.clear()
+        text = _MATCHED[key] = _dumps(names)
+    return text
+
+
+def score_text(encoded: Encoded, urgency: int, signals: dict[str, float]) -> str:
+    """`json.dumps(score.to_dict())`, from the pieces and the finished urgency."""
+    return (f'{encoded.score_head}, "urgency": {_scalar(urgency)}, '
+            f'"urgency_signals": {_dumps(signals)}{encoded.score_tail}')
+
+
+def scoring_text(score: str, decision: Decision) -> JsonText:
+    """A mention's `scoring` column: the score with the routes that matched and `ignored`
+    (listener.storing.scoring_json, encoded)."""
+    return JsonText(f'{score[:-1]}, "matched_routes": {_matched(decision.matched)}, '
+                    f'"ignored": {_scalar(decision.ignored)}}}')
+
+
+def decision_text(encoded: Encoded, score: str, shown: Any, repeat_contact: bool) -> JsonText | None:
+    """An escalation's `decision` column: the decision with the urgency `shown` in its
+    trace, the score and repeat contact (listener.escalating.escalation_row, encoded)."""
+    if encoded.decision_head is None:
+        return None
+    return JsonText(f'{encoded.decision_head}, "trace": {_scalar(shown).join(encoded.trace)}, '
+                    f'"score": {score}, "repeat_contact": {_scalar(repeat_contact)}}}')
