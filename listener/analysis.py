@@ -160,7 +160,7 @@ class Analyzer:
         score = self.scorer.finish(pre)
         decision = self.route(m, match.primary, match.competitor, score)
         try:
-            encoded = encode_ahead(match.brands, pre, decision)
+            encoded = encode_ahead(match.brands, pre, decision, m.text)
         except Exception:  # noqa: BLE001 - an optimisation only: the pipeline encodes it all (and fails as ever)
             encoded = None
         return Prepared(match.brands, match.primary, match.competitor, pre, decision,

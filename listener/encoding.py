@@ -24,6 +24,7 @@ from typing import Any
 
 from listener.routing import Decision
 from listener.scoring import PreScore
+from socialear.terms import stored_terms
 from storage.types import JsonText
 
 _dumps = json.dumps
@@ -41,9 +42,12 @@ class Encoded:
     score_tail: str  # ', "language": ..., "category_hits": {...}}'
     decision_head: str | None = None  # the decision without trace, open ('{"route": ..., "sinks": ...'); None: no escalation
     trace: tuple[str, ...] = ()  # the trace's text, split where the urgency shown goes
+    # a negative post's terms for the reports' sample (storage.rollups `mention_terms`):
+    # tokenising was a tenth of the storing transaction's CPU; None: storage computes them
+    terms: str | None = None
 
 
-def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | None) -> Encoded | None:
+def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | None, text: str) -> Encoded | None:
     """The pieces for a mention the worker analysed; None when they cannot be split
     safely (the pipeline then encodes the whole JSON itself)."""
     categories = _dumps(list(pre.categories))
@@ -53,7 +57,8 @@ def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | No
     tail = ", " + _dumps({"language": pre.language, "language_supported": pre.language_supported,
                           "question": pre.question,
                           "category_hits": {k: list(v) for k, v in pre.category_hits.items()}})[1:]
-    encoded = Encoded(_dumps(list(brands)), categories, head, tail)
+    terms = stored_terms(text) if pre.sentiment.label == "negative" else None
+    encoded = Encoded(_dumps(list(brands)), categories, head, tail, terms=terms)
     if decision is None or not decision.escalate:
         return encoded
     fields = decision.to_dict()
@@ -73,7 +78,7 @@ def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | No
     parts = tuple(_dumps(trace).split(_MARK_TEXT))
     if len(parts) != marks + 1:
         return encoded  # the mark occurs in the text itself: encode it all in the pipeline
-    return Encoded(encoded.brands, encoded.categories, head, tail, _dumps(fields)[:-1], parts)
+    return Encoded(encoded.brands, encoded.categories, head, tail, _dumps(fields)[:-1], parts, terms)
 
 
 def _scalar(value: Any) -> str:

@@ -203,6 +203,7 @@ class RollupRow:
     mention_id: int | None = None
     source: str | None = None
     external_id: str | None = None
+    terms: str | None = None  # `stored_terms(text)` when computed ahead (the prescoring worker)
 
 
 @dataclass(slots=True)
@@ -349,7 +350,8 @@ def _apply_terms(conn: Connection, delta: Delta) -> None:
         conn.execute(stmt, [{"b": r.brand, "c": r.created_at, "i": r.mention_id} for r in delta.terms_out])
     if delta.terms_in:
         insert_rows(conn, tbl, [{"brand": r.brand, "created_at": r.created_at, "mention_id": r.mention_id,
-                                 "terms": stored_terms(r.text)} for r in delta.terms_in])
+                                 "terms": stored_terms(r.text) if r.terms is None else r.terms}
+                                for r in delta.terms_in])
 
 
 def _drop_empty(conn: Connection, model: Any, keys: Sequence[str], touched: list[tuple[Any, ...]]) -> None:
@@ -845,13 +847,14 @@ def brands_with_data(conn: Connection) -> list[str]:
     return [b for (b,) in conn.execute(sa.select(tbl.c.brand).distinct())]
 
 
-def as_rollup_row(values: Mapping[str, Any]) -> RollupRow:
+def as_rollup_row(values: Mapping[str, Any], terms: str | None = None) -> RollupRow:
     """A RollupRow from a mention row's values (a dict as the pipeline inserts it; its
-    id, when it has none yet, is looked up by (source, external_id) if it is needed)."""
+    id, when it has none yet, is looked up by (source, external_id) if it is needed);
+    `terms`: its stored terms when they were computed ahead."""
     return RollupRow(
         values.get("brand"), values["platform"], values["created_at"], values.get("engagement") or 0,
         values.get("sentiment_label"), values.get("categories") or [], values.get("text") or "",
-        values.get("id"), values.get("source"), values.get("external_id"),
+        values.get("id"), values.get("source"), values.get("external_id"), terms,
     )
 
 

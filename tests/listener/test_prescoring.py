@@ -50,7 +50,7 @@ TEXTS = [
 # every table the pipeline writes, compared row for row (ids included)
 TABLES = ["author", "mention", "escalation", "care_case", "outbox", "audit_event", "quarantine",
           "source_state", "rollup_hour", "rollup_brand_hour", "rollup_day", "rollup_day_category",
-          "rollup_category"]
+          "rollup_category", "mention_terms", "rollup_care_span", "care_group"]
 
 
 def write_feed(path: Path, n: int, seed: int = 5) -> Path:
