@@ -496,7 +496,7 @@ class RollupCareSpan(SQLModel, table=True):
     brand: str = Field(primary_key=True, max_length=128)
     level: int = Field(primary_key=True, sa_type=sa.SmallInteger)
     block: int = Field(primary_key=True)
-    cell: int = Field(primary_key=True)
+    cell: int = Field(primary_key=True, sa_type=sa.BigInteger)  # group id x 256 + bucket
     n: int = 0
     met: int = 0
 
@@ -542,8 +542,12 @@ def _care_count(dialect: str, row: str, where: str) -> list[str]:
     """Count escalation `row` (if `where`): its group numbered, then one upsert per level."""
     e = care_sql(dialect, row)
     cell = f"{_care_group_id(e)} * {CELL} + {e['bucket']}"
+    # NOT EXISTS first: PostgreSQL draws the id's sequence value before it finds the
+    # conflict, so a bare ON CONFLICT DO NOTHING would burn one number per escalation
+    # change and a later group's cell (id x 256) would outgrow its column
     out = [(f"INSERT INTO care_group (queue, categories, status) SELECT {e['queue']}, {e['categories']}, "
-            f"{e['status']} WHERE {where} ON CONFLICT (queue, categories, status) DO NOTHING")]
+            f"{e['status']} WHERE {where} AND NOT EXISTS {_care_group_id(e)} "
+            f"ON CONFLICT (queue, categories, status) DO NOTHING")]
     for level, size in enumerate(CARE_LEVELS):
         out.append(
             f"INSERT INTO rollup_care_span (brand, level, block, cell, n, met) SELECT {e['brand']}, {level}, "

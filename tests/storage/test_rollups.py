@@ -171,6 +171,12 @@ def test_care_rollup_stays_exact_through_every_escalation_write(engine: Engine) 
         _assert_care_exact(engine)
     stored = _assert_care_exact(engine)
     assert sum(r[6] for r in stored) == answered + 3  # a, c and e answered; b re-opened; d deleted
+    with engine.connect() as conn:
+        # the triggers number a new (queue, categories, status) once and draw no number
+        # for one they know: on PostgreSQL a bare ON CONFLICT DO NOTHING burns a sequence
+        # value per escalation write, and a later group's cell (id x 256) would overflow
+        groups, top = conn.execute(sa.text("SELECT count(*), max(id) FROM care_group")).one()
+        assert groups >= 3 and top == groups
 
     with engine.connect() as conn:
         lo, hi = conn.execute(sa.select(sa.func.min(et.c.created_at), sa.func.max(et.c.created_at))).one()

@@ -80,7 +80,7 @@ def upgrade() -> None:
         sa.Column("brand", sa.String(128), nullable=False),
         sa.Column("level", sa.SmallInteger(), nullable=False),
         sa.Column("block", sa.Integer(), nullable=False),
-        sa.Column("cell", sa.Integer(), nullable=False),
+        sa.Column("cell", sa.BigInteger(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.Column("met", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("brand", "level", "block", "cell"),
