@@ -269,8 +269,16 @@ class Service:
         bytecodes of the main thread, and one that set an Event (or logged) while the main
         thread held that Event's (or the log handler's) lock would deadlock the stop; the
         outbox child did exactly that in CI. Blocked before start(), so every thread the
-        service starts inherits the mask."""
+        service starts inherits the mask.
+
+        Threads started before this (numpy's BLAS pool, at import) do not block them, and
+        the kernel may deliver a process signal to such a thread: it would then reach the
+        main thread as KeyboardInterrupt in the middle of the stop (a second Ctrl-C; CI
+        caught it) or, for SIGTERM, end the process at once. So the handlers only note the
+        signal (a list append takes no lock) and the loop below reads the note too."""
         signals = {signal.SIGINT, signal.SIGTERM}
+        noted: list[int] = []
+        previous = {s: signal.signal(s, lambda signo, _frame: noted.append(signo)) for s in signals}
         signal.pthread_sigmask(signal.SIG_BLOCK, signals)
         try:
             self.start()
@@ -278,14 +286,18 @@ class Service:
             log.info("socialear running (pid %d); Ctrl-C to stop", os.getpid())
             while not self._stop.is_set():
                 got = signal.sigtimedwait(signals, 1.0)
-                if got is not None:
-                    log.info("received %s", signal.Signals(got.si_signo).name)
+                signo = got.si_signo if got is not None else (noted[0] if noted else None)
+                if signo is not None:
+                    log.info("received %s", signal.Signals(signo).name)
                     break
             self.stop()
         finally:
             while signal.sigtimedwait(signals, 0) is not None:  # a second Ctrl-C while stopping: consumed
                 pass
             signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+            for s, handler in previous.items():
+                if handler is not None:  # None: not set from Python; nothing to restore
+                    signal.signal(s, handler)
 
 
 def deletion_check_seconds(env: dict[str, str] | None = None) -> float:
