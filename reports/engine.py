@@ -108,7 +108,9 @@ def _excluded_terms(rules: RulesConfig) -> set[str]:
 
 
 T = TypeVar("T")
-READ_WORKERS = 3  # threads (each with one pooled connection) that run a report's reads
+# Threads (each with one pooled connection) that run a report's reads, by dialect; see
+# `_Reads` for why SQLite has fewer.
+READ_WORKERS = {"postgresql": 3, "sqlite": 0}
 
 
 class _Later(Generic[T]):
@@ -134,14 +136,22 @@ class _Reads:
     after another, as computing. With `workers`, each read goes to a small thread pool
     whose threads each hold one pooled connection for the whole report (opened on first
     use: one checkout, and so one pre-ping, per thread, not per read); the main thread
-    counts terms, detects spikes and builds the JSON while they run. psycopg and sqlite3
-    release the GIL while the database works, so the waits overlap the Python work (on
-    SQLite the query itself runs on another core). The pool is bounded (`READ_WORKERS`
-    connections per report, the engine's pool allows 15), and leaving the `with` block
-    cancels reads not started, waits for running ones and returns every connection, also
-    when the report fails (an empty period, a database error).
+    counts terms, detects spikes and builds the JSON while they run. psycopg releases
+    the GIL while the server works and takes a whole result back at once, so the waits
+    overlap the Python work (PostgreSQL at 1M mentions: ~64 -> ~42 ms a report, with the
+    log-odds change). The pool is bounded (`READ_WORKERS` connections per report, the
+    engine's pool allows 15), and leaving the `with` block cancels reads not started,
+    waits for running ones and returns every connection, also when the report fails (an
+    empty period, a database error).
 
-    Without workers (an in-memory SQLite database, whose one connection is shared
+    SQLite runs without workers by default: there the database works in this process,
+    and sqlite3 releases and retakes the GIL around every row it steps, so a worker
+    reading thousands of rows (the hourly rollup, the care cells) fought the main thread
+    for the GIL on each one; measured on the 2-core bench, 2-3 workers cost 15-30 ms
+    more CPU per report and were slower (report/scan 0.229-0.239 against 0.208 serial).
+    The threaded path works on SQLite files all the same (tests/reports/test_report_reads.py).
+
+    Without workers (SQLite; an in-memory database, whose one connection is shared
     (StaticPool) or per thread (SingletonThreadPool) so another thread would not see
     the same database; or `workers=0`), each read runs on one connection when its
     result is first asked for: the order and connection of a plain serial report.
@@ -159,7 +169,7 @@ class _Reads:
 
     def __init__(self, engine: Engine, workers: int | None = None):
         self.engine = engine
-        workers = READ_WORKERS if workers is None else workers
+        workers = READ_WORKERS.get(engine.dialect.name, 0) if workers is None else workers
         shared = isinstance(engine.pool, (StaticPool, SingletonThreadPool))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="report-read") if workers > 0 and not shared else None
         self._local = threading.local()
