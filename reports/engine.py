@@ -714,21 +714,21 @@ def care_performance(conn: Connection, own: list[str], start: datetime, end: dat
     by_cat: dict[str, _CareCell] = defaultdict(_CareCell)
     status: Counter[str] = Counter()
     none = ("(none)",)
-    combos: dict[tuple[str, tuple[str, ...]], list[Any]] = {}  # -> [n, met, breached, buckets, counts]
-    for queue, cats, state, bucket, n, met, breached in rq.care_histogram(conn, own, start, end, now):
-        combo = combos.get((queue, cats))
-        if combo is None:
-            combo = combos[(queue, cats)] = [0, 0, 0, [], []]
-        combo[0] += n
-        combo[1] += met
-        combo[2] += breached
-        if bucket >= 0:
-            combo[3].append(bucket)
-            combo[4].append(n)
+    cols = rq.care_columns(conn, own, start, end, now)
+    # each (queue, categories, status) adds to its status; each (queue, categories) is
+    # summed once (integer weights in float64 sums: exact) and added to its cells
+    combos: dict[tuple[str, tuple[str, ...]], int] = {}
+    combo_of = np.array([combos.setdefault((queue, cats), len(combos)) for queue, cats, _s in cols.keys],
+                        dtype=np.int64)
+    for (_q, _c, state), n in zip(cols.keys, _sum_by(cols.key, cols.n, len(cols.keys)), strict=True):
         status[state] += n
-    for (queue, cats), (n, met, breached, buckets, counts) in combos.items():
-        hist = np.bincount(np.array(buckets, dtype=np.int64), weights=np.array(counts, dtype=np.float64),
-                           minlength=rq.CARE_BUCKETS + 1).astype(np.int64)  # whole counts: exact
+    combo = combo_of[cols.key] if len(cols.key) else cols.key
+    width = rq.CARE_BUCKETS + 1
+    answered = cols.bucket >= 0
+    hists = np.bincount(combo[answered] * width + cols.bucket[answered], weights=cols.n[answered],
+                        minlength=len(combos) * width).astype(np.int64).reshape(len(combos), width)
+    sums = zip(*(_sum_by(combo, x, len(combos)) for x in (cols.n, cols.met, cols.breached)), strict=True)
+    for ((queue, cats), (n, met, breached)), hist in zip(zip(combos, sums, strict=True), hists, strict=True):
         for cell in (overall, by_queue[queue], *(by_cat[c] for c in cats or none)):
             cell.add(n, met, breached, hist)
     return {
@@ -739,6 +739,12 @@ def care_performance(conn: Connection, own: list[str], start: datetime, end: dat
         "by_category": [{"category": c, **cell.stats()}
                         for c, cell in sorted(by_cat.items(), key=lambda kv: (-kv[1].n, kv[0]))],
     }
+
+
+def _sum_by(index: npt.NDArray[np.int64], values: npt.NDArray[np.int64], size: int) -> list[int]:
+    """values summed by index (0..size-1), as Python ints (float64 sums of integers below
+    2**53: exact)."""
+    return [int(x) for x in np.bincount(index, weights=values, minlength=size).tolist()]
 
 
 def series_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
