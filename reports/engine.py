@@ -138,8 +138,8 @@ class _Reads:
     use: one checkout, and so one pre-ping, per thread, not per read); the main thread
     counts terms, detects spikes and builds the JSON while they run. psycopg releases
     the GIL while the server works and takes a whole result back at once, so the waits
-    overlap the Python work (PostgreSQL at 1M mentions: ~64 -> ~42-50 ms a report, with
-    the log-odds change; 4 workers, so care, the reach walk and the hourly rows, the
+    overlap the Python work (PostgreSQL at 1M mentions: ~64 -> ~39-50 ms a report, with
+    the log-odds and care changes; 4 workers, so care, the reach walk and the hourly rows, the
     longest, start at once). The pool is bounded (`READ_WORKERS` connections per report, the
     engine's pool allows 15), and leaving the `with` block cancels reads not started,
     waits for running ones and returns every connection, also when the report fails (an
