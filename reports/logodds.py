@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
+from itertools import repeat
+
+import numpy as np
 
 PRIOR_CAP = 10_000.0
 Z_MIN = 1.96  # report only terms distinctive at the 95% level
@@ -46,20 +49,34 @@ def log_odds_z(
     if bg_total <= 0:
         return {}
     a0 = float(alpha0) if alpha0 is not None else min(bg_total, PRIOR_CAP)
-    out: dict[str, tuple[float, int]] = {}
-    log, sqrt, lookup = math.log, math.sqrt, others.get  # locals: this loop runs per term
-    for term, y_i in group.items():
-        if y_i <= 0 or y_i < min_count:
-            continue
-        y_j = float(lookup(term, 0))
-        bg = background.get(term, 0) if background is not None else y_i + y_j
-        # A term missing from the background still gets a small prior (half a count).
-        a_w = a0 * max(bg, 0.5) / bg_total
-        li = log((y_i + a_w) / max(n_i + a0 - y_i - a_w, 1e-9))
-        lj = log((y_j + a_w) / max(n_j + a0 - y_j - a_w, 1e-9))
-        var = 1.0 / (y_i + a_w) + 1.0 / (y_j + a_w)
-        out[term] = ((li - lj) / sqrt(var), int(y_i))
-    return out
+    # The candidates first, in one comprehension: most of a sample's terms are seen once
+    # or twice, under `min_count`, and a Python loop body per term cost more than the
+    # math on the few that remain. The others' (and background) counts are looked up
+    # for the candidates only, in C (`map`, or the mapping's own `counts_of`).
+    candidates = [(term, y) for term, y in group.items() if y >= min_count and y > 0]
+    if not candidates:
+        return {}
+    terms = [term for term, _y in candidates]
+    many = getattr(others, "counts_of", None)
+    y_j = np.array(many(terms) if callable(many) else list(map(others.get, terms, repeat(0))), dtype=np.float64)
+    y_i = np.array([y for _term, y in candidates], dtype=np.float64)
+    if background is not None:
+        bg = np.array(list(map(background.get, terms, repeat(0))), dtype=np.float64)
+    else:
+        bg = y_i + y_j
+    # The formula of the module docstring, elementwise, each operation in the order the
+    # per-term expression evaluates it (numpy's +, -, *, / and sqrt are IEEE-rounded as
+    # Python's floats are); the logarithms are math.log's, as numpy's own log may differ
+    # in the last bit on some CPUs. So the floats are those of the scalar formula, bit
+    # for bit (tests/reports/test_logodds_vectorised.py).
+    # A term missing from the background still gets a small prior (half a count).
+    a_w = a0 * np.maximum(bg, 0.5) / bg_total
+    log = math.log
+    li = np.array(list(map(log, ((y_i + a_w) / np.maximum(n_i + a0 - y_i - a_w, 1e-9)).tolist())))
+    lj = np.array(list(map(log, ((y_j + a_w) / np.maximum(n_j + a0 - y_j - a_w, 1e-9)).tolist())))
+    var = 1.0 / (y_i + a_w) + 1.0 / (y_j + a_w)
+    z = ((li - lj) / np.sqrt(var)).tolist()
+    return {term: (zw, int(y)) for (term, y), zw in zip(candidates, z, strict=True)}
 
 
 def _total(counts: Mapping[str, int]) -> int:

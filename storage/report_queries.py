@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -43,6 +43,10 @@ from storage import models as t
 from storage import rollups
 from storage.bulk import fetch_tuples
 from storage.dialect import table
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 AUTHOR_CHUNK = 100
 MAX_AUTHOR_CHUNKS = 200
@@ -331,26 +335,48 @@ def _care_rollup_statement(parts: tuple[int, ...]) -> Any:
     return sa.select(rows.c.cell, sa.func.sum(rows.c.n), sa.func.sum(rows.c.met)).group_by(rows.c.cell)
 
 
-def care_histogram(conn: Connection, brands: list[str], start: datetime, end: datetime,
-                   now: datetime) -> list[CareRow]:
+class CareColumns(NamedTuple):
+    """`care_histogram`'s rows as columns: row i is (*keys[key[i]], bucket[i], n[i],
+    met[i], breached[i]), the rows in `care_histogram`'s order and `keys` (queue,
+    categories, status) numbered in order of first appearance."""
+
+    keys: list[tuple[str, tuple[str, ...], str]]
+    key: npt.NDArray[np.int64]
+    bucket: npt.NDArray[np.int64]
+    n: npt.NDArray[np.int64]
+    met: npt.NDArray[np.int64]
+    breached: npt.NDArray[np.int64]
+
+
+def care_columns(conn: Connection, brands: list[str], start: datetime, end: datetime, now: datetime) -> CareColumns:
     """The brands' escalations created in [start, end), grouped by queue, categories,
-    status and response-time bucket: (queue, categories, status, bucket, n, met,
-    breached), with exact counts of within SLA and breached (unanswered and past due
-    counts as breached). Bucket -1: no response yet. A group may come in several rows
-    (one per part below); callers add them up.
+    status and response-time bucket, with exact counts of within SLA and breached
+    (unanswered and past due counts as breached). Bucket -1: no response yet. A group
+    may come in several rows (one per part below); callers add them up.
 
     Answered escalations of the period's whole days come from `rollup_care_span` (its
-    coarsest whole blocks, then finer ones toward the ends); those of the hours at the period's two ends, and
-    the unanswered ones (the open backlog, whose breach depends on `now`), from the
-    escalations themselves through a covering index. Categories and status come back as
-    text, decoded once per distinct value, not per row."""
+    coarsest whole blocks, then finer ones toward the ends); those of the hours at the
+    period's two ends, and the unanswered ones (the open backlog, whose breach depends on
+    `now`), from the escalations themselves through a covering index. Categories and
+    status come back as text, decoded once per distinct value, not per row. The
+    rollup's cells (thousands over a quarter) stay integer arrays: their group is a
+    division, their (queue, categories, status) looked up once per group, so no Python
+    tuple is built per cell (`reports.engine.care_performance` adds them with numpy).
+    (numpy is imported here, as in `rollups.hourly_arrays`: the pipeline imports storage.)"""
+    import numpy as np
+
     edges, days = rollups.split_hours(rollups.epoch_hour(start), rollups.epoch_hour(end))
     decoded: dict[str | None, tuple[str, ...]] = {}
-    out: list[CareRow] = []
+    keys: dict[tuple[str, tuple[str, ...], str], int] = {}
+    parts: list[tuple[Any, ...]] = []
 
     def add(rows: Any) -> None:
+        columns: list[list[int]] = [[], [], [], [], []]
         for queue, cat_text, state, b, n, m, br in rows:
-            out.append((queue, _decode(decoded, cat_text), str(state), int(b), int(n), int(m or 0), int(br or 0)))
+            k = keys.setdefault((queue, _decode(decoded, cat_text), str(state)), len(keys))
+            for col, x in zip(columns, (k, int(b), int(n), int(m or 0), int(br or 0)), strict=True):
+                col.append(x)
+        parts.append(tuple(np.array(col, dtype=np.int64) for col in columns))
 
     for a, b in edges:
         add(_care_raw(conn, brands, rollups.hour_start(a), rollups.hour_start(b), now))
@@ -367,11 +393,24 @@ def care_histogram(conn: Connection, brands: list[str], start: datetime, end: da
             cg = table(rollups.CareGroup)
             groups = {int(gid): (q, _decode(decoded, c), str(st))
                       for gid, q, c, st in fetch_tuples(conn, sa.select(cg))}
-            size = rollups.CELL
-            out.extend([(*groups[k // size], k % size, int(n), int(m), int(n) - int(m)) for k, n, m in cells])
+            cell, n, met = np.array(cells, dtype=np.int64).reshape(-1, 3).T
+            gid, bucket = np.divmod(cell, rollups.CELL)
+            ids, first, inverse = np.unique(gid, return_index=True, return_inverse=True)
+            number = np.empty(len(ids), dtype=np.int64)
+            for u in np.argsort(first, kind="stable").tolist():  # numbered in order of appearance
+                number[u] = keys.setdefault(groups[int(ids[u])], len(keys))
+            parts.append((number[inverse.reshape(-1)], bucket, n, met, n - met))
         add(_care_raw(conn, brands, rollups.hour_start(days[0] * 24), rollups.hour_start(days[1] * 24), now,
                       unanswered_only=True))
-    return out
+    cols = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=np.int64) for i in range(5)]
+    return CareColumns(list(keys), *cols)
+
+
+def care_histogram(conn: Connection, brands: list[str], start: datetime, end: datetime,
+                   now: datetime) -> list[CareRow]:
+    """`care_columns` as rows: (queue, categories, status, bucket, n, met, breached)."""
+    c = care_columns(conn, brands, start, end, now)
+    return [(*c.keys[k], b, n, m, br) for k, b, n, m, br in zip(*(x.tolist() for x in c[1:]), strict=True)]
 
 
 def _decode(decoded: dict[str | None, tuple[str, ...]], cat_text: str | None) -> tuple[str, ...]:
@@ -382,4 +421,4 @@ def _decode(decoded: dict[str | None, tuple[str, ...]], cat_text: str | None) ->
     return cats
 
 
-__all__ = ["CARE_BUCKETS", "RESPONSE_BUCKETS", "CareRow", "care_histogram", "term_sample", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]
+__all__ = ["CARE_BUCKETS", "RESPONSE_BUCKETS", "CareColumns", "CareRow", "care_columns", "care_histogram", "term_sample", "text_sample", "top_by_reach", "top_posts_by_engagement", "window_sample"]
