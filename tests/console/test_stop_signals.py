@@ -60,21 +60,31 @@ def workdir(path: Path) -> Path:
     return path
 
 
-def trial(cwd: Path, rng: random.Random, n: int) -> tuple[float, int, str]:
-    """(seconds from the first signal to exit, exit code, log) for one run."""
-    log = cwd / f"run-{n}.log"
+def start_run(cwd: Path, log: Path, **env_extra: str) -> subprocess.Popen[bytes]:
+    """A real `socialear run` in `cwd`, its output in `log`, once it says it is running."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALEAR_")}
     env["SOCIALEAR_DATABASE_URL"] = f"sqlite:///{cwd / 'db.sqlite'}"
+    env.update(env_extra)
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "console.cli", "run", "--no-console", "--rules", "rules.yaml"],
             cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
+    deadline = time.monotonic() + 90
+    while "socialear running" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(log.read_text())
+        time.sleep(0.05)
+    return proc
+
+
+def trial(cwd: Path, rng: random.Random, n: int) -> tuple[float, int, str]:
+    """(seconds from the first signal to exit, exit code, log) for one run."""
+    log = cwd / f"run-{n}.log"
+    proc = start_run(cwd, log)
     try:
-        deadline = time.monotonic() + 90
-        while "socialear running" not in log.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
         time.sleep(rng.uniform(0.0, 3.0))  # polls run back to back: a random moment in one
         first = time.monotonic()
         proc.send_signal(rng.choice([signal.SIGTERM, signal.SIGINT]))
@@ -138,19 +148,8 @@ def test_a_signal_delivered_to_a_thread_started_before_the_service_stops_it_clea
 
     cwd = workdir(tmp_path / "w")
     log = cwd / "run.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALEAR_")}
-    env["SOCIALEAR_DATABASE_URL"] = f"sqlite:///{cwd / 'db.sqlite'}"
-    env["OPENBLAS_NUM_THREADS"] = "2"  # at least one pool thread, on any number of cores
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "console.cli", "run", "--no-console", "--rules", "rules.yaml"],
-            cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
+    proc = start_run(cwd, log, OPENBLAS_NUM_THREADS="2")  # at least one pool thread, on any number of cores
     try:
-        deadline = time.monotonic() + 90
-        while "socialear running" not in log.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
         strays = _unblocked_threads(proc.pid, signo)
         assert strays, "expected a thread started before the signals were blocked (numpy's BLAS pool)"
         libc = ctypes.CDLL(None, use_errno=True)
