@@ -25,8 +25,8 @@ from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from reports import spikes as spk
 from reports.logodds import distinctive_terms
 from reports.period import EmptyPeriod, ReportError, ceil_hour, check_interval, floor_hour
-from reports.terms import mention_terms
 from socialear.config import RulesConfig
+from socialear.terms import mention_terms
 from storage import report_queries as rq
 from storage import rollups
 from storage.types import utcnow

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
 
+from storage.dialect import padded_size
 from storage.types import JsonText
 
 
@@ -176,7 +177,7 @@ def _insert_values(conn: Connection, sql: tuple[str, str, str], params: list[tup
     pad = (None,) * width
     for lo in range(0, len(params), per):
         chunk = params[lo:lo + per]
-        size = min(per, 1 << (len(chunk) - 1).bit_length())  # the power of two that holds them
+        size = min(per, padded_size(len(chunk)))
         statement = head + ", ".join([group] * size) + tail
         flat = [value for row in chunk for value in row]
         flat += pad * (size - len(chunk))

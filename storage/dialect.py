@@ -85,7 +85,7 @@ def select_in(conn: Any, template: str, fixed: Sequence[Any], values: Sequence[A
             size = 0
             params: tuple[Any, ...] = (*fixed, list(chunk))
         else:
-            size = 1 << (len(chunk) - 1).bit_length()
+            size = padded_size(len(chunk))
             params = (*fixed, *chunk, *([None] * (size - len(chunk))))
         key = (template, dialect, size)
         sql = _IN_SQL.get(key)
@@ -97,6 +97,13 @@ def select_in(conn: Any, template: str, fixed: Sequence[Any], values: Sequence[A
             sql = _IN_SQL[key] = sql
         out += [tuple(r) for r in conn.exec_driver_sql(sql, params).all()]
     return out
+
+
+def padded_size(n: int) -> int:
+    """The power of two that holds `n` rows or values: statements padded to it (with NULL
+    rows or values that match nothing) come in a few texts for every batch size, and the
+    driver prepares and caches one statement per text (`select_in`, `storage.bulk`)."""
+    return 1 << (n - 1).bit_length()
 
 
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:

@@ -22,7 +22,7 @@ from console.web.auth import create_api_token
 from reports import EmptyPeriod, ReportError, build_competitor_report, resolve_period
 from reports.formats import to_csv
 from reports.logodds import distinctive_terms, log_odds_z
-from reports.terms import mention_terms
+from socialear.terms import mention_terms
 from storage.console_models import ConsoleUser
 from storage.engine import session_scope
 from tests.console.conftest import make_rules

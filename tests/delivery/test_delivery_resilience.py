@@ -476,18 +476,11 @@ def test_a_stop_does_not_wait_for_a_delivery_process_still_starting(tmp_path: Pa
     import os
 
     from responders.outbox_process import OutboxProcess
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
 
     slow = tmp_path / "slow-start"
     slow.mkdir()
     (slow / "sitecustomize.py").write_text("import sys, time\nif '--instance-id' in sys.argv:\n    time.sleep(20)\n")
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    rules_path = tmp_path / "rules.yaml"
-    rules_path.write_text("brands: [{name: Nimbus, query: nimbus}]\n")
+    url, rules_path = _child_setup(tmp_path)
     proc = OutboxProcess(url, rules_path, "starting", env={**os.environ, "PYTHONPATH": str(slow)})
     proc.start()
     time.sleep(1.0)
@@ -511,9 +504,6 @@ def test_sigterm_never_deadlocks_the_delivery_process(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from storage.engine import make_engine
-    from storage.migrate import upgrade
-
     shim = tmp_path / "hold-locks"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(
@@ -524,12 +514,7 @@ def test_sigterm_never_deadlocks_the_delivery_process(tmp_path: Path) -> None:
         "        _restore(self, state)\n"
         "        time.sleep(0.03)  # the lock is held: a signal handler taking it now would deadlock\n"
         "    threading.Condition._acquire_restore = _held\n")
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    rules_path = tmp_path / "rules.yaml"
-    rules_path.write_text("brands: [{name: Nimbus, query: nimbus}]\n")
+    url, rules_path = _child_setup(tmp_path)
     rng = random.Random(7)
     hung = []
     for i in range(10):
@@ -555,3 +540,17 @@ def test_sigterm_never_deadlocks_the_delivery_process(tmp_path: Path) -> None:
             child.stdin.close()
             child.stdout.close()
     assert hung == []
+
+
+def _child_setup(tmp_path: Path) -> tuple[str, Path]:
+    """A migrated SQLite database and a minimal rules file for a delivery child."""
+    from storage.engine import make_engine
+    from storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    rules_path = tmp_path / "rules.yaml"
+    rules_path.write_text("brands: [{name: Nimbus, query: nimbus}]\n")
+    return url, rules_path

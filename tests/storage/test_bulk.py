@@ -15,6 +15,13 @@ from storage.dialect import table
 from storage.types import JsonText
 
 
+def _author(conn: Any) -> int:
+    at = table(t.Author)
+    return int(conn.execute(at.insert().returning(at.c.id), {
+        "platform": "x", "handle": "h", "followers": 1, "verified": False,
+        "first_seen": datetime(2026, 1, 1, tzinfo=UTC), "last_seen": datetime(2026, 1, 1, tzinfo=UTC)}).scalar_one())
+
+
 def _rows(prefix: str, author_id: int) -> list[dict[str, Any]]:
     start = datetime(2026, 11, 1, 12, tzinfo=UTC)
     return [
@@ -49,11 +56,9 @@ def _raw(conn: sa.Connection, prefix: str) -> list[tuple[Any, ...]]:
 
 
 def test_insert_rows_stores_what_sqlalchemy_stores(engine: Engine) -> None:
-    at, mt = table(t.Author), table(t.Mention)
+    mt = table(t.Mention)
     with engine.begin() as conn:
-        author = conn.execute(at.insert().returning(at.c.id), {
-            "platform": "x", "handle": "h", "followers": 1, "verified": False,
-            "first_seen": datetime(2026, 1, 1, tzinfo=UTC), "last_seen": datetime(2026, 1, 1, tzinfo=UTC)}).scalar_one()
+        author = _author(conn)
         conn.execute(mt.insert(), _rows("a", author))
         insert_rows(conn, mt, _rows("b", author))
         insert_rows(conn, mt, _rows("c", author))  # the cached plan
@@ -96,8 +101,7 @@ def test_fetch_tuples_returns_what_all_returns(engine: Engine) -> None:
     from storage.bulk import fetch_tuples
 
     with engine.begin() as conn:
-        author_id = conn.execute(table(t.Author).insert().returning(table(t.Author).c.id), {
-            "platform": "x", "handle": "a", "followers": 1, "verified": False}).scalar_one()
+        author_id = _author(conn)
         insert_rows(conn, table(t.Mention), _rows("f", author_id))
     mt = table(t.Mention)
     stmt = (sa.select(mt.c.brand, mt.c.platform, sa.func.count(), sa.func.sum(mt.c.engagement))
@@ -115,11 +119,9 @@ def test_fetch_tuples_returns_what_all_returns(engine: Engine) -> None:
 
 def test_encoded_json_is_bound_as_it_is(engine: Engine) -> None:
     """A `JsonText` (JSON the prescoring worker encoded ahead) stores what its dict stores."""
-    at, mt = table(t.Author), table(t.Mention)
+    mt = table(t.Mention)
     with engine.begin() as conn:
-        author = conn.execute(at.insert().returning(at.c.id), {
-            "platform": "x", "handle": "h", "followers": 1, "verified": False,
-            "first_seen": datetime(2026, 1, 1, tzinfo=UTC), "last_seen": datetime(2026, 1, 1, tzinfo=UTC)}).scalar_one()
+        author = _author(conn)
         insert_rows(conn, mt, _rows("d", author))
         encoded = [{**r, **{k: JsonText(json.dumps(r[k])) for k in ("brands", "categories", "scoring")}}
                    for r in _rows("e", author)]
