@@ -23,10 +23,11 @@ from typing import Any
 
 from listener.encoding import Encoded, encode_ahead
 from listener.matching import BrandMatcher
-from listener.routing import Decision, RoutingFacts, route, urgency_shown, with_urgency
+from listener.routing import Decision, RoutingFacts, route, trace_text, urgency_shown, with_urgency
 from listener.scoring import PreScore, Scorer, ScoringContext
 from listener.types import Mention
 from socialear.config import RulesConfig
+from socialear.pickling import by_position
 
 
 @dataclass(slots=True)
@@ -48,6 +49,7 @@ class Scored:
     score_text: str | None = None  # the score's JSON, once listener.storing encoded it
 
 
+@by_position
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """The history-free analysis of one mention: its brands and its pre-score (None, with
@@ -68,6 +70,7 @@ class Prepared:
     encoded: Encoded | None = None  # the history-free JSON, encoded ahead (listener.encoding)
 
 
+@by_position
 @dataclass(frozen=True, slots=True)
 class Failed:
     """The history-free analysis raised: `error` is what the quarantine row says."""
@@ -147,9 +150,14 @@ class Analyzer:
             decision = route(facts, self.rules, explain=True)
         return decision
 
-    def prepare(self, m: Mention, only_brands: list[str] | None = None, *, speculate: bool = False) -> Prepared:
+    def prepare(self, m: Mention, only_brands: list[str] | None = None, *, speculate: bool = False,
+                trace: bool = True) -> Prepared:
         """The history-free half: which brands, and the pre-score when there is one;
-        `speculate` (a worker with time to spare): also the route as it is without history."""
+        `speculate` (a worker with time to spare): also the route as it is without history.
+
+        `trace=False` (the prescoring worker): the speculated decision comes without its
+        trace; an escalation's is encoded (`Prepared.encoded`), which is all the pipeline
+        reads of it, unless it could not be, and then the decision carries it."""
         implied = m.extra.get("brand") if m.extra else None
         match = self.matcher.match(m.text, m.title, only_brands, implied if isinstance(implied, str) else None)
         if match.primary is None:
@@ -158,23 +166,35 @@ class Analyzer:
         if not speculate:
             return Prepared(match.brands, match.primary, match.competitor, pre)
         score = self.scorer.finish(pre)
-        decision = self.route(m, match.primary, match.competitor, score)
-        try:
-            encoded = encode_ahead(match.brands, pre, decision, m.text)
-        except Exception:  # noqa: BLE001 - an optimisation only: the pipeline encodes it all (and fails as ever)
-            encoded = None
+        if trace:
+            decision = self.route(m, match.primary, match.competitor, score)
+            try:
+                encoded = encode_ahead(match.brands, pre, decision, m.text)
+            except Exception:  # noqa: BLE001 - an optimisation only: the pipeline encodes it all (and fails as ever)
+                encoded = None
+        else:
+            facts = self.facts(m, match.primary, match.competitor, score)
+            decision = route(facts, self.rules, explain=False)
+            try:
+                encoded = encode_ahead(match.brands, pre, decision, m.text,
+                                       trace_text(facts, self.rules, cut="urgency") if decision.escalate else None)
+            except Exception:  # noqa: BLE001 - an optimisation only: the pipeline encodes it all (and fails as ever)
+                encoded = None
+            if decision.escalate and (encoded is None or encoded.decision_head is None):
+                decision = route(facts, self.rules, explain=True)  # the pipeline encodes it, trace and all
         return Prepared(match.brands, match.primary, match.competitor, pre, decision,
                         (score.urgency, _segment(m)), encoded=encoded)
 
     def prepare_all(
-        self, mentions: Sequence[Mention], only_brands: list[str] | None, *, speculate: bool = False
+        self, mentions: Sequence[Mention], only_brands: list[str] | None, *, speculate: bool = False,
+        trace: bool = True,
     ) -> list[Prepared | Failed]:
         """`prepare` for each mention; one that raises becomes a `Failed` (it is quarantined,
         the others go on), so a worker process can hand the whole batch back."""
         out: list[Prepared | Failed] = []
         for m in mentions:
             try:
-                out.append(self.prepare(m, only_brands, speculate=speculate))
+                out.append(self.prepare(m, only_brands, speculate=speculate, trace=trace))
             except Exception as exc:  # noqa: BLE001 - one poison mention must not fail its batch
                 out.append(failure(exc))
         return out

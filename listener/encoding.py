@@ -19,19 +19,23 @@ type uses; socialear's engines set no other) makes of the dicts the serial path 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from listener.routing import Decision
 from listener.scoring import PreScore
+from socialear.pickling import by_position
 from socialear.terms import stored_terms
 from storage.types import JsonText
 
 _dumps = json.dumps
+_encode_str = json.encoder.encode_basestring_ascii  # json.dumps of a str (ensure_ascii)
 _MARK = "\x00urgency shown here\x00"  # stands for the urgency in the trace while it is encoded
 _MARK_TEXT = _dumps(_MARK)
 
 
+@by_position
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """The history-free pieces of one mention's JSON (see the module docstring)."""
@@ -47,26 +51,31 @@ class Encoded:
     terms: str | None = None
 
 
-def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | None, text: str) -> Encoded | None:
+def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | None, text: str,
+                 trace: list[str] | None = None) -> Encoded | None:
     """The pieces for a mention the worker analysed; None when they cannot be split
-    safely (the pipeline then encodes the whole JSON itself)."""
-    categories = _dumps(list(pre.categories))
-    # two dumps each (an object's text minus a brace) instead of one per value: this runs
-    # in the worker for every mention, and a dumps call costs about a microsecond itself
-    head = _dumps({"sentiment": pre.sentiment.to_dict(), "categories": list(pre.categories)})[:-1]
-    tail = ", " + _dumps({"language": pre.language, "language_supported": pre.language_supported,
-                          "question": pre.question,
-                          "category_hits": {k: list(v) for k, v in pre.category_hits.items()}})[1:]
+    safely (the pipeline then encodes the whole JSON itself). `trace`: an escalation's
+    trace as `listener.routing.trace_text(..., cut="urgency")` encodes it (the decision
+    then need not carry it); None: encoded from `decision.trace`."""
+    categories = _str_list(pre.categories)
+    # each piece written out around one dumps call at most: this runs in the worker for
+    # every mention, and a dumps call costs about a microsecond itself
+    head = f'{{"sentiment": {_dumps(pre.sentiment.to_dict())}, "categories": {categories}'
+    tail = (f', "language": {_scalar(pre.language)}, "language_supported": {_scalar(pre.language_supported)}, '
+            f'"question": {_scalar(pre.question)}, '
+            f'"category_hits": {_dumps({k: list(v) for k, v in pre.category_hits.items()})}}}')
     terms = stored_terms(text) if pre.sentiment.label == "negative" else None
-    encoded = Encoded(_dumps(list(brands)), categories, head, tail, terms=terms)
+    encoded = Encoded(_str_list(brands), categories, head, tail, terms=terms)
     if decision is None or not decision.escalate:
         return encoded
     fields = decision.to_dict()
     if next(reversed(fields)) != "trace":
         return encoded  # the stored order puts the trace last; a new field must come before it
     del fields["trace"]
+    if trace is not None:
+        return Encoded(encoded.brands, categories, head, tail, _dumps(fields)[:-1], tuple(trace), terms)
     marks = 0
-    trace = []
+    steps = []
     for step in decision.trace:
         conditions = []
         for c in step["conditions"]:
@@ -74,21 +83,32 @@ def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | No
                 c = {**c, "actual": _MARK}
                 marks += 1
             conditions.append(c)
-        trace.append({**step, "conditions": conditions})
-    parts = tuple(_dumps(trace).split(_MARK_TEXT))
+        steps.append({**step, "conditions": conditions})
+    parts = tuple(_dumps(steps).split(_MARK_TEXT))
     if len(parts) != marks + 1:
         return encoded  # the mark occurs in the text itself: encode it all in the pipeline
-    return Encoded(encoded.brands, encoded.categories, head, tail, _dumps(fields)[:-1], parts, terms)
+    return Encoded(encoded.brands, categories, head, tail, _dumps(fields)[:-1], parts, terms)
+
+
+def _str_list(values: Sequence[str]) -> str:
+    """json.dumps(list(values)) of strings, without its call."""
+    if all(v.__class__ is str for v in values):
+        return f"[{', '.join(map(_encode_str, values))}]"
+    return _dumps(list(values))
 
 
 def _scalar(value: Any) -> str:
-    """json.dumps of an int or a bool without its call (the pipeline does this for every
-    mention): the same text, `repr` for an int, true/false for a bool."""
+    """json.dumps of an int, a bool, a str or None without its call (the pipeline does this
+    for every mention): the same text, `repr` for an int, true/false for a bool."""
     kind = value.__class__
     if kind is int:
         return int.__repr__(value)
     if kind is bool:
         return "true" if value else "false"
+    if kind is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
     return _dumps(value)
 
 

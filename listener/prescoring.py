@@ -65,21 +65,13 @@ def _start(rules: RulesConfig, parent: int, render: Render) -> None:
 
 
 def _prepare(mentions: list[Mention], only: list[str] | None) -> list[Prepared | Failed]:
+    """The batch's history-free analysis, with the speculated decisions' replies. Their
+    traces are left out (`trace=False`): the pipeline stores an escalation's trace as the
+    text encoded here (listener.encoding) and a mention's not at all; the trace's dicts
+    were most of what the pipeline's process unpickled (~45 us a mention)."""
     assert _analyzer is not None and _render is not None, "worker not initialised"
-    items = _analyzer.prepare_all(mentions, only, speculate=True)
-    return [_without_trace(_with_reply(_render, _analyzer.rules, m, p)) for m, p in zip(mentions, items, strict=True)]
-
-
-def _without_trace(p: Prepared | Failed) -> Prepared | Failed:
-    """The speculated decision without its trace when the pipeline will not read it: it
-    stores an escalation's trace as the text encoded here (listener.encoding) and a
-    mention's not at all. The trace's dicts were most of what the pipeline's process
-    unpickled (~45 us a mention); `with_urgency` keeps a trace-less decision as it is."""
-    if not isinstance(p, Prepared) or p.decision is None or not p.decision.trace or p.encoded is None:
-        return p
-    if p.decision.escalate and p.encoded.decision_head is None:
-        return p  # the pipeline encodes this decision itself, trace and all
-    return dataclasses.replace(p, decision=dataclasses.replace(p.decision, trace=[]))
+    items = _analyzer.prepare_all(mentions, only, speculate=True, trace=False)
+    return [_with_reply(_render, _analyzer.rules, m, p) for m, p in zip(mentions, items, strict=True)]
 
 
 def _with_reply(render: Render, rules: RulesConfig, m: Mention, p: Prepared | Failed) -> Prepared | Failed:

@@ -18,6 +18,8 @@ fast path, most mentions) and `evaluate` (the explained path, for escalations).
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import partial
@@ -26,6 +28,7 @@ from typing import Any
 
 from socialear.config import Operator, Range, Route, RulesConfig, when_operators
 from socialear.patterns import compile_pattern
+from socialear.pickling import by_position
 
 
 @dataclass(slots=True)
@@ -49,6 +52,7 @@ class RoutingFacts:
     negative_probability: float | None = None  # calibrated; None when no model decided
 
 
+@by_position
 @dataclass(slots=True)
 class Decision:
     """The outcome of routing. `route` names the rule that fired (None: no route matched)."""
@@ -67,7 +71,10 @@ class Decision:
     trace: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _DECISION_FIELDS}
+
+
+_DECISION_FIELDS = tuple(f.name for f in fields(Decision))  # `fields()` per call was most of to_dict
 
 
 def _range_text(r: Range) -> str:
@@ -198,44 +205,195 @@ def evaluate(route: Route, facts: RoutingFacts) -> tuple[bool, list[dict[str, An
     return all(c["ok"] for c in explained), explained
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One route of a rules version, compiled for both paths."""
+
+    route: Route
+    tests: tuple[Predicate, ...]  # the fast path's inner loop
+    conditions: tuple[Condition, ...]
+    # for `trace_text`: each condition's index among the rules' distinct conditions (two
+    # routes' `brand: own` are one: tested, shown and encoded once per mention)
+    keys: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Router:
+    rules: RulesConfig
+    steps: tuple[_Step, ...]
+    distinct: int  # how many distinct conditions
+    # the constant JSON around each route's and condition's values (None: a value that
+    # does not encode; `trace_text` raises then, as json.dumps of the trace would)
+    heads: tuple[str, ...] | None  # per step: '{"route": <name>, "matched": '
+    prefixes: tuple[str, ...] | None  # per distinct condition: '{"condition": .., "expected": .., "actual": '
+    names: tuple[str, ...]  # per distinct condition: its name
+
+
+_ROUTERS: dict[int, _Router] = {}
+
+
+def _router(rules: RulesConfig) -> _Router:
+    """The rules' routes compiled once per rules object (as `_compiled` is per route)."""
+    found = _ROUTERS.get(id(rules))
+    if found is None or found.rules is not rules:
+        if len(_ROUTERS) > 64:  # rules reloaded many times: forget old versions
+            _ROUTERS.clear()
+        index: dict[tuple[str, str], int] = {}
+        distinct: list[Condition] = []
+        steps = []
+        for r in rules.routes:
+            conds = _compiled(r)[1]
+            keys = []
+            for c in conds:
+                # the same operator on the same value: the same test, shown alike
+                key = (c.name, repr(getattr(r.when, c.name)))
+                if key not in index:
+                    index[key] = len(distinct)
+                    distinct.append(c)
+                keys.append(index[key])
+            steps.append(_Step(r, tuple(c.test for c in conds), tuple(conds), tuple(keys)))
+        heads: tuple[str, ...] | None
+        prefixes: tuple[str, ...] | None
+        try:
+            heads = tuple(f'{{"route": {_dumps(s.route.name)}, "matched": ' for s in steps)
+            prefixes = tuple(f'{{"condition": {_dumps(c.name)}, "expected": {_dumps(c.expected)}, "actual": '
+                             for c in distinct)
+        except (TypeError, ValueError):
+            heads = prefixes = None
+        found = _ROUTERS[id(rules)] = _Router(rules, tuple(steps), len(distinct), heads, prefixes,
+                                              tuple(c.name for c in distinct))
+    return found
+
+
 def route(facts: RoutingFacts, rules: RulesConfig, *, explain: bool = True) -> Decision:
     """Apply the ordered routes to one mention's facts.
 
     With `explain=False` no trace is built (most mentions are not escalated, and nobody
-    reads their trace); call again with `explain=True` for the ones that are.
+    reads their trace); call again with `explain=True` for the ones that are, or take
+    the trace's JSON text from `trace_text`.
     """
     decision = Decision()
-    for r in rules.routes:
-        if explain:
+    if explain:
+        for r in rules.routes:
             matched, conditions = evaluate(r, facts)
             decision.trace.append({"route": r.name, "matched": matched, "conditions": conditions})
-        else:
-            matched = matches(r, facts)
-        if not matched:
-            continue
-        decision.matched.append(r.name)
-        if r.ignore:
-            decision.ignored = True
-            decision.route = r.name
-            decision.escalate = False
-            break
-        decision.tags.extend(t for t in r.tags if t not in decision.tags)
-        decision.alert = decision.alert or r.alert
-        if r.escalate and not decision.escalate:
-            decision.escalate = True
-            decision.route = r.name
-            decision.queue = r.escalate.queue
-            decision.priority = r.escalate.priority
-            decision.reply_template = next(
-                (r.reply_by_category[c] for c in facts.categories if c in r.reply_by_category),
-                r.reply)
-            decision.publish = r.publish
-            decision.sinks = r.sinks
-        elif decision.route is None:
-            decision.route = r.name
-        if not r.continue_:
-            break
+            if matched and _apply(decision, r, facts):
+                break
+        return decision
+    entry = _ROUTERS.get(id(rules))  # `_router`, inlined: this runs for every mention
+    if entry is None or entry.rules is not rules:
+        entry = _router(rules)
+    for step in entry.steps:
+        for test in step.tests:
+            if not test(facts):
+                break
+        else:  # every condition holds
+            if _apply(decision, step.route, facts):
+                break
     return decision
+
+
+def _apply(decision: Decision, r: Route, facts: RoutingFacts) -> bool:
+    """A matched route's effect on the decision; True when evaluation stops there."""
+    decision.matched.append(r.name)
+    if r.ignore:
+        decision.ignored = True
+        decision.route = r.name
+        decision.escalate = False
+        return True
+    if r.tags:
+        decision.tags.extend(t for t in r.tags if t not in decision.tags)
+    decision.alert = decision.alert or r.alert
+    if r.escalate and not decision.escalate:
+        decision.escalate = True
+        decision.route = r.name
+        decision.queue = r.escalate.queue
+        decision.priority = r.escalate.priority
+        decision.reply_template = next(
+            (r.reply_by_category[c] for c in facts.categories if c in r.reply_by_category),
+            r.reply)
+        decision.publish = r.publish
+        decision.sinks = r.sinks
+    elif decision.route is None:
+        decision.route = r.name
+    return not r.continue_
+
+
+_dumps = json.dumps
+_encode_str = json.encoder.encode_basestring_ascii  # what json.dumps does with a str (ensure_ascii)
+
+
+def _encode(value: Any) -> str:
+    """json.dumps(value), without its call for the values a trace shows most (a string,
+    None, a bool, an int, a finite float): the same text."""
+    kind = value.__class__
+    if kind is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return _dumps(value)
+
+
+def trace_text(facts: RoutingFacts, rules: RulesConfig, cut: str | None = None) -> list[str]:
+    """`json.dumps(route(facts, rules).trace)` without building the trace (the prescoring
+    worker encodes an escalation's trace; the dicts were most of its cost), in pieces:
+    the text is cut where each condition named `cut` shows its actual value, which is
+    left out (so `len(pieces)` is one more than the number of such conditions shown).
+
+    The same conditions in the same order as `route(explain=True)`: each route's
+    conditions all evaluated (`evaluate`), until the route that stops evaluation."""
+    router = _ROUTERS.get(id(rules))
+    if router is None or router.rules is not rules:
+        router = _router(rules)
+    heads, prefixes = router.heads, router.prefixes
+    if heads is None or prefixes is None:
+        raise ValueError("a route's name or a condition's expected value does not encode as JSON")
+    names = router.names
+    # per distinct condition, once per mention: (ok, its text; or, where cut, the text
+    # before the actual value and the text after it)
+    done: list[tuple[Any, str, str | None] | None] = [None] * router.distinct
+    pieces: list[str] = []
+    out: list[str] = ["["]
+    first = True
+    for step, head in zip(router.steps, heads, strict=True):
+        shown = []
+        matched = True
+        for key, c in zip(step.keys, step.conditions, strict=True):
+            entry = done[key]
+            if entry is None:
+                ok = c.test(facts)
+                tail = ', "ok": true}' if ok is True else ', "ok": false}' if ok is False else f', "ok": {_encode(ok)}}}'
+                if names[key] == cut:
+                    entry = (ok, prefixes[key], tail)
+                else:
+                    entry = (ok, f"{prefixes[key]}{_encode(c.actual(facts))}{tail}", None)
+                done[key] = entry
+            shown.append(entry)
+            if not entry[0]:
+                matched = False
+        out.append(head if first else f", {head}")
+        first = False
+        out.append('true, "conditions": [' if matched else 'false, "conditions": [')
+        for i, (_, text, after) in enumerate(shown):
+            if i:
+                out.append(", ")
+            out.append(text)
+            if after is not None:
+                pieces.append("".join(out))
+                out = [after]
+        out.append("]}")
+        r = step.route
+        if matched and (r.ignore or not r.continue_):
+            break
+    out.append("]")
+    pieces.append("".join(out))
+    return pieces
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from socialear.pickling import by_position
+
 # the sentiment weights (data, `listener.scoring.train` writes them); located here because
 # a mypyc-compiled module's `__file__` does not name its source directory
 MODEL_FILE = Path(__file__).resolve().parent / "sentiment_model.json.gz"
@@ -21,6 +23,7 @@ class ModelFileError(RuntimeError):
     guess. (Here, not in the compiled `model`: mypyc cannot subclass built-in exceptions.)"""
 
 
+@by_position
 @dataclass(slots=True)
 class Sentiment:
     """A label with the evidence behind it.
@@ -73,6 +76,7 @@ class Score:
         }
 
 
+@by_position
 @dataclass(slots=True)
 class PreScore:
     """The part of a Score that needs no history (`Scorer.prescore`): everything but the

@@ -96,3 +96,40 @@ def test_fast_and_explained_paths_agree(when: dict[str, object], facts: RoutingF
     assert matches(route, facts) == matched
     assert [c["condition"] for c in explained] == [n for n in When.model_fields if n in when]
     assert matched == all(c["ok"] for c in explained)
+
+
+# Routes whose conditions repeat across routes (`trace_text` tests a repeated condition
+# once per mention) and whose names and values need escaping in JSON.
+routes_strategy = st.lists(
+    st.fixed_dictionaries(
+        {"when": st.one_of(whens, st.sampled_from([{"brand": ["own"]}, {"sentiment": ["negative"]},
+                                                   {"brand": ["own"], "urgency": {"min": 40}}]))},
+        optional={"ignore": st.booleans(), "continue": st.booleans(),
+                  "escalate": st.sampled_from([{"queue": "care"}, {"queue": "billing", "priority": "high"}]),
+                  "tags": st.lists(st.sampled_from(["vip", 'a "quoted" tag', "é"]), max_size=2),
+                  "reply": st.just("general"), "reply_by_category": st.just({"billing": "billing"})}),
+    min_size=1, max_size=7,
+).map(lambda rs: [{**r, "name": f'r{i} "é"\\'} for i, r in enumerate(rs)])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(routes=routes_strategy, facts=facts_strategy, cut=st.sampled_from([None, "urgency", "brand", "text"]))
+def test_fast_route_and_trace_text_are_the_explained_route(
+    routes: list[dict[str, object]], facts: RoutingFacts, cut: str | None
+) -> None:
+    """The fast path decides as the explained path, and `trace_text` is its trace's JSON,
+    cut where the `cut` condition shows its value."""
+    import json
+
+    from listener.routing import route, trace_text
+    from socialear.config import RulesConfig
+
+    rules = RulesConfig.model_construct(routes=[Route.model_validate(r) for r in routes])
+    explained = route(facts, rules, explain=True)
+    fast = route(facts, rules, explain=False)
+    assert fast.trace == [] and fast.to_dict() == {**explained.to_dict(), "trace": []}
+    mark = "\x00cut\x00"
+    marked = [{**step, "conditions": [{**c, "actual": mark} if c["condition"] == cut else c
+                                      for c in step["conditions"]]} for step in explained.trace]
+    assert trace_text(facts, rules, cut) == json.dumps(marked).split(json.dumps(mark))
+    assert "".join(trace_text(facts, rules)) == json.dumps(explained.trace)
