@@ -18,19 +18,19 @@ type uses; socialear's engines set no other) makes of the dicts the serial path 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from listener.routing import Decision
 from listener.scoring import PreScore
+from socialear.jsontext import dumps, encode_str
 from socialear.pickling import by_position
 from socialear.terms import stored_terms
 from storage.types import JsonText
 
-_dumps = json.dumps
-_encode_str = json.encoder.encode_basestring_ascii  # json.dumps of a str (ensure_ascii)
+_dumps = dumps  # json.dumps' text, without its per-call set-up (socialear.jsontext)
+_encode_str = encode_str  # json.dumps of a str
 _MARK = "\x00urgency shown here\x00"  # stands for the urgency in the trace while it is encoded
 _MARK_TEXT = _dumps(_MARK)
 

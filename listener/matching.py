@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from listener.query import Query, parse_query, tokenize
+from listener.query import PreparedText, Query, parse_query, tokenize
 from socialear.config import RulesConfig
 
 
@@ -39,12 +39,11 @@ class BrandMatcher:
         name the brand): it counts when the text names no brand at all.
         """
         full = f"{title}\n{text}" if title else text
-        tokens = tokenize(full)
-        lower = full.lower()
+        doc = PreparedText(tokenize(full), full.lower())  # tokenised once for every brand
         hits = [
             (name, competitor)
             for name, competitor, query in self._brands
-            if (only is None or name in only) and query.matches_tokens(tokens, lower)
+            if (only is None or name in only) and query.matches_prepared(doc)
         ]
         if not hits:
             competitor = self._competitor.get(implied or "")

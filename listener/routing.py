@@ -18,7 +18,6 @@ fast path, most mentions) and `evaluate` (the explained path, for escalations).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -27,6 +26,7 @@ from operator import attrgetter
 from typing import Any
 
 from socialear.config import Operator, Range, Route, RulesConfig, when_operators
+from socialear.jsontext import dumps, encode_str
 from socialear.patterns import compile_pattern
 from socialear.pickling import by_position
 
@@ -319,8 +319,8 @@ def _apply(decision: Decision, r: Route, facts: RoutingFacts) -> bool:
     return not r.continue_
 
 
-_dumps = json.dumps
-_encode_str = json.encoder.encode_basestring_ascii  # what json.dumps does with a str (ensure_ascii)
+_dumps = dumps  # json.dumps' text, without its per-call set-up
+_encode_str = encode_str
 
 
 def _encode(value: Any) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from jinja2 import StrictUndefined, meta
+from jinja2 import StrictUndefined, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -149,8 +149,46 @@ def _compiled(template: str) -> jinja2.Template:
     return _ENV.from_string(template)
 
 
+@functools.lru_cache(maxsize=256)
+def _plain(template: str) -> tuple[tuple[bool, str], ...] | None:
+    """A template that is only text and `{{ variable }}`s (every shipped one), as its parts
+    (is a variable, text or name), from jinja's own parse; None for anything else (filters,
+    tags, expressions), which jinja renders. Jinja outputs such a template as its text and
+    its variables' values; rendering it takes a join instead of a new context and a
+    generator (it was most of the prescoring worker's reply, ~20 us an escalation)."""
+    try:
+        tree = _ENV.parse(template)
+    except jinja2.TemplateSyntaxError:
+        return None  # jinja's path raises it, as ReplyTemplateError
+    parts: list[tuple[bool, str]] = []
+    for output in tree.body:
+        if not isinstance(output, nodes.Output):
+            return None
+        for node in output.nodes:
+            if type(node) is nodes.TemplateData:
+                parts.append((False, node.data))
+            elif type(node) is nodes.Name and node.ctx == "load":
+                parts.append((True, node.name))
+            else:
+                return None
+    return tuple(parts)
+
+
 def render_template(template: str, variables: Mapping[str, Any]) -> str:
     """Render a reply template in the sandbox, with only the allowed variables visible."""
+    plain = _plain(template)
+    if plain is not None:  # text and variables: what jinja makes of it, joined here
+        out = []
+        for is_name, text in plain:
+            if not is_name:
+                out.append(text)
+                continue
+            value = variables.get(text) if text in ALLOWED_VARIABLES else None
+            if value.__class__ is not str:
+                break  # not given (StrictUndefined raises), or not a str: jinja's path
+            out.append(value)
+        else:
+            return "".join(out).strip()
     visible = {k: v for k, v in variables.items() if k in ALLOWED_VARIABLES}
     try:
         return _compiled(template).render(visible).strip()

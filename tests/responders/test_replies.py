@@ -141,3 +141,44 @@ def test_reply_variables_from_payload(make_payload):
         "queue": "care-tier2",
     }
     assert set(variables) == ALLOWED_VARIABLES
+
+
+PLAIN_OR_NOT = [
+    "Hi {{ author }}, DM {{ brand_handle }} your postcode.",
+    "{{author}}{{handle}}",
+    "  Hi {{ author }}  \n\n",
+    "Hi {{ author }}\r\nline two\r\n",
+    "Hi {# a comment #}{{ author }} {{- brand }}",
+    "{% raw %}{{ author }}{% endraw %} {{ queue }}",
+    "Hi {{ author | upper }}",
+    "Hi {{ author ~ '!' }}",
+    "{% if queue %}{{ queue }}{% endif %} {{ brand }}",
+    "Café ☕ {{ category }} — {{ ticket_link }}",
+    "no variables at all",
+    "",
+    "Hi {{ handle }} {{ author }} {{ author }}",
+]
+
+
+@pytest.mark.parametrize("template", PLAIN_OR_NOT)
+@pytest.mark.parametrize("author", ["Jen K", "{{ 7*7 }} <b>", " é ", ""])
+def test_text_and_variables_render_as_jinja_does(template: str, author: str) -> None:
+    """The join of a plain template's text and values (responders.replies._plain) is
+    what jinja renders; anything else goes through jinja itself."""
+    from responders.replies import _compiled, render_template
+
+    variables = {**VARS, "author": author}
+    visible = {k: v for k, v in variables.items() if k in ALLOWED_VARIABLES}
+    assert render_template(template, variables) == _compiled(template).render(visible).strip()
+
+
+def test_plain_templates_keep_jinja_errors() -> None:
+    from responders.replies import _plain
+
+    assert _plain("Hi {{ author }}") == ((False, "Hi "), (True, "author"))
+    assert _plain("Hi {{ author | upper }}") is None and _plain("{% if x %}y{% endif %}") is None
+    with pytest.raises(ReplyTemplateError, match="author"):
+        render_reply("Hi {{ author }}", {k: v for k, v in VARS.items() if k != "author"}, "x")
+    with pytest.raises(ReplyTemplateError):
+        render_reply("Hi {{ author ", VARS, "x")
+    assert render_reply("Hi {{ queue }}", {**VARS, "queue": 7}, "x") == "Hi 7"  # not a str: jinja's path

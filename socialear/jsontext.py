@@ -1,0 +1,35 @@
+"""`dumps`: the text `json.dumps(value)` gives (default arguments), without its set-up.
+
+Each `json.dumps` call builds a new encoder (a C object, a markers dict, a float
+formatter closure) before encoding anything: about a microsecond and a half, more than
+encoding a small dict takes. The prescoring worker encodes several small values for
+every mention (listener.encoding, listener.routing.trace_text), so it keeps one C encoder
+with the default settings and calls it directly. The text is the same
+(`tests/socialear/test_jsontext.py`); the one difference is for a value that contains
+itself, which json.dumps refuses with ValueError and this with RecursionError (there is
+no circular check: a markers dict shared across calls would keep stale entries after an
+error).
+"""
+
+from __future__ import annotations
+
+import json
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+from typing import Any
+
+_DEFAULT = json.JSONEncoder()
+_ENCODER = None
+if c_make_encoder is not None:  # CPython's _json; without it, json.dumps itself
+    _ENCODER = c_make_encoder(
+        None, _DEFAULT.default, encode_basestring_ascii, None,
+        _DEFAULT.key_separator, _DEFAULT.item_separator, _DEFAULT.sort_keys,
+        _DEFAULT.skipkeys, _DEFAULT.allow_nan)
+
+encode_str = encode_basestring_ascii  # json.dumps of a str (ensure_ascii, the default)
+
+
+def dumps(value: Any) -> str:
+    """`json.dumps(value)`, the same text."""
+    if _ENCODER is None or value.__class__ is str:
+        return json.dumps(value)
+    return "".join(_ENCODER(value, 0))
