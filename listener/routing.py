@@ -27,7 +27,7 @@ from typing import Any
 
 from socialear.config import Operator, Range, Route, RulesConfig, when_operators
 from socialear.jsontext import dumps, encode_str
-from socialear.patterns import compile_pattern
+from socialear.patterns import compile_pattern, found_in
 from socialear.pickling import by_position
 
 
@@ -144,8 +144,9 @@ def _compile(name: str, operator: Operator, expected: Any) -> Condition:
         wanted = frozenset(expected)
         test = lambda f: not wanted.isdisjoint(get(f))  # noqa: E731
     elif operator.kind == "regex":
-        search = compile_pattern(expected).search  # RE2: a user's pattern runs in linear time
-        test = lambda f: search(get(f)) is not None  # noqa: E731
+        compiled = compile_pattern(expected)  # RE2: a user's pattern runs in linear time
+        search, found = compiled.search, found_in(compiled)
+        test = lambda f: found(get(f))  # noqa: E731
 
         def actual(f: RoutingFacts) -> Any:
             hit = search(get(f))

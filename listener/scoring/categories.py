@@ -7,12 +7,12 @@ compiled regex, so a text costs one `search` per category that has patterns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from listener.scoring.matcher import PhraseMatcher
 from socialear.config import Category
-from socialear.patterns import compile_pattern
+from socialear.patterns import compile_pattern, found_in
 
 
 class Categoriser:
@@ -20,7 +20,7 @@ class Categoriser:
 
     def __init__(self, categories: Sequence[Category]) -> None:
         self._matcher: PhraseMatcher[str] = PhraseMatcher()
-        self._patterns: list[tuple[str, Any]] = []
+        self._patterns: list[tuple[str, Any, Callable[[str], bool]]] = []
         self._severity = {c.name: c.severity for c in categories}
         self._order = {c.name: i for i, c in enumerate(categories)}
         for cat in categories:
@@ -28,7 +28,8 @@ class Categoriser:
                 self._matcher.add(phrase, cat.name)
             if cat.patterns:
                 joined = "|".join(f"(?:{p})" for p in cat.patterns)
-                self._patterns.append((cat.name, compile_pattern(joined)))  # RE2: linear time
+                compiled = compile_pattern(joined)  # RE2: linear time
+                self._patterns.append((cat.name, compiled, found_in(compiled)))
         self._empty = not self._patterns and not any(cat.phrases for cat in categories)
 
     def match(self, text: str, tokens: Sequence[str]) -> dict[str, list[str]]:
@@ -40,7 +41,9 @@ class Categoriser:
             found = hits.setdefault(name, [])
             if phrase not in found:
                 found.append(phrase)
-        for name, pattern in self._patterns:
+        for name, pattern, found in self._patterns:
+            if not found(text):  # most texts match no category's pattern: no match object then
+                continue
             m = pattern.search(text)
             if m is not None:
                 found = hits.setdefault(name, [])

@@ -108,3 +108,16 @@ def test_rules_check_cli_names_the_line(tmp_path: Path) -> None:
     )
     assert res.returncode != 0
     assert f"{rules}:12:" in res.stdout and "lookbehind is not supported" in res.stdout
+
+
+@pytest.mark.parametrize("pattern", ["refund", "no (signal|service)", r"\bdown\b", "^nimbus", "a*", "$", "é+",
+                                     r"\pL+ 😡", "(crypto|giveaway|free followers)"])
+def test_found_in_is_search_found(pattern: str) -> None:
+    """socialear.patterns.found_in answers what `search(text) is not None` does."""
+    from socialear.patterns import found_in
+
+    compiled = compile_pattern(pattern)
+    found = found_in(compiled)
+    for text in ["", "Nimbus is DOWN again", "no Signal", "éé café 😡", "x" * 50 + "refund", "GIVEAWAY",
+                 "\u00e9t\u00e9 nimbus", "down-town", "😡"]:
+        assert found(text) == (compiled.search(text) is not None), (pattern, text)
