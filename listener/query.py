@@ -85,6 +85,7 @@ _MARKS = (
 )
 _W = rf"[\w{_MARKS}]"
 _TOKEN_RE = re.compile(rf"(?<!{_W})[@#]{_W}+|{_W}+")
+_ASCII_TOKEN_RE = re.compile(r"(?<!\w)[@#]\w+|\w+")  # _TOKEN_RE on ASCII text (no mark is ASCII)
 _WORD_RE = re.compile(rf"{_W}+")
 # Scripts written without spaces between words: match their terms as substrings.
 _UNSPACED_RE = re.compile(
@@ -214,6 +215,8 @@ def _fold(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Word tokens of `text`: case-folded, NFC, `@handle` and `#tag` kept whole."""
+    if text.isascii():  # no combining mark in it: `\w` alone, which the regex engine tests faster
+        return _ASCII_TOKEN_RE.findall(text.lower())
     return _TOKEN_RE.findall(_fold(text))
 
 
@@ -246,7 +249,7 @@ class PreparedText:
 def prepare_text(text: str) -> PreparedText:
     """Tokenize `text` once for `Query.matches_prepared` over many queries."""
     folded = _fold(text)
-    return PreparedText(_TOKEN_RE.findall(folded), folded)
+    return PreparedText((_ASCII_TOKEN_RE if folded.isascii() else _TOKEN_RE).findall(folded), folded)
 
 
 # --- parsing -------------------------------------------------------------------------

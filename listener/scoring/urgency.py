@@ -33,11 +33,15 @@ VERIFIED_BONUS = 0.25
 
 
 def handle_pattern(handles: Iterable[str]) -> re.Pattern[str] | None:
-    """One regex matching any of the brand's @handles as a whole word."""
+    """One regex matching any of the brand's @handles as a whole word: an `@` not after a
+    word character or another `@`, the handle, a word boundary. The `@` comes first and
+    the test of what precedes it after (a lookbehind over the `@` and the character
+    before it), so a search skips to each `@` instead of trying every position: 14x
+    faster on a text without one, the same matches (`tests/listener/scoring/test_fast_paths.py`)."""
     names = sorted({h.lstrip("@").lower() for h in handles if h and h.strip("@")}, key=len, reverse=True)
     if not names:
         return None
-    return re.compile(r"(?<![\w@])@(?:" + "|".join(map(re.escape, names)) + r")\b", re.IGNORECASE)
+    return re.compile(r"@(?<![\w@]@)(?:" + "|".join(map(re.escape, names)) + r")\b", re.IGNORECASE)
 
 
 def log_strength(value: float, high: float) -> float:

@@ -619,3 +619,16 @@ def test_x_length_exactly_at_limit_is_fine() -> None:
     assert len(x(q)) == 512
     with pytest.raises(QueryError, match="513 characters"):
         x("a" * 501)
+
+
+def test_ascii_tokens_are_the_general_tokenizer_s() -> None:
+    """listener.query.tokenize takes a plain `\\w` regex for ASCII text; the same tokens."""
+    import random
+
+    from listener.query import _TOKEN_RE, _fold, tokenize
+
+    rng = random.Random(5)
+    pieces = ["@", "#", "a", "Nimbus", "_", "1", " ", "-", "'", "@@x", "#x#y", "a@b", "\n", ".", "ZZ"]
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 9)))
+        assert tokenize(text) == _TOKEN_RE.findall(_fold(text)), text

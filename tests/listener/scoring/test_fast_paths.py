@@ -321,3 +321,23 @@ def test_urgency_matches_strengths_and_combine(scorer: Scorer, mention: Callable
             )
             score = scorer.score(m, ctx)
             assert (score.urgency, score.urgency_signals) == _reference_urgency(scorer, m, ctx)
+
+
+def test_handle_pattern_finds_what_the_plain_lookbehind_finds() -> None:
+    """urgency.handle_pattern puts the `@` before its lookbehind; the plain pattern had
+    the lookbehind first. Same spans on texts built from the characters that matter."""
+    import re
+
+    from listener.scoring.urgency import handle_pattern
+
+    handles = ["@NimbusMobile", "Nimbus", "nimbus_uk"]
+    fast = handle_pattern(handles)
+    names = sorted({h.lstrip("@").lower() for h in handles}, key=len, reverse=True)
+    plain = re.compile(r"(?<![\w@])@(?:" + "|".join(map(re.escape, names)) + r")\b", re.IGNORECASE)
+    assert fast is not None
+    rng = random.Random(3)
+    pieces = ["@", "@@", "Nimbus", "NIMBUSMOBILE", "nimbus_uk", "Mobile", "é", "x", "_", " ", "\n", "1", "-", "!", "ü"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8)))
+        a, b = plain.search(text), fast.search(text)
+        assert (a and a.span()) == (b and b.span()), text
