@@ -545,8 +545,7 @@ def _phrase_leaf(words: tuple[str, ...]) -> tuple[Matcher, Spanner]:
     spans = _phrase_spanner(words)
 
     def matches(doc: PreparedText) -> bool:
-        present = doc.words
-        return all(word in present for word in words) and bool(spans(doc))
+        return doc.words.issuperset(words) and bool(spans(doc))
 
     return matches, spans
 

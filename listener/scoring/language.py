@@ -81,6 +81,7 @@ assert not any(not w or w.startswith(("@", "http")) for w in _FOREIGN)  # see `d
 
 _NOT_LANGUAGE_RE = re.compile(r"(?:[@#]\w+|https?://\S+)")
 _ASCII_LETTER = re.compile("[A-Za-z]").search
+_NON_ASCII = re.compile("[^\x00-\x7f]").findall  # the characters above U+007F, in order
 
 _lock = threading.Lock()
 _detectors: dict[tuple[Language, ...], LanguageDetector] = {}
@@ -117,7 +118,7 @@ def looks_english(text: str, tokens: Sequence[str]) -> bool:
     no listed function word slips through; lingua in low-accuracy mode alone also makes
     one mistake, at ~3x the cost of a VADER call. So lingua only sees the rest.
     """
-    if not text.isascii() and any(c.isalpha() for c in text if ord(c) > 127):
+    if not text.isascii() and any(c.isalpha() for c in _NON_ASCII(text)):
         return False
     return _FOREIGN.isdisjoint(tokens)
 
@@ -168,7 +169,9 @@ class LanguageGate:
             if _FOREIGN.isdisjoint(tokens):
                 return "en"
         else:
-            if not any(c.isalpha() for c in text):
+            # `any(c.isalpha() for c in text)`: the ASCII letters by regex, then only the
+            # other characters one by one (an emoji tail made every text a Python loop)
+            if _ASCII_LETTER(text) is None and not any(c.isalpha() for c in _NON_ASCII(text)):
                 return None
             if looks_english(text, tokens):
                 return "en"
