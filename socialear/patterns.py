@@ -64,7 +64,7 @@ def found_in(compiled: Any) -> Callable[[str], bool]:
 
     def found(text: str) -> bool:
         encoded = text.encode("utf-8")  # as re2's own `search` encodes it
-        return match(anchor, encoded, 0, len(encoded))[0] != null
+        return bool(match(anchor, encoded, 0, len(encoded))[0] != null)
 
     return found
 

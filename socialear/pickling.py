@@ -37,5 +37,5 @@ def by_position(cls: type[T]) -> type[T]:
         def reduce(self: Any) -> tuple[Any, tuple[Any, ...]]:
             return cls, values(self)
 
-    cls.__reduce__ = reduce  # type: ignore[assignment,method-assign]
+    cls.__reduce__ = reduce  # type: ignore[method-assign]
     return cls

@@ -41,8 +41,8 @@ class Categoriser:
             found = hits.setdefault(name, [])
             if phrase not in found:
                 found.append(phrase)
-        for name, pattern, found in self._patterns:
-            if not found(text):  # most texts match no category's pattern: no match object then
+        for name, pattern, occurs in self._patterns:
+            if not occurs(text):  # most texts match no category's pattern: no match object then
                 continue
             m = pattern.search(text)
             if m is not None:

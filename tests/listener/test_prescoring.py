@@ -235,3 +235,57 @@ def test_a_decision_moved_to_another_urgency_is_the_route_at_that_urgency() -> N
                 moved += 1
                 assert got == fresh
     assert moved > 10 and refused > 0
+
+
+class _Failing:
+    """The scorer, raising for one text at `prescore` and for another at `finish`."""
+
+    def __init__(self, scorer: Any) -> None:
+        self._scorer = scorer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._scorer, name)
+
+    def prescore(self, m: Mention) -> Any:
+        if "POISON-PRE" in m.text:
+            raise ValueError("bad pre-score")
+        return self._scorer.prescore(m)
+
+    def finish(self, pre: Any, context: Any = None) -> Any:
+        if pre.points.get("engagement") == 7.7:
+            raise ValueError("never")
+        return self._scorer.finish(pre, context)
+
+
+@pytest.mark.parametrize(("speculate", "trace"), [(True, False), (True, True), (False, True)])
+def test_the_staged_batch_is_each_mention_prepared(speculate: bool, trace: bool) -> None:
+    """Analyzer.prepare_all runs the batch in stages; each result is what `prepare` gives
+    for that mention alone (or its Failed), in order, with failures at any stage."""
+    from listener.analysis import failure
+
+    analyzer = Analyzer(load_rules(ROOT / "rules.yaml"))
+    analyzer.scorer = _Failing(analyzer.scorer)  # type: ignore[assignment]
+    texts = [t.format(p="Leeds") for t in TEXTS] + [
+        "Nimbus Mobile POISON-PRE outage", "nothing to see here", "@NimbusMobile crypto giveaway click here",
+        "Nimbus Mobile refund please, charged twice, cancelling my contract", "Arcwave is down again :("]
+    batch = [mention(i, text) for i, text in enumerate(texts * 3)]
+    for i, m in enumerate(batch):
+        m.author.followers = [5, 20_000, 300][i % 3]
+        if i % 5 == 0:
+            m.extra = {"customer_segment": "gold"}
+    batch[4].text = None  # type: ignore[assignment]  # the brand matcher raises
+    expected: list[Any] = []
+    for m in batch:
+        try:
+            expected.append(analyzer.prepare(m, None, speculate=speculate, trace=trace))
+        except Exception as exc:  # noqa: BLE001
+            expected.append(failure(exc))
+    got = analyzer.prepare_all(batch, None, speculate=speculate, trace=trace)
+    assert got == expected
+    from listener.analysis import Failed, Prepared
+
+    failed = [p.error for p in got if isinstance(p, Failed)]
+    assert any("bad pre-score" in e for e in failed) and any("bad pre-score" not in e for e in failed)
+    assert any(isinstance(p, Prepared) and p.primary is None for p in got)  # about no brand
+    escalated = [p for p in got if isinstance(p, Prepared) and p.decision is not None and p.decision.escalate]
+    assert len(escalated) >= (3 if speculate else 0)
