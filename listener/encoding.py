@@ -60,20 +60,22 @@ def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | No
     categories = _str_list(pre.categories)
     # each piece written out around one dumps call at most: this runs in the worker for
     # every mention, and a dumps call costs about a microsecond itself
-    head = f'{{"sentiment": {_dumps(pre.sentiment.to_dict())}, "categories": {categories}'
+    sentiment = pre.sentiment
+    head = f'{{"sentiment": {_dumps(sentiment.to_dict())}, "categories": {categories}'
+    hits = pre.category_hits
     tail = (f', "language": {_scalar(pre.language)}, "language_supported": {_scalar(pre.language_supported)}, '
             f'"question": {_scalar(pre.question)}, '
-            f'"category_hits": {_dumps({k: list(v) for k, v in pre.category_hits.items()})}}}')
-    terms = stored_terms(text) if pre.sentiment.label == "negative" else None
-    encoded = Encoded(_str_list(brands), categories, head, tail, terms=terms)
+            f'"category_hits": {_dumps({k: list(v) for k, v in hits.items()}) if hits else "{}"}}}')
+    terms = stored_terms(text) if sentiment.label == "negative" else None
     if decision is None or not decision.escalate:
-        return encoded
+        return Encoded(_str_list(brands), categories, head, tail, terms=terms)
     fields = decision.to_dict()
-    if next(reversed(fields)) != "trace":
-        return encoded  # the stored order puts the trace last; a new field must come before it
+    if next(reversed(fields)) != "trace":  # the stored order puts the trace last; a new field must come before it
+        return Encoded(_str_list(brands), categories, head, tail, terms=terms)
     del fields["trace"]
     if trace is not None:
-        return Encoded(encoded.brands, categories, head, tail, _dumps(fields)[:-1], tuple(trace), terms)
+        return Encoded(_str_list(brands), categories, head, tail, _dumps(fields)[:-1], tuple(trace), terms)
+    encoded = Encoded(_str_list(brands), categories, head, tail, terms=terms)
     marks = 0
     steps = []
     for step in decision.trace:
@@ -90,11 +92,21 @@ def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | No
     return Encoded(encoded.brands, categories, head, tail, _dumps(fields)[:-1], parts, terms)
 
 
+_LISTS: dict[tuple[str, ...], str] = {}  # brands and category lists: a few, in few orders
+
+
 def _str_list(values: Sequence[str]) -> str:
-    """json.dumps(list(values)) of strings, without its call."""
-    if all(v.__class__ is str for v in values):
-        return f"[{', '.join(map(_encode_str, values))}]"
-    return _dumps(list(values))
+    """json.dumps(list(values)) of strings, without its call (remembered: the brands and
+    the categories of mentions repeat)."""
+    key = tuple(values)
+    text = _LISTS.get(key)
+    if text is None:
+        if len(_LISTS) > 4096:  # rules reloaded many times, or many category combinations
+            _LISTS.clear()
+        text = _dumps(list(values))
+        if all(v.__class__ is str for v in values):  # a str subclass could encode otherwise next time
+            _LISTS[key] = text
+    return text
 
 
 def _scalar(value: Any) -> str:
