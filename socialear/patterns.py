@@ -61,12 +61,20 @@ def found_in(compiled: Any) -> Callable[[str], bool]:
         search = compiled.search
         return lambda text: search(text) is not None
     match = regexp.Match
+    search = compiled.search
 
     def found(text: str) -> bool:
         encoded = text.encode("utf-8")  # as re2's own `search` encodes it
         return bool(match(anchor, encoded, 0, len(encoded))[0] != null)
 
-    return found
+    try:  # a re2 release whose internals changed meaning falls back too
+        same = all(found(probe) == (search(probe) is not None) for probe in _PROBES)
+    except Exception:  # noqa: BLE001 - any surprise: the documented API
+        same = False
+    return found if same else (lambda text: search(text) is not None)
+
+
+_PROBES = ("", "a", "Nimbus é 😡 down", "@x #y http://z.example 123")
 
 
 def pattern_error(pattern: str) -> str | None:

@@ -121,3 +121,23 @@ def test_found_in_is_search_found(pattern: str) -> None:
     for text in ["", "Nimbus is DOWN again", "no Signal", "éé café 😡", "x" * 50 + "refund", "GIVEAWAY",
                  "\u00e9t\u00e9 nimbus", "down-town", "😡"]:
         assert found(text) == (compiled.search(text) is not None), (pattern, text)
+
+
+def test_found_in_falls_back_to_search() -> None:
+    """Without the re2 internals it expects (or with ones that answer otherwise), found_in
+    asks the documented `search`."""
+    from socialear.patterns import found_in
+
+    class Plain:
+        def search(self, text: str) -> object:
+            return "hit" if "down" in text else None
+
+    class Odd(Plain):
+        class _regexp:  # noqa: N801 - the shape of re2's private attribute
+            @staticmethod
+            def Match(*_args: object) -> tuple[tuple[int, int], ...]:  # noqa: N802
+                return ((0, 0),)  # "always found": not what search says
+
+    for compiled in (Plain(), Odd()):
+        found = found_in(compiled)
+        assert found("network down") and not found("all good")
