@@ -18,12 +18,25 @@ from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore
 from typing import Any
 
 _DEFAULT = json.JSONEncoder()
-_ENCODER = None
-if c_make_encoder is not None:  # CPython's _json; without it, json.dumps itself
-    _ENCODER = c_make_encoder(
-        None, _DEFAULT.default, encode_basestring_ascii, None,
-        _DEFAULT.key_separator, _DEFAULT.item_separator, _DEFAULT.sort_keys,
-        _DEFAULT.skipkeys, _DEFAULT.allow_nan)
+_PROBE = {"a": [1, 2.5, None, True, "é\"😡"], "b": {"c": -0.0772, "d": []}, "e": float("inf")}
+
+
+def _encoder() -> Any:
+    """CPython's C encoder with json.dumps' default settings, if it gives json.dumps' text
+    (its constructor is private: a Python release may change it); None: use json.dumps."""
+    if c_make_encoder is None:
+        return None
+    try:
+        encoder = c_make_encoder(
+            None, _DEFAULT.default, encode_basestring_ascii, None,
+            _DEFAULT.key_separator, _DEFAULT.item_separator, _DEFAULT.sort_keys,
+            _DEFAULT.skipkeys, _DEFAULT.allow_nan)
+        return encoder if "".join(encoder(_PROBE, 0)) == json.dumps(_PROBE) else None
+    except Exception:  # noqa: BLE001 - a changed signature: json.dumps itself
+        return None
+
+
+_ENCODER = _encoder()
 
 encode_str = encode_basestring_ascii  # json.dumps of a str (ensure_ascii, the default)
 

@@ -35,3 +35,10 @@ def test_errors_are_raised_too() -> None:
     loop.append(loop)
     with pytest.raises((ValueError, RecursionError)):
         dumps(loop)
+
+
+def test_the_c_encoder_is_in_use() -> None:
+    """On CPython the shortcut is taken (else `dumps` is json.dumps, correct but slower)."""
+    from socialear import jsontext
+
+    assert jsontext._ENCODER is not None
