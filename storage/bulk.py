@@ -14,9 +14,11 @@ Keep UPDATE statements in module constants: the plan is cached by the statement 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -25,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
 
 from storage.dialect import padded_size
-from storage.types import JsonText
+from storage.types import JsonText, UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
         processor: Callable[[Any], Any] | None = impl.bind_processor(dialect)
         if isinstance(impl, sa.JSON) and processor is not None:
             processor = _encoded_as_is(processor)
+        elif isinstance(bind.type, UTCDateTime) and processor is not None and dialect.name == "sqlite":
+            processor = _sqlite_utc_text(processor)
         processors.append(processor)
     values = None if update else _values_form(dialect.name, compiled.string, names)
     plan = _Plan(compiled.string, names, tuple(row_keys), tuple(defaults), tuple(processors), compiled.positional,
@@ -98,13 +102,54 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
     return plan
 
 
+_JSON_TEXTS: dict[tuple[str, ...], str] = {}  # a short list of strings -> its JSON text
+
+
 def _encoded_as_is(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A JSON column's processor that binds a `JsonText` (encoded already) as plain text:
     SQLite stores the text; PostgreSQL's statement casts it (`::JSONB`), as it does the
-    driver's own JSON wrapper."""
+    driver's own JSON wrapper.
+
+    And the values a batch repeats in every row (an empty object or list, a mention's few
+    categories, an escalation's tags) bound as their text, encoded once: `json.dumps` of
+    a small list costs a few microseconds, most of it the call, and a batch had tens of
+    thousands (bench/pipeline.py). The text is `json.dumps`' own, made on first sight."""
+    texts = _JSON_TEXTS
+
     def process(value: Any) -> Any:
-        return str(value) if value.__class__ is JsonText else processor(value)
+        kind = value.__class__
+        if kind is JsonText:
+            return str(value)
+        if kind is list and len(value) <= 8 and all(v.__class__ is str for v in value):
+            key = tuple(value)
+            text = texts.get(key)
+            if text is None:
+                if len(texts) >= 4096:  # bounded: many distinct lists (a rules reload's new tags)
+                    texts.clear()
+                text = texts[key] = json.dumps(value)
+            return text
+        if kind is dict and not value:
+            return "{}"
+        return processor(value)
     return process
+
+
+_UTC_TEXT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # SQLAlchemy's SQLite DATETIME storage format
+
+
+def _sqlite_utc_text(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A `UTCDateTime`'s processor on SQLite for the values the pipeline binds (UTC or
+    naive datetimes): the stored text made in one step, instead of the type's conversion
+    then SQLAlchemy's formatting (two calls and a dict a value). Anything else, and any
+    dialect whose text would differ (checked once, on a few values), takes `processor`."""
+    def process(value: Any) -> Any:
+        if value.__class__ is datetime and (value.tzinfo is UTC or value.tzinfo is None):
+            return _UTC_TEXT % (value.year, value.month, value.day, value.hour, value.minute, value.second,
+                                value.microsecond)
+        return processor(value)
+    probes = [datetime(2026, 11, 1, 12, 3, 4, 5, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC).replace(tzinfo=None),
+              datetime(2026, 1, 2, 3, 4, 5, 0, UTC)]
+    return process if all(process(v) == processor(v) for v in probes) else processor
 
 
 def _values_form(dialect: str, sql: str, names: tuple[str, ...]) -> tuple[str, str, str] | None:
