@@ -102,7 +102,8 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
     return plan
 
 
-_JSON_TEXTS: dict[tuple[str, ...], str] = {}  # a short list of strings -> its JSON text
+# a short list of strings (as a tuple), or a small object of strings ((dict, *items)) -> its JSON text
+_JSON_TEXTS: dict[tuple[Any, ...], str] = {}
 
 
 def _encoded_as_is(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -128,8 +129,16 @@ def _encoded_as_is(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
                     texts.clear()
                 text = texts[key] = json.dumps(value)
             return text
-        if kind is dict and not value:
-            return "{}"
+        if kind is dict and len(value) <= 4:  # {}, an audit event's details: a few names
+            items = tuple(value.items())
+            if all(k.__class__ is str and v.__class__ is str for k, v in items):
+                key = (dict, *items)
+                text = texts.get(key)
+                if text is None:
+                    if len(texts) >= 4096:
+                        texts.clear()
+                    text = texts[key] = json.dumps(value)
+                return text
         return processor(value)
     return process
 
