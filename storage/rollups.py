@@ -72,7 +72,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
 from socialear.terms import stored_terms
-from storage.bulk import fetch_tuples, insert_rows
+from storage.bulk import execute_many, fetch_tuples, insert_rows
 from storage.dialect import table
 from storage.types import UTCDateTime
 
@@ -260,8 +260,8 @@ def _upsert(conn: Connection, model: Any, keys: Sequence[str], counts: Sequence[
             index_elements=list(keys),
             set_={c: tbl.c[c] + stmt.excluded[c] for c in counts},
         )
-    for i in range(0, len(rows), 2000):
-        conn.execute(stmt, rows[i : i + 2000])
+    for i in range(0, len(rows), 2000):  # at driver speed (storage.bulk): every batch runs five
+        execute_many(conn, stmt, rows[i : i + 2000])
 
 
 _COUNTS = ("mentions", "engagement", "positive", "neutral", "negative")
