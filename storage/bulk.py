@@ -91,7 +91,7 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
         impl = bind.type.dialect_impl(dialect)
         processor: Callable[[Any], Any] | None = impl.bind_processor(dialect)
         if isinstance(impl, sa.JSON) and processor is not None:
-            processor = _encoded_as_is(processor)
+            processor = _encoded_as_is(processor, cache=getattr(dialect, "_json_serializer", None) is None)
         elif isinstance(bind.type, UTCDateTime) and processor is not None and dialect.name == "sqlite":
             processor = _sqlite_utc_text(processor)
         processors.append(processor)
@@ -106,7 +106,7 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
 _JSON_TEXTS: dict[tuple[Any, ...], str] = {}
 
 
-def _encoded_as_is(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _encoded_as_is(processor: Callable[[Any], Any], cache: bool = True) -> Callable[[Any], Any]:
     """A JSON column's processor that binds a `JsonText` (encoded already) as plain text:
     SQLite stores the text; PostgreSQL's statement casts it (`::JSONB`), as it does the
     driver's own JSON wrapper.
@@ -114,13 +114,16 @@ def _encoded_as_is(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
     And the values a batch repeats in every row (an empty object or list, a mention's few
     categories, an escalation's tags) bound as their text, encoded once: `json.dumps` of
     a small list costs a few microseconds, most of it the call, and a batch had tens of
-    thousands (bench/pipeline.py). The text is `json.dumps`' own, made on first sight."""
+    thousands (bench/pipeline.py). The text is `json.dumps`' own, made on first sight
+    (`cache` False: the engine has a JSON serializer of its own, so none of this)."""
     texts = _JSON_TEXTS
 
     def process(value: Any) -> Any:
         kind = value.__class__
         if kind is JsonText:
             return str(value)
+        if not cache:
+            return processor(value)
         if kind is list and len(value) <= 8 and all(v.__class__ is str for v in value):
             key = tuple(value)
             text = texts.get(key)
