@@ -43,7 +43,7 @@ def store_mentions(conn: Connection, scored: Sequence[Scored], now: datetime) ->
     # `mention_terms`): their ids come in the same statement as the escalated ones'.
     negative = [r["external_id"] for r in rows if r["sentiment_label"] == "negative" and r["brand"]]
     ids = ingest.mention_ids(conn, scored[0].mention.source, list(dict.fromkeys([*escalated, *negative])))
-    counted = [rollups.as_rollup_row({**r, "id": ids.get(r["external_id"])}, s.encoded.terms if s.encoded else None)
+    counted = [rollups.as_rollup_row(r, s.encoded.terms if s.encoded else None, ids.get(r["external_id"]))
                for r, s in zip(rows, scored, strict=True)]
     return Stored(author_ids, {e: ids[e] for e in escalated if e in ids}, counted)
 

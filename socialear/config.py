@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -58,6 +59,10 @@ def parse_duration(text: str | int | float) -> timedelta:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 2m, 1h30m, 7d)")
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+# validated durations, parsed once: the pipeline asks for an SLA for every escalation
+_cached_duration = lru_cache(maxsize=512, typed=True)(parse_duration)
 
 
 def _as_list(value: Any) -> Any:
@@ -350,7 +355,7 @@ class Sla(Strict):
     def due_after(self, priority: str, segment: str | None = None) -> timedelta:
         # a plain str priority (stored rows carry strings); the keys are its Literal values
         override = self.segments.get(segment or "", {}).get(priority)  # type: ignore[call-overload]
-        return parse_duration(override or getattr(self, priority))
+        return _cached_duration(override or getattr(self, priority))
 
 
 class RulesConfig(Strict):

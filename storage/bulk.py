@@ -14,9 +14,11 @@ Keep UPDATE statements in module constants: the plan is cached by the statement 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -25,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert, Update
 
 from storage.dialect import padded_size
-from storage.types import JsonText
+from storage.types import JsonText, UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,9 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
         impl = bind.type.dialect_impl(dialect)
         processor: Callable[[Any], Any] | None = impl.bind_processor(dialect)
         if isinstance(impl, sa.JSON) and processor is not None:
-            processor = _encoded_as_is(processor)
+            processor = _encoded_as_is(processor, cache=getattr(dialect, "_json_serializer", None) is None)
+        elif isinstance(bind.type, UTCDateTime) and processor is not None and dialect.name == "sqlite":
+            processor = _sqlite_utc_text(processor)
         processors.append(processor)
     values = None if update else _values_form(dialect.name, compiled.string, names)
     plan = _Plan(compiled.string, names, tuple(row_keys), tuple(defaults), tuple(processors), compiled.positional,
@@ -98,13 +102,66 @@ def _plan(conn: Connection, stmt: Insert | Update, keys: tuple[str, ...]) -> _Pl
     return plan
 
 
-def _encoded_as_is(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+# a short list of strings (as a tuple), or a small object of strings ((dict, *items)) -> its JSON text
+_JSON_TEXTS: dict[tuple[Any, ...], str] = {}
+
+
+def _encoded_as_is(processor: Callable[[Any], Any], cache: bool = True) -> Callable[[Any], Any]:
     """A JSON column's processor that binds a `JsonText` (encoded already) as plain text:
     SQLite stores the text; PostgreSQL's statement casts it (`::JSONB`), as it does the
-    driver's own JSON wrapper."""
+    driver's own JSON wrapper.
+
+    And the values a batch repeats in every row (an empty object or list, a mention's few
+    categories, an escalation's tags) bound as their text, encoded once: `json.dumps` of
+    a small list costs a few microseconds, most of it the call, and a batch had tens of
+    thousands (bench/pipeline.py). The text is `json.dumps`' own, made on first sight
+    (`cache` False: the engine has a JSON serializer of its own, so none of this)."""
+    texts = _JSON_TEXTS
+
     def process(value: Any) -> Any:
-        return str(value) if value.__class__ is JsonText else processor(value)
+        kind = value.__class__
+        if kind is JsonText:
+            return str(value)
+        if not cache:
+            return processor(value)
+        if kind is list and len(value) <= 8 and all(v.__class__ is str for v in value):
+            key = tuple(value)
+            text = texts.get(key)
+            if text is None:
+                if len(texts) >= 4096:  # bounded: many distinct lists (a rules reload's new tags)
+                    texts.clear()
+                text = texts[key] = json.dumps(value)
+            return text
+        if kind is dict and len(value) <= 4:  # {}, an audit event's details: a few names
+            items = tuple(value.items())
+            if all(k.__class__ is str and v.__class__ is str for k, v in items):
+                key = (dict, *items)
+                text = texts.get(key)
+                if text is None:
+                    if len(texts) >= 4096:
+                        texts.clear()
+                    text = texts[key] = json.dumps(value)
+                return text
+        return processor(value)
     return process
+
+
+_UTC_TEXT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # SQLAlchemy's SQLite DATETIME storage format
+
+
+def _sqlite_utc_text(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A `UTCDateTime`'s processor on SQLite for the values the pipeline binds (UTC or
+    naive datetimes): the stored text made in one step, instead of the type's conversion
+    then SQLAlchemy's formatting (two calls and a dict a value). Anything else, and any
+    dialect whose text would differ (checked once, on a few values), takes `processor`."""
+    def process(value: Any) -> Any:
+        if value.__class__ is datetime and (value.tzinfo is UTC or value.tzinfo is None):
+            return _UTC_TEXT % (value.year, value.month, value.day, value.hour, value.minute, value.second,
+                                value.microsecond)
+        return processor(value)
+    probes = [datetime(2026, 11, 1, 12, 3, 4, 5, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC).replace(tzinfo=None),
+              datetime(2026, 1, 2, 3, 4, 5, 0, UTC)]
+    return process if all(process(v) == processor(v) for v in probes) else processor
 
 
 def _values_form(dialect: str, sql: str, names: tuple[str, ...]) -> tuple[str, str, str] | None:

@@ -23,7 +23,8 @@ from sqlalchemy.sql.dml import Update
 
 from storage import models as t
 from storage.bulk import allocate_ids, execute_many, insert_rows
-from storage.dialect import chunks, pairs_in, table
+from storage.dialect import chunks, pairs_in, select_in, table
+from storage.types import as_utc
 
 _ET, _MT, _CT = table(t.Escalation), table(t.Mention), table(t.CareCase)
 _CI, _AU = table(t.CustomerIdentity), table(t.Author)
@@ -78,42 +79,54 @@ def has_directory(conn: Connection) -> bool:
 
 def thread_cases(conn: Connection, posts: Collection[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """(source, external id) -> case id, for those of `posts` that are escalated and in a case."""
+    by_source: dict[str, set[str]] = {}
+    for source, post in posts:
+        by_source.setdefault(source, set()).add(post)
     out: dict[tuple[str, str], int] = {}
-    for cond in pairs_in(_MT.c.source, _MT.c.external_id, posts):
-        out.update(((r.source, r.external_id), int(r.case_id)) for r in conn.execute(
-            sa.select(_MT.c.source, _MT.c.external_id, _ET.c.case_id)
-            .select_from(_ET.join(_MT, _MT.c.id == _ET.c.mention_id))
-            .where(cond, _ET.c.case_id.is_not(None))))
+    for source, ids in sorted(by_source.items()):
+        out.update(((src, ext), int(case_id)) for src, ext, case_id in select_in(conn, _THREAD_CASES, (source,), sorted(ids)))
     return out
 
 
-_CASE_COLS = (_CT.c.id, _CT.c.status, _CT.c.author_id, _CT.c.conversation_id,
-              _CT.c.head_escalation_id, _CT.c.size, _CT.c.urgency, _CT.c.updated_at,
-              _CT.c.resolved_at)
+# The batch's reads at driver speed (storage.dialect.select_in: plain tuples, no Row, no
+# statement built per call); the timestamps converted as UTCDateTime would (`_utc`).
+_THREAD_CASES = ("SELECT mention.source, mention.external_id, escalation.case_id FROM escalation "
+                 "JOIN mention ON mention.id = escalation.mention_id "
+                 "WHERE mention.source = ? AND mention.external_id IN_LIST AND escalation.case_id IS NOT NULL")
+_CASE_NAMES = "id, status, author_id, conversation_id, head_escalation_id, size, urgency, updated_at, resolved_at"
+_CASES_BY_ID = f"SELECT {_CASE_NAMES} FROM care_case WHERE id IN_LIST"
+_CASES_BY_AUTHOR = (f"SELECT {_CASE_NAMES} FROM (SELECT {_CASE_NAMES}, row_number() OVER "
+                    "(PARTITION BY author_id ORDER BY id DESC) AS rn FROM care_case WHERE author_id IN_LIST) "
+                    "AS ranked WHERE rn <= {per_author}")
+_HEADS = "SELECT id, status, priority_rank, urgency, sla_due FROM escalation WHERE id IN_LIST"
+
+
+def _utc(value: Any) -> datetime | None:
+    """A timestamp as the driver returns it (SQLite: the stored text), as UTCDateTime
+    reads it: aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return as_utc(value)
+
+
+def _case(r: tuple[Any, ...]) -> CaseRow:
+    return CaseRow(int(r[0]), str(r[1]), r[2], r[3], r[4], int(r[5]), r[6], _utc(r[7]), _utc(r[8]))  # type: ignore[arg-type]
 
 
 def stored_cases(conn: Connection, case_ids: Collection[int], author_ids: Collection[int],
                  per_author: int = 5) -> list[CaseRow]:
     """The cases `case_ids`, and each of `author_ids`' `per_author` newest cases."""
-    rows: list[CaseRow] = []
-    for chunk in chunks(sorted(case_ids)):
-        rows += map(CaseRow._make, conn.execute(sa.select(*_CASE_COLS).where(_CT.c.id.in_(chunk))))
-    newest = sa.func.row_number().over(partition_by=_CT.c.author_id, order_by=_CT.c.id.desc())
-    for chunk in chunks(sorted(author_ids)):
-        ranked = sa.select(*_CASE_COLS, newest.label("rn")).where(_CT.c.author_id.in_(chunk)).subquery()
-        rows += map(CaseRow._make, conn.execute(
-            sa.select(*(ranked.c[c.name] for c in _CASE_COLS)).where(ranked.c.rn <= per_author)))
+    rows = [_case(r) for r in select_in(conn, _CASES_BY_ID, (), sorted(case_ids))]
+    by_author = _CASES_BY_AUTHOR.replace("{per_author}", str(int(per_author)))
+    rows += [_case(r) for r in select_in(conn, by_author, (), sorted(author_ids))]
     return rows
 
 
 def heads(conn: Connection, head_ids: Collection[int]) -> list[HeadRow]:
-    out: list[HeadRow] = []
-    for chunk in chunks(sorted(head_ids)):
-        out += [HeadRow(int(r.id), str(getattr(r.status, "value", r.status)), int(r.priority_rank), r.urgency,
-                        r.sla_due)
-                for r in conn.execute(sa.select(_ET.c.id, _ET.c.status, _ET.c.priority_rank, _ET.c.urgency,
-                                                _ET.c.sla_due).where(_ET.c.id.in_(chunk)))]
-    return out
+    return [HeadRow(int(r[0]), str(r[1]), int(r[2]), r[3], _utc(r[4]))
+            for r in select_in(conn, _HEADS, (), sorted(head_ids))]
 
 
 def linked_authors(conn: Connection, author_ids: Collection[int],

@@ -72,7 +72,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
 from socialear.terms import stored_terms
-from storage.bulk import fetch_tuples, insert_rows
+from storage.bulk import execute_many, fetch_tuples, insert_rows
 from storage.dialect import table
 from storage.types import UTCDateTime
 
@@ -260,8 +260,8 @@ def _upsert(conn: Connection, model: Any, keys: Sequence[str], counts: Sequence[
             index_elements=list(keys),
             set_={c: tbl.c[c] + stmt.excluded[c] for c in counts},
         )
-    for i in range(0, len(rows), 2000):
-        conn.execute(stmt, rows[i : i + 2000])
+    for i in range(0, len(rows), 2000):  # at driver speed (storage.bulk): every batch runs five
+        execute_many(conn, stmt, rows[i : i + 2000])
 
 
 _COUNTS = ("mentions", "engagement", "positive", "neutral", "negative")
@@ -851,14 +851,15 @@ def brands_with_data(conn: Connection) -> list[str]:
     return [b for (b,) in conn.execute(sa.select(tbl.c.brand).distinct())]
 
 
-def as_rollup_row(values: Mapping[str, Any], terms: str | None = None) -> RollupRow:
+def as_rollup_row(values: Mapping[str, Any], terms: str | None = None, mention_id: int | None = None) -> RollupRow:
     """A RollupRow from a mention row's values (a dict as the pipeline inserts it; its
-    id, when it has none yet, is looked up by (source, external_id) if it is needed);
-    `terms`: its stored terms when they were computed ahead."""
+    id, `mention_id` or its "id", when it has none yet, is looked up by (source,
+    external_id) if it is needed); `terms`: its stored terms when they were computed ahead."""
     return RollupRow(
         values.get("brand"), values["platform"], values["created_at"], values.get("engagement") or 0,
         values.get("sentiment_label"), values.get("categories") or [], values.get("text") or "",
-        values.get("id"), values.get("source"), values.get("external_id"), terms,
+        values.get("id") if mention_id is None else mention_id, values.get("source"), values.get("external_id"),
+        terms,
     )
 
 

@@ -32,7 +32,10 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """Normalise a datetime to aware UTC; a naive value is taken to be UTC already."""
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is UTC:  # most are (the pipeline normalises each post's time several times)
+        return value
+    if zone is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 

@@ -159,3 +159,42 @@ def test_sqlite_inserts_are_one_statement_of_few_texts(sqlite_engine: Engine) ->
     assert [r.subject_id for r in got] == [f"{n}:{i}" for n in range(2, 600, 37) for i in range(n)]
     assert all(r.details == {"i": int(r.subject_id.split(":")[1])} for r in got)
     assert len(set(texts)) <= 10
+
+
+def test_repeated_json_values_and_utc_times_store_what_sqlalchemy_stores(engine: Engine) -> None:
+    """The values storage.bulk binds without SQLAlchemy's per-value chain (small lists of
+    strings, small objects of strings and empty ones, each encoded once; UTC and naive
+    timestamps on SQLite) store byte for byte what `conn.execute` stores, next to values
+    that take the ordinary path (nested, non-string, other zones)."""
+    aut = table(t.AuditEvent)
+    at = [datetime(2026, 11, 1, 12, 3, 4, 5, tzinfo=UTC), datetime(2026, 11, 1, 12, 3, 4, tzinfo=UTC),
+          datetime(2026, 11, 1, 12, 3, 4, 999999, tzinfo=UTC).replace(tzinfo=None),
+          datetime(2026, 11, 1, 7, 3, 4, 5, tzinfo=timezone(timedelta(hours=-5))), datetime(9, 1, 2, tzinfo=UTC)]
+    details: list[Any] = [{}, {"route": "billing", "queue": "care"}, {"queue": "care", "route": "billing"},
+                          {"route": "ünïcode 😡 \"q\""}, {"n": 1}, {"case_id": None}, {"a": {"b": "c"}},
+                          {str(i): "x" for i in range(6)}]
+    rows = [{"actor": "system", "action": "x", "subject_type": "t", "subject_id": f"{i}", "at": at[i % len(at)],
+             "details": details[i % len(details)]} for i in range(2 * len(details))]
+    mt = table(t.Mention)
+    with engine.begin() as conn:
+        conn.execute(aut.insert(), [{**r, "actor": "sa"} for r in rows])
+        insert_rows(conn, aut, [{**r, "actor": "bulk"} for r in rows])
+        insert_rows(conn, aut, [{**r, "actor": "again"} for r in rows])  # the encoded texts reused
+        cols = (aut.c.subject_id, aut.c.at, aut.c.details)
+        got = {actor: conn.execute(sa.select(*cols).where(aut.c.actor == actor).order_by(aut.c.id)).all()
+               for actor in ("sa", "bulk", "again")}
+        assert got["sa"] == got["bulk"] == got["again"] and len(got["sa"]) == len(rows)
+        if engine.dialect.name == "sqlite":
+            raw = {actor: conn.exec_driver_sql(
+                "SELECT subject_id, at, details FROM audit_event WHERE actor = ? ORDER BY id", (actor,)).all()
+                for actor in ("sa", "bulk", "again")}
+            assert raw["sa"] == raw["bulk"] == raw["again"]
+        author = _author(conn)
+        lists: list[Any] = [[], ["outage"], ["outage", "billing"], ["é"], [1, "x"], [["x"]], [str(i) for i in range(9)]]
+        mention_rows = [{**r, "categories": lists[i % len(lists)], "brands": lists[(i + 1) % len(lists)]}
+                        for i, r in enumerate(_rows("g", author) + _rows("gg", author))]
+        conn.execute(mt.insert(), [{**r, "external_id": "s" + r["external_id"]} for r in mention_rows])
+        insert_rows(conn, mt, mention_rows)
+        assert _stored(conn, "sg") == _stored(conn, "g")
+        if engine.dialect.name == "sqlite":
+            assert _raw(conn, "sg") == _raw(conn, "g")
