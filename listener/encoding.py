@@ -24,13 +24,13 @@ from typing import Any
 
 from listener.routing import Decision
 from listener.scoring import PreScore
-from socialear.jsontext import dumps, encode_str
+from socialear.jsontext import dumps, scalar
 from socialear.pickling import by_position
 from socialear.terms import stored_terms
 from storage.types import JsonText
 
 _dumps = dumps  # json.dumps' text, without its per-call set-up (socialear.jsontext)
-_encode_str = encode_str  # json.dumps of a str
+_scalar = scalar  # json.dumps of an int, a bool, a str or None (socialear.jsontext)
 _MARK = "\x00urgency shown here\x00"  # stands for the urgency in the trace while it is encoded
 _MARK_TEXT = _dumps(_MARK)
 
@@ -107,21 +107,6 @@ def _str_list(values: Sequence[str]) -> str:
         if all(v.__class__ is str for v in values):  # a str subclass could encode otherwise next time
             _LISTS[key] = text
     return text
-
-
-def _scalar(value: Any) -> str:
-    """json.dumps of an int, a bool, a str or None without its call (the pipeline does this
-    for every mention): the same text, `repr` for an int, true/false for a bool."""
-    kind = value.__class__
-    if kind is int:
-        return int.__repr__(value)
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is str:
-        return _encode_str(value)
-    if value is None:
-        return "null"
-    return _dumps(value)
 
 
 _MATCHED: dict[tuple[str, ...], str] = {}  # the matched routes' text: a few route names, in few orders

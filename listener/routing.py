@@ -18,7 +18,6 @@ fast path, most mentions) and `evaluate` (the explained path, for escalations).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import partial
@@ -26,7 +25,7 @@ from operator import attrgetter
 from typing import Any
 
 from socialear.config import Operator, Range, Route, RulesConfig, when_operators
-from socialear.jsontext import dumps, encode_str
+from socialear.jsontext import dumps, scalar
 from socialear.patterns import compile_pattern, found_in
 from socialear.pickling import by_position
 
@@ -321,24 +320,7 @@ def _apply(decision: Decision, r: Route, facts: RoutingFacts) -> bool:
 
 
 _dumps = dumps  # json.dumps' text, without its per-call set-up
-_encode_str = encode_str
-
-
-def _encode(value: Any) -> str:
-    """json.dumps(value), without its call for the values a trace shows most (a string,
-    None, a bool, an int, a finite float): the same text."""
-    kind = value.__class__
-    if kind is str:
-        return _encode_str(value)
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float and math.isfinite(value):
-        return float.__repr__(value)
-    return _dumps(value)
+_encode = scalar  # json.dumps of a trace's actual value (socialear.jsontext)
 
 
 def trace_text(facts: RoutingFacts, rules: RulesConfig, cut: str | None = None) -> list[str]:

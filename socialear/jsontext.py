@@ -14,6 +14,7 @@ error).
 from __future__ import annotations
 
 import json
+import math
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
@@ -38,7 +39,6 @@ def _encoder() -> Any:
 
 _ENCODER = _encoder()
 
-encode_str = encode_basestring_ascii  # json.dumps of a str (ensure_ascii, the default)
 
 
 def dumps(value: Any) -> str:
@@ -46,3 +46,21 @@ def dumps(value: Any) -> str:
     if _ENCODER is None or value.__class__ is str:
         return json.dumps(value)
     return "".join(_ENCODER(value, 0))
+
+
+def scalar(value: Any) -> str:
+    """`json.dumps(value)`, without its call for the values encoded most (a str, None, a
+    bool, an int, a finite float): the same text (`repr` for numbers, ASCII escapes for
+    text). The prescoring worker encodes several for every mention."""
+    kind = value.__class__
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return dumps(value)

@@ -124,25 +124,21 @@ def _encoded_as_is(processor: Callable[[Any], Any], cache: bool = True) -> Calla
             return str(value)
         if not cache:
             return processor(value)
+        key: tuple[Any, ...] | None = None
         if kind is list and len(value) <= 8 and all(v.__class__ is str for v in value):
             key = tuple(value)
-            text = texts.get(key)
-            if text is None:
-                if len(texts) >= 4096:  # bounded: many distinct lists (a rules reload's new tags)
-                    texts.clear()
-                text = texts[key] = json.dumps(value)
-            return text
-        if kind is dict and len(value) <= 4:  # {}, an audit event's details: a few names
+        elif kind is dict and len(value) <= 4:  # {}, an audit event's details: a few names
             items = tuple(value.items())
             if all(k.__class__ is str and v.__class__ is str for k, v in items):
                 key = (dict, *items)
-                text = texts.get(key)
-                if text is None:
-                    if len(texts) >= 4096:
-                        texts.clear()
-                    text = texts[key] = json.dumps(value)
-                return text
-        return processor(value)
+        if key is None:
+            return processor(value)
+        text = texts.get(key)
+        if text is None:
+            if len(texts) >= 4096:  # bounded: many distinct values (a rules reload's new tags)
+                texts.clear()
+            text = texts[key] = json.dumps(value)
+        return text
     return process
 
 
