@@ -190,9 +190,14 @@ class OutboxWorker:
         # rows claimed per round: a burst drains in few rounds (two transactions each),
         # while a round stays short enough that the first row is not kept waiting
         self.batch = batch or 8 * parallel
-        # rows one round may take in all, handed ids joining it included: a round's outcomes
-        # are recorded when its last delivery ends, so a round must end now and then
+        # A round takes what was handed over (up to `round_rows`) and, while it delivers,
+        # every hand-over that comes within `round_s` of its start, whole. Its outcomes are
+        # recorded when its last delivery ends, so a round must end now and then: bounded
+        # by time, not rows, because ending a round costs its tail and the next round's
+        # first load with the pool idle, and a row cap made a burst pay that every couple
+        # of commits (bench/latency.py: a commit's rows split, the rest waiting 80 ms).
         self.round_rows = 4 * self.batch
+        self.round_s = 1.0
         self.max_attempts = max_attempts  # None: bounded by age only (the sink's retry.max_age)
         self.lock_ttl = lock_ttl
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="outbox")
@@ -226,10 +231,10 @@ class OutboxWorker:
         """New rows are committed: start a round now (thread-safe, cheap, idempotent)."""
         self._wake.set()
 
-    def _take_handed(self, limit: int | None = None) -> list[int]:
+    def _take_handed(self) -> list[int]:
         # everything handed over so far, up to a few rounds' worth: a burst's rows arrive
         # faster than rounds of `batch` can go, and each round costs two database visits
-        limit = self.round_rows if limit is None else limit
+        limit = self.round_rows
         with self._handed_lock:
             ids, self._handed = self._handed[:limit], self._handed[limit:]
         return ids
@@ -350,8 +355,8 @@ class OutboxWorker:
             self._delivering.clear()
 
     def _deliver_rolling(self, ids: list[int], gate: RoundGate, *, join: bool) -> tuple[list[_Outcome], int]:
-        """Deliver `ids` in the pool and, with `join`, every id handed over meanwhile (up
-        to `round_rows` in all); returns the outcomes in submission order and how many
+        """Deliver `ids` in the pool and, with `join`, every id handed over meanwhile (for
+        up to `round_s`); returns the outcomes in submission order and how many
         handed rows went back unattempted (their sink's breaker is open).
 
         Why: a round used to be load-all, deliver-all, wait-for-the-slowest; ids committed
@@ -394,20 +399,19 @@ class OutboxWorker:
             with self._handed_lock:
                 self._handed[:0] = chunk
 
+        ends, skipped = time.monotonic() + self.round_s, 0
         head = max(1, self.parallel)
         submit(ids[:head])  # a failure here fails the round as before: nothing sent yet
-        room, skipped = self.round_rows - len(ids), 0
         if ids[head:]:
             try:
                 submit(ids[head:])
             except Exception as exc:  # noqa: BLE001 - a database blip; logged, retried next round
                 later(ids[head:], exc)
                 join = False
-        while join and room > 0 and not self._stop.is_set():
+        while join and not self._stop.is_set() and time.monotonic() < ends:
             self._arrived.clear()  # before looking: a later hand-over or finish sets it again
-            more = self._take_handed(room)
+            more = self._take_handed()
             if more:
-                room -= len(more)
                 try:
                     more, held = self._hold_blocked(more)
                     skipped += held
@@ -421,7 +425,7 @@ class OutboxWorker:
                 busy = in_flight > 0
             if not busy:
                 break
-            self._arrived.wait(1.0)  # ids handed over, the last delivery done, or stop
+            self._arrived.wait(max(0.0, ends - time.monotonic()))  # a hand-over, the last delivery done, or stop
         return [future.result() for future in futures], skipped
 
     def drain(self, max_rounds: int = 100) -> OutboxStats:

@@ -74,7 +74,7 @@ def raise_for_status(
 def send(
     client: httpx.Client,
     method: str,
-    url: str,
+    url: str | httpx.URL,
     *,
     label: str,
     credential: str,
