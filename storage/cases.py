@@ -234,12 +234,14 @@ _RAISED: dict[tuple[str, ...], Update] = {}  # one statement per set of raised c
 
 
 def raise_heads(conn: Connection, columns: tuple[str, ...], params: Sequence[dict[str, Any]], now: datetime) -> None:
-    """Heads a follow-up raised, all raising the same `columns`: keys hid and the columns."""
+    """Heads a follow-up raised, all raising the same `columns`: keys hid and the columns.
+    In id order, as the outbox recorder writes ticket references (`storage.tickets.record_refs`),
+    so the two cannot deadlock on PostgreSQL."""
     stmt = _RAISED.get(columns)
     if stmt is None:
         stmt = _RAISED[columns] = _ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
             updated_at=sa.bindparam("raised_at"), **{c: sa.bindparam(c) for c in columns})
-    execute_many(conn, stmt, [{**p, "raised_at": now} for p in params])
+    execute_many(conn, stmt, [{**p, "raised_at": now} for p in sorted(params, key=lambda p: p["hid"])])
 
 
 def make_head(conn: Connection, case_id: int, escalation_id: int) -> None:

@@ -87,10 +87,16 @@ def tracked_tickets(engine: Engine, sink_name: str, since: datetime) -> dict[str
 
 def record_refs(conn: Connection, refs: Sequence[tuple[int, str]], now: datetime) -> None:
     """Each escalation's ticket reference from a sink, in order; the first reference wins
-    (later sinks keep theirs on their outbox row)."""
+    (later sinks keep theirs on their outbox row).
+
+    Rows are updated in escalation id order (a stable sort: one escalation's references keep
+    their order), as the pipeline raises case heads (`storage.cases.raise_heads`): two
+    transactions locking the same rows in one order cannot deadlock. In delivery (priority)
+    order, the outbox recorder and a pipeline batch deadlocked on PostgreSQL and the batch
+    was rolled back (bench/latency.py --database-url: about one run in four)."""
     if refs:
         conn.execute(
             _ET.update().where(_ET.c.id == sa.bindparam("eid"), _ET.c.external_ref.is_(None))
             .values(external_ref=sa.bindparam("ref"), updated_at=now),
-            [{"eid": eid, "ref": ref} for eid, ref in refs],
+            [{"eid": eid, "ref": ref} for eid, ref in sorted(refs, key=lambda r: r[0])],
         )

@@ -611,3 +611,29 @@ def test_ids_handed_over_while_a_round_delivers_join_that_round_once_each(engine
     assert arrived == [key_of[i] for i in first + second]  # hand-over order, most urgent first within each
     assert states(engine) == {"sent": 8}
     assert worker._take_handed() == []
+
+
+def test_ticket_references_are_written_in_id_order_and_the_first_per_escalation_wins(engine: Engine) -> None:
+    """The recorder writes escalations' ticket references in id order (the pipeline's lock
+    order: in delivery order the two deadlocked on PostgreSQL); one escalation's references
+    keep their delivery order, so its first sink's reference still wins."""
+    from storage.tickets import record_refs
+
+    seed(engine, 2)
+    et = t.Escalation.__table__
+    with engine.connect() as conn:
+        first, second = sorted(conn.execute(sa.select(et.c.id)).scalars())
+    sent: list[list[dict[str, object]]] = []
+
+    class Capture:  # the statement's parameters, in the order the driver gets them
+        def execute(self, statement: object, params: list[dict[str, object]]) -> None:
+            sent.append(params)
+
+    refs_in_delivery_order = [(second, "urgent-first"), (first, "a"), (second, "later-sink")]
+    record_refs(Capture(), refs_in_delivery_order, datetime.now(UTC))  # type: ignore[arg-type]
+    assert [(p["eid"], p["ref"]) for p in sent[0]] == [(first, "a"), (second, "urgent-first"), (second, "later-sink")]
+    with engine.begin() as conn:
+        record_refs(conn, refs_in_delivery_order, datetime.now(UTC))
+    with engine.connect() as conn:
+        refs = dict(conn.execute(sa.select(et.c.id, et.c.external_ref)).all())
+    assert refs == {first: "a", second: "urgent-first"}
