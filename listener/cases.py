@@ -333,14 +333,14 @@ def _write(conn: Connection, batch: _Batch, now: datetime,
         else:
             joined.append({"eid": esc_id, "cid": case.id, "head": head_id, "now": now, "why": why})
     store.join(conn, joined)
-    raised: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    raised: list[dict[str, Any]] = []
     for head in batch.heads.values():
         if head.raised and head.id in pending:
             fields.setdefault(head.id, {}).update(head.raised, updated_at=now)
         elif head.raised:
-            raised.setdefault(tuple(sorted(head.raised)), []).append({"hid": head.id, **head.raised})
-    for columns, params in raised.items():  # one statement per set of raised columns
-        store.raise_heads(conn, columns, params, now)
+            raised.append({"hid": head.id, **head.raised})
+    if raised:  # one statement, in id order (the lock order the outbox recorder keeps too)
+        store.raise_heads(conn, raised, now)
     audit_many(conn, [Event("system", action, "escalation", esc_id, now, {"case_id": case.id, **details})
                       for esc_id, action, case, details in batch.audits])
     return fields

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.dml import Update
 
 from storage import models as t
 from storage.bulk import allocate_ids, execute_many, insert_rows
@@ -230,18 +229,24 @@ def join(conn: Connection, params: Sequence[dict[str, Any]]) -> None:
     execute_many(conn, _JOINED, params)
 
 
-_RAISED: dict[tuple[str, ...], Update] = {}  # one statement per set of raised columns (storage.bulk caches plans by statement)
+RAISABLE = ("priority", "priority_rank", "sla_due", "urgency")  # what a follow-up can raise on its head
+# One statement for every raised head, whatever it raised: a column a head did not raise
+# is bound NULL and keeps its value.
+_RAISED = _ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
+    updated_at=sa.bindparam("raised_at"),
+    **{c: sa.func.coalesce(sa.bindparam(c, type_=_ET.c[c].type), _ET.c[c]) for c in RAISABLE})
 
 
-def raise_heads(conn: Connection, columns: tuple[str, ...], params: Sequence[dict[str, Any]], now: datetime) -> None:
-    """Heads a follow-up raised, all raising the same `columns`: keys hid and the columns.
-    In id order, as the outbox recorder writes ticket references (`storage.tickets.record_refs`),
-    so the two cannot deadlock on PostgreSQL."""
-    stmt = _RAISED.get(columns)
-    if stmt is None:
-        stmt = _RAISED[columns] = _ET.update().where(_ET.c.id == sa.bindparam("hid")).values(
-            updated_at=sa.bindparam("raised_at"), **{c: sa.bindparam(c) for c in columns})
-    execute_many(conn, stmt, [{**p, "raised_at": now} for p in sorted(params, key=lambda p: p["hid"])])
+def raise_heads(conn: Connection, params: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Heads follow-ups raised: keys hid and the raised columns (any of RAISABLE).
+
+    One statement, in id order, as the outbox recorder writes ticket references
+    (`storage.tickets.record_refs`): two transactions locking the same escalations in one
+    order cannot deadlock. With a statement per set of raised columns the pipeline's row
+    locks were not in one order, and on PostgreSQL a batch and the recorder deadlocked and
+    the batch was rolled back (bench/latency.py --database-url: about one run in four)."""
+    rows = [{"hid": p["hid"], "raised_at": now, **{c: p.get(c) for c in RAISABLE}} for p in params]
+    execute_many(conn, _RAISED, sorted(rows, key=lambda r: r["hid"]))
 
 
 def make_head(conn: Connection, case_id: int, escalation_id: int) -> None:

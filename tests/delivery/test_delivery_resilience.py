@@ -637,3 +637,30 @@ def test_ticket_references_are_written_in_id_order_and_the_first_per_escalation_
     with engine.connect() as conn:
         refs = dict(conn.execute(sa.select(et.c.id, et.c.external_ref)).all())
     assert refs == {first: "a", second: "urgent-first"}
+
+
+def test_raised_heads_are_one_statement_in_id_order_and_keep_what_they_did_not_raise(engine: Engine) -> None:
+    """The pipeline raises case heads in one statement in id order (the recorder's lock
+    order); a column a head did not raise keeps its value."""
+    from storage.cases import raise_heads
+
+    seed(engine, 3, urgent_every=100)  # all normal
+    et = t.Escalation.__table__
+    cols = (et.c.id, et.c.priority, et.c.priority_rank, et.c.urgency, et.c.sla_due, et.c.updated_at)
+    with engine.connect() as conn:
+        before = {r.id: r for r in conn.execute(sa.select(*cols))}
+    a, b, c = sorted(before)
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    due = datetime.now(UTC) + timedelta(minutes=30)
+    with engine.begin() as conn:
+        raise_heads(conn, [{"hid": b, "urgency": 99, "sla_due": due},
+                           {"hid": a, "priority": "urgent", "priority_rank": 4}], now)
+    with engine.connect() as conn:
+        after = {r.id: r for r in conn.execute(sa.select(*cols))}
+    value = lambda v: getattr(v, "value", v)  # noqa: E731
+    assert (value(after[a].priority), after[a].priority_rank, after[a].urgency, after[a].sla_due) == (
+        "urgent", 4, before[a].urgency, before[a].sla_due)
+    assert (value(after[b].priority), after[b].priority_rank, after[b].urgency) == (
+        value(before[b].priority), before[b].priority_rank, 99)
+    assert abs((after[b].sla_due.replace(tzinfo=UTC) - due).total_seconds()) < 1
+    assert after[c] == before[c]
