@@ -20,10 +20,7 @@ sink's backlog is due at once and drains in priority order. A row is dead-letter
 for a permanent error or when it is older than `retry.max_age` (24 h by default).
 
 Latency: `wake()` (called by the pipeline right after it commits escalations) starts a
-round at once instead of at the next idle poll, and ids the pipeline hands over while a
-round is delivering join that round (`_deliver_rolling`): they are loaded while the
-round's earlier rows are still in flight and go out as pool threads free up, instead of
-waiting for the round's slowest delivery and then for a load of their own.
+round at once instead of at the next idle poll.
 
 Delivery is at-least-once; every sink is idempotent by the row's key (a retry after an
 ambiguous failure looks the ticket up instead of creating a second one), so a customer
@@ -43,12 +40,13 @@ backoff deterministically.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -190,14 +188,6 @@ class OutboxWorker:
         # rows claimed per round: a burst drains in few rounds (two transactions each),
         # while a round stays short enough that the first row is not kept waiting
         self.batch = batch or 8 * parallel
-        # A round takes what was handed over (up to `round_rows`) and, while it delivers,
-        # every hand-over that comes within `round_s` of its start, whole. Its outcomes are
-        # recorded when its last delivery ends, so a round must end now and then: bounded
-        # by time, not rows, because ending a round costs its tail and the next round's
-        # first load with the pool idle, and a row cap made a burst pay that every couple
-        # of commits (bench/latency.py: a commit's rows split, the rest waiting 80 ms).
-        self.round_rows = 4 * self.batch
-        self.round_s = 1.0
         self.max_attempts = max_attempts  # None: bounded by age only (the sink's retry.max_age)
         self.lock_ttl = lock_ttl
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="outbox")
@@ -209,7 +199,6 @@ class OutboxWorker:
         self._recorder: _Recorder | None = None  # run_forever only: rounds recorded off the delivery path
         self._handed: list[int] = []  # committed rows claimed for us by the pipeline, not yet delivered
         self._handed_lock = threading.Lock()
-        self._arrived = threading.Event()  # ids handed over, a round's last delivery done, or stop
 
     @property
     def owner(self) -> str:
@@ -224,7 +213,6 @@ class OutboxWorker:
         Pipeline.outbox_handoff): delivered in the next round, which starts now."""
         with self._handed_lock:
             self._handed.extend(ids)
-        self._arrived.set()
         self._wake.set()
 
     def wake(self) -> None:
@@ -234,7 +222,7 @@ class OutboxWorker:
     def _take_handed(self) -> list[int]:
         # everything handed over so far, up to a few rounds' worth: a burst's rows arrive
         # faster than rounds of `batch` can go, and each round costs two database visits
-        limit = self.round_rows
+        limit = 4 * self.batch
         with self._handed_lock:
             ids, self._handed = self._handed[:limit], self._handed[limit:]
         return ids
@@ -310,24 +298,19 @@ class OutboxWorker:
         """A round over rows the pipeline handed over: those of a sink whose breaker is
         open go back to wait with the rest of its backlog, the others are delivered."""
         with self.engine.connect() as conn:  # reads only: never waits behind a writer
+            blocked = breakers.blocked_sinks(conn)
             prior = breakers.failures(conn)
-        ids, skipped = self._hold_blocked(ids)
+            held = outbox.in_sinks(conn, ids, blocked)
+        stats = OutboxStats()
+        if held:
+            with session_scope(self.engine) as session:
+                stats.skipped = release(session, held, self.worker_id, self.clock())
+            ids = [i for i in ids if i not in set(held)]
         if not ids:
-            return OutboxStats(skipped=skipped)
+            return stats
         round_stats = self._round(ids, prior, set())
-        round_stats.skipped += skipped
+        round_stats.skipped += stats.skipped
         return round_stats
-
-    def _hold_blocked(self, ids: list[int]) -> tuple[list[int], int]:
-        """Handed rows of a sink whose breaker is open go back to wait with the rest of its
-        backlog (unattempted); returns the others, in order, and how many went back."""
-        with self.engine.connect() as conn:  # reads only: never waits behind a writer
-            held = set(outbox.in_sinks(conn, ids, breakers.blocked_sinks(conn)))
-        if not held:
-            return ids, 0
-        with session_scope(self.engine) as session:
-            skipped = release(session, held, self.worker_id, self.clock())
-        return [i for i in ids if i not in held], skipped
 
     def _round(self, ids: list[int], prior: dict[str, int], probes: set[str]) -> OutboxStats:
         """Load, deliver and record one round. Under `run_forever` a round in which every
@@ -341,92 +324,17 @@ class OutboxWorker:
         gate = RoundGate(prior, lambda name: self.sinks.retry_policy(name).open_after, probes)
         self._delivering.set()
         try:
-            outcomes, skipped = self._deliver_rolling(ids, gate, join=not probes)
+            jobs = self._load(ids)
+            outcomes = list(self._pool.map(self._attempt, jobs, itertools.repeat(gate)))
             done = _Delivered(outcomes, gate, probes)
             if recorder is not None and not probes and all(exc is None for _, _, exc in outcomes):
                 recorder.submit(done)
-                return OutboxStats(sent=len(outcomes), skipped=skipped)
+                return OutboxStats(sent=len(outcomes))
             if recorder is not None:
                 recorder.flush()
-            stats = self._record([done])
-            stats.skipped += skipped
-            return stats
+            return self._record([done])
         finally:
             self._delivering.clear()
-
-    def _deliver_rolling(self, ids: list[int], gate: RoundGate, *, join: bool) -> tuple[list[_Outcome], int]:
-        """Deliver `ids` in the pool and, with `join`, every id handed over meanwhile (for
-        up to `round_s`); returns the outcomes in submission order and how many
-        handed rows went back unattempted (their sink's breaker is open).
-
-        Why: a round used to be load-all, deliver-all, wait-for-the-slowest; ids committed
-        meanwhile waited for that barrier and then for their own load, with the pool idle
-        during it. Here the pool's queue is fed as rows are loaded: the first `parallel`
-        rows are loaded on their own so deliveries start at once, the rest are loaded
-        while they are in flight, and ids handed over before the round ends are loaded and
-        queued behind them (the pool runs its queue in order: priority order within each
-        commit, commits in the order they were handed over). Every row still belongs to
-        exactly one round, shares its gate (the breaker) and is recorded with it.
-        A probe's round takes nothing extra: it must end (and record) as soon as it can.
-        """
-        futures: list[Future[_Outcome]] = []
-        count_lock = threading.Lock()
-        in_flight = 0
-
-        def finished(_: Future[_Outcome]) -> None:
-            nonlocal in_flight
-            with count_lock:
-                in_flight -= 1
-                last = in_flight == 0
-            if last:
-                self._arrived.set()
-
-        def submit(chunk: list[int]) -> None:
-            nonlocal in_flight
-            jobs = self._load(chunk)
-            with count_lock:
-                in_flight += len(jobs)
-            for job in jobs:
-                future = self._pool.submit(self._attempt, job, gate)
-                future.add_done_callback(finished)
-                futures.append(future)
-
-        def later(chunk: list[int], exc: Exception) -> None:
-            """Rows (claimed for us) that could not be loaded while others are in flight:
-            back to the front of the hand-over, for the next round, instead of failing a
-            round whose first rows are already delivered."""
-            log.error("outbox: could not load %d row(s); the next round takes them", len(chunk), exc_info=exc)
-            with self._handed_lock:
-                self._handed[:0] = chunk
-
-        ends, skipped = time.monotonic() + self.round_s, 0
-        head = max(1, self.parallel)
-        submit(ids[:head])  # a failure here fails the round as before: nothing sent yet
-        if ids[head:]:
-            try:
-                submit(ids[head:])
-            except Exception as exc:  # noqa: BLE001 - a database blip; logged, retried next round
-                later(ids[head:], exc)
-                join = False
-        while join and not self._stop.is_set() and time.monotonic() < ends:
-            self._arrived.clear()  # before looking: a later hand-over or finish sets it again
-            more = self._take_handed()
-            if more:
-                try:
-                    more, held = self._hold_blocked(more)
-                    skipped += held
-                    if more:
-                        submit(more)
-                except Exception as exc:  # noqa: BLE001 - a database blip; logged, retried next round
-                    later(more, exc)
-                    break
-                continue
-            with count_lock:
-                busy = in_flight > 0
-            if not busy:
-                break
-            self._arrived.wait(max(0.0, ends - time.monotonic()))  # a hand-over, the last delivery done, or stop
-        return [future.result() for future in futures], skipped
 
     def drain(self, max_rounds: int = 100) -> OutboxStats:
         """Deliver until nothing is due (tests, `--once` style runs)."""
@@ -516,7 +424,6 @@ class OutboxWorker:
         """Ask `run_forever` to finish its current round, and wait for it."""
         self._stop.set()
         self._wake.set()
-        self._arrived.set()
         self._done.wait(timeout)
 
     def close(self) -> None:

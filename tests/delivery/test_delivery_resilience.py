@@ -16,11 +16,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from responders.outbox import OutboxStats, OutboxWorker, SinkSet
+from responders.outbox import OutboxWorker, SinkSet
 from responders.publish import PipelineResponders
 from socialear.config import parse_rules_text
 from storage import breakers
@@ -555,62 +554,6 @@ def _child_setup(tmp_path: Path) -> tuple[str, Path]:
     rules_path = tmp_path / "rules.yaml"
     rules_path.write_text("brands: [{name: Nimbus, query: nimbus}]\n")
     return url, rules_path
-
-
-@pytest.mark.parametrize("round_s", [1.0, 0.0], ids=["joined", "round-over"])
-def test_ids_handed_over_while_a_round_delivers_join_that_round_once_each(engine: Engine, round_s: float) -> None:
-    """Latency (issue 14, deliverable 8): ids the pipeline hands over while a round is
-    still delivering are loaded and queued behind its rows at once, instead of waiting for
-    the round's slowest delivery. Equivalence: the joined round delivers every row exactly
-    once, handed batches in the order they came (priority order within each), records
-    every row `sent`, and leaves nothing handed over behind. After `round_s` a round takes
-    no more (its outcomes must get recorded): the next round delivers them, the same way."""
-    import httpx
-
-    from storage import repo
-
-    keys = seed(engine, 8, urgent_every=2)
-    with session_scope(engine) as session:  # as the pipeline writes them: claimed for the worker
-        first = repo.claim_outbox(session, "join-test", 4)
-        second = repo.claim_outbox(session, "join-test", 4)
-    started, go = threading.Event(), threading.Event()
-    arrived: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        arrived.append(request.headers["Idempotency-Key"])
-        if len(arrived) == 1:
-            started.set()
-            assert go.wait(10)  # the round is mid-delivery while the second batch is handed over
-        return httpx.Response(202)
-
-    rules = rules_for("http://contact-centre.invalid/escalations")
-    client = httpx.Client(transport=httpx.MockTransport(handler))
-    worker = OutboxWorker(engine, SinkSet(lambda: rules, ENV, clients={"hook": client}), worker_id="join-test", parallel=1)
-    worker.round_s = round_s
-    result: list[object] = []
-    try:
-        worker.accept(first)
-        runner = threading.Thread(target=lambda: result.append(worker.run_once()))
-        runner.start()
-        assert started.wait(10)
-        worker.accept(second)
-        go.set()
-        runner.join(10)
-        if not round_s:  # the round was over: the second batch waited for the next one
-            assert [s.sent for s in result] == [4]
-            result.append(worker.run_once())
-            result[:] = [OutboxStats(sent=sum(s.sent for s in result))]
-    finally:
-        worker.close()
-    [stats] = result
-    assert stats.sent == 8 and stats.retried == stats.dead == stats.skipped == 0  # every row, none retried or handed back
-    assert sorted(arrived) == sorted(keys) and len(set(arrived)) == 8  # each once
-    ot = t.OutboxItem.__table__
-    with engine.connect() as conn:
-        key_of = dict(conn.execute(sa.select(ot.c.id, ot.c.idempotency_key)).all())
-    assert arrived == [key_of[i] for i in first + second]  # hand-over order, most urgent first within each
-    assert states(engine) == {"sent": 8}
-    assert worker._take_handed() == []
 
 
 def test_ticket_references_are_written_in_id_order_and_the_first_per_escalation_wins(engine: Engine) -> None:
