@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -582,10 +583,16 @@ def test_ticket_references_are_written_in_id_order_and_the_first_per_escalation_
     assert refs == {first: "a", second: "urgent-first"}
 
 
-def test_raised_heads_are_one_statement_in_id_order_and_keep_what_they_did_not_raise(engine: Engine) -> None:
+def test_raised_heads_are_one_statement_in_id_order_and_keep_what_they_did_not_raise(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """The pipeline raises case heads in one statement in id order (the recorder's lock
     order); a column a head did not raise keeps its value."""
+    from storage import cases as store
     from storage.cases import raise_heads
+
+    statements: list[list[int]] = []
+    real = store.execute_many
+    monkeypatch.setattr(store, "execute_many", lambda conn, stmt, rows: (
+        statements.append([r["hid"] for r in rows]), real(conn, stmt, rows))[1])
 
     seed(engine, 3, urgent_every=100)  # all normal
     et = t.Escalation.__table__
@@ -607,3 +614,4 @@ def test_raised_heads_are_one_statement_in_id_order_and_keep_what_they_did_not_r
         value(before[b].priority), before[b].priority_rank, 99)
     assert abs((after[b].sla_due.replace(tzinfo=UTC) - due).total_seconds()) < 1
     assert after[c] == before[c]
+    assert statements == [[a, b]]  # one statement for both sets of raised columns, in id order
