@@ -53,39 +53,48 @@ def _compiled_file(directory: Path, module: str) -> Path | None:
 def check(directory: Path, environ: dict[str, str] | None = None) -> tuple[bool, str]:
     """(use the compiled modules of the package in `directory`?, why): a line for logs
     and `bench/quality.py`."""
+    active, why, _ = _check(directory, environ)
+    return active, why
+
+
+def _check(directory: Path, environ: dict[str, str] | None = None) -> tuple[bool, str, frozenset[str]]:
+    """`check`, and the modules the current build compiled (none when it is not used)."""
     environ = dict(os.environ) if environ is None else environ
     if environ.get(PURE_ENV, "") not in ("", "0"):
-        return False, f"source ({PURE_ENV} is set)"
+        return False, f"source ({PURE_ENV} is set)", frozenset()
     manifest = directory / MANIFEST
     if not manifest.exists():
-        return False, "source (no compiled build)"
+        return False, "source (no compiled build)", frozenset()
     try:
         recorded = json.loads(manifest.read_text(encoding="utf-8"))
         modules = dict(recorded["modules"])
     except (ValueError, KeyError, TypeError):
-        return False, f"source ({MANIFEST} is unreadable)"
+        return False, f"source ({MANIFEST} is unreadable)", frozenset()
     for module, digest in sorted(modules.items()):
         source = directory / f"{module}.py"
         if _compiled_file(directory, module) is None:
-            return False, f"source (no compiled {module})"
+            return False, f"source (no compiled {module})", frozenset()
         if not source.exists() or source_hash(source) != digest:
-            return False, f"source ({module}.py changed since the build; `make native` rebuilds it)"
-    return True, f"mypyc ({len(modules)} modules: {', '.join(sorted(modules))})"
+            return False, f"source ({module}.py changed since the build; `make native` rebuilds it)", frozenset()
+    return True, f"mypyc ({len(modules)} modules: {', '.join(sorted(modules))})", frozenset(modules)
 
 
 class _SourceFirst(importlib.abc.MetaPathFinder):
-    """Imports `<package>.<name>` from `<name>.py` even where a compiled copy exists
-    (only the package's own modules: not its subpackages', which guard themselves)."""
+    """Imports `<package>.<name>` from `<name>.py` even where a compiled copy exists,
+    unless `name` is one of the `compiled` ones the current build recorded (a leftover
+    copy of a module that left the group must not run either). Only the package's own
+    modules: not its subpackages', which guard themselves."""
 
-    def __init__(self, package: str, directory: Path) -> None:
+    def __init__(self, package: str, directory: Path, compiled: frozenset[str]) -> None:
         self.package = package
         self.directory = directory
+        self.compiled = compiled
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         package, _, name = fullname.rpartition(".")
-        if package != self.package:
+        if package != self.package or name in self.compiled:
             return None
         source = self.directory / f"{name}.py"
         if not source.exists():
@@ -100,10 +109,10 @@ def _any_compiled(directory: Path) -> bool:
 def guard(package: str, directory: Path) -> tuple[bool, str]:
     """Decide for `package` (its modules in `directory`) before any of them is imported:
     (compiled?, why). When not, its modules import from source from now on."""
-    active, status = check(directory)
-    if not active and _any_compiled(directory) and not any(
+    active, status, compiled = _check(directory)
+    if _any_compiled(directory) and not any(
             isinstance(f, _SourceFirst) and f.package == package for f in sys.meta_path):
-        sys.meta_path.insert(0, _SourceFirst(package, directory))
+        sys.meta_path.insert(0, _SourceFirst(package, directory, compiled))
     return active, status
 
 
