@@ -76,7 +76,8 @@ def _check(directory: Path, environ: dict[str, str] | None = None) -> tuple[bool
             return False, f"source (no compiled {module})", frozenset()
         if not source.exists() or source_hash(source) != digest:
             return False, f"source ({module}.py changed since the build; `make native` rebuilds it)", frozenset()
-    return True, f"mypyc ({len(modules)} modules: {', '.join(sorted(modules))})", frozenset(modules)
+    count = f"{len(modules)} module{'s' if len(modules) != 1 else ''}"
+    return True, f"mypyc ({count}: {', '.join(sorted(modules))})", frozenset(modules)
 
 
 class _SourceFirst(importlib.abc.MetaPathFinder):
