@@ -1,5 +1,5 @@
 """Compiled or source: whether `listener`'s own hot modules (the prescoring worker's
-routing, encoding, matching and staging: setup.py's GROUPS) run as their mypyc build;
+routing and brand matching: setup.py's GROUPS) run as their mypyc build;
 decided here, imported first by `listener` (socialear.compiled says how and why; the
 scorer, `listener.scoring`, decides for itself). `ACTIVE`/`STATUS`: the decision."""
 

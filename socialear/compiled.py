@@ -1,8 +1,8 @@
 """Compiled or source: which copy of a package's hot modules Python imports.
 
 socialear's per-mention CPU time is plain Python: the scorer (`listener.scoring`), and
-around it the prescoring worker's routing, encoding and matching (`listener`) and the
-JSON and terms helpers they call (`socialear`). When the package is installed (`pip
+around it the prescoring worker's routing and brand matching (`listener`) and the terms
+of a negative post (`socialear`). When the package is installed (`pip
 install`, `make test`, the Docker build), `setup.py` compiles each package's hot modules
 (its GROUPS) to C extensions with mypyc, from the same source, which makes them faster
 (the scorer about 1.2-1.5x, CPU time, `bench/quality.py --real`). A compiler is not
@@ -117,5 +117,5 @@ def guard(package: str, directory: Path) -> tuple[bool, str]:
     return active, status
 
 
-# socialear's own group (jsontext, terms: see setup.py), decided when `socialear` is imported
+# socialear's own group (terms: see setup.py), decided when `socialear` is imported
 ACTIVE, STATUS = guard(__name__.rpartition(".")[0], Path(__file__).resolve().parent)
