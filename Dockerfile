@@ -3,7 +3,8 @@
 # postgresql+psycopg:// URL to run several replicas against PostgreSQL.
 FROM python:3.11-slim AS build
 WORKDIR /src
-# gcc: setup.py compiles the scorer's hot modules with mypyc (about 1.5x faster scoring);
+# gcc: setup.py compiles the hot modules with mypyc (the scorer's, about 1.5x faster scoring;
+# the prescoring worker's routing and matching, socialear's terms);
 # only this stage needs it, the runtime image gets the built extension in the wheel
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/* \

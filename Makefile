@@ -33,7 +33,7 @@ lint: $(DEVSTAMP)
 	$(BIN)/mypy socialear platforms storage reports listener responders console
 	$(BIN)/lint-imports
 
-## native: recompile the scorer's hot modules (mypyc) after editing them; until then they run from source
+## native: recompile the hot modules (mypyc: setup.py's GROUPS) after editing them; until then they run from source
 native: $(DEVSTAMP)
 	$(BIN)/python setup.py -q build_ext --inplace
 
@@ -42,4 +42,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/quality.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache build listener/scoring/*.so listener/scoring/compiled.json
+	rm -rf $(VENV) data .pytest_cache build listener/*.so listener/scoring/*.so socialear/*.so \
+		listener/compiled.json listener/scoring/compiled.json socialear/compiled.json

@@ -1,0 +1,1 @@
+from listener import compiled  # noqa: F401  (before any other submodule: mypyc build or source)

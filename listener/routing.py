@@ -84,8 +84,10 @@ def _range_text(r: Range) -> str:
     return f">= {r.min:g}" if r.min is not None else f"<= {r.max:g}"
 
 
-Predicate = Callable[[RoutingFacts], bool]
-Actual = Callable[[RoutingFacts], Any]
+# A predicate reads a RoutingFacts, or an `_Urgency` standing in for one (`with_urgency`):
+# typed Any so that the mypyc build (setup.py) does not check the argument's class.
+Predicate = Callable[[Any], bool]
+Actual = Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +410,7 @@ def _urgency_conditions(rules: RulesConfig) -> list[Condition]:
 def urgency_shown(rules: RulesConfig, urgency: int) -> Any:
     """What a trace shows as an urgency condition's actual value for `urgency`."""
     checks = _urgency_conditions(rules)
-    return checks[0].actual(_Urgency(urgency)) if checks else urgency  # type: ignore[arg-type]  # reads .urgency only
+    return checks[0].actual(_Urgency(urgency)) if checks else urgency  # reads .urgency only
 
 
 def with_urgency(decision: Decision, rules: RulesConfig, before: int, urgency: int) -> Decision | None:
@@ -422,12 +424,12 @@ def with_urgency(decision: Decision, rules: RulesConfig, before: int, urgency: i
     _, checks, routes = _urgency_index(rules)
     was, now = _Urgency(before), _Urgency(urgency)
     # an _Urgency stands in for RoutingFacts: urgency conditions read nothing but .urgency
-    if any(c.test(was) != c.test(now) for c in checks):  # type: ignore[arg-type]
+    if any(c.test(was) != c.test(now) for c in checks):
         return None
     if not decision.trace or not checks:
         return decision
-    actual = checks[0].actual(now)  # type: ignore[arg-type]  # one field, one rounding
-    if actual == checks[0].actual(was):  # type: ignore[arg-type]
+    actual = checks[0].actual(now)  # one field, one rounding
+    if actual == checks[0].actual(was):
         return decision  # the trace shows the same value
     # only the steps of routes with an urgency condition show the urgency (the pipeline
     # calls this for every mention: copying every step was most of its cost)

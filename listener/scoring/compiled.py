@@ -1,96 +1,13 @@
-"""Compiled or source: which copy of the hot scoring modules Python imports.
-
-The scorer is most of socialear's per-mention CPU time, and it is plain Python. When the
-package is installed (`pip install`, `make test`, the Docker build), `setup.py` compiles
-its hot modules (NATIVE in `setup.py`) to C extensions with mypyc, from the same source,
-which makes scoring about 1.2-1.5x faster (CPU time, `bench/quality.py --real`). A compiler is not required: without one the build
-says so and everything runs from source.
-
-A compiled copy sits next to its `.py` and Python would import it even after the source
-was edited, so a developer's change would silently not run. The build therefore records
-each compiled source's SHA-256 in `compiled.json`, and this module (imported first by
-`listener.scoring`) checks it: if any compiled module's source has changed, or the build
-is incomplete, or `SOCIALEAR_PURE_PYTHON=1` is set, *every* `listener.scoring` module
-loads from source. All or none, because compiled modules call each other directly: one
-stale member would keep running old code for the others. `make native` rebuilds.
-"""
+"""Compiled or source: whether `listener.scoring`'s hot modules (setup.py's GROUPS) run as
+their mypyc build; decided here, before any of them is imported (socialear.compiled says
+how and why). `ACTIVE`/`STATUS`: the decision, for logs and `bench/quality.py`."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import json
-import os
-import sys
-from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 
-MANIFEST = "compiled.json"  # written by setup.py after a complete build: {module: sha256}
-PURE_ENV = "SOCIALEAR_PURE_PYTHON"
-_HERE = Path(__file__).resolve().parent
-_PACKAGE = __name__.rpartition(".")[0]
+from socialear.compiled import MANIFEST, PURE_ENV, check, guard
 
+__all__ = ["ACTIVE", "MANIFEST", "PURE_ENV", "STATUS", "check"]
 
-def source_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _compiled_file(directory: Path, module: str) -> Path | None:
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        candidate = directory / f"{module}{suffix}"
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def check(directory: Path = _HERE, environ: dict[str, str] | None = None) -> tuple[bool, str]:
-    """(use the compiled modules?, why): a line for logs and `bench/quality.py`."""
-    environ = dict(os.environ) if environ is None else environ
-    if environ.get(PURE_ENV, "") not in ("", "0"):
-        return False, f"source ({PURE_ENV} is set)"
-    manifest = directory / MANIFEST
-    if not manifest.exists():
-        return False, "source (no compiled build)"
-    try:
-        recorded = json.loads(manifest.read_text(encoding="utf-8"))
-        modules = dict(recorded["modules"])
-    except (ValueError, KeyError, TypeError):
-        return False, f"source ({MANIFEST} is unreadable)"
-    for module, digest in sorted(modules.items()):
-        source = directory / f"{module}.py"
-        if _compiled_file(directory, module) is None:
-            return False, f"source (no compiled {module})"
-        if not source.exists() or source_hash(source) != digest:
-            return False, f"source ({module}.py changed since the build; `make native` rebuilds it)"
-    return True, f"mypyc ({len(modules)} modules: {', '.join(sorted(modules))})"
-
-
-class _SourceFirst(importlib.abc.MetaPathFinder):
-    """Imports `listener.scoring.<name>` from `<name>.py` even where a compiled copy exists."""
-
-    def __init__(self, package: str, directory: Path) -> None:
-        self.package = package
-        self.directory = directory
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        package, _, name = fullname.rpartition(".")
-        if package != self.package:
-            return None
-        source = self.directory / f"{name}.py"
-        if not source.exists():
-            return None
-        return importlib.util.spec_from_file_location(fullname, source)
-
-
-def _any_compiled(directory: Path) -> bool:
-    return any(directory.glob(f"*{suffix}") for suffix in importlib.machinery.EXTENSION_SUFFIXES)
-
-
-ACTIVE, STATUS = check()
-if not ACTIVE and _any_compiled(_HERE) and not any(isinstance(f, _SourceFirst) for f in sys.meta_path):
-    sys.meta_path.insert(0, _SourceFirst(_PACKAGE, _HERE))
+ACTIVE, STATUS = guard(__name__.rpartition(".")[0], Path(__file__).resolve().parent)

@@ -76,6 +76,21 @@ def test_anything_short_of_a_current_build_runs_from_source(tmp_path: Path, setu
     assert reason in why
 
 
+def test_only_the_modules_the_build_recorded_run_compiled(tmp_path: Path) -> None:
+    """A compiled copy left over from an earlier build (its module has since left the
+    group, so the manifest does not name it) imports from source, as a stale one does."""
+    from socialear.compiled import _SourceFirst
+
+    _build(tmp_path, {"a": "x = 1\n"})
+    (tmp_path / "b.py").write_text("y = 2\n", encoding="utf-8")
+    (tmp_path / f"b{SUFFIX}").write_bytes(b"")
+    finder = _SourceFirst("pkg", tmp_path, frozenset({"a"}))
+    assert finder.find_spec("pkg.a", None) is None  # the normal import: its compiled copy
+    spec = finder.find_spec("pkg.b", None)
+    assert spec is not None and spec.origin == str(tmp_path / "b.py")
+    assert finder.find_spec("other.b", None) is None
+
+
 def _child(code: str, pure: bool) -> str:
     env = {**os.environ, PURE_ENV: "1" if pure else "0"}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
