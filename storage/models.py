@@ -112,7 +112,9 @@ class Mention(SQLModel, table=True):
         sa.Index("ix_mention_created_at", "created_at"),
         sa.Index("ix_mention_brand_created_at", "brand", "created_at"),
         sa.Index("ix_mention_author_id", "author_id"),
-        sa.Index("ix_mention_conversation_id", "conversation_id"),
+        # (0001's ix_mention_conversation_id was dropped by 0014: no query reads mentions by
+        # thread; cases find a thread through care_case(conversation_id) and the
+        # (source, external_id) key.)
         # Reports' top posts by engagement within a period (migration 0004).
         sa.Index("ix_mention_brand_engagement", "brand", "engagement", "created_at"),
         # (The reports' sample of negative posts reads `mention_terms`, storage/rollups.py;

@@ -81,19 +81,22 @@ def test_console_queue_index_sorts_priority_descending(engine: Engine) -> None:
             assert found["column_sorting"] == {"priority_rank": ("desc",), "urgency": ("desc",)}
 
 
-def test_0014_drops_the_unused_queue_index_and_guards_the_care_triggers(db_url: str) -> None:
+def test_0014_drops_two_unread_indexes_and_guards_the_care_triggers(db_url: str) -> None:
     """0014 drops `ix_escalation_status_priority_sla` (superseded by the urgency index)
-    and, on SQLite, re-creates the care rollup's triggers with a WHEN; its downgrade
+    and `ix_mention_conversation_id` (read by no query) and, on SQLite, re-creates the care rollup's triggers with a WHEN; its downgrade
     restores both as 0013 left them, and the care rollup stays exact either way
     (tests/storage/test_rollups.py checks every kind of escalation write at head)."""
     engine = make_engine(db_url)
 
     def state() -> tuple[bool, list[str]]:
-        indexes = {ix["name"] for ix in sa.inspect(engine).get_indexes("escalation")}
+        inspector = sa.inspect(engine)
+        indexes = {ix["name"] for name in ("escalation", "mention") for ix in inspector.get_indexes(name)}
         with engine.connect() as conn:
             triggers = [] if conn.dialect.name != "sqlite" else sorted(conn.exec_driver_sql(
                 "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rollup_care_span_%'").scalars())
-        return "ix_escalation_status_priority_sla" in indexes, triggers
+        dropped = {"ix_escalation_status_priority_sla", "ix_mention_conversation_id"}
+        assert len(dropped & indexes) in (0, 2)
+        return dropped <= indexes, triggers
 
     try:
         upgrade(engine, "0013")

@@ -1,13 +1,13 @@
-"""Ingest speed: one escalation index fewer, and the care rollup's SQLite triggers skip
-unanswered escalations at once.
+"""Ingest speed: two indexes no query reads are dropped, and the care rollup's SQLite
+triggers skip unanswered escalations at once.
 
 Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-07
 
 Why: the pipeline's process is the ingest bound (bench/pipeline.py), and inserting a
-batch's escalations is, with its mentions, its largest statement: every secondary index
-and every trigger on `escalation` is paid per escalation stored.
+batch's escalations and mentions are its largest statements: every secondary index and
+every trigger on those tables is paid per row stored.
 
 * `ix_escalation_status_priority_sla` (0001) is dropped. It served the queue's order when
   that was (priority, SLA); since 0008 the queue's orders walk
@@ -15,6 +15,10 @@ and every trigger on `escalation` is paid per escalation stored.
   (status, priority_rank DESC) and answers every look-up by them. An audit of every
   statement the console, the API, the reports, the outbox and the storage tests issue
   (EXPLAIN QUERY PLAN / EXPLAIN; the branch notes) found no plan that used it.
+* `ix_mention_conversation_id` (0001) is dropped: no statement reads mentions by
+  conversation (the same audit); since 0008 a thread's case is found through
+  `care_case(conversation_id)` and the mention's (source, external_id) key. It was one
+  more random insert per stored mention, in a B-tree that grows with history.
 * SQLite: 0013's triggers on `escalation` count answered escalations only (each
   statement of their body is guarded by a WHERE on the first answer), but SQLite still
   ran the four-statement body for every inserted row, opening the rollup's tables each
@@ -50,10 +54,12 @@ def _care_triggers(guarded: bool) -> None:
 
 def upgrade() -> None:
     op.drop_index("ix_escalation_status_priority_sla", "escalation")
+    op.drop_index("ix_mention_conversation_id", "mention")
     _care_triggers(guarded=True)
 
 
 def downgrade() -> None:
     _care_triggers(guarded=False)
+    op.create_index("ix_mention_conversation_id", "mention", ["conversation_id"])
     op.create_index("ix_escalation_status_priority_sla", "escalation",
                     ["status", sa.text("priority_rank DESC"), "sla_due"])
