@@ -14,7 +14,10 @@ every trigger on those tables is paid per row stored.
   `ix_escalation_status_priority_urgency_sla`, which has the same leading columns
   (status, priority_rank DESC) and answers every look-up by them. An audit of every
   statement the console, the API, the reports, the outbox and the storage tests issue
-  (EXPLAIN QUERY PLAN / EXPLAIN; the branch notes) found no plan that used it.
+  found no SQLite plan that used it (EXPLAIN QUERY PLAN); on PostgreSQL (EXPLAIN) only
+  the queue's "SLA due soonest" order with a priority filter did, which now walks
+  (status, sla_due) in order and filters the priority, stopping after a page, as that
+  order with a brand or source filter already does.
 * `ix_mention_conversation_id` (0001) is dropped: no statement reads mentions by
   conversation (the same audit); since 0008 a thread's case is found through
   `care_case(conversation_id)` and the mention's (source, external_id) key. It was one
