@@ -194,7 +194,7 @@ def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[st
             values = [default() for _ in rows]  # type: ignore[misc]  # _plan sets a default exactly where key is None
         columns.append(_processed(values, processor) if processor is not None else values)
     if plan.values is not None and len(rows) > 1:
-        _insert_values(conn, plan.values, list(zip(*columns, [1] * len(rows), strict=True)))
+        _insert_values(conn, plan.values, columns, len(rows))
         return
     params: list[Any] = list(zip(*columns, strict=True))
     if not plan.positional:
@@ -205,9 +205,10 @@ def execute_many(conn: Connection, stmt: Insert | Update, rows: Sequence[dict[st
 _MAX_VARIABLES: list[int] = []  # SQLite's limit on a statement's parameters, read once
 
 
-def _insert_values(conn: Connection, sql: tuple[str, str, str], params: list[tuple[Any, ...]]) -> None:
-    """SQLite: the rows in one statement (per ~1,300 rows, SQLite's parameter limit)
-    instead of one statement a row; each row ends with a marker 1.
+def _insert_values(conn: Connection, sql: tuple[str, str, str], columns: list[list[Any]], n: int) -> None:
+    """SQLite: the `n` rows (given as `columns`, each a list of `n` values) in one
+    statement (per ~1,300 rows, SQLite's parameter limit) instead of one statement a row;
+    each row ends with a marker 1.
 
     Why: SQLite runs each row of an executemany as a statement of its own, and FTS5 (the
     mention table's search index, kept by an AFTER INSERT trigger) writes its pending
@@ -220,20 +221,27 @@ def _insert_values(conn: Connection, sql: tuple[str, str, str], params: list[tup
     The rows are padded with NULL rows (marker NULL, filtered out by the statement's
     WHERE) to a power of two: the driver prepares and caches a statement per distinct
     text (sqlite3 keeps 128 per connection, over a megabyte each at this size), so a few
-    texts serve every batch size, and a batch still costs one statement per table."""
+    texts serve every batch size, and a batch still costs one statement per table.
+
+    The flat parameter list is written a column at a time by slice assignment (every
+    `width`-th slot, at C speed) into a list of NULLs, instead of zipping the columns
+    into row tuples and flattening those again: the same values in the same order,
+    without two Python-level passes over every value (tests/storage/test_bulk.py)."""
     if not _MAX_VARIABLES:
         getlimit = getattr(conn.connection.dbapi_connection, "getlimit", None)
         _MAX_VARIABLES.append(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else 999)
     head, group, tail = sql
-    width = len(params[0])
+    width = len(columns) + 1  # the row's values, then its marker
     per = max(1, _MAX_VARIABLES[0] // width)
-    pad = (None,) * width
-    for lo in range(0, len(params), per):
-        chunk = params[lo:lo + per]
-        size = min(per, padded_size(len(chunk)))
+    for lo in range(0, n, per):
+        m = min(per, n - lo)
+        size = min(per, padded_size(m))
         statement = head + ", ".join([group] * size) + tail
-        flat = [value for row in chunk for value in row]
-        flat += pad * (size - len(chunk))
+        flat: list[Any] = [None] * (size * width)  # the padding rows stay NULL, marker too
+        end = m * width
+        for i, values in enumerate(columns):
+            flat[i:end:width] = values[lo:lo + m] if lo or m < len(values) else values
+        flat[width - 1:end:width] = [1] * m
         conn.exec_driver_sql(statement, tuple(flat))
 
 

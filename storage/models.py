@@ -112,7 +112,9 @@ class Mention(SQLModel, table=True):
         sa.Index("ix_mention_created_at", "created_at"),
         sa.Index("ix_mention_brand_created_at", "brand", "created_at"),
         sa.Index("ix_mention_author_id", "author_id"),
-        sa.Index("ix_mention_conversation_id", "conversation_id"),
+        # (0001's ix_mention_conversation_id was dropped by 0014: no query reads mentions by
+        # thread; cases find a thread through care_case(conversation_id) and the
+        # (source, external_id) key.)
         # Reports' top posts by engagement within a period (migration 0004).
         sa.Index("ix_mention_brand_engagement", "brand", "engagement", "created_at"),
         # (The reports' sample of negative posts reads `mention_terms`, storage/rollups.py;
@@ -191,13 +193,9 @@ class Escalation(SQLModel, table=True):
 
     __tablename__ = "escalation"
     __table_args__ = (
-        # The console's queue: open/claimed first by priority, then soonest SLA.
-        sa.Index(
-            "ix_escalation_status_priority_sla",
-            "status",
-            sa.text("priority_rank DESC"),
-            "sla_due",
-        ),
+        # (0001's (status, priority_rank DESC, sla_due) was dropped by 0014: the queue's
+        # orders walk the (status, priority_rank DESC, urgency DESC, sla_due) index below,
+        # which has the same leading columns, and no query read it any more.)
         sa.Index("ix_escalation_queue_status", "queue", "status"),
         sa.Index("ix_escalation_assignee", "assignee"),
         # Reports' care performance of a brand over a period: every column the report's
@@ -212,7 +210,8 @@ class Escalation(SQLModel, table=True):
                  "replied_at", "resolved_at", "categories",
                  sqlite_where=sa.text("replied_at IS NULL AND resolved_at IS NULL"),
                  postgresql_where=sa.text("replied_at IS NULL AND resolved_at IS NULL")),
-        # The agent's queue orders (migration 0008): urgency within priority, SLA, age.
+        # The agent's queue orders (migration 0008): urgency within priority, SLA, age;
+        # also every look-up by (status, priority_rank), e.g. the urgent items waiting.
         sa.Index(
             "ix_escalation_status_priority_urgency_sla",
             "status",

@@ -198,3 +198,21 @@ def test_repeated_json_values_and_utc_times_store_what_sqlalchemy_stores(engine:
         assert _stored(conn, "sg") == _stored(conn, "g")
         if engine.dialect.name == "sqlite":
             assert _raw(conn, "sg") == _raw(conn, "g")
+
+
+def test_sqlite_inserts_split_at_the_parameter_limit_store_every_row_once(sqlite_engine: Engine, monkeypatch) -> None:
+    """Rows beyond SQLite's parameter limit go in further statements (each padded): with
+    the limit set low, every row of every chunk is stored once, in order, with its own
+    values in its own columns (the flat parameter list is written a column at a time)."""
+    import storage.bulk as bulk
+
+    monkeypatch.setattr(bulk, "_MAX_VARIABLES", [7 * 9])  # audit_event: 6 values and the marker, 9 rows a statement
+    aut = table(t.AuditEvent)
+    with sqlite_engine.begin() as conn:
+        for n in (2, 9, 10, 23, 40):
+            insert_rows(conn, aut, [{"actor": f"a{i}", "action": f"x{n}", "subject_type": "t",
+                                     "subject_id": f"{n}:{i}", "details": {"i": i}} for i in range(n)])
+        got = conn.execute(sa.select(aut.c.actor, aut.c.action, aut.c.subject_id, aut.c.details)
+                           .order_by(aut.c.id)).all()
+    want = [(f"a{i}", f"x{n}", f"{n}:{i}", {"i": i}) for n in (2, 9, 10, 23, 40) for i in range(n)]
+    assert [tuple(r) for r in got] == want

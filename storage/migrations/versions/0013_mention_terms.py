@@ -86,7 +86,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("brand", "level", "block", "cell"),
         sqlite_with_rowid=False,
     )
-    for ddl in care_triggers(bind.dialect.name):
+    for ddl in care_triggers(bind.dialect.name, guarded=False):  # as 0013 made them (0014 guards them)
         op.execute(ddl)
     rebuild_care(bind)
     rebuild(bind, only=("mention_terms",))

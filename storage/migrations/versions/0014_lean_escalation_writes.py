@@ -1,0 +1,68 @@
+"""Ingest speed: two indexes no query reads are dropped, and the care rollup's SQLite
+triggers skip unanswered escalations at once.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-07
+
+Why: the pipeline's process is the ingest bound (bench/pipeline.py), and inserting a
+batch's escalations and mentions are its largest statements: every secondary index and
+every trigger on those tables is paid per row stored.
+
+* `ix_escalation_status_priority_sla` (0001) is dropped. It served the queue's order when
+  that was (priority, SLA); since 0008 the queue's orders walk
+  `ix_escalation_status_priority_urgency_sla`, which has the same leading columns
+  (status, priority_rank DESC) and answers every look-up by them. An audit of every
+  statement the console, the API, the reports, the outbox and the storage tests issue
+  found no SQLite plan that used it (EXPLAIN QUERY PLAN); on PostgreSQL (EXPLAIN) only
+  the queue's "SLA due soonest" order with a priority filter did, which now walks
+  (status, sla_due) in order and filters the priority, stopping after a page, as that
+  order with a brand or source filter already does.
+* `ix_mention_conversation_id` (0001) is dropped: no statement reads mentions by
+  conversation (the same audit); since 0008 a thread's case is found through
+  `care_case(conversation_id)` and the mention's (source, external_id) key. It was one
+  more random insert per stored mention, in a B-tree that grows with history.
+* SQLite: 0013's triggers on `escalation` count answered escalations only (each
+  statement of their body is guarded by a WHERE on the first answer), but SQLite still
+  ran the four-statement body for every inserted row, opening the rollup's tables each
+  time to find nothing to do. The re-created triggers carry the same condition as their
+  WHEN (`storage.rollups.care_triggers`, `guarded`), so an unanswered escalation skips the
+  body. What is counted does not change. PostgreSQL's trigger function is left as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | Sequence[str] | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _care_triggers(guarded: bool) -> None:
+    from storage.rollups import care_triggers, drop_care_triggers
+
+    dialect = op.get_bind().dialect.name
+    if dialect != "sqlite":
+        return
+    for ddl in drop_care_triggers(dialect):
+        op.execute(ddl)
+    for ddl in care_triggers(dialect, guarded=guarded):
+        op.execute(ddl)
+
+
+def upgrade() -> None:
+    op.drop_index("ix_escalation_status_priority_sla", "escalation")
+    op.drop_index("ix_mention_conversation_id", "mention")
+    _care_triggers(guarded=True)
+
+
+def downgrade() -> None:
+    _care_triggers(guarded=False)
+    op.create_index("ix_mention_conversation_id", "mention", ["conversation_id"])
+    op.create_index("ix_escalation_status_priority_sla", "escalation",
+                    ["status", sa.text("priority_rank DESC"), "sla_due"])
