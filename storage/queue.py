@@ -291,7 +291,7 @@ def _queue_where(f: QueueFilters, me: str, *, ordered: bool = False,
     `search_plan`); the flag says whether any of them cannot be counted from an index.
 
     With `ordered`, the queue/assignee tests are kept off their indexes: the page query
-    is fastest walking a (status, <sort order>) index in order and stopping after
+    is fastest walking (status, priority_rank DESC, sla_due) in order and stopping after
     51 matches, but a planner offered `queue = ?` or `assignee = ?` prefers those indexes
     and then sorts every match (150 ms for an agent holding 10,000 items). Brand and
     source have indexes that keep the queue order, so they stay indexed. Counting has no
@@ -337,7 +337,7 @@ def _page_ids(session: Session, f: QueueFilters, me: str,
               plan: SearchPlan | None = None) -> list[int]:
     """Ids for page `f.page` (+1 to tell whether there is a next page), in queue order.
 
-    Each status is read separately: the sort's (status, ...) index (`sort_order`) then
+    Each status is read separately: the index (status, priority_rank DESC, sla_due) then
     yields rows already in order, so the database stops after enough matches instead of
     sorting every row (or testing every row against the search index); the ordered
     streams are merged here. A search with few hits (an @handle, rare words) starts from

@@ -71,20 +71,20 @@ def test_console_queue_index_sorts_priority_descending(engine: Engine) -> None:
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             sql = conn.exec_driver_sql(
-                "SELECT sql FROM sqlite_master WHERE name = 'ix_escalation_status_priority_urgency_sla'"
+                "SELECT sql FROM sqlite_master WHERE name = 'ix_escalation_status_priority_sla'"
             ).scalar_one()
-            assert "priority_rank DESC" in sql and "urgency DESC" in sql
+            assert "priority_rank DESC" in sql
         else:
             index = {i["name"]: i for i in sa.inspect(conn).get_indexes("escalation")}
-            found = index["ix_escalation_status_priority_urgency_sla"]
-            assert found["column_names"] == ["status", "priority_rank", "urgency", "sla_due"]
-            assert found["column_sorting"] == {"priority_rank": ("desc",), "urgency": ("desc",)}
+            found = index["ix_escalation_status_priority_sla"]
+            assert found["column_names"] == ["status", "priority_rank", "sla_due"]
+            assert found["column_sorting"] == {"priority_rank": ("desc",)}
 
 
-def test_0014_drops_two_unread_indexes_and_guards_the_care_triggers(db_url: str) -> None:
-    """0014 drops `ix_escalation_status_priority_sla` (superseded by the urgency index)
-    and `ix_mention_conversation_id` (read by no query) and, on SQLite, re-creates the care rollup's triggers with a WHEN; its downgrade
-    restores both as 0013 left them, and the care rollup stays exact either way
+def test_0014_drops_the_unread_index_and_guards_the_care_triggers(db_url: str) -> None:
+    """0014 drops `ix_mention_conversation_id` (read by no query) and, on SQLite,
+    re-creates the care rollup's triggers with a WHEN; its downgrade restores both as 0013
+    left them, and the care rollup stays exact either way
     (tests/storage/test_rollups.py checks every kind of escalation write at head)."""
     engine = make_engine(db_url)
 
@@ -94,9 +94,8 @@ def test_0014_drops_two_unread_indexes_and_guards_the_care_triggers(db_url: str)
         with engine.connect() as conn:
             triggers = [] if conn.dialect.name != "sqlite" else sorted(conn.exec_driver_sql(
                 "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rollup_care_span_%'").scalars())
-        dropped = {"ix_escalation_status_priority_sla", "ix_mention_conversation_id"}
-        assert len(dropped & indexes) in (0, 2)
-        return dropped <= indexes, triggers
+        assert "ix_escalation_status_priority_sla" in indexes  # kept: the queue's priority filter
+        return "ix_mention_conversation_id" in indexes, triggers
 
     try:
         upgrade(engine, "0013")

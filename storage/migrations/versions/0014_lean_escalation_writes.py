@@ -1,4 +1,4 @@
-"""Ingest speed: two indexes no query reads are dropped, and the care rollup's SQLite
+"""Ingest speed: an index no query reads is dropped, and the care rollup's SQLite
 triggers skip unanswered escalations at once.
 
 Revision ID: 0014
@@ -9,15 +9,11 @@ Why: the pipeline's process is the ingest bound (bench/pipeline.py), and inserti
 batch's escalations and mentions are its largest statements: every secondary index and
 every trigger on those tables is paid per row stored.
 
-* `ix_escalation_status_priority_sla` (0001) is dropped. It served the queue's order when
-  that was (priority, SLA); since 0008 the queue's orders walk
-  `ix_escalation_status_priority_urgency_sla`, which has the same leading columns
-  (status, priority_rank DESC) and answers every look-up by them. An audit of every
-  statement the console, the API, the reports, the outbox and the storage tests issue
-  found no SQLite plan that used it (EXPLAIN QUERY PLAN); on PostgreSQL (EXPLAIN) only
-  the queue's "SLA due soonest" order with a priority filter did, which now walks
-  (status, sla_due) in order and filters the priority, stopping after a page, as that
-  order with a brand or source filter already does.
+* `ix_escalation_status_priority_sla` (0001) is kept, although the audit found no SQLite
+  plan through it: on PostgreSQL the queue's "SLA due soonest" page with a priority
+  filter plans through it, and without it walks (status, sla_due) filtering the priority,
+  reading far more rows when the chosen priority is rare (urgent items): a console cost
+  that one index insert per escalation does not justify.
 * `ix_mention_conversation_id` (0001) is dropped: no statement reads mentions by
   conversation (the same audit); since 0008 a thread's case is found through
   `care_case(conversation_id)` and the mention's (source, external_id) key. It was one
@@ -34,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
@@ -56,7 +51,6 @@ def _care_triggers(guarded: bool) -> None:
 
 
 def upgrade() -> None:
-    op.drop_index("ix_escalation_status_priority_sla", "escalation")
     op.drop_index("ix_mention_conversation_id", "mention")
     _care_triggers(guarded=True)
 
@@ -64,5 +58,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     _care_triggers(guarded=False)
     op.create_index("ix_mention_conversation_id", "mention", ["conversation_id"])
-    op.create_index("ix_escalation_status_priority_sla", "escalation",
-                    ["status", sa.text("priority_rank DESC"), "sla_due"])
