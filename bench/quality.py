@@ -158,7 +158,7 @@ def evaluate_records(
         "vader_texts_per_s": round(n / vader_best),
         "socialear_texts_per_s": round(n / ours_best),
         "ratio": round(vader_best / ours_best, 3),
-        # mypyc-compiled or from source (see listener/scoring/compiled.py): say which ran
+        # mypyc-compiled or from source (see socialear/compiled.py): say which ran
         "scorer_build": compiled.STATUS,
         "clock": "process CPU time",
     }

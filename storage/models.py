@@ -217,8 +217,7 @@ class Escalation(SQLModel, table=True):
                  "replied_at", "resolved_at", "categories",
                  sqlite_where=sa.text("replied_at IS NULL AND resolved_at IS NULL"),
                  postgresql_where=sa.text("replied_at IS NULL AND resolved_at IS NULL")),
-        # The agent's queue orders (migration 0008): urgency within priority, SLA, age;
-        # also every look-up by (status, priority_rank), e.g. the urgent items waiting.
+        # The agent's queue orders (migration 0008): urgency within priority, SLA, age.
         sa.Index(
             "ix_escalation_status_priority_urgency_sla",
             "status",

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from socialear.compiled import MANIFEST, PURE_ENV, check, guard
-
-__all__ = ["ACTIVE", "MANIFEST", "PURE_ENV", "STATUS", "check"]
+from socialear.compiled import guard
 
 ACTIVE, STATUS = guard(__name__.rpartition(".")[0], Path(__file__).resolve().parent)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from listener.scoring import compiled
-from listener.scoring.compiled import MANIFEST, PURE_ENV, check
+from socialear.compiled import MANIFEST, PURE_ENV, check
 
 ROOT = Path(__file__).resolve().parents[3]
 LABELLED = ROOT / "tests" / "data" / "labelled"
