@@ -26,6 +26,7 @@ from listener.scoring.sentiment import SentimentEngine, _tokenise
 from listener.scoring.urgency import VERIFIED_BONUS, combine, log_strength, negativity_strength, pile_on_strength
 from listener.scoring.valence import word_valences
 from listener.types import Mention
+from socialear.compiled import PURE_ENV
 
 TEXTS = [
     "",
@@ -196,7 +197,7 @@ def test_extract_and_explain_shortcuts(engine: SentimentEngine, monkeypatch: pyt
         # compiled modules call `extract`/`explain` directly, so a spy set on the module is
         # never called: check the same wiring on the source build, in a child interpreter
         node = f"{__file__}::test_extract_and_explain_shortcuts"
-        env = {**os.environ, compiled.PURE_ENV: "1"}
+        env = {**os.environ, PURE_ENV: "1"}
         run = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=--import-mode=importlib", node],
             capture_output=True, text=True, env=env, timeout=300,
