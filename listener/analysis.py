@@ -46,7 +46,6 @@ class Scored:
     # pieces only when `decision` is the worker's; `shown` is the urgency its trace shows
     encoded: Encoded | None = None
     shown: Any = None
-    score_text: str | None = None  # the score's JSON, once listener.storing encoded it
 
 
 @by_position

@@ -2,13 +2,16 @@
 history-free part encoded ahead by the prescoring worker.
 
     worker:    sentiment, categories, language, category hits, the brands; the decision
-               without its trace, and the trace split where the urgency is shown
+               without its trace, and the trace (in its stored form, socialear.trace)
+               split where the urgency is shown
     pipeline:  + urgency and its signals, matched routes, the urgency shown in the
                trace, repeat contact            -> the same text json.dumps would give
 
 Why: encoding that JSON was about a tenth of the pipeline process's CPU (an escalation's
-decision is ~2.5 KB with its trace), and only a few values in it depend on history (the
+decision is ~1 KB with its trace), and only a few values in it depend on history (the
 urgency, which the pile-on window and repeat contact move, and repeat contact itself).
+An escalation's decision does not repeat the score: that is its mention's `scoring`,
+stored in the same transaction.
 The pipeline puts the pieces together as `storage.types.JsonText`, which storage binds
 as it is. The text is byte for byte what `json.dumps` (the serializer SQLAlchemy's JSON
 type uses; socialear's engines set no other) makes of the dicts the serial path stores
@@ -27,6 +30,7 @@ from listener.scoring import PreScore
 from socialear.jsontext import dumps, scalar
 from socialear.pickling import by_position
 from socialear.terms import stored_terms
+from socialear.trace import compact
 from storage.types import JsonText
 
 _dumps = dumps  # json.dumps' text, without its per-call set-up (socialear.jsontext)
@@ -86,7 +90,7 @@ def encode_ahead(brands: tuple[str, ...], pre: PreScore, decision: Decision | No
                 marks += 1
             conditions.append(c)
         steps.append({**step, "conditions": conditions})
-    parts = tuple(_dumps(steps).split(_MARK_TEXT))
+    parts = tuple(_dumps(compact(steps)).split(_MARK_TEXT))
     if len(parts) != marks + 1:
         return encoded  # the mark occurs in the text itself: encode it all in the pipeline
     return Encoded(encoded.brands, categories, head, tail, _dumps(fields)[:-1], parts, terms)
@@ -135,10 +139,10 @@ def scoring_text(score: str, decision: Decision) -> JsonText:
                     f'"ignored": {_scalar(decision.ignored)}}}')
 
 
-def decision_text(encoded: Encoded, score: str, shown: Any, repeat_contact: bool) -> JsonText | None:
+def decision_text(encoded: Encoded, shown: Any, repeat_contact: bool) -> JsonText | None:
     """An escalation's `decision` column: the decision with the urgency `shown` in its
-    trace, the score and repeat contact (listener.escalating.escalation_row, encoded)."""
+    trace, and repeat contact (listener.escalating.escalation_row, encoded)."""
     if encoded.decision_head is None:
         return None
     return JsonText(f'{encoded.decision_head}, "trace": {_scalar(shown).join(encoded.trace)}, '
-                    f'"score": {score}, "repeat_contact": {_scalar(repeat_contact)}}}')
+                    f'"repeat_contact": {_scalar(repeat_contact)}}}')

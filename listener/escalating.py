@@ -29,6 +29,7 @@ from listener.analysis import Scored
 from listener.encoding import decision_text
 from listener.replies import Responders, suggested_reply
 from socialear.config import RulesConfig
+from socialear.trace import compact
 from storage import ingest
 from storage import models as t
 from storage.audit import Event, audit_many
@@ -112,10 +113,10 @@ def escalation_row(rules: RulesConfig, responders: Responders, s: Scored, mentio
     d = s.decision
     priority = d.priority or "normal"
     decision: Any = None
-    if s.encoded is not None and s.score_text is not None:  # encoded ahead (listener.encoding)
-        decision = decision_text(s.encoded, s.score_text, s.shown, s.repeat_contact)
-    if decision is None:
-        decision = {**d.to_dict(), "score": s.score.to_dict(), "repeat_contact": s.repeat_contact}
+    if s.encoded is not None:  # encoded ahead (listener.encoding)
+        decision = decision_text(s.encoded, s.shown, s.repeat_contact)
+    if decision is None:  # the score is the mention's `scoring`; the trace as stored (socialear.trace)
+        decision = {**d.to_dict(), "trace": compact(d.trace), "repeat_contact": s.repeat_contact}
     return {
         "mention_id": mention_ids[s.mention.external_id],
         "idempotency_key": idempotency_key(s.mention.source, s.mention.external_id),

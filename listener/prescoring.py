@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -95,7 +96,7 @@ class Prescorer:
     """One worker process preparing batches ahead of the pipeline (a context manager).
 
     `ahead(source, batches)` yields each batch with its `PreparedBatch` (or None after a
-    worker failure), having handed the *next* batch to the worker before yielding."""
+    worker failure), having handed the next batches to the worker before yielding."""
 
     def __init__(self, rules: RulesConfig, render: Render) -> None:
         """`render`: the pipeline's reply renderer (`Responders.render_reply`), a module-level
@@ -155,14 +156,21 @@ class Prescorer:
             return None
         return PreparedBatch(self.rules, {m.external_id: p for m, p in zip(mentions, items, strict=True)})
 
-    def ahead(self, source: str, batches: Iterable[Batch]) -> Iterator[tuple[Batch, PreparedBatch | None]]:
-        """Each batch with its preparation; the next batch is with the worker meanwhile."""
-        pending: tuple[Batch, list[Mention], Any] | None = None
+    def ahead(self, source: str, batches: Iterable[Batch], depth: int = 2
+              ) -> Iterator[tuple[Batch, PreparedBatch | None]]:
+        """Each batch with its preparation; the next `depth` batches are with the worker
+        meanwhile. Two, not one: with one, a batch whose storing ran long (a WAL
+        checkpoint, a page of slow inserts) left the worker idle with nothing queued, and
+        the pipeline then waited for the next batch's analysis (about a tenth of an
+        import's wall time in bench/pipeline.py); with two the worker keeps working
+        through such a batch and the pipeline rarely waits."""
+        pending: deque[tuple[Batch, list[Mention], Any]] = deque()
         for batch in batches:
             fresh = fresh_mentions(batch.mentions)
-            nxt = (batch, fresh, self.submit(source, fresh))
-            if pending is not None:
-                yield pending[0], self.collect(pending[1], pending[2])
-            pending = nxt
-        if pending is not None:
-            yield pending[0], self.collect(pending[1], pending[2])
+            pending.append((batch, fresh, self.submit(source, fresh)))
+            if len(pending) > depth:
+                done, mentions, future = pending.popleft()
+                yield done, self.collect(mentions, future)
+        while pending:
+            done, mentions, future = pending.popleft()
+            yield done, self.collect(mentions, future)

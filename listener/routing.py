@@ -226,8 +226,8 @@ class _Router:
     distinct: int  # how many distinct conditions
     # the constant JSON around each route's and condition's values (None: a value that
     # does not encode; `trace_text` raises then, as json.dumps of the trace would)
-    heads: tuple[str, ...] | None  # per step: '{"route": <name>, "matched": '
-    prefixes: tuple[str, ...] | None  # per distinct condition: '{"condition": .., "expected": .., "actual": '
+    heads: tuple[str, ...] | None  # per step: '[<name>, '
+    prefixes: tuple[str, ...] | None  # per distinct condition: '[<condition>, <expected>, '
     names: tuple[str, ...]  # per distinct condition: its name
 
 
@@ -257,9 +257,8 @@ def _router(rules: RulesConfig) -> _Router:
         heads: tuple[str, ...] | None
         prefixes: tuple[str, ...] | None
         try:
-            heads = tuple(f'{{"route": {_dumps(s.route.name)}, "matched": ' for s in steps)
-            prefixes = tuple(f'{{"condition": {_dumps(c.name)}, "expected": {_dumps(c.expected)}, "actual": '
-                             for c in distinct)
+            heads = tuple(f"[{_dumps(s.route.name)}, " for s in steps)
+            prefixes = tuple(f"[{_dumps(c.name)}, {_dumps(c.expected)}, " for c in distinct)
         except (TypeError, ValueError):
             heads = prefixes = None
         found = _ROUTERS[id(rules)] = _Router(rules, tuple(steps), len(distinct), heads, prefixes,
@@ -326,8 +325,9 @@ _encode = scalar  # json.dumps of a trace's actual value (socialear.jsontext)
 
 
 def trace_text(facts: RoutingFacts, rules: RulesConfig, cut: str | None = None) -> list[str]:
-    """`json.dumps(route(facts, rules).trace)` without building the trace (the prescoring
-    worker encodes an escalation's trace; the dicts were most of its cost), in pieces:
+    """`json.dumps(socialear.trace.compact(route(facts, rules).trace))`, the trace as an
+    escalation stores it, without building the trace (the prescoring worker encodes an
+    escalation's trace; the dicts were most of its cost), in pieces:
     the text is cut where each condition named `cut` shows its actual value, which is
     left out (so `len(pieces)` is one more than the number of such conditions shown).
 
@@ -353,7 +353,7 @@ def trace_text(facts: RoutingFacts, rules: RulesConfig, cut: str | None = None) 
             entry = done[key]
             if entry is None:
                 ok = c.test(facts)
-                tail = ', "ok": true}' if ok is True else ', "ok": false}' if ok is False else f', "ok": {_encode(ok)}}}'
+                tail = ", true]" if ok is True else ", false]" if ok is False else f", {_encode(ok)}]"
                 if names[key] == cut:
                     entry = (ok, prefixes[key], tail)
                 else:
@@ -364,7 +364,7 @@ def trace_text(facts: RoutingFacts, rules: RulesConfig, cut: str | None = None) 
                 matched = False
         out.append(head if first else f", {head}")
         first = False
-        out.append('true, "conditions": [' if matched else 'false, "conditions": [')
+        out.append("true, [" if matched else "false, [")
         for i, (_, text, after) in enumerate(shown):
             if i:
                 out.append(", ")
@@ -372,7 +372,7 @@ def trace_text(facts: RoutingFacts, rules: RulesConfig, cut: str | None = None) 
             if after is not None:
                 pieces.append("".join(out))
                 out = [after]
-        out.append("]}")
+        out.append("]]")
         r = step.route
         if matched and (r.ignore or not r.continue_):
             break

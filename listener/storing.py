@@ -53,8 +53,8 @@ def mention_row(s: Scored, author_ids: dict[tuple[str, str], int], now: datetime
     brands: Any
     scoring: Any
     if s.encoded is not None:  # the history-free JSON came encoded from the prescoring worker
-        s.score_text = score_text(s.encoded, sc.urgency, sc.urgency_signals)
-        brands, scoring = JsonText(s.encoded.brands), scoring_text(s.score_text, s.decision)
+        brands = JsonText(s.encoded.brands)
+        scoring = scoring_text(score_text(s.encoded, sc.urgency, sc.urgency_signals), s.decision)
     else:
         brands, scoring = list(s.brands), scoring_json(sc, s.decision)
     return {

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from responders.types import EscalationPayload
+from socialear.trace import expand
 from storage import customers
 from storage.engine import Connection
 from storage.history import HISTORY_LIMIT, author_histories, escalation_rows
@@ -55,7 +56,8 @@ def build_payloads(
 
 def _payload(row: Any, author_history: list[dict[str, Any]], console_url: str | None) -> EscalationPayload:
     decision = dict(row.decision or {})
-    score = decision.get("score", {})
+    # the mention's score (an escalation stored before socialear.trace kept its own copy)
+    score = decision.get("score") or dict(row.scoring or {})
     mine = _iso(row.m_created) or ""
     history = [
         {**h, "relative": "before" if (h["created_at"] or "") < mine else "after"}
@@ -99,7 +101,7 @@ def _payload(row: Any, author_history: list[dict[str, Any]], console_url: str | 
         decision={
             "route": decision.get("route"),
             "matched": decision.get("matched", []),
-            "trace": decision.get("trace", []),
+            "trace": expand(decision.get("trace")),
         },
         history=history[:HISTORY_LIMIT],
         repeat_contact=bool(decision.get("repeat_contact")),

@@ -79,7 +79,7 @@ def author_histories(
 
 def escalation_rows(conn: Connection, escalation_ids: Sequence[int]) -> Sequence[sa.Row[Any]]:
     """Each escalation (every column) with what a delivery payload shows of its mention
-    (`m_created`, `m_brand`, ...) and author (`handle`, `author_name`, ...); one query."""
+    (`m_created`, `m_brand`, its `scoring`, ...) and author (`handle`, `author_name`, ...); one query."""
     et, mt, at = table(t.Escalation), table(t.Mention), table(t.Author)
     return conn.execute(
         sa.select(
@@ -97,6 +97,7 @@ def escalation_rows(conn: Connection, escalation_ids: Sequence[int]) -> Sequence
             mt.c.conversation_id,
             mt.c.brand.label("m_brand"),
             mt.c.competitor,
+            mt.c.scoring,
             mt.c.author_id,
             at.c.handle,
             at.c.name.label("author_name"),

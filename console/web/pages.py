@@ -39,6 +39,7 @@ from console.web.render import span
 from console.web.reply_options import reply_options
 from console.web.throttle import DEVICE_COOKIE, DEVICE_TTL
 from socialear.errors import NotConfigured
+from socialear.trace import expand
 from storage import audit as audit_trail
 from storage import queue as care_queue
 from storage.console_models import Role
@@ -282,8 +283,15 @@ def _escalation_page(request: Request, user: Principal, escalation_id: int,
         **_publishing(ctx.publisher, detail.mention.source),
         "reply_options": reply_options(ctx.rules(), detail.escalation, detail.mention,
                                        detail.author),
-        "decision": detail.escalation.decision or {},
+        "decision": _shown_decision(detail.escalation.decision),
     }, status)
+
+
+def _shown_decision(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The stored decision with its trace as the page shows it (socialear.trace)."""
+    decision = dict(stored or {})
+    decision["trace"] = expand(decision.get("trace"))
+    return decision
 
 
 def _publishing(publisher: Any, source: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from listener.types import Author, Batch, Mention
 from responders.payloads import build_payload
 from responders.publish import PipelineResponders
 from socialear.config import parse_rules_text
+from socialear.trace import expand
 from storage import models as t
 from storage.engine import session_scope
 from tests.listener.conftest import FEED, pipeline_rules_text
@@ -124,7 +125,7 @@ def test_a_platinum_customers_post_jumps_the_queue_and_carries_the_customer_id(c
     assert abs((pam.sla_due - pam.created_at) - timedelta(minutes=10)) < timedelta(seconds=1)  # the segment's SLA
     assert str(getattr(rows["n1"].priority, "value", rows["n1"].priority)) == "normal"
     assert payload.customer_id == "C-100" and other.customer_id is None
-    trace = next(c for step in pam.decision["trace"] if step["route"] == "platinum" for c in step["conditions"] if c["condition"] == "segment")
+    trace = next(c for step in expand(pam.decision["trace"]) if step["route"] == "platinum" for c in step["conditions"] if c["condition"] == "segment")
     assert trace["actual"] == "platinum" and trace["ok"]
     c = client_for("alice")
     ids = [int(i) for i in re.findall(r'id="row-(\d+)"', c.get("/queue").text)]
@@ -133,6 +134,9 @@ def test_a_platinum_customers_post_jumps_the_queue_and_carries_the_customer_id(c
     pipe.process("feed", Batch([_post("r1", "pam_on_reddit", "nimbus app works fine now", "reddit")], None), None)
     page = c.get(f"/escalations/{pam.id}").text
     assert "Customer C-100" in page and "segment-platinum" in page and "••••1234" in page
+    # the routing trace, stored positionally (socialear.trace), shown as rules and conditions
+    assert "<strong>platinum</strong> matched" in page
+    assert "<tr><td>segment</td><td>[&#39;platinum&#39;]</td><td>platinum</td><td>✓</td></tr>" in page
     assert "@pam_on_reddit" in page and "nimbus app works fine now" in page
 
 

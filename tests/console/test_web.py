@@ -199,6 +199,8 @@ def test_viewer_cannot_claim(client_for, db):
     c = client_for("vic")
     page = c.get(f"/escalations/{esc}").text
     assert f'action="/escalations/{esc}/claim"' not in page
+    # a trace stored as objects (before socialear.trace's positional rows) still shows
+    assert "<strong>outage-complaints</strong> matched" in page and "<td>categories</td>" in page
     r = c.post(f"/escalations/{esc}/claim")
     assert r.status_code == 403
     assert _esc(db, esc).status == "open"

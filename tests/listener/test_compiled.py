@@ -60,7 +60,7 @@ for batch in batches:
                     json.dumps(route(facts, rules, explain=True).to_dict()), trace_text(facts, rules, cut="urgency")]
             if s.encoded is not None:
                 text = score_text(s.encoded, s.score.urgency, s.score.urgency_signals)
-                row += [text, scoring_text(text, s.decision), decision_text(s.encoded, text, s.shown, i % 2 == 0)]
+                row += [text, scoring_text(text, s.decision), decision_text(s.encoded, s.shown, i % 2 == 0)]
         out.append(row)
 print(json.dumps(out))
 """

@@ -17,6 +17,7 @@ from listener.scoring import ScoringContext
 from listener.storing import scoring_json
 from listener.types import Author, Mention
 from socialear.config import RulesConfig, load_rules
+from socialear.trace import compact
 from storage.types import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,9 +71,10 @@ def test_pieces_put_together_are_what_json_dumps_gives(any_rules: RulesConfig) -
             # what the serial path (no worker, nothing encoded ahead) stores
             serial = analyzer.complete(m, analyzer.prepare(m), lambda _b, c=CONTEXTS[i % 4]: c)
             assert serial is not None and serial.decision.escalate and serial.decision.trace
-            expected: dict[str, Any] = {**serial.decision.to_dict(), "score": serial.score.to_dict(),
+            # the trace in its stored form (socialear.trace); the score is the mention's
+            expected: dict[str, Any] = {**serial.decision.to_dict(), "trace": compact(serial.decision.trace),
                                         "repeat_contact": s.repeat_contact}
-            got = decision_text(s.encoded, text_score, s.shown, s.repeat_contact)
+            got = decision_text(s.encoded, s.shown, s.repeat_contact)
             if got is None:  # routed anew in the pipeline: encoded there, whole
                 assert s.encoded.decision_head is None
                 continue

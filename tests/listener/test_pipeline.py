@@ -16,6 +16,7 @@ from responders.outbox import OutboxWorker, SinkSet
 from responders.payloads import build_payload
 from responders.publish import PipelineResponders
 from socialear.config import RulesConfig
+from socialear.trace import compact, expand
 from storage import models as t
 
 
@@ -102,20 +103,23 @@ def test_feed_flows_to_escalations_and_local_sink(engine: Engine, rules: RulesCo
 def test_routing_trace_names_the_rule_and_the_signals(engine: Engine, rules: RulesConfig) -> None:
     poll_all(Collector(engine, lambda: rules, responders=PipelineResponders()))
     et, mt = t.Escalation.__table__, t.Mention.__table__
-    decision = rows(engine, et.join(mt, mt.c.id == et.c.mention_id), et.c.decision, mt.c.external_id)
-    d = next(r.decision for r in decision if r.external_id == "p1")
+    decision = rows(engine, et.join(mt, mt.c.id == et.c.mention_id), et.c.decision, mt.c.scoring, mt.c.external_id)
+    row = next(r for r in decision if r.external_id == "p1")
+    d, score, trace = row.decision, row.scoring, expand(row.decision["trace"])
     assert d["route"] == "outage-urgent"
-    fired = next(step for step in d["trace"] if step["route"] == "outage-urgent")
+    # stored positionally (socialear.trace), and without a copy of the mention's score
+    assert d["trace"] == compact(trace) and "score" not in d
+    fired = next(step for step in trace if step["route"] == "outage-urgent")
     assert fired["matched"] is True
     conds = {c["condition"]: c for c in fired["conditions"]}
     assert conds["categories"]["ok"] and "outage" in conds["categories"]["actual"]
     assert conds["sentiment"]["actual"] == "negative"
     # routes before it were evaluated and explained too
-    assert d["trace"][0]["route"] == "drop-spam" and d["trace"][0]["matched"] is False
-    signals = d["score"]["urgency_signals"]
-    assert signals and sum(signals.values()) == pytest.approx(d["score"]["urgency"], abs=1.0)
+    assert trace[0]["route"] == "drop-spam" and trace[0]["matched"] is False
+    signals = score["urgency_signals"]
+    assert signals and sum(signals.values()) == pytest.approx(score["urgency"], abs=1.0)
     assert "severity" in signals and "negativity" in signals
-    assert d["score"]["sentiment"]["reasons"]
+    assert score["sentiment"]["reasons"]
 
 
 def test_repeat_contact_carries_the_authors_history(engine: Engine, rules: RulesConfig) -> None:

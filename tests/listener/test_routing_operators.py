@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from listener.routing import OPERATORS, RoutingFacts, evaluate, matches
 from socialear.config import Route, When, when_help, when_operators
+from socialear.trace import compact, expand
 
 ROOT = Path(__file__).resolve().parents[2]
 BRANDS = ["Nimbus", "Arcwave"]
@@ -117,8 +118,8 @@ routes_strategy = st.lists(
 def test_fast_route_and_trace_text_are_the_explained_route(
     routes: list[dict[str, object]], facts: RoutingFacts, cut: str | None
 ) -> None:
-    """The fast path decides as the explained path, and `trace_text` is its trace's JSON,
-    cut where the `cut` condition shows its value."""
+    """The fast path decides as the explained path, and `trace_text` is its trace's JSON
+    as stored (socialear.trace), cut where the `cut` condition shows its value."""
     import json
 
     from listener.routing import route, trace_text
@@ -131,5 +132,6 @@ def test_fast_route_and_trace_text_are_the_explained_route(
     mark = "\x00cut\x00"
     marked = [{**step, "conditions": [{**c, "actual": mark} if c["condition"] == cut else c
                                       for c in step["conditions"]]} for step in explained.trace]
-    assert trace_text(facts, rules, cut) == json.dumps(marked).split(json.dumps(mark))
-    assert "".join(trace_text(facts, rules)) == json.dumps(explained.trace)
+    assert trace_text(facts, rules, cut) == json.dumps(compact(marked)).split(json.dumps(mark))
+    assert "".join(trace_text(facts, rules)) == json.dumps(compact(explained.trace))
+    assert expand(json.loads("".join(trace_text(facts, rules)))) == explained.trace
