@@ -114,6 +114,42 @@ def test_0014_drops_the_unread_index_and_guards_the_care_triggers(db_url: str) -
         engine.dispose()
 
 
+def test_0015_guards_the_care_trigger_on_postgresql(db_url: str) -> None:
+    """0015 replaces PostgreSQL's one care-rollup trigger (no WHEN possible across INSERT,
+    DELETE and UPDATE) by one trigger per event, each with a WHEN, calling the same
+    function; its downgrade restores 0014's; nothing changes on SQLite. The rollup stays
+    exact (tests/storage/test_rollups.py checks every kind of escalation write at head)."""
+    engine = make_engine(db_url)
+
+    def triggers() -> list[tuple[str, str]]:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                return sorted(conn.exec_driver_sql(  # type: ignore[arg-type]
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rollup_care_span_%'"))
+            return sorted(conn.exec_driver_sql(  # type: ignore[arg-type]
+                "SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE c.relname = 'escalation' AND c.relnamespace = current_schema()::regnamespace "
+                "AND NOT t.tgisinternal AND position('rollup_care_span' in t.tgname) = 1"))
+
+    try:
+        upgrade(engine, "0014")
+        before = triggers()
+        upgrade(engine)
+        after = triggers()
+        if engine.dialect.name == "sqlite":
+            assert after == before
+        else:
+            assert [name for name, _ in before] == ["rollup_care_span_apply"] and " WHEN " not in before[0][1]
+            assert [name for name, _ in after] == [
+                "rollup_care_span_apply_del", "rollup_care_span_apply_ins", "rollup_care_span_apply_upd"]
+            assert all(" WHEN " in sql and "rollup_care_span_apply()" in sql for _, sql in after)
+        assert schema_diff(engine) == []
+        downgrade(engine, "0014")
+        assert triggers() == before
+    finally:
+        engine.dispose()
+
+
 def test_check_constraint_refuses_an_unknown_state(engine: Engine, factory) -> None:
     with Session(engine) as s:
         row = factory.outbox(s)
