@@ -620,6 +620,12 @@ def care_triggers(dialect: str, *, guarded: bool = True) -> list[str]:
     ]
 
 
+def recreated_care_triggers(dialect: str, *, guarded: bool) -> list[str]:
+    """DDL that replaces the care triggers on `dialect` by `care_triggers(guarded=...)`'s
+    (migrations 0014 on SQLite and 0015 on PostgreSQL, up and down)."""
+    return [*drop_care_triggers(dialect), *care_triggers(dialect, guarded=guarded)]
+
+
 def drop_care_triggers(dialect: str) -> list[str]:
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS rollup_care_span_{s}" for s in ("ai", "ad", "au")]

@@ -39,15 +39,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _care_triggers(guarded: bool) -> None:
-    from storage.rollups import care_triggers, drop_care_triggers
+    from storage.rollups import recreated_care_triggers
 
-    dialect = op.get_bind().dialect.name
-    if dialect != "sqlite":
-        return
-    for ddl in drop_care_triggers(dialect):
-        op.execute(ddl)
-    for ddl in care_triggers(dialect, guarded=guarded):
-        op.execute(ddl)
+    if op.get_bind().dialect.name == "sqlite":
+        for ddl in recreated_care_triggers("sqlite", guarded=guarded):
+            op.execute(ddl)
 
 
 def upgrade() -> None:

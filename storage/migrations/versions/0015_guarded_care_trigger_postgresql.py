@@ -28,15 +28,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _care_triggers(guarded: bool) -> None:
-    from storage.rollups import care_triggers, drop_care_triggers
+    from storage.rollups import recreated_care_triggers
 
-    dialect = op.get_bind().dialect.name
-    if dialect != "postgresql":
-        return
-    for ddl in drop_care_triggers(dialect):
-        op.execute(ddl)
-    for ddl in care_triggers(dialect, guarded=guarded):
-        op.execute(ddl)
+    if op.get_bind().dialect.name == "postgresql":
+        for ddl in recreated_care_triggers("postgresql", guarded=guarded):
+            op.execute(ddl)
 
 
 def upgrade() -> None:
