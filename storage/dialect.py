@@ -112,26 +112,29 @@ def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-def select_by_key(
-    conn: Any, table_name: str, columns: str, prefix: tuple[str, Any], key: str, values: Sequence[str]
-) -> list[tuple[Any, ...]]:
-    """`columns` of the rows of `table_name` whose unique key (`prefix` column, `key`) is
-    (the prefix value, v) for each text v of `values`: the pipeline's per-batch look-ups of
-    stored mentions and authors.
+def select_by_key(conn: Any, template: str, fixed: Sequence[Any], values: Sequence[str]) -> list[tuple[Any, ...]]:
+    """`select_in`'s rows for a `template` that finds at most one row per text value of
+    `values` (a look-up by unique key, or an aggregate grouped by that key): the
+    pipeline's per-batch look-ups of stored mentions, authors and authors' escalations.
 
-    SQLite: `select_in`'s `prefix = ? AND key IN (...)`. PostgreSQL: one index probe per
-    value, as a LATERAL subquery over `unnest` (its LIMIT keeps the planner from turning it
-    back into a join). `key = ANY(array)` was planned from the table's statistics: without
-    them (a new database, a source added since the last ANALYZE, a server with autovacuum
-    off) PostgreSQL scanned every row of the prefix and filtered, so the dedupe probe grew
-    with the source's history (34 ms a batch at 100,000 stored mentions, 3 ms with the
-    probes; `tests/listener/test_cases.py` checks the plan)."""
+    SQLite: `select_in` (`key IN (...)`). PostgreSQL: one index probe per value, the
+    template run as a LATERAL subquery (`key = wanted.v`) over `unnest` of the values
+    (its LIMIT keeps the planner from turning it back into a join). `key = ANY(array)` was
+    planned from the table's statistics: without them (a new database, a source added
+    since the last ANALYZE, a server with autovacuum off) PostgreSQL read every row of the
+    prefix (every stored mention of the source, every author of the platform) and
+    filtered, so each batch's look-ups grew with history (the dedupe probe: 34 ms a batch
+    at 100,000 stored mentions, 3 ms with the probes; tests/storage/test_key_lookups.py
+    checks the plans)."""
     if conn.dialect.name != "postgresql":
-        return select_in(conn, f"SELECT {columns} FROM {table_name} WHERE {prefix[0]} = ? AND {key} IN_LIST",
-                         (prefix[1],), values)
-    sql = (f"SELECT found.* FROM unnest(%s::text[]) AS wanted(v) CROSS JOIN LATERAL "
-           f"(SELECT {columns} FROM {table_name} WHERE {prefix[0]} = %s AND {key} = wanted.v LIMIT 1) AS found")
+        return select_in(conn, template, fixed, values)
+    key = (template, "lateral", 0)
+    sql = _IN_SQL.get(key)
+    if sql is None:
+        inner = template.replace("%", "%%").replace("?", "%s").replace("IN_LIST", "= wanted.v")
+        sql = _IN_SQL[key] = (f"SELECT found.* FROM unnest(%s::text[]) AS wanted(v) "
+                              f"CROSS JOIN LATERAL ({inner} LIMIT 1) AS found")
     out: list[tuple[Any, ...]] = []
     for chunk in chunks(list(dict.fromkeys(values))):  # a value twice would find its row twice
-        out += [tuple(r) for r in conn.exec_driver_sql(sql, (chunk, prefix[1])).all()]
+        out += [tuple(r) for r in conn.exec_driver_sql(sql, (chunk, *fixed)).all()]
     return out

@@ -10,9 +10,9 @@ one dedupe probe per 500 ids on the (source, external_id) unique index, one read
 platform of the batch's authors and of their escalation counts, one `executemany` per
 table written, at driver speed (`storage.bulk`). Pair look-ups are spelled
 `a = ? AND b IN (...)` (`storage.dialect.select_in`), which both databases answer from
-the index; those by a unique key (stored mentions, authors) are one index probe per value
-on PostgreSQL whatever its statistics (`storage.dialect.select_by_key`). The statements that run on every batch are module constants, so
-`storage.bulk` compiles each once.
+the index; on PostgreSQL they are one index probe per value whatever its statistics
+(`storage.dialect.select_by_key`). The statements that run on every batch are module
+constants, so `storage.bulk` compiles each once.
 
 The cursor advance is a compare-and-set on the cursor the batch was fetched from
 (`advance`): two pollers that somehow fetched the same page cannot both commit it.
@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from socialear.errors import SocialearError
 from storage import models as t
 from storage.bulk import allocate_ids, execute_many, insert_rows
-from storage.dialect import select_by_key, select_in, table
+from storage.dialect import select_by_key, table
 from storage.outbox import notify_new_rows
 
 OPEN_STATUSES = ("open", "claimed")
@@ -42,8 +42,11 @@ _AUTHOR_SEEN = (  # a stored author seen again
     _AT.update().where(_AT.c.id == sa.bindparam("aid"))
     .values(followers=sa.bindparam("f"), verified=sa.bindparam("v"), last_seen=sa.bindparam("ls"))
 )
-# the per-batch look-up by a list of values that is not a unique key (storage.dialect.select_in;
-# the unique-key look-ups are storage.dialect.select_by_key's)
+# the per-batch look-ups by a list of values, each finding at most one row per value
+# (storage.dialect.select_by_key)
+_STORED_IDS = "SELECT external_id FROM mention WHERE source = ? AND external_id IN_LIST"
+_MENTION_IDS = "SELECT external_id, id FROM mention WHERE source = ? AND external_id IN_LIST"
+_AUTHOR_IDS = "SELECT id, handle FROM author WHERE platform = ? AND handle IN_LIST"
 _ESCALATION_COUNTS = (
     "SELECT author.handle, sum(CASE WHEN escalation.status IN ("
     + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ") THEN 1 ELSE 0 END), "
@@ -79,7 +82,7 @@ class AuthorFacts(Protocol):
 
 def stored_external_ids(conn: Connection, source: str, external_ids: Sequence[str]) -> set[str]:
     """The dedupe probe: which of `external_ids` this source has stored already."""
-    return {r[0] for r in select_by_key(conn, "mention", "external_id", ("source", source), "external_id", external_ids)}
+    return {r[0] for r in select_by_key(conn, _STORED_IDS, (source,), external_ids)}
 
 
 def negative_mentions(
@@ -103,15 +106,14 @@ def escalation_counts(conn: Connection, keys: Collection[AuthorKey]) -> dict[Aut
     for platform, handle in keys:
         by_platform.setdefault(platform, []).append(handle)
     for platform, handles in sorted(by_platform.items()):
-        for h, n_open, n_all in select_in(conn, _ESCALATION_COUNTS, (platform,), sorted(handles)):
+        for h, n_open, n_all in select_by_key(conn, _ESCALATION_COUNTS, (platform,), sorted(handles)):
             out[(platform, h)] = [int(n_open or 0), int(n_all)]
     return out
 
 
 def mention_ids(conn: Connection, source: str, external_ids: Sequence[str]) -> dict[str, int]:
     """external id -> mention id, for mentions of `source` stored in this transaction."""
-    return {str(e): int(i) for e, i in select_by_key(
-        conn, "mention", "external_id, id", ("source", source), "external_id", external_ids)}
+    return {str(e): int(i) for e, i in select_by_key(conn, _MENTION_IDS, (source,), external_ids)}
 
 
 # -- writes ----------------------------------------------------------------------------
@@ -127,7 +129,7 @@ def upsert_authors(conn: Connection, latest: Mapping[AuthorKey, AuthorFacts], no
     for platform, handle in latest:
         by_platform.setdefault(platform, []).append(handle)
     for platform, handles in sorted(by_platform.items()):  # (platform, handle): the unique index
-        for aid, handle in select_by_key(conn, "author", "id, handle", ("platform", platform), "handle", sorted(handles)):
+        for aid, handle in select_by_key(conn, _AUTHOR_IDS, (platform,), sorted(handles)):
             ids[(platform, handle)] = int(aid)
     if ids:
         execute_many(conn, _AUTHOR_SEEN, [

@@ -44,6 +44,16 @@ def test_key_lookups_find_exactly_the_stored_rows(engine: Engine) -> None:
         ids = ingest.mention_ids(conn, "feed", wanted)
         assert set(ids) == expected and ids["m7"] == conn.execute(
             sa.text("SELECT id FROM mention WHERE external_id = 'm7'")).scalar_one()
+        # an author's escalations, counted per handle; handles without any are left out
+        et = table(t.Escalation)
+        insert_rows(conn, et, [
+            {"id": i + 1, "mention_id": i + 1, "idempotency_key": f"k{i}", "route": "r", "queue": "care",
+             "priority": "normal", "priority_rank": 1, "status": "open" if i % 2 else "resolved", "sla_due": NOW,
+             "created_at": NOW, "updated_at": NOW, "tags": [], "alert": False, "decision": {}, "brand": "Nimbus",
+             "source": "feed", "platform": "x", "categories": [], "urgency": 0}
+            for i in (0, 1, 3)])
+        keys = [("x", "h0"), ("x", "h1"), ("x", "h2"), ("x", "h3"), ("x", "nobody"), ("y", "h0")]
+        assert ingest.escalation_counts(conn, keys) == {("x", "h0"): [0, 1], ("x", "h1"): [1, 1], ("x", "h3"): [1, 1]}
 
 
 def test_postgresql_probes_the_unique_index_per_value_without_statistics(engine: Engine) -> None:
@@ -62,16 +72,18 @@ def test_postgresql_probes_the_unique_index_per_value_without_statistics(engine:
             ingest.stored_external_ids(conn, "feed", [f"m{i}" for i in range(500)])
             ingest.upsert_authors(conn, {}, NOW)  # nothing to look up: no statement
             ingest.mention_ids(conn, "feed", [f"m{i}" for i in range(250, 750)])
+            ingest.escalation_counts(conn, [("x", f"h{i}") for i in range(500)])  # authors, then their posts
         finally:
             sa.event.remove(engine, "before_cursor_execute", capture)
-        assert len(statements) == 2
+        assert len(statements) == 3
         for statement, parameters in statements:
             plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters).scalar_one()
             nodes = _nodes((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
-            on_mention = [n for n in nodes if n.get("Relation Name") == "mention"]
-            assert on_mention and all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in on_mention), nodes
+            table_name = "author" if "FROM author" in statement else "mention"
+            probed = [n for n in nodes if n.get("Relation Name") == table_name]
+            assert probed and all(n["Node Type"] in ("Index Scan", "Index Only Scan") for n in probed), nodes
             # rows read from the table: one probe per value, at most one row each, none filtered away
-            assert sum(n["Actual Rows"] * n["Actual Loops"] for n in on_mention) == 500
+            assert sum(n["Actual Rows"] * n["Actual Loops"] for n in probed) == 500
             assert not any(n.get("Rows Removed by Filter") for n in nodes)
 
 
