@@ -66,6 +66,11 @@ def pairs_in(first: Any, second: Any, pairs: Iterable[tuple[Any, Any]], size: in
 _IN_SQL: dict[tuple[str, str, int], str] = {}
 
 
+def _postgres_text(template: str) -> str:
+    """A `?`-placeholder template in psycopg's spelling (`%s`, a literal % doubled)."""
+    return template.replace("%", "%%").replace("?", "%s")
+
+
 def select_in(conn: Any, template: str, fixed: Sequence[Any], values: Sequence[Any]) -> list[tuple[Any, ...]]:
     """The rows of `template`, a SELECT whose `?` take `fixed` and whose `IN_LIST` stands
     for `IN (values)`, run in chunks of IN_CHUNK values; the values as the driver returns
@@ -91,7 +96,7 @@ def select_in(conn: Any, template: str, fixed: Sequence[Any], values: Sequence[A
         sql = _IN_SQL.get(key)
         if sql is None:
             if dialect == "postgresql":
-                sql = template.replace("%", "%%").replace("?", "%s").replace("IN_LIST", "= ANY(%s)")
+                sql = _postgres_text(template).replace("IN_LIST", "= ANY(%s)")
             else:
                 sql = template.replace("IN_LIST", "IN (" + ", ".join(["?"] * size) + ")")
             sql = _IN_SQL[key] = sql
@@ -131,7 +136,7 @@ def select_by_key(conn: Any, template: str, fixed: Sequence[Any], values: Sequen
     key = (template, "lateral", 0)
     sql = _IN_SQL.get(key)
     if sql is None:
-        inner = template.replace("%", "%%").replace("?", "%s").replace("IN_LIST", "= wanted.v")
+        inner = _postgres_text(template).replace("IN_LIST", "= wanted.v")
         sql = _IN_SQL[key] = (f"SELECT found.* FROM unnest(%s::text[]) AS wanted(v) "
                               f"CROSS JOIN LATERAL ({inner} LIMIT 1) AS found")
     out: list[tuple[Any, ...]] = []

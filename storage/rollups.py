@@ -599,6 +599,14 @@ def care_triggers(dialect: str, *, guarded: bool = True) -> list[str]:
             (f"CREATE TRIGGER rollup_care_span_au AFTER UPDATE OF {watched} ON escalation{when_any} BEGIN "
              f"{'; '.join(sub)}; {'; '.join(add)}; END"),
         ]
+    if guarded:
+        fires = [("INSERT", f"{new_first} IS NOT NULL"), ("DELETE", f"{old_first} IS NOT NULL"),
+                 (f"UPDATE OF {watched}", f"{old_first} IS NOT NULL OR {new_first} IS NOT NULL")]
+        triggers = [f"""CREATE TRIGGER rollup_care_span_apply_{event[:3].lower()} AFTER {event} ON escalation
+        FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION rollup_care_span_apply()""" for event, when in fires]
+    else:
+        triggers = [f"""CREATE TRIGGER rollup_care_span_apply AFTER INSERT OR DELETE OR UPDATE OF {watched} ON escalation
+        FOR EACH ROW EXECUTE FUNCTION rollup_care_span_apply()"""]
     return [
         f"""CREATE FUNCTION rollup_care_span_apply() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -610,13 +618,7 @@ def care_triggers(dialect: str, *, guarded: bool = True) -> list[str]:
             END IF;
             RETURN NULL;
         END $$""",
-        *([f"""CREATE TRIGGER rollup_care_span_apply_{event[:3].lower()} AFTER {event} ON escalation
-        FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION rollup_care_span_apply()"""
-           for event, when in ((("INSERT", f"{new_first} IS NOT NULL"), ("DELETE", f"{old_first} IS NOT NULL"),
-                                (f"UPDATE OF {watched}", f"{old_first} IS NOT NULL OR {new_first} IS NOT NULL")))]
-          if guarded else
-          [f"""CREATE TRIGGER rollup_care_span_apply AFTER INSERT OR DELETE OR UPDATE OF {watched} ON escalation
-        FOR EACH ROW EXECUTE FUNCTION rollup_care_span_apply()"""]),
+        *triggers,
     ]
 
 
